@@ -1,0 +1,90 @@
+import Foundation
+
+/// The marketplaces cancelwatch watches.
+public enum Marketplace: String, Sendable, Hashable, Codable, CaseIterable {
+    case ozon
+    /// Xiaohongshu (RED) Ark open platform; `kind: red` in the config.
+    case xiaohongshu
+}
+
+/// Where a cancellation request stands.
+public enum RequestState: String, Sendable, Hashable, Codable {
+    /// Waiting for the seller: the deadline counts down.
+    case pending
+    /// The cancellation went through (by the seller, or automatically at the deadline).
+    case approved
+    /// The seller refused it: the order stands.
+    case rejected
+}
+
+/// One buyer's (or the marketplace's) request to cancel an order, in one shape
+/// for every marketplace. Built by the marketplace clients from their wire types.
+public struct CancellationRequest: Sendable, Hashable {
+    public var marketplace: Marketplace
+    /// The configured source (account) name it came from.
+    public var source: String
+    /// The request's identity within its source: Ozon's `cancellation_id`;
+    /// Xiaohongshu's `package_id` and `cancel_time` (a package can be asked to cancel twice).
+    public var id: String
+    /// The order or package it would cancel: Ozon's `posting_number`, Xiaohongshu's `package_id`.
+    public var order: String
+    public var state: RequestState
+    /// The marketplace's own word for the state (`ON_APPROVAL`, `unaudited`, …).
+    public var rawState: String
+    /// Who asked: `CLIENT`, `SELLER`, `OZON`, `SYSTEM`, `DELIVERY`; empty where unknown.
+    public var initiator: String
+    public var reason: String
+    public var reasonID: String
+    public var logistics: String
+    public var createdAt: Date?
+    /// When the marketplace decides on its own if the seller has not.
+    public var deadline: Date
+    /// The API's own object, untouched.
+    public var raw: JSONValue
+
+    public init(
+        marketplace: Marketplace, source: String, id: String, order: String, state: RequestState,
+        rawState: String, initiator: String = "", reason: String = "", reasonID: String = "",
+        logistics: String = "", createdAt: Date? = nil, deadline: Date, raw: JSONValue = .object([:])
+    ) {
+        self.marketplace = marketplace
+        self.source = source
+        self.id = id
+        self.order = order
+        self.state = state
+        self.rawState = rawState
+        self.initiator = initiator
+        self.reason = reason
+        self.reasonID = reasonID
+        self.logistics = logistics
+        self.createdAt = createdAt
+        self.deadline = deadline
+        self.raw = raw
+    }
+
+    /// The request's identity across all sources.
+    public var key: RequestKey { RequestKey(source: source, id: id) }
+
+    /// Time left before the marketplace decides; negative once the deadline has passed.
+    public func remaining(at now: Date) -> TimeInterval { deadline.timeIntervalSince(now) }
+}
+
+/// A request's identity across sources.
+public struct RequestKey: Sendable, Hashable, Comparable, CustomStringConvertible {
+    public var source: String
+    public var id: String
+    public init(source: String, id: String) {
+        self.source = source
+        self.id = id
+    }
+    public static func < (a: RequestKey, b: RequestKey) -> Bool { (a.source, a.id) < (b.source, b.id) }
+    public var description: String { "\(source)/\(id)" }
+}
+
+/// How a request stopped being pending.
+public enum Outcome: String, Sendable, Hashable, Codable {
+    case approved
+    case rejected
+    /// It left the pending list and the marketplace no longer knows it.
+    case vanished
+}

@@ -1,0 +1,268 @@
+import CCurl
+import Foundation
+
+/// One header line.
+public struct HTTPHeader: Sendable, Hashable {
+    public var name: String
+    public var value: String
+    public init(_ name: String, _ value: String) {
+        self.name = name
+        self.value = value
+    }
+}
+
+/// TLS settings for one destination.
+public struct TLSOptions: Sendable, Hashable {
+    /// A PEM bundle of CAs to trust instead of the system's (private CAs).
+    public var caFile: String?
+    /// Skip certificate verification. Only ever set when a config says `insecure: true`.
+    public var insecure: Bool
+    public init(caFile: String? = nil, insecure: Bool = false) {
+        self.caFile = caFile
+        self.insecure = insecure
+    }
+}
+
+public struct HTTPRequest: Sendable {
+    public var method: String
+    public var url: String
+    public var headers: [HTTPHeader]
+    public var body: Data?
+    /// The whole transfer's limit, connection included.
+    public var timeout: TimeInterval
+    public var tls: TLSOptions
+
+    public init(
+        method: String, url: String, headers: [HTTPHeader] = [], body: Data? = nil, timeout: TimeInterval = 30,
+        tls: TLSOptions = TLSOptions()
+    ) {
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self.body = body
+        self.timeout = timeout
+        self.tls = tls
+    }
+}
+
+public struct HTTPResponse: Sendable {
+    public var status: Int
+    public var headers: [HTTPHeader]
+    public var body: Data
+
+    public init(status: Int, headers: [HTTPHeader] = [], body: Data = Data()) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
+    /// The first header of that name, case-insensitively.
+    public func header(_ name: String) -> String? {
+        headers.first { $0.name.caseInsensitiveCompare(name) == .orderedSame }?.value
+    }
+
+    /// The body's first bytes as text, for error messages.
+    public func bodyExcerpt(limit: Int = 200) -> String {
+        let text = String(decoding: body.prefix(limit), as: UTF8.self)
+        return body.count > limit ? text + "…" : text
+    }
+}
+
+/// A transfer that did not produce an HTTP response.
+public struct TransportError: Error, Sendable, CustomStringConvertible {
+    public enum Kind: String, Sendable {
+        case timeout, connection, tls, other
+    }
+    public var kind: Kind
+    /// curl's code and its explanation, e.g. `7: Couldn't connect to server`.
+    public var code: Int
+    public var message: String
+
+    public var description: String { "\(kind.rawValue) error (curl \(code)): \(message)" }
+}
+
+/// Sends HTTP requests through libcurl on dedicated threads. The only HTTP path in cancelwatch.
+public protocol HTTPTransport: Sendable {
+    func send(_ request: HTTPRequest) async throws(TransportError) -> HTTPResponse
+}
+
+/// libcurl, once per process.
+enum CurlGlobal {
+    static let initialized: Bool = {
+        curl_global_init(Int(CURL_GLOBAL_ALL))
+        return true
+    }()
+}
+
+/// Collects a transfer's response (userdata for curl's callbacks).
+final class CurlResponseBuffer {
+    var body = Data()
+    var headers: [HTTPHeader] = []
+    var upload = Data()
+    var uploadOffset = 0
+
+    func reset() {
+        body = Data()
+        headers = []
+    }
+}
+
+/// `HTTPTransport` over libcurl's easy interface, one reused handle per worker thread
+/// so connections stay alive between polls.
+public final class CurlHTTPTransport: HTTPTransport {
+    public static let userAgent = "cancelwatch/\(CancelWatchVersion.current)"
+    private let workers: BlockingWorkers
+
+    public init(threads: Int = 8) {
+        _ = CurlGlobal.initialized
+        workers = BlockingWorkers(threads: threads, name: "curl-http")
+    }
+
+    public func send(_ request: HTTPRequest) async throws(TransportError) -> HTTPResponse {
+        let result = await workers.run { context in Self.perform(request, context: context) }
+        return try result.get()
+    }
+
+    private final class HandleBox {
+        let handle: UnsafeMutableRawPointer
+        init(_ handle: UnsafeMutableRawPointer) { self.handle = handle }
+        deinit { curl_easy_cleanup(handle) }
+    }
+
+    static func perform(_ request: HTTPRequest, context: BlockingWorkers.WorkerContext) -> Result<HTTPResponse, TransportError> {
+        let box: HandleBox
+        if let existing = context.storage["curl"] as? HandleBox {
+            box = existing
+            curl_easy_reset(box.handle)
+        } else {
+            guard let handle = curl_easy_init() else {
+                return .failure(TransportError(kind: .other, code: -1, message: "curl_easy_init failed"))
+            }
+            box = HandleBox(handle)
+            context.storage["curl"] = box
+        }
+        let curl = box.handle
+        let buffer = CurlResponseBuffer()
+        let userdata = Unmanaged.passUnretained(buffer).toOpaque()
+        var errorBuffer = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
+
+        var headerList: UnsafeMutablePointer<curl_slist>? = nil
+        defer { curl_slist_free_all(headerList) }
+        for header in request.headers {
+            headerList = curl_slist_append(headerList, "\(header.name): \(header.value)")
+        }
+        // curl adds "Expect: 100-continue" to larger POSTs; receivers should not have to answer it.
+        headerList = curl_slist_append(headerList, "Expect:")
+
+        let code: CURLcode = errorBuffer.withUnsafeMutableBufferPointer { errorPointer in
+            _ = cw_easy_setopt_string(curl, CURLOPT_URL, request.url)
+            _ = cw_easy_setopt_long(curl, CURLOPT_NOSIGNAL, 1)
+            _ = cw_easy_setopt_long(curl, CURLOPT_TIMEOUT_MS, max(1, Int(request.timeout * 1000)))
+            _ = cw_easy_setopt_long(curl, CURLOPT_CONNECTTIMEOUT_MS, max(1, Int(min(request.timeout, 10) * 1000)))
+            _ = cw_easy_setopt_long(curl, CURLOPT_FOLLOWLOCATION, 0)
+            _ = cw_easy_setopt_string(curl, CURLOPT_PROTOCOLS_STR, "http,https")
+            _ = cw_easy_setopt_string(curl, CURLOPT_USERAGENT, userAgent)
+            _ = cw_easy_setopt_string(curl, CURLOPT_ACCEPT_ENCODING, "")
+            _ = cw_easy_setopt_pointer(curl, CURLOPT_ERRORBUFFER, errorPointer.baseAddress)
+            _ = cw_easy_setopt_slist(curl, CURLOPT_HTTPHEADER, headerList)
+            if request.tls.insecure {
+                _ = cw_easy_setopt_long(curl, CURLOPT_SSL_VERIFYPEER, 0)
+                _ = cw_easy_setopt_long(curl, CURLOPT_SSL_VERIFYHOST, 0)
+            } else {
+                _ = cw_easy_setopt_long(curl, CURLOPT_SSL_VERIFYPEER, 1)
+                _ = cw_easy_setopt_long(curl, CURLOPT_SSL_VERIFYHOST, 2)
+            }
+            if let caFile = request.tls.caFile {
+                _ = cw_easy_setopt_string(curl, CURLOPT_CAINFO, caFile)
+            }
+
+            switch request.method.uppercased() {
+            case "GET":
+                _ = cw_easy_setopt_long(curl, CURLOPT_HTTPGET, 1)
+            case "HEAD":
+                _ = cw_easy_setopt_long(curl, CURLOPT_NOBODY, 1)
+            default:
+                _ = cw_easy_setopt_string(curl, CURLOPT_CUSTOMREQUEST, request.method.uppercased())
+            }
+            if let body = request.body {
+                buffer.upload = body
+                _ = cw_easy_setopt_long(curl, CURLOPT_POST, 1)
+                _ = cw_easy_setopt_off(curl, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(body.count))
+                _ = cw_easy_setopt_read_function(curl, curlRead)
+                _ = cw_easy_setopt_pointer(curl, CURLOPT_READDATA, userdata)
+                if request.method.uppercased() != "POST" {
+                    _ = cw_easy_setopt_string(curl, CURLOPT_CUSTOMREQUEST, request.method.uppercased())
+                }
+            }
+            _ = cw_easy_setopt_write_function(curl, curlWrite)
+            _ = cw_easy_setopt_pointer(curl, CURLOPT_WRITEDATA, userdata)
+            _ = cw_easy_setopt_header_function(curl, curlHeader)
+            _ = cw_easy_setopt_pointer(curl, CURLOPT_HEADERDATA, userdata)
+            return curl_easy_perform(curl)
+        }
+        // The buffer must outlive the transfer: curl holds a raw pointer to it.
+        withExtendedLifetime(buffer) {}
+
+        guard code == CURLE_OK else {
+            let detail = String(cString: errorBuffer)
+            let message = detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail
+            return .failure(TransportError(kind: errorKind(code), code: Int(code.rawValue), message: message))
+        }
+        var status = 0
+        _ = cw_easy_getinfo_long(curl, CURLINFO_RESPONSE_CODE, &status)
+        return .success(HTTPResponse(status: status, headers: buffer.headers, body: buffer.body))
+    }
+
+    static func errorKind(_ code: CURLcode) -> TransportError.Kind {
+        switch code {
+        case CURLE_OPERATION_TIMEDOUT: return .timeout
+        case CURLE_COULDNT_CONNECT, CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_RESOLVE_PROXY, CURLE_SEND_ERROR,
+            CURLE_RECV_ERROR, CURLE_GOT_NOTHING, CURLE_PARTIAL_FILE:
+            return .connection
+        case CURLE_SSL_CONNECT_ERROR, CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CERTPROBLEM, CURLE_SSL_CIPHER,
+            CURLE_SSL_CACERT_BADFILE, CURLE_USE_SSL_FAILED:
+            return .tls
+        default: return .other
+        }
+    }
+}
+
+private let curlWrite: cw_data_callback = { pointer, size, count, userdata in
+    guard let pointer, let userdata else { return 0 }
+    let buffer = Unmanaged<CurlResponseBuffer>.fromOpaque(userdata).takeUnretainedValue()
+    let length = size * count
+    pointer.withMemoryRebound(to: UInt8.self, capacity: length) { buffer.body.append($0, count: length) }
+    return length
+}
+
+private let curlHeader: cw_data_callback = { pointer, size, count, userdata in
+    guard let pointer, let userdata else { return 0 }
+    let buffer = Unmanaged<CurlResponseBuffer>.fromOpaque(userdata).takeUnretainedValue()
+    let length = size * count
+    let line = pointer.withMemoryRebound(to: UInt8.self, capacity: length) {
+        String(decoding: UnsafeBufferPointer(start: $0, count: length), as: UTF8.self)
+    }
+    if line.hasPrefix("HTTP/") {
+        buffer.headers = []  // a new response (after a redirect or 100 Continue)
+    } else if let colon = line.firstIndex(of: ":") {
+        let name = line[..<colon].trimmingCharacters(in: .whitespaces)
+        let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)
+        buffer.headers.append(HTTPHeader(name, value))
+    }
+    return length
+}
+
+private let curlRead: cw_data_callback = { pointer, size, count, userdata in
+    guard let pointer, let userdata else { return 0 }
+    let buffer = Unmanaged<CurlResponseBuffer>.fromOpaque(userdata).takeUnretainedValue()
+    let room = size * count
+    let remaining = buffer.upload.count - buffer.uploadOffset
+    let length = min(room, remaining)
+    guard length > 0 else { return 0 }
+    buffer.upload.withUnsafeBytes { bytes in
+        let start = bytes.baseAddress!.advanced(by: buffer.uploadOffset)
+        UnsafeMutableRawPointer(pointer).copyMemory(from: start, byteCount: length)
+    }
+    buffer.uploadOffset += length
+    return length
+}
