@@ -204,7 +204,7 @@ public final class CurlHTTPTransport: HTTPTransport {
         withExtendedLifetime(buffer) {}
 
         guard code == CURLE_OK else {
-            let detail = String(cString: errorBuffer)
+            let detail = String(decoding: errorBuffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             let message = detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail
             return .failure(TransportError(kind: errorKind(code), code: Int(code.rawValue), message: message))
         }

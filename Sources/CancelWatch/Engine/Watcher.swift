@@ -1,0 +1,184 @@
+import Foundation
+import Logging
+
+/// One source the watcher polls, and how often.
+public struct PolledSource: Sendable {
+    public var client: MarketplaceClient
+    public var pollInterval: TimeInterval
+
+    public init(client: MarketplaceClient, pollInterval: TimeInterval) {
+        self.client = client
+        self.pollInterval = pollInterval
+    }
+}
+
+/// What one poll of one source did.
+public struct PollReport: Sendable {
+    public var source: String
+    public var changes: [TrackerChange]
+    public var pending: Int
+    public var error: PollError?
+    public var health: SourceHealth
+}
+
+/// Polls every source, keeps the tracked set and the state file in step, and tells
+/// the rest of the pipeline what changed. Each source is polled on its own interval,
+/// with backoff after failures; a failed poll never resolves anything.
+public actor Watcher {
+    /// After this many failures in a row a source is reported down.
+    public let downAfter: Int
+    /// Closed requests are kept this long for `status`, then forgotten.
+    public let retention: TimeInterval = 7 * 86400
+
+    private let sources: [PolledSource]
+    private let store: StateStore
+    private let clock: WatchClock
+    private let logger: Logger
+    private var tracker: Tracker
+    private var health: [String: SourceHealth]
+    private var observers: [@Sendable (PollReport) async -> Void] = []
+
+    public init(sources: [PolledSource], store: StateStore, clock: WatchClock, logger: Logger, downAfter: Int = 3)
+        throws(StoreError)
+    {
+        self.sources = sources
+        self.store = store
+        self.clock = clock
+        self.logger = logger
+        self.downAfter = downAfter
+        tracker = Tracker(try store.loadTracked())
+        var health: [String: SourceHealth] = [:]
+        for item in try store.loadHealth() { health[item.source] = item }
+        for source in sources where health[source.client.source] == nil {
+            health[source.client.source] = SourceHealth(source: source.client.source, marketplace: source.client.marketplace)
+        }
+        self.health = health
+    }
+
+    /// Called after every poll with what it found (events, demo output, metrics).
+    public func onPoll(_ observer: @escaping @Sendable (PollReport) async -> Void) {
+        observers.append(observer)
+    }
+
+    public var tracked: [TrackedRequest] { Array(tracker.requests.values) }
+
+    public func sourceHealth() -> [SourceHealth] { health.values.sorted { $0.source < $1.source } }
+
+    /// Polls every source once, concurrently. Returns each source's report.
+    public func pollAllOnce() async -> [PollReport] {
+        await withTaskGroup(of: PollReport.self) { group in
+            for source in sources {
+                group.addTask { await self.poll(source.client) }
+            }
+            var reports: [PollReport] = []
+            for await report in group { reports.append(report) }
+            return reports.sorted { $0.source < $1.source }
+        }
+    }
+
+    /// Polls each source on its interval until cancelled.
+    public func run() async {
+        await withTaskGroup(of: Void.self) { group in
+            for source in sources {
+                group.addTask { await self.pollLoop(source) }
+            }
+        }
+    }
+
+    private func pollLoop(_ source: PolledSource) async {
+        while !Task.isCancelled {
+            let report = await poll(source.client)
+            let wait = nextPollDelay(after: report, interval: source.pollInterval)
+            do {
+                try await clock.sleep(for: wait)
+            } catch {
+                return
+            }
+        }
+    }
+
+    /// The wait before the next poll: the interval after a success; after failures,
+    /// exponential backoff with jitter (capped at 15 minutes), `Retry-After` honoured,
+    /// and at least 5 minutes after an authentication failure.
+    nonisolated func nextPollDelay(after report: PollReport, interval: TimeInterval) -> TimeInterval {
+        guard let error = report.error else { return interval }
+        let failures = max(1, report.health.consecutiveFailures)
+        let backoff = min(900, interval * pow(2, Double(min(failures - 1, 10))))
+        var wait = Double.random(in: (backoff * 0.75)...max(backoff * 0.75, backoff))
+        if let retryAfter = error.retryAfter { wait = max(wait, retryAfter) }
+        if error.kind == .auth { wait = max(wait, 300) }
+        return max(wait, min(interval, 1))
+    }
+
+    /// One poll of one source: the pending list, then outcomes of what left it,
+    /// then one transaction with every change.
+    public func poll(_ client: MarketplaceClient) async -> PollReport {
+        let source = client.source
+        let started = clock.now()
+        var sourceHealth = health[source] ?? SourceHealth(source: source, marketplace: client.marketplace)
+        sourceHealth.lastPollAt = started
+        var changes: [TrackerChange] = []
+        var failure: PollError?
+        do throws(PollError) {
+            let snapshot = try await client.fetchPending()
+            for warning in snapshot.warnings { logger.warning("\(warning)") }
+            let missing = tracker.missing(from: snapshot, source: source)
+            let outcomes = missing.isEmpty ? [:] : try await client.lookupOutcomes(of: missing)
+            changes = tracker.apply(snapshot: snapshot, outcomes: outcomes, source: source, now: clock.now())
+            sourceHealth.lastSuccessAt = clock.now()
+            sourceHealth.consecutiveFailures = 0
+            sourceHealth.lastError = nil
+            logger.debug(
+                "polled source",
+                metadata: ["source": "\(source)", "pending": "\(snapshot.requests.count)", "pages": "\(snapshot.pages)",
+                    "changes": "\(changes.count)"])
+        } catch {
+            failure = error
+            sourceHealth.consecutiveFailures += 1
+            sourceHealth.lastError = error.description
+            logger.warning(
+                "poll failed: \(error.description)",
+                metadata: ["source": "\(source)", "kind": "\(error.kind.rawValue)", "failures": "\(sourceHealth.consecutiveFailures)"])
+        }
+        health[source] = sourceHealth
+        do {
+            try store.save(changes.map(\.tracked), health: sourceHealth)
+        } catch {
+            logger.error("could not save the state: \(error.description)", metadata: ["source": "\(source)"])
+        }
+        let report = PollReport(
+            source: source, changes: changes, pending: tracker.pending(source: source).count, error: failure,
+            health: sourceHealth)
+        for observer in observers { await observer(report) }
+        return report
+    }
+
+    /// Marks requests whose deadline has come as expired (between polls).
+    @discardableResult
+    public func expireDue() -> [TrackerChange] {
+        let changes = tracker.expire(now: clock.now())
+        guard !changes.isEmpty else { return [] }
+        do {
+            try store.save(changes.map(\.tracked), health: nil)
+        } catch {
+            logger.error("could not save the state: \(error.description)")
+        }
+        return changes
+    }
+
+    /// The nearest deadline among pending requests.
+    public func nearestDeadline() -> Date? {
+        tracker.pending().map(\.request.deadline).min()
+    }
+
+    /// Forgets requests closed longer ago than `retention`.
+    public func prune() {
+        let keys = tracker.prune(closedBefore: clock.now().addingTimeInterval(-retention))
+        guard !keys.isEmpty else { return }
+        do {
+            try store.delete(keys)
+        } catch {
+            logger.error("could not prune the state: \(error.description)")
+        }
+    }
+}

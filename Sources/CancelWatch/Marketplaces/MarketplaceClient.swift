@@ -1,0 +1,139 @@
+import Foundation
+
+/// One marketplace account's API, as the poller sees it.
+public protocol MarketplaceClient: Sendable {
+    /// The configured source name.
+    var source: String { get }
+    var marketplace: Marketplace { get }
+    /// Every pending request of the account, all pages.
+    func fetchPending() async throws(PollError) -> PendingSnapshot
+    /// What became of requests that left the pending list. A request the
+    /// marketplace still reports as pending comes back as `.stillPending`.
+    func lookupOutcomes(of requests: [CancellationRequest]) async throws(PollError) -> [RequestKey: OutcomeLookup]
+}
+
+/// The pending list of one source at one moment.
+public struct PendingSnapshot: Sendable {
+    public var requests: [CancellationRequest]
+    /// Things worth a log line that did not fail the poll (a skipped item, a suspicious unit).
+    public var warnings: [String]
+    /// How many HTTP calls it took.
+    public var pages: Int
+
+    public init(requests: [CancellationRequest], warnings: [String] = [], pages: Int = 0) {
+        self.requests = requests
+        self.warnings = warnings
+        self.pages = pages
+    }
+}
+
+/// The answer for one request that left the pending list.
+public enum OutcomeLookup: Sendable, Hashable {
+    case resolved(Outcome, at: Date?)
+    /// The marketplace still reports it pending (a lagging or incomplete list).
+    case stillPending(CancellationRequest)
+}
+
+/// A poll that failed, with what an operator needs to act on it.
+/// Messages name the source, HTTP status, marketplace code and message, never credentials.
+public struct PollError: Error, Sendable, CustomStringConvertible {
+    public enum Kind: String, Sendable {
+        /// 429: back off; `retryAfter` when the marketplace said how long.
+        case rateLimited = "rate_limited"
+        /// 5xx.
+        case server
+        /// 401/403 or a rejected signature: credentials or the seller's offer need attention.
+        case auth
+        /// Other 4xx or an API-level failure (`success: false`).
+        case api
+        /// The answer was not what the API documents.
+        case decoding
+        /// No HTTP answer: connection refused, timeout, TLS.
+        case transport
+    }
+
+    public var source: String
+    public var kind: Kind
+    public var status: Int?
+    public var message: String
+    public var retryAfter: TimeInterval?
+
+    public init(source: String, kind: Kind, status: Int? = nil, message: String, retryAfter: TimeInterval? = nil) {
+        self.source = source
+        self.kind = kind
+        self.status = status
+        self.message = message
+        self.retryAfter = retryAfter
+    }
+
+    public var description: String {
+        var text = "source '\(source)': "
+        if let status { text += "HTTP \(status): " }
+        return text + message
+    }
+
+    /// Whether trying again soon may help.
+    public var isTransient: Bool {
+        switch kind {
+        case .rateLimited, .server, .transport, .decoding: return true
+        case .auth, .api: return false
+        }
+    }
+}
+
+extension RetryPolicy {
+    /// Retries of one marketplace call within a poll: a few quick tries; the poller's
+    /// own backoff takes over after that.
+    public static let marketplaceCall = RetryPolicy(maxAttempts: 4, initialDelay: 0.5, maxDelay: 30)
+
+    /// The wait before try `attempt + 1` (tries count from 1): exponential with jitter
+    /// between half and all of the step, or `retryAfter` when the server said (capped).
+    public func delay(afterAttempt attempt: Int, retryAfter: TimeInterval?) -> TimeInterval {
+        if let retryAfter { return min(max(retryAfter, 0), maxDelay) }
+        let ceiling = min(maxDelay, initialDelay * pow(2, Double(min(attempt - 1, 30))))
+        return Double.random(in: (ceiling / 2)...ceiling)
+    }
+}
+
+/// `Retry-After` as seconds or an HTTP date.
+func parseRetryAfter(_ value: String?, now: Date) -> TimeInterval? {
+    guard let value = value?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { return nil }
+    if let seconds = Double(value) { return max(0, seconds) }
+    let formatter = DateFormatter()
+    formatter.locale = Locale(identifier: "en_US_POSIX")
+    formatter.timeZone = TimeZone(identifier: "GMT")
+    formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+    if let date = formatter.date(from: value) { return max(0, date.timeIntervalSince(now)) }
+    return nil
+}
+
+/// Sends one marketplace call with the retry policy; `interpret` turns a response
+/// into a value or a `PollError` (whose kind decides whether to retry).
+func sendWithRetry<T>(
+    _ request: HTTPRequest, source: String, transport: HTTPTransport, clock: WatchClock, policy: RetryPolicy,
+    interpret: (HTTPResponse) throws(PollError) -> T
+) async throws(PollError) -> T {
+    var attempt = 1
+    while true {
+        let error: PollError
+        do {
+            let response = try await transport.send(request)
+            do {
+                return try interpret(response)
+            } catch let failure {
+                error = failure
+            }
+        } catch let failure {
+            error = PollError(source: source, kind: .transport, message: failure.description)
+        }
+        let retryable = error.isTransient
+        guard retryable, attempt < (policy.maxAttempts ?? Int.max) else { throw error }
+        let wait = policy.delay(afterAttempt: attempt, retryAfter: error.retryAfter)
+        do {
+            try await clock.sleep(for: wait)
+        } catch {
+            throw PollError(source: source, kind: .transport, message: "cancelled while backing off")
+        }
+        attempt += 1
+    }
+}

@@ -1,0 +1,153 @@
+import Foundation
+
+/// Ozon Seller API credentials and endpoint for one account.
+public struct OzonAccount: Sendable {
+    public var source: String
+    public var baseURL: String
+    public var clientID: String
+    public var apiKey: String
+    public var timeout: TimeInterval
+
+    public init(source: String, baseURL: String = "https://api-seller.ozon.ru", clientID: String, apiKey: String, timeout: TimeInterval = 30) {
+        self.source = source
+        self.baseURL = baseURL
+        self.clientID = clientID
+        self.apiKey = apiKey
+        self.timeout = timeout
+    }
+}
+
+/// Polls one Ozon account's rFBS conditional cancellations
+/// (`POST /v2/conditional-cancellation/list`).
+public struct OzonClient: MarketplaceClient {
+    public static let listPath = "/v2/conditional-cancellation/list"
+    public static let pageLimit = 500
+    /// Posting numbers per outcome lookup call.
+    static let lookupBatch = 50
+    /// A runaway pager stops here whatever the API says.
+    static let maxPages = 10_000
+
+    public let account: OzonAccount
+    let transport: HTTPTransport
+    let clock: WatchClock
+    let retry: RetryPolicy
+
+    public var source: String { account.source }
+    public var marketplace: Marketplace { .ozon }
+
+    public init(account: OzonAccount, transport: HTTPTransport, clock: WatchClock, retry: RetryPolicy = .marketplaceCall) {
+        self.account = account
+        self.transport = transport
+        self.clock = clock
+        self.retry = retry
+    }
+
+    public func fetchPending() async throws(PollError) -> PendingSnapshot {
+        let result = try await list(filters: ["state": "ON_APPROVAL"])
+        return PendingSnapshot(
+            requests: result.requests.filter { $0.state == .pending }, warnings: result.warnings, pages: result.pages)
+    }
+
+    public func lookupOutcomes(of requests: [CancellationRequest]) async throws(PollError) -> [RequestKey: OutcomeLookup] {
+        var outcomes: [RequestKey: OutcomeLookup] = [:]
+        let orders = Array(Set(requests.map(\.order))).sorted()
+        var found: [String: CancellationRequest] = [:]
+        var start = 0
+        while start < orders.count {
+            let batch = Array(orders[start..<min(start + Self.lookupBatch, orders.count)])
+            start += Self.lookupBatch
+            let result = try await list(filters: ["state": "ALL", "posting_number": .array(batch.map { .string($0) })])
+            for request in result.requests { found[request.id] = request }
+        }
+        for request in requests {
+            guard let now = found[request.id] else {
+                outcomes[request.key] = .resolved(.vanished, at: nil)
+                continue
+            }
+            switch now.state {
+            case .pending: outcomes[request.key] = .stillPending(now)
+            case .approved:
+                outcomes[request.key] = .resolved(.approved, at: (now.raw["approve_date"]?.stringValue).flatMap(Timestamp.parse))
+            case .rejected:
+                outcomes[request.key] = .resolved(.rejected, at: (now.raw["approve_date"]?.stringValue).flatMap(Timestamp.parse))
+            }
+        }
+        return outcomes
+    }
+
+    struct ListResult {
+        var requests: [CancellationRequest] = []
+        var warnings: [String] = []
+        var pages = 0
+    }
+
+    /// Every page of the list for `filters`, following `last_id` to the end. The end is
+    /// not documented: stop on an empty page, a short page, `last_id` 0 or unchanged.
+    func list(filters: [String: JSONValue]) async throws(PollError) -> ListResult {
+        var result = ListResult()
+        var seen = Set<String>()
+        var lastID: Int64 = 0
+        while result.pages < Self.maxPages {
+            let body: JSONValue = [
+                "filters": .object(filters), "limit": .integer(Int64(Self.pageLimit)), "last_id": .integer(lastID),
+                "with": ["counter": true],
+            ]
+            let request = HTTPRequest(
+                method: "POST", url: account.baseURL + Self.listPath,
+                headers: [
+                    HTTPHeader("Client-Id", account.clientID), HTTPHeader("Api-Key", account.apiKey),
+                    HTTPHeader("Content-Type", "application/json"), HTTPHeader("Accept", "application/json"),
+                ],
+                body: body.serializedData(), timeout: account.timeout)
+            let page = try await sendWithRetry(request, source: source, transport: transport, clock: clock, policy: retry) {
+                (response) throws(PollError) -> OzonWire.Page in try interpret(response)
+            }
+            result.pages += 1
+            var fresh = 0
+            for item in page.items {
+                do {
+                    let request = try OzonWire.request(from: item, source: source)
+                    if seen.insert(request.id).inserted {
+                        result.requests.append(request)
+                        fresh += 1
+                    }
+                } catch {
+                    result.warnings.append("source '\(source)': skipped an item: \(error.message)")
+                }
+            }
+            if page.items.isEmpty || page.items.count < Self.pageLimit { break }
+            guard let next = page.lastID, next != 0 else { break }
+            if next == lastID || fresh == 0 {
+                result.warnings.append(
+                    "source '\(source)': the list did not advance (last_id \(next)); stopped paging after \(result.pages) pages")
+                break
+            }
+            lastID = next
+        }
+        return result
+    }
+
+    func interpret(_ response: HTTPResponse) throws(PollError) -> OzonWire.Page {
+        let status = response.status
+        guard (200..<300).contains(status) else {
+            let detail = OzonWire.errorMessage(response.body) ?? "body: \(response.bodyExcerpt(limit: 160))"
+            let kind: PollError.Kind
+            switch status {
+            case 429: kind = .rateLimited
+            case 401, 403: kind = .auth
+            case 500...599: kind = .server
+            default: kind = .api
+            }
+            var message = detail
+            if kind == .auth { message += " (check client_id and api_key, and that the seller accepted Ozon's current offer)" }
+            throw PollError(
+                source: source, kind: kind, status: status, message: message,
+                retryAfter: parseRetryAfter(response.header("Retry-After"), now: clock.now()))
+        }
+        do {
+            return try OzonWire.decodePage(response.body)
+        } catch {
+            throw PollError(source: source, kind: .decoding, status: status, message: error.message)
+        }
+    }
+}

@@ -1,0 +1,234 @@
+import Foundation
+
+/// Xiaohongshu Ark credentials, endpoint and settings for one shop.
+public struct RedAccount: Sendable {
+    public var source: String
+    public var baseURL: String
+    public var appKey: String
+    public var appSecret: String
+    /// Logistics modes to poll (`red_auto`, `red_box`).
+    public var logistics: [String]
+    public var maxAuditTimeUnit: AuditTimeUnit
+    public var pageSize: Int
+    public var timeout: TimeInterval
+
+    public init(
+        source: String, baseURL: String = "https://ark.xiaohongshu.com", appKey: String, appSecret: String,
+        logistics: [String] = ["red_auto"], maxAuditTimeUnit: AuditTimeUnit = .milliseconds, pageSize: Int = 50,
+        timeout: TimeInterval = 30
+    ) {
+        self.source = source
+        self.baseURL = baseURL
+        self.appKey = appKey
+        self.appSecret = appSecret
+        self.logistics = logistics
+        self.maxAuditTimeUnit = maxAuditTimeUnit
+        self.pageSize = pageSize
+        self.timeout = timeout
+    }
+}
+
+/// Polls one Xiaohongshu shop's canceling packages
+/// (`GET /ark/open_api/v0/packages/canceling/list`, signed).
+public final class RedClient: MarketplaceClient {
+    public static let listPath = "/ark/open_api/v0/packages/canceling/list"
+    /// The audited list is searched by cancel time in windows of at most this long.
+    static let auditWindow: TimeInterval = 7 * 86400
+    static let maxPages = 10_000
+
+    public let account: RedAccount
+    let transport: HTTPTransport
+    let clock: WatchClock
+    let retry: RetryPolicy
+    private let unitWarning = UnitWarningLatch()
+
+    public var source: String { account.source }
+    public var marketplace: Marketplace { .xiaohongshu }
+
+    public init(account: RedAccount, transport: HTTPTransport, clock: WatchClock, retry: RetryPolicy = .marketplaceCall) {
+        self.account = account
+        self.transport = transport
+        self.clock = clock
+        self.retry = retry
+    }
+
+    public func fetchPending() async throws(PollError) -> PendingSnapshot {
+        var requests: [CancellationRequest] = []
+        var warnings: [String] = []
+        var unitWarnings: [String] = []
+        var pages = 0
+        var seen = Set<String>()
+        for logistics in account.logistics {
+            pages += try await forEachPage(query: [("logistics", logistics), ("status", "unaudited")], warnings: &warnings) {
+                (item, sentAt) throws(PollErrorReason) in
+                let request = try RedWire.pendingRequest(
+                    from: item, source: source, sentAt: sentAt, unit: account.maxAuditTimeUnit)
+                guard seen.insert(request.id).inserted else { return }
+                requests.append(request)
+                if let warning = unitWarning.check(
+                    request, left: item["max_audit_time"]?.lenientDouble ?? 0, unit: account.maxAuditTimeUnit,
+                    now: sentAt, source: source)
+                {
+                    unitWarnings.append(warning)
+                }
+            }
+        }
+        return PendingSnapshot(requests: requests, warnings: warnings + unitWarnings, pages: pages)
+    }
+
+    public func lookupOutcomes(of requests: [CancellationRequest]) async throws(PollError) -> [RequestKey: OutcomeLookup] {
+        var audited: [String: (Outcome, Date?)] = [:]
+        var warnings: [String] = []
+        let byLogistics = Dictionary(grouping: requests) { $0.logistics.isEmpty ? "red_auto" : $0.logistics }
+        for (logistics, group) in byLogistics.sorted(by: { $0.key < $1.key }) {
+            let times = group.compactMap { $0.createdAt?.timeIntervalSince1970 }
+            guard let earliest = times.min(), let latest = times.max() else { continue }
+            var windowStart = earliest
+            while windowStart <= latest {
+                let windowEnd = min(windowStart + Self.auditWindow - 1, latest)
+                let query = [
+                    ("logistics", logistics), ("status", "audited"), ("start_time", String(Int64(windowStart))),
+                    ("end_time", String(Int64(windowEnd))),
+                ]
+                _ = try await forEachPage(query: query, warnings: &warnings) { (item, _) throws(PollErrorReason) in
+                    guard let packageID = item["package_id"]?.stringValue,
+                        let cancelTime = item["cancel_time"]?.lenientInt64
+                    else { return }
+                    let outcome: Outcome
+                    switch item["audit_result"]?.stringValue {
+                    case "canceled"?: outcome = .approved
+                    case "refused"?: outcome = .rejected
+                    default: return
+                    }
+                    let at = item["audit_time"]?.lenientInt64.map { Date(timeIntervalSince1970: TimeInterval($0)) }
+                    audited[RedWire.requestID(packageID: packageID, cancelTime: cancelTime)] = (outcome, at)
+                }
+                windowStart = windowEnd + 1
+            }
+        }
+        var outcomes: [RequestKey: OutcomeLookup] = [:]
+        for request in requests {
+            if let (outcome, at) = audited[request.id] {
+                outcomes[request.key] = .resolved(outcome, at: at)
+            } else {
+                outcomes[request.key] = .resolved(.vanished, at: nil)
+            }
+        }
+        return outcomes
+    }
+
+    /// Calls the list for every page up to `total_page`, handing each item to `body`
+    /// with the instant its request was sent.
+    private func forEachPage(
+        query: [(String, String)], warnings: inout [String],
+        _ body: (JSONValue, Date) throws(PollErrorReason) -> Void
+    ) async throws(PollError) -> Int {
+        var pages = 0
+        var pageNo = 1
+        var totalPage = 1
+        repeat {
+            let pageQuery = query + [("page_no", String(pageNo)), ("page_size", String(account.pageSize))]
+            var sentAt = clock.now()
+            let page = try await sendWithRetry(
+                signedRequest(query: pageQuery, sentAt: &sentAt), source: source, transport: transport, clock: clock,
+                policy: retry
+            ) { (response) throws(PollError) -> RedWire.Page in try interpret(response) }
+            // The signed timestamp is whole seconds; the countdown started no earlier than the send.
+            pages += 1
+            for item in page.items {
+                do {
+                    try body(item, sentAt)
+                } catch {
+                    warnings.append("source '\(source)': skipped an item: \(error.message)")
+                }
+            }
+            totalPage = page.totalPage
+            pageNo += 1
+        } while pageNo <= totalPage && pageNo <= Self.maxPages
+        return pages
+    }
+
+    private func signedRequest(query: [(String, String)], sentAt: inout Date) -> HTTPRequest {
+        sentAt = clock.now()
+        let timestamp = String(Int64(sentAt.timeIntervalSince1970))
+        let sign = RedSigner.sign(
+            path: Self.listPath, query: query, appKey: account.appKey, timestamp: timestamp, appSecret: account.appSecret)
+        let queryString = query.map { "\(percentEncode($0.0))=\(percentEncode($0.1))" }.joined(separator: "&")
+        return HTTPRequest(
+            method: "GET", url: account.baseURL + Self.listPath + "?" + queryString,
+            headers: [
+                HTTPHeader("app-key", account.appKey), HTTPHeader("timestamp", timestamp), HTTPHeader("sign", sign),
+                HTTPHeader("Content-Type", "application/json;charset=utf-8"),
+            ],
+            timeout: account.timeout)
+    }
+
+    private func interpret(_ response: HTTPResponse) throws(PollError) -> RedWire.Page {
+        let status = response.status
+        let retryAfter = parseRetryAfter(response.header("Retry-After"), now: clock.now())
+        guard (200..<300).contains(status) else {
+            let kind: PollError.Kind
+            switch status {
+            case 429: kind = .rateLimited
+            case 401, 403: kind = .auth
+            case 500...599: kind = .server
+            default: kind = .api
+            }
+            var message = "body: \(response.bodyExcerpt(limit: 160))"
+            if let envelope = try? JSONParser.parse(response.body), let text = envelope["error_msg"]?.stringValue {
+                message = "error_code \(envelope["error_code"]?.lenientInt64 ?? 0): \(text)"
+            }
+            throw PollError(source: source, kind: kind, status: status, message: message, retryAfter: retryAfter)
+        }
+        do {
+            return try RedWire.decodePage(response.body)
+        } catch {
+            switch error {
+            case .decoding(let message):
+                throw PollError(source: source, kind: .decoding, status: status, message: message)
+            case .api(let code, let message):
+                let lowered = message.lowercased()
+                let auth = lowered.contains("sign") || lowered.contains("app-key") || lowered.contains("appkey")
+                    || lowered.contains("auth")
+                throw PollError(
+                    source: source, kind: auth ? .auth : .api, status: status,
+                    message: "error_code \(code): \(message)" + (auth ? " (check app_key and app_secret)" : ""))
+            }
+        }
+    }
+}
+
+private func percentEncode(_ text: String) -> String {
+    var allowed = CharacterSet.alphanumerics
+    allowed.insert(charactersIn: "-._~")
+    return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
+}
+
+/// Warns once per source when `max_audit_time` values look like the other unit.
+final class UnitWarningLatch: @unchecked Sendable {
+    private let lock = NSLock()
+    private var warned = false
+
+    func check(_ request: CancellationRequest, left: Double, unit: AuditTimeUnit, now: Date, source: String) -> String? {
+        let age = request.createdAt.map { now.timeIntervalSince($0) } ?? .infinity
+        let suspicious: String?
+        switch unit {
+        case .milliseconds:
+            // A fresh request with under a minute to audit: the value is probably seconds.
+            suspicious = age < 600 && left > 0 && left < 60_000
+                ? "max_audit_time \(Int64(left)) for package \(request.order), asked \(Int(age))s ago, would leave \(Int(left / 1000))s to audit if milliseconds; the values look like seconds (set max_audit_time_unit: seconds if so; alerts now come early, never late)"
+                : nil
+        case .seconds:
+            // More than 30 days to audit: the value is probably milliseconds.
+            suspicious = left > 30 * 86400
+                ? "max_audit_time \(Int64(left)) for package \(request.order) is \(Int(left / 86400)) days if seconds; the values look like milliseconds (deadlines may be late: consider max_audit_time_unit: milliseconds)"
+                : nil
+        }
+        guard let suspicious else { return nil }
+        return lock.withLock {
+            if warned { return nil }
+            warned = true
+            return "source '\(source)': \(suspicious)"
+        }
+    }
+}

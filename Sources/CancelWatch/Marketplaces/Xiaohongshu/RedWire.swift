@@ -1,0 +1,82 @@
+import Foundation
+
+/// Xiaohongshu Ark's envelope and canceling-package items, read leniently.
+enum RedWire {
+    struct Page {
+        var items: [JSONValue]
+        var totalPage: Int
+        var currentPage: Int
+    }
+
+    /// Reads the `{success, data, error_code, error_msg}` envelope. A call failed when
+    /// `success` is false or `error_code` is not 0, whatever the HTTP status.
+    static func decodePage(_ body: Data) throws(RedEnvelopeFailure) -> Page {
+        let value: JSONValue
+        do {
+            value = try JSONParser.parse(body)
+        } catch {
+            throw .decoding("the answer is not JSON (\(error.description))")
+        }
+        guard case .object = value else { throw .decoding("the answer is a JSON \(value.typeName), not an object") }
+        let code = value["error_code"]?.lenientInt64 ?? 0
+        let success = value["success"]?.boolValue ?? (code == 0)
+        if !success || code != 0 {
+            let message = value["error_msg"]?.stringValue ?? value["msg"]?.stringValue ?? "no error_msg"
+            throw .api(code: code, message: message)
+        }
+        guard let data = value["data"], case .object = data else {
+            throw .decoding("'data' is missing or not an object")
+        }
+        var items: [JSONValue] = []
+        switch data["package_list"] {
+        case nil, .null?: break
+        case .array(let list)?: items = list
+        case let other?: throw .decoding("'data.package_list' is a \(other.typeName), not an array")
+        }
+        let total = data["total_page"]?.lenientInt64 ?? 1
+        let current = data["current_page"]?.lenientInt64 ?? 1
+        return Page(items: items, totalPage: Int(clamping: total), currentPage: Int(clamping: current))
+    }
+
+    /// An unaudited item as a pending request. `sentAt` is when the request that
+    /// returned it was sent: the countdown cannot have started earlier.
+    static func pendingRequest(from item: JSONValue, source: String, sentAt: Date, unit: AuditTimeUnit) throws(PollErrorReason)
+        -> CancellationRequest
+    {
+        guard case .object = item else { throw PollErrorReason("an item of 'package_list' is a \(item.typeName), not an object") }
+        guard let packageID = item["package_id"]?.stringValue, !packageID.isEmpty else {
+            throw PollErrorReason("an item has no 'package_id'")
+        }
+        guard let cancelTime = item["cancel_time"]?.lenientInt64 else {
+            throw PollErrorReason("package \(packageID) has no valid 'cancel_time'")
+        }
+        guard let left = item["max_audit_time"]?.lenientDouble, left.isFinite else {
+            throw PollErrorReason("package \(packageID) has no valid 'max_audit_time'")
+        }
+        let deadline = sentAt.addingTimeInterval(max(0, left) * unit.secondsPerUnit)
+        return CancellationRequest(
+            marketplace: .xiaohongshu, source: source, id: requestID(packageID: packageID, cancelTime: cancelTime),
+            order: packageID, state: .pending, rawState: item["status"]?.stringValue ?? "unaudited",
+            initiator: item["initiator"]?.stringValue ?? "", reason: item["cancel_reason"]?.stringValue ?? "",
+            reasonID: "", logistics: item["logistics"]?.stringValue ?? "",
+            createdAt: Date(timeIntervalSince1970: TimeInterval(cancelTime)), deadline: deadline, raw: item)
+    }
+
+    /// A request's identity: a package can be asked to cancel more than once.
+    static func requestID(packageID: String, cancelTime: Int64) -> String { "\(packageID)@\(cancelTime)" }
+}
+
+/// Why an envelope was not a success.
+enum RedEnvelopeFailure: Error {
+    case api(code: Int64, message: String)
+    case decoding(String)
+}
+
+/// The unit of Xiaohongshu's `max_audit_time`: the vendor's table says milliseconds,
+/// its example looks like seconds. A source setting, milliseconds by default.
+public enum AuditTimeUnit: String, Sendable, Hashable, CaseIterable {
+    case milliseconds
+    case seconds
+
+    public var secondsPerUnit: Double { self == .milliseconds ? 0.001 : 1 }
+}

@@ -1,0 +1,168 @@
+import CSQLite
+import Foundation
+
+/// A state-store failure, with the file and what to do about it.
+public struct StoreError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// One SQLite connection, serialized by a lock. Statements are short and local.
+final class SQLiteDatabase: @unchecked Sendable {
+    let path: String
+    private var handle: OpaquePointer?
+    private let lock = NSRecursiveLock()
+    private var statements: [String: OpaquePointer] = [:]
+
+    /// Opens (creating with mode 0600 when absent) the database at `path`.
+    init(path: String, readOnly: Bool = false) throws(StoreError) {
+        self.path = path
+        let fileManager = FileManager.default
+        if !readOnly && !fileManager.fileExists(atPath: path) {
+            let directory = (path as NSString).deletingLastPathComponent
+            if !directory.isEmpty && !fileManager.fileExists(atPath: directory) {
+                throw StoreError("state file \(path): the directory \(directory) does not exist")
+            }
+            let fd = open(path, O_CREAT | O_EXCL | O_WRONLY, 0o600)
+            if fd < 0 && errno != EEXIST {
+                throw StoreError("state file \(path): cannot create it: \(String(cString: strerror(errno)))")
+            }
+            if fd >= 0 { close(fd) }
+        }
+        let flags = readOnly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX)
+        var db: OpaquePointer?
+        let rc = sqlite3_open_v2(path, &db, flags, nil)
+        handle = db
+        guard rc == SQLITE_OK else {
+            let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "error \(rc)"
+            sqlite3_close(db)
+            handle = nil
+            throw StoreError("state file \(path): cannot open it: \(message)")
+        }
+        sqlite3_busy_timeout(db, 5000)
+    }
+
+    deinit {
+        for statement in statements.values { sqlite3_finalize(statement) }
+        sqlite3_close(handle)
+    }
+
+    func withLock<T>(_ body: () throws(StoreError) -> T) throws(StoreError) -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body()
+    }
+
+    func execute(_ sql: String) throws(StoreError) {
+        try withLock { () throws(StoreError) in
+            var error: UnsafeMutablePointer<CChar>?
+            let rc = sqlite3_exec(handle, sql, nil, nil, &error)
+            if rc != SQLITE_OK {
+                let message = error.map { String(cString: $0) } ?? "error \(rc)"
+                sqlite3_free(error)
+                throw failure(rc, message)
+            }
+        }
+    }
+
+    /// Runs `body` in one transaction: all of it lands, or none of it.
+    func transaction<T>(_ body: () throws(StoreError) -> T) throws(StoreError) -> T {
+        try withLock { () throws(StoreError) -> T in
+            try execute("BEGIN IMMEDIATE")
+            do throws(StoreError) {
+                let result = try body()
+                try execute("COMMIT")
+                return result
+            } catch {
+                try? execute("ROLLBACK")
+                throw error
+            }
+        }
+    }
+
+    /// Runs a statement with `bindings`, calling `row` for each result row.
+    func query(_ sql: String, _ bindings: [SQLiteValue] = [], row: (SQLiteRow) throws(StoreError) -> Void = { _ in })
+        throws(StoreError)
+    {
+        try withLock { () throws(StoreError) in
+            let statement = try prepared(sql)
+            defer {
+                sqlite3_reset(statement)
+                sqlite3_clear_bindings(statement)
+            }
+            for (index, value) in bindings.enumerated() {
+                let position = Int32(index + 1)
+                let rc: Int32
+                switch value {
+                case .null: rc = sqlite3_bind_null(statement, position)
+                case .integer(let i): rc = sqlite3_bind_int64(statement, position, i)
+                case .real(let d): rc = sqlite3_bind_double(statement, position, d)
+                case .text(let s): rc = cw_sqlite3_bind_text_copy(statement, position, s, -1)
+                }
+                guard rc == SQLITE_OK else { throw failure(rc, lastMessage) }
+            }
+            while true {
+                let rc = sqlite3_step(statement)
+                if rc == SQLITE_DONE { return }
+                guard rc == SQLITE_ROW else { throw failure(rc, lastMessage) }
+                try row(SQLiteRow(statement: statement))
+            }
+        }
+    }
+
+    private var lastMessage: String { handle.map { String(cString: sqlite3_errmsg($0)) } ?? "no connection" }
+
+    private func prepared(_ sql: String) throws(StoreError) -> OpaquePointer {
+        if let statement = statements[sql] { return statement }
+        var statement: OpaquePointer?
+        let rc = sqlite3_prepare_v2(handle, sql, -1, &statement, nil)
+        guard rc == SQLITE_OK, let statement else { throw failure(rc, lastMessage) }
+        statements[sql] = statement
+        return statement
+    }
+
+    private func failure(_ rc: Int32, _ message: String) -> StoreError {
+        switch rc & 0xFF {
+        case SQLITE_NOTADB, SQLITE_CORRUPT:
+            return StoreError(
+                "state file \(path) is not a cancelwatch state file or is corrupt (\(message)); it was left untouched: move it aside to start with an empty state, or restore a backup")
+        case SQLITE_READONLY, SQLITE_CANTOPEN, SQLITE_PERM:
+            return StoreError("state file \(path): cannot write it (\(message)); check its permissions")
+        case SQLITE_FULL:
+            return StoreError("state file \(path): the disk is full (\(message))")
+        default:
+            return StoreError("state file \(path): \(message)")
+        }
+    }
+}
+
+enum SQLiteValue {
+    case null
+    case integer(Int64)
+    case real(Double)
+    case text(String)
+
+    init(_ string: String?) { self = string.map { .text($0) } ?? .null }
+    init(_ date: Date?) { self = date.map { .real($0.timeIntervalSince1970) } ?? .null }
+}
+
+struct SQLiteRow {
+    let statement: OpaquePointer
+
+    func text(_ column: Int32) -> String? {
+        guard sqlite3_column_type(statement, column) != SQLITE_NULL, let pointer = sqlite3_column_text(statement, column) else {
+            return nil
+        }
+        return String(cString: pointer)
+    }
+
+    func string(_ column: Int32) -> String { text(column) ?? "" }
+
+    func integer(_ column: Int32) -> Int64 { sqlite3_column_int64(statement, column) }
+
+    func date(_ column: Int32) -> Date? {
+        guard sqlite3_column_type(statement, column) != SQLITE_NULL else { return nil }
+        return Date(timeIntervalSince1970: sqlite3_column_double(statement, column))
+    }
+}

@@ -1,0 +1,166 @@
+import Foundation
+
+/// The state file: an embedded SQLite database in WAL mode, created with mode 0600.
+public final class SQLiteStateStore: StateStore {
+    static let schemaVersion: Int64 = 1
+    let database: SQLiteDatabase
+    public var path: String { database.path }
+
+    /// Opens the state file, creating it when absent. A file that is not a cancelwatch
+    /// state file is reported, never replaced.
+    public init(path: String, readOnly: Bool = false) throws(StoreError) {
+        if readOnly && !FileManager.default.fileExists(atPath: path) {
+            throw StoreError("state file \(path) does not exist yet: run `cancelwatch once` or `cancelwatch run` first")
+        }
+        database = try SQLiteDatabase(path: path, readOnly: readOnly)
+        if readOnly {
+            try checkVersion()
+        } else {
+            try migrate()
+        }
+    }
+
+    private func checkVersion() throws(StoreError) {
+        var version: Int64 = 0
+        try database.query("PRAGMA user_version") { row in version = row.integer(0) }
+        if version > Self.schemaVersion {
+            throw StoreError("state file \(path) was written by a newer cancelwatch (schema \(version)); upgrade cancelwatch")
+        }
+    }
+
+    private func migrate() throws(StoreError) {
+        try database.execute("PRAGMA journal_mode=WAL")
+        try database.execute("PRAGMA synchronous=NORMAL")
+        try checkVersion()
+        try database.transaction { () throws(StoreError) in
+            try database.execute(
+                """
+                CREATE TABLE IF NOT EXISTS requests (
+                    source TEXT NOT NULL,
+                    id TEXT NOT NULL,
+                    marketplace TEXT NOT NULL,
+                    order_id TEXT NOT NULL,
+                    state TEXT NOT NULL,
+                    raw_state TEXT NOT NULL,
+                    initiator TEXT NOT NULL,
+                    reason TEXT NOT NULL,
+                    reason_id TEXT NOT NULL,
+                    logistics TEXT NOT NULL,
+                    created_at REAL,
+                    deadline REAL NOT NULL,
+                    raw TEXT NOT NULL,
+                    status TEXT NOT NULL,
+                    first_seen REAL NOT NULL,
+                    last_seen REAL NOT NULL,
+                    closed_at REAL,
+                    PRIMARY KEY (source, id)
+                );
+                CREATE INDEX IF NOT EXISTS requests_open ON requests (status, deadline);
+                CREATE TABLE IF NOT EXISTS source_health (
+                    source TEXT PRIMARY KEY,
+                    marketplace TEXT NOT NULL,
+                    last_poll_at REAL,
+                    last_success_at REAL,
+                    consecutive_failures INTEGER NOT NULL,
+                    last_error TEXT,
+                    down INTEGER NOT NULL
+                );
+                PRAGMA user_version = \(Self.schemaVersion);
+                """)
+        }
+    }
+
+    public func loadTracked() throws(StoreError) -> [TrackedRequest] {
+        var result: [TrackedRequest] = []
+        try database.query(
+            """
+            SELECT source, id, marketplace, order_id, state, raw_state, initiator, reason, reason_id, logistics,
+                   created_at, deadline, raw, status, first_seen, last_seen, closed_at FROM requests
+            """
+        ) { (row) throws(StoreError) in
+            let source = row.string(0)
+            let id = row.string(1)
+            guard let marketplace = Marketplace(rawValue: row.string(2)),
+                let state = RequestState(rawValue: row.string(4)),
+                let status = TrackedStatus(rawValue: row.string(13)),
+                let deadline = row.date(11), let firstSeen = row.date(14), let lastSeen = row.date(15)
+            else {
+                throw StoreError("state file \(path): request \(source)/\(id) has values this cancelwatch does not know")
+            }
+            let raw = (try? JSONParser.parse(row.string(12))) ?? .object([:])
+            let request = CancellationRequest(
+                marketplace: marketplace, source: source, id: id, order: row.string(3), state: state,
+                rawState: row.string(5), initiator: row.string(6), reason: row.string(7), reasonID: row.string(8),
+                logistics: row.string(9), createdAt: row.date(10), deadline: deadline, raw: raw)
+            result.append(
+                TrackedRequest(request: request, status: status, firstSeen: firstSeen, lastSeen: lastSeen, closedAt: row.date(16)))
+        }
+        return result
+    }
+
+    public func save(_ tracked: [TrackedRequest], health: SourceHealth?) throws(StoreError) {
+        try database.transaction { () throws(StoreError) in
+            for item in tracked {
+                let r = item.request
+                try database.query(
+                    """
+                    INSERT INTO requests (source, id, marketplace, order_id, state, raw_state, initiator, reason, reason_id,
+                        logistics, created_at, deadline, raw, status, first_seen, last_seen, closed_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (source, id) DO UPDATE SET
+                        marketplace = excluded.marketplace, order_id = excluded.order_id, state = excluded.state,
+                        raw_state = excluded.raw_state, initiator = excluded.initiator, reason = excluded.reason,
+                        reason_id = excluded.reason_id, logistics = excluded.logistics, created_at = excluded.created_at,
+                        deadline = excluded.deadline, raw = excluded.raw, status = excluded.status,
+                        last_seen = excluded.last_seen, closed_at = excluded.closed_at
+                    """,
+                    [
+                        .text(r.source), .text(r.id), .text(r.marketplace.rawValue), .text(r.order), .text(r.state.rawValue),
+                        .text(r.rawState), .text(r.initiator), .text(r.reason), .text(r.reasonID), .text(r.logistics),
+                        SQLiteValue(r.createdAt), SQLiteValue(r.deadline), .text(r.raw.serialized()), .text(item.status.rawValue),
+                        SQLiteValue(item.firstSeen), SQLiteValue(item.lastSeen), SQLiteValue(item.closedAt),
+                    ])
+            }
+            if let health { try saveHealth(health) }
+        }
+    }
+
+    private func saveHealth(_ health: SourceHealth) throws(StoreError) {
+        try database.query(
+            """
+            INSERT INTO source_health (source, marketplace, last_poll_at, last_success_at, consecutive_failures, last_error, down)
+            VALUES (?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (source) DO UPDATE SET
+                marketplace = excluded.marketplace, last_poll_at = excluded.last_poll_at,
+                last_success_at = excluded.last_success_at, consecutive_failures = excluded.consecutive_failures,
+                last_error = excluded.last_error, down = excluded.down
+            """,
+            [
+                .text(health.source), .text(health.marketplace.rawValue), SQLiteValue(health.lastPollAt),
+                SQLiteValue(health.lastSuccessAt), .integer(Int64(health.consecutiveFailures)), SQLiteValue(health.lastError),
+                .integer(health.down ? 1 : 0),
+            ])
+    }
+
+    public func delete(_ keys: [RequestKey]) throws(StoreError) {
+        try database.transaction { () throws(StoreError) in
+            for key in keys {
+                try database.query("DELETE FROM requests WHERE source = ? AND id = ?", [.text(key.source), .text(key.id)])
+            }
+        }
+    }
+
+    public func loadHealth() throws(StoreError) -> [SourceHealth] {
+        var result: [SourceHealth] = []
+        try database.query(
+            "SELECT source, marketplace, last_poll_at, last_success_at, consecutive_failures, last_error, down FROM source_health ORDER BY source"
+        ) { row in
+            result.append(
+                SourceHealth(
+                    source: row.string(0), marketplace: Marketplace(rawValue: row.string(1)) ?? .ozon, lastPollAt: row.date(2),
+                    lastSuccessAt: row.date(3), consecutiveFailures: Int(row.integer(4)), lastError: row.text(5),
+                    down: row.integer(6) != 0))
+        }
+        return result
+    }
+}

@@ -1,0 +1,74 @@
+import Foundation
+import Testing
+
+@testable import CancelWatch
+
+@Suite struct StateStoreTests {
+    func temporaryPath() -> String {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cw-store-\(UUID().uuidString)")
+        try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        return directory.appendingPathComponent("state.sqlite").path
+    }
+
+    func sample(_ id: String, status: TrackedStatus = .pending) -> TrackedRequest {
+        let now = Date(timeIntervalSince1970: 1_764_000_000)
+        let raw: JSONValue = ["cancellation_id": 42, "cancellation_reason": ["id": 5, "name": "Покупатель передумал"], "extra": nil]
+        let request = CancellationRequest(
+            marketplace: .ozon, source: "ozon-main", id: id, order: "1234-0001-1", state: .pending, rawState: "ON_APPROVAL",
+            initiator: "CLIENT", reason: "Покупатель передумал", reasonID: "5", logistics: "non_integrated",
+            createdAt: now.addingTimeInterval(-600), deadline: now.addingTimeInterval(7200), raw: raw)
+        return TrackedRequest(request: request, status: status, firstSeen: now, lastSeen: now.addingTimeInterval(60))
+    }
+
+    @Test func stateFileIsCreatedWithModeSixHundred() throws {
+        let path = temporaryPath()
+        _ = try SQLiteStateStore(path: path)
+        let attributes = try FileManager.default.attributesOfItem(atPath: path)
+        #expect((attributes[.posixPermissions] as? Int) == 0o600)
+    }
+
+    @Test func trackedRequestsSurviveReopening() throws {
+        let path = temporaryPath()
+        let health = SourceHealth(source: "ozon-main", marketplace: .ozon, lastPollAt: Date(timeIntervalSince1970: 1_764_000_100),
+            lastSuccessAt: Date(timeIntervalSince1970: 1_764_000_100), consecutiveFailures: 0)
+        do {
+            let store = try SQLiteStateStore(path: path)
+            try store.save([sample("1"), sample("2", status: .approved)], health: health)
+        }
+        let reopened = try SQLiteStateStore(path: path)
+        let loaded = try reopened.loadTracked().sorted { $0.request.id < $1.request.id }
+        #expect(loaded == [sample("1"), sample("2", status: .approved)])
+        #expect(try reopened.loadHealth() == [health])
+        let readOnly = try SQLiteStateStore(path: path, readOnly: true)
+        #expect(try readOnly.loadTracked().count == 2)
+    }
+
+    @Test func saveUpdatesInPlaceAndDeleteForgets() throws {
+        let store = try SQLiteStateStore(path: temporaryPath())
+        try store.save([sample("1")], health: nil)
+        try store.save([sample("1", status: .rejected)], health: nil)
+        #expect(try store.loadTracked().map(\.status) == [.rejected])
+        try store.delete([RequestKey(source: "ozon-main", id: "1")])
+        #expect(try store.loadTracked().isEmpty)
+    }
+
+    @Test func aFileThatIsNotAStateFileIsReportedAndLeftUntouched() throws {
+        let path = temporaryPath()
+        let garbage = Data(repeating: 0x41, count: 4096)
+        try garbage.write(to: URL(fileURLWithPath: path))
+        #expect {
+            _ = try SQLiteStateStore(path: path)
+        } throws: { error in
+            "\(error)".contains("not a cancelwatch state file or is corrupt") && "\(error)".contains(path)
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == garbage)
+    }
+
+    @Test func statusOnAMissingStateFileSaysWhatToRun() {
+        #expect {
+            _ = try SQLiteStateStore(path: temporaryPath(), readOnly: true)
+        } throws: { error in
+            "\(error)".contains("cancelwatch once")
+        }
+    }
+}
