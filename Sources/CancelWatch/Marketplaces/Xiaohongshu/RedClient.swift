@@ -8,13 +8,13 @@ public struct RedAccount: Sendable {
     public var appSecret: String
     /// Logistics modes to poll (`red_auto`, `red_box`).
     public var logistics: [String]
-    public var maxAuditTimeUnit: AuditTimeUnit
+    public var maxAuditTimeUnit: MaxAuditTimeUnit
     public var pageSize: Int
     public var timeout: TimeInterval
 
     public init(
         source: String, baseURL: String = "https://ark.xiaohongshu.com", appKey: String, appSecret: String,
-        logistics: [String] = ["red_auto"], maxAuditTimeUnit: AuditTimeUnit = .milliseconds, pageSize: Int = 50,
+        logistics: [String] = ["red_auto"], maxAuditTimeUnit: MaxAuditTimeUnit = .milliseconds, pageSize: Int = 50,
         timeout: TimeInterval = 30
     ) {
         self.source = source
@@ -61,6 +61,8 @@ public final class RedClient: MarketplaceClient {
         for logistics in account.logistics {
             pages += try await forEachPage(query: [("logistics", logistics), ("status", "unaudited")], warnings: &warnings) {
                 (item, sentAt) throws(PollErrorReason) in
+                // The vendor's own example mixes audited items into the list.
+                if let status = item["status"]?.stringValue, status != "unaudited" { return }
                 let request = try RedWire.pendingRequest(
                     from: item, source: source, sentAt: sentAt, unit: account.maxAuditTimeUnit)
                 guard seen.insert(request.id).inserted else { return }
@@ -209,7 +211,7 @@ final class UnitWarningLatch: @unchecked Sendable {
     private let lock = NSLock()
     private var warned = false
 
-    func check(_ request: CancellationRequest, left: Double, unit: AuditTimeUnit, now: Date, source: String) -> String? {
+    func check(_ request: CancellationRequest, left: Double, unit: MaxAuditTimeUnit, now: Date, source: String) -> String? {
         let age = request.createdAt.map { now.timeIntervalSince($0) } ?? .infinity
         let suspicious: String?
         switch unit {

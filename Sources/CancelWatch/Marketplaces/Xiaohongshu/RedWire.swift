@@ -40,7 +40,7 @@ enum RedWire {
 
     /// An unaudited item as a pending request. `sentAt` is when the request that
     /// returned it was sent: the countdown cannot have started earlier.
-    static func pendingRequest(from item: JSONValue, source: String, sentAt: Date, unit: AuditTimeUnit) throws(PollErrorReason)
+    static func pendingRequest(from item: JSONValue, source: String, sentAt: Date, unit: MaxAuditTimeUnit) throws(PollErrorReason)
         -> CancellationRequest
     {
         guard case .object = item else { throw PollErrorReason("an item of 'package_list' is a \(item.typeName), not an object") }
@@ -53,7 +53,7 @@ enum RedWire {
         guard let left = item["max_audit_time"]?.lenientDouble, left.isFinite else {
             throw PollErrorReason("package \(packageID) has no valid 'max_audit_time'")
         }
-        let deadline = sentAt.addingTimeInterval(max(0, left) * unit.secondsPerUnit)
+        let deadline = sentAt.addingTimeInterval(max(0, left) * unit.seconds)
         return CancellationRequest(
             marketplace: .xiaohongshu, source: source, id: requestID(packageID: packageID, cancelTime: cancelTime),
             order: packageID, state: .pending, rawState: item["status"]?.stringValue ?? "unaudited",
@@ -70,13 +70,4 @@ enum RedWire {
 enum RedEnvelopeFailure: Error {
     case api(code: Int64, message: String)
     case decoding(String)
-}
-
-/// The unit of Xiaohongshu's `max_audit_time`: the vendor's table says milliseconds,
-/// its example looks like seconds. A source setting, milliseconds by default.
-public enum AuditTimeUnit: String, Sendable, Hashable, CaseIterable {
-    case milliseconds
-    case seconds
-
-    public var secondsPerUnit: Double { self == .milliseconds ? 0.001 : 1 }
 }

@@ -1,0 +1,157 @@
+import CancelWatchTesting
+import Foundation
+import HTTPServing
+import Testing
+
+@testable import CancelWatch
+
+@Suite struct RedClientTests {
+    let clock = ManualClock(Date(timeIntervalSince1970: 1_764_000_000))
+    let transport = CurlHTTPTransport(threads: 2)
+
+    func client(_ server: ScriptedServer, unit: MaxAuditTimeUnit = .milliseconds, logistics: [String] = ["red_auto"]) -> RedClient {
+        RedClient(
+            account: RedAccount(
+                source: "red-shop", baseURL: server.baseURL, appKey: "red-app-key", appSecret: "red-secret-value",
+                logistics: logistics, maxAuditTimeUnit: unit, pageSize: 2),
+            transport: transport, clock: clock,
+            retry: RetryPolicy(maxAttempts: 3, initialDelay: 0.01, maxDelay: 0.02))
+    }
+
+    static func envelope(_ items: [JSONValue], page: Int = 1, totalPage: Int = 1) -> ServerResponse {
+        let body: JSONValue = [
+            "success": true, "error_code": 0,
+            "data": [
+                "total_number": .integer(Int64(items.count)), "current_page": .integer(Int64(page)),
+                "total_page": .integer(Int64(totalPage)), "page_size": 2, "package_list": .array(items),
+            ],
+        ]
+        return .json(body.serializedData())
+    }
+
+    static func unaudited(_ id: String, cancelTime: Int64 = 1_763_999_900, left: Int64 = 3_600_000, logistics: String = "red_auto")
+        -> JSONValue
+    {
+        [
+            "package_id": .string(id), "cancel_time": .integer(cancelTime), "status": "unaudited", "logistics": .string(logistics),
+            "max_audit_time": .integer(left), "cancel_reason": "用户不想要了",
+        ]
+    }
+
+    @Test func readsTheVendorsOwnExampleWithItsTrailingCommas() async throws {
+        let fixture = try ScriptedServer.fixture("red-seed-response.json")
+        let server = try ScriptedServer([{ _ in .json(fixture) }])
+        let snapshot = try await client(server).fetchPending()
+        let request = try #require(snapshot.requests.first)
+        #expect(snapshot.requests.count == 1)  // the audited items in the example are not pending
+        #expect(request.id == "P124394374937984@1471102500")
+        #expect(request.order == "P124394374937984")
+        #expect(request.reason == "用户不想要了")
+        #expect(request.createdAt == Date(timeIntervalSince1970: 1_471_102_500))
+        // 3600 read as milliseconds (the default): 3.6 seconds after the request was sent.
+        #expect(request.deadline == clock.now().addingTimeInterval(3.6))
+    }
+
+    @Test func deadlineIsSendTimePlusMaxAuditTimeInTheConfiguredUnit() async throws {
+        let server = try ScriptedServer(fallback: { _ in Self.envelope([Self.unaudited("P1", left: 7200)]) })
+        let seconds = try #require(try await client(server, unit: .seconds).fetchPending().requests.first)
+        #expect(seconds.deadline == clock.now().addingTimeInterval(7200))
+        let millis = try #require(try await client(server, unit: .milliseconds).fetchPending().requests.first)
+        #expect(millis.deadline == clock.now().addingTimeInterval(7.2))
+    }
+
+    @Test func signsEveryRequestAsTheVendorDescribes() async throws {
+        let server = try ScriptedServer([{ _ in Self.envelope([Self.unaudited("P1")]) }])
+        _ = try await client(server).fetchPending()
+        let request = try #require(server.requests.first)
+        #expect(request.path == "/ark/open_api/v0/packages/canceling/list")
+        #expect(request.header("app-key") == "red-app-key")
+        let timestamp = try #require(request.header("timestamp"))
+        #expect(timestamp == "1764000000")
+        // Recomputed independently: sorted key=value pairs (query + app-key + timestamp), path, '?', secret.
+        var pairs = request.query.map { "\($0.name)=\($0.value)" }
+        pairs.append("app-key=red-app-key")
+        pairs.append("timestamp=\(timestamp)")
+        pairs.sort()
+        let plain = "/ark/open_api/v0/packages/canceling/list?" + pairs.joined(separator: "&") + "red-secret-value"
+        #expect(request.header("sign") == Digest.md5Hex(plain))
+        #expect(request.queryValue("status") == "unaudited")
+        #expect(request.queryValue("logistics") == "red_auto")
+        #expect(request.queryValue("page_no") == "1")
+    }
+
+    @Test func md5MatchesAKnownVector() {
+        #expect(Digest.md5Hex("The quick brown fox jumps over the lazy dog") == "9e107d9d372bb6826bd81d3542a419d6")
+    }
+
+    @Test func pagesToTotalPageForEveryLogisticsMode() async throws {
+        let server = try ScriptedServer(fallback: { request in
+            let page = Int(request.queryValue("page_no") ?? "1") ?? 1
+            let mode = request.queryValue("logistics") ?? "?"
+            return Self.envelope(
+                [Self.unaudited("\(mode)-\(page)-a", logistics: mode), Self.unaudited("\(mode)-\(page)-b", logistics: mode)],
+                page: page, totalPage: 3)
+        })
+        let snapshot = try await client(server, logistics: ["red_auto", "red_box"]).fetchPending()
+        #expect(snapshot.requests.count == 12)
+        #expect(server.requests.count == 6)
+        #expect(Set(snapshot.requests.map(\.logistics)) == ["red_auto", "red_box"])
+    }
+
+    @Test func aPackageAskedTwiceIsTwoRequests() async throws {
+        let server = try ScriptedServer([
+            { _ in Self.envelope([Self.unaudited("P1", cancelTime: 100), Self.unaudited("P1", cancelTime: 200)]) }
+        ])
+        let snapshot = try await client(server).fetchPending()
+        #expect(snapshot.requests.map(\.id).sorted() == ["P1@100", "P1@200"])
+    }
+
+    @Test(arguments: [
+        #"{"success": false, "error_code": 1001, "error_msg": "sign error", "data": null}"#,
+        #"{"success": true, "error_code": 2005, "error_msg": "system busy"}"#,
+    ])
+    func envelopeFailuresUnderHTTP200AreErrors(_ body: String) async throws {
+        let server = try ScriptedServer(fallback: { _ in .json(text: body) })
+        let error = await #expect(throws: PollError.self) { try await client(server).fetchPending() }
+        let text = try #require(error).description
+        #expect(text.contains("red-shop"))
+        #expect(text.contains(body.contains("1001") ? "error_code 1001: sign error" : "error_code 2005: system busy"))
+        #expect(!text.contains("red-secret-value"))
+        if body.contains("sign") { #expect(error?.kind == .auth) }
+    }
+
+    @Test func warnsOnceWhenValuesLookLikeTheOtherUnit() async throws {
+        // Asked 100 s ago with 3600 left: as milliseconds that is 3.6 s, which looks like seconds.
+        let server = try ScriptedServer(fallback: { _ in Self.envelope([Self.unaudited("P1", left: 3600), Self.unaudited("P2", left: 3500)]) })
+        let client = client(server)
+        let first = try await client.fetchPending()
+        #expect(first.warnings.filter { $0.contains("look like seconds") }.count == 1)
+        let second = try await client.fetchPending()
+        #expect(second.warnings.isEmpty)
+    }
+
+    @Test func outcomesComeFromTheAuditedList() async throws {
+        let server = try ScriptedServer([
+            { request in
+                #expect(request.queryValue("status") == "audited")
+                #expect(request.queryValue("start_time") == "100")
+                #expect(request.queryValue("end_time") == "300")
+                return Self.envelope([
+                    ["package_id": "P1", "cancel_time": 100, "status": "audited", "audit_result": "canceled", "audit_time": 150],
+                    ["package_id": "P2", "cancel_time": 200, "status": "audited", "audit_result": "refused", "audit_time": 250],
+                ])
+            }
+        ])
+        func pending(_ id: String, _ time: Int64) -> CancellationRequest {
+            CancellationRequest(
+                marketplace: .xiaohongshu, source: "red-shop", id: "\(id)@\(time)", order: id, state: .pending,
+                rawState: "unaudited", logistics: "red_auto", createdAt: Date(timeIntervalSince1970: TimeInterval(time)),
+                deadline: clock.now().addingTimeInterval(3600))
+        }
+        let asked = [pending("P1", 100), pending("P2", 200), pending("P3", 300)]
+        let outcomes = try await client(server).lookupOutcomes(of: asked)
+        #expect(outcomes[asked[0].key] == .resolved(.approved, at: Date(timeIntervalSince1970: 150)))
+        #expect(outcomes[asked[1].key] == .resolved(.rejected, at: Date(timeIntervalSince1970: 250)))
+        #expect(outcomes[asked[2].key] == .resolved(.vanished, at: nil))
+    }
+}
