@@ -1,0 +1,58 @@
+import Foundation
+
+/// Why one delivery attempt failed, and whether trying again may help.
+public struct DeliveryError: Error, Sendable, CustomStringConvertible {
+    /// Network errors, timeouts, 408, 425, 429, 5xx: retry with backoff.
+    public var retryable: Bool
+    /// What happened, for the log: status and the first bytes of the reply, never secrets.
+    public var message: String
+    /// How long the receiver asked us to wait (`Retry-After`).
+    public var retryAfter: TimeInterval?
+
+    public init(retryable: Bool, message: String, retryAfter: TimeInterval? = nil) {
+        self.retryable = retryable
+        self.message = message
+        self.retryAfter = retryAfter
+    }
+
+    public var description: String { message }
+}
+
+/// Where alerts go: stdout, a webhook, a mailbox. A sink makes ONE attempt per call;
+/// retries, backoff, the outbox and dead letters are the delivery queue's job, the
+/// same for every sink.
+public protocol AlertSink: Sendable {
+    /// The configured name rules refer to in `notify`.
+    var name: String { get }
+    /// Delivers `event` once. Returns when the receiver acknowledged it.
+    func deliver(_ event: AlertEvent) async throws(DeliveryError)
+}
+
+/// Several sinks as one: delivers to each in turn and reports the first failure
+/// after trying them all. (The delivery queue fans out per sink itself so that one
+/// failing sink never holds back another; this is for simple embedding.)
+public struct FanOutSink: AlertSink {
+    public let name: String
+    public let sinks: [AlertSink]
+
+    public init(name: String = "fan-out", sinks: [AlertSink]) {
+        self.name = name
+        self.sinks = sinks
+    }
+
+    public func deliver(_ event: AlertEvent) async throws(DeliveryError) {
+        var failures: [String] = []
+        var retryable = false
+        for sink in sinks {
+            do {
+                try await sink.deliver(event)
+            } catch {
+                failures.append("\(sink.name): \(error.message)")
+                retryable = retryable || error.retryable
+            }
+        }
+        if !failures.isEmpty {
+            throw DeliveryError(retryable: retryable, message: failures.joined(separator: "; "))
+        }
+    }
+}
