@@ -1,10 +1,122 @@
 import ArgumentParser
 import CancelWatch
+import Dispatch
+import Foundation
+import MarketSim
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// `cancelwatch simulate`: both marketplace APIs on loopback, until interrupted.
 struct SimulateCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "simulate", abstract: "Not built yet.")
+    static let configuration = CommandConfiguration(
+        commandName: "simulate",
+        abstract: "Runs the Ozon and Xiaohongshu simulator on 127.0.0.1.",
+        discussion: """
+            Prints 'cancelwatch simulator listening on http://127.0.0.1:PORT' first, then the \
+            accounts and a config snippet. Control endpoints: GET /_sim/state, POST /_sim/faults, \
+            POST /_sim/requests, POST /_sim/resolve, GET /_sim/counts, GET /_sim/config.
+            """
+    )
+
+    @Option(name: .long, help: "The port to listen on (0: any free port).")
+    var port: Int = 0
+
+    @Option(name: .long, help: "A scenario JSON file (default: the built-in scenario).")
+    var scenario: String?
+
+    @Option(name: .long, help: "Stop after this long (e.g. 90s, 10m); default: until SIGINT or SIGTERM.")
+    var duration: String?
+
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be from 0 to 65535") }
+        if let duration, DurationText.parse(duration) == nil {
+            throw ValidationError("--duration: '\(duration)' is not a duration (like 90s, 10m, 1h)")
+        }
+    }
 
     func run() async throws {
-        throw ValidationError("'simulate' is not built yet")
+        let loaded: SimScenario
+        if let scenario {
+            do {
+                loaded = try SimScenario.load(path: scenario)
+            } catch {
+                throw ValidationError(error.description)
+            }
+        } else {
+            loaded = .standard
+        }
+        let simulator: MarketSimulator
+        do {
+            simulator = try MarketSimulator(scenario: loaded, clock: SystemClock(), host: "127.0.0.1", port: port)
+        } catch {
+            throw ValidationError("cannot start the simulator: \(error)")
+        }
+        print("cancelwatch simulator listening on \(simulator.baseURL)")
+        fflush(nil)
+        print("")
+        print("accounts:")
+        for line in loaded.accountSummary() { print("  " + line) }
+        print("")
+        print("config snippet:")
+        print(simulator.configSourcesYAML(), terminator: "")
+        print("")
+        print("control: GET \(simulator.baseURL)/_sim/state, POST \(simulator.baseURL)/_sim/faults (Ctrl-C to stop)")
+        fflush(nil)
+
+        let signal = await Self.waitForSignal(orSeconds: duration.flatMap(DurationText.parse))
+        simulator.shutdown()
+        if let signal {
+            FileHandle.standardError.write(Data("cancelwatch simulator: \(signal), stopped\n".utf8))
+        }
+    }
+
+    /// Waits for SIGINT or SIGTERM (returning its name), or `seconds` (returning nil),
+    /// without blocking a thread of the cooperative pool.
+    static func waitForSignal(orSeconds seconds: TimeInterval?) async -> String? {
+        let queue = DispatchQueue(label: "cancelwatch.simulate.signals")
+        let once = ResumeOnce()
+        return await withCheckedContinuation { (continuation: CheckedContinuation<String?, Never>) in
+            var sources: [DispatchSourceSignal] = []
+            for (number, name) in [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM")] {
+                signal(number, SIG_IGN)
+                let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
+                source.setEventHandler {
+                    if once.claim() { continuation.resume(returning: name) }
+                }
+                source.resume()
+                sources.append(source)
+            }
+            if let seconds {
+                queue.asyncAfter(deadline: .now() + seconds) {
+                    if once.claim() { continuation.resume(returning: nil) }
+                }
+            }
+            once.keep(sources.map { $0 as AnyObject })
+        }
+    }
+}
+
+/// Lets exactly one of several callbacks resume a continuation, and keeps the signal sources alive.
+private final class ResumeOnce: @unchecked Sendable {
+    private let lock = NSLock()
+    private var done = false
+    private var retained: [AnyObject] = []
+
+    func claim() -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        if done { return false }
+        done = true
+        return true
+    }
+
+    func keep(_ objects: [AnyObject]) {
+        lock.lock()
+        retained += objects
+        lock.unlock()
     }
 }
