@@ -1,0 +1,136 @@
+import Foundation
+
+/// Everything a `cancelwatch.yaml` says (DESIGN §8): where the state and rules are,
+/// which accounts to poll, where alerts go and who hears about the watcher's own health.
+///
+/// Load it with ``load(path:environment:)``; every problem in the file comes back at
+/// once as a ``ConfigError``. Relative paths in the file are resolved against the
+/// directory of the file, so the values here are absolute when loaded from a file.
+public struct CancelWatchConfig: Sendable {
+    /// The file it was loaded from, as given.
+    public var path: String
+    /// The SQLite state file (`state:`); default `./cancelwatch.sqlite` next to the config.
+    public var state: String
+    /// Rule files and directories (`rules:`); default `./rules` next to the config.
+    public var rules: [String]
+    /// The zone for `hour`, `weekday`, quiet windows and times in messages (`timezone:`, IANA name); default UTC.
+    public var timezone: TimeZone
+    /// Where `/metrics` and `/healthz` listen (`listen:`); nil when not served.
+    public var listen: ListenAddress?
+    /// The marketplace accounts to poll.
+    public var sources: [SourceConfig]
+    /// Where alerts can go; rules name them in `notify`.
+    public var sinks: [SinkConfig]
+    /// Alerts about the watcher itself (`source_down`, `source_up`).
+    public var health: HealthConfig
+
+    public static let defaultStatePath = "./cancelwatch.sqlite"
+    public static let defaultRulesPaths = ["./rules"]
+    /// The file `--config` defaults to.
+    public static let defaultPath = "./cancelwatch.yaml"
+
+    public init(
+        path: String = "", state: String = CancelWatchConfig.defaultStatePath,
+        rules: [String] = CancelWatchConfig.defaultRulesPaths, timezone: TimeZone = TimeZone(identifier: "UTC")!,
+        listen: ListenAddress? = nil, sources: [SourceConfig] = [], sinks: [SinkConfig] = [],
+        health: HealthConfig = HealthConfig()
+    ) {
+        self.path = path
+        self.state = state
+        self.rules = rules
+        self.timezone = timezone
+        self.listen = listen
+        self.sources = sources
+        self.sinks = sinks
+        self.health = health
+    }
+
+    /// The source called `name`, if any.
+    public func source(named name: String) -> SourceConfig? { sources.first { $0.name == name } }
+    /// The sink called `name`, if any.
+    public func sink(named name: String) -> SinkConfig? { sinks.first { $0.name == name } }
+    /// Every sink name, in the order of the file (what rules may name in `notify`).
+    public var sinkNames: [String] { sinks.map(\.name) }
+}
+
+/// A host and port to listen on: `127.0.0.1:9464`, `[::1]:9464`, `:9464` (every interface).
+public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    /// Reads `host:port`, `[v6]:port`, `:port` (host `0.0.0.0`) or a bare port (host `127.0.0.1`).
+    public init?(parsing text: String) {
+        let text = text.trimmingCharacters(in: .whitespaces)
+        var host: String
+        var portText: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else { return nil }
+            host = String(text[text.index(after: text.startIndex)..<close])
+            let rest = text[text.index(after: close)...]
+            guard rest.hasPrefix(":") else { return nil }
+            portText = rest.dropFirst()
+        } else if let colon = text.lastIndex(of: ":") {
+            host = String(text[..<colon])
+            portText = text[text.index(after: colon)...]
+            if host.contains(":") { return nil }
+            if host.isEmpty { host = "0.0.0.0" }
+        } else {
+            host = "127.0.0.1"
+            portText = Substring(text)
+        }
+        guard !host.isEmpty, !host.contains(where: { $0 == " " || $0 == "/" }),
+            !portText.isEmpty, portText.allSatisfy(\.isASCIIDigit), let port = Int(portText), (0...65535).contains(port)
+        else { return nil }
+        self.host = host
+        self.port = port
+    }
+
+    /// `127.0.0.1:9464`, `[::1]:9464`.
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}
+
+/// Alerts about the watcher's own health (DESIGN §4).
+public struct HealthConfig: Sendable, Hashable {
+    /// Sinks that receive `source_down` and `source_up` (`notify:`); default none.
+    public var notify: [String]
+    /// Consecutive failed polls of a source before `source_down` (`down_after:`); default 3.
+    public var downAfter: Int
+
+    public static let defaultDownAfter = 3
+
+    public init(notify: [String] = [], downAfter: Int = HealthConfig.defaultDownAfter) {
+        self.notify = notify
+        self.downAfter = downAfter
+    }
+}
+
+/// How a sink retries a delivery that failed in a way worth retrying (network errors,
+/// timeouts, 408, 425, 429, 5xx): exponential backoff with jitter from `initialDelay`
+/// up to `maxDelay`. Written `retry: {max_attempts: 0, initial_delay: 1s, max_delay: 5m}`.
+public struct RetryPolicy: Sendable, Hashable {
+    /// Tries before the delivery becomes a dead letter; nil (`max_attempts: 0`, the default)
+    /// keeps trying until the receiver acknowledges, so an alert is never silently dropped.
+    public var maxAttempts: Int?
+    /// The delay before the first retry (default 1s).
+    public var initialDelay: TimeInterval
+    /// The longest delay between tries (default 5m).
+    public var maxDelay: TimeInterval
+
+    public init(maxAttempts: Int? = nil, initialDelay: TimeInterval = 1, maxDelay: TimeInterval = 300) {
+        self.maxAttempts = maxAttempts
+        self.initialDelay = initialDelay
+        self.maxDelay = maxDelay
+    }
+
+    /// Until acknowledged, from 1s doubling up to 5m.
+    public static let standard = RetryPolicy()
+}
+
+extension Character {
+    fileprivate var isASCIIDigit: Bool { ("0"..."9").contains(self) }
+}

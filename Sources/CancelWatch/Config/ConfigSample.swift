@@ -1,0 +1,137 @@
+import Foundation
+
+extension CancelWatchConfig {
+    /// A commented config for real accounts: the one the README shows. Secrets come from
+    /// the environment (``sampleEnvironmentVariables``).
+    public static let sample: String = """
+        # cancelwatch.yaml: what to watch and where alerts go.
+        # Values may use ${VAR} (from the environment; an unset one is an error),
+        # ${VAR:-fallback}, and $${ for a literal "${". Relative paths are relative
+        # to this file. Durations: 500ms, 45s, 15m, 2h, 1d, 1h30m.
+
+        state: ./cancelwatch.sqlite      # tracked requests, outbox, delivery ledger
+        rules: [./rules]                 # rule files, or directories of *.rules files
+        timezone: Europe/Moscow          # for hour/weekday, quiet windows, times in alerts
+        listen: 127.0.0.1:9464           # optional: /metrics (Prometheus) and /healthz
+
+        sources:
+          # Ozon Seller API (rFBS conditional cancellations).
+          - name: ozon-main
+            kind: ozon
+            client_id: "${OZON_CLIENT_ID}"
+            api_key: "${OZON_API_KEY}"
+            poll_interval: 60s             # default 60s, at least 1s
+            # timeout: 30s                 # per HTTP request
+            # base_url: https://api-seller.ozon.ru
+
+          # Xiaohongshu (RED) Ark open platform.
+          - name: red-shop
+            kind: red                      # or: xiaohongshu
+            app_key: "${RED_APP_KEY}"
+            app_secret: "${RED_APP_SECRET}"
+            logistics: [red_auto, red_box] # the modes this shop uses; default [red_auto]
+            max_audit_time_unit: milliseconds   # or seconds, if your alerts come far too early
+            # page_size: 50                # 1 to 100
+            # base_url: https://ark.xiaohongshu.com
+
+        sinks:
+          - name: console
+            kind: stdout
+            format: text                   # or json: one object per line
+
+          # Your own endpoint: POST of a JSON body, signed with the secret
+          # (header X-Cancelwatch-Signature: t=<unix time>,v1=<hex HMAC-SHA256>).
+          - name: ops
+            kind: webhook
+            url: https://hooks.example.com/cancelwatch
+            secret: "${WEBHOOK_SECRET}"
+            timeout: 10s
+            # headers: {Authorization: "Bearer ${HOOK_TOKEN}"}
+            # retry: {max_attempts: 0, initial_delay: 1s, max_delay: 5m}   # 0: until delivered
+
+          # A Telegram chat (slack, feishu, dingtalk and wecom work the same way,
+          # with their own incoming-webhook URL; feishu and dingtalk sign with 'secret').
+          - name: team-chat
+            kind: webhook
+            format: telegram
+            url: "https://api.telegram.org/bot${TELEGRAM_BOT_TOKEN}/sendMessage"
+            chat_id: "${TELEGRAM_CHAT_ID}"
+
+          # Email over SMTP: smtp://host:587 uses STARTTLS (required);
+          # smtps://host:465 is TLS from the start. tls: none only if you write it.
+          - name: owner-mail
+            kind: email
+            url: smtp://smtp.example.com:587
+            username: "${SMTP_USER}"
+            password: "${SMTP_PASSWORD}"
+            from: "cancelwatch <watch@example.com>"
+            to: [owner@example.com]
+            # cc: [ops@example.com]
+            subject: "[cancelwatch] {{severity}}: {{rule}} {{order}}"
+
+        # Alerts about cancelwatch itself: source_down after down_after failed
+        # polls in a row (naming the nearest deadline at risk), then source_up.
+        health:
+          notify: [ops, team-chat]
+          down_after: 3
+
+        """
+
+    /// The variables ``sample`` reads.
+    public static let sampleEnvironmentVariables = [
+        "OZON_CLIENT_ID", "OZON_API_KEY", "RED_APP_KEY", "RED_APP_SECRET", "WEBHOOK_SECRET", "TELEGRAM_BOT_TOKEN",
+        "TELEGRAM_CHAT_ID", "SMTP_USER", "SMTP_PASSWORD",
+    ]
+
+    /// The config for `status` and `check` output, every secret hidden: webhook URLs
+    /// as scheme and host, header values, keys, app secrets and passwords not at all.
+    public func redactedSummary() -> String {
+        var out: [String] = []
+        out.append("config:   \(path)")
+        out.append("state:    \(state)")
+        out.append("rules:    \(rules.joined(separator: ", "))")
+        out.append("timezone: \(timezone.identifier)")
+        out.append("listen:   \(listen?.description ?? "off")")
+        out.append("sources:")
+        if sources.isEmpty { out.append("  (none)") }
+        for source in sources {
+            var line = "  \(source.name): \(source.kind) \(source.baseURL.absoluteString), every \(DurationText.spell(source.pollInterval)), timeout \(DurationText.spell(source.timeout))"
+            switch source.credentials {
+            case .ozon(let ozon):
+                line += ", client_id \(ozon.clientID), api_key \(ozon.apiKey)"
+            case .red(let red):
+                line += ", app_key \(red.appKey), app_secret \(red.appSecret), logistics \(red.logistics.joined(separator: "+"))"
+                line += ", max_audit_time_unit \(red.maxAuditTimeUnit), page_size \(red.pageSize)"
+            }
+            out.append(line)
+        }
+        out.append("sinks:")
+        if sinks.isEmpty { out.append("  (none)") }
+        for sink in sinks {
+            var line = "  \(sink.name): \(sink.kind.name)"
+            switch sink.kind {
+            case .stdout(let stdout):
+                line += " (\(stdout.format.rawValue))"
+            case .webhook(let hook):
+                line += " \(hook.format.rawValue) \(hook.url), timeout \(DurationText.spell(hook.timeout))"
+                if hook.secret != nil { line += ", signed" }
+                if hook.chatID != nil { line += ", chat_id set" }
+                if !hook.headers.isEmpty { line += ", headers \(hook.headers.keys.sorted().joined(separator: ", ")) (values hidden)" }
+                if let ca = hook.caFile { line += ", ca_file \(ca)" }
+                if hook.insecure { line += ", TLS VERIFICATION OFF" }
+            case .email(let mail):
+                line += " \(mail.url.scheme ?? "smtp")://\(mail.host):\(mail.port) tls \(mail.tls.rawValue)"
+                if let user = mail.username { line += ", user \(user)" }
+                if let password = mail.password { line += ", password \(password)" }
+                line += ", from \(mail.from), to \(mail.to.joined(separator: ", "))"
+                if !mail.cc.isEmpty { line += ", cc \(mail.cc.joined(separator: ", "))" }
+                if let ca = mail.caFile { line += ", ca_file \(ca)" }
+                if mail.insecure { line += ", TLS VERIFICATION OFF" }
+            }
+            out.append(line)
+        }
+        let notify = health.notify.isEmpty ? "nobody" : health.notify.joined(separator: ", ")
+        out.append("health:   source_down after \(health.downAfter) failed polls, to \(notify)")
+        return out.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,180 @@
+import Foundation
+
+/// One place alerts can go (`sinks:` in the config); rules name it in `notify`.
+public struct SinkConfig: Sendable, Hashable {
+    /// The kind of sink with its settings.
+    public enum Kind: Sendable, Hashable {
+        case stdout(StdoutSinkConfig)
+        case webhook(WebhookSinkConfig)
+        case email(EmailSinkConfig)
+
+        /// `stdout`, `webhook` or `email`, as written in `kind:`.
+        public var name: String {
+            switch self {
+            case .stdout: "stdout"
+            case .webhook: "webhook"
+            case .email: "email"
+            }
+        }
+
+        /// Every value `kind:` accepts.
+        public static let names = ["stdout", "webhook", "email"]
+    }
+
+    /// Unique among sinks; what rules write in `notify`.
+    public var name: String
+    public var kind: Kind
+
+    public init(name: String, kind: Kind) {
+        self.name = name
+        self.kind = kind
+    }
+}
+
+/// `kind: stdout`: events on standard output.
+public struct StdoutSinkConfig: Sendable, Hashable {
+    /// `format: text` (one line per event) or `format: json` (one JSON object per line).
+    public enum Format: String, Sendable, Hashable, CaseIterable {
+        case text
+        case json
+    }
+
+    /// Default `text`.
+    public var format: Format
+
+    public init(format: Format = .text) {
+        self.format = format
+    }
+}
+
+/// `kind: webhook`: an HTTP `POST` per event (DESIGN §5).
+public struct WebhookSinkConfig: Sendable, Hashable {
+    /// The body shape: cancelwatch's own JSON or a chat tool's message.
+    public enum Format: String, Sendable, Hashable, CaseIterable {
+        case generic
+        case slack
+        case telegram
+        case feishu
+        case dingtalk
+        case wecom
+    }
+
+    public static let defaultTimeout: TimeInterval = 10
+
+    /// `url:` (http or https). A secret, since chat URLs carry their token
+    /// (`https://api.telegram.org/bot<token>/sendMessage`); printing it shows the scheme and host only.
+    public var url: Secret
+    /// `secret:`: signs the body (`X-Cancelwatch-Signature`; Feishu's and DingTalk's own signing).
+    public var secret: Secret?
+    /// `timeout:` per request, default 10s.
+    public var timeout: TimeInterval
+    /// Extra request `headers:`. Their values may be credentials: never print them.
+    public var headers: [String: String]
+    /// `format:`, default `generic`.
+    public var format: Format
+    /// Telegram's `chat_id:` (required with `format: telegram`, used by nothing else).
+    public var chatID: String?
+    /// `ca_file:`: a PEM bundle to verify the server with instead of the system's (absolute).
+    public var caFile: String?
+    /// `insecure: true` turns TLS verification off; it is never off unless written out.
+    public var insecure: Bool
+    /// `retry:`.
+    public var retry: RetryPolicy
+
+    public init(
+        url: Secret, secret: Secret? = nil, timeout: TimeInterval = WebhookSinkConfig.defaultTimeout,
+        headers: [String: String] = [:], format: Format = .generic, chatID: String? = nil, caFile: String? = nil,
+        insecure: Bool = false, retry: RetryPolicy = .standard
+    ) {
+        self.url = url
+        self.secret = secret
+        self.timeout = timeout
+        self.headers = headers
+        self.format = format
+        self.chatID = chatID
+        self.caFile = caFile
+        self.insecure = insecure
+        self.retry = retry
+    }
+}
+
+/// `kind: email`: a message per event over SMTP (DESIGN §5).
+public struct EmailSinkConfig: Sendable, Hashable {
+    /// How the SMTP connection is protected (`tls:`).
+    public enum TLSMode: String, Sendable, Hashable, CaseIterable {
+        /// `smtp://` upgraded with STARTTLS, required (libcurl `CURLUSESSL_ALL`); the default for `smtp://`.
+        case starttls
+        /// TLS from the first byte; the default for `smtps://`.
+        case implicit
+        /// No encryption at all: only ever when the config says `tls: none`.
+        case unencrypted = "none"
+    }
+
+    public static let defaultSubject = "[cancelwatch] {{severity}}: {{rule}} {{order}}"
+    public static let defaultTimeout: TimeInterval = 30
+
+    /// `url:`, `smtp://host:587` or `smtps://host:465`; always carries its port
+    /// (587 for `smtp`, 465 for `smtps` when the config leaves it out).
+    public var url: URL
+    /// `tls:`; by default from the scheme.
+    public var tls: TLSMode
+    /// `username:` for SMTP AUTH.
+    public var username: String?
+    /// `password:` for SMTP AUTH.
+    public var password: Secret?
+    /// `from:`, an address or `Name <address>`.
+    public var from: String
+    /// `to:`, at least one address.
+    public var to: [String]
+    /// `cc:`.
+    public var cc: [String]
+    /// `subject:`, a template like the rules' `message`.
+    public var subject: String
+    /// `timeout:` of one SMTP conversation, default 30s.
+    public var timeout: TimeInterval
+    /// `ca_file:` (absolute).
+    public var caFile: String?
+    /// `insecure: true` turns TLS verification off; never off unless written out.
+    public var insecure: Bool
+    /// `retry:`.
+    public var retry: RetryPolicy
+
+    /// The server's host name.
+    public var host: String { url.host ?? "" }
+    /// The server's port.
+    public var port: Int { url.port ?? (url.scheme == "smtps" ? 465 : 587) }
+
+    public init(
+        url: URL, tls: TLSMode? = nil, username: String? = nil, password: Secret? = nil, from: String,
+        to: [String], cc: [String] = [], subject: String = EmailSinkConfig.defaultSubject,
+        timeout: TimeInterval = EmailSinkConfig.defaultTimeout, caFile: String? = nil, insecure: Bool = false,
+        retry: RetryPolicy = .standard
+    ) {
+        self.url = url
+        self.tls = tls ?? (url.scheme == "smtps" ? .implicit : .starttls)
+        self.username = username
+        self.password = password
+        self.from = from
+        self.to = to
+        self.cc = cc
+        self.subject = subject
+        self.timeout = timeout
+        self.caFile = caFile
+        self.insecure = insecure
+        self.retry = retry
+    }
+}
+
+extension WebhookSinkConfig: CustomReflectable {
+    /// Header values may be credentials (`Authorization: Bearer …`): printing or dumping
+    /// the config shows them as secrets.
+    public var customMirror: Mirror {
+        Mirror(
+            self,
+            children: [
+                "url": url, "secret": secret as Any, "timeout": timeout,
+                "headers": headers.mapValues { Secret($0) }, "format": format, "chatID": chatID as Any,
+                "caFile": caFile as Any, "insecure": insecure, "retry": retry,
+            ], displayStyle: .struct)
+    }
+}
