@@ -114,7 +114,7 @@ import Testing
         let body: JSONValue = ["result": [Self.item(1, deadline: text)], "last_id": 1]
         let server = try ScriptedServer([{ _ in .json(body.serializedData()) }])
         let request = try #require(try await client(server).fetchPending().requests.first)
-        #expect(abs(request.deadline.timeIntervalSince1970 - (1_763_928_000 + fraction)) < 1e-5)
+        #expect(abs(request.deadline.timeIntervalSince1970 - (1_795_464_000 + fraction)) < 1e-5)
     }
 
     @Test func anItemWithoutADeadlineIsSkippedWithAWarningNamingIt() async throws {

@@ -19,6 +19,8 @@ public struct PollReport: Sendable {
     public var pending: Int
     public var error: PollError?
     public var health: SourceHealth
+    /// `source_down` or `source_up`, when this poll changed the source's health.
+    public var healthEvent: AlertEvent?
 }
 
 /// Polls every source, keeps the tracked set and the state file in step, and tells
@@ -34,13 +36,17 @@ public actor Watcher {
     private let store: StateStore
     private let clock: WatchClock
     private let logger: Logger
+    /// Sinks for `source_down` and `source_up` (the config's `health.notify`).
+    private let healthNotify: [String]
     private var tracker: Tracker
     private var health: [String: SourceHealth]
     private var observers: [@Sendable (PollReport) async -> Void] = []
 
-    public init(sources: [PolledSource], store: StateStore, clock: WatchClock, logger: Logger, downAfter: Int = 3)
-        throws(StoreError)
-    {
+    public init(
+        sources: [PolledSource], store: StateStore, clock: WatchClock, logger: Logger, downAfter: Int = 3,
+        healthNotify: [String] = []
+    ) throws(StoreError) {
+        self.healthNotify = healthNotify
         self.sources = sources
         self.store = store
         self.clock = clock
@@ -140,17 +146,57 @@ public actor Watcher {
                 "poll failed: \(error.description)",
                 metadata: ["source": "\(source)", "kind": "\(error.kind.rawValue)", "failures": "\(sourceHealth.consecutiveFailures)"])
         }
+        let healthEvent = healthChange(&sourceHealth, failure: failure, marketplace: client.marketplace)
         health[source] = sourceHealth
         do {
+            // The health event first, with the health that raised it: a crash after it
+            // loses no event, and the tracked changes come again with the next poll.
+            if let healthEvent {
+                try store.commit(alerts: [], events: [healthEvent], health: sourceHealth, at: clock.now())
+            }
             try store.save(changes.map(\.tracked), health: sourceHealth)
         } catch {
             logger.error("could not save the state: \(error.description)", metadata: ["source": "\(source)"])
         }
         let report = PollReport(
             source: source, changes: changes, pending: tracker.pending(source: source).count, error: failure,
-            health: sourceHealth)
+            health: sourceHealth, healthEvent: healthEvent)
         for observer in observers { await observer(report) }
         return report
+    }
+
+    /// `source_down` after `downAfter` failures in a row, `source_up` on the first success after.
+    private func healthChange(_ health: inout SourceHealth, failure: PollError?, marketplace: Marketplace) -> AlertEvent? {
+        let now = clock.now()
+        let kind: AlertEvent.Kind
+        let message: String
+        let severity: Severity
+        if let failure {
+            guard !health.down, health.consecutiveFailures >= downAfter else { return nil }
+            health.down = true
+            health.downCount += 1
+            kind = .sourceDown
+            severity = .critical
+            var text = "source \(health.source) is down: \(health.consecutiveFailures) polls failed in a row (\(failure.description))"
+            if let risk = tracker.pending(source: health.source).min(by: { $0.request.deadline < $1.request.deadline }) {
+                text += "; earliest pending deadline at risk: \(risk.request.order) at \(Timestamp.format(risk.request.deadline)) (in \(DurationText.format(risk.request.remaining(at: now))))"
+            } else {
+                text += "; no pending request is known for it"
+            }
+            message = text
+        } else {
+            guard health.down else { return nil }
+            health.down = false
+            kind = .sourceUp
+            severity = .info
+            message = "source \(health.source) is up again: polls succeed"
+        }
+        logger.notice("\(message)", metadata: ["source": "\(health.source)"])
+        guard !healthNotify.isEmpty else { return nil }
+        return AlertEvent(
+            id: AlertEvent.makeID(source: health.source, request: "", rule: "health", kind: kind, occurrence: health.downCount),
+            kind: kind, rule: "", severity: severity, source: health.source, marketplace: marketplace, request: nil,
+            occurredAt: now, message: message, sinks: healthNotify)
     }
 
     /// Marks requests whose deadline has come as expired (between polls).

@@ -63,8 +63,35 @@ public final class SQLiteStateStore: StateStore {
                     last_success_at REAL,
                     consecutive_failures INTEGER NOT NULL,
                     last_error TEXT,
-                    down INTEGER NOT NULL
+                    down INTEGER NOT NULL,
+                    down_count INTEGER NOT NULL DEFAULT 0
                 );
+                CREATE TABLE IF NOT EXISTS alerts (
+                    source TEXT NOT NULL,
+                    request_id TEXT NOT NULL,
+                    rule TEXT NOT NULL,
+                    firings INTEGER NOT NULL,
+                    repeats INTEGER NOT NULL,
+                    active INTEGER NOT NULL,
+                    last_fired_at REAL,
+                    next_repeat_at REAL,
+                    held_until REAL,
+                    closed INTEGER NOT NULL,
+                    PRIMARY KEY (source, request_id, rule)
+                );
+                CREATE TABLE IF NOT EXISTS outbox (
+                    event_id TEXT NOT NULL,
+                    sink TEXT NOT NULL,
+                    event TEXT NOT NULL,
+                    status TEXT NOT NULL,
+                    attempts INTEGER NOT NULL,
+                    next_attempt_at REAL NOT NULL,
+                    created_at REAL NOT NULL,
+                    finished_at REAL,
+                    last_error TEXT,
+                    PRIMARY KEY (event_id, sink)
+                );
+                CREATE INDEX IF NOT EXISTS outbox_due ON outbox (sink, status, next_attempt_at);
                 PRAGMA user_version = \(Self.schemaVersion);
                 """)
         }
@@ -128,17 +155,18 @@ public final class SQLiteStateStore: StateStore {
     private func saveHealth(_ health: SourceHealth) throws(StoreError) {
         try database.query(
             """
-            INSERT INTO source_health (source, marketplace, last_poll_at, last_success_at, consecutive_failures, last_error, down)
-            VALUES (?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO source_health (source, marketplace, last_poll_at, last_success_at, consecutive_failures, last_error, down,
+                down_count)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (source) DO UPDATE SET
                 marketplace = excluded.marketplace, last_poll_at = excluded.last_poll_at,
                 last_success_at = excluded.last_success_at, consecutive_failures = excluded.consecutive_failures,
-                last_error = excluded.last_error, down = excluded.down
+                last_error = excluded.last_error, down = excluded.down, down_count = excluded.down_count
             """,
             [
                 .text(health.source), .text(health.marketplace.rawValue), SQLiteValue(health.lastPollAt),
                 SQLiteValue(health.lastSuccessAt), .integer(Int64(health.consecutiveFailures)), SQLiteValue(health.lastError),
-                .integer(health.down ? 1 : 0),
+                .integer(health.down ? 1 : 0), .integer(Int64(health.downCount)),
             ])
     }
 
@@ -153,13 +181,124 @@ public final class SQLiteStateStore: StateStore {
     public func loadHealth() throws(StoreError) -> [SourceHealth] {
         var result: [SourceHealth] = []
         try database.query(
-            "SELECT source, marketplace, last_poll_at, last_success_at, consecutive_failures, last_error, down FROM source_health ORDER BY source"
+            "SELECT source, marketplace, last_poll_at, last_success_at, consecutive_failures, last_error, down, down_count FROM source_health ORDER BY source"
         ) { row in
             result.append(
                 SourceHealth(
                     source: row.string(0), marketplace: Marketplace(rawValue: row.string(1)) ?? .ozon, lastPollAt: row.date(2),
                     lastSuccessAt: row.date(3), consecutiveFailures: Int(row.integer(4)), lastError: row.text(5),
-                    down: row.integer(6) != 0))
+                    down: row.integer(6) != 0, downCount: Int(row.integer(7))))
+        }
+        return result
+    }
+
+    public func loadAlerts() throws(StoreError) -> [AlertState] {
+        var result: [AlertState] = []
+        try database.query(
+            "SELECT source, request_id, rule, firings, repeats, active, last_fired_at, next_repeat_at, held_until, closed FROM alerts"
+        ) { row in
+            result.append(
+                AlertState(
+                    request: RequestKey(source: row.string(0), id: row.string(1)), rule: row.string(2),
+                    firings: Int(row.integer(3)), repeats: Int(row.integer(4)), active: row.integer(5) != 0,
+                    lastFiredAt: row.date(6), nextRepeatAt: row.date(7), heldUntil: row.date(8), closed: row.integer(9) != 0))
+        }
+        return result
+    }
+
+    public func commit(alerts: [AlertState], events: [AlertEvent], health: SourceHealth?, at now: Date) throws(StoreError) {
+        try database.transaction { () throws(StoreError) in
+            for alert in alerts {
+                try database.query(
+                    """
+                    INSERT INTO alerts (source, request_id, rule, firings, repeats, active, last_fired_at, next_repeat_at,
+                        held_until, closed)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (source, request_id, rule) DO UPDATE SET
+                        firings = excluded.firings, repeats = excluded.repeats, active = excluded.active,
+                        last_fired_at = excluded.last_fired_at, next_repeat_at = excluded.next_repeat_at,
+                        held_until = excluded.held_until, closed = excluded.closed
+                    """,
+                    [
+                        .text(alert.request.source), .text(alert.request.id), .text(alert.rule), .integer(Int64(alert.firings)),
+                        .integer(Int64(alert.repeats)), .integer(alert.active ? 1 : 0), SQLiteValue(alert.lastFiredAt),
+                        SQLiteValue(alert.nextRepeatAt), SQLiteValue(alert.heldUntil), .integer(alert.closed ? 1 : 0),
+                    ])
+            }
+            for event in events {
+                let text = event.storageJSON.serialized()
+                for sink in event.sinks {
+                    // The same event id for the same sink is queued once, whatever happens.
+                    try database.query(
+                        """
+                        INSERT OR IGNORE INTO outbox (event_id, sink, event, status, attempts, next_attempt_at, created_at)
+                        VALUES (?, ?, ?, 'pending', 0, ?, ?)
+                        """,
+                        [.text(event.id), .text(sink), .text(text), SQLiteValue(now), SQLiteValue(now)])
+                }
+            }
+            if let health { try saveHealth(health) }
+        }
+    }
+
+    public func dueDeliveries(sink: String, now: Date, limit: Int) throws(StoreError) -> [PendingDelivery] {
+        var result: [PendingDelivery] = []
+        try database.query(
+            """
+            SELECT event, attempts, next_attempt_at FROM outbox
+            WHERE sink = ? AND status = 'pending' AND next_attempt_at <= ?
+            ORDER BY next_attempt_at, created_at LIMIT ?
+            """,
+            [.text(sink), SQLiteValue(now), .integer(Int64(limit))]
+        ) { (row) throws(StoreError) in
+            let json: JSONValue
+            do throws(JSONParseError) {
+                json = try JSONParser.parse(row.string(0))
+            } catch {
+                throw StoreError("state file \(path): an outbox entry is not JSON: \(error.description)")
+            }
+            result.append(
+                PendingDelivery(
+                    event: try AlertEvent(storage: json), sink: sink, attempts: Int(row.integer(1)),
+                    nextAttemptAt: row.date(2) ?? now))
+        }
+        return result
+    }
+
+    public func nextDeliveryAttempt(sink: String) throws(StoreError) -> Date? {
+        var next: Date?
+        try database.query("SELECT MIN(next_attempt_at) FROM outbox WHERE sink = ? AND status = 'pending'", [.text(sink)]) { row in
+            next = row.date(0)
+        }
+        return next
+    }
+
+    public func recordDelivery(_ result: DeliveryResult) throws(StoreError) {
+        let status: String
+        switch result.status {
+        case .delivered: status = "delivered"
+        case .retry: status = "pending"
+        case .dead: status = "dead"
+        }
+        try database.transaction { () throws(StoreError) in
+            try database.query(
+                """
+                UPDATE outbox SET status = ?, attempts = ?, next_attempt_at = COALESCE(?, next_attempt_at),
+                    finished_at = ?, last_error = ?
+                WHERE event_id = ? AND sink = ?
+                """,
+                [
+                    .text(status), .integer(Int64(result.attempts)), SQLiteValue(result.nextAttemptAt),
+                    result.status == .retry ? .null : SQLiteValue(result.at), SQLiteValue(result.error), .text(result.eventID),
+                    .text(result.sink),
+                ])
+        }
+    }
+
+    public func outboxCounts() throws(StoreError) -> [OutboxCount] {
+        var result: [OutboxCount] = []
+        try database.query("SELECT sink, status, COUNT(*) FROM outbox GROUP BY sink, status ORDER BY sink, status") { row in
+            result.append(OutboxCount(sink: row.string(0), status: row.string(1), count: Int(row.integer(2))))
         }
         return result
     }

@@ -11,11 +11,14 @@ public struct SourceHealth: Sendable, Hashable {
     public var lastError: String?
     /// Whether `source_down` has been raised and not yet answered by `source_up`.
     public var down: Bool
+    /// How many times it has gone down (the occurrence number of `source_down` events).
+    public var downCount: Int
 
     public init(
         source: String, marketplace: Marketplace, lastPollAt: Date? = nil, lastSuccessAt: Date? = nil,
-        consecutiveFailures: Int = 0, lastError: String? = nil, down: Bool = false
+        consecutiveFailures: Int = 0, lastError: String? = nil, down: Bool = false, downCount: Int = 0
     ) {
+        self.downCount = downCount
         self.source = source
         self.marketplace = marketplace
         self.lastPollAt = lastPollAt
@@ -36,4 +39,92 @@ public protocol StateStore: Sendable {
     func save(_ tracked: [TrackedRequest], health: SourceHealth?) throws(StoreError)
     func delete(_ keys: [RequestKey]) throws(StoreError)
     func loadHealth() throws(StoreError) -> [SourceHealth]
+
+    /// Every (request, rule) alert state.
+    func loadAlerts() throws(StoreError) -> [AlertState]
+    /// Saves alert states and queues their events for each sink, in one transaction:
+    /// an event is in the outbox before anything tries to send it.
+    func commit(alerts: [AlertState], events: [AlertEvent], health: SourceHealth?, at now: Date) throws(StoreError)
+    /// Deliveries of `sink` due at `now`, oldest first.
+    func dueDeliveries(sink: String, now: Date, limit: Int) throws(StoreError) -> [PendingDelivery]
+    /// The earliest next attempt among `sink`'s pending deliveries.
+    func nextDeliveryAttempt(sink: String) throws(StoreError) -> Date?
+    /// Records one attempt's result.
+    func recordDelivery(_ result: DeliveryResult) throws(StoreError)
+    /// Outbox counts by sink and status (`pending`, `delivered`, `dead`).
+    func outboxCounts() throws(StoreError) -> [OutboxCount]
+}
+
+/// The scheduling state of one (request, rule) pair: how often it has fired and when it next may.
+public struct AlertState: Sendable, Hashable {
+    public var request: RequestKey
+    public var rule: String
+    /// `firing` events so far (the occurrence number of the last).
+    public var firings: Int
+    public var repeats: Int
+    /// The condition was true at the last evaluation and `firing` went out.
+    public var active: Bool
+    public var lastFiredAt: Date?
+    public var nextRepeatAt: Date?
+    /// A firing held back by a quiet window, due at this instant.
+    public var heldUntil: Date?
+    /// `resolved` or `expired` went out (or the request closed): nothing more for this pair.
+    public var closed: Bool
+
+    public init(
+        request: RequestKey, rule: String, firings: Int = 0, repeats: Int = 0, active: Bool = false, lastFiredAt: Date? = nil,
+        nextRepeatAt: Date? = nil, heldUntil: Date? = nil, closed: Bool = false
+    ) {
+        self.request = request
+        self.rule = rule
+        self.firings = firings
+        self.repeats = repeats
+        self.active = active
+        self.lastFiredAt = lastFiredAt
+        self.nextRepeatAt = nextRepeatAt
+        self.heldUntil = heldUntil
+        self.closed = closed
+    }
+}
+
+/// One (event, sink) delivery waiting in the outbox.
+public struct PendingDelivery: Sendable, Hashable {
+    public var event: AlertEvent
+    public var sink: String
+    public var attempts: Int
+    public var nextAttemptAt: Date
+}
+
+/// What one delivery attempt came to.
+public struct DeliveryResult: Sendable, Hashable {
+    public enum Status: String, Sendable {
+        case delivered
+        /// Try again at `nextAttemptAt`.
+        case retry
+        /// Given up: a permanent failure or too many attempts.
+        case dead
+    }
+    public var eventID: String
+    public var sink: String
+    public var status: Status
+    public var attempts: Int
+    public var nextAttemptAt: Date?
+    public var error: String?
+    public var at: Date
+
+    public init(eventID: String, sink: String, status: Status, attempts: Int, nextAttemptAt: Date? = nil, error: String? = nil, at: Date) {
+        self.eventID = eventID
+        self.sink = sink
+        self.status = status
+        self.attempts = attempts
+        self.nextAttemptAt = nextAttemptAt
+        self.error = error
+        self.at = at
+    }
+}
+
+public struct OutboxCount: Sendable, Hashable {
+    public var sink: String
+    public var status: String
+    public var count: Int
 }

@@ -1,0 +1,21 @@
+import Foundation
+
+/// What the scheduler needs of a compiled rule.
+public protocol AlertRule: Sendable {
+    var name: String { get }
+    var severity: Severity { get }
+    /// Sink names.
+    var notify: [String] { get }
+    /// `repeat every D`; nil fires once.
+    var repeatEvery: TimeInterval? { get }
+    /// When a firing due at `now` may go out: `now`, or the end of the rule's quiet
+    /// window when `now` is inside it and the deadline is not.
+    func quietRelease(at now: Date, deadline: Date) -> Date
+    /// False with `resolve off`: no `resolved`/`expired` events.
+    var notifiesResolution: Bool { get }
+    func matches(_ request: CancellationRequest, now: Date) -> Bool
+    /// The earliest instant after `now` at which `matches` may change by time alone; nil if never.
+    func nextChange(for request: CancellationRequest, after now: Date) -> Date?
+    /// The alert text for `firing` and `repeat`.
+    func message(for request: CancellationRequest, now: Date) -> String
+}

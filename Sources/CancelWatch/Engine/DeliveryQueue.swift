@@ -1,0 +1,133 @@
+import Foundation
+import Logging
+
+/// Delivers queued events from the outbox to each sink, each sink on its own loop
+/// so that one failing sink never holds back another. Retries retryable failures
+/// with the sink's backoff; permanent failures become dead letters, logged with
+/// what the receiver said. Everything it knows lives in the state store, so a
+/// restart picks up where it left off, with the same event ids.
+public actor DeliveryQueue {
+    /// A sink and how it retries.
+    public struct Route: Sendable {
+        public var sink: AlertSink
+        public var retry: RetryPolicy
+        public init(sink: AlertSink, retry: RetryPolicy = .standard) {
+            self.sink = sink
+            self.retry = retry
+        }
+    }
+
+    private let routes: [String: Route]
+    private let store: StateStore
+    private let clock: WatchClock
+    private let logger: Logger
+    private let wakers: [String: Waker]
+    private var observers: [@Sendable (PendingDelivery, DeliveryResult) async -> Void] = []
+
+    public init(routes: [Route], store: StateStore, clock: WatchClock, logger: Logger) {
+        self.routes = Dictionary(routes.map { ($0.sink.name, $0) }, uniquingKeysWith: { first, _ in first })
+        self.store = store
+        self.clock = clock
+        self.logger = logger
+        wakers = Dictionary(routes.map { ($0.sink.name, Waker()) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    /// Called after every attempt (metrics, tests).
+    public func onAttempt(_ observer: @escaping @Sendable (PendingDelivery, DeliveryResult) async -> Void) {
+        observers.append(observer)
+    }
+
+    /// New events are in the outbox: wake the sinks' loops.
+    public nonisolated func wake(sinks: [String]? = nil) {
+        for (name, waker) in wakers where sinks?.contains(name) ?? true { waker.signal() }
+    }
+
+    /// Runs every sink's loop until cancelled. An attempt in flight finishes; what it
+    /// could not record stays in the outbox and is sent again (same id) after a restart.
+    public func run() async {
+        await withTaskGroup(of: Void.self) { group in
+            for name in routes.keys.sorted() {
+                group.addTask { await self.sinkLoop(name) }
+            }
+        }
+    }
+
+    /// One pass over what is due now for every sink (for `once`); failures stay queued.
+    public func deliverDueOnce() async {
+        await withTaskGroup(of: Void.self) { group in
+            for name in routes.keys.sorted() {
+                group.addTask { _ = await self.deliverDue(name) }
+            }
+        }
+    }
+
+    private func sinkLoop(_ name: String) async {
+        guard let waker = wakers[name] else { return }
+        while !Task.isCancelled {
+            let delivered = await deliverDue(name)
+            if delivered > 0 { continue }
+            let next: Date?
+            do {
+                next = try store.nextDeliveryAttempt(sink: name)
+            } catch {
+                logger.error("cannot read the outbox: \(error.description)", metadata: ["sink": "\(name)"])
+                next = clock.now().addingTimeInterval(5)
+            }
+            if let next, next <= clock.now() { continue }
+            await waker.wait(until: next, clock: clock)
+        }
+    }
+
+    /// Attempts every delivery of `name` due now; returns how many were attempted.
+    private func deliverDue(_ name: String) async -> Int {
+        guard let route = routes[name] else { return 0 }
+        let due: [PendingDelivery]
+        do {
+            due = try store.dueDeliveries(sink: name, now: clock.now(), limit: 100)
+        } catch {
+            logger.error("cannot read the outbox: \(error.description)", metadata: ["sink": "\(name)"])
+            return 0
+        }
+        for delivery in due {
+            if Task.isCancelled { break }
+            await attempt(delivery, route: route)
+        }
+        return due.count
+    }
+
+    private func attempt(_ delivery: PendingDelivery, route: Route) async {
+        let attempts = delivery.attempts + 1
+        let result: DeliveryResult
+        do {
+            try await route.sink.deliver(delivery.event)
+            result = DeliveryResult(eventID: delivery.event.id, sink: route.sink.name, status: .delivered, attempts: attempts, at: clock.now())
+        } catch {
+            let now = clock.now()
+            let exhausted = route.retry.maxAttempts.map { attempts >= $0 } ?? false
+            if !error.retryable || exhausted {
+                result = DeliveryResult(
+                    eventID: delivery.event.id, sink: route.sink.name, status: .dead, attempts: attempts, error: error.message, at: now)
+                logger.error(
+                    "dead letter: \(error.message)",
+                    metadata: [
+                        "sink": "\(route.sink.name)", "event": "\(delivery.event.id)", "kind": "\(delivery.event.kind.rawValue)",
+                        "attempts": "\(attempts)",
+                    ])
+            } else {
+                let wait = route.retry.delay(afterAttempt: attempts, retryAfter: error.retryAfter)
+                result = DeliveryResult(
+                    eventID: delivery.event.id, sink: route.sink.name, status: .retry, attempts: attempts,
+                    nextAttemptAt: now.addingTimeInterval(wait), error: error.message, at: now)
+                logger.warning(
+                    "delivery failed, retrying in \(DurationText.format(wait)): \(error.message)",
+                    metadata: ["sink": "\(route.sink.name)", "event": "\(delivery.event.id)", "attempts": "\(attempts)"])
+            }
+        }
+        do {
+            try store.recordDelivery(result)
+        } catch {
+            logger.error("cannot record a delivery: \(error.description)", metadata: ["sink": "\(route.sink.name)"])
+        }
+        for observer in observers { await observer(delivery, result) }
+    }
+}
