@@ -1,19 +1,7 @@
 import Foundation
 
-/// How urgent a rule's alerts are.
-public enum RuleSeverity: String, Sendable, Hashable, Codable, CaseIterable, Comparable {
-    case info, warning, critical
-
-    private var rank: Int {
-        switch self {
-        case .info: return 0
-        case .warning: return 1
-        case .critical: return 2
-        }
-    }
-
-    public static func < (a: RuleSeverity, b: RuleSeverity) -> Bool { a.rank < b.rank }
-}
+/// How urgent a rule's alerts are: the events' `Severity`.
+public typealias RuleSeverity = Severity
 
 /// `quiet HH:MM-HH:MM`: local minutes of the day in which firings are held. The window
 /// may wrap midnight (`22:00-08:00`); `end` is exclusive.

@@ -1,0 +1,15 @@
+import Foundation
+
+/// A compiled rule file rule is what the scheduler evaluates.
+extension CompiledRule: AlertRule {
+    public var notifiesResolution: Bool { resolveNotifications }
+
+    public func message(for request: CancellationRequest, now: Date) -> String {
+        renderMessage(request: request, now: now)
+    }
+
+    public func quietRelease(at now: Date, deadline: Date) -> Date {
+        guard let end = quietEnd(containing: now), deadline >= end else { return now }
+        return end
+    }
+}
