@@ -55,7 +55,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["CancelWatch", "CancelWatchTesting", "MarketSim", "HTTPServing"]
+            dependencies: ["cancelwatch", "CancelWatch", "CancelWatchTesting", "MarketSim", "HTTPServing"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,69 @@
+import Foundation
+import Logging
+
+/// The whole pipeline for one configuration: poll → track → evaluate → schedule →
+/// deliver. `run` keeps it going until cancelled; `once` does one cycle (for cron).
+public final class WatchService: Sendable {
+    public let watcher: Watcher
+    public let scheduler: AlertScheduler
+    public let delivery: DeliveryQueue
+    private let clock: WatchClock
+    private let logger: Logger
+
+    public init(
+        sources: [PolledSource], rules: [AlertRule], routes: [DeliveryQueue.Route], store: StateStore, clock: WatchClock,
+        logger: Logger, health: HealthConfig = HealthConfig()
+    ) throws(StoreError) {
+        self.clock = clock
+        self.logger = logger
+        watcher = try Watcher(
+            sources: sources, store: store, clock: clock, logger: logger, downAfter: health.downAfter,
+            healthNotify: health.notify)
+        delivery = DeliveryQueue(routes: routes, store: store, clock: clock, logger: logger)
+        scheduler = AlertScheduler(rules: rules, store: store, clock: clock, logger: logger, delivery: delivery)
+    }
+
+    /// Connects the pieces and hands the scheduler what the state file knows, so that
+    /// what fell due while the process was down fires now (once).
+    public func start() async {
+        let scheduler = scheduler
+        let watcher = watcher
+        let delivery = delivery
+        await watcher.onPoll { report in
+            if !report.changes.isEmpty { await scheduler.handle(report.changes) }
+            if let event = report.healthEvent { delivery.wake(sinks: event.sinks) }
+        }
+        await scheduler.setExpireHook { await watcher.expireDue() }
+        await scheduler.start(tracked: await watcher.tracked)
+    }
+
+    /// Polls, schedules and delivers until the task is cancelled. Deliveries in flight
+    /// finish or stay in the outbox.
+    public func run() async {
+        let watcher = watcher
+        let scheduler = scheduler
+        let delivery = delivery
+        let clock = clock
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await watcher.run() }
+            group.addTask { await scheduler.run() }
+            group.addTask { await delivery.run() }
+            group.addTask {
+                // Closed requests are kept a week for `status`, then forgotten.
+                while !Task.isCancelled {
+                    await watcher.prune()
+                    try? await clock.sleep(for: 3600)
+                }
+            }
+        }
+    }
+
+    /// One poll of every source, the events that are due, one delivery attempt each.
+    public func once() async -> [PollReport] {
+        let reports = await watcher.pollAllOnce()
+        await scheduler.processDue()
+        await delivery.deliverDueOnce()
+        await watcher.prune()
+        return reports
+    }
+}

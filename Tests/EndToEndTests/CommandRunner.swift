@@ -1,0 +1,154 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// Runs the real `cancelwatch` binary built next to the test bundle.
+enum CancelWatchBinary {
+    static var url: URL {
+        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        // `swift test` runs the bundle from the build directory; some runners pass a path inside the bundle.
+        while !FileManager.default.fileExists(atPath: directory.appendingPathComponent("cancelwatch").path),
+            directory.path != "/"
+        {
+            directory.deleteLastPathComponent()
+        }
+        return directory.appendingPathComponent("cancelwatch")
+    }
+}
+
+/// The outcome of a finished command.
+struct CommandResult {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+}
+
+/// A running `cancelwatch` process whose output is collected as it comes.
+final class RunningCommand: @unchecked Sendable {
+    let process = Process()
+    private let lock = NSLock()
+    private var out = Data()
+    private var err = Data()
+
+    init(_ arguments: [String], directory: URL? = nil, environment: [String: String] = [:]) throws {
+        process.executableURL = CancelWatchBinary.url
+        process.arguments = arguments
+        if let directory { process.currentDirectoryURL = directory }
+        var env = ProcessInfo.processInfo.environment
+        for (key, value) in environment { env[key] = value }
+        process.environment = env
+        let outPipe = Pipe()
+        let errPipe = Pipe()
+        process.standardOutput = outPipe
+        process.standardError = errPipe
+        process.standardInput = FileHandle.nullDevice
+        outPipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let data = handle.availableData
+            guard let self, !data.isEmpty else { return }
+            self.lock.withLock { self.out.append(data) }
+        }
+        errPipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let data = handle.availableData
+            guard let self, !data.isEmpty else { return }
+            self.lock.withLock { self.err.append(data) }
+        }
+        try process.run()
+    }
+
+    deinit {
+        if process.isRunning { process.terminate() }
+    }
+
+    var stdout: String { lock.withLock { String(decoding: out, as: UTF8.self) } }
+    var stderr: String { lock.withLock { String(decoding: err, as: UTF8.self) } }
+
+    /// Waits (up to `timeout` seconds) until stdout contains a line matching `predicate`.
+    func waitForLine(timeout: TimeInterval = 30, _ predicate: (String) -> Bool) async throws -> String {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if let line = stdout.split(separator: "\n").map(String.init).first(where: predicate) { return line }
+            if !process.isRunning { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw CommandFailure("no matching line within \(timeout)s; stdout:\n\(stdout)\nstderr:\n\(stderr)")
+    }
+
+    /// Sends `signal` and waits (up to `timeout`) for the process to exit.
+    @discardableResult
+    func stop(signal: Int32 = SIGTERM, timeout: TimeInterval = 20) async throws -> Int32 {
+        if process.isRunning { kill(process.processIdentifier, signal) }
+        return try await wait(timeout: timeout)
+    }
+
+    func wait(timeout: TimeInterval = 60) async throws -> Int32 {
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning {
+            guard Date() < deadline else {
+                process.terminate()
+                throw CommandFailure("the command did not exit within \(timeout)s; stderr:\n\(stderr)")
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        // Let the readability handlers drain what is left.
+        try await Task.sleep(for: .milliseconds(100))
+        return process.terminationStatus
+    }
+
+    /// Runs a command to completion.
+    static func run(
+        _ arguments: [String], directory: URL? = nil, environment: [String: String] = [:], timeout: TimeInterval = 60
+    ) async throws -> CommandResult {
+        let command = try RunningCommand(arguments, directory: directory, environment: environment)
+        let status = try await command.wait(timeout: timeout)
+        return CommandResult(status: status, stdout: command.stdout, stderr: command.stderr)
+    }
+}
+
+struct CommandFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A fresh temporary directory per test.
+func temporaryDirectory() throws -> URL {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("cw-e2e-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    return url
+}
+
+/// `cancelwatch simulate` on an ephemeral loopback port, stopped with the test.
+final class SimulatorProcess: @unchecked Sendable {
+    let command: RunningCommand
+    let baseURL: String
+
+    init(scenario: String? = nil, directory: URL) async throws {
+        var arguments = ["simulate", "--port", "0", "--duration", "300s"]
+        if let scenario { arguments += ["--scenario", scenario] }
+        command = try RunningCommand(arguments, directory: directory)
+        let line = try await command.waitForLine { $0.hasPrefix("cancelwatch simulator listening on ") }
+        baseURL = String(line.dropFirst("cancelwatch simulator listening on ".count))
+    }
+
+    deinit {
+        if command.process.isRunning { kill(command.process.processIdentifier, SIGTERM) }
+    }
+
+    /// GETs a control endpoint and parses the JSON answer.
+    func get(_ path: String) async throws -> Any {
+        let (data, _) = try await URLSession.shared.data(from: URL(string: baseURL + path)!)
+        return try JSONSerialization.jsonObject(with: data)
+    }
+
+    /// POSTs JSON to a control endpoint.
+    func post(_ path: String, json: String) async throws {
+        var request = URLRequest(url: URL(string: baseURL + path)!)
+        request.httpMethod = "POST"
+        request.httpBody = Data(json.utf8)
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        let (data, response) = try await URLSession.shared.data(for: request)
+        guard let http = response as? HTTPURLResponse, http.statusCode == 200 else {
+            throw CommandFailure("POST \(path) failed: \(String(decoding: data, as: UTF8.self))")
+        }
+    }
+}
