@@ -35,7 +35,9 @@ struct ConnectionHandler {
                 if response.delay > 0, !core.pause(response.delay) { return }
                 if core.isStopping { return }
                 let closing = !keepAlive || response.fault != nil || response.headers["Connection"]?.lowercased() == "close"
-                guard Self.write(response, to: fd, closing: closing, headOnly: request.method == "HEAD") else { return }
+                var answer = response
+                if !closing && request.version == "HTTP/1.0" { answer.headers["Connection"] = "keep-alive" }
+                guard Self.write(answer, to: fd, closing: closing, headOnly: request.method == "HEAD") else { return }
                 if closing { return }
             }
         }
@@ -261,7 +263,8 @@ struct ConnectionHandler {
         let framed = ![204, 304].contains(status) && status >= 200
         for field in response.headers {
             let name = field.name.lowercased()
-            if name == "content-length" || name == "transfer-encoding" || name == "connection" { continue }
+            if name == "content-length" || name == "transfer-encoding" { continue }
+            if name == "connection" && (closing || field.value.lowercased() != "keep-alive") { continue }
             guard !field.name.isEmpty, field.name.utf8.allSatisfy(RequestHead.isTokenByte) else { continue }
             let value = String(field.value.unicodeScalars.filter { $0 != "\r" && $0 != "\n" && $0 != "\0" })
             head += "\(field.name): \(value)\r\n"

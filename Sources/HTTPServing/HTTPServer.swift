@@ -121,7 +121,8 @@ public final class HTTPServer: Sendable {
     }
 
     /// Stops accepting, closes every connection and waits for their threads to end.
-    /// Responses being delayed are abandoned. Safe to call more than once, and from a handler.
+    /// Responses being delayed are abandoned. Safe to call more than once. Called from a
+    /// handler, it returns at once and the server finishes stopping on another thread.
     public func shutdown() {
         core.shutdown()
     }
@@ -201,8 +202,12 @@ final class ServerCore: @unchecked Sendable {
             condition.broadcast()
         }
         if onServerThread {
-            // A handler asked to stop: its own thread cannot be waited for.
+            // A handler asked to stop: its own thread cannot be waited for here, so
+            // another thread waits for every connection to end and closes the sockets.
             condition.unlock()
+            let closer = Thread { [self] in shutdown() }
+            closer.name = "http-shutdown"
+            closer.start()
             return
         }
         while acceptRunning || runningConnectionThreads > 0 { condition.wait() }

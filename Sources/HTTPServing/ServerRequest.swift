@@ -47,6 +47,12 @@ public struct ServerRequest: Sendable {
     public static func split(target: String) -> (path: String, query: [(name: String, value: String)]) {
         var rest = Substring(target)
         if let hash = rest.firstIndex(of: "#") { rest = rest[..<hash] }
+        // Absolute form (`http://host/path`), as sent to proxies: keep the path.
+        if rest.hasPrefix("http://") || rest.hasPrefix("https://"), let scheme = rest.range(of: "://") {
+            let authority = rest[scheme.upperBound...]
+            rest = authority.firstIndex(where: { $0 == "/" || $0 == "?" }).map { authority[$0...] } ?? "/"
+            if rest.hasPrefix("?") { rest = "/" + rest }
+        }
         guard let mark = rest.firstIndex(of: "?") else { return (String(rest), []) }
         let path = String(rest[..<mark])
         let queryText = rest[rest.index(after: mark)...]

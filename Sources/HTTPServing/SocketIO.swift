@@ -89,7 +89,8 @@ enum SocketIO {
         var addr = address.sin_addr
         var text = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))
         _ = inet_ntop(AF_INET, &addr, &text, socklen_t(INET_ADDRSTRLEN))
-        return "\(String(cString: text)):\(UInt16(bigEndian: address.sin_port))"
+        let host = String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return "\(host):\(UInt16(bigEndian: address.sin_port))"
     }
 
     static func closeSocket(_ fd: Int32) {

@@ -44,7 +44,7 @@ struct SimulateCommand: AsyncParsableCommand {
             do {
                 loaded = try SimScenario.load(path: scenario)
             } catch {
-                throw ValidationError(error.description)
+                Self.fail("\(error)")
             }
         } else {
             loaded = .standard
@@ -53,7 +53,7 @@ struct SimulateCommand: AsyncParsableCommand {
         do {
             simulator = try MarketSimulator(scenario: loaded, clock: SystemClock(), host: "127.0.0.1", port: port)
         } catch {
-            throw ValidationError("cannot start the simulator: \(error)")
+            Self.fail("cannot start the simulator: \(error)")
         }
         print("cancelwatch simulator listening on \(simulator.baseURL)")
         fflush(nil)
@@ -72,6 +72,16 @@ struct SimulateCommand: AsyncParsableCommand {
         if let signal {
             FileHandle.standardError.write(Data("cancelwatch simulator: \(signal), stopped\n".utf8))
         }
+    }
+
+    /// Reports a startup error on stderr and exits 1.
+    static func fail(_ message: String) -> Never {
+        FileHandle.standardError.write(Data("cancelwatch simulate: error: \(message)\n".utf8))
+        #if canImport(Glibc)
+            Glibc.exit(1)
+        #else
+            Darwin.exit(1)
+        #endif
     }
 
     /// Waits for SIGINT or SIGTERM (returning its name), or `seconds` (returning nil),

@@ -56,6 +56,16 @@ final class RawHTTPClient {
     }
 }
 
+/// Lets a handler reach its own server.
+final class ServerBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: HTTPServer?
+    var server: HTTPServer? {
+        get { lock.withLock { stored } }
+        set { lock.withLock { stored = newValue } }
+    }
+}
+
 /// Echoes what it received, as JSON-ish text lines.
 @Sendable func echoHandler(_ request: ServerRequest) -> ServerResponse {
     var lines = [
@@ -263,6 +273,39 @@ final class RawHTTPClient {
         let text = client.read(timeout: 2)
         #expect(text.contains("Content-Length: 1000"))
         #expect(text.hasSuffix("\r\n\r\nxxxxxxxxxx"))
+    }
+
+    @Test func keepsAnHTTP10ConnectionAliveOnlyWhenAsked() throws {
+        let server = try HTTPServer(handler: echoHandler)
+        defer { server.shutdown() }
+        let asked = try RawHTTPClient(port: server.port)
+        asked.send("GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        #expect(asked.read(until: "body=0").contains("Connection: keep-alive"))
+        asked.send("GET /b HTTP/1.0\r\n\r\n")
+        let second = asked.read(timeout: 2)
+        #expect(second.contains("path=/b"))
+        #expect(second.contains("Connection: close"))
+        #expect(asked.isClosedByPeer())
+    }
+
+    @Test func aHandlerCanShutTheServerDown() throws {
+        let box = ServerBox()
+        let server = try HTTPServer { request in
+            if request.path == "/stop" { box.server?.shutdown() }
+            return .text("bye")
+        }
+        box.server = server
+        let client = try RawHTTPClient(port: server.port)
+        client.send("GET /stop HTTP/1.1\r\n\r\n")
+        _ = client.read(timeout: 1)
+        let deadline = Date().addingTimeInterval(2)
+        var refused = false
+        while Date() < deadline && !refused {
+            refused = (try? RawHTTPClient(port: server.port)) == nil
+            if !refused { Thread.sleep(forTimeInterval: 0.02) }
+        }
+        #expect(refused)
+        box.server = nil
     }
 
     @Test func shutdownClosesTheListenerAndOpenConnectionsPromptly() throws {
