@@ -214,11 +214,11 @@ struct RuleChecker {
         case .and(let a, let b):
             let (x, y) = (compile(a), compile(b))
             guard let x, let y else { return nil }
-            return .all(Self.items(of: x, and: true) + Self.items(of: y, and: true))
+            return Self.mergingClockTests(Self.items(of: x, and: true) + Self.items(of: y, and: true), and: true)
         case .or(let a, let b):
             let (x, y) = (compile(a), compile(b))
             guard let x, let y else { return nil }
-            return .any(Self.items(of: x, and: false) + Self.items(of: y, and: false))
+            return Self.mergingClockTests(Self.items(of: x, and: false) + Self.items(of: y, and: false), and: false)
         case .not(let inner, _):
             guard let c = compile(inner) else { return nil }
             if case .not(let doubled) = c { return doubled }
@@ -237,6 +237,25 @@ struct RuleChecker {
         case .any(let items) where !and: return items
         default: return [c]
         }
+    }
+
+    /// Joins the hour tests (and the weekday tests) of one `and` or `or` into a single mask,
+    /// so that `hour >= 22 or hour < 8` changes only where the whole changes.
+    private static func mergingClockTests(_ items: [RuleCondition], and: Bool) -> RuleCondition {
+        var hours: UInt32?
+        var days: UInt8?
+        var rest: [RuleCondition] = []
+        for item in items {
+            switch item {
+            case .hour(let mask): hours = hours.map { and ? $0 & mask : $0 | mask } ?? mask
+            case .weekday(let mask): days = days.map { and ? $0 & mask : $0 | mask } ?? mask
+            default: rest.append(item)
+            }
+        }
+        if let hours { rest.append(.hour(mask: hours)) }
+        if let days { rest.append(.weekday(mask: days)) }
+        if rest.count == 1 { return rest[0] }
+        return and ? .all(rest) : .any(rest)
     }
 
     private enum Resolved {

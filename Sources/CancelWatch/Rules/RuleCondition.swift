@@ -311,8 +311,12 @@ indirect enum RuleCondition: Sendable {
                 boundary = created.addingTimeInterval(seconds)
             }
             if boundary > now { return boundary }
+            // At or just past the boundary: only a strict test still has a change to come.
             let justAfter = boundary.addingTimeInterval(Self.justAfter)
-            return justAfter > now ? justAfter : nil
+            guard justAfter > now, evaluate(request, now: now, clock: clock) != evaluate(request, now: justAfter, clock: clock) else {
+                return nil
+            }
+            return justAfter
         case .hour(let mask):
             if mask == 0 || mask == 0xFF_FFFF { return nil }
             let value = mask & (1 << UInt32(clock.hour(at: now))) != 0

@@ -187,8 +187,20 @@ struct RuleLexer {
             report(spanned(), "use '\(word)' to combine conditions", suggestion: word)
             return RuleToken(kind: .word(word), span: spanned())
         case "'", "\u{201C}", "\u{201D}", "\u{2018}", "\u{2019}":
-            report(spanned(), "strings are written in straight double quotes (\"...\")", suggestion: "\"")
-            return RuleToken(kind: .invalid, span: spanned())
+            // Read it as the string it was meant to be, so the rest of the line parses.
+            let closers: [Unicode.Scalar] = c == "'" ? ["'"] : ["\u{201D}", "\u{2019}", "\u{201C}", "\u{2018}"]
+            var value = String.UnicodeScalarView()
+            var columns: [Int] = []
+            while let d = current, d != "\n", d != "\r", !closers.contains(d) {
+                value.append(d)
+                columns.append(column)
+                advance()
+            }
+            if let d = current, closers.contains(d) { advance() }
+            report(
+                RuleSpan(line: startLine, column: startColumn), "strings are written in straight double quotes: \"\(String(value))\"",
+                suggestion: "\"\(String(value))\"")
+            return RuleToken(kind: .string(String(value), columns: columns), span: spanned())
         default:
             let shown = c.properties.isWhitespace || c.value < 0x20 || c.value == 0x7F
                 ? String(format: "U+%04X", c.value) : String(c)
@@ -282,7 +294,12 @@ struct RuleLexer {
                         report(RuleSpan(line: line, column: here, length: column - here), "invalid unicode escape; write \\u{hex digits}, such as \\u{4E2D}")
                     }
                 default:
-                    report(RuleSpan(line: line, column: here, length: 2), "unknown escape '\\\(e)' in string; known escapes are \\\" \\\\ \\n \\t \\r \\u{...}")
+                    // Any other escaped character stays as written, backslash and all, so that
+                    // regular expressions read naturally: "^\d+$".
+                    value.append("\\")
+                    columns.append(here)
+                    value.append(e)
+                    columns.append(here + 1)
                 }
                 continue
             }

@@ -156,9 +156,12 @@ struct RuleParser {
             }
             var message = "expected a clause (when, notify, severity, repeat, message, quiet, resolve), found \(token.displayName)"
             var suggestion: String?
-            if let word = token.word, let close = NameSuggester.closest(to: word, among: RuleClauseKind.allCases.map(\.rawValue)) {
-                message = "unknown clause '\(word)'; did you mean '\(close)'?"
-                suggestion = close
+            if let word = token.word, let close = Self.closestClause(to: word), let kind = RuleClauseKind(rawValue: close) {
+                // Read it as the clause it was surely meant to be, so its content is checked too.
+                error(token.span, "unknown clause '\(word)'; did you mean '\(close)'?", suggestion: close, fatal: false)
+                if let clause = parseClause(kind) { clauses.append(clause) }
+                if recovering { synchronize() }
+                continue
             } else if let word = token.word {
                 message = "unknown clause '\(word)'; a rule has when, notify, severity, repeat, message, quiet and resolve clauses"
             }
@@ -168,6 +171,16 @@ struct RuleParser {
             synchronize()
         }
         return RuleBlockSyntax(name: name, nameSpan: nameSpan, keywordSpan: keyword.span, clauses: clauses)
+    }
+
+    static func closestClause(to word: String) -> String? {
+        NameSuggester.closest(to: word, among: RuleClauseKind.allCases.map(\.rawValue))
+    }
+
+    /// Whether the current token is a word one typo away from a clause keyword (`notfy`).
+    private var looksLikeMisspeltClause: Bool {
+        guard let word = current.word, !Self.operatorWords.contains(word) else { return false }
+        return Self.closestClause(to: word) != nil
     }
 
     private func location(_ span: RuleSpan) -> RuleSourceLocation {
@@ -187,7 +200,7 @@ struct RuleParser {
             }
             let expression = parseOr()
             if recovering { return clause(.invalid) }
-            if !atClauseBoundary {
+            if !atClauseBoundary, !looksLikeMisspeltClause {
                 error(current.span, "expected 'and', 'or' or the next clause after the condition, found \(current.displayName)")
                 return clause(.invalid)
             }
