@@ -1,10 +1,65 @@
 import ArgumentParser
 import CancelWatch
+import Foundation
 
+/// `cancelwatch check [--config F] [RULE_FILE...]`: reports every mistake in every rule
+/// file at once, compiler-style, on stderr; exits 1 on any error, 0 (with a one-line
+/// summary on stdout) otherwise. Warnings alone do not fail.
 struct CheckCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "check", abstract: "Not built yet.")
+    static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "Check rule files and report every error with its line and column.",
+        discussion: """
+            With RULE_FILE arguments, checks those files (a directory stands for the *.rules files in it); \
+            otherwise checks the config's `rules:` paths. When a config is found (--config, or ./cancelwatch.yaml \
+            if it exists), `notify` names are checked against its sinks and its timezone applies; without one, \
+            sink names are not checked and the timezone is UTC.
+            """)
+
+    @Option(name: .long, help: "The configuration file (default: ./cancelwatch.yaml when it exists).")
+    var config: String?
+
+    @Argument(help: "Rule files or directories of *.rules files.")
+    var ruleFiles: [String] = []
 
     func run() async throws {
-        throw ValidationError("'check' is not built yet")
+        let configPath = config ?? (FileManager.default.fileExists(atPath: CancelWatchConfig.defaultPath) ? CancelWatchConfig.defaultPath : nil)
+        var loaded: CancelWatchConfig?
+        if let configPath {
+            do {
+                loaded = try CancelWatchConfig.load(path: configPath)
+            } catch {
+                Self.writeError("\(error)")
+                throw ExitCode(1)
+            }
+        }
+        var paths = ruleFiles
+        if paths.isEmpty {
+            paths = loaded?.rules ?? CancelWatchConfig.defaultRulesPaths
+        }
+        let loader = RuleLoader(
+            knownSinks: loaded.map { Set($0.sinks.map(\.name)) },
+            timeZone: loaded?.timezone ?? TimeZone(identifier: "UTC")!)
+        let result = loader.load(paths: paths)
+        if !result.diagnostics.isEmpty {
+            Self.writeError(result.renderDiagnostics())
+        }
+        let errors = result.errors.count
+        let warnings = result.warnings.count
+        let files = result.sources.count
+        if errors > 0 {
+            Self.writeError(
+                "check failed: \(Self.count(errors, "error"))" + (warnings > 0 ? ", \(Self.count(warnings, "warning"))" : "")
+                    + " in \(Self.count(files, "file"))\n")
+            throw ExitCode(1)
+        }
+        let rules = result.ruleSet?.rules.count ?? 0
+        print("ok: \(Self.count(rules, "rule")) in \(Self.count(files, "file"))" + (warnings > 0 ? " (\(Self.count(warnings, "warning")))" : ""))
+    }
+
+    private static func count(_ n: Int, _ noun: String) -> String { "\(n) \(noun)\(n == 1 ? "" : "s")" }
+
+    private static func writeError(_ text: String) {
+        FileHandle.standardError.write(Data((text.hasSuffix("\n") ? text : text + "\n").utf8))
     }
 }
