@@ -343,3 +343,16 @@ import Testing
         #expect(elapsed < 2.0, "200k evaluations took \(elapsed)s")  // generous: debug builds, shared 2-core machine
     }
 }
+
+extension RulesEvaluatorTests {
+    @Test func extremeInstantsNeitherTrapNorHang() throws {
+        let rule = try #require(
+            RulesFixture.rule("hour >= 9 and weekday <= 5 and remaining <= 1h", timeZone: RulesFixture.moscow, extra: "message \"{{deadline}} {{hour}}\"\n"))
+        for instant in [Date.distantFuture, Date.distantPast, Date(timeIntervalSince1970: 1e15), Date(timeIntervalSince1970: -1e15)] {
+            let r = RulesFixture.request(createdAt: instant, deadline: instant)
+            _ = rule.matches(r, now: instant)
+            _ = rule.nextChange(for: r, after: instant)
+            _ = rule.renderMessage(request: r, now: instant)
+        }
+    }
+}

@@ -124,6 +124,13 @@ struct RuleClock: Sendable {
         fixedOffset ?? timeZone.secondsFromGMT(for: date)
     }
 
+    /// `value` rounded down, clamped to Int64 (0 for NaN), so no instant can trap.
+    @inline(__always)
+    static func floor(_ value: Double) -> Int64 {
+        guard value.isFinite else { return value.isNaN ? 0 : (value < 0 ? Int64.min / 2 : Int64.max / 2) }
+        return Int64(Swift.max(-9e18, Swift.min(9e18, value.rounded(.down))))
+    }
+
     /// Seconds since 1970-01-01T00:00 local time.
     @inline(__always)
     func localSeconds(at date: Date) -> Double {
@@ -132,19 +139,19 @@ struct RuleClock: Sendable {
 
     @inline(__always)
     func hour(at date: Date) -> Int {
-        let hours = Int64((localSeconds(at: date) / 3600).rounded(.down))
+        let hours = Self.floor(localSeconds(at: date) / 3600)
         return Int(((hours % 24) + 24) % 24)
     }
 
     /// 1 = Monday … 7 = Sunday.
     @inline(__always)
     func weekday(at date: Date) -> Int {
-        let days = Int64((localSeconds(at: date) / 86400).rounded(.down))
+        let days = Self.floor(localSeconds(at: date) / 86400)
         return Int((((days + 3) % 7) + 7) % 7) + 1  // 1970-01-01 was a Thursday.
     }
 
     func minuteOfDay(at date: Date) -> Int {
-        let minutes = Int64((localSeconds(at: date) / 60).rounded(.down))
+        let minutes = Self.floor(localSeconds(at: date) / 60)
         return Int(((minutes % 1440) + 1440) % 1440)
     }
 
@@ -163,6 +170,8 @@ struct RuleClock: Sendable {
 
     /// `2026-11-23 23:00 +03:00` (`UTC` when the offset is zero).
     func format(_ date: Date) -> String {
+        // Far outside any real deadline (or not a number at all): say so rather than trap.
+        guard date.timeIntervalSince1970.isFinite, abs(date.timeIntervalSince1970) < 1e12 else { return "\(date)" }
         let offset = offset(at: date)
         let local = Int64((date.timeIntervalSince1970 + Double(offset)).rounded(.down))
         let days = Int((local - ((local % 86400) + 86400) % 86400) / 86400)
