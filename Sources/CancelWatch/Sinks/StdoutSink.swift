@@ -1,0 +1,170 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// `kind: stdout`: one line per event on standard output (DESIGN §5).
+///
+/// `format: text` prints a line a person reads, coloured by severity only when the
+/// output is a terminal (and `NO_COLOR` is not set); `format: json` prints the generic
+/// webhook body, one object per line. Every line is written whole and at once under a
+/// process-wide lock, so lines from several sinks or tasks never interleave.
+public final class StdoutSink: AlertSink {
+    /// Where the lines go.
+    public enum Output: Sendable {
+        /// A file descriptor, written with `write(2)` (standard output is 1).
+        case fileDescriptor(Int32)
+        /// A closure that receives each line, newline included (tests).
+        case lines(@Sendable (String) -> Void)
+
+        /// File descriptor 1.
+        public static let standardOutput = Output.fileDescriptor(STDOUT_FILENO)
+    }
+
+    public let name: String
+    public let format: StdoutSinkConfig.Format
+    /// Times in text lines are shown in this zone.
+    public let timeZone: TimeZone
+    /// Whether text lines carry ANSI colour.
+    public let colour: Bool
+    private let output: Output
+
+    /// Serializes every write to any output, so lines stay whole even when two
+    /// stdout sinks share file descriptor 1.
+    private static let writeLock = NSLock()
+
+    /// - Parameters:
+    ///   - colour: nil decides by the output: colour only on a terminal and only without `NO_COLOR`.
+    public init(
+        name: String, format: StdoutSinkConfig.Format = .text, timeZone: TimeZone = TimeZone(identifier: "UTC")!,
+        output: Output = .standardOutput, colour: Bool? = nil
+    ) {
+        self.name = name
+        self.format = format
+        self.timeZone = timeZone
+        self.output = output
+        self.colour = colour ?? Self.wantsColour(output)
+    }
+
+    /// Colour only for a terminal, and never when the user set `NO_COLOR`.
+    static func wantsColour(_ output: Output) -> Bool {
+        guard case .fileDescriptor(let fd) = output else { return false }
+        if let noColour = ProcessInfo.processInfo.environment["NO_COLOR"], !noColour.isEmpty { return false }
+        return isatty(fd) == 1
+    }
+
+    public func deliver(_ event: AlertEvent) async throws(DeliveryError) {
+        let line = self.line(for: event)
+        try emit(line + "\n")
+    }
+
+    /// The line printed for `event`, without its newline.
+    public func line(for event: AlertEvent) -> String {
+        switch format {
+        case .json: return event.webhookBody.serialized()
+        case .text: return textLine(for: event)
+        }
+    }
+
+    /// `2026-11-23T19:01:00Z CRITICAL firing final-hour ozon-main 0123-0001-1 (1h 05m left): message`
+    func textLine(for event: AlertEvent) -> String {
+        var parts = [LocalTimestamp.format(event.occurredAt, in: timeZone)]
+        let label = event.severity.rawValue.uppercased()
+        parts.append(colour ? Self.ansi(for: event.severity) + label + Self.ansiReset : label)
+        parts.append(event.kind.rawValue)
+        if !event.rule.isEmpty { parts.append(Self.singleLine(event.rule)) }
+        parts.append(Self.singleLine(event.source))
+        if let request = event.request {
+            parts.append(Self.singleLine(request.order.isEmpty ? request.id : request.order))
+            parts.append("(\(Self.status(of: event, request: request)))")
+        }
+        var line = parts.joined(separator: " ")
+        let message = Self.singleLine(event.message)
+        if !message.isEmpty { line += ": " + message }
+        return line
+    }
+
+    /// `1h 05m left`, `overdue 4m 10s`, `approved`, `expired`.
+    static func status(of event: AlertEvent, request: CancellationRequest) -> String {
+        if let outcome = event.outcome { return outcome.rawValue }
+        if event.kind == .expired { return "expired" }
+        let remaining = request.deadline.timeIntervalSince(event.occurredAt)
+        return remaining >= 0
+            ? "\(DurationText.format(remaining)) left" : "overdue \(DurationText.format(-remaining))"
+    }
+
+    /// Marketplace and rule text on one line with no control characters, so that a
+    /// reason can neither break the line nor send escape sequences to a terminal.
+    static func singleLine(_ text: String) -> String {
+        var out = String.UnicodeScalarView()
+        var lastWasSpace = false
+        for scalar in text.unicodeScalars {
+            let isControl = scalar.value < 0x20 || scalar.value == 0x7F || (0x80..<0xA0).contains(scalar.value)
+                || scalar.value == 0x2028 || scalar.value == 0x2029
+            if isControl {
+                if !lastWasSpace { out.append(" ") }
+                lastWasSpace = true
+            } else {
+                out.append(scalar)
+                lastWasSpace = scalar == " "
+            }
+        }
+        return String(out).trimmingCharacters(in: .whitespaces)
+    }
+
+    static let ansiReset = "\u{1B}[0m"
+
+    static func ansi(for severity: Severity) -> String {
+        switch severity {
+        case .critical: "\u{1B}[1;31m"  // bold red
+        case .warning: "\u{1B}[33m"  // yellow
+        case .info: "\u{1B}[36m"  // cyan
+        }
+    }
+
+    private func emit(_ text: String) throws(DeliveryError) {
+        switch output {
+        case .lines(let receive):
+            Self.writeLock.withLock { receive(text) }
+        case .fileDescriptor(let fd):
+            let failure: Int32? = Self.writeLock.withLock { Self.writeAll(Array(text.utf8), to: fd) }
+            if let failure {
+                // A closed or full pipe will not get better by itself soon, but the event must not be lost.
+                throw DeliveryError(retryable: true, message: "cannot write to stdout: \(String(cString: strerror(failure)))")
+            }
+        }
+    }
+
+    /// Writes every byte (retrying short writes and EINTR); returns errno on failure.
+    private static func writeAll(_ bytes: [UInt8], to fd: Int32) -> Int32? {
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBufferPointer { buffer in
+                write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+            }
+            if written < 0 {
+                if errno == EINTR { continue }
+                return errno
+            }
+            offset += written
+        }
+        return nil
+    }
+}
+
+/// RFC 3339 in a given time zone: `2026-11-23T22:01:00+03:00`, or `…Z` in UTC.
+enum LocalTimestamp {
+    static func format(_ date: Date, in timeZone: TimeZone) -> String {
+        let offset = timeZone.secondsFromGMT(for: date)
+        if offset == 0 { return Timestamp.format(date) }
+        let shifted = Timestamp.format(date.addingTimeInterval(TimeInterval(offset)))
+        let sign = offset < 0 ? "-" : "+"
+        let minutes = abs(offset) / 60
+        return String(shifted.dropLast()) + sign + String(format: "%02d:%02d", minutes / 60, minutes % 60)
+    }
+}
