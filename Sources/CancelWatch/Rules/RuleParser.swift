@@ -155,7 +155,6 @@ struct RuleParser {
                 continue
             }
             var message = "expected a clause (when, notify, severity, repeat, message, quiet, resolve), found \(token.displayName)"
-            var suggestion: String?
             if let word = token.word, let close = Self.closestClause(to: word), let kind = RuleClauseKind(rawValue: close) {
                 // Read it as the clause it was surely meant to be, so its content is checked too.
                 error(token.span, "unknown clause '\(word)'; did you mean '\(close)'?", suggestion: close, fatal: false)
@@ -166,7 +165,7 @@ struct RuleParser {
                 message = "unknown clause '\(word)'; a rule has when, notify, severity, repeat, message, quiet and resolve clauses"
             }
             if case .invalid = token.kind { recovering = true }
-            error(token.span, message, suggestion: suggestion)
+            error(token.span, message)
             advance()
             synchronize()
         }
