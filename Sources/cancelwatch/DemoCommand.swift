@@ -1,10 +1,176 @@
 import ArgumentParser
 import CancelWatch
+import Foundation
+import Logging
+import MarketSim
 
+/// `cancelwatch demo`: the simulator, the default rules and the stdout sink, with no setup.
 struct DemoCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "demo", abstract: "Not built yet.")
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Watch a simulated Ozon and Xiaohongshu shop with the default rules; alerts on stdout.",
+        discussion: """
+            Starts the marketplace simulator on 127.0.0.1, polls it every 5 seconds with the rules in ./rules, \
+            and prints requests as they appear and resolve, and every alert. Needs no config and writes its \
+            state to a temporary directory.
+            """)
+
+    @Option(help: "How long to run (e.g. 90s, 10m).")
+    var duration: String = "3m"
+
+    @Option(help: "The rule files or directory to use (default: ./rules of the cancelwatch checkout).")
+    var rules: String?
+
+    @Option(help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: Logger.Level = .warning
 
     func run() async throws {
-        throw ValidationError("'demo' is not built yet")
+        try await reportingErrors {
+            guard let seconds = DurationText.parse(duration), seconds > 0 else {
+                throw CleanExit.message("error: --duration '\(duration)' is not a duration like 90s or 10m", exitCode: 1)
+            }
+            StderrLogHandler.bootstrapOnce(format: .text, level: logLevel)
+            var logger = Logger(label: "cancelwatch")
+            logger.logLevel = logLevel
+            let clock = SystemClock()
+            let simulator: MarketSimulator
+            do {
+                simulator = try MarketSimulator(scenario: .standard, clock: clock)
+            } catch {
+                throw CleanExit.message("error: cannot start the simulator: \(error)", exitCode: 1)
+            }
+            defer { simulator.shutdown() }
+            let rulesPath = try rules ?? Self.findRules()
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cancelwatch-demo-\(getpid())")
+            try? FileManager.default.removeItem(at: directory)
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: directory) }
+
+            let config = Self.config(simulator: simulator, rules: rulesPath, state: directory.appendingPathComponent("state.sqlite").path)
+            let pipeline = try Pipeline.make(config: config, logger: logger, clock: clock)
+            let timeZone = config.timezone
+            let output = DemoOutput(timeZone: timeZone)
+            output.say(
+                """
+                cancelwatch demo: a simulated marketplace at \(simulator.baseURL)
+                  sources: \(config.sources.map(\.name).joined(separator: ", ")) (polled every 5s)
+                  rules:   \(pipeline.rules.rules.map(\.name).joined(separator: ", ")) from \(rulesPath)
+                  alerts:  stdout; times in \(timeZone.identifier); stopping in \(DurationText.format(seconds)) (Ctrl-C to stop)
+
+                """)
+            await pipeline.service.watcher.onPoll { report in output.show(report) }
+            await pipeline.service.start()
+            let work = Task { await pipeline.service.run() }
+            let summary = Task {
+                while !Task.isCancelled {
+                    try? await clock.sleep(for: 20)
+                    if Task.isCancelled { break }
+                    output.summary(await pipeline.service.watcher.tracked, now: clock.now())
+                }
+            }
+            let stop = await Self.waitForSignal(orSeconds: seconds)
+            output.say("\ncancelwatch demo: \(stop); stopping")
+            summary.cancel()
+            work.cancel()
+            await work.value
+        }
+    }
+
+    /// `./rules`, or the `rules/` of the checkout the binary was built in.
+    static func findRules() throws -> String {
+        var candidates = [FileManager.default.currentDirectoryPath + "/rules"]
+        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        for _ in 0..<5 {
+            candidates.append(directory.appendingPathComponent("rules").path)
+            directory.deleteLastPathComponent()
+        }
+        for candidate in candidates {
+            let files = (try? FileManager.default.contentsOfDirectory(atPath: candidate)) ?? []
+            if files.contains(where: { $0.hasSuffix(".\(RuleLoader.fileExtension)") }) { return candidate }
+        }
+        throw CleanExit.message(
+            "error: no rules found: run the demo from the cancelwatch checkout, or pass --rules DIR", exitCode: 1)
+    }
+
+    static func config(simulator: MarketSimulator, rules: String, state: String) -> CancelWatchConfig {
+        let base = URL(string: simulator.baseURL)!
+        var sources: [SourceConfig] = []
+        // The bulk account (500+ requests, there to exercise paging) would drown the demo's output.
+        for account in simulator.scenario.ozonAccounts where !account.name.hasSuffix("-bulk") {
+            sources.append(
+                SourceConfig(
+                    name: account.name, baseURL: base, pollInterval: 5, timeout: 10,
+                    credentials: .ozon(OzonCredentials(clientID: account.clientID, apiKey: Secret(account.apiKey)))))
+        }
+        for account in simulator.scenario.redAccounts {
+            sources.append(
+                SourceConfig(
+                    name: account.name, baseURL: base, pollInterval: 5, timeout: 10,
+                    credentials: .red(
+                        RedCredentials(
+                            appKey: account.appKey, appSecret: Secret(account.appSecret), logistics: ["red_auto", "red_box"],
+                            maxAuditTimeUnit: account.auditTimeUnit == .seconds ? .seconds : .milliseconds))))
+        }
+        return CancelWatchConfig(
+            path: "<demo>", state: state, rules: [rules], timezone: TimeZone.current, sources: sources,
+            sinks: [SinkConfig(name: "console", kind: .stdout(StdoutSinkConfig(format: .text)))],
+            health: HealthConfig(notify: ["console"], downAfter: 3))
+    }
+
+    /// Returns a description of why the demo stops: a signal, or the duration.
+    static func waitForSignal(orSeconds seconds: TimeInterval) async -> String {
+        await withTaskGroup(of: String.self) { group in
+            group.addTask { await ShutdownSignal.wait() }
+            group.addTask {
+                try? await Task.sleep(for: .seconds(seconds))
+                return "\(DurationText.format(seconds)) passed"
+            }
+            let first = await group.next() ?? "stopped"
+            group.cancelAll()
+            return first
+        }
+    }
+}
+
+/// The demo's own lines: requests appearing and resolving, and a countdown now and then.
+final class DemoOutput: Sendable {
+    let timeZone: TimeZone
+
+    init(timeZone: TimeZone) { self.timeZone = timeZone }
+
+    func say(_ text: String) {
+        FileHandle.standardOutput.write(Data((text + "\n").utf8))
+    }
+
+    func show(_ report: PollReport) {
+        if let error = report.error {
+            say("  ! \(report.source): poll failed: \(error.description)")
+            return
+        }
+        var news = 0
+        for change in report.changes {
+            let request = change.tracked.request
+            let label = "\(request.marketplace.rawValue) \(request.source) \(request.order)"
+            switch change {
+            case .new:
+                news += 1
+                if news <= 8 {
+                    say("  + tracking \(label): deadline in \(DurationText.format(request.remaining(at: Date()))) (\(request.reason))")
+                }
+            case .resolved(_, let outcome):
+                say("  = \(label): \(outcome.rawValue)")
+            case .expired:
+                say("  = \(label): the deadline passed while pending; the marketplace decided")
+            case .updated:
+                break
+            }
+        }
+        if news > 8 { say("  + tracking \(news - 8) more from \(report.source)") }
+    }
+
+    func summary(_ tracked: [TrackedRequest], now: Date) {
+        let pending = tracked.filter { $0.status == .pending }.map(\.request).sorted { $0.deadline < $1.deadline }
+        let next = pending.prefix(3).map { "\($0.order) in \(DurationText.format($0.remaining(at: now)))" }
+        say("  · \(pending.count) pending; next deadlines: \(next.joined(separator: ", "))")
     }
 }

@@ -5,8 +5,12 @@ import Foundation
 struct OnceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "once",
-        abstract: "Poll every source once, update the state file, and exit (for cron).",
-        discussion: "Exits 0 when every source answered, 1 naming each source that failed.")
+        abstract: "One poll-evaluate-deliver cycle, then exit (for cron).",
+        discussion: """
+            Polls every source once, updates the state file, sends the alerts that are due (one attempt each; \
+            what fails stays in the outbox for the next run) and exits 0 when every source answered, or 1 \
+            naming each source that failed.
+            """)
 
     @OptionGroup var config: ConfigOption
     @OptionGroup var logging: LoggingOptions
@@ -15,23 +19,17 @@ struct OnceCommand: AsyncParsableCommand {
         try await reportingErrors {
             let logger = logging.bootstrap()
             let config = try config.load()
-            let store = try openStore(config)
-            let clock = SystemClock()
-            let transport = CurlHTTPTransport()
-            let watcher = try Watcher(
-                sources: config.polledSources(transport: transport, clock: clock), store: store, clock: clock,
-                logger: logger, downAfter: config.health.downAfter)
-            let reports = await watcher.pollAllOnce()
-            await watcher.prune()
-            let failed = reports.filter { $0.error != nil }
+            let pipeline = try Pipeline.make(config: config, logger: logger, clock: SystemClock())
+            await pipeline.service.start()
+            let reports = await pipeline.service.once()
             for report in reports where report.error == nil {
                 logger.info(
                     "polled",
                     metadata: ["source": "\(report.source)", "pending": "\(report.pending)", "changes": "\(report.changes.count)"])
             }
+            let failed = reports.compactMap(\.error)
             if !failed.isEmpty {
-                let lines = failed.map { "error: \($0.error!.description)" }.joined(separator: "\n")
-                throw CleanExit.message(lines, exitCode: 1)
+                throw CleanExit.message(failed.map { "error: \($0.description)" }.joined(separator: "\n"), exitCode: 1)
             }
         }
     }

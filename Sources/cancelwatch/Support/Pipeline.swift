@@ -1,0 +1,43 @@
+import CancelWatch
+import Foundation
+import Logging
+
+/// What `run`, `once` and `demo` share: a config becomes clients, compiled rules,
+/// sinks and a `WatchService`.
+struct Pipeline {
+    let service: WatchService
+    let rules: RuleSet
+
+    /// Loads the rules (every diagnostic to stderr; errors stop here), opens the state
+    /// file and assembles the service.
+    static func make(config: CancelWatchConfig, logger: Logger, clock: WatchClock) throws -> Pipeline {
+        let rules = try loadRules(config, logger: logger)
+        let store = try openStore(config)
+        let transport = CurlHTTPTransport()
+        let sinks = SinkFactory(transport: transport, smtp: CurlSMTPTransport(), clock: clock, timeZone: config.timezone)
+        let routes = sinks.makeRoutes(config.sinks)
+        do throws(StoreError) {
+            let service = try WatchService(
+                sources: config.polledSources(transport: transport, clock: clock), rules: rules.rules, routes: routes,
+                store: store, clock: clock, logger: logger, health: config.health)
+            return Pipeline(service: service, rules: rules)
+        } catch {
+            throw CleanExit.message("error: \(error.description)", exitCode: 1)
+        }
+    }
+
+    /// Compiles the config's rules; prints every diagnostic like `check` does.
+    static func loadRules(_ config: CancelWatchConfig, logger: Logger) throws -> RuleSet {
+        let result = RuleLoader(knownSinks: Set(config.sinkNames), timeZone: config.timezone).load(paths: config.rules)
+        if !result.diagnostics.isEmpty {
+            FileHandle.standardError.write(Data(result.renderDiagnostics().utf8))
+        }
+        guard let ruleSet = result.ruleSet, !result.hasErrors else {
+            throw CleanExit.message(
+                "error: the rules have \(result.errors.count) error(s); fix them (cancelwatch check) and start again",
+                exitCode: 1)
+        }
+        logger.info("rules loaded", metadata: ["rules": "\(ruleSet.rules.count)", "files": "\(ruleSet.files.count)"])
+        return ruleSet
+    }
+}
