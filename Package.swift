@@ -48,6 +48,15 @@ let package = Package(
             ]
         ),
 
+        // Benchmarks: `swift run -c release cancelwatch-bench [--quick]` (BENCHMARKS.md).
+        .executableTarget(
+            name: "cancelwatch-bench",
+            dependencies: [
+                "CancelWatch", "CancelWatchTesting", "MarketSim",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
         .testTarget(
             name: "CancelWatchTests",
             dependencies: ["CancelWatch", "CancelWatchTesting", "MarketSim", "HTTPServing"],

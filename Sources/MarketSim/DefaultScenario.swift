@@ -140,3 +140,32 @@ extension SimScenario {
             requests: requests, seed: 20_261_123)
     }
 }
+
+extension SimScenario {
+    /// An agency's fleet: `ozonAccounts` Ozon accounts and `redAccounts` RED shops
+    /// (`red_auto`, milliseconds), each with `pendingPerAccount` pending requests whose
+    /// deadlines are 30 to 70 hours away, so nothing changes during a benchmark cycle.
+    /// Accounts are `fleet-ozon-N` (client_id `300000+N`) and `fleet-red-N` (app_key `fleet-red-key-N`).
+    public static func fleet(ozonAccounts: Int, redAccounts: Int, pendingPerAccount: Int, seed: UInt64 = 1) -> SimScenario {
+        let hour = 3600.0
+        var requests: [SimRequestPlan] = []
+        requests.reserveCapacity((ozonAccounts + redAccounts) * pendingPerAccount)
+        var ozon: [SimOzonAccount] = []
+        for i in 0..<max(0, ozonAccounts) {
+            let account = SimOzonAccount(name: "fleet-ozon-\(i)", clientID: String(300_000 + i), apiKey: "fleet-ozon-key-\(i)")
+            ozon.append(account)
+            requests += bulkRequests(
+                marketplace: .ozon, account: account.clientID, count: pendingPerAccount, deadlines: (30 * hour)...(70 * hour),
+                window: 72 * hour, seed: seed &+ UInt64(i))
+        }
+        var red: [SimRedAccount] = []
+        for i in 0..<max(0, redAccounts) {
+            let account = SimRedAccount(name: "fleet-red-\(i)", appKey: "fleet-red-key-\(i)", appSecret: "fleet-red-secret-\(i)")
+            red.append(account)
+            requests += bulkRequests(
+                marketplace: .red, account: account.appKey, count: pendingPerAccount, deadlines: (30 * hour)...(70 * hour),
+                window: 72 * hour, seed: seed &+ 1_000_000 &+ UInt64(i))
+        }
+        return SimScenario(ozonAccounts: ozon, redAccounts: red, requests: requests, seed: seed)
+    }
+}

@@ -9,12 +9,17 @@ final class SimState: @unchecked Sendable {
     let start: Date
     let ozonAccounts: [SimOzonAccount]
     let redAccounts: [SimRedAccount]
+    private let ozonAccountKeys: Set<String>
+    private let redAccountKeys: Set<String>
     let redTimestampTolerance: TimeInterval?
     let configYAML: @Sendable (String) -> String
 
     private let lock = NSLock()
     // Guarded by `lock`.
     private var records: [SimRecord] = []
+    /// Indexes into `records` by marketplace and account, in insertion order: a listing
+    /// reads one account's records, not every account's (a fleet has hundreds of thousands).
+    private var byAccount: [AccountKey: [Int]] = [:]
     private var random: SeededGenerator
     private var nextCancellationID: Int64 = 283_784_000
     private var faults: [(id: Int, fault: SimFault)] = []
@@ -31,6 +36,8 @@ final class SimState: @unchecked Sendable {
         self.start = start
         self.ozonAccounts = scenario.ozonAccounts
         self.redAccounts = scenario.redAccounts
+        self.ozonAccountKeys = Set(scenario.ozonAccounts.map(\.clientID))
+        self.redAccountKeys = Set(scenario.redAccounts.map(\.appKey))
         self.redTimestampTolerance = redTimestampTolerance
         self.random = SeededGenerator(seed: scenario.seed)
         let scenarioCopy = scenario
@@ -41,7 +48,7 @@ final class SimState: @unchecked Sendable {
             } catch {
                 throw SimScenarioError(source: "scenario", field: "requests[\(index)].account", message: error.message)
             }
-            records.append(materialize(plan, anchor: start))
+            append(materialize(plan, anchor: start))
         }
     }
 
@@ -54,7 +61,7 @@ final class SimState: @unchecked Sendable {
     // MARK: Requests
 
     private func validateAccount(_ plan: SimRequestPlan) throws(SimScenarioError) {
-        let known = plan.marketplace == .ozon ? ozonAccounts.map(\.clientID) : redAccounts.map(\.appKey)
+        let known = plan.marketplace == .ozon ? ozonAccountKeys : redAccountKeys
         guard known.contains(plan.account) else {
             throw SimScenarioError(
                 source: "request", field: "account", message: "no \(plan.marketplace.rawValue) account \"\(plan.account)\"")
@@ -119,7 +126,7 @@ final class SimState: @unchecked Sendable {
         let now = clock.now()
         return withLock {
             let record = materialize(plan, anchor: anchor ?? now)
-            records.append(record)
+            append(record)
             return info(record, now: now)
         }
     }
@@ -155,11 +162,22 @@ final class SimState: @unchecked Sendable {
 
     enum DecideFailure { case notFound, notPending }
 
+    struct AccountKey: Hashable {
+        var marketplace: SimMarketplace
+        var account: String
+    }
+
+    /// Adds a record and indexes it. Call with the lock held (or during init).
+    private func append(_ record: SimRecord) {
+        byAccount[AccountKey(marketplace: record.marketplace, account: record.account), default: []].append(records.count)
+        records.append(record)
+    }
+
     /// The records of one account visible now, with their phase.
     func visible(_ marketplace: SimMarketplace, account: String, now: Date) -> [(record: SimRecord, phase: SimRecord.Phase)] {
         withLock {
-            records.compactMap { r in
-                guard r.marketplace == marketplace, r.account == account else { return nil }
+            (byAccount[AccountKey(marketplace: marketplace, account: account)] ?? []).compactMap { i in
+                let r = records[i]
                 let phase = r.phase(at: now)
                 return phase == .hidden ? nil : (r, phase)
             }
