@@ -28,3 +28,59 @@ enum SinkTestEvents {
             request: nil, occurredAt: occurredAt, message: "5 polls failed", sinks: ["test"])
     }
 }
+
+/// HMAC-SHA256 computed outside cancelwatch (Python's `hmac`), so signature tests do
+/// not check the code against itself.
+enum IndependentHMAC {
+    static func sha256(key: Data, message: Data) throws -> Data {
+        let script = """
+            import base64, hashlib, hmac, sys
+            key = base64.b64decode(sys.argv[1]); msg = base64.b64decode(sys.argv[2])
+            sys.stdout.write(base64.b64encode(hmac.new(key, msg, hashlib.sha256).digest()).decode())
+            """
+        let output = try runPython(script, arguments: [key.base64EncodedString(), message.base64EncodedString()])
+        guard let digest = Data(base64Encoded: output) else { throw CocoaError(.coderInvalidValue) }
+        return digest
+    }
+
+    static func sha256Hex(key: String, message: String) throws -> String {
+        try sha256(key: Data(key.utf8), message: Data(message.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+}
+
+/// Runs `/usr/bin/python3 -c script args…` and returns its standard output.
+func runPython(_ script: String, arguments: [String] = [], input: Data? = nil) throws -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+    process.arguments = ["-c", script] + arguments
+    let output = Pipe()
+    let stdin = Pipe()
+    process.standardOutput = output
+    process.standardInput = stdin
+    try process.run()
+    if let input { stdin.fileHandleForWriting.write(input) }
+    try stdin.fileHandleForWriting.close()
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else {
+        throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "python3 exited \(process.terminationStatus)"])
+    }
+    return String(decoding: data, as: UTF8.self)
+}
+
+/// Waits (polling) until `condition` holds or `limit` seconds pass; returns whether it held.
+func eventually(limit: TimeInterval = 30, _ condition: () async throws -> Bool) async rethrows -> Bool {
+    let end = Date().addingTimeInterval(limit)
+    while Date() < end {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(20))
+    }
+    return try await condition()
+}
+
+/// A fresh state file in a temporary directory.
+func temporaryStatePath(_ prefix: String) throws -> String {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    return directory.appendingPathComponent("state.sqlite").path
+}

@@ -1,12 +1,28 @@
 import Foundation
 
-/// `kind: webhook`: an HTTP `POST` per event (DESIGN §5). Not delivering yet: every
-/// attempt fails as retryable so that events wait in the outbox.
+/// `kind: webhook`: one HTTP `POST` per event (DESIGN §5).
+///
+/// `format: generic` sends ``AlertEvent/webhookBody`` with `Idempotency-Key` and, when a
+/// `secret` is set, `X-Cancelwatch-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
+/// The chat formats (`slack telegram feishu dingtalk wecom`) send that tool's own text
+/// message, signed the tool's way (see ``ChatWebhookFormat``).
+///
+/// One attempt per call. Network errors, timeouts, 408, 425, 429 and 5xx (and a chat
+/// tool's own rate-limit codes) are retryable, with `Retry-After` passed on; other
+/// 4xx and a chat tool's error replies are not. Error messages carry the status and
+/// the first bytes of the reply, never the URL's token, the secret or header values.
 public struct WebhookSink: AlertSink {
     public let name: String
     public let config: WebhookSinkConfig
     let transport: HTTPTransport
     let clock: WatchClock
+
+    /// `User-Agent` of every webhook request.
+    public static let userAgent = "cancelwatch/\(CancelWatchVersion.current)"
+    /// The signature header of `format: generic`.
+    public static let signatureHeader = "X-Cancelwatch-Signature"
+    /// Headers cancelwatch sets itself; configured `headers:` cannot replace them.
+    static let reservedHeaders: Set<String> = ["content-type", "idempotency-key", "x-cancelwatch-signature", "content-length", "host"]
 
     public init(name: String, config: WebhookSinkConfig, transport: HTTPTransport, clock: WatchClock = SystemClock()) {
         self.name = name
@@ -16,6 +32,94 @@ public struct WebhookSink: AlertSink {
     }
 
     public func deliver(_ event: AlertEvent) async throws(DeliveryError) {
-        throw DeliveryError(retryable: true, message: "webhook delivery is not available in this build yet")
+        let request = self.request(for: event)
+        let response: HTTPResponse
+        do {
+            response = try await transport.send(request)
+        } catch {
+            throw DeliveryError(retryable: true, message: redact(error.description))
+        }
+        if let failure = Self.failure(of: response, format: config.format, now: clock.now()) {
+            throw DeliveryError(retryable: failure.retryable, message: redact(failure.message), retryAfter: failure.retryAfter)
+        }
+    }
+
+    /// The request one attempt sends for `event` (signed at the clock's current time).
+    public func request(for event: AlertEvent) -> HTTPRequest {
+        let now = clock.now()
+        var url = config.url.value
+        var headers = [
+            HTTPHeader("Content-Type", "application/json"),
+            HTTPHeader("User-Agent", Self.userAgent),
+            HTTPHeader("Idempotency-Key", event.id),
+        ]
+        let body: String
+        if config.format == .generic {
+            body = event.webhookBody.serialized()
+            if let secret = config.secret {
+                headers.append(HTTPHeader(Self.signatureHeader, Self.signature(secret: secret.value, body: body, at: now)))
+            }
+        } else {
+            let message = ChatWebhookFormat.message(
+                format: config.format, event: event, url: url, secret: config.secret?.value, chatID: config.chatID, now: now)
+            url = message.url
+            body = message.body
+        }
+        for (name, value) in config.headers.sorted(by: { $0.key < $1.key })
+        where !Self.reservedHeaders.contains(name.lowercased()) {
+            if let index = headers.firstIndex(where: { $0.name.caseInsensitiveCompare(name) == .orderedSame }) {
+                headers.remove(at: index)
+            }
+            headers.append(HTTPHeader(Self.headerSafe(name), Self.headerSafe(value)))
+        }
+        return HTTPRequest(
+            method: "POST", url: url, headers: headers, body: Data(body.utf8), timeout: config.timeout,
+            tls: TLSOptions(caFile: config.caFile, insecure: config.insecure))
+    }
+
+    /// `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
+    public static func signature(secret: String, body: String, at now: Date) -> String {
+        let t = Int64(now.timeIntervalSince1970.rounded(.down))
+        let mac = Digest.hmacSHA256(key: Data(secret.utf8), message: Data("\(t).\(body)".utf8))
+        return "t=\(t),v1=\(Digest.hex(mac))"
+    }
+
+    /// What went wrong with `response`, or nil when the receiver acknowledged the event.
+    static func failure(of response: HTTPResponse, format: WebhookSinkConfig.Format, now: Date) -> DeliveryError? {
+        let status = response.status
+        let retryAfter = parseRetryAfter(response.header("Retry-After"), now: now)
+        if (200..<300).contains(status) {
+            return ChatWebhookFormat.rejection(format: format, response: response)
+        }
+        let message = "HTTP \(status): \(response.bodyExcerpt())"
+        switch status {
+        case 408, 425, 429, 500..<600:
+            let hinted = retryAfter ?? ChatWebhookFormat.retryAfterHint(format: format, response: response)
+            return DeliveryError(retryable: true, message: message, retryAfter: hinted)
+        default:
+            return DeliveryError(retryable: false, message: message)
+        }
+    }
+
+    /// Configured header names and values on one line.
+    static func headerSafe(_ text: String) -> String {
+        String(text.unicodeScalars.filter { $0 != "\r" && $0 != "\n" && $0 != "\0" }.map(Character.init))
+    }
+
+    /// `text` without anything secret in it: the URL (its token), the signing secret,
+    /// configured header values.
+    func redact(_ text: String) -> String {
+        var sensitive = [config.url.value, config.secret?.value].compactMap { $0 } + Array(config.headers.values)
+        if let components = URLComponents(string: config.url.value) {
+            sensitive += components.path.split(separator: "/").map(String.init)
+            sensitive += (components.queryItems ?? []).compactMap(\.value)
+            if let user = components.user { sensitive.append(user) }
+            if let password = components.password { sensitive.append(password) }
+        }
+        var out = text
+        for value in Set(sensitive.filter { $0.count >= 6 }).sorted(by: { $0.count > $1.count }) {
+            out = out.replacingOccurrences(of: value, with: Secret.placeholder)
+        }
+        return out
     }
 }

@@ -1,0 +1,203 @@
+import Foundation
+
+/// The chat tools' own webhook messages (`format: slack | telegram | feishu | dingtalk | wecom`):
+/// each tool's text-message body, its request signing, and the replies that mean
+/// failure even with HTTP 200.
+///
+/// Config examples:
+///
+///     sinks:
+///       - {name: team-slack, kind: webhook, format: slack,
+///          url: "${SLACK_WEBHOOK_URL}"}            # https://hooks.slack.com/services/T…/B…/…
+///       - {name: tg, kind: webhook, format: telegram, chat_id: "-1001234567890",
+///          url: "https://api.telegram.org/bot${TELEGRAM_BOT_TOKEN}/sendMessage"}
+///       - {name: feishu-ops, kind: webhook, format: feishu, secret: "${FEISHU_BOT_SECRET}",
+///          url: "https://open.feishu.cn/open-apis/bot/v2/hook/${FEISHU_HOOK_ID}"}
+///       - {name: ding-ops, kind: webhook, format: dingtalk, secret: "${DINGTALK_SECRET}",   # SEC…
+///          url: "https://oapi.dingtalk.com/robot/send?access_token=${DINGTALK_TOKEN}"}
+///       - {name: wecom-ops, kind: webhook, format: wecom,
+///          url: "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=${WECOM_KEY}"}
+public enum ChatWebhookFormat {
+    /// Where to post and what.
+    public struct Message: Sendable, Hashable {
+        public var url: String
+        public var body: String
+    }
+
+    /// Telegram's `sendMessage` text limit, in characters.
+    static let telegramTextLimit = 4096
+    /// WeCom's text content limit, in UTF-8 bytes.
+    static let wecomContentLimit = 2048
+    /// DingTalk's text content limit, in UTF-8 bytes (documented as 20000).
+    static let dingtalkContentLimit = 20000
+    /// Feishu's request body limit is 20 KB; keep the text well inside it.
+    static let feishuTextLimit = 18000
+    /// Slack truncates past 40,000 characters.
+    static let slackTextLimit = 40000
+
+    /// The message for `event` in `format` (not `generic`), signed at `now` when `secret` is set.
+    public static func message(
+        format: WebhookSinkConfig.Format, event: AlertEvent, url: String, secret: String?, chatID: String?, now: Date
+    ) -> Message {
+        let text = self.text(for: event)
+        switch format {
+        case .generic:
+            return Message(url: url, body: event.webhookBody.serialized())
+        case .slack:
+            let body: JSONValue = ["text": .string(truncated(slackEscaped(text), characters: slackTextLimit))]
+            return Message(url: url, body: body.serialized())
+        case .telegram:
+            var body: [String: JSONValue] = [
+                "text": .string(truncated(text, characters: telegramTextLimit)), "disable_web_page_preview": true,
+            ]
+            if let chatID { body["chat_id"] = Int64(chatID).map(JSONValue.integer) ?? .string(chatID) }
+            return Message(url: url, body: JSONValue.object(body).serialized())
+        case .feishu:
+            var body: [String: JSONValue] = [
+                "msg_type": "text", "content": ["text": .string(truncated(text, characters: feishuTextLimit))],
+            ]
+            if let secret {
+                let t = unixSeconds(now)
+                body["timestamp"] = .string(String(t))
+                body["sign"] = .string(feishuSign(secret: secret, timestamp: t))
+            }
+            return Message(url: url, body: JSONValue.object(body).serialized())
+        case .dingtalk:
+            let body: JSONValue = [
+                "msgtype": "text", "text": ["content": .string(truncated(text, utf8Bytes: dingtalkContentLimit))],
+            ]
+            var signedURL = url
+            if let secret {
+                let ms = Int64((now.timeIntervalSince1970 * 1000).rounded(.down))
+                let sign = dingtalkSign(secret: secret, timestampMilliseconds: ms)
+                signedURL += (url.contains("?") ? "&" : "?") + "timestamp=\(ms)&sign=\(formEncoded(sign))"
+            }
+            return Message(url: signedURL, body: body.serialized())
+        case .wecom:
+            let body: JSONValue = [
+                "msgtype": "text", "text": ["content": .string(truncated(text, utf8Bytes: wecomContentLimit))],
+            ]
+            return Message(url: url, body: body.serialized())
+        }
+    }
+
+    /// Feishu custom bot signing: base64(HMAC-SHA256(key: "<t>\n<secret>", message: empty)), t in seconds.
+    public static func feishuSign(secret: String, timestamp: Int64) -> String {
+        Digest.hmacSHA256(key: Data("\(timestamp)\n\(secret)".utf8), message: Data()).base64EncodedString()
+    }
+
+    /// DingTalk custom bot signing: base64(HMAC-SHA256(key: secret, message: "<ms>\n<secret>")),
+    /// before URL encoding; ms in milliseconds.
+    public static func dingtalkSign(secret: String, timestampMilliseconds ms: Int64) -> String {
+        Digest.hmacSHA256(key: Data(secret.utf8), message: Data("\(ms)\n\(secret)".utf8)).base64EncodedString()
+    }
+
+    /// The event as a short chat message: a header line with severity, rule, source,
+    /// order and time left, then the rule's message.
+    ///
+    ///     [CRITICAL] final-hour · ozon-main 0123-0001-1 · 1h 05m left
+    ///     ozon 0123-0001-1 auto-approves in 1h 05m
+    public static func text(for event: AlertEvent) -> String {
+        var header = "[\(event.severity.rawValue.uppercased())] "
+        if event.rule.isEmpty {
+            header += "\(event.kind.rawValue) · \(event.source)"
+        } else {
+            header += event.rule
+            if event.kind != .firing { header += " (\(event.kind.rawValue))" }
+            header += " · \(event.source)"
+        }
+        if let request = event.request {
+            header += " \(request.order.isEmpty ? request.id : request.order)"
+            header += " · \(StdoutSink.status(of: event, request: request))"
+        }
+        let message = event.message.trimmingCharacters(in: .whitespacesAndNewlines)
+        return message.isEmpty ? header : header + "\n" + message
+    }
+
+    /// A reply with HTTP 2xx that still means the message was not posted, or nil.
+    static func rejection(format: WebhookSinkConfig.Format, response: HTTPResponse) -> DeliveryError? {
+        let excerpt = response.bodyExcerpt()
+        switch format {
+        case .generic:
+            return nil
+        case .slack:
+            // Slack answers `ok`; compatible receivers sometimes answer nothing.
+            let text = String(decoding: response.body, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            if text.isEmpty || text == "ok" { return nil }
+            return DeliveryError(retryable: false, message: "slack replied HTTP \(response.status): \(excerpt)")
+        case .telegram:
+            guard let reply = try? JSONParser.parse(response.body), reply["ok"]?.boolValue == false else { return nil }
+            let code = reply["error_code"]?.lenientInt64
+            let retryAfter = reply["parameters"]?["retry_after"]?.lenientDouble
+            return DeliveryError(
+                retryable: code == 429, message: "telegram replied ok=false: \(excerpt)", retryAfter: retryAfter)
+        case .feishu:
+            guard let reply = try? JSONParser.parse(response.body),
+                let code = reply["code"]?.lenientInt64 ?? reply["StatusCode"]?.lenientInt64, code != 0
+            else { return nil }
+            // 9499 "too many requests", 11232 flow control, 2200 internal error: try again later.
+            return DeliveryError(retryable: [9499, 11232, 2200].contains(code), message: "feishu replied code \(code): \(excerpt)")
+        case .dingtalk:
+            guard let reply = try? JSONParser.parse(response.body), let code = reply["errcode"]?.lenientInt64, code != 0 else {
+                return nil
+            }
+            // 130101 / 410100 "send too fast", -1 "system busy".
+            return DeliveryError(retryable: [130101, 410100, -1].contains(code), message: "dingtalk replied errcode \(code): \(excerpt)")
+        case .wecom:
+            guard let reply = try? JSONParser.parse(response.body), let code = reply["errcode"]?.lenientInt64, code != 0 else {
+                return nil
+            }
+            // 45009 "api freq out of limit", 45033 concurrency limit, -1 "system busy".
+            return DeliveryError(retryable: [45009, 45033, -1].contains(code), message: "wecom replied errcode \(code): \(excerpt)")
+        }
+    }
+
+    /// A wait a chat tool names in its body rather than in `Retry-After` (Telegram's `parameters.retry_after`).
+    static func retryAfterHint(format: WebhookSinkConfig.Format, response: HTTPResponse) -> TimeInterval? {
+        guard format == .telegram, let reply = try? JSONParser.parse(response.body) else { return nil }
+        return reply["parameters"]?["retry_after"]?.lenientDouble
+    }
+
+    static func unixSeconds(_ date: Date) -> Int64 { Int64(date.timeIntervalSince1970.rounded(.down)) }
+
+    /// Slack's three control characters in message text.
+    static func slackEscaped(_ text: String) -> String {
+        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;")
+    }
+
+    /// Percent-encodes everything but RFC 3986 unreserved characters (what a query value needs; `+ / =` included).
+    static func formEncoded(_ text: String) -> String {
+        var out = ""
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
+                out.unicodeScalars.append(Unicode.Scalar(byte))
+            default:
+                out += String(format: "%%%02X", byte)
+            }
+        }
+        return out
+    }
+
+    /// At most `limit` characters, ending in `…` when cut.
+    static func truncated(_ text: String, characters limit: Int) -> String {
+        guard text.count > limit else { return text }
+        return String(text.prefix(limit - 1)) + "…"
+    }
+
+    /// At most `limit` UTF-8 bytes, cut on a character boundary, ending in `…` when cut.
+    static func truncated(_ text: String, utf8Bytes limit: Int) -> String {
+        guard text.utf8.count > limit else { return text }
+        var out = ""
+        var size = 3  // the ellipsis
+        for character in text {
+            let length = character.utf8.count
+            if size + length > limit { break }
+            out.append(character)
+            size += length
+        }
+        return out + "…"
+    }
+}
