@@ -7,15 +7,20 @@ public final class WatchService: Sendable {
     public let watcher: Watcher
     public let scheduler: AlertScheduler
     public let delivery: DeliveryQueue
+    public let metrics: CancelWatchMetrics
     private let clock: WatchClock
     private let logger: Logger
 
     public init(
         sources: [PolledSource], rules: [AlertRule], routes: [DeliveryQueue.Route], store: StateStore, clock: WatchClock,
-        logger: Logger, health: HealthConfig = HealthConfig()
+        logger: Logger, health: HealthConfig = HealthConfig(), metrics: CancelWatchMetrics = CancelWatchMetrics()
     ) throws(StoreError) {
         self.clock = clock
         self.logger = logger
+        self.metrics = metrics
+        metrics.configure(
+            sources: sources.map { ($0.client.source, $0.pollInterval) },
+            outbox: { (try? store.outboxCounts()) ?? [] })
         watcher = try Watcher(
             sources: sources, store: store, clock: clock, logger: logger, downAfter: health.downAfter,
             healthNotify: health.notify)
@@ -29,12 +34,26 @@ public final class WatchService: Sendable {
         let scheduler = scheduler
         let watcher = watcher
         let delivery = delivery
+        let metrics = metrics
         await watcher.onPoll { report in
+            metrics.recordPoll(report)
             if !report.changes.isEmpty { await scheduler.handle(report.changes) }
-            if let event = report.healthEvent { delivery.wake(sinks: event.sinks) }
+            if let event = report.healthEvent {
+                metrics.recordEvents([event])
+                delivery.wake(sinks: event.sinks)
+            }
+            metrics.setTracked(await watcher.statusCounts(), nearestDeadline: await watcher.nearestDeadline())
         }
+        await scheduler.onEvents { events in
+            metrics.recordEvents(events)
+            if events.contains(where: { $0.kind == .expired }) {
+                metrics.setTracked(await watcher.statusCounts(), nearestDeadline: await watcher.nearestDeadline())
+            }
+        }
+        await delivery.onAttempt { delivery, result in metrics.recordDelivery(sink: delivery.sink, result: result.status) }
         await scheduler.setExpireHook { await watcher.expireDue() }
         await scheduler.start(tracked: await watcher.tracked)
+        metrics.setTracked(await watcher.statusCounts(), nearestDeadline: await watcher.nearestDeadline())
     }
 
     /// Polls, schedules and delivers until the task is cancelled. Deliveries in flight

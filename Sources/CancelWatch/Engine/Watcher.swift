@@ -212,6 +212,13 @@ public actor Watcher {
         return changes
     }
 
+    /// How many tracked requests are in each state.
+    public func statusCounts() -> [TrackedStatus: Int] {
+        var counts: [TrackedStatus: Int] = [:]
+        for item in tracker.requests.values { counts[item.status, default: 0] += 1 }
+        return counts
+    }
+
     /// The nearest deadline among pending requests.
     public func nearestDeadline() -> Date? {
         tracker.pending().map(\.request.deadline).min()

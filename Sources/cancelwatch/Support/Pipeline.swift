@@ -10,7 +10,9 @@ struct Pipeline {
 
     /// Loads the rules (every diagnostic to stderr; errors stop here), opens the state
     /// file and assembles the service.
-    static func make(config: CancelWatchConfig, logger: Logger, clock: WatchClock) throws -> Pipeline {
+    static func make(
+        config: CancelWatchConfig, logger: Logger, clock: WatchClock, metrics: CancelWatchMetrics = CancelWatchMetrics()
+    ) throws -> Pipeline {
         let rules = try loadRules(config, logger: logger)
         let store = try openStore(config)
         let transport = CurlHTTPTransport()
@@ -19,7 +21,7 @@ struct Pipeline {
         do throws(StoreError) {
             let service = try WatchService(
                 sources: config.polledSources(transport: transport, clock: clock), rules: rules.rules, routes: routes,
-                store: store, clock: clock, logger: logger, health: config.health)
+                store: store, clock: clock, logger: logger, health: config.health, metrics: metrics)
             return Pipeline(service: service, rules: rules)
         } catch {
             throw CleanExit.message("error: \(error.description)", exitCode: 1)
@@ -34,7 +36,7 @@ struct Pipeline {
         }
         guard let ruleSet = result.ruleSet, !result.hasErrors else {
             throw CleanExit.message(
-                "error: the rules have \(result.errors.count) error(s); fix them (cancelwatch check) and start again",
+                "error: the rules have \(result.errors.count) error(s); see `cancelwatch check` for every one",
                 exitCode: 1)
         }
         logger.info("rules loaded", metadata: ["rules": "\(ruleSet.rules.count)", "files": "\(ruleSet.files.count)"])

@@ -1,37 +1,70 @@
 import Dispatch
 import Foundation
 
-/// Waits for SIGINT or SIGTERM without blocking Swift's cooperative pool.
-enum ShutdownSignal {
-    /// Suspends until SIGINT or SIGTERM arrives; returns the signal's name.
-    static func wait(for signals: [Int32] = [SIGINT, SIGTERM]) async -> String {
-        let queue = DispatchQueue(label: "cancelwatch.signals")
-        return await withCheckedContinuation { continuation in
-            let once = OnceFlag()
-            var sources: [DispatchSourceSignal] = []
-            for number in signals {
-                signal(number, SIG_IGN)
-                let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
-                source.setEventHandler {
-                    guard once.claim() else { return }
-                    for s in sources { s.cancel() }
-                    continuation.resume(returning: number == SIGINT ? "SIGINT" : number == SIGTERM ? "SIGTERM" : "signal \(number)")
-                }
-                sources.append(source)
+/// Delivers SIGHUP, SIGINT and SIGTERM to async code without blocking Swift's
+/// cooperative pool: each arrival is queued and handed to `next()`.
+final class SignalInbox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var arrived: [Int32] = []
+    private var waiter: CheckedContinuation<Int32, Never>?
+    private var sources: [DispatchSourceSignal] = []
+    private let queue = DispatchQueue(label: "cancelwatch.signals")
+
+    init(_ numbers: [Int32] = [SIGHUP, SIGINT, SIGTERM]) {
+        for number in numbers {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
+            source.setEventHandler { [weak self] in self?.deliver(number) }
+            source.resume()
+            sources.append(source)
+        }
+    }
+
+    deinit {
+        for source in sources { source.cancel() }
+    }
+
+    private func deliver(_ number: Int32) {
+        lock.lock()
+        if let waiter {
+            self.waiter = nil
+            lock.unlock()
+            waiter.resume(returning: number)
+        } else {
+            arrived.append(number)
+            lock.unlock()
+        }
+    }
+
+    /// The next signal, waiting for one if none has arrived.
+    func next() async -> Int32 {
+        await withCheckedContinuation { continuation in
+            lock.lock()
+            if !arrived.isEmpty {
+                let number = arrived.removeFirst()
+                lock.unlock()
+                continuation.resume(returning: number)
+            } else {
+                waiter = continuation
+                lock.unlock()
             }
-            for source in sources { source.resume() }
+        }
+    }
+
+    static func name(_ number: Int32) -> String {
+        switch number {
+        case SIGHUP: "SIGHUP"
+        case SIGINT: "SIGINT"
+        case SIGTERM: "SIGTERM"
+        default: "signal \(number)"
         }
     }
 }
 
-final class OnceFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var claimed = false
-    func claim() -> Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        if claimed { return false }
-        claimed = true
-        return true
+/// Waits for SIGINT or SIGTERM; returns the signal's name.
+enum ShutdownSignal {
+    static func wait() async -> String {
+        let inbox = SignalInbox([SIGINT, SIGTERM])
+        return SignalInbox.name(await inbox.next())
     }
 }
