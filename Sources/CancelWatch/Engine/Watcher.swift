@@ -139,6 +139,12 @@ public actor Watcher {
                 metadata: ["source": "\(source)", "pending": "\(snapshot.requests.count)", "pages": "\(snapshot.pages)",
                     "changes": "\(changes.count)"])
         } catch {
+            if Task.isCancelled {
+                // Shutting down mid-poll is not the source's fault: record nothing.
+                return PollReport(
+                    source: source, changes: [], pending: tracker.pending(source: source).count, error: error,
+                    health: health[source] ?? sourceHealth)
+            }
             failure = error
             sourceHealth.consecutiveFailures += 1
             sourceHealth.lastError = error.description
