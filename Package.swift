@@ -42,7 +42,8 @@ let package = Package(
         .executableTarget(
             name: "cancelwatch",
             dependencies: [
-                "CancelWatch", "MarketSim",
+                // CancelWatchTesting: `cancelwatch test` runs rules on its ManualClock.
+                "CancelWatch", "CancelWatchTesting", "MarketSim",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
