@@ -38,3 +38,11 @@ static inline CURLcode cw_easy_getinfo_long(CURL *handle, CURLINFO info, long *v
 static inline CURLcode cw_easy_getinfo_double(CURL *handle, CURLINFO info, double *value) {
     return curl_easy_getinfo(handle, info, value);
 }
+
+/* CURLOPT_DEBUGFUNCTION: the SMTP transport reads the server's replies (CURLINFO_HEADER_IN)
+   to name them in errors. */
+typedef int (*cw_debug_callback)(CURL *handle, curl_infotype type, char *data, size_t size, void *userdata);
+
+static inline CURLcode cw_easy_setopt_debug_function(CURL *handle, cw_debug_callback callback) {
+    return curl_easy_setopt(handle, CURLOPT_DEBUGFUNCTION, callback);
+}

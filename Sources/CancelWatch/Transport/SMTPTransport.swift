@@ -1,3 +1,4 @@
+import CCurl
 import Foundation
 
 /// One message to hand to an SMTP server: where, how, the envelope and the bytes.
@@ -70,10 +71,10 @@ public struct SMTPError: Error, Sendable, CustomStringConvertible {
         self.curlMessage = curlMessage
     }
 
-    /// A permanent failure: a 5xx reply. Connection problems, timeouts and 4xx replies are worth another try.
+    /// A permanent failure: a 5xx reply (a refused recipient, refused credentials). Connection
+    /// problems, timeouts, TLS failures and 4xx replies are worth another try.
     public var isPermanent: Bool {
-        if let replyCode { return (500..<600).contains(replyCode) }
-        return kind == .tls || kind == .authentication
+        replyCode.map { (500..<600).contains($0) } ?? false
     }
 
     /// `server replied "550 5.1.1 user unknown" (curl 55: …)`.
@@ -91,11 +92,186 @@ public protocol SMTPTransport: Sendable {
     func send(_ message: SMTPMessage) async throws(SMTPError)
 }
 
-/// `SMTPTransport` over libcurl's SMTP support, on dedicated threads.
+/// `SMTPTransport` over libcurl's SMTP support, each conversation on a dedicated
+/// thread (never Swift's cooperative pool).
+///
+/// `smtp://` with ``EmailSinkConfig/TLSMode/starttls`` requires STARTTLS (`CURLUSESSL_ALL`:
+/// a server that does not offer it fails the send, nothing goes out in clear);
+/// ``EmailSinkConfig/TLSMode/implicit`` speaks TLS from the first byte (`smtps://`);
+/// ``EmailSinkConfig/TLSMode/unencrypted`` only when the config says `tls: none`.
+/// Failures carry the server's last error reply (`550 5.1.1 …`), read from curl's
+/// protocol trace; what the client sends (AUTH included) is never kept.
 public final class CurlSMTPTransport: SMTPTransport {
-    public init(threads: Int = 2) {}
+    private let workers: BlockingWorkers
+
+    public init(threads: Int = 2) {
+        _ = CurlGlobal.initialized
+        workers = BlockingWorkers(threads: threads, name: "curl-smtp")
+    }
 
     public func send(_ message: SMTPMessage) async throws(SMTPError) {
-        throw SMTPError(kind: .other, curlCode: -1, curlMessage: "SMTP is not available in this build yet")
+        let result = await workers.run { _ in Self.perform(message) }
+        try result.get()
     }
+
+    /// The URL curl is given: the scheme follows the TLS mode.
+    static func curlURL(for message: SMTPMessage) -> String {
+        let host = message.url.host ?? ""
+        let shownHost = host.contains(":") ? "[\(host)]" : host
+        let port = message.url.port ?? (message.tls == .implicit ? 465 : 587)
+        let scheme = message.tls == .implicit ? "smtps" : "smtp"
+        return "\(scheme)://\(shownHost):\(port)"
+    }
+
+    static func perform(_ message: SMTPMessage) -> Result<Void, SMTPError> {
+        guard let curl = curl_easy_init() else {
+            return .failure(SMTPError(kind: .other, curlCode: -1, curlMessage: "curl_easy_init failed"))
+        }
+        defer { curl_easy_cleanup(curl) }
+        let state = SMTPConversation(upload: message.content)
+        let userdata = Unmanaged.passUnretained(state).toOpaque()
+        var errorBuffer = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
+
+        var recipients: UnsafeMutablePointer<curl_slist>? = nil
+        defer { curl_slist_free_all(recipients) }
+        for address in message.recipients {
+            recipients = curl_slist_append(recipients, "<\(address)>")
+        }
+
+        let code: CURLcode = errorBuffer.withUnsafeMutableBufferPointer { errorPointer in
+            _ = cw_easy_setopt_string(curl, CURLOPT_URL, curlURL(for: message))
+            _ = cw_easy_setopt_string(curl, CURLOPT_PROTOCOLS_STR, "smtp,smtps")
+            _ = cw_easy_setopt_long(curl, CURLOPT_NOSIGNAL, 1)
+            _ = cw_easy_setopt_long(curl, CURLOPT_TIMEOUT_MS, max(1, Int(message.timeout * 1000)))
+            _ = cw_easy_setopt_long(curl, CURLOPT_CONNECTTIMEOUT_MS, max(1, Int(min(message.timeout, 15) * 1000)))
+            _ = cw_easy_setopt_pointer(curl, CURLOPT_ERRORBUFFER, errorPointer.baseAddress)
+            switch message.tls {
+            case .starttls, .implicit:
+                _ = cw_easy_setopt_long(curl, CURLOPT_USE_SSL, Int(CURLUSESSL_ALL.rawValue))
+            case .unencrypted:
+                _ = cw_easy_setopt_long(curl, CURLOPT_USE_SSL, Int(CURLUSESSL_NONE.rawValue))
+            }
+            if message.tlsOptions.insecure {
+                _ = cw_easy_setopt_long(curl, CURLOPT_SSL_VERIFYPEER, 0)
+                _ = cw_easy_setopt_long(curl, CURLOPT_SSL_VERIFYHOST, 0)
+            } else {
+                _ = cw_easy_setopt_long(curl, CURLOPT_SSL_VERIFYPEER, 1)
+                _ = cw_easy_setopt_long(curl, CURLOPT_SSL_VERIFYHOST, 2)
+            }
+            if let caFile = message.tlsOptions.caFile {
+                _ = cw_easy_setopt_string(curl, CURLOPT_CAINFO, caFile)
+            }
+            if let username = message.username {
+                _ = cw_easy_setopt_string(curl, CURLOPT_USERNAME, username)
+                _ = cw_easy_setopt_string(curl, CURLOPT_PASSWORD, message.password?.value ?? "")
+            }
+            _ = cw_easy_setopt_string(curl, CURLOPT_MAIL_FROM, "<\(message.mailFrom)>")
+            _ = cw_easy_setopt_slist(curl, CURLOPT_MAIL_RCPT, recipients)
+            _ = cw_easy_setopt_long(curl, CURLOPT_UPLOAD, 1)
+            _ = cw_easy_setopt_off(curl, CURLOPT_INFILESIZE_LARGE, curl_off_t(message.content.count))
+            _ = cw_easy_setopt_read_function(curl, smtpRead)
+            _ = cw_easy_setopt_pointer(curl, CURLOPT_READDATA, userdata)
+            // The protocol trace, for the server's replies only.
+            _ = cw_easy_setopt_debug_function(curl, smtpTrace)
+            _ = cw_easy_setopt_pointer(curl, CURLOPT_DEBUGDATA, userdata)
+            _ = cw_easy_setopt_long(curl, CURLOPT_VERBOSE, 1)
+            return curl_easy_perform(curl)
+        }
+        withExtendedLifetime(state) {}
+        guard code != CURLE_OK else { return .success(()) }
+
+        var detail = String(decoding: errorBuffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        if detail.isEmpty { detail = String(cString: curl_easy_strerror(code)) }
+        if let password = message.password?.value, password.count >= 3 {
+            detail = detail.replacingOccurrences(of: password, with: Secret.placeholder)
+        }
+        let reply = state.lastErrorReply
+        return .failure(
+            SMTPError(
+                kind: errorKind(code, reply: reply), replyCode: reply?.code, reply: reply?.text, curlCode: Int(code.rawValue),
+                curlMessage: detail))
+    }
+
+    static func errorKind(_ code: CURLcode, reply: SMTPConversation.Reply?) -> SMTPError.Kind {
+        switch code {
+        case CURLE_LOGIN_DENIED: return .authentication
+        case CURLE_OPERATION_TIMEDOUT: return .timeout
+        case CURLE_USE_SSL_FAILED, CURLE_SSL_CONNECT_ERROR, CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CERTPROBLEM,
+            CURLE_SSL_CIPHER, CURLE_SSL_CACERT_BADFILE:
+            return .tls
+        default: break
+        }
+        if reply != nil { return .rejected }
+        switch code {
+        case CURLE_COULDNT_CONNECT, CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_RESOLVE_PROXY, CURLE_SEND_ERROR,
+            CURLE_RECV_ERROR, CURLE_GOT_NOTHING:
+            return .connection
+        default: return .other
+        }
+    }
+}
+
+/// One SMTP conversation's upload and what the server said (userdata for curl's callbacks).
+final class SMTPConversation {
+    /// A complete server reply: its code and its last line.
+    struct Reply {
+        var code: Int
+        var text: String
+    }
+
+    let upload: Data
+    var uploadOffset = 0
+    /// Bytes of server output not yet ending in a line break.
+    private var pending = ""
+    /// The last reply with a 4xx or 5xx code.
+    private(set) var lastErrorReply: Reply?
+
+    init(upload: Data) {
+        self.upload = upload
+    }
+
+    /// Server output, possibly several lines or part of one.
+    func received(_ text: String) {
+        pending += text
+        while let end = pending.firstIndex(where: { $0 == "\n" || $0 == "\r\n" }) {
+            let line = String(pending[..<end]).trimmingCharacters(in: .whitespacesAndNewlines)
+            pending = String(pending[pending.index(after: end)...])
+            record(line)
+        }
+    }
+
+    private func record(_ line: String) {
+        let bytes = Array(line.utf8)
+        guard bytes.count >= 3, bytes[0...2].allSatisfy({ $0 >= 48 && $0 <= 57 }), let code = Int(String(line.prefix(3))) else {
+            return
+        }
+        // `550-…` continues a multi-line reply; `550 …` ends it. Keep the final line.
+        let final = bytes.count == 3 || bytes[3] == UInt8(ascii: " ")
+        if final, code >= 400 {
+            lastErrorReply = Reply(code: code, text: String(line.prefix(300)))
+        }
+    }
+}
+
+private let smtpRead: cw_data_callback = { pointer, size, count, userdata in
+    guard let pointer, let userdata else { return 0 }
+    let state = Unmanaged<SMTPConversation>.fromOpaque(userdata).takeUnretainedValue()
+    let length = min(size * count, state.upload.count - state.uploadOffset)
+    guard length > 0 else { return 0 }
+    state.upload.withUnsafeBytes { bytes in
+        UnsafeMutableRawPointer(pointer).copyMemory(from: bytes.baseAddress!.advanced(by: state.uploadOffset), byteCount: length)
+    }
+    state.uploadOffset += length
+    return length
+}
+
+private let smtpTrace: cw_debug_callback = { _, type, data, size, userdata in
+    // Only what the server sent: what we send includes AUTH credentials.
+    guard type == CURLINFO_HEADER_IN, let data, let userdata else { return 0 }
+    let state = Unmanaged<SMTPConversation>.fromOpaque(userdata).takeUnretainedValue()
+    let text = data.withMemoryRebound(to: UInt8.self, capacity: size) {
+        String(decoding: UnsafeBufferPointer(start: $0, count: size), as: UTF8.self)
+    }
+    state.received(text)
+    return 0
 }
