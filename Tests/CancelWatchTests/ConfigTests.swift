@@ -603,9 +603,9 @@ private let designEnvironment = [
     }
 
     @Test func closestNameSuggestionsCatchTyposButNotUnrelatedWords() {
-        #expect(ConfigSpelling.closest(to: "pol_interval", among: ConfigKeys.sourceCommon) == "poll_interval")
-        #expect(ConfigSpelling.closest(to: "tiemout", among: ConfigKeys.sourceCommon) == "timeout")
-        #expect(ConfigSpelling.closest(to: "colour", among: ConfigKeys.sourceCommon) == nil)
+        #expect(NameSuggester.closest(to: "pol_interval", among: ConfigKeys.sourceCommon) == "poll_interval")
+        #expect(NameSuggester.closest(to: "tiemout", among: ConfigKeys.sourceCommon) == "timeout")
+        #expect(NameSuggester.closest(to: "colour", among: ConfigKeys.sourceCommon) == nil)
     }
 
     @Test func arbitraryBytesNeverCrashTheLoader() {

@@ -179,7 +179,7 @@ final class ConfigReader {
             if let timeZone = TimeZone(identifier: zone.text) {
                 config.timezone = timeZone
             } else {
-                let hint = ConfigSpelling.closest(to: zone.text, among: TimeZone.knownTimeZoneIdentifiers)
+                let hint = NameSuggester.closest(to: zone.text, among: TimeZone.knownTimeZoneIdentifiers)
                     .map { "; did you mean '\($0)'?" } ?? " (write an IANA name such as Europe/Moscow, Asia/Shanghai or UTC)"
                 report("unknown timezone \(zone.shown)\(hint)", at: zone.mark)
             }
@@ -314,7 +314,7 @@ final class ConfigReader {
             var chosen: [String] = []
             for value in values {
                 if !RedCredentials.knownLogistics.contains(value.text) {
-                    let hint = ConfigSpelling.closest(to: value.text, among: RedCredentials.knownLogistics)
+                    let hint = NameSuggester.closest(to: value.text, among: RedCredentials.knownLogistics)
                         .map { " (did you mean '\($0)'?)" } ?? ""
                     report(
                         "invalid logistics mode \(value.shown) \(m.inName); expected one of: red_auto, red_box\(hint)",
@@ -572,7 +572,7 @@ final class ConfigReader {
                 } else if declaredSinkNames.contains(value.text) {
                     continue  // the sink has errors of its own
                 } else {
-                    let hint = ConfigSpelling.closest(to: value.text, among: sinkNames).map { "; did you mean '\($0)'?" } ?? ""
+                    let hint = NameSuggester.closest(to: value.text, among: sinkNames).map { "; did you mean '\($0)'?" } ?? ""
                     let known = sinkNames.isEmpty ? " (no sinks are configured)" : " (sinks: \(sinkNames.joined(separator: ", ")))"
                     report("unknown sink \(value.shown) in health.notify\(hint)\(hint.isEmpty ? known : "")", at: value.mark)
                 }
@@ -669,7 +669,7 @@ final class ConfigReader {
         for entry in m.entries where !allowed.contains(entry.key) {
             if let owner = elsewhere.sorted(by: { $0.key < $1.key }).first(where: { $0.value.contains(entry.key) })?.key {
                 report("'\(entry.key)' is not a setting of \(m.name): it belongs to \(owner)", at: entry.keyMark)
-            } else if let suggestion = ConfigSpelling.closest(to: entry.key, among: allowed) {
+            } else if let suggestion = NameSuggester.closest(to: entry.key, among: allowed) {
                 report("unknown key '\(entry.key)' \(m.inName); did you mean '\(suggestion)'?", at: entry.keyMark)
             } else {
                 report("unknown key '\(entry.key)' \(m.inName) (known keys: \(allowed.joined(separator: ", ")))", at: entry.keyMark)
@@ -841,7 +841,7 @@ final class ConfigReader {
     }
 
     private func badChoice(_ value: ConfigScalar, key: String, in m: ConfigMappingView, allowed: [String]) {
-        let hint = ConfigSpelling.closest(to: value.text, among: allowed).map { " (did you mean '\($0)'?)" } ?? ""
+        let hint = NameSuggester.closest(to: value.text, among: allowed).map { " (did you mean '\($0)'?)" } ?? ""
         report(
             "invalid \(key) \(value.shown) \(m.inName); expected one of: \(allowed.joined(separator: ", "))\(hint)",
             at: value.mark)
