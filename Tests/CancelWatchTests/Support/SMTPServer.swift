@@ -64,7 +64,7 @@ final class SMTPTestServer: @unchecked Sendable {
         process.standardOutput = stdout
         // The server's own log (a client that aborts a TLS handshake makes it print a traceback).
         let logPath = directory.appendingPathComponent("smtpd.log").path
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         process.standardError = FileHandle(forWritingAtPath: logPath)
         try process.run()
         // The first line is the port it listens on.
