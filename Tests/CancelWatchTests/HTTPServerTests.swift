@@ -221,21 +221,33 @@ final class ServerBox: @unchecked Sendable {
     }
 
     @Test func servesConcurrentRequestsOnSeparateThreads() async throws {
+        // Each handler waits until all six are inside at once: only a server that runs
+        // them side by side can answer (a serial one would time out the first wait).
+        let gate = NSCondition()
+        nonisolated(unsafe) var inside = 0
+        nonisolated(unsafe) var most = 0
         let server = try HTTPServer { _ in
-            Thread.sleep(forTimeInterval: 0.3)
+            gate.lock()
+            inside += 1
+            most = max(most, inside)
+            gate.broadcast()
+            let deadline = Date().addingTimeInterval(20)
+            while inside < 6 && gate.wait(until: deadline) {}
+            gate.unlock()
             return .text("done")
         }
         defer { server.shutdown() }
         let parallel = CurlHTTPTransport(threads: 6)
-        let started = Date()
         let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
             for _ in 0..<6 {
-                group.addTask { try await parallel.send(HTTPRequest(method: "GET", url: server.baseURL + "/slow")).status }
+                group.addTask {
+                    try await parallel.send(HTTPRequest(method: "GET", url: server.baseURL + "/slow", timeout: 30)).status
+                }
             }
             return try await group.reduce(into: []) { $0.append($1) }
         }
         #expect(statuses == Array(repeating: 200, count: 6))
-        #expect(Date().timeIntervalSince(started) < 1.5, "six 0.3s requests ran side by side")
+        #expect(gate.withLock { most } == 6, "six requests were in their handlers at the same time")
     }
 
     @Test func answers503BeyondTheConnectionLimit() throws {
@@ -317,7 +329,7 @@ final class ServerBox: @unchecked Sendable {
         #expect(server.openConnections == 2)
         let started = Date()
         server.shutdown()
-        #expect(Date().timeIntervalSince(started) < 1.5)
+        #expect(Date().timeIntervalSince(started) < 15, "shutdown did not wait out the 30 s delay")
         #expect(idle.isClosedByPeer(timeout: 1))
         #expect(waiting.isClosedByPeer(timeout: 1))
         #expect(throws: (any Error).self) { _ = try RawHTTPClient(port: server.port) }
