@@ -128,6 +128,7 @@ public final class RedClient: MarketplaceClient {
         var pages = 0
         var pageNo = 1
         var totalPage = 1
+        var listed = Set<String>()
         repeat {
             let pageQuery = query + [("page_no", String(pageNo)), ("page_size", String(account.pageSize))]
             var sentAt = clock.now()
@@ -137,6 +138,15 @@ public final class RedClient: MarketplaceClient {
             ) { (response) throws(PollError) -> RedWire.Page in try interpret(response) }
             // The signed timestamp is whole seconds; the countdown started no earlier than the send.
             pages += 1
+            // A later page made only of items already listed means the cursor was ignored:
+            // what the pages after it hold is unknown, so this listing cannot say what left it.
+            let keys = page.items.map { "\($0["package_id"]?.stringValue ?? "")@\($0["cancel_time"]?.lenientInt64 ?? 0)" }
+            if pageNo > 1, !keys.isEmpty, keys.allSatisfy(listed.contains) {
+                throw PollError(
+                    source: source, kind: .decoding,
+                    message: "page \(pageNo) of \(totalPage) repeated items of earlier pages; the listing is incomplete")
+            }
+            listed.formUnion(keys)
             for item in page.items {
                 do {
                     try body(item, sentAt)
