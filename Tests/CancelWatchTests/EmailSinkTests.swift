@@ -281,4 +281,20 @@ struct ParsedMail: Decodable {
         let sink = EmailSink(name: "mail", config: config, transport: smtp, clock: clock)
         #expect(sink.subject(for: SinkTestEvents.sourceDown()) == "[cancelwatch] critical: source_down red-shop")
     }
+
+    @Test func aSubjectTemplateWithAnUnknownFieldIsAConfigError() {
+        let yaml = """
+            sources:
+              - {name: shop, kind: ozon, client_id: 1, api_key: k}
+            sinks:
+              - {name: mail, kind: email, url: "smtp://127.0.0.1:2525", from: w@example.com, to: [o@example.com],
+                 subject: "{{ordr}} is due"}
+            """
+        do {
+            _ = try CancelWatchConfig.parse(yaml: yaml, path: "/etc/cancelwatch.yaml", environment: [:])
+            Issue.record("a broken subject template must not load")
+        } catch {
+            #expect(error.description.contains("unknown field 'ordr' in template; did you mean 'order'?"))
+        }
+    }
 }

@@ -504,6 +504,8 @@ final class ConfigReader {
         if let value = scalar(m, "subject", expected: "a subject template") {
             if value.text.contains(where: { $0 == "\r" || $0 == "\n" }) {
                 report("'subject' \(m.inName) must be one line", at: value.mark)
+            } else if case .failure(let errors) = MessageTemplate.compile(value.text) {
+                for problem in errors.problems { report("'subject' \(m.inName): \(problem.message)", at: value.mark) }
             } else {
                 subject = value.text
             }
