@@ -7,6 +7,17 @@ import Foundation
 /// The chat formats (`slack telegram feishu dingtalk wecom`) send that tool's own text
 /// message, signed the tool's way (see ``ChatWebhookFormat``).
 ///
+/// Every attempt is signed afresh (`t` is the attempt's time; the body and
+/// `Idempotency-Key` stay the same), so a receiver can verify it and refuse stale ones:
+///
+///     import hashlib, hmac, time
+///     def verify(secret: bytes, header: str, body: bytes, tolerance: int = 300) -> bool:
+///         parts = dict(p.split("=", 1) for p in header.split(","))
+///         if abs(time.time() - int(parts["t"])) > tolerance:
+///             return False
+///         expected = hmac.new(secret, parts["t"].encode() + b"." + body, hashlib.sha256).hexdigest()
+///         return hmac.compare_digest(expected, parts["v1"])
+///
 /// One attempt per call. Network errors, timeouts, 408, 425, 429 and 5xx (and a chat
 /// tool's own rate-limit codes) are retryable, with `Retry-After` passed on; other
 /// 4xx and a chat tool's error replies are not. Error messages carry the status and
