@@ -7,6 +7,8 @@ public final class CancelWatchMetrics: @unchecked Sendable {
     private var polls: [String: Int] = [:]
     private var pollErrors: [LabelPair: Int] = [:]
     private var lastSuccess: [String: Date] = [:]
+    /// Sources whose `source_down` has been raised and not yet answered by `source_up`.
+    private var down: Set<String> = []
     private var pollIntervals: [String: TimeInterval] = [:]
     private var tracked: [String: Int] = [:]
     private var events: [String: Int] = [:]
@@ -38,6 +40,7 @@ public final class CancelWatchMetrics: @unchecked Sendable {
                 pollErrors[LabelPair(first: report.source, second: error.kind.rawValue), default: 0] += 1
             }
             if let success = report.health.lastSuccessAt { lastSuccess[report.source] = success }
+            if report.health.down { down.insert(report.source) } else { down.remove(report.source) }
         }
     }
 
@@ -65,10 +68,12 @@ public final class CancelWatchMetrics: @unchecked Sendable {
         }
     }
 
-    /// Sources whose last successful poll is older than three intervals plus a minute.
+    /// Sources reported down (their polls keep failing), or whose last successful poll is
+    /// older than three intervals plus a minute.
     public func unhealthySources(now: Date) -> [String] {
         lock.withLock {
             pollIntervals.keys.sorted().filter { name in
+                if down.contains(name) { return true }
                 guard let success = lastSuccess[name] else { return true }
                 return now.timeIntervalSince(success) > 3 * (pollIntervals[name] ?? 60) + 60
             }
