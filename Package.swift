@@ -58,14 +58,17 @@ let package = Package(
             ]
         ),
 
+        // Real servers the tests talk to (aiosmtpd for email), shared by both test targets.
+        .target(name: "TestServers", path: "Tests/TestServers"),
+
         .testTarget(
             name: "CancelWatchTests",
-            dependencies: ["CancelWatch", "CancelWatchTesting", "MarketSim", "HTTPServing"],
+            dependencies: ["CancelWatch", "CancelWatchTesting", "MarketSim", "HTTPServing", "TestServers", "cancelwatch-bench"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["cancelwatch", "CancelWatch", "CancelWatchTesting", "MarketSim", "HTTPServing"]
+            dependencies: ["cancelwatch", "CancelWatch", "CancelWatchTesting", "MarketSim", "HTTPServing", "TestServers"]
         ),
     ],
     swiftLanguageModes: [.v6]

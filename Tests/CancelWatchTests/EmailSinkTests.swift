@@ -2,6 +2,7 @@ import CancelWatch
 import CancelWatchTesting
 import Foundation
 import Logging
+import TestServers
 import Testing
 
 /// A delivered message as Python's `email` package reads it (an independent parser).

@@ -4,8 +4,8 @@ import Foundation
 /// 127.0.0.1 with an ephemeral port. It writes each accepted message's raw bytes and
 /// envelope to a temporary directory, and exits when the test lets go of it (stdin
 /// closes) or after two minutes, whichever comes first.
-final class SMTPTestServer: @unchecked Sendable {
-    enum Security {
+public final class SMTPTestServer: @unchecked Sendable {
+    public enum Security: Sendable {
         /// No TLS at all.
         case plain
         /// STARTTLS offered and required before MAIL; AUTH (only after TLS) when credentials are given.
@@ -15,25 +15,25 @@ final class SMTPTestServer: @unchecked Sendable {
     }
 
     /// One accepted message.
-    struct Delivered {
-        var mailFrom: String
-        var recipients: [String]
+    public struct Delivered: Sendable {
+        public var mailFrom: String
+        public var recipients: [String]
         /// Exactly the bytes after DATA (dot-stuffing undone by the server).
-        var raw: Data
-        var text: String { String(decoding: raw, as: UTF8.self) }
+        public var raw: Data
+        public var text: String { String(decoding: raw, as: UTF8.self) }
     }
 
-    let port: Int
-    let directory: URL
+    public let port: Int
+    public let directory: URL
     /// The throwaway self-signed certificate (for 127.0.0.1), a PEM file usable as `ca_file`.
-    let certificatePath: String
+    public let certificatePath: String
     private let process: Process
     private let stdin: Pipe
 
     /// - Parameters:
     ///   - credentials: user and password AUTH accepts; when set, AUTH is required.
     ///   - refuse: recipients answered with `550 5.1.1`.
-    init(security: Security = .plain, credentials: (String, String)? = nil, refuse: [String] = []) throws {
+    public init(security: Security = .plain, credentials: (String, String)? = nil, refuse: [String] = []) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("cw-smtp-\(UUID().uuidString)")
         let mail = directory.appendingPathComponent("mail")
         try FileManager.default.createDirectory(at: mail, withIntermediateDirectories: true)
@@ -84,12 +84,12 @@ final class SMTPTestServer: @unchecked Sendable {
     deinit { stop() }
 
     /// Closes stdin: the server exits by itself.
-    func stop() {
+    public func stop() {
         try? stdin.fileHandleForWriting.close()
     }
 
     /// Messages accepted so far, in order.
-    func messages() throws -> [Delivered] {
+    public func messages() throws -> [Delivered] {
         let mail = directory.appendingPathComponent("mail")
         let names = try FileManager.default.contentsOfDirectory(atPath: mail.path).filter { $0.hasSuffix(".json") }.sorted()
         return try names.map { name in
