@@ -42,6 +42,18 @@ public enum JSONParser {
         let bytes: UnsafeBufferPointer<UInt8>
         var index = 0
         static let maxDepth = 512
+        /// Members of the objects being read, innermost last: each object is built once at
+        /// its final size instead of growing (and rehashing every key) as members arrive.
+        var memberStack: [(String, JSONValue)] = []
+        /// Elements of the arrays being read, innermost last.
+        var elementStack: [JSONValue] = []
+        /// Recently read strings, by a cheap hash of their bytes. A list page repeats the
+        /// same keys (and many values) in every item: they are shared instead of allocated
+        /// again, which saves the allocation now and the memory while the value lives.
+        var stringCache: [String?] = Array(repeating: nil, count: Self.cacheSlots)
+        static let cacheSlots = 256
+        /// Longer strings (dates, messages) rarely repeat.
+        static let cacheableLength = 48
 
         init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
 
@@ -92,45 +104,58 @@ public enum JSONParser {
 
         mutating func readObject(depth: Int) throws(JSONParseError) -> JSONValue {
             index += 1
-            var members: [String: JSONValue] = [:]
+            let base = memberStack.count
+            defer { memberStack.removeSubrange(base...) }
             skipWhitespace()
-            if index < bytes.count, bytes[index] == UInt8(ascii: "}") { index += 1; return .object(members) }
+            if index < bytes.count, bytes[index] == UInt8(ascii: "}") { index += 1; return .object([:]) }
             while true {
                 skipWhitespace()
                 guard index < bytes.count else { throw error("unterminated object") }
-                if bytes[index] == UInt8(ascii: "}") { index += 1; return .object(members) }  // trailing comma
+                if bytes[index] == UInt8(ascii: "}") { index += 1; return makeObject(from: base) }  // trailing comma
                 guard bytes[index] == UInt8(ascii: "\"") else { throw error("expected a string key") }
                 let key = try readString()
                 skipWhitespace()
                 guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':' after key") }
                 index += 1
                 skipWhitespace()
-                members[key] = try readValue(depth: depth + 1)
+                let value = try readValue(depth: depth + 1)
+                memberStack.append((key, value))
                 skipWhitespace()
                 guard index < bytes.count else { throw error("unterminated object") }
                 switch bytes[index] {
                 case UInt8(ascii: ","): index += 1
-                case UInt8(ascii: "}"): index += 1; return .object(members)
+                case UInt8(ascii: "}"): index += 1; return makeObject(from: base)
                 default: throw error("expected ',' or '}' in object")
                 }
             }
         }
 
+        /// The members read since `base` as one object; a repeated key keeps its last value.
+        private func makeObject(from base: Int) -> JSONValue {
+            var members = [String: JSONValue](minimumCapacity: memberStack.count - base)
+            for i in base..<memberStack.count {
+                members[memberStack[i].0] = memberStack[i].1
+            }
+            return .object(members)
+        }
+
         mutating func readArray(depth: Int) throws(JSONParseError) -> JSONValue {
             index += 1
-            var items: [JSONValue] = []
+            let base = elementStack.count
+            defer { elementStack.removeSubrange(base...) }
             skipWhitespace()
-            if index < bytes.count, bytes[index] == UInt8(ascii: "]") { index += 1; return .array(items) }
+            if index < bytes.count, bytes[index] == UInt8(ascii: "]") { index += 1; return .array([]) }
             while true {
                 skipWhitespace()
                 guard index < bytes.count else { throw error("unterminated array") }
-                if bytes[index] == UInt8(ascii: "]") { index += 1; return .array(items) }  // trailing comma
-                items.append(try readValue(depth: depth + 1))
+                if bytes[index] == UInt8(ascii: "]") { index += 1; return .array(Array(elementStack[base...])) }  // trailing comma
+                let value = try readValue(depth: depth + 1)
+                elementStack.append(value)
                 skipWhitespace()
                 guard index < bytes.count else { throw error("unterminated array") }
                 switch bytes[index] {
                 case UInt8(ascii: ","): index += 1
-                case UInt8(ascii: "]"): index += 1; return .array(items)
+                case UInt8(ascii: "]"): index += 1; return .array(Array(elementStack[base...]))
                 default: throw error("expected ',' or ']' in array")
                 }
             }
@@ -156,13 +181,51 @@ public enum JSONParser {
                     break
                 }
             }
+            if isInteger, let value = integer(start..<index) { return .integer(value) }
             let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
-            if isInteger, let value = Int64(text) { return .integer(value) }
             guard let value = Double(text), value.isFinite else {
                 index = start
                 throw error("invalid number '\(text)'")
             }
             return .number(value)
+        }
+
+        /// `-?[0-9]+` as an Int64, or nil when it does not fit (then it is read as a Double).
+        private func integer(_ range: Range<Int>) -> Int64? {
+            var i = range.lowerBound
+            let negative = bytes[i] == UInt8(ascii: "-")
+            if negative { i += 1 }
+            guard range.upperBound - i <= 18 else {
+                return Int64(String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self))
+            }
+            var value: Int64 = 0
+            while i < range.upperBound {
+                value = value &* 10 &+ Int64(bytes[i] &- UInt8(ascii: "0"))
+                i += 1
+            }
+            return negative ? -value : value
+        }
+
+        /// The string of `range`'s bytes (no escapes), shared with an earlier equal one when cached.
+        private mutating func makeString(_ range: Range<Int>) -> String {
+            let count = range.count
+            guard count > 0 else { return "" }
+            guard count <= Self.cacheableLength else {
+                return String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
+            }
+            let first = Int(bytes[range.lowerBound])
+            let last = Int(bytes[range.upperBound - 1])
+            let middle = Int(bytes[range.lowerBound + count / 2])
+            let slot = (count &* 31 &+ first &* 7 &+ last &* 131 &+ middle &* 17) & (Self.cacheSlots - 1)
+            if let cached = stringCache[slot], cached.utf8.count == count {
+                let same = cached.utf8.withContiguousStorageIfAvailable { stored in
+                    memcmp(stored.baseAddress!, bytes.baseAddress! + range.lowerBound, count) == 0
+                }
+                if same == true { return cached }
+            }
+            let string = String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
+            stringCache[slot] = string
+            return string
         }
 
         mutating func readString() throws(JSONParseError) -> String {
@@ -172,7 +235,7 @@ public enum JSONParser {
             while index < bytes.count {
                 let c = bytes[index]
                 if c == UInt8(ascii: "\"") {
-                    let s = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+                    let s = makeString(start..<index)
                     index += 1
                     return s
                 }
