@@ -10,7 +10,7 @@ struct BenchMain {
     static func main() async {
         let args = Array(CommandLine.arguments.dropFirst())
         if let i = args.firstIndex(of: "--scale-child"), i + 1 < args.count, let n = Int(args[i + 1]) {
-            await scaleChild(count: n, scheduler: args.contains("--scheduler"))
+            await scaleChild(count: n, scheduler: args.contains("--scheduler"), dropRaw: args.contains("--drop-raw"))
             return
         }
         if args.contains("--help") || args.contains("-h") {
@@ -129,14 +129,15 @@ struct BenchMain {
 
     static func runScale(_ sizes: BenchSizes, table: inout BenchTable) throws {
         for count in sizes.scaleCounts {
-            for scheduler in [false, true] {
-                progress("scale: \(count) tracked\(scheduler ? " + scheduler" : "") (child process)")
-                let value = try runChild(["--scale-child", String(count)] + (scheduler ? ["--scheduler"] : []))
+            for (scheduler, dropRaw) in [(false, false), (true, false), (false, true)] {
+                let what = (scheduler ? "Tracker + AlertScheduler" : "Tracker") + (dropRaw ? ", raw JSON not kept (what-if)" : "")
+                progress("scale: \(count) tracked, \(what) (child process)")
+                let value = try runChild(
+                    ["--scale-child", String(count)] + (scheduler ? ["--scheduler"] : []) + (dropRaw ? ["--drop-raw"] : []))
                 let perRequest = value["bytes_per_request"]?.lenientDouble ?? .nan
                 let peak = value["peak"]?.lenientDouble ?? .nan
                 let rss = value["rss"]?.lenientDouble ?? .nan
-                let what = scheduler ? "Tracker + AlertScheduler" : "Tracker"
-                let isTarget = count == 1_000_000
+                let isTarget = count == 1_000_000 && !dropRaw
                 table.add("scale", "\(rate(Double(count))) pending Ozon requests, \(what)",
                     "\(Int(perRequest)) bytes/request; RSS \(mb(rss)), peak \(mb(peak))",
                     target: isTarget ? "≤ 512 B" : "", met: isTarget ? perRequest <= 512 : nil)
@@ -159,9 +160,9 @@ struct BenchMain {
         return value
     }
 
-    static func scaleChild(count: Int, scheduler: Bool) async {
+    static func scaleChild(count: Int, scheduler: Bool, dropRaw: Bool) async {
         do {
-            let outcome = try await scalePass(count: count, scheduler: scheduler)
+            let outcome = try await scalePass(count: count, scheduler: scheduler, dropRaw: dropRaw)
             let value: JSONValue = [
                 "count": .integer(Int64(outcome.count)), "pending": .integer(Int64(outcome.pending)),
                 "baseline_rss": .integer(Int64(outcome.baselineRSS)), "rss": .integer(Int64(outcome.rss)),

@@ -19,17 +19,24 @@ func rulesPass(requests: [CancellationRequest], rules: [CompiledRule], evaluatio
     let nows = (0..<97).map { base.addingTimeInterval(Double($0 * 1190 - 7200)) }
     let rounds = max(1, evaluations / rules.count)
     var matches = 0
-    var r = 0
-    var n = 0
     let start = DispatchTime.now().uptimeNanoseconds
-    for _ in 0..<rounds {
-        let request = requests[r]
-        let now = nows[n]
-        for rule in rules where rule.matches(request, now: now) { matches += 1 }
-        r += 1
-        if r == requests.count { r = 0 }
-        n += 1
-        if n == nows.count { n = 0 }
+    // Each rule behind a closure: the loop borrows the rule instead of copying (and
+    // retaining every field of) a CompiledRule per call across the module boundary.
+    let checks: [(CancellationRequest, Date) -> Bool] = rules.map { rule in { rule.matches($0, now: $1) } }
+    requests.withUnsafeBufferPointer { requests in
+        checks.withUnsafeBufferPointer { checks in
+            nows.withUnsafeBufferPointer { nows in
+                var r = 0
+                var n = 0
+                for _ in 0..<rounds {
+                    for k in 0..<checks.count where checks[k](requests[r], nows[n]) { matches += 1 }
+                    r += 1
+                    if r == requests.count { r = 0 }
+                    n += 1
+                    if n == nows.count { n = 0 }
+                }
+            }
+        }
     }
     let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
     blackHole(matches)
@@ -107,7 +114,9 @@ struct ScaleOutcome {
 
 /// Tracks `count` pending Ozon requests (10,000 per account, as a fleet would) through the
 /// real client and Tracker; with `scheduler`, also hands them to an AlertScheduler.
-func scalePass(count: Int, scheduler withScheduler: Bool) async throws -> ScaleOutcome {
+/// With `dropRaw`, each request's raw object is dropped before tracking: what the
+/// Tracker would hold if raw JSON lived only in the state file (a measured what-if).
+func scalePass(count: Int, scheduler withScheduler: Bool, dropRaw: Bool = false) async throws -> ScaleOutcome {
     let rules = try loadShippedRules()
     // Two hours before the generated deadlines begin: every request is still pending.
     let now = DataGen.epoch.addingTimeInterval(-7200)
@@ -127,7 +136,10 @@ func scalePass(count: Int, scheduler withScheduler: Bool) async throws -> ScaleO
         let client = OzonClient(
             account: OzonAccount(source: "ozon-\(a)", baseURL: "http://127.0.0.1:9", clientID: String(a), apiKey: "k"),
             transport: transport, clock: clock)
-        let snapshot = try await client.fetchPending()
+        var snapshot = try await client.fetchPending()
+        if dropRaw {
+            for i in snapshot.requests.indices { snapshot.requests[i].raw = .null }
+        }
         let changes = tracker.apply(snapshot: snapshot, outcomes: [:], source: client.source, now: now)
         if let scheduler { await scheduler.handle(changes) }
     }

@@ -1,0 +1,70 @@
+import CancelWatch
+import Foundation
+import Testing
+
+@testable import cancelwatch_bench
+
+/// The benchmark's workloads at tiny sizes: they run and agree with each other. No timing
+/// is asserted (the numbers live in BENCHMARKS.md).
+@Suite struct BenchmarkSmokeTests {
+    @Test func ingestMatchesThePythonScript() async throws {
+        let rules = try loadShippedRules()
+        #expect(rules.count == 4)
+        let corpus = IngestCorpus.generate(ozonAccounts: 1, ozonPages: 1, redAccounts: 1, redPages: 2)
+        var tracker = Tracker()
+        let first = try await ingestPass(clients: corpus.clients(), rules: rules, now: corpus.now, tracker: &tracker)
+        #expect(first.requests == 700)
+        #expect(first.tracked == 700)
+        #expect(first.matches > 0)
+        let again = try await ingestPass(clients: corpus.clients(), rules: rules, now: corpus.now, tracker: &tracker)
+        #expect(again.requests == 700 && again.matches == first.matches && again.tracked == 700)
+        #expect(try parseOnlyPass(corpus: corpus) >= 0)
+
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bench-smoke-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try corpus.write(to: directory)
+        let python = try runPython(directory: directory, parseOnly: false, repeats: 1)
+        #expect(python.requests == first.requests)
+        #expect(python.matches == first.matches)
+        _ = try runPython(directory: directory, parseOnly: true, repeats: 1)
+    }
+
+    @Test func rulesEvaluate() async throws {
+        let rules = try loadShippedRules()
+        let corpus = IngestCorpus.generate(ozonAccounts: 1, ozonPages: 1, redAccounts: 0, redPages: 0)
+        let requests = try await corpus.clients()[0].fetchPending().requests
+        let outcome = rulesPass(requests: requests, rules: rules, evaluations: 4000, base: corpus.now)
+        #expect(outcome.evaluations == 4000)
+        #expect(outcome.matches > 0 && outcome.matches < 4000)
+    }
+
+    @Test func scaleTracksEveryRequest() async throws {
+        let plain = try await scalePass(count: 1000, scheduler: false)
+        #expect(plain.count == 1000 && plain.pending == 1000)
+        #expect(plain.rss > 0 && plain.peak >= plain.rss)
+        let scheduled = try await scalePass(count: 500, scheduler: true, dropRaw: true)
+        #expect(scheduled.pending == 500)
+    }
+
+    @Test func onTimeDeliversEveryFiring() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bench-smoke-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let outcome = try await onTimePass(
+            count: 20, window: 0.5, lead: 0.5, statePath: directory.appendingPathComponent("state.sqlite").path)
+        #expect(outcome.delivered == 20)
+        #expect(outcome.delays.allSatisfy { $0 >= 0 })
+    }
+
+    @Test func fleetPollsEveryAccount() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bench-smoke-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let outcome = try await fleetPass(
+            ozon: 2, red: 2, perAccount: 120, statePath: directory.appendingPathComponent("state.sqlite").path, curlThreads: 2)
+        #expect(outcome.accounts == 4)
+        #expect(outcome.failures == 0)
+        #expect(outcome.pending == 480)
+        #expect(outcome.httpCalls == 2 * 1 + 2 * 2)
+    }
+}
