@@ -155,8 +155,8 @@ final class WatchSetup: @unchecked Sendable {
         let id = UUID().uuidString
         let outURL = directory.appendingPathComponent("out-\(id).txt")
         let errURL = directory.appendingPathComponent("err-\(id).txt")
-        FileManager.default.createFile(atPath: outURL.path, contents: nil)
-        FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
         defer {
             try? FileManager.default.removeItem(at: outURL)
             try? FileManager.default.removeItem(at: errURL)
@@ -356,10 +356,11 @@ extension RunningCommand {
     func metricsURL(timeout: TimeInterval = 30) async throws -> String {
         var found: String?
         try await eventually("the /metrics address in the log", timeout: timeout) {
-            guard let range = self.stderr.range(of: #"listen=http://127\.0\.0\.1:[0-9]+"#, options: .regularExpression) else {
-                return false
-            }
-            found = String(self.stderr[range].dropFirst("listen=".count))
+            // `listen=http://…` in text logs, `"listen":"http://…"` in JSON ones.
+            guard let range = self.stderr.range(of: #"listen"?[=:]"?http://127\.0\.0\.1:[0-9]+"#, options: .regularExpression),
+                let start = self.stderr[range].range(of: "http://")
+            else { return false }
+            found = String(self.stderr[start.lowerBound..<range.upperBound])
             return true
         }
         return found!
