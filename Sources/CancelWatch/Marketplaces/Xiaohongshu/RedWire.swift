@@ -53,14 +53,22 @@ enum RedWire {
         guard let left = item["max_audit_time"]?.lenientDouble, left.isFinite else {
             throw PollErrorReason("package \(packageID) has no valid 'max_audit_time'")
         }
-        let deadline = sentAt.addingTimeInterval(max(0, left) * unit.seconds)
+        // Values no real request has (a countdown of centuries, a cancel time past year 9999)
+        // are bounded so that every later use of the dates (formatting, arithmetic) is safe.
+        let deadline = sentAt.addingTimeInterval(min(max(0, left) * unit.seconds, Self.longestAuditTime))
+        let created = (0...Self.latestCancelTime).contains(cancelTime) ? Date(timeIntervalSince1970: TimeInterval(cancelTime)) : nil
         return CancellationRequest(
             marketplace: .xiaohongshu, source: source, id: requestID(packageID: packageID, cancelTime: cancelTime),
             order: packageID, state: .pending, rawState: item["status"]?.stringValue ?? "unaudited",
             initiator: item["initiator"]?.stringValue ?? "", reason: item["cancel_reason"]?.stringValue ?? "",
             reasonID: "", logistics: item["logistics"]?.stringValue ?? "",
-            createdAt: Date(timeIntervalSince1970: TimeInterval(cancelTime)), deadline: deadline, raw: item)
+            createdAt: created, deadline: deadline, raw: item)
     }
+
+    /// The longest countdown taken at face value: ten years.
+    static let longestAuditTime: TimeInterval = 10 * 366 * 86400
+    /// 9999-12-31T23:59:59Z, in seconds.
+    static let latestCancelTime: Int64 = 253_402_300_799
 
     /// A request's identity: a package can be asked to cancel more than once.
     static func requestID(packageID: String, cancelTime: Int64) -> String { "\(packageID)@\(cancelTime)" }
