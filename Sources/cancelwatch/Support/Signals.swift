@@ -36,20 +36,35 @@ final class SignalInbox: @unchecked Sendable {
         }
     }
 
-    /// The next signal, waiting for one if none has arrived.
+    /// The next signal, waiting for one if none has arrived; `cancelled` (-1) when the
+    /// task is cancelled first, so that a task group racing it against a timer can end.
     func next() async -> Int32 {
-        await withCheckedContinuation { continuation in
-            lock.lock()
-            if !arrived.isEmpty {
-                let number = arrived.removeFirst()
-                lock.unlock()
-                continuation.resume(returning: number)
-            } else {
-                waiter = continuation
-                lock.unlock()
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                lock.lock()
+                if !arrived.isEmpty {
+                    let number = arrived.removeFirst()
+                    lock.unlock()
+                    continuation.resume(returning: number)
+                } else if Task.isCancelled {
+                    lock.unlock()
+                    continuation.resume(returning: Self.cancelled)
+                } else {
+                    waiter = continuation
+                    lock.unlock()
+                }
             }
+        } onCancel: {
+            lock.lock()
+            let waiting = waiter
+            waiter = nil
+            lock.unlock()
+            waiting?.resume(returning: Self.cancelled)
         }
     }
+
+    /// What `next()` returns when its task is cancelled.
+    static let cancelled: Int32 = -1
 
     static func name(_ number: Int32) -> String {
         switch number {
