@@ -116,7 +116,13 @@ public struct OzonClient: MarketplaceClient {
                 }
             }
             if page.items.isEmpty || page.items.count < Self.pageLimit { break }
-            guard let next = page.lastID, next != 0 else { break }
+            guard let next = page.lastID, next != 0 else {
+                // A documented end, but a full page: what follows (if anything) is looked up by
+                // posting number before it is called resolved.
+                result.warnings.append(
+                    "source '\(source)': a full page of \(page.items.count) ended with last_id 0; treated as the end of the list")
+                break
+            }
             if next == lastID || fresh == 0 {
                 result.warnings.append(
                     "source '\(source)': the list did not advance (last_id \(next)); stopped paging after \(result.pages) pages")
