@@ -54,7 +54,7 @@ final class NullStore: StateStore {
     func loadHealth() throws(StoreError) -> [SourceHealth] { [] }
     func loadAlerts() throws(StoreError) -> [AlertState] { [] }
     func commit(alerts: [AlertState], events: [AlertEvent], health: SourceHealth?, at now: Date) throws(StoreError) {}
-    func dueDeliveries(sink: String, now: Date, limit: Int) throws(StoreError) -> [PendingDelivery] { [] }
+    func dueDeliveries(sink: String, now: Date, limit: Int) throws(StoreError) -> DueDeliveries { DueDeliveries(deliveries: []) }
     func nextDeliveryAttempt(sink: String) throws(StoreError) -> Date? { nil }
     func recordDelivery(_ result: DeliveryResult) throws(StoreError) {}
     func outboxCounts() throws(StoreError) -> [OutboxCount] { [] }

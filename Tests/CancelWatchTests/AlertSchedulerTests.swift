@@ -222,6 +222,6 @@ struct ThresholdRule: AlertRule {
         await first.0.start(tracked: [request])
         let id = try #require(first.1.events.first?.id)
         #expect(id == AlertEvent.makeID(source: "ozon-main", request: "1", rule: "r", kind: .firing, occurrence: 1))
-        #expect(try store.dueDeliveries(sink: "memory", now: clock.now(), limit: 10).map(\.event.id) == [id])
+        #expect(try store.dueDeliveries(sink: "memory", now: clock.now(), limit: 10).deliveries.map(\.event.id) == [id])
     }
 }

@@ -220,7 +220,7 @@ struct ParsedMail: Decodable {
         await queue.deliverDueOnce()
         #expect(log.results.map(\.status) == [.retry, .retry])
         #expect(try store.outboxCounts().map { "\($0.sink)/\($0.status)/\($0.count)" } == ["mail/pending/1"])
-        let due = try store.dueDeliveries(sink: "mail", now: clock.now().addingTimeInterval(60), limit: 10)
+        let due = try store.dueDeliveries(sink: "mail", now: clock.now().addingTimeInterval(60), limit: 10).deliveries
         #expect(due.map(\.event.id) == [event.id])
     }
 

@@ -64,38 +64,73 @@ public actor DeliveryQueue {
     private func sinkLoop(_ name: String) async {
         guard let waker = wakers[name] else { return }
         while !Task.isCancelled {
-            let delivered = await deliverDue(name)
-            if delivered > 0 { continue }
+            let pass = await deliverDue(name)
             let next: Date?
-            do {
-                next = try store.nextDeliveryAttempt(sink: name)
-            } catch {
-                logger.error("cannot read the outbox: \(error.description)", metadata: ["sink": "\(name)"])
-                next = clock.now().addingTimeInterval(5)
+            if let resumeAt = pass.resumeAt {
+                // The sink failed (or the outbox could not be read or written): the whole sink
+                // waits, not only the one event, so a failing receiver is not flooded.
+                next = resumeAt
+            } else if pass.attempted > 0 {
+                continue
+            } else {
+                do {
+                    next = try store.nextDeliveryAttempt(sink: name)
+                } catch {
+                    logger.error("cannot read the outbox: \(error.description)", metadata: ["sink": "\(name)"])
+                    next = clock.now().addingTimeInterval(Self.storeRetryDelay)
+                }
+                if let next, next <= clock.now() { continue }
             }
-            if let next, next <= clock.now() { continue }
-            await waker.wait(until: next, clock: clock)
+            // A wake (a new event) does not cut a sink's pause short; it only ends an idle wait.
+            if let resumeAt = pass.resumeAt {
+                try? await clock.sleep(until: resumeAt)
+            } else {
+                await waker.wait(until: next, clock: clock)
+            }
         }
     }
 
-    /// Attempts every delivery of `name` due now; returns how many were attempted.
-    private func deliverDue(_ name: String) async -> Int {
-        guard let route = routes[name] else { return 0 }
-        let due: [PendingDelivery]
+    /// How long a sink waits when the state file cannot be read or written.
+    static let storeRetryDelay: TimeInterval = 5
+
+    struct Pass {
+        var attempted = 0
+        /// Set when the sink should wait before its next attempt.
+        var resumeAt: Date?
+    }
+
+    /// Attempts the deliveries of `name` due now, oldest first, until one fails
+    /// retryably: then the sink pauses until that delivery's next attempt.
+    private func deliverDue(_ name: String) async -> Pass {
+        var pass = Pass()
+        guard let route = routes[name] else { return pass }
+        let due: DueDeliveries
         do {
             due = try store.dueDeliveries(sink: name, now: clock.now(), limit: 100)
         } catch {
             logger.error("cannot read the outbox: \(error.description)", metadata: ["sink": "\(name)"])
-            return 0
+            pass.resumeAt = clock.now().addingTimeInterval(Self.storeRetryDelay)
+            return pass
         }
-        for delivery in due {
+        for message in due.unreadable { logger.error("dead letter: \(message)", metadata: ["sink": "\(name)"]) }
+        for delivery in due.deliveries {
             if Task.isCancelled { break }
-            await attempt(delivery, route: route)
+            pass.attempted += 1
+            let (result, recorded) = await attempt(delivery, route: route)
+            if !recorded {
+                pass.resumeAt = clock.now().addingTimeInterval(Self.storeRetryDelay)
+                break
+            }
+            if result.status == .retry {
+                pass.resumeAt = result.nextAttemptAt
+                break
+            }
         }
-        return due.count
+        return pass
     }
 
-    private func attempt(_ delivery: PendingDelivery, route: Route) async {
+    /// One attempt; returns its result and whether the state file recorded it.
+    private func attempt(_ delivery: PendingDelivery, route: Route) async -> (DeliveryResult, Bool) {
         let attempts = delivery.attempts + 1
         let result: DeliveryResult
         do {
@@ -123,11 +158,14 @@ public actor DeliveryQueue {
                     metadata: ["sink": "\(route.sink.name)", "event": "\(delivery.event.id)", "attempts": "\(attempts)"])
             }
         }
+        var recorded = true
         do {
             try store.recordDelivery(result)
         } catch {
+            recorded = false
             logger.error("cannot record a delivery: \(error.description)", metadata: ["sink": "\(route.sink.name)"])
         }
         for observer in observers { await observer(delivery, result) }
+        return (result, recorded)
     }
 }

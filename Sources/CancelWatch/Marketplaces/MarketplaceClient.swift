@@ -98,7 +98,7 @@ extension RetryPolicy {
 /// `Retry-After` as seconds or an HTTP date.
 func parseRetryAfter(_ value: String?, now: Date) -> TimeInterval? {
     guard let value = value?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { return nil }
-    if let seconds = Double(value) { return max(0, seconds) }
+    if let seconds = Double(value) { return seconds.isFinite ? max(0, seconds) : nil }
     let formatter = DateFormatter()
     formatter.locale = Locale(identifier: "en_US_POSIX")
     formatter.timeZone = TimeZone(identifier: "GMT")

@@ -20,11 +20,13 @@ public struct SystemClock: WatchClock {
     public init() {}
     public func now() -> Date { Date() }
     public func sleep(until deadline: Date) async throws {
-        let seconds = deadline.timeIntervalSinceNow
-        if seconds > 0 {
-            try await Task.sleep(for: .nanoseconds(Int64(seconds * 1e9)))
-        } else {
-            try Task.checkCancellation()
+        // In pieces of at most a day: a deadline years away (or `distantFuture`) cannot
+        // overflow the nanosecond count, and the wall clock is consulted again after each.
+        var seconds = deadline.timeIntervalSinceNow
+        while seconds > 0 {
+            try await Task.sleep(for: .microseconds(Int64((min(seconds, 86_400) * 1e6).rounded(.up))))
+            seconds = deadline.timeIntervalSinceNow
         }
+        try Task.checkCancellation()
     }
 }

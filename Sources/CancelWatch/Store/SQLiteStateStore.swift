@@ -241,28 +241,43 @@ public final class SQLiteStateStore: StateStore {
         }
     }
 
-    public func dueDeliveries(sink: String, now: Date, limit: Int) throws(StoreError) -> [PendingDelivery] {
+    public func dueDeliveries(sink: String, now: Date, limit: Int) throws(StoreError) -> DueDeliveries {
         var result: [PendingDelivery] = []
+        var unreadable: [(id: String, error: String)] = []
         try database.query(
             """
-            SELECT event, attempts, next_attempt_at FROM outbox
+            SELECT event_id, event, attempts, next_attempt_at FROM outbox
             WHERE sink = ? AND status = 'pending' AND next_attempt_at <= ?
             ORDER BY next_attempt_at, created_at LIMIT ?
             """,
             [.text(sink), SQLiteValue(now), .integer(Int64(limit))]
         ) { (row) throws(StoreError) in
-            let json: JSONValue
-            do throws(JSONParseError) {
-                json = try JSONParser.parse(row.string(0))
+            let id = row.string(0)
+            do throws(StoreError) {
+                let json: JSONValue
+                do throws(JSONParseError) {
+                    json = try JSONParser.parse(row.string(1))
+                } catch {
+                    throw StoreError("not JSON: \(error.description)")
+                }
+                result.append(
+                    PendingDelivery(
+                        event: try AlertEvent(storage: json), sink: sink, attempts: Int(row.integer(2)),
+                        nextAttemptAt: row.date(3) ?? now))
             } catch {
-                throw StoreError("state file \(path): an outbox entry is not JSON: \(error.description)")
+                unreadable.append((id, error.description))
             }
-            result.append(
-                PendingDelivery(
-                    event: try AlertEvent(storage: json), sink: sink, attempts: Int(row.integer(1)),
-                    nextAttemptAt: row.date(2) ?? now))
         }
-        return result
+        // An entry that cannot be read can never be sent: it becomes a dead letter (kept,
+        // with the reason) instead of blocking the sink or failing every pass.
+        for entry in unreadable {
+            try database.query(
+                "UPDATE outbox SET status = 'dead', finished_at = ?, last_error = ? WHERE event_id = ? AND sink = ?",
+                [SQLiteValue(now), .text("unreadable outbox entry: \(entry.error)"), .text(entry.id), .text(sink)])
+        }
+        return DueDeliveries(
+            deliveries: result,
+            unreadable: unreadable.map { "state file \(path): outbox entry \($0.id) for sink '\(sink)' is unreadable (\($0.error)); it is now a dead letter" })
     }
 
     public func nextDeliveryAttempt(sink: String) throws(StoreError) -> Date? {

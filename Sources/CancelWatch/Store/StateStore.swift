@@ -46,7 +46,7 @@ public protocol StateStore: Sendable {
     /// an event is in the outbox before anything tries to send it.
     func commit(alerts: [AlertState], events: [AlertEvent], health: SourceHealth?, at now: Date) throws(StoreError)
     /// Deliveries of `sink` due at `now`, oldest first.
-    func dueDeliveries(sink: String, now: Date, limit: Int) throws(StoreError) -> [PendingDelivery]
+    func dueDeliveries(sink: String, now: Date, limit: Int) throws(StoreError) -> DueDeliveries
     /// The earliest next attempt among `sink`'s pending deliveries.
     func nextDeliveryAttempt(sink: String) throws(StoreError) -> Date?
     /// Records one attempt's result.
@@ -127,4 +127,15 @@ public struct OutboxCount: Sendable, Hashable {
     public var sink: String
     public var status: String
     public var count: Int
+}
+
+/// What is due for one sink, oldest first, and the entries that could not be read
+/// (each already turned into a dead letter; one message per entry, for the log).
+public struct DueDeliveries: Sendable {
+    public var deliveries: [PendingDelivery]
+    public var unreadable: [String]
+    public init(deliveries: [PendingDelivery], unreadable: [String] = []) {
+        self.deliveries = deliveries
+        self.unreadable = unreadable
+    }
 }

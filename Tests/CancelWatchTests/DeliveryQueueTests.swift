@@ -1,0 +1,121 @@
+import CancelWatchTesting
+import Foundation
+import Logging
+import Testing
+
+@testable import CancelWatch
+
+/// A sink that fails retryably for the events it is told to, and acknowledges the rest.
+final class SelectiveSink: AlertSink, @unchecked Sendable {
+    let name = "memory"
+    private let lock = NSLock()
+    private var poisoned: Set<String>
+    private var stored: [String] = []
+
+    init(failing: Set<String>) { poisoned = failing }
+
+    var delivered: [String] { lock.withLock { stored } }
+    func heal() { lock.withLock { poisoned.removeAll() } }
+
+    func deliver(_ event: AlertEvent) async throws(DeliveryError) {
+        let fails = lock.withLock {
+            if poisoned.contains(event.id) { return true }
+            stored.append(event.id)
+            return false
+        }
+        if fails { throw DeliveryError(retryable: true, message: "HTTP 500 for this one") }
+    }
+}
+
+/// The delivery queue's own behaviour on a manual clock: a failing sink waits as a
+/// whole, one bad event does not hold the others back, unreadable entries become dead
+/// letters instead of stopping the sink.
+@Suite struct DeliveryQueueTests {
+    let clock = ManualClock(SinkTestEvents.occurredAt)
+    let quiet = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+
+    func events(_ count: Int) -> [AlertEvent] {
+        (0..<count).map { index in
+            var event = SinkTestEvents.firing(id: String(format: "%032x", index + 1), order: "0123-0001-\(index + 1)")
+            event.sinks = ["memory"]
+            return event
+        }
+    }
+
+    func store(with events: [AlertEvent]) throws -> SQLiteStateStore {
+        let store = try SQLiteStateStore(path: try temporaryStatePath("cw-queue"))
+        try store.commit(alerts: [], events: events, health: nil, at: clock.now())
+        return store
+    }
+
+    /// Waits (on the real clock, briefly) for the queue's loop to catch up.
+    func settle(_ condition: @escaping () -> Bool) async throws {
+        let limit = Date().addingTimeInterval(10)
+        while !condition() && Date() < limit { try await Task.sleep(for: .milliseconds(5)) }
+        // Long enough for a loop that would (wrongly) go on to show it.
+        try await Task.sleep(for: .milliseconds(150))
+    }
+
+    @Test func aFailingSinkWaitsAsAWholeForItsRetryAfterInsteadOfTryingEveryEvent() async throws {
+        let queued = events(5)
+        let store = try store(with: queued)
+        let sink = InMemorySink(clock: clock)
+        sink.failNext(3, with: DeliveryError(retryable: true, message: "HTTP 429", retryAfter: 10))
+        let queue = DeliveryQueue(
+            routes: [DeliveryQueue.Route(sink: sink, retry: RetryPolicy(initialDelay: 1, maxDelay: 60))], store: store, clock: clock,
+            logger: quiet)
+        let log = AttemptLog()
+        await queue.onAttempt { _, result in log.add(result) }
+        let running = Task { await queue.run() }
+        defer { running.cancel() }
+
+        for failures in 1...3 {
+            try await settle { log.results.count >= failures }
+            #expect(log.results.count == failures, "tries while the sink asked to wait: \(log.results.map(\.status))")
+            #expect(sink.events.isEmpty)
+            clock.advance(by: 10)
+        }
+        try await settle { sink.events.count == 5 }
+        #expect(Set(sink.events.map(\.id)) == Set(queued.map(\.id)))
+        #expect(log.results.count == 8)
+        #expect(try store.outboxCounts().map { "\($0.status)/\($0.count)" } == ["delivered/5"])
+    }
+
+    @Test func oneEventTheReceiverKeepsRefusingDoesNotHoldTheOthersBack() async throws {
+        let queued = events(4)
+        let store = try store(with: queued)
+        let sink = SelectiveSink(failing: [queued[0].id])
+        let queue = DeliveryQueue(
+            routes: [DeliveryQueue.Route(sink: sink, retry: RetryPolicy(initialDelay: 1, maxDelay: 60))], store: store, clock: clock,
+            logger: quiet)
+        let running = Task { await queue.run() }
+        defer { running.cancel() }
+
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(sink.delivered.isEmpty, "the sink waits after its first failure")
+        clock.advance(by: 1)
+        try await settle { sink.delivered.count == 3 }
+        #expect(sink.delivered == queued.dropFirst().map(\.id))
+        sink.heal()
+        clock.advance(by: 60)
+        try await settle { sink.delivered.count == 4 }
+        #expect(sink.delivered.last == queued[0].id)
+    }
+
+    @Test func anUnreadableOutboxEntryBecomesADeadLetterAndTheRestAreDelivered() async throws {
+        let queued = events(3)
+        let store = try store(with: queued)
+        try store.database.query("UPDATE outbox SET event = '{not json' WHERE event_id = ?", [.text(queued[1].id)])
+        let due = try store.dueDeliveries(sink: "memory", now: clock.now(), limit: 10)
+        #expect(due.deliveries.map(\.event.id) == [queued[0].id, queued[2].id])
+        #expect(due.unreadable.count == 1)
+        #expect(due.unreadable.first?.contains(queued[1].id) == true)
+        #expect(due.unreadable.first?.contains(store.path) == true)
+
+        let sink = InMemorySink(clock: clock)
+        let queue = DeliveryQueue(routes: [DeliveryQueue.Route(sink: sink)], store: store, clock: clock, logger: quiet)
+        await queue.deliverDueOnce()
+        #expect(sink.events.map(\.id) == [queued[0].id, queued[2].id])
+        #expect(try store.outboxCounts().map { "\($0.status)/\($0.count)" } == ["dead/1", "delivered/2"])
+    }
+}
