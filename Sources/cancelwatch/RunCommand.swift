@@ -38,7 +38,10 @@ struct RunCommand: AsyncParsableCommand {
                     ])
                 let service = pipeline.service
                 let work = Task { await service.run() }
-                var reloaded: (CancelWatchConfig, Pipeline)?
+                // A reload checks the new config and rules while the old pipeline runs, then
+                // stops it (its deliveries in flight finish) before the new one reads the state
+                // file, so the two never work on the same state at once.
+                var reloaded: (CancelWatchConfig, RuleSet)?
                 while reloaded == nil {
                     let signal = await signals.next()
                     if signal != SIGHUP {
@@ -51,8 +54,7 @@ struct RunCommand: AsyncParsableCommand {
                     logger.info("reloading the config and the rules", metadata: ["config": "\(config.config)"])
                     do {
                         let next = try config.load()
-                        reloaded = (next, try Pipeline.make(config: next, logger: logger, clock: clock, metrics: metrics))
-                        metrics.recordReload(succeeded: true)
+                        reloaded = (next, try Pipeline.loadRules(next, logger: logger))
                     } catch {
                         metrics.recordReload(succeeded: false)
                         logger.error("reload failed; the running config and rules stay: \(error)")
@@ -60,13 +62,21 @@ struct RunCommand: AsyncParsableCommand {
                 }
                 work.cancel()
                 await work.value
-                if let (next, nextPipeline) = reloaded {
+                if let (next, nextRules) = reloaded {
+                    do {
+                        pipeline = try Pipeline.make(config: next, rules: nextRules, logger: logger, clock: clock, metrics: metrics)
+                    } catch {
+                        metrics.recordReload(succeeded: false)
+                        logger.error("reload failed; the running config and rules stay: \(error)")
+                        pipeline = try Pipeline.make(config: current, rules: pipeline.rules, logger: logger, clock: clock, metrics: metrics)
+                        continue
+                    }
+                    metrics.recordReload(succeeded: true)
                     if next.listen != current.listen {
                         metricsServer?.shutdown()
                         metricsServer = try startMetrics(next, metrics: metrics, clock: clock, logger: logger)
                     }
                     current = next
-                    pipeline = nextPipeline
                     logger.info("reloaded")
                 }
             }

@@ -13,7 +13,14 @@ struct Pipeline {
     static func make(
         config: CancelWatchConfig, logger: Logger, clock: WatchClock, metrics: CancelWatchMetrics = CancelWatchMetrics()
     ) throws -> Pipeline {
-        let rules = try loadRules(config, logger: logger)
+        try make(config: config, rules: try loadRules(config, logger: logger), logger: logger, clock: clock, metrics: metrics)
+    }
+
+    /// Assembles the service for rules already loaded. It reads what the state file
+    /// knows, so no other pipeline may be writing to the same file meanwhile.
+    static func make(
+        config: CancelWatchConfig, rules: RuleSet, logger: Logger, clock: WatchClock, metrics: CancelWatchMetrics
+    ) throws -> Pipeline {
         let store = try openStore(config)
         let transport = CurlHTTPTransport()
         let sinks = SinkFactory(transport: transport, smtp: CurlSMTPTransport(), clock: clock, timeZone: config.timezone)
