@@ -19,11 +19,22 @@ public struct PendingSnapshot: Sendable {
     public var warnings: [String]
     /// How many HTTP calls it took.
     public var pages: Int
+    /// Ids of listed items that could not be decoded: they are still listed, so a tracked
+    /// request with one of these ids has not left the list.
+    public var skippedIDs: Set<String>
+    /// False when an item could not be decoded and not even its id was readable: then no
+    /// tracked request may be taken for gone on the strength of this listing.
+    public var complete: Bool
 
-    public init(requests: [CancellationRequest], warnings: [String] = [], pages: Int = 0) {
+    public init(
+        requests: [CancellationRequest], warnings: [String] = [], pages: Int = 0, skippedIDs: Set<String> = [],
+        complete: Bool = true
+    ) {
         self.requests = requests
         self.warnings = warnings
         self.pages = pages
+        self.skippedIDs = skippedIDs
+        self.complete = complete
     }
 }
 
