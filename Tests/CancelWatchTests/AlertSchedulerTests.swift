@@ -129,6 +129,30 @@ struct ThresholdRule: AlertRule {
         #expect(await scheduler.nextWake == nil)
     }
 
+    @Test func aRequestThatReopensFiresAgainWithNewIDsAndClosingAgainUnfiredSendsNothing() async {
+        let (scheduler, events) = await scheduler([ThresholdRule(name: "final-hour", threshold: 3600)])
+        var request = tracked("1", deadlineIn: 1800)
+        await scheduler.handle([.new(request)])
+        request.status = .vanished
+        await scheduler.handle([.resolved(request, .vanished)])
+        #expect(events.kinds == ["firing/final-hour", "resolved/final-hour"])
+        // Listed again, still inside the hour: it fires again, as a new occurrence.
+        request.status = .pending
+        await scheduler.handle([.updated(request)])
+        #expect(events.kinds == ["firing/final-hour", "resolved/final-hour", "firing/final-hour"])
+        request.status = .rejected
+        await scheduler.handle([.resolved(request, .rejected)])
+        #expect(events.kinds.suffix(1) == ["resolved/final-hour"])
+        #expect(Set(events.events.map(\.id)).count == 4, "every event has an id of its own")
+        // Reopened with the deadline moved out of the rule's reach: nothing fires, and
+        // closing it again sends no second resolution for the same firing.
+        var later = tracked("1", deadlineIn: 5 * 3600)
+        await scheduler.handle([.updated(later)])
+        later.status = .approved
+        await scheduler.handle([.resolved(later, .approved)])
+        #expect(events.events.count == 4)
+    }
+
     @Test func resolveOffSendsNoResolution() async {
         let (scheduler, events) = await scheduler([ThresholdRule(name: "quiet-end", threshold: 3600, notifiesResolution: false)])
         let request = tracked("1", deadlineIn: 1800)

@@ -88,10 +88,13 @@ final class SelectiveSink: AlertSink, @unchecked Sendable {
         let queue = DeliveryQueue(
             routes: [DeliveryQueue.Route(sink: sink, retry: RetryPolicy(initialDelay: 1, maxDelay: 60))], store: store, clock: clock,
             logger: quiet)
+        let log = AttemptLog()
+        await queue.onAttempt { _, result in log.add(result) }
         let running = Task { await queue.run() }
         defer { running.cancel() }
 
-        try await Task.sleep(for: .milliseconds(200))
+        try await settle { log.results.count >= 1 }
+        #expect(log.results.map(\.status) == [.retry])
         #expect(sink.delivered.isEmpty, "the sink waits after its first failure")
         clock.advance(by: 1)
         try await settle { sink.delivered.count == 3 }

@@ -176,7 +176,7 @@ import Testing
         let once = try await setup.capture(["once", "--config", setup.configPath])
         #expect(once.status == 0, "\(once.stderr)")
         // Checkpoint the WAL into the main file, then cut the file in half.
-        _ = try StateFileReader.rows(setup.statePath, "PRAGMA wal_checkpoint(TRUNCATE)")
+        _ = try StateFileReader.rows(setup.statePath, "PRAGMA wal_checkpoint(TRUNCATE)", write: true)
         var data = try Data(contentsOf: URL(fileURLWithPath: setup.statePath))
         data = data.prefix(data.count / 2)
         for suffix in ["-wal", "-shm"] { try? FileManager.default.removeItem(atPath: setup.statePath + suffix) }

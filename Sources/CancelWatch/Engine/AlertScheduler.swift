@@ -115,6 +115,7 @@ public actor AlertScheduler {
             switch change {
             case .new, .updated:
                 guard tracked.status == .pending else { continue }
+                if open[tracked.key] == nil { reopen(tracked.key, states: &states) }
                 open[tracked.key] = tracked.request
                 touched.append(tracked.key)
             case .resolved(_, let outcome):
@@ -131,6 +132,23 @@ public actor AlertScheduler {
         await evaluate(touched, now: now)
     }
 
+    /// A request that closed is pending again (listed again, or its deadline was
+    /// extended): its rules may fire again, with new occurrence numbers (new ids).
+    private func reopen(_ key: RequestKey, states: inout [AlertState]) {
+        for rule in rules {
+            let alertKey = AlertKey(request: key, rule: rule.name)
+            guard var state = alerts[alertKey], state.closed else { continue }
+            state.closed = false
+            state.active = false
+            state.nextRepeatAt = nil
+            state.heldUntil = nil
+            // Not fired since it reopened: closing again sends no second `resolved`.
+            state.lastFiredAt = nil
+            alerts[alertKey] = state
+            states.append(state)
+        }
+    }
+
     private func close(
         _ tracked: TrackedRequest, kind: AlertEvent.Kind, outcome: Outcome?, now: Date, events: inout [AlertEvent],
         states: inout [AlertState]
@@ -144,7 +162,7 @@ public actor AlertScheduler {
             state.heldUntil = nil
             alerts[key] = state
             states.append(state)
-            guard state.firings > 0, rule.notifiesResolution else { continue }
+            guard state.firings > 0, state.lastFiredAt != nil, rule.notifiesResolution else { continue }
             let request = tracked.request
             let text: String
             if kind == .expired {

@@ -53,26 +53,73 @@ public enum TrackerChange: Sendable, Hashable {
 
 /// The set of known requests and how each changed between polls. A value:
 /// the watcher owns one and persists every change it returns.
+///
+/// Indexed for fleets: pending keys by source (a poll touches only its source), and a
+/// heap of pending deadlines (expiring looks only at what is due), so a poll costs what
+/// its source holds, not what every source holds.
 public struct Tracker: Sendable {
     /// Deadline moves smaller than this are measurement noise (Xiaohongshu's
     /// deadline is computed from the send time of each poll) and are ignored.
     public static let deadlineTolerance: TimeInterval = 30
+    /// Listings in a row a request must be missing from, with the marketplace not
+    /// knowing it either, before it is called vanished (a listing can miss an item once
+    /// when pages shift under the cursor).
+    public static let defaultVanishConfirmations = 2
+    public let vanishConfirmations: Int
 
     public private(set) var requests: [RequestKey: TrackedRequest]
+    private var pendingBySource: [String: Set<RequestKey>] = [:]
+    /// How many tracked requests are in each state.
+    public private(set) var statusCounts: [TrackedStatus: Int] = [:]
+    private var deadlines = DeadlineHeap()
+    /// Times in a row each pending request was missing and unknown to the marketplace.
+    private var unconfirmedVanish: [RequestKey: Int] = [:]
+    /// While recording: the value each key had before the first change (for `rollback`).
+    private var journal: [RequestKey: TrackedRequest?]?
 
-    public init(_ tracked: [TrackedRequest] = []) {
+    /// `vanishConfirmations`: how many listings in a row must miss a request the
+    /// marketplace does not know either before it is vanished (1 where the caller has
+    /// already made sure, as the rule test runner, which is told).
+    public init(_ tracked: [TrackedRequest] = [], vanishConfirmations: Int = Tracker.defaultVanishConfirmations) {
+        self.vanishConfirmations = max(1, vanishConfirmations)
         requests = Dictionary(tracked.map { ($0.key, $0) }, uniquingKeysWith: { _, last in last })
+        for item in requests.values { statusCounts[item.status, default: 0] += 1 }
+        for item in requests.values where item.status == .pending {
+            pendingBySource[item.request.source, default: []].insert(item.key)
+            deadlines.push(item.request.deadline, item.key)
+        }
     }
 
     public func pending(source: String? = nil) -> [TrackedRequest] {
-        requests.values.filter { $0.status == .pending && (source == nil || $0.request.source == source) }
+        guard let source else { return requests.values.filter { $0.status == .pending } }
+        return (pendingBySource[source] ?? []).compactMap { requests[$0] }
     }
 
-    /// Pending requests of `source` that are not in `snapshot`: their outcome must be looked up.
+    /// How many requests are pending (for one source, or all).
+    public func pendingCount(source: String? = nil) -> Int {
+        guard let source else { return pendingBySource.values.reduce(0) { $0 + $1.count } }
+        return pendingBySource[source]?.count ?? 0
+    }
+
+    /// The nearest deadline among pending requests.
+    public mutating func nearestDeadline() -> Date? {
+        while let top = deadlines.top, !isPending(top.key, deadline: top.deadline) { deadlines.pop() }
+        return deadlines.top?.deadline
+    }
+
+    /// Pending requests of `source` that are not in `snapshot`: their outcome must be
+    /// looked up. None when the listing is incomplete (an item whose id was unreadable
+    /// could be any of them); items listed but undecodable are not missing.
     public func missing(from snapshot: PendingSnapshot, source: String) -> [CancellationRequest] {
-        let present = Set(snapshot.requests.map(\.id))
-        return pending(source: source).filter { !present.contains($0.request.id) }.map(\.request)
-            .sorted { $0.id < $1.id }
+        guard snapshot.complete, let keys = pendingBySource[source], !keys.isEmpty else { return [] }
+        var present = Set<String>(minimumCapacity: snapshot.requests.count + snapshot.skippedIDs.count)
+        for request in snapshot.requests where request.source == source { present.insert(request.id) }
+        present.formUnion(snapshot.skippedIDs)
+        var result: [CancellationRequest] = []
+        for key in keys where !present.contains(key.id) {
+            if let tracked = requests[key] { result.append(tracked.request) }
+        }
+        return result.sorted { $0.id < $1.id }
     }
 
     /// Applies one successful poll of `source`: the pending list and the outcomes of
@@ -82,26 +129,41 @@ public struct Tracker: Sendable {
     ) -> [TrackerChange] {
         var changes: [TrackerChange] = []
         for request in snapshot.requests where request.source == source {
+            unconfirmedVanish[request.key] = nil
             changes.append(contentsOf: observePending(request, now: now))
         }
+        for id in snapshot.skippedIDs { unconfirmedVanish[RequestKey(source: source, id: id)] = nil }
         for (key, lookup) in outcomes.sorted(by: { $0.key < $1.key }) where key.source == source {
             guard var tracked = requests[key], tracked.status == .pending else { continue }
             switch lookup {
             case .stillPending(let request):
+                unconfirmedVanish[key] = nil
                 changes.append(contentsOf: observePending(request, now: now))
+            case .resolved(.vanished, _) where tracked.request.deadline > now:
+                let misses = (unconfirmedVanish[key] ?? 0) + 1
+                if misses < vanishConfirmations {
+                    unconfirmedVanish[key] = misses
+                    continue
+                }
+                unconfirmedVanish[key] = nil
+                tracked.status = .vanished
+                tracked.closedAt = now
+                set(key, tracked)
+                changes.append(.resolved(tracked, .vanished))
             case .resolved(let outcome, let at):
+                unconfirmedVanish[key] = nil
                 if tracked.request.deadline <= now && (at.map { $0 >= tracked.request.deadline } ?? true) {
                     // It passed its deadline pending; the marketplace decided.
                     tracked.status = .expired
                     tracked.closedAt = tracked.request.deadline
-                    requests[key] = tracked
+                    set(key, tracked)
                     changes.append(.expired(tracked))
                     continue
                 }
                 tracked.status = TrackedStatus(outcome)
                 tracked.request.state = outcome == .rejected ? .rejected : (outcome == .approved ? .approved : tracked.request.state)
                 tracked.closedAt = at ?? now
-                requests[key] = tracked
+                set(key, tracked)
                 changes.append(.resolved(tracked, outcome))
             }
         }
@@ -112,10 +174,14 @@ public struct Tracker: Sendable {
     /// Marks every pending request whose deadline has come as expired.
     public mutating func expire(now: Date) -> [TrackerChange] {
         var changes: [TrackerChange] = []
-        for (key, var tracked) in requests where tracked.status == .pending && tracked.request.deadline <= now {
+        while let top = deadlines.top, top.deadline <= now {
+            deadlines.pop()
+            guard var tracked = requests[top.key], tracked.status == .pending, tracked.request.deadline == top.deadline else {
+                continue
+            }
             tracked.status = .expired
             tracked.closedAt = tracked.request.deadline
-            requests[key] = tracked
+            set(top.key, tracked)
             changes.append(.expired(tracked))
         }
         return changes.sorted { $0.tracked.key < $1.tracked.key }
@@ -124,45 +190,148 @@ public struct Tracker: Sendable {
     /// Forgets closed requests closed before `cutoff` (they only matter for `status` history).
     public mutating func prune(closedBefore cutoff: Date) -> [RequestKey] {
         let old = requests.values.filter { !$0.status.isOpen && ($0.closedAt ?? $0.lastSeen) < cutoff }.map(\.key)
-        for key in old { requests[key] = nil }
+        for key in old { set(key, nil) }
         return old
+    }
+
+    // MARK: - All or nothing
+
+    /// Starts remembering what changes, so that `rollback` can undo it (when the state
+    /// file could not record the changes, memory must not run ahead of it).
+    public mutating func beginChanges() { journal = [:] }
+
+    /// Keeps what changed since `beginChanges`.
+    public mutating func commitChanges() { journal = nil }
+
+    /// Undoes everything since `beginChanges`: the next poll finds the same changes again.
+    public mutating func rollbackChanges() {
+        guard let undo = journal else { return }
+        journal = nil
+        for (key, previous) in undo { set(key, previous) }
+    }
+
+    // MARK: - Internals
+
+    private func isPending(_ key: RequestKey, deadline: Date) -> Bool {
+        guard let tracked = requests[key] else { return false }
+        return tracked.status == .pending && tracked.request.deadline == deadline
+    }
+
+    /// Every change to `requests` goes through here: it keeps the indexes and the journal.
+    private mutating func set(_ key: RequestKey, _ value: TrackedRequest?) {
+        let old = requests[key]
+        if journal != nil && journal?[key] == nil { journal?[key] = .some(old) }
+        requests[key] = value
+        if let old { statusCounts[old.status, default: 0] -= 1 }
+        if let value { statusCounts[value.status, default: 0] += 1 }
+        let wasPending = old?.status == .pending
+        let isPending = value?.status == .pending
+        if wasPending && !isPending {
+            pendingBySource[key.source]?.remove(key)
+            if pendingBySource[key.source]?.isEmpty == true { pendingBySource[key.source] = nil }
+            unconfirmedVanish[key] = nil
+        } else if isPending && !wasPending {
+            pendingBySource[key.source, default: []].insert(key)
+        }
+        if isPending, let value, !(wasPending && old?.request.deadline == value.request.deadline) {
+            deadlines.push(value.request.deadline, key)
+        }
     }
 
     private mutating func observePending(_ request: CancellationRequest, now: Date) -> [TrackerChange] {
         guard var tracked = requests[request.key] else {
             let tracked = TrackedRequest(request: request, status: .pending, firstSeen: now, lastSeen: now)
-            requests[request.key] = tracked
+            set(request.key, tracked)
             if request.deadline <= now { return [.new(tracked)] + expireOne(request.key) }
             return [.new(tracked)]
         }
         if tracked.status == .expired {
-            // The marketplace has not caught up with its own deadline yet.
-            tracked.lastSeen = now
-            requests[request.key] = tracked
-            return []
+            guard request.deadline.timeIntervalSince(tracked.request.deadline) >= Self.deadlineTolerance, request.deadline > now
+            else {
+                // The marketplace has not caught up with its own deadline yet. (Only
+                // `lastSeen` moves: not worth a write.)
+                return []
+            }
+            // Listed again with a later deadline than the one that passed: the deadline
+            // was extended (or the one we had was wrong). Open again, with the new one.
         }
         var refined = request
         if abs(request.deadline.timeIntervalSince(tracked.request.deadline)) < Self.deadlineTolerance {
             refined.deadline = tracked.request.deadline
         }
         let reopened = tracked.status != .pending
-        let changed = reopened || refined != tracked.request
+        let changed = reopened || !Self.sameForAlerting(refined, tracked.request)
+        guard changed else { return [] }
         tracked.request = refined
         tracked.status = .pending
         tracked.closedAt = nil
         tracked.lastSeen = now
-        requests[request.key] = tracked
-        var changes: [TrackerChange] = changed ? [.updated(tracked)] : []
+        set(request.key, tracked)
+        var changes: [TrackerChange] = [.updated(tracked)]
         if refined.deadline <= now { changes += expireOne(request.key) }
         return changes
     }
+
+    /// Equal in everything a rule, a message or `status` can see, except the fields a
+    /// marketplace changes on every poll on its own (Xiaohongshu's `max_audit_time`
+    /// counts down; the deadline it implies is compared with a tolerance instead).
+    static func sameForAlerting(_ a: CancellationRequest, _ b: CancellationRequest) -> Bool {
+        guard a.marketplace == b.marketplace, a.deadline == b.deadline, a.state == b.state, a.rawState == b.rawState,
+            a.order == b.order, a.initiator == b.initiator, a.reason == b.reason, a.reasonID == b.reasonID,
+            a.logistics == b.logistics, a.createdAt == b.createdAt
+        else { return false }
+        let volatile = volatileRawKeys[a.marketplace] ?? []
+        guard !volatile.isEmpty, case .object(var left) = a.raw, case .object(var right) = b.raw else { return a.raw == b.raw }
+        for key in volatile {
+            left[key] = nil
+            right[key] = nil
+        }
+        return left == right
+    }
+
+    static let volatileRawKeys: [Marketplace: [String]] = [.xiaohongshu: ["max_audit_time"]]
 
     private mutating func expireOne(_ key: RequestKey) -> [TrackerChange] {
         guard var tracked = requests[key], tracked.status == .pending else { return [] }
         tracked.status = .expired
         tracked.closedAt = tracked.request.deadline
-        requests[key] = tracked
+        set(key, tracked)
         return [.expired(tracked)]
+    }
+}
+
+/// A min-heap of (deadline, key); stale entries (the request moved on) are skipped lazily.
+struct DeadlineHeap: Sendable {
+    private var items: [(deadline: Date, key: RequestKey)] = []
+
+    var top: (deadline: Date, key: RequestKey)? { items.first }
+
+    mutating func push(_ deadline: Date, _ key: RequestKey) {
+        items.append((deadline, key))
+        var i = items.count - 1
+        while i > 0 {
+            let parent = (i - 1) / 2
+            guard items[i].deadline < items[parent].deadline else { break }
+            items.swapAt(i, parent)
+            i = parent
+        }
+    }
+
+    mutating func pop() {
+        guard !items.isEmpty else { return }
+        items.swapAt(0, items.count - 1)
+        items.removeLast()
+        var i = 0
+        while true {
+            let left = 2 * i + 1
+            let right = left + 1
+            var smallest = i
+            if left < items.count && items[left].deadline < items[smallest].deadline { smallest = left }
+            if right < items.count && items[right].deadline < items[smallest].deadline { smallest = right }
+            if smallest == i { break }
+            items.swapAt(i, smallest)
+            i = smallest
+        }
     }
 }
 

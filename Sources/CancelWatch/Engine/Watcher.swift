@@ -128,12 +128,30 @@ public actor Watcher {
         do throws(PollError) {
             let snapshot = try await client.fetchPending()
             for warning in snapshot.warnings { logger.warning("\(warning)") }
+            if !snapshot.complete {
+                logger.warning(
+                    "an item of the listing could not be read, not even its id: no request is taken for gone this poll",
+                    metadata: ["source": "\(source)"])
+            }
             let missing = tracker.missing(from: snapshot, source: source)
-            let outcomes = missing.isEmpty ? [:] : try await client.lookupOutcomes(of: missing)
+            var outcomes: [RequestKey: OutcomeLookup] = [:]
+            if !missing.isEmpty {
+                do throws(PollError) {
+                    outcomes = try await client.lookupOutcomes(of: missing)
+                } catch {
+                    if Task.isCancelled { throw error }
+                    // The listing itself is good: what it shows is applied; the requests that
+                    // left it stay pending until a lookup succeeds. The poll counts as failed.
+                    failure = error
+                }
+            }
+            tracker.beginChanges()
             changes = tracker.apply(snapshot: snapshot, outcomes: outcomes, source: source, now: clock.now())
-            sourceHealth.lastSuccessAt = clock.now()
-            sourceHealth.consecutiveFailures = 0
-            sourceHealth.lastError = nil
+            if failure == nil {
+                sourceHealth.lastSuccessAt = clock.now()
+                sourceHealth.consecutiveFailures = 0
+                sourceHealth.lastError = nil
+            }
             logger.debug(
                 "polled source",
                 metadata: ["source": "\(source)", "pending": "\(snapshot.requests.count)", "pages": "\(snapshot.pages)",
@@ -142,31 +160,43 @@ public actor Watcher {
             if Task.isCancelled {
                 // Shutting down mid-poll is not the source's fault: record nothing.
                 return PollReport(
-                    source: source, changes: [], pending: tracker.pending(source: source).count, error: error,
+                    source: source, changes: [], pending: tracker.pendingCount(source: source), error: error,
                     health: health[source] ?? sourceHealth)
             }
             failure = error
-            sourceHealth.consecutiveFailures += 1
-            sourceHealth.lastError = error.description
-            logger.warning(
-                "poll failed: \(error.description)",
-                metadata: ["source": "\(source)", "kind": "\(error.kind.rawValue)", "failures": "\(sourceHealth.consecutiveFailures)"])
         }
-        let healthEvent = healthChange(&sourceHealth, failure: failure, marketplace: client.marketplace)
-        health[source] = sourceHealth
+        if let failure {
+            sourceHealth.consecutiveFailures += 1
+            sourceHealth.lastError = failure.description
+            logger.warning(
+                "poll failed: \(failure.description)",
+                metadata: ["source": "\(source)", "kind": "\(failure.kind.rawValue)", "failures": "\(sourceHealth.consecutiveFailures)"])
+        }
+        let previousHealth = health[source]
+        var healthEvent = healthChange(&sourceHealth, failure: failure, marketplace: client.marketplace)
         do {
             // The health event first, with the health that raised it: a crash after it
             // loses no event, and the tracked changes come again with the next poll.
             if let healthEvent {
                 try store.commit(alerts: [], events: [healthEvent], health: sourceHealth, at: clock.now())
             }
+            health[source] = sourceHealth
             try store.save(changes.map(\.tracked), health: sourceHealth)
+            tracker.commitChanges()
         } catch {
+            // Memory must not run ahead of the state file: undo, and the next poll finds
+            // the same changes again (and the same health change, if it did not commit).
             logger.error("could not save the state: \(error.description)", metadata: ["source": "\(source)"])
+            tracker.rollbackChanges()
+            changes = []
+            if health[source] != sourceHealth {
+                health[source] = previousHealth
+                healthEvent = nil
+            }
         }
         let report = PollReport(
-            source: source, changes: changes, pending: tracker.pending(source: source).count, error: failure,
-            health: sourceHealth, healthEvent: healthEvent)
+            source: source, changes: changes, pending: tracker.pendingCount(source: source), error: failure,
+            health: health[source] ?? sourceHealth, healthEvent: healthEvent)
         for observer in observers { await observer(report) }
         return report
     }
@@ -208,26 +238,31 @@ public actor Watcher {
     /// Marks requests whose deadline has come as expired (between polls).
     @discardableResult
     public func expireDue() -> [TrackerChange] {
+        tracker.beginChanges()
         let changes = tracker.expire(now: clock.now())
-        guard !changes.isEmpty else { return [] }
+        guard !changes.isEmpty else {
+            tracker.commitChanges()
+            return []
+        }
         do {
             try store.save(changes.map(\.tracked), health: nil)
+            tracker.commitChanges()
         } catch {
             logger.error("could not save the state: \(error.description)")
+            tracker.rollbackChanges()
+            return []
         }
         return changes
     }
 
     /// How many tracked requests are in each state.
     public func statusCounts() -> [TrackedStatus: Int] {
-        var counts: [TrackedStatus: Int] = [:]
-        for item in tracker.requests.values { counts[item.status, default: 0] += 1 }
-        return counts
+        tracker.statusCounts.filter { $0.value > 0 }
     }
 
     /// The nearest deadline among pending requests.
     public func nearestDeadline() -> Date? {
-        tracker.pending().map(\.request.deadline).min()
+        tracker.nearestDeadline()
     }
 
     /// Forgets requests closed longer ago than `retention`.

@@ -315,7 +315,8 @@ final class CollectedEvents: @unchecked Sendable {
 /// The tracker a test case polls into; the scheduler's expire hook shares it.
 final class TrackerBox: @unchecked Sendable {
     private let lock = NSLock()
-    private var tracker = Tracker()
+    /// A test says when a request vanished: no second listing is needed to believe it.
+    private var tracker = Tracker(vanishConfirmations: 1)
 
     func apply(snapshot: PendingSnapshot, outcomes: [RequestKey: OutcomeLookup], source: String, now: Date) -> [TrackerChange] {
         lock.withLock { tracker.apply(snapshot: snapshot, outcomes: outcomes, source: source, now: now) }

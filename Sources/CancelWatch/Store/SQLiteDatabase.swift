@@ -150,6 +150,8 @@ enum SQLiteValue {
 struct SQLiteRow {
     let statement: OpaquePointer
 
+    var columnCount: Int32 { sqlite3_column_count(statement) }
+
     func text(_ column: Int32) -> String? {
         guard sqlite3_column_type(statement, column) != SQLITE_NULL, let pointer = sqlite3_column_text(statement, column) else {
             return nil

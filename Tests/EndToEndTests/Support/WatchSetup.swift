@@ -1,4 +1,4 @@
-import CancelWatch
+@testable import CancelWatch
 import Foundation
 #if canImport(FoundationNetworking)
     import FoundationNetworking
@@ -297,26 +297,17 @@ final class WatchSetup: @unchecked Sendable {
     }
 }
 
-/// Reads a state file with the `sqlite3` shell (a second process, as an operator would).
+/// Reads a state file on a connection of its own, as a second reader would (in this
+/// process: spawning the sqlite3 shell from polling loops starves a small machine's
+/// cooperative pool, which the scenarios' timings then feel).
 enum StateFileReader {
-    static func rows(_ path: String, _ sql: String) throws -> [[String]] {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["sqlite3", "-batch", "-separator", "\u{1F}", "-cmd", ".timeout 5000", path, sql]
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        let errors = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw CommandFailure("sqlite3 \(path) failed: \(String(decoding: errors, as: UTF8.self))")
+    static func rows(_ path: String, _ sql: String, write: Bool = false) throws -> [[String]] {
+        let database = try SQLiteDatabase(path: path, readOnly: !write)
+        var rows: [[String]] = []
+        try database.query(sql) { row in
+            rows.append((0..<row.columnCount).map { row.string($0) })
         }
-        return String(decoding: data, as: UTF8.self).split(separator: "\n").map {
-            $0.split(separator: "\u{1F}", omittingEmptySubsequences: false).map(String.init)
-        }
+        return rows
     }
 }
 
