@@ -12,15 +12,29 @@ final class ScriptedMarketplace: MarketplaceClient, @unchecked Sendable {
     private let lock = NSLock()
     private var listing: [CancellationRequest] = []
     private var lookupFailure: PollError?
+    private var outcome: OutcomeLookup = .resolved(.approved, at: nil)
+    private var listings = 0
 
     func list(_ requests: [CancellationRequest]) { lock.withLock { listing = requests } }
+    private var listingFailure: PollError?
+    func failListings(_ error: PollError?) { lock.withLock { listingFailure = error } }
+    func answerLookups(_ outcome: OutcomeLookup) { lock.withLock { self.outcome = outcome } }
+    var listingCount: Int { lock.withLock { listings } }
     func failLookups(_ error: PollError?) { lock.withLock { lookupFailure = error } }
 
-    func fetchPending() async throws(PollError) -> PendingSnapshot { PendingSnapshot(requests: lock.withLock { listing }) }
+    func fetchPending() async throws(PollError) -> PendingSnapshot {
+        if let failure = lock.withLock({ listingFailure }) { throw failure }
+        return PendingSnapshot(
+            requests: lock.withLock {
+                listings += 1
+                return listing
+            })
+    }
 
     func lookupOutcomes(of requests: [CancellationRequest]) async throws(PollError) -> [RequestKey: OutcomeLookup] {
         if let failure = lock.withLock({ lookupFailure }) { throw failure }
-        return Dictionary(uniqueKeysWithValues: requests.map { ($0.key, OutcomeLookup.resolved(.approved, at: nil)) })
+        let outcome = lock.withLock { self.outcome }
+        return Dictionary(uniqueKeysWithValues: requests.map { ($0.key, outcome) })
     }
 }
 
@@ -56,4 +70,72 @@ final class ScriptedMarketplace: MarketplaceClient, @unchecked Sendable {
         #expect(try store.loadTracked().first { $0.request.id == "a" }?.status == .approved)
         #expect(next.health.consecutiveFailures == 0)
     }
+
+    /// The seller rejects a minute before the deadline, between two polls an hour apart:
+    /// at the deadline the watcher asks the marketplace instead of calling it expired.
+    @Test func atADeadlineTheSourceIsPolledAndAnAnswerJustBeforeItIsSeen() async throws {
+        let store = try SQLiteStateStore(path: try temporaryStatePath("cw-watcher"))
+        let market = ScriptedMarketplace()
+        let watcher = try Watcher(
+            sources: [PolledSource(client: market, pollInterval: 3600)], store: store, clock: clock,
+            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let reports = ReportLog()
+        await watcher.onPoll { reports.add($0) }
+        let a = CancellationRequest(
+            marketplace: .ozon, source: "ozon-main", id: "a", order: "order-a", state: .pending, rawState: "ON_APPROVAL",
+            deadline: clock.now().addingTimeInterval(600))
+        market.list([a])
+        let running = Task { await watcher.run() }
+        defer { running.cancel() }
+        try await waitFor { reports.count == 1 }
+
+        clock.advance(by: 540)
+        market.list([])
+        market.answerLookups(.resolved(.rejected, at: clock.now()))
+        clock.advance(by: 60)
+        #expect(await watcher.expireDue().isEmpty, "nothing is expired before the marketplace is asked")
+        try await waitFor { reports.count == 2 }
+        #expect(market.listingCount == 2)
+        let changes = reports.all[1].changes
+        #expect(changes.count == 1)
+        #expect(changes.first.map { if case .resolved(_, .rejected) = $0 { true } else { false } } == true)
+        #expect(try store.loadTracked().first?.status == .rejected)
+    }
+
+    /// When the marketplace cannot be asked at the deadline, the deadline is taken as passed.
+    @Test func atADeadlineAFailedPollExpires() async throws {
+        let store = try SQLiteStateStore(path: try temporaryStatePath("cw-watcher"))
+        let market = ScriptedMarketplace()
+        let watcher = try Watcher(
+            sources: [PolledSource(client: market, pollInterval: 3600)], store: store, clock: clock,
+            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let reports = ReportLog()
+        await watcher.onPoll { reports.add($0) }
+        market.list([request("a")])
+        let running = Task { await watcher.run() }
+        defer { running.cancel() }
+        try await waitFor { reports.count == 1 }
+        market.failListings(PollError(source: "ozon-main", kind: .server, status: 500, message: "down"))
+        clock.advance(by: 3600)
+        _ = await watcher.expireDue()
+        try await waitFor { reports.count == 2 }
+        #expect(reports.all[1].error != nil)
+        #expect(reports.all[1].changes.map { if case .expired = $0 { true } else { false } } == [true])
+    }
+
+    func waitFor(_ condition: () -> Bool) async throws {
+        let limit = Date().addingTimeInterval(10)
+        while !condition() {
+            guard Date() < limit else { throw CancellationError() }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+}
+
+final class ReportLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: [PollReport] = []
+    func add(_ report: PollReport) { lock.withLock { stored.append(report) } }
+    var all: [PollReport] { lock.withLock { stored } }
+    var count: Int { lock.withLock { stored.count } }
 }

@@ -71,7 +71,8 @@ public struct Tracker: Sendable {
     private var pendingBySource: [String: Set<RequestKey>] = [:]
     /// How many tracked requests are in each state.
     public private(set) var statusCounts: [TrackedStatus: Int] = [:]
-    private var deadlines = DeadlineHeap()
+    /// Pending deadlines, one heap per source.
+    private var deadlines: [String: DeadlineHeap] = [:]
     /// Times in a row each pending request was missing and unknown to the marketplace.
     private var unconfirmedVanish: [RequestKey: Int] = [:]
     /// While recording: the value each key had before the first change (for `rollback`).
@@ -86,7 +87,7 @@ public struct Tracker: Sendable {
         for item in requests.values { statusCounts[item.status, default: 0] += 1 }
         for item in requests.values where item.status == .pending {
             pendingBySource[item.request.source, default: []].insert(item.key)
-            deadlines.push(item.request.deadline, item.key)
+            deadlines[item.request.source, default: DeadlineHeap()].push(item.request.deadline, item.key)
         }
     }
 
@@ -102,9 +103,17 @@ public struct Tracker: Sendable {
     }
 
     /// The nearest deadline among pending requests.
-    public mutating func nearestDeadline() -> Date? {
-        while let top = deadlines.top, !isPending(top.key, deadline: top.deadline) { deadlines.pop() }
-        return deadlines.top?.deadline
+    public mutating func nearestDeadline(source: String? = nil) -> Date? {
+        guard let source else {
+            return deadlines.keys.sorted().compactMap { nearestDeadline(source: $0) }.min()
+        }
+        while let top = deadlines[source]?.top, !isPending(top.key, deadline: top.deadline) { deadlines[source]?.pop() }
+        return deadlines[source]?.top?.deadline
+    }
+
+    /// Sources with a pending request whose deadline has come.
+    public mutating func sourcesWithDeadlinesPassed(now: Date) -> [String] {
+        deadlines.keys.sorted().filter { source in nearestDeadline(source: source).map { $0 <= now } ?? false }
     }
 
     /// Pending requests of `source` that are not in `snapshot`: their outcome must be
@@ -124,13 +133,18 @@ public struct Tracker: Sendable {
 
     /// Applies one successful poll of `source`: the pending list and the outcomes of
     /// the requests that left it. Only a successful poll may resolve anything.
+    ///
+    /// `listedAt`: when the listing was asked for. A request whose deadline came before
+    /// that and is still listed pending has expired; one whose deadline came after it
+    /// waits for the next listing (the seller may have answered in between).
     public mutating func apply(
-        snapshot: PendingSnapshot, outcomes: [RequestKey: OutcomeLookup], source: String, now: Date
+        snapshot: PendingSnapshot, outcomes: [RequestKey: OutcomeLookup], source: String, now: Date, listedAt: Date? = nil
     ) -> [TrackerChange] {
+        let cutoff = min(listedAt ?? now, now)
         var changes: [TrackerChange] = []
         for request in snapshot.requests where request.source == source {
             unconfirmedVanish[request.key] = nil
-            changes.append(contentsOf: observePending(request, now: now))
+            changes.append(contentsOf: observePending(request, now: now, cutoff: cutoff))
         }
         for id in snapshot.skippedIDs { unconfirmedVanish[RequestKey(source: source, id: id)] = nil }
         for (key, lookup) in outcomes.sorted(by: { $0.key < $1.key }) where key.source == source {
@@ -138,7 +152,7 @@ public struct Tracker: Sendable {
             switch lookup {
             case .stillPending(let request):
                 unconfirmedVanish[key] = nil
-                changes.append(contentsOf: observePending(request, now: now))
+                changes.append(contentsOf: observePending(request, now: now, cutoff: cutoff))
             case .resolved(.vanished, _) where tracked.request.deadline > now:
                 let misses = (unconfirmedVanish[key] ?? 0) + 1
                 if misses < vanishConfirmations {
@@ -167,15 +181,18 @@ public struct Tracker: Sendable {
                 changes.append(.resolved(tracked, outcome))
             }
         }
-        changes.append(contentsOf: expire(now: now))
+        changes.append(contentsOf: expire(now: cutoff, source: source))
         return changes
     }
 
-    /// Marks every pending request whose deadline has come as expired.
-    public mutating func expire(now: Date) -> [TrackerChange] {
+    /// Marks every pending request (of `source`, or of all) whose deadline has come as expired.
+    public mutating func expire(now: Date, source: String? = nil) -> [TrackerChange] {
+        guard let source else {
+            return deadlines.keys.sorted().flatMap { expire(now: now, source: $0) }.sorted { $0.tracked.key < $1.tracked.key }
+        }
         var changes: [TrackerChange] = []
-        while let top = deadlines.top, top.deadline <= now {
-            deadlines.pop()
+        while let top = deadlines[source]?.top, top.deadline <= now {
+            deadlines[source]?.pop()
             guard var tracked = requests[top.key], tracked.status == .pending, tracked.request.deadline == top.deadline else {
                 continue
             }
@@ -234,15 +251,15 @@ public struct Tracker: Sendable {
             pendingBySource[key.source, default: []].insert(key)
         }
         if isPending, let value, !(wasPending && old?.request.deadline == value.request.deadline) {
-            deadlines.push(value.request.deadline, key)
+            deadlines[key.source, default: DeadlineHeap()].push(value.request.deadline, key)
         }
     }
 
-    private mutating func observePending(_ request: CancellationRequest, now: Date) -> [TrackerChange] {
+    private mutating func observePending(_ request: CancellationRequest, now: Date, cutoff: Date) -> [TrackerChange] {
         guard var tracked = requests[request.key] else {
             let tracked = TrackedRequest(request: request, status: .pending, firstSeen: now, lastSeen: now)
             set(request.key, tracked)
-            if request.deadline <= now { return [.new(tracked)] + expireOne(request.key) }
+            if request.deadline <= cutoff { return [.new(tracked)] + expireOne(request.key) }
             return [.new(tracked)]
         }
         if tracked.status == .expired {
@@ -268,7 +285,7 @@ public struct Tracker: Sendable {
         tracked.lastSeen = now
         set(request.key, tracked)
         var changes: [TrackerChange] = [.updated(tracked)]
-        if refined.deadline <= now { changes += expireOne(request.key) }
+        if refined.deadline <= cutoff { changes += expireOne(request.key) }
         return changes
     }
 

@@ -41,6 +41,10 @@ public actor Watcher {
     private var tracker: Tracker
     private var health: [String: SourceHealth]
     private var observers: [@Sendable (PollReport) async -> Void] = []
+    /// One per source: cuts the wait before its next poll short (a deadline came).
+    private let pollWakers: [String: Waker]
+    /// True while `run` polls each source on its own loop.
+    private var running = false
 
     public init(
         sources: [PolledSource], store: StateStore, clock: WatchClock, logger: Logger, downAfter: Int = 3,
@@ -59,6 +63,7 @@ public actor Watcher {
             health[source.client.source] = SourceHealth(source: source.client.source, marketplace: source.client.marketplace)
         }
         self.health = health
+        pollWakers = Dictionary(sources.map { ($0.client.source, Waker()) }, uniquingKeysWith: { first, _ in first })
     }
 
     /// Called after every poll with what it found (events, demo output, metrics).
@@ -84,6 +89,8 @@ public actor Watcher {
 
     /// Polls each source on its interval until cancelled.
     public func run() async {
+        running = true
+        defer { running = false }
         await withTaskGroup(of: Void.self) { group in
             for source in sources {
                 group.addTask { await self.pollLoop(source) }
@@ -95,11 +102,7 @@ public actor Watcher {
         while !Task.isCancelled {
             let report = await poll(source.client)
             let wait = nextPollDelay(after: report, interval: source.pollInterval)
-            do {
-                try await clock.sleep(for: wait)
-            } catch {
-                return
-            }
+            await pollWakers[source.client.source]?.wait(until: clock.now().addingTimeInterval(wait), clock: clock)
         }
     }
 
@@ -126,6 +129,7 @@ public actor Watcher {
         var changes: [TrackerChange] = []
         var failure: PollError?
         do throws(PollError) {
+            let listedAt = clock.now()
             let snapshot = try await client.fetchPending()
             for warning in snapshot.warnings { logger.warning("\(warning)") }
             if !snapshot.complete {
@@ -146,7 +150,7 @@ public actor Watcher {
                 }
             }
             tracker.beginChanges()
-            changes = tracker.apply(snapshot: snapshot, outcomes: outcomes, source: source, now: clock.now())
+            changes = tracker.apply(snapshot: snapshot, outcomes: outcomes, source: source, now: clock.now(), listedAt: listedAt)
             if failure == nil {
                 sourceHealth.lastSuccessAt = clock.now()
                 sourceHealth.consecutiveFailures = 0
@@ -166,6 +170,11 @@ public actor Watcher {
             failure = error
         }
         if let failure {
+            if changes.isEmpty {
+                // The marketplace could not be asked: deadlines that passed are taken as passed.
+                tracker.beginChanges()
+                changes = tracker.expire(now: clock.now(), source: source)
+            }
             sourceHealth.consecutiveFailures += 1
             sourceHealth.lastError = failure.description
             logger.warning(
@@ -235,9 +244,20 @@ public actor Watcher {
             occurredAt: now, message: message, sinks: healthNotify)
     }
 
-    /// Marks requests whose deadline has come as expired (between polls).
+    /// A deadline came (the scheduler's timer). While `run` polls, the sources concerned
+    /// are polled now, so that a seller's answer just before the deadline is seen: the
+    /// poll expires what is still pending, or what it cannot confirm when it fails.
+    /// Otherwise (`once`, tests) the requests are expired at once.
     @discardableResult
     public func expireDue() -> [TrackerChange] {
+        guard running else { return expireNow() }
+        for source in tracker.sourcesWithDeadlinesPassed(now: clock.now()) { pollWakers[source]?.signal() }
+        return []
+    }
+
+    /// Marks requests whose deadline has come as expired, without asking the marketplace.
+    @discardableResult
+    public func expireNow() -> [TrackerChange] {
         tracker.beginChanges()
         let changes = tracker.expire(now: clock.now())
         guard !changes.isEmpty else {
