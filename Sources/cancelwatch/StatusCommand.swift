@@ -53,7 +53,7 @@ enum StatusView {
             "initiator": .string(request.initiator), "reason": .string(request.reason), "logistics": .string(request.logistics),
             "created_at": request.createdAt.map { .string(Timestamp.format($0)) } ?? .null,
             "deadline": .string(Timestamp.format(request.deadline)),
-            "remaining_seconds": .integer(Int64(request.remaining(at: now).rounded(.down))),
+            "remaining_seconds": .integer(Int64(clampingFloor: request.remaining(at: now))),
         ]
     }
 

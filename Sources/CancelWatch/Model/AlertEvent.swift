@@ -71,7 +71,7 @@ public struct AlertEvent: Sendable, Hashable {
 
     /// Seconds from `occurredAt` to the request's deadline (negative after it).
     public var remainingSeconds: Int64? {
-        request.map { Int64($0.deadline.timeIntervalSince(occurredAt).rounded(.down)) }
+        request.map { Int64(clampingFloor: $0.deadline.timeIntervalSince(occurredAt)) }
     }
 
     /// The `generic` webhook body (DESIGN §5), also what `stdout` prints with `format: json`.

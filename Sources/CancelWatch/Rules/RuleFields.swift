@@ -171,7 +171,9 @@ struct RuleClock: Sendable {
     /// `2026-11-23 23:00 +03:00` (`UTC` when the offset is zero).
     func format(_ date: Date) -> String {
         // Far outside any real deadline (or not a number at all): say so rather than trap.
-        guard date.timeIntervalSince1970.isFinite, abs(date.timeIntervalSince1970) < 1e12 else { return "\(date)" }
+        guard date.timeIntervalSince1970.isFinite, abs(date.timeIntervalSince1970) < 1e12 else {
+            return "(an instant out of range: \(date.timeIntervalSince1970) s from 1970)"
+        }
         let offset = offset(at: date)
         let local = Int64((date.timeIntervalSince1970 + Double(offset)).rounded(.down))
         let days = Int((local - ((local % 86400) + 86400) % 86400) / 86400)

@@ -38,7 +38,7 @@ public enum DurationText {
     /// `2d 03h`, `1h 05m`, `4m 10s`, `45s`; a leading `-` once the instant has passed.
     public static func format(_ seconds: TimeInterval) -> String {
         let negative = seconds < 0
-        var s = Int(abs(seconds).rounded(.down))
+        var s = Int(Int64(clampingFloor: abs(seconds)))
         let days = s / 86400
         s %= 86400
         let hours = s / 3600
@@ -60,7 +60,7 @@ public enum DurationText {
 
     /// The shortest exact spelling in the config language (`90m` → `1h30m`).
     public static func spell(_ seconds: TimeInterval) -> String {
-        var s = Int(seconds.rounded())
+        var s = Int(Int64(clampingFloor: seconds.rounded()))
         if s == 0 { return "0s" }
         var out = s < 0 ? "-" : ""
         s = abs(s)
@@ -69,5 +69,17 @@ public enum DurationText {
             s %= size
         }
         return out
+    }
+}
+
+extension Int64 {
+    /// `value` rounded down and clamped to ±9e18 (NaN → 0): seconds computed from what a
+    /// marketplace sent can be anything, and must never trap.
+    public init(clampingFloor value: Double) {
+        guard !value.isNaN else {
+            self = 0
+            return
+        }
+        self = Int64(Swift.max(-9e18, Swift.min(9e18, value.rounded(.down))))
     }
 }

@@ -59,6 +59,10 @@ public enum Timestamp {
 
     /// `2026-11-23T20:00:00Z`: RFC 3339 UTC, whole seconds.
     public static func format(_ date: Date) -> String {
+        // Far outside any real instant (or not a number): say so rather than trap.
+        guard date.timeIntervalSince1970.isFinite, abs(date.timeIntervalSince1970) < 1e12 else {
+            return "(an instant out of range: \(date.timeIntervalSince1970) s from 1970)"
+        }
         let total = Int64(floor(date.timeIntervalSince1970))
         let days = Int(floorDiv(total, 86400))
         let secs = Int(total - Int64(days) * 86400)
