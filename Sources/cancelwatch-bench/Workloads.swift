@@ -51,6 +51,7 @@ final class NullStore: StateStore {
     func loadTracked() throws(StoreError) -> [TrackedRequest] { [] }
     func save(_ tracked: [TrackedRequest], health: SourceHealth?) throws(StoreError) {}
     func delete(_ keys: [RequestKey]) throws(StoreError) {}
+    func pruneOutbox(deliveredBefore: Date, deadBefore: Date) throws(StoreError) -> Int { 0 }
     func loadHealth() throws(StoreError) -> [SourceHealth] { [] }
     func loadAlerts() throws(StoreError) -> [AlertState] { [] }
     func commit(alerts: [AlertState], events: [AlertEvent], health: SourceHealth?, at now: Date) throws(StoreError) {}

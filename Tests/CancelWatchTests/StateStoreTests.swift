@@ -52,6 +52,33 @@ import Testing
         #expect(try store.loadTracked().isEmpty)
     }
 
+    @Test func pruningForgetsAlertStatesOfForgottenRequestsAndOldDeliveriesButKeepsRecentOnes() throws {
+        let store = try SQLiteStateStore(path: temporaryPath())
+        let now = Date(timeIntervalSince1970: 1_764_000_000)
+        var events: [AlertEvent] = []
+        for index in 0..<4 {
+            var event = SinkTestEvents.firing(id: String(format: "%032x", index + 1))
+            event.sinks = ["hook"]
+            events.append(event)
+        }
+        let alert = AlertState(request: RequestKey(source: "ozon-main", id: "1"), rule: "r", firings: 1, active: true, lastFiredAt: now)
+        try store.commit(alerts: [alert], events: events, health: nil, at: now)
+        let old = now.addingTimeInterval(-8 * 86400)
+        let older = now.addingTimeInterval(-31 * 86400)
+        try store.recordDelivery(DeliveryResult(eventID: events[0].id, sink: "hook", status: .delivered, attempts: 1, at: old))
+        try store.recordDelivery(DeliveryResult(eventID: events[1].id, sink: "hook", status: .delivered, attempts: 1, at: now))
+        try store.recordDelivery(DeliveryResult(eventID: events[2].id, sink: "hook", status: .dead, attempts: 3, error: "410", at: old))
+        try store.recordDelivery(DeliveryResult(eventID: events[3].id, sink: "hook", status: .dead, attempts: 3, error: "410", at: older))
+
+        let removed = try store.pruneOutbox(deliveredBefore: now.addingTimeInterval(-7 * 86400), deadBefore: now.addingTimeInterval(-30 * 86400))
+        #expect(removed == 2)
+        #expect(try store.outboxCounts().map { "\($0.status)/\($0.count)" } == ["dead/1", "delivered/1"])
+
+        #expect(try store.loadAlerts().count == 1)
+        try store.delete([RequestKey(source: "ozon-main", id: "1")])
+        #expect(try store.loadAlerts().isEmpty)
+    }
+
     @Test func aFileThatIsNotAStateFileIsReportedAndLeftUntouched() throws {
         let path = temporaryPath()
         let garbage = Data(repeating: 0x41, count: 4096)

@@ -101,6 +101,17 @@ public actor AlertScheduler {
 
     public var openCount: Int { open.count }
 
+    /// Drops what it remembers about requests the watcher forgot (closed long ago).
+    public func forget(_ keys: [RequestKey]) {
+        guard !keys.isEmpty else { return }
+        let forgotten = Set(keys)
+        for key in keys {
+            open[key] = nil
+            timers.remove(key)
+        }
+        alerts = alerts.filter { !forgotten.contains($0.key.request) }
+    }
+
     /// The next instant the scheduler will wake at.
     public var nextWake: Date? { timers.earliest }
 

@@ -70,7 +70,7 @@ public final class WatchService: Sendable {
             group.addTask {
                 // Closed requests are kept a week for `status`, then forgotten.
                 while !Task.isCancelled {
-                    await watcher.prune()
+                    await scheduler.forget(await watcher.prune())
                     try? await clock.sleep(for: 3600)
                 }
             }
@@ -82,7 +82,7 @@ public final class WatchService: Sendable {
         let reports = await watcher.pollAllOnce()
         await scheduler.processDue()
         await delivery.deliverDueOnce()
-        await watcher.prune()
+        await scheduler.forget(await watcher.prune())
         return reports
     }
 }

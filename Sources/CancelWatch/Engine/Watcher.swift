@@ -285,14 +285,35 @@ public actor Watcher {
         tracker.nearestDeadline()
     }
 
-    /// Forgets requests closed longer ago than `retention`.
-    public func prune() {
-        let keys = tracker.prune(closedBefore: clock.now().addingTimeInterval(-retention))
-        guard !keys.isEmpty else { return }
+    /// Forgets requests closed longer ago than `retention` (with their alert states),
+    /// deliveries finished that long ago, and dead letters after `deadLetterRetention`.
+    /// Returns the requests forgotten.
+    @discardableResult
+    public func prune() -> [RequestKey] {
+        let now = clock.now()
+        do {
+            _ = try store.pruneOutbox(
+                deliveredBefore: now.addingTimeInterval(-retention), deadBefore: now.addingTimeInterval(-deadLetterRetention))
+        } catch {
+            logger.error("could not prune the outbox: \(error.description)")
+        }
+        tracker.beginChanges()
+        let keys = tracker.prune(closedBefore: now.addingTimeInterval(-retention))
+        guard !keys.isEmpty else {
+            tracker.commitChanges()
+            return []
+        }
         do {
             try store.delete(keys)
+            tracker.commitChanges()
         } catch {
+            tracker.rollbackChanges()
             logger.error("could not prune the state: \(error.description)")
+            return []
         }
+        return keys
     }
+
+    /// Dead letters stay this long in the state file, for an operator to look at.
+    public let deadLetterRetention: TimeInterval = 30 * 86400
 }

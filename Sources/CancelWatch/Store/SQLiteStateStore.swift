@@ -174,8 +174,22 @@ public final class SQLiteStateStore: StateStore {
         try database.transaction { () throws(StoreError) in
             for key in keys {
                 try database.query("DELETE FROM requests WHERE source = ? AND id = ?", [.text(key.source), .text(key.id)])
+                try database.query("DELETE FROM alerts WHERE source = ? AND request_id = ?", [.text(key.source), .text(key.id)])
             }
         }
+    }
+
+    public func pruneOutbox(deliveredBefore: Date, deadBefore: Date) throws(StoreError) -> Int {
+        var removed = 0
+        try database.transaction { () throws(StoreError) in
+            try database.query(
+                """
+                DELETE FROM outbox WHERE (status = 'delivered' AND finished_at < ?) OR (status = 'dead' AND finished_at < ?)
+                """,
+                [SQLiteValue(deliveredBefore), SQLiteValue(deadBefore)])
+            try database.query("SELECT changes()") { row in removed = Int(row.integer(0)) }
+        }
+        return removed
     }
 
     public func loadHealth() throws(StoreError) -> [SourceHealth] {

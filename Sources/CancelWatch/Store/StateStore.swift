@@ -37,7 +37,11 @@ public protocol StateStore: Sendable {
     func loadTracked() throws(StoreError) -> [TrackedRequest]
     /// Saves one poll's changes and the source's health in one transaction.
     func save(_ tracked: [TrackedRequest], health: SourceHealth?) throws(StoreError)
+    /// Forgets these requests and their alert states.
     func delete(_ keys: [RequestKey]) throws(StoreError)
+    /// Forgets outbox entries delivered before `deliveredBefore` and dead letters
+    /// finished before `deadBefore`; returns how many.
+    func pruneOutbox(deliveredBefore: Date, deadBefore: Date) throws(StoreError) -> Int
     func loadHealth() throws(StoreError) -> [SourceHealth]
 
     /// Every (request, rule) alert state.
