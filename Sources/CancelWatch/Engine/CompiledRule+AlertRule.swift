@@ -9,7 +9,8 @@ extension CompiledRule: AlertRule {
     }
 
     public func quietRelease(at now: Date, deadline: Date) -> Date {
-        guard let end = quietEnd(containing: now), deadline >= end else { return now }
+        // A deadline at the very end of the window is inside it: holding until then would be too late.
+        guard let end = quietEnd(containing: now), deadline > end else { return now }
         return end
     }
 }
