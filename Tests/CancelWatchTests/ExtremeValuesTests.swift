@@ -36,4 +36,15 @@ import Testing
         _ = event.remainingSeconds
         _ = event.webhookBody.serialized()
     }
+
+    @Test func timestampsAreWrittenAsFoundationWritesThem() {
+        let formatter = ISO8601DateFormatter()
+        var random = SystemRandomNumberGenerator()
+        // 1583-01-01 ... 9999-12-31 (before 1583 Foundation writes Julian dates; RFC 3339 is proleptic Gregorian)
+        for _ in 0..<2000 {
+            let date = Date(timeIntervalSince1970: Double(Int64.random(in: -12_212_553_600...253_402_300_799, using: &random)))
+            #expect(Timestamp.format(date) == formatter.string(from: date))
+        }
+        #expect(Timestamp.format(Date(timeIntervalSince1970: 1_764_000_000.9)) == "2025-11-24T16:00:00Z")
+    }
 }

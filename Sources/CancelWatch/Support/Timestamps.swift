@@ -67,7 +67,37 @@ public enum Timestamp {
         let days = Int(floorDiv(total, 86400))
         let secs = Int(total - Int64(days) * 86400)
         let (y, m, d) = civilFromDays(days)
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02dZ", y, m, d, secs / 3600, (secs % 3600) / 60, secs % 60)
+        // By hand: String(format:) is most of the cost of writing a state file row.
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(20)
+        if y < 0 || y > 9999 {
+            bytes.append(contentsOf: String(y).utf8)
+        } else {
+            appendDigits(y, count: 4, to: &bytes)
+        }
+        bytes.append(UInt8(ascii: "-"))
+        appendDigits(m, count: 2, to: &bytes)
+        bytes.append(UInt8(ascii: "-"))
+        appendDigits(d, count: 2, to: &bytes)
+        bytes.append(UInt8(ascii: "T"))
+        appendDigits(secs / 3600, count: 2, to: &bytes)
+        bytes.append(UInt8(ascii: ":"))
+        appendDigits((secs % 3600) / 60, count: 2, to: &bytes)
+        bytes.append(UInt8(ascii: ":"))
+        appendDigits(secs % 60, count: 2, to: &bytes)
+        bytes.append(UInt8(ascii: "Z"))
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    private static func appendDigits(_ value: Int, count: Int, to bytes: inout [UInt8]) {
+        var divisor = 1
+        for _ in 1..<count { divisor *= 10 }
+        var rest = value
+        while divisor > 0 {
+            bytes.append(UInt8(ascii: "0") + UInt8(rest / divisor))
+            rest %= divisor
+            divisor /= 10
+        }
     }
 
     private static func floorDiv(_ a: Int64, _ b: Int64) -> Int64 { a >= 0 ? a / b : -((-a + b - 1) / b) }
