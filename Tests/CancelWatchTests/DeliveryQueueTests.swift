@@ -48,6 +48,16 @@ final class SelectiveSink: AlertSink, @unchecked Sendable {
         return store
     }
 
+    /// Runs a queue for `sink` (retrying after 1 s, at most 60 s), its attempts logged.
+    func run(_ sink: AlertSink, store: SQLiteStateStore) async -> (Task<Void, Never>, AttemptLog) {
+        let queue = DeliveryQueue(
+            routes: [DeliveryQueue.Route(sink: sink, retry: RetryPolicy(initialDelay: 1, maxDelay: 60))], store: store, clock: clock,
+            logger: quiet)
+        let log = AttemptLog()
+        await queue.onAttempt { _, result in log.add(result) }
+        return (Task { await queue.run() }, log)
+    }
+
     /// Waits (on the real clock, briefly) for the queue's loop to catch up.
     func settle(_ condition: @escaping () -> Bool) async throws {
         let limit = Date().addingTimeInterval(10)
@@ -61,12 +71,7 @@ final class SelectiveSink: AlertSink, @unchecked Sendable {
         let store = try store(with: queued)
         let sink = InMemorySink(clock: clock)
         sink.failNext(3, with: DeliveryError(retryable: true, message: "HTTP 429", retryAfter: 10))
-        let queue = DeliveryQueue(
-            routes: [DeliveryQueue.Route(sink: sink, retry: RetryPolicy(initialDelay: 1, maxDelay: 60))], store: store, clock: clock,
-            logger: quiet)
-        let log = AttemptLog()
-        await queue.onAttempt { _, result in log.add(result) }
-        let running = Task { await queue.run() }
+        let (running, log) = await run(sink, store: store)
         defer { running.cancel() }
 
         for failures in 1...3 {
@@ -85,12 +90,7 @@ final class SelectiveSink: AlertSink, @unchecked Sendable {
         let queued = events(4)
         let store = try store(with: queued)
         let sink = SelectiveSink(failing: [queued[0].id])
-        let queue = DeliveryQueue(
-            routes: [DeliveryQueue.Route(sink: sink, retry: RetryPolicy(initialDelay: 1, maxDelay: 60))], store: store, clock: clock,
-            logger: quiet)
-        let log = AttemptLog()
-        await queue.onAttempt { _, result in log.add(result) }
-        let running = Task { await queue.run() }
+        let (running, log) = await run(sink, store: store)
         defer { running.cancel() }
 
         try await settle { log.results.count >= 1 }

@@ -48,11 +48,7 @@ final class ScriptedMarketplace: MarketplaceClient, @unchecked Sendable {
     }
 
     @Test func aFailedOutcomeLookupStillAppliesTheListingAndResolvesNothing() async throws {
-        let store = try SQLiteStateStore(path: try temporaryStatePath("cw-watcher"))
-        let market = ScriptedMarketplace()
-        let watcher = try Watcher(
-            sources: [PolledSource(client: market, pollInterval: 60)], store: store, clock: clock,
-            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let (watcher, store, market, _) = try await running(pollInterval: 60)
         market.list([request("a"), request("b")])
         _ = await watcher.poll(market)
 
@@ -74,13 +70,7 @@ final class ScriptedMarketplace: MarketplaceClient, @unchecked Sendable {
     /// The seller rejects a minute before the deadline, between two polls an hour apart:
     /// at the deadline the watcher asks the marketplace instead of calling it expired.
     @Test func atADeadlineTheSourceIsPolledAndAnAnswerJustBeforeItIsSeen() async throws {
-        let store = try SQLiteStateStore(path: try temporaryStatePath("cw-watcher"))
-        let market = ScriptedMarketplace()
-        let watcher = try Watcher(
-            sources: [PolledSource(client: market, pollInterval: 3600)], store: store, clock: clock,
-            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
-        let reports = ReportLog()
-        await watcher.onPoll { reports.add($0) }
+        let (watcher, store, market, reports) = try await running(pollInterval: 3600)
         let a = CancellationRequest(
             marketplace: .ozon, source: "ozon-main", id: "a", order: "order-a", state: .pending, rawState: "ON_APPROVAL",
             deadline: clock.now().addingTimeInterval(600))
@@ -104,13 +94,7 @@ final class ScriptedMarketplace: MarketplaceClient, @unchecked Sendable {
 
     /// When the marketplace cannot be asked at the deadline, the deadline is taken as passed.
     @Test func atADeadlineAFailedPollExpires() async throws {
-        let store = try SQLiteStateStore(path: try temporaryStatePath("cw-watcher"))
-        let market = ScriptedMarketplace()
-        let watcher = try Watcher(
-            sources: [PolledSource(client: market, pollInterval: 3600)], store: store, clock: clock,
-            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
-        let reports = ReportLog()
-        await watcher.onPoll { reports.add($0) }
+        let (watcher, store, market, reports) = try await running(pollInterval: 3600)
         market.list([request("a")])
         let running = Task { await watcher.run() }
         defer { running.cancel() }
@@ -121,6 +105,19 @@ final class ScriptedMarketplace: MarketplaceClient, @unchecked Sendable {
         try await waitFor { reports.count == 2 }
         #expect(reports.all[1].error != nil)
         #expect(reports.all[1].changes.map { if case .expired = $0 { true } else { false } } == [true])
+        #expect(try store.loadTracked().first?.status == .expired)
+    }
+
+    /// A watcher of one scripted marketplace over a fresh state file, its reports collected.
+    func running(pollInterval: TimeInterval) async throws -> (Watcher, SQLiteStateStore, ScriptedMarketplace, ReportLog) {
+        let store = try SQLiteStateStore(path: try temporaryStatePath("cw-watcher"))
+        let market = ScriptedMarketplace()
+        let watcher = try Watcher(
+            sources: [PolledSource(client: market, pollInterval: pollInterval)], store: store, clock: clock,
+            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let reports = ReportLog()
+        await watcher.onPoll { reports.add($0) }
+        return (watcher, store, market, reports)
     }
 
     func waitFor(_ condition: () -> Bool) async throws {

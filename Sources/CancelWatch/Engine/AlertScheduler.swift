@@ -277,14 +277,14 @@ public actor AlertScheduler {
 
 /// Timers by instant, one per request; re-scheduling replaces the old one.
 struct TimerQueue {
-    private var heap: [(at: Date, key: RequestKey, generation: UInt64)] = []
+    private var heap = DateHeap<(key: RequestKey, generation: UInt64)>()
     private var current: [RequestKey: (at: Date, generation: UInt64)] = [:]
     private var generation: UInt64 = 0
 
     var earliest: Date? {
         mutating get {
             dropStale()
-            return heap.first?.at
+            return heap.top?.at
         }
     }
 
@@ -292,47 +292,20 @@ struct TimerQueue {
         if let existing = current[key], existing.at == date { return }
         generation += 1
         current[key] = (date, generation)
-        push((date, key, generation))
+        heap.push(date, (key, generation))
     }
 
     mutating func remove(_ key: RequestKey) { current[key] = nil }
 
     mutating func popDue(now: Date) -> RequestKey? {
         dropStale()
-        guard let top = heap.first, top.at <= now else { return nil }
-        pop()
-        current[top.key] = nil
-        return top.key
+        guard let top = heap.top, top.at <= now else { return nil }
+        heap.pop()
+        current[top.payload.key] = nil
+        return top.payload.key
     }
 
     private mutating func dropStale() {
-        while let top = heap.first, current[top.key]?.generation != top.generation { pop() }
-    }
-
-    private mutating func push(_ item: (at: Date, key: RequestKey, generation: UInt64)) {
-        heap.append(item)
-        var i = heap.count - 1
-        while i > 0 {
-            let parent = (i - 1) / 2
-            guard heap[i].at < heap[parent].at else { break }
-            heap.swapAt(i, parent)
-            i = parent
-        }
-    }
-
-    private mutating func pop() {
-        heap.swapAt(0, heap.count - 1)
-        heap.removeLast()
-        var i = 0
-        while true {
-            let left = 2 * i + 1
-            let right = left + 1
-            var smallest = i
-            if left < heap.count && heap[left].at < heap[smallest].at { smallest = left }
-            if right < heap.count && heap[right].at < heap[smallest].at { smallest = right }
-            if smallest == i { break }
-            heap.swapAt(i, smallest)
-            i = smallest
-        }
+        while let top = heap.top, current[top.payload.key]?.generation != top.payload.generation { heap.pop() }
     }
 }

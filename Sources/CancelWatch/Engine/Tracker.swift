@@ -72,7 +72,7 @@ public struct Tracker: Sendable {
     /// How many tracked requests are in each state.
     public private(set) var statusCounts: [TrackedStatus: Int] = [:]
     /// Pending deadlines, one heap per source.
-    private var deadlines: [String: DeadlineHeap] = [:]
+    private var deadlines: [String: DateHeap<RequestKey>] = [:]
     /// Times in a row each pending request was missing and unknown to the marketplace.
     private var unconfirmedVanish: [RequestKey: Int] = [:]
     /// While recording: the value each key had before the first change (for `rollback`).
@@ -87,7 +87,7 @@ public struct Tracker: Sendable {
         for item in requests.values { statusCounts[item.status, default: 0] += 1 }
         for item in requests.values where item.status == .pending {
             pendingBySource[item.request.source, default: []].insert(item.key)
-            deadlines[item.request.source, default: DeadlineHeap()].push(item.request.deadline, item.key)
+            deadlines[item.request.source, default: DateHeap()].push(item.request.deadline, item.key)
         }
     }
 
@@ -107,8 +107,8 @@ public struct Tracker: Sendable {
         guard let source else {
             return deadlines.keys.sorted().compactMap { nearestDeadline(source: $0) }.min()
         }
-        while let top = deadlines[source]?.top, !isPending(top.key, deadline: top.deadline) { deadlines[source]?.pop() }
-        return deadlines[source]?.top?.deadline
+        while let top = deadlines[source]?.top, !isPending(top.payload, deadline: top.at) { deadlines[source]?.pop() }
+        return deadlines[source]?.top?.at
     }
 
     /// Sources with a pending request whose deadline has come.
@@ -191,14 +191,13 @@ public struct Tracker: Sendable {
             return deadlines.keys.sorted().flatMap { expire(now: now, source: $0) }.sorted { $0.tracked.key < $1.tracked.key }
         }
         var changes: [TrackerChange] = []
-        while let top = deadlines[source]?.top, top.deadline <= now {
+        while let top = deadlines[source]?.top, top.at <= now {
             deadlines[source]?.pop()
-            guard var tracked = requests[top.key], tracked.status == .pending, tracked.request.deadline == top.deadline else {
-                continue
-            }
+            let key = top.payload
+            guard var tracked = requests[key], tracked.status == .pending, tracked.request.deadline == top.at else { continue }
             tracked.status = .expired
             tracked.closedAt = tracked.request.deadline
-            set(top.key, tracked)
+            set(key, tracked)
             changes.append(.expired(tracked))
         }
         return changes.sorted { $0.tracked.key < $1.tracked.key }
@@ -251,7 +250,7 @@ public struct Tracker: Sendable {
             pendingBySource[key.source, default: []].insert(key)
         }
         if isPending, let value, !(wasPending && old?.request.deadline == value.request.deadline) {
-            deadlines[key.source, default: DeadlineHeap()].push(value.request.deadline, key)
+            deadlines[key.source, default: DateHeap()].push(value.request.deadline, key)
         }
     }
 
@@ -314,41 +313,6 @@ public struct Tracker: Sendable {
         tracked.closedAt = tracked.request.deadline
         set(key, tracked)
         return [.expired(tracked)]
-    }
-}
-
-/// A min-heap of (deadline, key); stale entries (the request moved on) are skipped lazily.
-struct DeadlineHeap: Sendable {
-    private var items: [(deadline: Date, key: RequestKey)] = []
-
-    var top: (deadline: Date, key: RequestKey)? { items.first }
-
-    mutating func push(_ deadline: Date, _ key: RequestKey) {
-        items.append((deadline, key))
-        var i = items.count - 1
-        while i > 0 {
-            let parent = (i - 1) / 2
-            guard items[i].deadline < items[parent].deadline else { break }
-            items.swapAt(i, parent)
-            i = parent
-        }
-    }
-
-    mutating func pop() {
-        guard !items.isEmpty else { return }
-        items.swapAt(0, items.count - 1)
-        items.removeLast()
-        var i = 0
-        while true {
-            let left = 2 * i + 1
-            let right = left + 1
-            var smallest = i
-            if left < items.count && items[left].deadline < items[smallest].deadline { smallest = left }
-            if right < items.count && items[right].deadline < items[smallest].deadline { smallest = right }
-            if smallest == i { break }
-            items.swapAt(i, smallest)
-            i = smallest
-        }
     }
 }
 
