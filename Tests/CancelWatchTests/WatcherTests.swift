@@ -108,6 +108,25 @@ final class ScriptedMarketplace: MarketplaceClient, @unchecked Sendable {
         #expect(try store.loadTracked().first?.status == .expired)
     }
 
+    /// A request of a source taken out of the config cannot be polled at its deadline.
+    @Test func aDeadlineOfASourceNoLongerConfiguredExpiresAtOnce() async throws {
+        let store = try SQLiteStateStore(path: try temporaryStatePath("cw-watcher"))
+        var gone = request("old-1")
+        gone.source = "old-shop"
+        try store.save([TrackedRequest(request: gone, status: .pending, firstSeen: clock.now(), lastSeen: clock.now())], health: nil)
+        let market = ScriptedMarketplace()
+        let watcher = try Watcher(
+            sources: [PolledSource(client: market, pollInterval: 3600)], store: store, clock: clock,
+            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let running = Task { await watcher.run() }
+        defer { running.cancel() }
+        try await waitFor { market.listingCount == 1 }
+        clock.advance(by: 3600)
+        let changes = await watcher.expireDue()
+        #expect(changes.map(\.tracked.request.id) == ["old-1"])
+        #expect(try store.loadTracked().first { $0.request.id == "old-1" }?.status == .expired)
+    }
+
     /// A watcher of one scripted marketplace over a fresh state file, its reports collected.
     func running(pollInterval: TimeInterval) async throws -> (Watcher, SQLiteStateStore, ScriptedMarketplace, ReportLog) {
         let store = try SQLiteStateStore(path: try temporaryStatePath("cw-watcher"))

@@ -251,15 +251,21 @@ public actor Watcher {
     @discardableResult
     public func expireDue() -> [TrackerChange] {
         guard running else { return expireNow() }
-        for source in tracker.sourcesWithDeadlinesPassed(now: clock.now()) { pollWakers[source]?.signal() }
-        return []
+        var unpolled: [String] = []
+        for source in tracker.sourcesWithDeadlinesPassed(now: clock.now()) {
+            if let waker = pollWakers[source] { waker.signal() } else { unpolled.append(source) }
+        }
+        // A source no longer in the config cannot be asked: its deadlines are taken as passed.
+        return unpolled.isEmpty ? [] : expireNow(sources: unpolled)
     }
 
-    /// Marks requests whose deadline has come as expired, without asking the marketplace.
+    /// Marks requests whose deadline has come as expired (of `sources`, or all), without
+    /// asking the marketplace.
     @discardableResult
-    public func expireNow() -> [TrackerChange] {
+    public func expireNow(sources: [String]? = nil) -> [TrackerChange] {
         tracker.beginChanges()
-        let changes = tracker.expire(now: clock.now())
+        let now = clock.now()
+        let changes = sources.map { $0.flatMap { tracker.expire(now: now, source: $0) } } ?? tracker.expire(now: now)
         guard !changes.isEmpty else {
             tracker.commitChanges()
             return []
