@@ -46,3 +46,10 @@ typedef int (*cw_debug_callback)(CURL *handle, curl_infotype type, char *data, s
 static inline CURLcode cw_easy_setopt_debug_function(CURL *handle, cw_debug_callback callback) {
     return curl_easy_setopt(handle, CURLOPT_DEBUGFUNCTION, callback);
 }
+
+/* CURLOPT_SEEKFUNCTION: lets curl rewind an upload it reads through a read callback. */
+typedef int (*cw_seek_callback)(void *userdata, curl_off_t offset, int origin);
+
+static inline CURLcode cw_easy_setopt_seek_function(CURL *handle, cw_seek_callback callback) {
+    return curl_easy_setopt(handle, CURLOPT_SEEKFUNCTION, callback);
+}

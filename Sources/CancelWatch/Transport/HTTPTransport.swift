@@ -98,8 +98,6 @@ enum CurlGlobal {
 final class CurlResponseBuffer {
     var body = Data()
     var headers: [HTTPHeader] = []
-    var upload = Data()
-    var uploadOffset = 0
 
     func reset() {
         body = Data()
@@ -185,11 +183,18 @@ public final class CurlHTTPTransport: HTTPTransport {
                 _ = cw_easy_setopt_string(curl, CURLOPT_CUSTOMREQUEST, request.method.uppercased())
             }
             if let body = request.body {
-                buffer.upload = body
-                _ = cw_easy_setopt_long(curl, CURLOPT_POST, 1)
+                // curl keeps its own copy of the body, so it can send it again from the start
+                // whenever it must (a retry on a fresh connection after a reused one died, a
+                // rewind for authentication): a read callback would need a seek callback too.
+                // The size first: the body may hold NUL bytes.
                 _ = cw_easy_setopt_off(curl, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(body.count))
-                _ = cw_easy_setopt_read_function(curl, curlRead)
-                _ = cw_easy_setopt_pointer(curl, CURLOPT_READDATA, userdata)
+                body.withUnsafeBytes { bytes in
+                    if let base = bytes.baseAddress, !bytes.isEmpty {
+                        _ = cw_easy_setopt_pointer(curl, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: base))
+                    } else {
+                        _ = cw_easy_setopt_string(curl, CURLOPT_COPYPOSTFIELDS, "")
+                    }
+                }
                 if request.method.uppercased() != "POST" {
                     _ = cw_easy_setopt_string(curl, CURLOPT_CUSTOMREQUEST, request.method.uppercased())
                 }
@@ -198,7 +203,11 @@ public final class CurlHTTPTransport: HTTPTransport {
             _ = cw_easy_setopt_pointer(curl, CURLOPT_WRITEDATA, userdata)
             _ = cw_easy_setopt_header_function(curl, curlHeader)
             _ = cw_easy_setopt_pointer(curl, CURLOPT_HEADERDATA, userdata)
-            return curl_easy_perform(curl)
+            let code = curl_easy_perform(curl)
+            // The handle outlives this call (and may write an error while it closes a cached
+            // connection later): it must not keep a pointer to this call's error buffer.
+            _ = cw_easy_setopt_pointer(curl, CURLOPT_ERRORBUFFER, nil)
+            return code
         }
         // The buffer must outlive the transfer: curl holds a raw pointer to it.
         withExtendedLifetime(buffer) {}
@@ -249,20 +258,5 @@ private let curlHeader: cw_data_callback = { pointer, size, count, userdata in
         let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)
         buffer.headers.append(HTTPHeader(name, value))
     }
-    return length
-}
-
-private let curlRead: cw_data_callback = { pointer, size, count, userdata in
-    guard let pointer, let userdata else { return 0 }
-    let buffer = Unmanaged<CurlResponseBuffer>.fromOpaque(userdata).takeUnretainedValue()
-    let room = size * count
-    let remaining = buffer.upload.count - buffer.uploadOffset
-    let length = min(room, remaining)
-    guard length > 0 else { return 0 }
-    buffer.upload.withUnsafeBytes { bytes in
-        let start = bytes.baseAddress!.advanced(by: buffer.uploadOffset)
-        UnsafeMutableRawPointer(pointer).copyMemory(from: start, byteCount: length)
-    }
-    buffer.uploadOffset += length
     return length
 }

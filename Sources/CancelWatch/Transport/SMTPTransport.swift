@@ -171,11 +171,18 @@ public final class CurlSMTPTransport: SMTPTransport {
             _ = cw_easy_setopt_off(curl, CURLOPT_INFILESIZE_LARGE, curl_off_t(message.content.count))
             _ = cw_easy_setopt_read_function(curl, smtpRead)
             _ = cw_easy_setopt_pointer(curl, CURLOPT_READDATA, userdata)
+            // Should curl ever need the message from the start again, it can have it.
+            _ = cw_easy_setopt_seek_function(curl, smtpSeek)
+            _ = cw_easy_setopt_pointer(curl, CURLOPT_SEEKDATA, userdata)
             // The protocol trace, for the server's replies only.
             _ = cw_easy_setopt_debug_function(curl, smtpTrace)
             _ = cw_easy_setopt_pointer(curl, CURLOPT_DEBUGDATA, userdata)
             _ = cw_easy_setopt_long(curl, CURLOPT_VERBOSE, 1)
-            return curl_easy_perform(curl)
+            let code = curl_easy_perform(curl)
+            // curl_easy_cleanup (deferred) ends the conversation with QUIT and may report a
+            // failure while doing so: not into this buffer, which is gone by then.
+            _ = cw_easy_setopt_pointer(curl, CURLOPT_ERRORBUFFER, nil)
+            return code
         }
         withExtendedLifetime(state) {}
         guard code != CURLE_OK else { return .success(()) }
@@ -263,6 +270,14 @@ private let smtpRead: cw_data_callback = { pointer, size, count, userdata in
     }
     state.uploadOffset += length
     return length
+}
+
+private let smtpSeek: cw_seek_callback = { userdata, offset, origin in
+    guard let userdata, origin == SEEK_SET else { return Int32(CURL_SEEKFUNC_CANTSEEK) }
+    let state = Unmanaged<SMTPConversation>.fromOpaque(userdata).takeUnretainedValue()
+    guard offset >= 0, offset <= state.upload.count else { return Int32(CURL_SEEKFUNC_FAIL) }
+    state.uploadOffset = Int(offset)
+    return Int32(CURL_SEEKFUNC_OK)
 }
 
 private let smtpTrace: cw_debug_callback = { _, type, data, size, userdata in

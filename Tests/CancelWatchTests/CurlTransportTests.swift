@@ -1,0 +1,60 @@
+import Foundation
+import HTTPServing
+import Testing
+
+@testable import CancelWatch
+
+/// `CurlHTTPTransport` against loopback servers: what libcurl does on its own (retries on a
+/// reused connection, error texts) must work with the way the transport hands it data.
+@Suite struct CurlTransportTests {
+    /// One thread: one curl handle, so the second request reuses the first one's connection.
+    let transport = CurlHTTPTransport(threads: 1)
+
+    @Test func aPostIsSentWholeAgainWhenItsReusedConnectionDiesBeforeAnswering() async throws {
+        // The first answer keeps the connection open; the second request on it is read whole and
+        // the connection closed without a word, as a server that timed out the idle connection
+        // would. libcurl then retries on a fresh connection, which needs the body from the start.
+        let server = try ScriptedServer(
+            [{ _ in .text("warm") }, { _ in .dropConnection }], fallback: { request in .text("got:" + request.bodyText) })
+        let first = try await transport.send(
+            HTTPRequest(method: "POST", url: server.baseURL + "/list", body: Data("{}".utf8), timeout: 5))
+        #expect(first.status == 200)
+        let body = Data(#"{"filters":{"state":"ON_APPROVAL"},"limit":500,"last_id":0}"#.utf8)
+        let response = try await transport.send(
+            HTTPRequest(method: "POST", url: server.baseURL + "/list", body: body, timeout: 5))
+        #expect(response.status == 200)
+        #expect(String(decoding: response.body, as: UTF8.self) == "got:" + String(decoding: body, as: UTF8.self))
+        let seen = server.requests
+        #expect(seen.count == 3)
+        #expect(seen.dropFirst().allSatisfy { $0.body == body })
+        #expect(seen[1].remoteAddress == seen[0].remoteAddress, "the second try reused the first connection")
+        #expect(seen[2].remoteAddress != seen[1].remoteAddress, "the retry came on a fresh connection")
+    }
+
+    @Test func aPutBodyIsSentWithItsMethod() async throws {
+        let server = try ScriptedServer(fallback: { request in .text("\(request.method):\(request.bodyText)") })
+        let response = try await transport.send(
+            HTTPRequest(method: "PUT", url: server.baseURL + "/audit", body: Data(#"{"package_id":"P1"}"#.utf8)))
+        #expect(String(decoding: response.body, as: UTF8.self) == #"PUT:{"package_id":"P1"}"#)
+        let empty = try await transport.send(HTTPRequest(method: "POST", url: server.baseURL + "/empty", body: Data()))
+        #expect(String(decoding: empty.body, as: UTF8.self) == "POST:")
+    }
+
+    @Test func aFailedTransferCarriesCurlsOwnDetailAndTheHandleWorksAfterwards() async throws {
+        // A port that was just open and is now closed: the connection is refused.
+        let closed = try HTTPServer { _ in .text("never") }
+        let url = closed.baseURL + "/"
+        closed.shutdown()
+        let error = await #expect(throws: TransportError.self) {
+            _ = try await transport.send(HTTPRequest(method: "POST", url: url, body: Data("x".utf8), timeout: 5))
+        }
+        #expect(error?.kind == .connection)
+        // The error buffer's text names the address; curl's generic text for the code would not.
+        #expect(error?.message.contains("127.0.0.1") == true, "\(String(describing: error))")
+        let server = try ScriptedServer(fallback: { _ in .text("fine") })
+        for _ in 0..<3 {
+            let response = try await transport.send(HTTPRequest(method: "GET", url: server.baseURL + "/"))
+            #expect(String(decoding: response.body, as: UTF8.self) == "fine")
+        }
+    }
+}
