@@ -146,6 +146,27 @@ import Testing
         #expect(error?.kind == (status == 401 ? .auth : .api))
     }
 
+    @Test func credentialsEchoedInAnErrorNeverReachTheMessage() async throws {
+        // A proxy that repeats the request's headers in its error, as JSON and as plain text
+        // with the key straddling the end of the excerpt.
+        let server = try ScriptedServer([
+            { request in
+                let echo = "Client-Id \(request.header("Client-Id") ?? "") with Api-Key \(request.header("Api-Key") ?? "")"
+                return .json(status: 403, text: #"{"code": 7, "message": "\#(echo) is not allowed", "details": "\#(echo)"}"#)
+            },
+            { request in
+                .text(status: 400, String(repeating: "x", count: 155) + (request.header("Api-Key") ?? "").uppercased() + " tail")
+            },
+        ])
+        for _ in 0..<2 {
+            let error = await #expect(throws: PollError.self) { try await client(server).fetchPending() }
+            let text = try #require(error).description
+            #expect(text.contains("<redacted>"), "\(text)")
+            #expect(!text.lowercased().contains("key-o"), "\(text)")
+            #expect(!text.contains("100001"), "\(text)")
+        }
+    }
+
     @Test func retriesRateLimitsAndServerErrorsThenSucceeds() async throws {
         let server = try ScriptedServer([
             { _ in .json(status: 429, text: #"{"code": 8, "message": "You have reached request rate limit per second"}"#, headers: ["Retry-After": "0"]) },

@@ -130,6 +130,54 @@ import Testing
         #expect(second.warnings.isEmpty)
     }
 
+    @Test func aRetryIsSignedAfreshAndTheDeadlineCountsFromTheTryThatSucceeded() async throws {
+        // The first try is refused for its rate; seven seconds pass before the second.
+        let server = try ScriptedServer(
+            [{ _ in
+                clock.advance(by: 7)
+                return .json(
+                    status: 429, text: #"{"success": false, "error_code": 429, "error_msg": "too many requests"}"#,
+                    headers: ["Retry-After": "0"])
+            }],
+            fallback: { _ in Self.envelope([Self.unaudited("P1", left: 3_600_000)]) })
+        let started = clock.now()
+        let request = try #require(try await client(server).fetchPending().requests.first)
+        #expect(request.deadline == started.addingTimeInterval(7 + 3600))
+        let tries = server.requests
+        #expect(tries.count == 2)
+        #expect(tries.map { $0.header("timestamp") } == [String(Int64(started.timeIntervalSince1970)), String(Int64(started.timeIntervalSince1970) + 7)])
+        for sent in tries {
+            let timestamp = try #require(sent.header("timestamp"))
+            let expected = RedSigner.sign(
+                path: sent.path, query: sent.query.map { ($0.name, $0.value) }, appKey: "red-app-key", timestamp: timestamp,
+                appSecret: "red-secret-value")
+            #expect(sent.header("sign") == expected)
+        }
+    }
+
+    @Test func credentialsEchoedInAnErrorNeverReachTheMessage() async throws {
+        // A gateway that echoes what it was sent: the secret would only be there if the vendor
+        // logged it, but the app key and the signature are headers of every request.
+        let server = try ScriptedServer(fallback: { request in
+            let echo = "app-key=\(request.header("app-key") ?? "") sign=\(request.header("sign") ?? "") secret=red-secret-value"
+            if request.queryValue("logistics") == "red_auto" {
+                return .json(text: #"{"success": false, "error_code": 1001, "error_msg": "bad request: \#(echo)"}"#)
+            }
+            // The app key straddles the end of the excerpt: it must not show cut short either.
+            return .text(status: 400, String(repeating: "x", count: 154) + (request.header("app-key") ?? "") + " " + echo)
+        })
+        for logistics in ["red_auto", "red_box"] {
+            let error = await #expect(throws: PollError.self) { try await client(server, logistics: [logistics]).fetchPending() }
+            let text = try #require(error).description
+            #expect(text.contains("<redacted>"), "\(text)")
+            #expect(!text.contains("red-secret-value"))
+            #expect(!text.contains("red-ap"))
+            for sign in server.requests.compactMap({ $0.header("sign") }) {
+                #expect(!text.contains(sign.prefix(8)), "\(text)")
+            }
+        }
+    }
+
     @Test func outcomesComeFromTheAuditedList() async throws {
         let server = try ScriptedServer([
             { request in

@@ -118,27 +118,41 @@ func parseRetryAfter(_ value: String?, now: Date) -> TimeInterval? {
     return nil
 }
 
-/// Sends one marketplace call with the retry policy; `interpret` turns a response
-/// into a value or a `PollError` (whose kind decides whether to retry).
+/// A marketplace call's result and when the try that produced it was sent.
+struct SentCall<Value> {
+    var value: Value
+    /// The instant the successful try was built and handed to the transport.
+    var sentAt: Date
+}
+
+/// Sends one marketplace call with the retry policy. Every try is built afresh by
+/// `makeRequest` from the instant it is sent (a signature over a timestamp is never
+/// reused), and the answer carries the send time of the try that succeeded.
+/// `interpret` turns a response into a value or a `PollError` (whose kind decides
+/// whether to retry); it gets a scrubber that also knows the try's own credentials,
+/// and every error that leaves is scrubbed with it.
 func sendWithRetry<T>(
-    _ request: HTTPRequest, source: String, transport: HTTPTransport, clock: WatchClock, policy: RetryPolicy,
-    interpret: (HTTPResponse) throws(PollError) -> T
-) async throws(PollError) -> T {
+    source: String, transport: HTTPTransport, clock: WatchClock, policy: RetryPolicy, scrubber: CredentialScrubber,
+    makeRequest: (Date) -> HTTPRequest,
+    interpret: (HTTPResponse, CredentialScrubber) throws(PollError) -> T
+) async throws(PollError) -> SentCall<T> {
     var attempt = 1
     while true {
+        let sentAt = clock.now()
+        let request = makeRequest(sentAt)
+        let scrubbing = scrubber.including(request)
         let error: PollError
         do {
             let response = try await transport.send(request)
             do {
-                return try interpret(response)
+                return SentCall(value: try interpret(response, scrubbing), sentAt: sentAt)
             } catch let failure {
-                error = failure
+                error = scrubbing.scrub(failure)
             }
         } catch let failure {
-            error = PollError(source: source, kind: .transport, message: failure.description)
+            error = scrubbing.scrub(PollError(source: source, kind: .transport, message: failure.description))
         }
-        let retryable = error.isTransient
-        guard retryable, attempt < (policy.maxAttempts ?? Int.max) else { throw error }
+        guard error.isTransient, attempt < (policy.maxAttempts ?? Int.max) else { throw error }
         let wait = policy.delay(afterAttempt: attempt, retryAfter: error.retryAfter)
         do {
             try await clock.sleep(for: wait)
@@ -146,5 +160,83 @@ func sendWithRetry<T>(
             throw PollError(source: source, kind: .transport, message: "cancelled while backing off")
         }
         attempt += 1
+    }
+}
+
+/// Takes an account's credentials out of text that may reach a log: error messages and
+/// warnings built from what a marketplace answered, which may echo the request's headers.
+/// Matching is on bytes, ASCII case-insensitive; values shorter than three bytes are left
+/// alone (they would blank out ordinary text and protect nothing).
+struct CredentialScrubber: Sendable {
+    static let shortest = 3
+    /// Headers whose values are credentials: also taken out of what answers a request.
+    static let credentialHeaders: Set<String> = ["api-key", "client-id", "app-key", "sign", "authorization"]
+
+    /// Longest first, so that a value containing another is taken out whole.
+    private(set) var values: [[UInt8]]
+
+    init(_ values: [String]) {
+        self.values = []
+        add(values)
+    }
+
+    /// This scrubber, plus the credentials a request carries in its headers.
+    func including(_ request: HTTPRequest) -> CredentialScrubber {
+        var copy = self
+        copy.add(request.headers.filter { Self.credentialHeaders.contains($0.name.lowercased()) }.map(\.value))
+        return copy
+    }
+
+    private mutating func add(_ more: [String]) {
+        var all = Set(values)
+        for value in more where value.utf8.count >= Self.shortest { all.insert(Array(value.utf8)) }
+        values = all.sorted { $0.count != $1.count ? $0.count > $1.count : $0.lexicographicallyPrecedes($1) }
+    }
+
+    func scrub(_ text: String) -> String {
+        guard !values.isEmpty else { return text }
+        return Array(text.utf8).withUnsafeBufferPointer { scrubbed($0, limit: nil) }
+    }
+
+    func scrub(_ error: PollError) -> PollError {
+        var copy = error
+        copy.message = scrub(error.message)
+        return copy
+    }
+
+    /// The body's first `limit` bytes as text, credentials taken out first: a credential that
+    /// starts within the excerpt is replaced whole, never cut into a readable prefix.
+    func excerpt(of body: Data, limit: Int = 160) -> String {
+        body.withUnsafeBytes { raw in scrubbed(raw.bindMemory(to: UInt8.self), limit: limit) }
+    }
+
+    private func scrubbed(_ bytes: UnsafeBufferPointer<UInt8>, limit: Int?) -> String {
+        let end = min(bytes.count, limit ?? bytes.count)
+        var out: [UInt8] = []
+        out.reserveCapacity(end)
+        var i = 0
+        scan: while i < end {
+            for value in values where matches(value, in: bytes, at: i) {
+                out.append(contentsOf: Secret.placeholder.utf8)
+                i += value.count
+                continue scan
+            }
+            out.append(bytes[i])
+            i += 1
+        }
+        let text = String(decoding: out, as: UTF8.self)
+        return limit != nil && bytes.count > i ? text + "…" : text
+    }
+
+    private func matches(_ value: [UInt8], in bytes: UnsafeBufferPointer<UInt8>, at start: Int) -> Bool {
+        guard start + value.count <= bytes.count else { return false }
+        for (offset, byte) in value.enumerated() where Self.folded(bytes[start + offset]) != Self.folded(byte) {
+            return false
+        }
+        return true
+    }
+
+    private static func folded(_ byte: UInt8) -> UInt8 {
+        byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte
     }
 }

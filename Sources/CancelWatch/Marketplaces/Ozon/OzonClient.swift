@@ -31,6 +31,7 @@ public struct OzonClient: MarketplaceClient {
     let transport: HTTPTransport
     let clock: WatchClock
     let retry: RetryPolicy
+    let scrubber: CredentialScrubber
 
     public var source: String { account.source }
     public var marketplace: Marketplace { .ozon }
@@ -40,6 +41,7 @@ public struct OzonClient: MarketplaceClient {
         self.transport = transport
         self.clock = clock
         self.retry = retry
+        self.scrubber = CredentialScrubber([account.apiKey, account.clientID])
     }
 
     public func fetchPending() async throws(PollError) -> PendingSnapshot {
@@ -99,9 +101,10 @@ public struct OzonClient: MarketplaceClient {
                     HTTPHeader("Content-Type", "application/json"), HTTPHeader("Accept", "application/json"),
                 ],
                 body: body.serializedData(), timeout: account.timeout)
-            let page = try await sendWithRetry(request, source: source, transport: transport, clock: clock, policy: retry) {
-                (response) throws(PollError) -> OzonWire.Page in try interpret(response)
-            }
+            let page = try await sendWithRetry(
+                source: source, transport: transport, clock: clock, policy: retry, scrubber: scrubber,
+                makeRequest: { _ in request }
+            ) { (response, scrubber) throws(PollError) -> OzonWire.Page in try interpret(response, scrubber: scrubber) }.value
             result.pages += 1
             var fresh = 0
             for item in page.items {
@@ -112,7 +115,7 @@ public struct OzonClient: MarketplaceClient {
                         fresh += 1
                     }
                 } catch {
-                    result.warnings.append("source '\(source)': skipped an item: \(error.message)")
+                    result.warnings.append(scrubber.scrub("source '\(source)': skipped an item: \(error.message)"))
                 }
             }
             if page.items.isEmpty || page.items.count < Self.pageLimit { break }
@@ -133,10 +136,12 @@ public struct OzonClient: MarketplaceClient {
         return result
     }
 
-    func interpret(_ response: HTTPResponse) throws(PollError) -> OzonWire.Page {
+    func interpret(_ response: HTTPResponse, scrubber: CredentialScrubber) throws(PollError) -> OzonWire.Page {
         let status = response.status
         guard (200..<300).contains(status) else {
-            let detail = OzonWire.errorMessage(response.body) ?? "body: \(response.bodyExcerpt(limit: 160))"
+            // The vendor may echo the request's headers: no credential reaches the message.
+            let detail = OzonWire.errorMessage(response.body).map(scrubber.scrub)
+                ?? "body: \(scrubber.excerpt(of: response.body, limit: 160))"
             let kind: PollError.Kind
             switch status {
             case 429: kind = .rateLimited
@@ -153,7 +158,7 @@ public struct OzonClient: MarketplaceClient {
         do {
             return try OzonWire.decodePage(response.body)
         } catch {
-            throw PollError(source: source, kind: .decoding, status: status, message: error.message)
+            throw PollError(source: source, kind: .decoding, status: status, message: scrubber.scrub(error.message))
         }
     }
 }

@@ -40,6 +40,7 @@ public final class RedClient: MarketplaceClient {
     let transport: HTTPTransport
     let clock: WatchClock
     let retry: RetryPolicy
+    let scrubber: CredentialScrubber
     private let unitWarning = UnitWarningLatch()
 
     public var source: String { account.source }
@@ -50,6 +51,7 @@ public final class RedClient: MarketplaceClient {
         self.transport = transport
         self.clock = clock
         self.retry = retry
+        self.scrubber = CredentialScrubber([account.appSecret, account.appKey])
     }
 
     public func fetchPending() async throws(PollError) -> PendingSnapshot {
@@ -59,19 +61,26 @@ public final class RedClient: MarketplaceClient {
         var pages = 0
         var seen = Set<String>()
         for logistics in account.logistics {
-            pages += try await forEachPage(query: [("logistics", logistics), ("status", "unaudited")], warnings: &warnings) {
-                (item, sentAt) throws(PollErrorReason) in
-                // The vendor's own example mixes audited items into the list.
-                if let status = item["status"]?.stringValue, status != "unaudited" { return }
-                let request = try RedWire.pendingRequest(
-                    from: item, source: source, sentAt: sentAt, unit: account.maxAuditTimeUnit)
-                guard seen.insert(request.id).inserted else { return }
-                requests.append(request)
-                if let warning = unitWarning.check(
-                    request, left: item["max_audit_time"]?.lenientDouble ?? 0, unit: account.maxAuditTimeUnit,
-                    now: sentAt, source: source)
-                {
-                    unitWarnings.append(warning)
+            pages += try await forEachPage(query: [("logistics", logistics), ("status", "unaudited")]) { items, sentAt in
+                for item in items {
+                    // The vendor's own example mixes audited items into the list.
+                    if let status = item["status"]?.stringValue, status != "unaudited" { continue }
+                    let request: CancellationRequest
+                    do throws(PollErrorReason) {
+                        request = try RedWire.pendingRequest(
+                            from: item, source: source, sentAt: sentAt, unit: account.maxAuditTimeUnit)
+                    } catch {
+                        warnings.append(scrubber.scrub("source '\(source)': skipped an item: \(error.message)"))
+                        continue
+                    }
+                    guard seen.insert(request.id).inserted else { continue }
+                    requests.append(request)
+                    if let warning = unitWarning.check(
+                        request, left: item["max_audit_time"]?.lenientDouble ?? 0, unit: account.maxAuditTimeUnit,
+                        now: sentAt, source: source)
+                    {
+                        unitWarnings.append(warning)
+                    }
                 }
             }
         }
@@ -80,7 +89,6 @@ public final class RedClient: MarketplaceClient {
 
     public func lookupOutcomes(of requests: [CancellationRequest]) async throws(PollError) -> [RequestKey: OutcomeLookup] {
         var audited: [String: (Outcome, Date?)] = [:]
-        var warnings: [String] = []
         let byLogistics = Dictionary(grouping: requests) { $0.logistics.isEmpty ? "red_auto" : $0.logistics }
         for (logistics, group) in byLogistics.sorted(by: { $0.key < $1.key }) {
             let times = group.compactMap { $0.createdAt?.timeIntervalSince1970 }
@@ -92,18 +100,20 @@ public final class RedClient: MarketplaceClient {
                     ("logistics", logistics), ("status", "audited"), ("start_time", String(Int64(windowStart))),
                     ("end_time", String(Int64(windowEnd))),
                 ]
-                _ = try await forEachPage(query: query, warnings: &warnings) { (item, _) throws(PollErrorReason) in
-                    guard let packageID = item["package_id"]?.stringValue,
-                        let cancelTime = item["cancel_time"]?.lenientInt64
-                    else { return }
-                    let outcome: Outcome
-                    switch item["audit_result"]?.stringValue {
-                    case "canceled"?: outcome = .approved
-                    case "refused"?: outcome = .rejected
-                    default: return
+                _ = try await forEachPage(query: query) { items, _ in
+                    for item in items {
+                        guard let packageID = item["package_id"]?.stringValue,
+                            let cancelTime = item["cancel_time"]?.lenientInt64
+                        else { continue }
+                        let outcome: Outcome
+                        switch item["audit_result"]?.stringValue {
+                        case "canceled"?: outcome = .approved
+                        case "refused"?: outcome = .rejected
+                        default: continue
+                        }
+                        let at = item["audit_time"]?.lenientInt64.map { Date(timeIntervalSince1970: TimeInterval($0)) }
+                        audited[RedWire.requestID(packageID: packageID, cancelTime: cancelTime)] = (outcome, at)
                     }
-                    let at = item["audit_time"]?.lenientInt64.map { Date(timeIntervalSince1970: TimeInterval($0)) }
-                    audited[RedWire.requestID(packageID: packageID, cancelTime: cancelTime)] = (outcome, at)
                 }
                 windowStart = windowEnd + 1
             }
@@ -119,11 +129,16 @@ public final class RedClient: MarketplaceClient {
         return outcomes
     }
 
-    /// Calls the list for every page up to `total_page`, handing each item to `body`
-    /// with the instant its request was sent.
+    /// Whole Unix seconds, rounded down; dates in use stay far inside Int64.
+    static func seconds(_ date: Date) -> Int64 {
+        let value = date.timeIntervalSince1970.rounded(.down)
+        return value.isFinite ? Int64(max(-9e18, min(9e18, value))) : 0
+    }
+
+    /// Calls the list for every page up to `total_page`, handing each page's items to
+    /// `body` with the instant the try that returned them was sent.
     private func forEachPage(
-        query: [(String, String)], warnings: inout [String],
-        _ body: (JSONValue, Date) throws(PollErrorReason) -> Void
+        query: [(String, String)], _ body: ([JSONValue], Date) -> Void
     ) async throws(PollError) -> Int {
         var pages = 0
         var pageNo = 1
@@ -131,12 +146,12 @@ public final class RedClient: MarketplaceClient {
         var listed = Set<String>()
         repeat {
             let pageQuery = query + [("page_no", String(pageNo)), ("page_size", String(account.pageSize))]
-            var sentAt = clock.now()
-            let page = try await sendWithRetry(
-                signedRequest(query: pageQuery, sentAt: &sentAt), source: source, transport: transport, clock: clock,
-                policy: retry
-            ) { (response) throws(PollError) -> RedWire.Page in try interpret(response) }
-            // The signed timestamp is whole seconds; the countdown started no earlier than the send.
+            // Signed afresh for every try: a retry never reuses an old timestamp.
+            let call = try await sendWithRetry(
+                source: source, transport: transport, clock: clock, policy: retry, scrubber: scrubber,
+                makeRequest: { sentAt in signedRequest(query: pageQuery, sentAt: sentAt) }
+            ) { (response, scrubber) throws(PollError) -> RedWire.Page in try interpret(response, scrubber: scrubber) }
+            let page = call.value
             pages += 1
             // A later page made only of items already listed means the cursor was ignored:
             // what the pages after it hold is unknown, so this listing cannot say what left it.
@@ -147,22 +162,16 @@ public final class RedClient: MarketplaceClient {
                     message: "page \(pageNo) of \(totalPage) repeated items of earlier pages; the listing is incomplete")
             }
             listed.formUnion(keys)
-            for item in page.items {
-                do {
-                    try body(item, sentAt)
-                } catch {
-                    warnings.append("source '\(source)': skipped an item: \(error.message)")
-                }
-            }
+            // The countdown started no earlier than the send of the try that succeeded.
+            body(page.items, call.sentAt)
             totalPage = page.totalPage
             pageNo += 1
         } while pageNo <= totalPage && pageNo <= Self.maxPages
         return pages
     }
 
-    private func signedRequest(query: [(String, String)], sentAt: inout Date) -> HTTPRequest {
-        sentAt = clock.now()
-        let timestamp = String(Int64(sentAt.timeIntervalSince1970))
+    private func signedRequest(query: [(String, String)], sentAt: Date) -> HTTPRequest {
+        let timestamp = String(Self.seconds(sentAt))
         let sign = RedSigner.sign(
             path: Self.listPath, query: query, appKey: account.appKey, timestamp: timestamp, appSecret: account.appSecret)
         let queryString = query.map { "\(percentEncode($0.0))=\(percentEncode($0.1))" }.joined(separator: "&")
@@ -175,7 +184,8 @@ public final class RedClient: MarketplaceClient {
             timeout: account.timeout)
     }
 
-    private func interpret(_ response: HTTPResponse) throws(PollError) -> RedWire.Page {
+    /// `scrubber` knows this try's credentials: the vendor may echo them in an error.
+    private func interpret(_ response: HTTPResponse, scrubber: CredentialScrubber) throws(PollError) -> RedWire.Page {
         let status = response.status
         let retryAfter = parseRetryAfter(response.header("Retry-After"), now: clock.now())
         guard (200..<300).contains(status) else {
@@ -186,9 +196,9 @@ public final class RedClient: MarketplaceClient {
             case 500...599: kind = .server
             default: kind = .api
             }
-            var message = "body: \(response.bodyExcerpt(limit: 160))"
+            var message = "body: \(scrubber.excerpt(of: response.body, limit: 160))"
             if let envelope = try? JSONParser.parse(response.body), let text = envelope["error_msg"]?.stringValue {
-                message = "error_code \(envelope["error_code"]?.lenientInt64 ?? 0): \(text)"
+                message = scrubber.scrub("error_code \(envelope["error_code"]?.lenientInt64 ?? 0): \(text)")
             }
             throw PollError(source: source, kind: kind, status: status, message: message, retryAfter: retryAfter)
         }
@@ -197,14 +207,14 @@ public final class RedClient: MarketplaceClient {
         } catch {
             switch error {
             case .decoding(let message):
-                throw PollError(source: source, kind: .decoding, status: status, message: message)
+                throw PollError(source: source, kind: .decoding, status: status, message: scrubber.scrub(message))
             case .api(let code, let message):
                 let lowered = message.lowercased()
                 let auth = lowered.contains("sign") || lowered.contains("app-key") || lowered.contains("appkey")
                     || lowered.contains("auth")
                 throw PollError(
                     source: source, kind: auth ? .auth : .api, status: status,
-                    message: "error_code \(code): \(message)" + (auth ? " (check app_key and app_secret)" : ""))
+                    message: scrubber.scrub("error_code \(code): \(message)") + (auth ? " (check app_key and app_secret)" : ""))
             }
         }
     }
