@@ -166,7 +166,7 @@ import Testing
             guard let page = try? RedWire.decodePage(Data(bytes)) else { continue }
             for item in page.items {
                 for unit in [MaxAuditTimeUnit.milliseconds, .seconds] {
-                    guard let request = try? RedWire.pendingRequest(from: item, source: "red", sentAt: Date(), unit: unit) else { continue }
+                    guard let request = try? RedWire.pendingRequest(from: item, source: "red", sentAt: Date(), unit: unit, logistics: "red_auto") else { continue }
                     decoded += 1
                     Self.exercise(request)
                 }
@@ -184,7 +184,7 @@ import Testing
             let item = try JSONParser.parse(
                 #"{"package_id":"P","cancel_time":\#(cancelTime),"max_audit_time":\#(left),"status":"unaudited"}"#)
             for unit in [MaxAuditTimeUnit.milliseconds, .seconds] {
-                if let request = try? RedWire.pendingRequest(from: item, source: "red", sentAt: Date(), unit: unit) {
+                if let request = try? RedWire.pendingRequest(from: item, source: "red", sentAt: Date(), unit: unit, logistics: "red_auto") {
                     Self.exercise(request)
                 }
             }

@@ -128,22 +128,61 @@ import Testing
         let snapshot = try await client(server).fetchPending()
         #expect(snapshot.requests.map(\.id) == ["1"])
         #expect(snapshot.warnings.contains { $0.contains("request 2") && $0.contains("auto_approve_date") })
+        // Still listed: the tracker must not take request 2 for gone.
+        #expect(snapshot.skippedIDs == ["2"])
+        #expect(snapshot.complete)
     }
 
-    @Test(arguments: [
-        (#"{"code": 3, "message": "invalid limit", "details": [{"typeUrl": "x", "value": "y"}]}"#, 400),
-        (#"{"code": 16, "message": "Client-Id and Api-Key headers are required", "details": "no headers"}"#, 401),
-    ])
-    func errorBodiesBecomeMessagesNamingSourceStatusCodeAndMessage(_ body: String, _ status: Int) async throws {
-        let server = try ScriptedServer(fallback: { _ in .json(status: status, text: body) })
-        let error = await #expect(throws: PollError.self) { try await client(server).fetchPending() }
-        let text = try #require(error).description
-        #expect(text.contains("ozon-main"))
-        #expect(text.contains("HTTP \(status)"))
-        #expect(text.contains(status == 400 ? "code 3: invalid limit" : "code 16: Client-Id and Api-Key headers are required"))
-        #expect(!text.contains("key-ozon-secret"))
-        #expect(server.requests.count == 1)  // neither 400 nor 401 is retried within a poll
-        #expect(error?.kind == (status == 401 ? .auth : .api))
+    @Test func anItemWithAnIDAsAStringIsSkippedUnderTheIDItsDecodingWouldGive() async throws {
+        let broken: JSONValue = ["cancellation_id": " 9 ", "posting_number": "P-9", "auto_approve_date": "tomorrow"]
+        let body: JSONValue = ["result": [Self.item(1), broken], "last_id": 9]
+        let server = try ScriptedServer([{ _ in .json(body.serializedData()) }])
+        let snapshot = try await client(server).fetchPending()
+        let decoded = try OzonWire.request(from: Self.item(9), source: "ozon-main")
+        #expect(snapshot.skippedIDs == [decoded.id])
+        #expect(snapshot.complete)
+    }
+
+    @Test(arguments: [["cancellation_id": "nine", "posting_number": "P-9"], ["posting_number": "P-9"], "P-9"] as [JSONValue])
+    func anItemWithoutAReadableIDMakesTheListingIncomplete(_ broken: JSONValue) async throws {
+        let body: JSONValue = ["result": [Self.item(1), broken], "last_id": 1]
+        let server = try ScriptedServer([{ _ in .json(body.serializedData()) }])
+        let snapshot = try await client(server).fetchPending()
+        #expect(snapshot.requests.map(\.id) == ["1"])
+        #expect(snapshot.skippedIDs.isEmpty)
+        #expect(!snapshot.complete)
+    }
+
+    @Test func aDecidedRequestIsResolvedEvenWithoutAnAutoApproveDate() async throws {
+        func decided(_ id: Int64, _ state: String, approved: JSONValue) -> JSONValue {
+            guard case .object(var members) = Self.item(id, state: state) else { return nil }
+            members["auto_approve_date"] = nil
+            members["approve_date"] = approved
+            return .object(members)
+        }
+        let body: JSONValue = [
+            "result": [decided(1, "APPROVED", approved: "2026-11-23T19:00:00Z"), decided(2, "REJECTED", approved: nil)],
+            "last_id": 2,
+        ]
+        let server = try ScriptedServer([{ _ in .json(body.serializedData()) }])
+        let asked = try [1, 2].map { id in try OzonWire.request(from: Self.item(Int64(id)), source: "ozon-main") }
+        let outcomes = try await client(server).lookupOutcomes(of: asked)
+        #expect(outcomes[asked[0].key] == .resolved(.approved, at: Timestamp.parse("2026-11-23T19:00:00Z")))
+        #expect(outcomes[asked[1].key] == .resolved(.rejected, at: nil))
+    }
+
+    @Test func aLookupThatListsAnUnreadableItemCallsNothingInItsBatchVanished() async throws {
+        var pendingWithoutDeadline = Self.item(2)
+        if case .object(var members) = pendingWithoutDeadline {
+            members["auto_approve_date"] = nil
+            pendingWithoutDeadline = .object(members)
+        }
+        let body: JSONValue = ["result": [pendingWithoutDeadline, ["posting_number": "P-3"]], "last_id": 2]
+        let server = try ScriptedServer([{ _ in .json(body.serializedData()) }])
+        let asked = try [1, 2].map { id in try OzonWire.request(from: Self.item(Int64(id)), source: "ozon-main") }
+        let outcomes = try await client(server).lookupOutcomes(of: asked)
+        // 1 is not listed, but the item without an id could be it; 2 is listed pending but cannot be decoded.
+        #expect(outcomes.isEmpty)
     }
 
     @Test func credentialsEchoedInAnErrorNeverReachTheMessage() async throws {
@@ -165,6 +204,22 @@ import Testing
             #expect(!text.lowercased().contains("key-o"), "\(text)")
             #expect(!text.contains("100001"), "\(text)")
         }
+    }
+
+    @Test(arguments: [
+        (#"{"code": 3, "message": "invalid limit", "details": [{"typeUrl": "x", "value": "y"}]}"#, 400),
+        (#"{"code": 16, "message": "Client-Id and Api-Key headers are required", "details": "no headers"}"#, 401),
+    ])
+    func errorBodiesBecomeMessagesNamingSourceStatusCodeAndMessage(_ body: String, _ status: Int) async throws {
+        let server = try ScriptedServer(fallback: { _ in .json(status: status, text: body) })
+        let error = await #expect(throws: PollError.self) { try await client(server).fetchPending() }
+        let text = try #require(error).description
+        #expect(text.contains("ozon-main"))
+        #expect(text.contains("HTTP \(status)"))
+        #expect(text.contains(status == 400 ? "code 3: invalid limit" : "code 16: Client-Id and Api-Key headers are required"))
+        #expect(!text.contains("key-ozon-secret"))
+        #expect(server.requests.count == 1)  // neither 400 nor 401 is retried within a poll
+        #expect(error?.kind == (status == 401 ? .auth : .api))
     }
 
     @Test func retriesRateLimitsAndServerErrorsThenSucceeds() async throws {

@@ -130,6 +130,63 @@ import Testing
         #expect(second.warnings.isEmpty)
     }
 
+    @Test func anItemThatCannotBeDecodedStaysListedByTheIDItsDecodingWouldGive() async throws {
+        let broken: JSONValue = ["package_id": "P2", "cancel_time": "1763999800", "status": "unaudited", "max_audit_time": "soon"]
+        let server = try ScriptedServer(fallback: { _ in Self.envelope([Self.unaudited("P1"), broken]) })
+        let snapshot = try await client(server).fetchPending()
+        #expect(snapshot.requests.map(\.id) == ["P1@1763999900"])
+        // The id a successful decoding gives the same package and cancel time.
+        var fixed = broken
+        if case .object(var members) = fixed {
+            members["max_audit_time"] = 1000
+            fixed = .object(members)
+        }
+        let decoded = try RedWire.pendingRequest(from: fixed, source: "red-shop", sentAt: clock.now(), unit: .seconds, logistics: "red_auto")
+        #expect(snapshot.skippedIDs == [decoded.id])
+        #expect(snapshot.complete)
+        #expect(snapshot.warnings.contains { $0.contains("P2") && $0.contains("max_audit_time") })
+    }
+
+    @Test(arguments: [
+        ["cancel_time": 1_763_999_800, "status": "unaudited", "max_audit_time": 1000],
+        ["package_id": "P2", "status": "unaudited", "max_audit_time": 1000],
+        "P2",
+    ] as [JSONValue])
+    func anItemWithoutAReadableIDMakesTheListingIncomplete(_ broken: JSONValue) async throws {
+        let server = try ScriptedServer(fallback: { _ in Self.envelope([Self.unaudited("P1"), broken]) })
+        let snapshot = try await client(server).fetchPending()
+        #expect(snapshot.requests.count == 1)
+        #expect(snapshot.skippedIDs.isEmpty)
+        #expect(!snapshot.complete)
+    }
+
+    @Test func anItemWithoutLogisticsTakesTheModeThatWasQueried() async throws {
+        let server = try ScriptedServer(fallback: { request in
+            var item = Self.unaudited("P-\(request.queryValue("logistics") ?? "?")")
+            if case .object(var members) = item {
+                members["logistics"] = nil
+                item = .object(members)
+            }
+            return Self.envelope([item])
+        })
+        let snapshot = try await client(server, logistics: ["red_auto", "red_box"]).fetchPending()
+        #expect(Dictionary(uniqueKeysWithValues: snapshot.requests.map { ($0.order, $0.logistics) }) == ["P-red_auto": "red_auto", "P-red_box": "red_box"])
+    }
+
+    @Test(arguments: ["1e300", "-1e300", "9223372036854775807", "\"1e30\""])
+    func hugeAuditTimesWarnWithoutTrapping(_ left: String) async throws {
+        for unit in [MaxAuditTimeUnit.milliseconds, .seconds] {
+            let server = try ScriptedServer(fallback: { _ in
+                .json(text: #"{"success": true, "error_code": 0, "data": {"total_page": 1, "package_list": [{"package_id": "P1", "cancel_time": 1763999990, "status": "unaudited", "max_audit_time": \#(left)}]}}"#)
+            })
+            let snapshot = try await client(server, unit: unit).fetchPending()
+            #expect(snapshot.requests.count == 1)
+            if unit == .seconds, !left.hasPrefix("-") {
+                #expect(snapshot.warnings.contains { $0.contains("look like milliseconds") }, "\(snapshot.warnings)")
+            }
+        }
+    }
+
     @Test func aRetryIsSignedAfreshAndTheDeadlineCountsFromTheTryThatSucceeded() async throws {
         // The first try is refused for its rate; seven seconds pass before the second.
         let server = try ScriptedServer(

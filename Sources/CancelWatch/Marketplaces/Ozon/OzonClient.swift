@@ -47,31 +47,41 @@ public struct OzonClient: MarketplaceClient {
     public func fetchPending() async throws(PollError) -> PendingSnapshot {
         let result = try await list(filters: ["state": "ON_APPROVAL"])
         return PendingSnapshot(
-            requests: result.requests.filter { $0.state == .pending }, warnings: result.warnings, pages: result.pages)
+            requests: result.requests.filter { $0.state == .pending }, warnings: result.warnings, pages: result.pages,
+            skippedIDs: result.skippedIDs, complete: result.complete)
     }
 
+    /// Looks the requests up by posting number with state `ALL`. A request listed as decided
+    /// is resolved, one listed as pending comes back `.stillPending`; only one that a complete
+    /// listing does not hold is `.vanished`. What cannot be told (an item whose id or state
+    /// cannot be read, a pending item that cannot be decoded) is left out of the answer.
     public func lookupOutcomes(of requests: [CancellationRequest]) async throws(PollError) -> [RequestKey: OutcomeLookup] {
-        var outcomes: [RequestKey: OutcomeLookup] = [:]
         let orders = Array(Set(requests.map(\.order))).sorted()
-        var found: [String: CancellationRequest] = [:]
+        var listed: [String: OzonWire.Listed] = [:]
+        var decoded: [String: CancellationRequest] = [:]
+        var unreadableOrders = Set<String>()
         var start = 0
         while start < orders.count {
             let batch = Array(orders[start..<min(start + Self.lookupBatch, orders.count)])
             start += Self.lookupBatch
             let result = try await list(filters: ["state": "ALL", "posting_number": .array(batch.map { .string($0) })])
-            for request in result.requests { found[request.id] = request }
+            for request in result.requests { decoded[request.id] = request }
+            listed.merge(result.listed) { _, new in new }
+            // An item with no readable id could be any request of the batch.
+            if !result.complete { unreadableOrders.formUnion(batch) }
         }
+        var outcomes: [RequestKey: OutcomeLookup] = [:]
         for request in requests {
-            guard let now = found[request.id] else {
-                outcomes[request.key] = .resolved(.vanished, at: nil)
+            guard let now = listed[request.id] else {
+                if !unreadableOrders.contains(request.order) { outcomes[request.key] = .resolved(.vanished, at: nil) }
                 continue
             }
             switch now.state {
-            case .pending: outcomes[request.key] = .stillPending(now)
-            case .approved:
-                outcomes[request.key] = .resolved(.approved, at: (now.raw["approve_date"]?.stringValue).flatMap(Timestamp.parse))
-            case .rejected:
-                outcomes[request.key] = .resolved(.rejected, at: (now.raw["approve_date"]?.stringValue).flatMap(Timestamp.parse))
+            case .pending?:
+                if let still = decoded[request.id], still.state == .pending { outcomes[request.key] = .stillPending(still) }
+            case .approved?: outcomes[request.key] = .resolved(.approved, at: now.approveDate)
+            case .rejected?: outcomes[request.key] = .resolved(.rejected, at: now.approveDate)
+            case nil: break  // listed, in a state that cannot be read
             }
         }
         return outcomes
@@ -79,8 +89,12 @@ public struct OzonClient: MarketplaceClient {
 
     struct ListResult {
         var requests: [CancellationRequest] = []
+        /// Every listed item whose id could be read, with its state where readable.
+        var listed: [String: OzonWire.Listed] = [:]
         var warnings: [String] = []
         var pages = 0
+        var skippedIDs = Set<String>()
+        var complete = true
     }
 
     /// Every page of the list for `filters`, following `last_id` to the end. The end is
@@ -88,6 +102,7 @@ public struct OzonClient: MarketplaceClient {
     func list(filters: [String: JSONValue]) async throws(PollError) -> ListResult {
         var result = ListResult()
         var seen = Set<String>()
+        var decodedIDs = Set<String>()
         var lastID: Int64 = 0
         while result.pages < Self.maxPages {
             let body: JSONValue = [
@@ -108,13 +123,24 @@ public struct OzonClient: MarketplaceClient {
             result.pages += 1
             var fresh = 0
             for item in page.items {
+                let id = OzonWire.id(of: item)
+                if let id {
+                    result.listed[id] = OzonWire.listed(item, id: id)
+                    if seen.insert(id).inserted { fresh += 1 }
+                }
                 do {
                     let request = try OzonWire.request(from: item, source: source)
-                    if seen.insert(request.id).inserted {
+                    if decodedIDs.insert(request.id).inserted {
                         result.requests.append(request)
-                        fresh += 1
+                        result.skippedIDs.remove(request.id)
                     }
                 } catch {
+                    // Still listed: whatever it is, it has not left the list.
+                    if let id {
+                        if !decodedIDs.contains(id) { result.skippedIDs.insert(id) }
+                    } else {
+                        result.complete = false
+                    }
                     result.warnings.append(scrubber.scrub("source '\(source)': skipped an item: \(error.message)"))
                 }
             }

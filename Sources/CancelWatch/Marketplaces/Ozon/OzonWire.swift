@@ -27,6 +27,31 @@ enum OzonWire {
         return Page(items: items, lastID: value["last_id"]?.lenientInt64, counter: value["counter"]?.lenientInt64)
     }
 
+    /// An item's request id (`cancellation_id`, as the request's `id` is written), when readable.
+    static func id(of item: JSONValue) -> String? {
+        item["cancellation_id"]?.lenientInt64.map { String($0) }
+    }
+
+    /// What a listed item says about its request, read no further than an outcome needs:
+    /// a decided item may lack `auto_approve_date` and still say how it ended.
+    struct Listed: Equatable {
+        var id: String
+        /// Nil when the item's state is missing or not one Ozon documents.
+        var state: RequestState?
+        var approveDate: Date?
+    }
+
+    static func listed(_ item: JSONValue, id: String) -> Listed {
+        let state: RequestState?
+        switch item["state"]?["state"]?.stringValue {
+        case "ON_APPROVAL"?: state = .pending
+        case "APPROVED"?: state = .approved
+        case "REJECTED"?: state = .rejected
+        default: state = nil
+        }
+        return Listed(id: id, state: state, approveDate: (item["approve_date"]?.stringValue).flatMap(Timestamp.parse))
+    }
+
     /// One item of `result` as a `CancellationRequest`, or why it cannot be one.
     static func request(from item: JSONValue, source: String) throws(PollErrorReason) -> CancellationRequest {
         guard case .object = item else { throw PollErrorReason("an item of 'result' is a \(item.typeName), not an object") }

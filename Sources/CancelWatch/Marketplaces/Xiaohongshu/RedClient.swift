@@ -60,6 +60,8 @@ public final class RedClient: MarketplaceClient {
         var unitWarnings: [String] = []
         var pages = 0
         var seen = Set<String>()
+        var skipped = Set<String>()
+        var complete = true
         for logistics in account.logistics {
             pages += try await forEachPage(query: [("logistics", logistics), ("status", "unaudited")]) { items, sentAt in
                 for item in items {
@@ -68,12 +70,19 @@ public final class RedClient: MarketplaceClient {
                     let request: CancellationRequest
                     do throws(PollErrorReason) {
                         request = try RedWire.pendingRequest(
-                            from: item, source: source, sentAt: sentAt, unit: account.maxAuditTimeUnit)
+                            from: item, source: source, sentAt: sentAt, unit: account.maxAuditTimeUnit, logistics: logistics)
                     } catch {
+                        // Still listed: whatever it is, it has not left the list.
+                        if let id = RedWire.requestID(of: item) {
+                            if !seen.contains(id) { skipped.insert(id) }
+                        } else {
+                            complete = false
+                        }
                         warnings.append(scrubber.scrub("source '\(source)': skipped an item: \(error.message)"))
                         continue
                     }
                     guard seen.insert(request.id).inserted else { continue }
+                    skipped.remove(request.id)
                     requests.append(request)
                     if let warning = unitWarning.check(
                         request, left: item["max_audit_time"]?.lenientDouble ?? 0, unit: account.maxAuditTimeUnit,
@@ -84,7 +93,8 @@ public final class RedClient: MarketplaceClient {
                 }
             }
         }
-        return PendingSnapshot(requests: requests, warnings: warnings + unitWarnings, pages: pages)
+        return PendingSnapshot(
+            requests: requests, warnings: warnings + unitWarnings, pages: pages, skippedIDs: skipped, complete: complete)
     }
 
     public func lookupOutcomes(of requests: [CancellationRequest]) async throws(PollError) -> [RequestKey: OutcomeLookup] {
@@ -111,7 +121,7 @@ public final class RedClient: MarketplaceClient {
                         case "refused"?: outcome = .rejected
                         default: continue
                         }
-                        let at = item["audit_time"]?.lenientInt64.map { Date(timeIntervalSince1970: TimeInterval($0)) }
+                        let at = RedWire.date(item["audit_time"])
                         audited[RedWire.requestID(packageID: packageID, cancelTime: cancelTime)] = (outcome, at)
                     }
                 }
@@ -238,12 +248,12 @@ final class UnitWarningLatch: @unchecked Sendable {
         case .milliseconds:
             // A fresh request with under a minute to audit: the value is probably seconds.
             suspicious = age < 600 && left > 0 && left < 60_000
-                ? "max_audit_time \(Int64(left)) for package \(request.order), asked \(Int(age))s ago, would leave \(Int(left / 1000))s to audit if milliseconds; the values look like seconds (set max_audit_time_unit: seconds if so; alerts now come early, never late)"
+                ? "max_audit_time \(whole(left)) for package \(request.order), asked \(whole(age))s ago, would leave \(whole(left / 1000))s to audit if milliseconds; the values look like seconds (set max_audit_time_unit: seconds if so; alerts now come early, never late)"
                 : nil
         case .seconds:
             // More than 30 days to audit: the value is probably milliseconds.
             suspicious = left > 30 * 86400
-                ? "max_audit_time \(Int64(left)) for package \(request.order) is \(Int(left / 86400)) days if seconds; the values look like milliseconds (deadlines may be late: consider max_audit_time_unit: milliseconds)"
+                ? "max_audit_time \(whole(left)) for package \(request.order) is \(whole(left / 86400)) days if seconds; the values look like milliseconds (deadlines may be late: consider max_audit_time_unit: milliseconds)"
                 : nil
         }
         guard let suspicious else { return nil }
@@ -253,4 +263,11 @@ final class UnitWarningLatch: @unchecked Sendable {
             return "source '\(source)': \(suspicious)"
         }
     }
+}
+
+/// A number for a message, whole, however large or odd the value the API sent.
+func whole(_ value: Double) -> String {
+    guard value.isFinite else { return "\(value)" }
+    let truncated = value.rounded(.towardZero)
+    return abs(truncated) < 1e18 ? String(Int64(truncated)) : String(format: "%.3g", truncated)
 }

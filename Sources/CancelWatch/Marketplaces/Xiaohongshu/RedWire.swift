@@ -40,9 +40,10 @@ enum RedWire {
 
     /// An unaudited item as a pending request. `sentAt` is when the request that
     /// returned it was sent: the countdown cannot have started earlier.
-    static func pendingRequest(from item: JSONValue, source: String, sentAt: Date, unit: MaxAuditTimeUnit) throws(PollErrorReason)
-        -> CancellationRequest
-    {
+    /// `logistics`: the mode that was queried, for an item that does not name its own.
+    static func pendingRequest(
+        from item: JSONValue, source: String, sentAt: Date, unit: MaxAuditTimeUnit, logistics: String
+    ) throws(PollErrorReason) -> CancellationRequest {
         guard case .object = item else { throw PollErrorReason("an item of 'package_list' is a \(item.typeName), not an object") }
         guard let packageID = item["package_id"]?.stringValue, !packageID.isEmpty else {
             throw PollErrorReason("an item has no 'package_id'")
@@ -56,12 +57,12 @@ enum RedWire {
         // Values no real request has (a countdown of centuries, a cancel time past year 9999)
         // are bounded so that every later use of the dates (formatting, arithmetic) is safe.
         let deadline = sentAt.addingTimeInterval(min(max(0, left) * unit.seconds, Self.longestAuditTime))
-        let created = (0...Self.latestCancelTime).contains(cancelTime) ? Date(timeIntervalSince1970: TimeInterval(cancelTime)) : nil
+        let created = date(.integer(cancelTime))
         return CancellationRequest(
             marketplace: .xiaohongshu, source: source, id: requestID(packageID: packageID, cancelTime: cancelTime),
             order: packageID, state: .pending, rawState: item["status"]?.stringValue ?? "unaudited",
             initiator: item["initiator"]?.stringValue ?? "", reason: item["cancel_reason"]?.stringValue ?? "",
-            reasonID: "", logistics: item["logistics"]?.stringValue ?? "",
+            reasonID: "", logistics: item["logistics"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 } ?? logistics,
             createdAt: created, deadline: deadline, raw: item)
     }
 
@@ -69,6 +70,20 @@ enum RedWire {
     static let longestAuditTime: TimeInterval = 10 * 366 * 86400
     /// 9999-12-31T23:59:59Z, in seconds.
     static let latestCancelTime: Int64 = 253_402_300_799
+
+    /// The identity of a listed item, read as `pendingRequest` reads it, when it can be.
+    static func requestID(of item: JSONValue) -> String? {
+        guard let packageID = item["package_id"]?.stringValue, !packageID.isEmpty,
+            let cancelTime = item["cancel_time"]?.lenientInt64
+        else { return nil }
+        return requestID(packageID: packageID, cancelTime: cancelTime)
+    }
+
+    /// Unix seconds as a date, when within the years any real date falls in.
+    static func date(_ value: JSONValue?) -> Date? {
+        guard let seconds = value?.lenientInt64, (0...latestCancelTime).contains(seconds) else { return nil }
+        return Date(timeIntervalSince1970: TimeInterval(seconds))
+    }
 
     /// A request's identity: a package can be asked to cancel more than once.
     static func requestID(packageID: String, cancelTime: Int64) -> String { "\(packageID)@\(cancelTime)" }
