@@ -173,20 +173,6 @@ import Testing
         #expect(Dictionary(uniqueKeysWithValues: snapshot.requests.map { ($0.order, $0.logistics) }) == ["P-red_auto": "red_auto", "P-red_box": "red_box"])
     }
 
-    @Test(arguments: ["1e300", "-1e300", "9223372036854775807", "\"1e30\""])
-    func hugeAuditTimesWarnWithoutTrapping(_ left: String) async throws {
-        for unit in [MaxAuditTimeUnit.milliseconds, .seconds] {
-            let server = try ScriptedServer(fallback: { _ in
-                .json(text: #"{"success": true, "error_code": 0, "data": {"total_page": 1, "package_list": [{"package_id": "P1", "cancel_time": 1763999990, "status": "unaudited", "max_audit_time": \#(left)}]}}"#)
-            })
-            let snapshot = try await client(server, unit: unit).fetchPending()
-            #expect(snapshot.requests.count == 1)
-            if unit == .seconds, !left.hasPrefix("-") {
-                #expect(snapshot.warnings.contains { $0.contains("look like milliseconds") }, "\(snapshot.warnings)")
-            }
-        }
-    }
-
     @Test func aRetryIsSignedAfreshAndTheDeadlineCountsFromTheTryThatSucceeded() async throws {
         // The first try is refused for its rate; seven seconds pass before the second.
         let server = try ScriptedServer(
@@ -212,6 +198,32 @@ import Testing
         }
     }
 
+    @Test(arguments: ["1e300", "-1e300", "9223372036854775807", "\"1e30\""])
+    func hugeAuditTimesWarnWithoutTrapping(_ left: String) async throws {
+        for unit in [MaxAuditTimeUnit.milliseconds, .seconds] {
+            let server = try ScriptedServer(fallback: { _ in
+                .json(text: #"{"success": true, "error_code": 0, "data": {"total_page": 1, "package_list": [{"package_id": "P1", "cancel_time": 1763999990, "status": "unaudited", "max_audit_time": \#(left)}]}}"#)
+            })
+            let snapshot = try await client(server, unit: unit).fetchPending()
+            #expect(snapshot.requests.count == 1)
+            if unit == .seconds, !left.hasPrefix("-") {
+                #expect(snapshot.warnings.contains { $0.contains("look like milliseconds") }, "\(snapshot.warnings)")
+            }
+        }
+    }
+
+    @Test func hugeAuditTimesInTheAuditedListDoNotTrap() async throws {
+        let now = Int64(clock.now().timeIntervalSince1970)
+        let server = try Self.listServer(audited: [
+            ["package_id": "P1", "cancel_time": .integer(now - 60), "status": "audited", "audit_result": "canceled", "audit_time": .integer(.max)],
+            ["package_id": "P2", "cancel_time": .integer(now - 60), "status": "audited", "audit_result": "refused", "audit_time": 1e300],
+        ])
+        let asked = [pending("P1", now - 60), pending("P2", now - 60)]
+        let outcomes = try await client(server).lookupOutcomes(of: asked)
+        #expect(outcomes[asked[0].key] == .resolved(.approved, at: nil))
+        #expect(outcomes[asked[1].key] == .resolved(.rejected, at: nil))
+    }
+
     @Test func credentialsEchoedInAnErrorNeverReachTheMessage() async throws {
         // A gateway that echoes what it was sent: the secret would only be there if the vendor
         // logged it, but the app key and the signature are headers of every request.
@@ -235,28 +247,164 @@ import Testing
         }
     }
 
-    @Test func outcomesComeFromTheAuditedList() async throws {
-        let server = try ScriptedServer([
-            { request in
-                #expect(request.queryValue("status") == "audited")
-                #expect(request.queryValue("start_time") == "100")
-                #expect(request.queryValue("end_time") == "300")
-                return Self.envelope([
-                    ["package_id": "P1", "cancel_time": 100, "status": "audited", "audit_result": "canceled", "audit_time": 150],
-                    ["package_id": "P2", "cancel_time": 200, "status": "audited", "audit_result": "refused", "audit_time": 250],
-                ])
-            }
-        ])
-        func pending(_ id: String, _ time: Int64) -> CancellationRequest {
-            CancellationRequest(
-                marketplace: .xiaohongshu, source: "red-shop", id: "\(id)@\(time)", order: id, state: .pending,
-                rawState: "unaudited", logistics: "red_auto", createdAt: Date(timeIntervalSince1970: TimeInterval(time)),
-                deadline: clock.now().addingTimeInterval(3600))
-        }
-        let asked = [pending("P1", 100), pending("P2", 200), pending("P3", 300)]
-        let outcomes = try await client(server).lookupOutcomes(of: asked)
-        #expect(outcomes[asked[0].key] == .resolved(.approved, at: Date(timeIntervalSince1970: 150)))
-        #expect(outcomes[asked[1].key] == .resolved(.rejected, at: Date(timeIntervalSince1970: 250)))
-        #expect(outcomes[asked[2].key] == .resolved(.vanished, at: nil))
+    func pending(_ id: String, _ time: Int64, logistics: String = "red_auto") -> CancellationRequest {
+        CancellationRequest(
+            marketplace: .xiaohongshu, source: "red-shop", id: "\(id)@\(time)", order: id, state: .pending,
+            rawState: "unaudited", logistics: logistics, createdAt: Date(timeIntervalSince1970: TimeInterval(time)),
+            deadline: clock.now().addingTimeInterval(3600))
     }
+
+    static func audited(_ id: String, cancelTime: Int64, result: String = "canceled", at auditTime: Int64) -> JSONValue {
+        [
+            "package_id": .string(id), "cancel_time": .integer(cancelTime), "status": "audited", "logistics": "red_auto",
+            "audit_result": .string(result), "audit_time": .integer(auditTime), "audit_reason": "同意取消",
+        ]
+    }
+
+    /// A list server over fixed items. `auditedBy`: which time the `audited` list's window
+    /// filters on (the vendor's page says the cancel time; nobody has said it cannot be the audit time).
+    static func listServer(
+        unaudited: [JSONValue] = [], audited: [JSONValue] = [], auditedBy timeField: String = "cancel_time"
+    ) throws -> ScriptedServer {
+        try ScriptedServer(fallback: { request in
+            let status = request.queryValue("status")
+            let start = request.queryValue("start_time").flatMap { Int64($0) } ?? .min
+            let end = request.queryValue("end_time").flatMap { Int64($0) } ?? .max
+            let field = status == "audited" ? timeField : "cancel_time"
+            let items = (status == "audited" ? audited : unaudited).filter { item in
+                if let mode = item["logistics"]?.stringValue, mode != request.queryValue("logistics") { return false }
+                guard let time = item[field]?.lenientInt64 else { return true }
+                return (start...end).contains(time)
+            }
+            return envelope(items)
+        })
+    }
+
+    @Test func outcomesComeFromTheAuditedListAndAnUnlistedRequestVanished() async throws {
+        let now = Int64(clock.now().timeIntervalSince1970)
+        let server = try Self.listServer(audited: [
+            Self.audited("P1", cancelTime: now - 300, at: now - 250),
+            Self.audited("P2", cancelTime: now - 200, result: "refused", at: now - 150),
+        ])
+        let asked = [pending("P1", now - 300), pending("P2", now - 200), pending("P3", now - 100)]
+        let outcomes = try await client(server).lookupOutcomes(of: asked)
+        #expect(outcomes[asked[0].key] == .resolved(.approved, at: Date(timeIntervalSince1970: TimeInterval(now - 250))))
+        #expect(outcomes[asked[1].key] == .resolved(.rejected, at: Date(timeIntervalSince1970: TimeInterval(now - 150))))
+        #expect(outcomes[asked[2].key] == .resolved(.vanished, at: nil))
+        // Unaudited first, then audited, each from the earliest cancel time less a second to now.
+        let searched = server.requests.map { $0.queryValue("status") ?? "" }
+        #expect(searched.prefix(2) == ["unaudited", "audited"])
+        for request in server.requests.prefix(2) {
+            #expect(request.queryValue("start_time") == String(now - 301))
+            #expect(request.queryValue("end_time").flatMap { Int64($0) }.map { $0 >= now } == true)
+        }
+        // P3, found nowhere, is searched once more before it is called vanished.
+        #expect(server.requests.dropFirst(2).map { $0.queryValue("start_time") } == [String(now - 101), String(now - 101)])
+    }
+
+    @Test func aRequestAuditedLongAfterItWasAskedIsFoundWhicheverTimeTheWindowFilters() async throws {
+        // Asked an hour and a half ago, audited ten seconds ago: a window over the cancel times
+        // alone misses it when the API filters the audited list by audit time.
+        let now = Int64(clock.now().timeIntervalSince1970)
+        for field in ["cancel_time", "audit_time"] {
+            let server = try Self.listServer(audited: [Self.audited("P1", cancelTime: now - 5400, at: now - 10)], auditedBy: field)
+            let asked = pending("P1", now - 5400)
+            let outcomes = try await client(server).lookupOutcomes(of: [asked])
+            #expect(outcomes[asked.key] == .resolved(.approved, at: Date(timeIntervalSince1970: TimeInterval(now - 10))), "\(field)")
+        }
+    }
+
+    @Test func theSearchIsInWindowsOfAtMostSevenDaysFromTheEarliestCancelTimeToNow() async throws {
+        let now = Int64(clock.now().timeIntervalSince1970)
+        let server = try Self.listServer()
+        let asked = [pending("P1", now - 20 * 86400), pending("P2", now - 3600), pending("P3", now - 86400, logistics: "red_box")]
+        _ = try await client(server).lookupOutcomes(of: asked)
+        for logistics in ["red_auto", "red_box"] {
+            for status in ["unaudited", "audited"] {
+                let calls = server.requests.filter { $0.queryValue("status") == status && $0.queryValue("logistics") == logistics }
+                let windows = calls.compactMap { call -> ClosedRange<Int64>? in
+                    guard let start = call.queryValue("start_time").flatMap({ Int64($0) }),
+                        let end = call.queryValue("end_time").flatMap({ Int64($0) })
+                    else { return nil }
+                    return start...end
+                }
+                #expect(windows.count == calls.count && !windows.isEmpty)
+                // Searched twice (nothing was found the first time): each search covers the span once.
+                let first = Array(windows.prefix(windows.count / 2))
+                #expect(first.first?.lowerBound == (logistics == "red_auto" ? now - 20 * 86400 - 1 : now - 86400 - 1))
+                #expect((first.last?.upperBound ?? 0) >= now)
+                for (a, b) in zip(first, first.dropFirst()) { #expect(b.lowerBound == a.upperBound + 1) }
+                #expect(first.allSatisfy { $0.upperBound - $0.lowerBound < 7 * 86400 })
+                #expect(first.count == (logistics == "red_auto" ? 3 : 1))
+            }
+        }
+    }
+
+    @Test func aRequestStillListedUnauditedComesBackStillPendingWithItsQueriedMode() async throws {
+        var item = Self.unaudited("P1", cancelTime: 1_763_999_000, left: 600_000)
+        if case .object(var members) = item {
+            members["logistics"] = nil
+            item = .object(members)
+        }
+        let server = try Self.listServer(unaudited: [item])
+        let asked = pending("P1", 1_763_999_000, logistics: "red_box")
+        let outcomes = try await client(server).lookupOutcomes(of: [asked])
+        guard case .stillPending(let still)? = outcomes[asked.key] else {
+            Issue.record("expected still pending, got \(String(describing: outcomes[asked.key]))")
+            return
+        }
+        #expect(still.id == asked.id)
+        #expect(still.deadline == clock.now().addingTimeInterval(600))
+        #expect(still.logistics == "red_box")
+        #expect(server.requests.allSatisfy { $0.queryValue("logistics") == "red_box" })
+    }
+
+    @Test func aListThatShiftedWhileItWasPagedIsSearchedAgainBeforeARequestIsCalledVanished() async throws {
+        // P2 is on page 2 of the unaudited list; between the two pages P0 is audited and leaves
+        // it, so P2 moves up to page 1, which was already read. The next search finds it.
+        let counter = Counter()
+        let server = try ScriptedServer(fallback: { request in
+            let page = Int(request.queryValue("page_no") ?? "1") ?? 1
+            guard request.queryValue("status") == "unaudited" else {
+                return Self.envelope([Self.audited("P0", cancelTime: 1_763_999_000, at: 1_763_999_990)])
+            }
+            let shifted = counter.next() > 1
+            switch (shifted, page) {
+            case (false, _): return Self.envelope([Self.unaudited("P0", cancelTime: 1_763_999_000), Self.unaudited("P1")], page: 1, totalPage: 2)
+            case (true, 1): return Self.envelope([Self.unaudited("P1"), Self.unaudited("P2")], page: 1, totalPage: 1)
+            default: return Self.envelope([], page: page, totalPage: 1)
+            }
+        })
+        let asked = pending("P2", 1_763_999_900)
+        let outcomes = try await client(server).lookupOutcomes(of: [asked])
+        guard case .stillPending? = outcomes[asked.key] else {
+            Issue.record("expected still pending, got \(String(describing: outcomes[asked.key]))")
+            return
+        }
+    }
+
+    @Test func anUnreadableItemInTheSearchLeavesTheRequestsOfItsModeUndecided() async throws {
+        let server = try Self.listServer(audited: [["status": "audited", "audit_result": "canceled", "logistics": "red_auto"]])
+        let asked = [pending("P1", 1_763_999_000), pending("P2", 1_763_999_000, logistics: "red_box")]
+        let outcomes = try await client(server).lookupOutcomes(of: asked)
+        // The item without an id may be P1 (red_auto is where it was listed): not vanished, not known.
+        #expect(outcomes[asked[0].key] == nil)
+        #expect(outcomes[asked[1].key] == .resolved(.vanished, at: nil))
+    }
+
+    @Test func aRequestWithoutAUsableCancelTimeIsNotLookedUp() async throws {
+        let server = try Self.listServer()
+        var asked = pending("P1", 1_763_999_000)
+        asked.createdAt = nil
+        let outcomes = try await client(server).lookupOutcomes(of: [asked])
+        #expect(outcomes.isEmpty)
+        #expect(server.requests.isEmpty)
+    }
+}
+
+/// Counts calls from any thread.
+final class Counter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    func next() -> Int { lock.withLock { count += 1; return count } }
 }

@@ -32,9 +32,20 @@ public struct RedAccount: Sendable {
 /// (`GET /ark/open_api/v0/packages/canceling/list`, signed).
 public final class RedClient: MarketplaceClient {
     public static let listPath = "/ark/open_api/v0/packages/canceling/list"
-    /// The audited list is searched by cancel time in windows of at most this long.
-    static let auditWindow: TimeInterval = 7 * 86400
+    /// The list is searched by time in windows of at most this long (client code seen
+    /// allows 7 days per call); a window `[s, s + auditWindow - 1]` spans less than that.
+    static let auditWindow: Int64 = 7 * 86400
+    /// How far back an outcome is searched for: a request asked longer ago than this (or
+    /// with a cancel time as far ahead) is not looked up, so it is never called vanished.
+    static let lookupHorizon: Int64 = 30 * 86400
+    /// Searched past the local clock's now: the marketplace's clock may run ahead.
+    static let lookupSlack: Int64 = 60
+    /// Searches for outcomes: a request found in no list is searched once more (a list that
+    /// shifted while it was paged) before it is called vanished.
+    static let lookupRounds = 2
     static let maxPages = 10_000
+    /// The logistics mode the API assumes when none is given.
+    static let defaultLogistics = "red_auto"
 
     public let account: RedAccount
     let transport: HTTPTransport
@@ -97,46 +108,119 @@ public final class RedClient: MarketplaceClient {
             requests: requests, warnings: warnings + unitWarnings, pages: pages, skippedIDs: skipped, complete: complete)
     }
 
+    /// Searches both lists, `unaudited` first and then `audited`, by logistics mode, over
+    /// `[earliest cancel_time - 1 s, now]` in windows of at most 7 days: whether the API's
+    /// time filter reads the cancel time or the audit time, an audit is not missed. A request
+    /// found audited is resolved; one still listed unaudited (the pending list lagged) comes
+    /// back `.stillPending`; one found in neither, twice, is `.vanished`. What cannot be told
+    /// (no usable cancel time, an unreadable item that could be it) is left out of the answer.
     public func lookupOutcomes(of requests: [CancellationRequest]) async throws(PollError) -> [RequestKey: OutcomeLookup] {
+        var outcomes: [RequestKey: OutcomeLookup] = [:]
+        var unsettled = requests
+        for _ in 0..<Self.lookupRounds where !unsettled.isEmpty {
+            let now = clock.now()
+            let searchable = unsettled.filter { Self.cancelSeconds($0).map { abs($0 - Self.seconds(now)) <= Self.lookupHorizon } ?? false }
+            let findings = try await search(for: searchable, now: now)
+            var notFound: [CancellationRequest] = []
+            for request in searchable {
+                if let (outcome, at) = findings.audited[request.id] {
+                    outcomes[request.key] = .resolved(outcome, at: at)
+                } else if let still = findings.pending[request.id] {
+                    outcomes[request.key] = .stillPending(still)
+                } else if !findings.unreadable.contains(request.id),
+                    !findings.incompleteModes.contains(Self.logistics(of: request))
+                {
+                    notFound.append(request)
+                }
+            }
+            unsettled = notFound
+        }
+        for request in unsettled { outcomes[request.key] = .resolved(.vanished, at: nil) }
+        return outcomes
+    }
+
+    /// What the lists said about the requests being looked up.
+    struct LookupFindings {
         var audited: [String: (Outcome, Date?)] = [:]
-        let byLogistics = Dictionary(grouping: requests) { $0.logistics.isEmpty ? "red_auto" : $0.logistics }
+        var pending: [String: CancellationRequest] = [:]
+        /// Listed, but what became of it cannot be read.
+        var unreadable = Set<String>()
+        /// Modes in which an item without a readable id was listed: it could be any request.
+        var incompleteModes = Set<String>()
+    }
+
+    private func search(for requests: [CancellationRequest], now: Date) async throws(PollError) -> LookupFindings {
+        var findings = LookupFindings()
+        let byLogistics = Dictionary(grouping: requests, by: Self.logistics(of:))
         for (logistics, group) in byLogistics.sorted(by: { $0.key < $1.key }) {
-            let times = group.compactMap { $0.createdAt?.timeIntervalSince1970 }
+            let times = group.compactMap(Self.cancelSeconds)
             guard let earliest = times.min(), let latest = times.max() else { continue }
-            var windowStart = earliest
-            while windowStart <= latest {
-                let windowEnd = min(windowStart + Self.auditWindow - 1, latest)
-                let query = [
-                    ("logistics", logistics), ("status", "audited"), ("start_time", String(Int64(windowStart))),
-                    ("end_time", String(Int64(windowEnd))),
-                ]
-                _ = try await forEachPage(query: query) { items, _ in
-                    for item in items {
-                        guard let packageID = item["package_id"]?.stringValue,
-                            let cancelTime = item["cancel_time"]?.lenientInt64
-                        else { continue }
-                        let outcome: Outcome
-                        switch item["audit_result"]?.stringValue {
-                        case "canceled"?: outcome = .approved
-                        case "refused"?: outcome = .rejected
-                        default: continue
+            let windows = Self.windows(from: earliest - 1, through: max(Self.seconds(now), latest) + Self.lookupSlack)
+            // Unaudited first: a request audited between the two searches is then found audited.
+            for status in ["unaudited", "audited"] {
+                for window in windows {
+                    let query = [
+                        ("logistics", logistics), ("status", status), ("start_time", String(window.lowerBound)),
+                        ("end_time", String(window.upperBound)),
+                    ]
+                    _ = try await forEachPage(query: query) { items, sentAt in
+                        for item in items {
+                            record(item, queried: status, logistics: logistics, sentAt: sentAt, into: &findings)
                         }
-                        let at = RedWire.date(item["audit_time"])
-                        audited[RedWire.requestID(packageID: packageID, cancelTime: cancelTime)] = (outcome, at)
                     }
                 }
-                windowStart = windowEnd + 1
             }
         }
-        var outcomes: [RequestKey: OutcomeLookup] = [:]
-        for request in requests {
-            if let (outcome, at) = audited[request.id] {
-                outcomes[request.key] = .resolved(outcome, at: at)
+        return findings
+    }
+
+    private func record(_ item: JSONValue, queried status: String, logistics: String, sentAt: Date, into findings: inout LookupFindings) {
+        guard let id = RedWire.requestID(of: item) else {
+            findings.incompleteModes.insert(logistics)
+            return
+        }
+        if (item["status"]?.stringValue ?? status) == "unaudited" {
+            guard findings.audited[id] == nil else { return }
+            if let request = try? RedWire.pendingRequest(
+                from: item, source: source, sentAt: sentAt, unit: account.maxAuditTimeUnit, logistics: logistics)
+            {
+                findings.pending[id] = request
             } else {
-                outcomes[request.key] = .resolved(.vanished, at: nil)
+                findings.unreadable.insert(id)
             }
+            return
         }
-        return outcomes
+        let outcome: Outcome
+        switch item["audit_result"]?.stringValue {
+        case "canceled"?: outcome = .approved
+        case "refused"?: outcome = .rejected
+        default:
+            if findings.pending[id] == nil { findings.unreadable.insert(id) }
+            return
+        }
+        findings.audited[id] = (outcome, RedWire.date(item["audit_time"]))
+        findings.pending[id] = nil
+        findings.unreadable.remove(id)
+    }
+
+    /// `[start, end]` in consecutive windows of at most `auditWindow` seconds.
+    static func windows(from start: Int64, through end: Int64) -> [ClosedRange<Int64>] {
+        var windows: [ClosedRange<Int64>] = []
+        var from = start
+        while from <= end {
+            let to = min(end, from + auditWindow - 1)
+            windows.append(from...to)
+            from = to + 1
+        }
+        return windows
+    }
+
+    static func logistics(of request: CancellationRequest) -> String {
+        request.logistics.isEmpty ? defaultLogistics : request.logistics
+    }
+
+    static func cancelSeconds(_ request: CancellationRequest) -> Int64? {
+        request.createdAt.map(seconds)
     }
 
     /// Whole Unix seconds, rounded down; dates in use stay far inside Int64.
