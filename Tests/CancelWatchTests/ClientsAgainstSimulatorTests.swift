@@ -107,6 +107,45 @@ import Testing
         #expect(Set(seen.values).count >= 2, "the first minute decides requests more than one way: \(seen)")
     }
 
+    @Test func redOutcomesAreLookedUpInBothListsAfterRequestsLeaveThePendingList() async throws {
+        let sim = try MarketSimulator(clock: clock)
+        defer { sim.shutdown() }
+        var tracker = Tracker()
+        let client = red(sim)
+        _ = tracker.apply(snapshot: try await client.fetchPending(), outcomes: [:], source: "red-shop", now: clock.now())
+        clock.advance(by: 65)
+        let snapshot = try await client.fetchPending()
+        #expect(snapshot.complete && snapshot.skippedIDs.isEmpty)
+        let missing = tracker.missing(from: snapshot, source: "red-shop")
+        #expect(!missing.isEmpty)
+        // Asked about requests that are still pending too (a lagging list), it says so.
+        let stillListed = Array(snapshot.requests.prefix(3))
+        let outcomes = try await client.lookupOutcomes(of: missing + stillListed)
+        for request in stillListed {
+            guard case .stillPending(let again)? = outcomes[request.key] else {
+                Issue.record("\(request.id): \(String(describing: outcomes[request.key]))")
+                continue
+            }
+            #expect(abs(again.deadline.timeIntervalSince(request.deadline)) < 0.002)
+        }
+        var seen: [String: Outcome] = [:]
+        for request in missing {
+            guard case .resolved(let outcome, _)? = outcomes[request.key] else {
+                Issue.record("\(request.id) left the list and was not resolved: \(String(describing: outcomes[request.key]))")
+                continue
+            }
+            seen[request.order] = outcome
+        }
+        for request in sim.requests() where request.marketplace == .red && request.account == "sim-red-key" {
+            guard let outcome = seen[request.order] else { continue }
+            switch request.state {
+            case "approved": #expect(outcome == .approved, "\(request.order)")
+            case "rejected": #expect(outcome == .rejected, "\(request.order)")
+            default: #expect(outcome == .vanished, "\(request.order) is \(request.state)")
+            }
+        }
+    }
+
     @Test(arguments: [
         SimFault.Kind.rateLimited(retryAfter: 0), .rateLimited(retryAfter: nil), .serverError(status: 503), .malformedJSON,
         .truncatedBody, .counterAsString, .unknownFields, .repeatedPage,
