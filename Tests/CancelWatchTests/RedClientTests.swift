@@ -98,6 +98,25 @@ import Testing
         #expect(Set(snapshot.requests.map(\.logistics)) == ["red_auto", "red_box"])
     }
 
+    @Test func aListThatIgnoresThePageNumberIsAnErrorNotAShortListing() async throws {
+        // Every page_no answers page 1 again: what the later pages hold is unknown.
+        let server = try ScriptedServer(fallback: { _ in
+            Self.envelope([Self.unaudited("P1"), Self.unaudited("P2")], page: 1, totalPage: 3)
+        })
+        let error = await #expect(throws: PollError.self) { try await client(server).fetchPending() }
+        #expect(error?.description.contains("repeated items of earlier pages") == true)
+        #expect(server.requests.count == 2)
+        // A page that only overlaps the one before it (the list moved while it was paged) is fine.
+        let shifting = try ScriptedServer(fallback: { request in
+            let page = Int(request.queryValue("page_no") ?? "1") ?? 1
+            return page == 1
+                ? Self.envelope([Self.unaudited("P1"), Self.unaudited("P2")], page: 1, totalPage: 2)
+                : Self.envelope([Self.unaudited("P2"), Self.unaudited("P3")], page: 2, totalPage: 2)
+        })
+        let snapshot = try await client(shifting).fetchPending()
+        #expect(snapshot.requests.map(\.order) == ["P1", "P2", "P3"])
+    }
+
     @Test func aPackageAskedTwiceIsTwoRequests() async throws {
         let server = try ScriptedServer([
             { _ in Self.envelope([Self.unaudited("P1", cancelTime: 100), Self.unaudited("P1", cancelTime: 200)]) }

@@ -5,7 +5,13 @@ import Foundation
 public enum Timestamp {
     /// Parses `2021-09-03T07:17:12.116114Z`, `2024-11-27T12:31:43Z`, `…+03:00`.
     public static func parse(_ text: String) -> Date? {
-        let b = Array(text.utf8)
+        // A native string's UTF-8 is read in place: no copy per date (a list page has thousands).
+        var text = text
+        return text.withUTF8 { parse(utf8: $0) }
+    }
+
+    /// The same, over the UTF-8 bytes of the text.
+    static func parse(utf8 b: UnsafeBufferPointer<UInt8>) -> Date? {
         func digits(_ start: Int, _ count: Int) -> Int? {
             guard start + count <= b.count else { return nil }
             var v = 0

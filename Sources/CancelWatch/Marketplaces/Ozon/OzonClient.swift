@@ -45,9 +45,11 @@ public struct OzonClient: MarketplaceClient {
     }
 
     public func fetchPending() async throws(PollError) -> PendingSnapshot {
-        let result = try await list(filters: ["state": "ON_APPROVAL"])
+        var result = try await list(filters: ["state": "ON_APPROVAL"])
+        // In place: no copy of the requests kept.
+        result.requests.removeAll { $0.state != .pending }
         return PendingSnapshot(
-            requests: result.requests.filter { $0.state == .pending }, warnings: result.warnings, pages: result.pages,
+            requests: result.requests, warnings: result.warnings, pages: result.pages,
             skippedIDs: result.skippedIDs, complete: result.complete)
     }
 
@@ -64,7 +66,8 @@ public struct OzonClient: MarketplaceClient {
         while start < orders.count {
             let batch = Array(orders[start..<min(start + Self.lookupBatch, orders.count)])
             start += Self.lookupBatch
-            let result = try await list(filters: ["state": "ALL", "posting_number": .array(batch.map { .string($0) })])
+            let result = try await list(
+                filters: ["state": "ALL", "posting_number": .array(batch.map { .string($0) })], outcomes: true)
             for request in result.requests { decoded[request.id] = request }
             listed.merge(result.listed) { _, new in new }
             // An item with no readable id could be any request of the batch.
@@ -99,10 +102,10 @@ public struct OzonClient: MarketplaceClient {
 
     /// Every page of the list for `filters`, following `last_id` to the end. The end is
     /// not documented: stop on an empty page, a short page, `last_id` 0 or unchanged.
-    func list(filters: [String: JSONValue]) async throws(PollError) -> ListResult {
+    /// `outcomes`: also note every listed item's state (for lookups).
+    func list(filters: [String: JSONValue], outcomes: Bool = false) async throws(PollError) -> ListResult {
         var result = ListResult()
         var seen = Set<String>()
-        var decodedIDs = Set<String>()
         var lastID: Int64 = 0
         while result.pages < Self.maxPages {
             let body: JSONValue = [
@@ -125,19 +128,21 @@ public struct OzonClient: MarketplaceClient {
             for item in page.items {
                 let id = OzonWire.id(of: item)
                 if let id {
-                    result.listed[id] = OzonWire.listed(item, id: id)
-                    if seen.insert(id).inserted { fresh += 1 }
+                    if outcomes { result.listed[id] = OzonWire.listed(item, id: id) }
+                    if seen.insert(id).inserted {
+                        fresh += 1
+                    } else if !result.skippedIDs.contains(id) {
+                        continue  // listed again, and already decoded
+                    }
                 }
                 do {
                     let request = try OzonWire.request(from: item, source: source)
-                    if decodedIDs.insert(request.id).inserted {
-                        result.requests.append(request)
-                        result.skippedIDs.remove(request.id)
-                    }
+                    if !result.skippedIDs.isEmpty { result.skippedIDs.remove(request.id) }
+                    result.requests.append(request)
                 } catch {
                     // Still listed: whatever it is, it has not left the list.
                     if let id {
-                        if !decodedIDs.contains(id) { result.skippedIDs.insert(id) }
+                        result.skippedIDs.insert(id)
                     } else {
                         result.complete = false
                     }

@@ -54,33 +54,39 @@ enum OzonWire {
 
     /// One item of `result` as a `CancellationRequest`, or why it cannot be one.
     static func request(from item: JSONValue, source: String) throws(PollErrorReason) -> CancellationRequest {
-        guard case .object = item else { throw PollErrorReason("an item of 'result' is a \(item.typeName), not an object") }
-        guard let id = item["cancellation_id"]?.lenientInt64 else {
+        // The members once: every field below is one lookup, with no copy of the object.
+        guard case .object(let members) = item else {
+            throw PollErrorReason("an item of 'result' is a \(item.typeName), not an object")
+        }
+        guard let id = members["cancellation_id"]?.lenientInt64 else {
             throw PollErrorReason("an item has no valid 'cancellation_id'")
         }
-        let order = item["posting_number"]?.stringValue ?? ""
-        guard let deadlineText = item["auto_approve_date"]?.stringValue else {
+        let order = members["posting_number"]?.stringValue ?? ""
+        guard let deadlineText = members["auto_approve_date"]?.stringValue else {
             throw PollErrorReason("request \(id) (\(order)) has no 'auto_approve_date'")
         }
         guard let deadline = Timestamp.parse(deadlineText) else {
             throw PollErrorReason("request \(id) (\(order)): 'auto_approve_date' \"\(deadlineText.prefix(40))\" is not an RFC 3339 date")
         }
-        let rawState = item["state"]?["state"]?.stringValue ?? "ON_APPROVAL"
-        let reason = item["cancellation_reason"]
-        let reasonID: String
-        switch reason?["id"] {
-        case .integer(let i)?: reasonID = String(i)
-        case .string(let s)?: reasonID = s
-        case .number(let d)?: reasonID = String(d)
-        default: reasonID = ""
+        let rawState = members["state"]?["state"]?.stringValue ?? "ON_APPROVAL"
+        var reasonName: String?
+        var reasonID = ""
+        if case .object(let reason)? = members["cancellation_reason"] {
+            reasonName = reason["name"]?.stringValue
+            switch reason["id"] {
+            case .integer(let i)?: reasonID = String(i)
+            case .string(let s)?: reasonID = s
+            case .number(let d)?: reasonID = String(d)
+            default: break
+            }
         }
-        let created = (item["cancelled_at"]?.stringValue).flatMap(Timestamp.parse)
-            ?? (item["order_date"]?.stringValue).flatMap(Timestamp.parse)
+        let created = (members["cancelled_at"]?.stringValue).flatMap(Timestamp.parse)
+            ?? (members["order_date"]?.stringValue).flatMap(Timestamp.parse)
         return CancellationRequest(
             marketplace: .ozon, source: source, id: String(id), order: order, state: state(rawState), rawState: rawState,
-            initiator: item["cancellation_initiator"]?.stringValue ?? "",
-            reason: reason?["name"]?.stringValue ?? item["cancellation_reason_message"]?.stringValue ?? "",
-            reasonID: reasonID, logistics: item["tpl_integration_type"]?.stringValue ?? "",
+            initiator: members["cancellation_initiator"]?.stringValue ?? "",
+            reason: reasonName ?? members["cancellation_reason_message"]?.stringValue ?? "",
+            reasonID: reasonID, logistics: members["tpl_integration_type"]?.stringValue ?? "",
             createdAt: created, deadline: deadline, raw: item)
     }
 

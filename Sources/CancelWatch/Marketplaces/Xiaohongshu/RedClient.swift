@@ -76,12 +76,13 @@ public final class RedClient: MarketplaceClient {
         for logistics in account.logistics {
             pages += try await forEachPage(query: [("logistics", logistics), ("status", "unaudited")]) { items, sentAt in
                 for item in items {
-                    // The vendor's own example mixes audited items into the list.
-                    if let status = item["status"]?.stringValue, status != "unaudited" { continue }
-                    let request: CancellationRequest
+                    let pending: RedWire.PendingItem
                     do throws(PollErrorReason) {
-                        request = try RedWire.pendingRequest(
+                        // The vendor's own example mixes audited items into the list.
+                        guard let unaudited = try RedWire.unauditedItem(
                             from: item, source: source, sentAt: sentAt, unit: account.maxAuditTimeUnit, logistics: logistics)
+                        else { continue }
+                        pending = unaudited
                     } catch {
                         // Still listed: whatever it is, it has not left the list.
                         if let id = RedWire.requestID(of: item) {
@@ -92,15 +93,14 @@ public final class RedClient: MarketplaceClient {
                         warnings.append(scrubber.scrub("source '\(source)': skipped an item: \(error.message)"))
                         continue
                     }
-                    guard seen.insert(request.id).inserted else { continue }
-                    skipped.remove(request.id)
-                    requests.append(request)
+                    guard seen.insert(pending.request.id).inserted else { continue }
+                    if !skipped.isEmpty { skipped.remove(pending.request.id) }
                     if let warning = unitWarning.check(
-                        request, left: item["max_audit_time"]?.lenientDouble ?? 0, unit: account.maxAuditTimeUnit,
-                        now: sentAt, source: source)
+                        pending.request, left: pending.left, unit: account.maxAuditTimeUnit, now: sentAt, source: source)
                     {
                         unitWarnings.append(warning)
                     }
+                    requests.append(pending.request)
                 }
             }
         }
@@ -237,7 +237,8 @@ public final class RedClient: MarketplaceClient {
         var pages = 0
         var pageNo = 1
         var totalPage = 1
-        var listed = Set<String>()
+        // Pages read so far, by their first item.
+        var earlier: [ItemKey: [JSONValue]] = [:]
         repeat {
             let pageQuery = query + [("page_no", String(pageNo)), ("page_size", String(account.pageSize))]
             // Signed afresh for every try: a retry never reuses an old timestamp.
@@ -247,15 +248,20 @@ public final class RedClient: MarketplaceClient {
             ) { (response, scrubber) throws(PollError) -> RedWire.Page in try interpret(response, scrubber: scrubber) }
             let page = call.value
             pages += 1
-            // A later page made only of items already listed means the cursor was ignored:
-            // what the pages after it hold is unknown, so this listing cannot say what left it.
-            let keys = page.items.map { "\($0["package_id"]?.stringValue ?? "")@\($0["cancel_time"]?.lenientInt64 ?? 0)" }
-            if pageNo > 1, !keys.isEmpty, keys.allSatisfy(listed.contains) {
-                throw PollError(
-                    source: source, kind: .decoding,
-                    message: "page \(pageNo) of \(totalPage) repeated items of earlier pages; the listing is incomplete")
+            // A later page that lists again the items of an earlier one means the cursor was
+            // ignored: what the pages after it hold is unknown, so this listing cannot say what
+            // left it. (Compared by first item, then whole: no per-item cost on a normal page.)
+            if let first = page.items.first.map(ItemKey.init) {
+                if let before = earlier[first] {
+                    if pageNo > 1, before.map(ItemKey.init) == page.items.map(ItemKey.init) {
+                        throw PollError(
+                            source: source, kind: .decoding,
+                            message: "page \(pageNo) of \(totalPage) repeated items of earlier pages; the listing is incomplete")
+                    }
+                } else {
+                    earlier[first] = page.items
+                }
             }
-            listed.formUnion(keys)
             // The countdown started no earlier than the send of the try that succeeded.
             body(page.items, call.sentAt)
             totalPage = page.totalPage
@@ -314,10 +320,38 @@ public final class RedClient: MarketplaceClient {
     }
 }
 
+/// A listed item's package and cancel time, whatever they are, to notice a page listed again.
+private struct ItemKey: Hashable {
+    var packageID: String?
+    var cancelTime: Int64?
+    init(_ item: JSONValue) {
+        guard case .object(let members) = item else { return }
+        packageID = members["package_id"]?.stringValue
+        cancelTime = members["cancel_time"]?.lenientInt64
+    }
+}
+
+/// RFC 3986 unreserved characters stay as they are; everything else is percent-encoded.
 private func percentEncode(_ text: String) -> String {
-    var allowed = CharacterSet.alphanumerics
-    allowed.insert(charactersIn: "-._~")
-    return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
+    func unreserved(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+            UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+            return true
+        default: return false
+        }
+    }
+    if text.utf8.allSatisfy(unreserved) { return text }
+    let hex = Array("0123456789ABCDEF".utf8)
+    var out: [UInt8] = []
+    for byte in text.utf8 {
+        if unreserved(byte) {
+            out.append(byte)
+        } else {
+            out += [UInt8(ascii: "%"), hex[Int(byte >> 4)], hex[Int(byte & 0xF)]]
+        }
+    }
+    return String(decoding: out, as: UTF8.self)
 }
 
 /// Warns once per source when `max_audit_time` values look like the other unit.

@@ -44,26 +44,54 @@ enum RedWire {
     static func pendingRequest(
         from item: JSONValue, source: String, sentAt: Date, unit: MaxAuditTimeUnit, logistics: String
     ) throws(PollErrorReason) -> CancellationRequest {
-        guard case .object = item else { throw PollErrorReason("an item of 'package_list' is a \(item.typeName), not an object") }
-        guard let packageID = item["package_id"]?.stringValue, !packageID.isEmpty else {
+        guard case .object(let members) = item else {
+            throw PollErrorReason("an item of 'package_list' is a \(item.typeName), not an object")
+        }
+        return try pendingItem(item, members: members, source: source, sentAt: sentAt, unit: unit, logistics: logistics).request
+    }
+
+    /// A decoded unaudited item and its `max_audit_time` as sent.
+    struct PendingItem {
+        var request: CancellationRequest
+        var left: Double
+    }
+
+    /// The item as a pending request, or nil when its own `status` says it is not unaudited.
+    static func unauditedItem(
+        from item: JSONValue, source: String, sentAt: Date, unit: MaxAuditTimeUnit, logistics: String
+    ) throws(PollErrorReason) -> PendingItem? {
+        guard case .object(let members) = item else {
+            throw PollErrorReason("an item of 'package_list' is a \(item.typeName), not an object")
+        }
+        if case .string(let status)? = members["status"], status != "unaudited" { return nil }
+        return try pendingItem(item, members: members, source: source, sentAt: sentAt, unit: unit, logistics: logistics)
+    }
+
+    /// `members` are `item`'s: every field is one lookup, with no copy of the object.
+    private static func pendingItem(
+        _ item: JSONValue, members: [String: JSONValue], source: String, sentAt: Date, unit: MaxAuditTimeUnit,
+        logistics: String
+    ) throws(PollErrorReason) -> PendingItem {
+        guard let packageID = members["package_id"]?.stringValue, !packageID.isEmpty else {
             throw PollErrorReason("an item has no 'package_id'")
         }
-        guard let cancelTime = item["cancel_time"]?.lenientInt64 else {
+        guard let cancelTime = members["cancel_time"]?.lenientInt64 else {
             throw PollErrorReason("package \(packageID) has no valid 'cancel_time'")
         }
-        guard let left = item["max_audit_time"]?.lenientDouble, left.isFinite else {
+        guard let left = members["max_audit_time"]?.lenientDouble, left.isFinite else {
             throw PollErrorReason("package \(packageID) has no valid 'max_audit_time'")
         }
         // Values no real request has (a countdown of centuries, a cancel time past year 9999)
         // are bounded so that every later use of the dates (formatting, arithmetic) is safe.
         let deadline = sentAt.addingTimeInterval(min(max(0, left) * unit.seconds, Self.longestAuditTime))
         let created = date(.integer(cancelTime))
-        return CancellationRequest(
+        let request = CancellationRequest(
             marketplace: .xiaohongshu, source: source, id: requestID(packageID: packageID, cancelTime: cancelTime),
-            order: packageID, state: .pending, rawState: item["status"]?.stringValue ?? "unaudited",
-            initiator: item["initiator"]?.stringValue ?? "", reason: item["cancel_reason"]?.stringValue ?? "",
-            reasonID: "", logistics: item["logistics"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 } ?? logistics,
+            order: packageID, state: .pending, rawState: members["status"]?.stringValue ?? "unaudited",
+            initiator: members["initiator"]?.stringValue ?? "", reason: members["cancel_reason"]?.stringValue ?? "",
+            reasonID: "", logistics: members["logistics"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 } ?? logistics,
             createdAt: created, deadline: deadline, raw: item)
+        return PendingItem(request: request, left: left)
     }
 
     /// The longest countdown taken at face value: ten years.
@@ -86,7 +114,7 @@ enum RedWire {
     }
 
     /// A request's identity: a package can be asked to cancel more than once.
-    static func requestID(packageID: String, cancelTime: Int64) -> String { "\(packageID)@\(cancelTime)" }
+    static func requestID(packageID: String, cancelTime: Int64) -> String { packageID + "@" + String(cancelTime) }
 }
 
 /// Why an envelope was not a success.
