@@ -7,8 +7,11 @@ public protocol MarketplaceClient: Sendable {
     var marketplace: Marketplace { get }
     /// Every pending request of the account, all pages.
     func fetchPending() async throws(PollError) -> PendingSnapshot
-    /// What became of requests that left the pending list. A request the
-    /// marketplace still reports as pending comes back as `.stillPending`.
+    /// What became of requests that left the pending list. A request the marketplace
+    /// still reports as pending comes back as `.stillPending`; only one the marketplace
+    /// was searched for in full and did not list is `.vanished`. A request whose fate
+    /// cannot be told from the answers (an unreadable item that could be it, no usable
+    /// time to search by) has no entry: it stays as it was.
     func lookupOutcomes(of requests: [CancellationRequest]) async throws(PollError) -> [RequestKey: OutcomeLookup]
 }
 

@@ -119,7 +119,9 @@ public final class RedClient: MarketplaceClient {
         var unsettled = requests
         for _ in 0..<Self.lookupRounds where !unsettled.isEmpty {
             let now = clock.now()
-            let searchable = unsettled.filter { Self.cancelSeconds($0).map { abs($0 - Self.seconds(now)) <= Self.lookupHorizon } ?? false }
+            let searchable = unsettled.filter { request in
+                Self.cancelSeconds(request).map { abs($0 - Self.seconds(now)) <= Self.lookupHorizon } ?? false
+            }
             let findings = try await search(for: searchable, now: now)
             var notFound: [CancellationRequest] = []
             for request in searchable {
@@ -381,11 +383,11 @@ final class UnitWarningLatch: @unchecked Sendable {
             return "source '\(source)': \(suspicious)"
         }
     }
-}
 
-/// A number for a message, whole, however large or odd the value the API sent.
-func whole(_ value: Double) -> String {
-    guard value.isFinite else { return "\(value)" }
-    let truncated = value.rounded(.towardZero)
-    return abs(truncated) < 1e18 ? String(Int64(truncated)) : String(format: "%.3g", truncated)
+    /// A number for a message, whole, however large or odd the value the API sent.
+    private func whole(_ value: Double) -> String {
+        guard value.isFinite else { return "\(value)" }
+        let truncated = value.rounded(.towardZero)
+        return abs(truncated) < 1e18 ? String(Int64(truncated)) : String(format: "%.3g", truncated)
+    }
 }
