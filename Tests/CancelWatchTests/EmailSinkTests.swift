@@ -70,7 +70,7 @@ struct ParsedMail: Decodable {
     }
 
     @Test func aPlainDeliveryIsAProperRFC5322Message() async throws {
-        let server = try SMTPTestServer()
+        let server = try await SMTPTestServer.start()
         let event = SinkTestEvents.firing()
         try await sink(server, to: ["owner@example.com", "Ops Team <ops@example.com>"], cc: ["boss@example.com"])
             .deliver(event)
@@ -101,7 +101,7 @@ struct ParsedMail: Decodable {
     }
 
     @Test func theMessageIDIsTheSameOnEveryTry() async throws {
-        let server = try SMTPTestServer()
+        let server = try await SMTPTestServer.start()
         let event = SinkTestEvents.firing()
         let sink = sink(server)
         try await sink.deliver(event)
@@ -112,7 +112,7 @@ struct ParsedMail: Decodable {
     }
 
     @Test func chineseAndRussianSubjectsDecodeExactly() async throws {
-        let server = try SMTPTestServer()
+        let server = try await SMTPTestServer.start()
         let chinese = "买家申请取消订单：商品与描述不符，需要在截止时间之前处理，否则平台将自动同意退款申请"
         let russian = "Покупатель отменил заказ: передумал, нашёл дешевле в другом магазине — срочно проверьте"
         let sink = sink(server, from: "Оповещения 提醒 <watch@example.com>", subject: "{{reason}} · {{order}}")
@@ -143,7 +143,7 @@ struct ParsedMail: Decodable {
     }
 
     @Test func aReasonWithCRLFBccStaysInTheBodyAndNeverMakesAHeader() async throws {
-        let server = try SMTPTestServer()
+        let server = try await SMTPTestServer.start()
         let reason = "не нужен\r\nBcc: x@y\r\nX-Injected: 1"
         try await sink(server, subject: "{{reason}} {{order}}").deliver(
             SinkTestEvents.firing(message: "cancel: \(reason)", reason: reason, order: "A\r\nBcc: z@w"))
@@ -162,7 +162,7 @@ struct ParsedMail: Decodable {
     }
 
     @Test func longLinesAndDotsSurviveTheTransferEncoding() async throws {
-        let server = try SMTPTestServer()
+        let server = try await SMTPTestServer.start()
         let long = String(repeating: "детали заказа 0123-0001-1 ", count: 20) + "end "
         let message = "\(long)\n.\n..leading dots\nтаб\tи пробел в конце "
         try await sink(server).deliver(SinkTestEvents.firing(message: message))
@@ -173,7 +173,7 @@ struct ParsedMail: Decodable {
     }
 
     @Test func aRefusedRecipientIsAPermanentErrorNamingTheServersReply() async throws {
-        let server = try SMTPTestServer(refuse: ["nobody@example.com"])
+        let server = try await SMTPTestServer.start(refuse: ["nobody@example.com"])
         do {
             try await sink(server, to: ["nobody@example.com"]).deliver(SinkTestEvents.firing())
             Issue.record("a refused recipient must not acknowledge")
@@ -189,7 +189,7 @@ struct ParsedMail: Decodable {
         // A port nothing listens on: start a server, note its port, stop it.
         let closedPort: Int
         do {
-            let server = try SMTPTestServer()
+            let server = try await SMTPTestServer.start()
             closedPort = server.port
             server.stop()
         }
@@ -225,7 +225,7 @@ struct ParsedMail: Decodable {
     }
 
     @Test func starttlsWithTheCAFileAndAuthDelivers() async throws {
-        let server = try SMTPTestServer(security: .starttls, credentials: ("watcher", "pa55-w0rd"))
+        let server = try await SMTPTestServer.start(security: .starttls, credentials: ("watcher", "pa55-w0rd"))
         try await sink(
             server, tls: nil, username: "watcher", password: "pa55-w0rd", caFile: server.certificatePath
         ).deliver(SinkTestEvents.firing())
@@ -234,7 +234,7 @@ struct ParsedMail: Decodable {
     }
 
     @Test func aWrongPasswordIsNamedWithoutShowingIt() async throws {
-        let server = try SMTPTestServer(security: .starttls, credentials: ("watcher", "pa55-w0rd"))
+        let server = try await SMTPTestServer.start(security: .starttls, credentials: ("watcher", "pa55-w0rd"))
         do {
             try await sink(server, tls: nil, username: "watcher", password: "wrong-secret", caFile: server.certificatePath)
                 .deliver(SinkTestEvents.firing())
@@ -249,7 +249,7 @@ struct ParsedMail: Decodable {
 
     @Test func starttlsIsRequiredNotTried() async throws {
         // A server without STARTTLS: the default for smtp:// must refuse to send in clear.
-        let server = try SMTPTestServer(security: .plain)
+        let server = try await SMTPTestServer.start(security: .plain)
         do {
             try await sink(server, tls: nil).deliver(SinkTestEvents.firing())
             Issue.record("mail must not go out unencrypted unless tls: none says so")
@@ -261,7 +261,7 @@ struct ParsedMail: Decodable {
     }
 
     @Test func anUntrustedCertificateIsRefused() async throws {
-        let server = try SMTPTestServer(security: .starttls)
+        let server = try await SMTPTestServer.start(security: .starttls)
         do {
             try await sink(server, tls: nil).deliver(SinkTestEvents.firing())
             Issue.record("an unverified certificate must not be accepted")
@@ -272,7 +272,7 @@ struct ParsedMail: Decodable {
     }
 
     @Test func implicitTLSDeliversOverSMTPS() async throws {
-        let server = try SMTPTestServer(security: .implicitTLS)
+        let server = try await SMTPTestServer.start(security: .implicitTLS)
         try await sink(server, scheme: "smtps", tls: nil, caFile: server.certificatePath).deliver(SinkTestEvents.firing())
         #expect(try server.messages().count == 1)
     }

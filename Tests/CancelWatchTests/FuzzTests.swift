@@ -74,7 +74,7 @@ import Testing
         _ = event.storageJSON.serialized()
     }
 
-    @Test func theConfigLoaderSurvivesMutatedAndRandomInput() throws {
+    @Test func theConfigLoaderSurvivesMutatedAndRandomInput() async throws {
         var rng = Generator(state: 51)
         let seeds = [
             CancelWatchConfig.sample,
@@ -106,6 +106,8 @@ import Testing
             "kind: ", "url: ", "listen: ", "[::1]:", "timeout: ", "poll_interval: ", "0ms", "retry: ", "<<: *a",
         ]
         for round in 0..<4000 {
+            // A long loop on the cooperative pool: let other tests' timers run.
+            if round % 64 == 0 { await Task.yield() }
             let bytes = round % 5 == 0 ? Self.randomBytes(using: &rng) : Self.mutate(Array(seeds[round % 2].utf8), pieces: pieces, using: &rng)
             let text = String(decoding: bytes, as: UTF8.self)
             do {
@@ -118,7 +120,7 @@ import Testing
         }
     }
 
-    @Test func theOzonDecoderSurvivesMutatedAndRandomPages() throws {
+    @Test func theOzonDecoderSurvivesMutatedAndRandomPages() async throws {
         var rng = Generator(state: 52)
         let fixture = try Data(contentsOf: Self.fixtures.appendingPathComponent("ozon-seed-response.json"))
         let seeds: [[UInt8]] = [
@@ -134,6 +136,8 @@ import Testing
         ]
         var decoded = 0
         for round in 0..<8000 {
+            // A long loop on the cooperative pool: let other tests' timers run.
+            if round % 64 == 0 { await Task.yield() }
             let bytes = round % 5 == 0 ? Self.randomBytes(using: &rng) : Self.mutate(seeds[round % 2], pieces: pieces, using: &rng)
             _ = OzonWire.errorMessage(Data(bytes))
             guard let page = try? OzonWire.decodePage(Data(bytes)) else { continue }
@@ -146,7 +150,7 @@ import Testing
         #expect(decoded > 100, "the mutations should still decode now and then (\(decoded))")
     }
 
-    @Test func theXiaohongshuDecoderSurvivesMutatedAndRandomPages() throws {
+    @Test func theXiaohongshuDecoderSurvivesMutatedAndRandomPages() async throws {
         var rng = Generator(state: 53)
         let fixture = try Data(contentsOf: Self.fixtures.appendingPathComponent("red-seed-response.json"))
         let seeds: [[UInt8]] = [
@@ -162,6 +166,8 @@ import Testing
         ]
         var decoded = 0
         for round in 0..<8000 {
+            // A long loop on the cooperative pool: let other tests' timers run.
+            if round % 64 == 0 { await Task.yield() }
             let bytes = round % 5 == 0 ? Self.randomBytes(using: &rng) : Self.mutate(seeds[round % 2], pieces: pieces, using: &rng)
             guard let page = try? RedWire.decodePage(Data(bytes)) else { continue }
             for item in page.items {
@@ -191,7 +197,7 @@ import Testing
         }
     }
 
-    @Test func theJSONParserSurvivesMutatedAndRandomText() throws {
+    @Test func theJSONParserSurvivesMutatedAndRandomText() async throws {
         var rng = Generator(state: 54)
         let seeds: [[UInt8]] = [
             Array(#"{"a":[1,-2.5e10,"x\u00e9\ud83d\ude00",true,false,null,{"b":{}}],"c":"\\\"\/\b\f\n\r\t"}"#.utf8),
@@ -204,6 +210,8 @@ import Testing
         ]
         var parsed = 0
         for round in 0..<12000 {
+            // A long loop on the cooperative pool: let other tests' timers run.
+            if round % 64 == 0 { await Task.yield() }
             let bytes = round % 4 == 0 ? Self.randomBytes(using: &rng) : Self.mutate(seeds[round % 3], pieces: pieces, using: &rng)
             guard let value = try? JSONParser.parse(Data(bytes)) else { continue }
             parsed += 1

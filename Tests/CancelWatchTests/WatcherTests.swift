@@ -140,7 +140,7 @@ final class ScriptedMarketplace: MarketplaceClient, @unchecked Sendable {
     }
 
     func waitFor(_ condition: () -> Bool) async throws {
-        let limit = Date().addingTimeInterval(10)
+        let limit = Date().addingTimeInterval(60)
         while !condition() {
             guard Date() < limit else { throw CancellationError() }
             try await Task.sleep(for: .milliseconds(5))

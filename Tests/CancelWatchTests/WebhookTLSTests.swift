@@ -1,6 +1,7 @@
 import CancelWatch
 import CancelWatchTesting
 import Foundation
+import TestServers
 import Testing
 
 /// An HTTPS receiver with a throwaway self-signed certificate for 127.0.0.1 (Python's
@@ -78,12 +79,12 @@ final class HTTPSTestReceiver: @unchecked Sendable {
     }
 
     @Test func aPrivateCAGivenAsCAFileIsTrusted() async throws {
-        let receiver = try HTTPSTestReceiver()
+        let receiver = try await offPool { try HTTPSTestReceiver() }
         try await sink(receiver.url, caFile: receiver.certificatePath).deliver(SinkTestEvents.firing())
     }
 
     @Test func verificationIsOnByDefault() async throws {
-        let receiver = try HTTPSTestReceiver()
+        let receiver = try await offPool { try HTTPSTestReceiver() }
         do {
             try await sink(receiver.url).deliver(SinkTestEvents.firing())
             Issue.record("an unverifiable certificate must not be accepted")
@@ -93,7 +94,7 @@ final class HTTPSTestReceiver: @unchecked Sendable {
     }
 
     @Test func insecureTurnsVerificationOffOnlyWhenWrittenOut() async throws {
-        let receiver = try HTTPSTestReceiver()
+        let receiver = try await offPool { try HTTPSTestReceiver() }
         try await sink(receiver.url, insecure: true).deliver(SinkTestEvents.firing())
     }
 }

@@ -30,6 +30,9 @@ final class RunningCommand: @unchecked Sendable {
     private let lock = NSLock()
     private var out = Data()
     private var err = Data()
+    /// Set when each pipe reached end of file (the process and its children closed it).
+    private var outClosed = false
+    private var errClosed = false
 
     init(_ arguments: [String], directory: URL? = nil, environment: [String: String] = [:]) throws {
         process.executableURL = CancelWatchBinary.url
@@ -45,13 +48,23 @@ final class RunningCommand: @unchecked Sendable {
         process.standardInput = FileHandle.nullDevice
         outPipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
             let data = handle.availableData
-            guard let self, !data.isEmpty else { return }
-            self.lock.withLock { self.out.append(data) }
+            guard let self else { return }
+            if data.isEmpty {
+                handle.readabilityHandler = nil
+                self.lock.withLock { self.outClosed = true }
+            } else {
+                self.lock.withLock { self.out.append(data) }
+            }
         }
         errPipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
             let data = handle.availableData
-            guard let self, !data.isEmpty else { return }
-            self.lock.withLock { self.err.append(data) }
+            guard let self else { return }
+            if data.isEmpty {
+                handle.readabilityHandler = nil
+                self.lock.withLock { self.errClosed = true }
+            } else {
+                self.lock.withLock { self.err.append(data) }
+            }
         }
         try process.run()
     }
@@ -90,8 +103,11 @@ final class RunningCommand: @unchecked Sendable {
             }
             try await Task.sleep(for: .milliseconds(50))
         }
-        // Let the readability handlers drain what is left.
-        try await Task.sleep(for: .milliseconds(100))
+        // Everything the process wrote is collected once both pipes reached end of file.
+        let drained = Date().addingTimeInterval(10)
+        while !lock.withLock({ outClosed && errClosed }) && Date() < drained {
+            try await Task.sleep(for: .milliseconds(10))
+        }
         return process.terminationStatus
     }
 
@@ -136,8 +152,13 @@ final class SimulatorProcess: @unchecked Sendable {
 
     /// GETs a control endpoint and parses the JSON answer.
     func get(_ path: String) async throws -> Any {
-        let (data, _) = try await URLSession.shared.data(from: URL(string: baseURL + path)!)
-        return try JSONSerialization.jsonObject(with: data)
+        let (data, response) = try await URLSession.shared.data(from: URL(string: baseURL + path)!)
+        do {
+            return try JSONSerialization.jsonObject(with: data)
+        } catch {
+            let length = (response as? HTTPURLResponse)?.value(forHTTPHeaderField: "Content-Length") ?? "?"
+            throw CommandFailure("GET \(path): \(data.count) bytes (Content-Length \(length)) are not JSON: \(String(decoding: data.suffix(200), as: UTF8.self))")
+        }
     }
 
     /// POSTs JSON to a control endpoint.

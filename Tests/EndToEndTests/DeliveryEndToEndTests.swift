@@ -21,7 +21,7 @@ import Testing
             """.write(to: scenario, atomically: true, encoding: .utf8)
         let simulator = try await SimulatorProcess(scenario: scenario.path, directory: directory)
         let receiver = try WebhookReceiver()
-        let smtp = try SMTPTestServer(security: .starttls, credentials: ("watch", "smtp-pass-123"))
+        let smtp = try await SMTPTestServer.start(security: .starttls, credentials: ("watch", "smtp-pass-123"))
         defer { smtp.stop() }
 
         try FileManager.default.createDirectory(at: directory.appendingPathComponent("rules"), withIntermediateDirectories: true)

@@ -135,8 +135,10 @@ import Testing
         setup.receiver.release(with: 503)
         try ledger.checkpoint(setup)
         if signal == SIGTERM {
-            let finished = try #require(setup.receiver.acknowledged.first)
-            #expect(try setup.deliveredIDs().contains(finished), "the delivery that finished was not recorded")
+            let finished = try #require(
+                setup.receiver.acknowledged.first,
+                "receipts: \(setup.receiver.allReceipts.map { "\($0.event) \($0.status)" })\n\(first.stderr)")
+            #expect(try setup.deliveredIDs().contains(finished), "the delivery that finished was not recorded\n\(first.stderr)")
         } else {
             #expect(setup.receiver.acknowledged.isEmpty)
             #expect(try setup.outbox().contains { $0.status == "pending" }, "the in-flight delivery left the outbox")
