@@ -18,4 +18,21 @@ public protocol AlertRule: Sendable {
     func nextChange(for request: CancellationRequest, after now: Date) -> Date?
     /// The alert text for `firing` and `repeat`.
     func message(for request: CancellationRequest, now: Date) -> String
+    /// The parts of `request.raw` that `matches`, `nextChange` and `message` read: the
+    /// scheduler keeps only these in memory. By default the whole object.
+    var rawPaths: RawPaths { get }
+}
+
+extension AlertRule {
+    public var rawPaths: RawPaths { .everything }
+}
+
+extension Sequence where Element == any AlertRule {
+    /// The parts of a request's raw object any of these rules reads.
+    public var rawPaths: RawPaths { reduce(RawPaths.none) { $0.union($1.rawPaths) } }
+}
+
+extension Sequence where Element: AlertRule {
+    /// The parts of a request's raw object any of these rules reads.
+    public var rawPaths: RawPaths { reduce(RawPaths.none) { $0.union($1.rawPaths) } }
 }

@@ -44,6 +44,11 @@ public struct MessageTemplate: Sendable, CustomStringConvertible {
 
     public var description: String { source }
 
+    /// The `{{raw.a.b}}` paths it renders.
+    public var rawPaths: RawPaths {
+        RawPaths(segments.compactMap { if case .placeholder(.field(.raw(let path))) = $0 { path } else { nil } })
+    }
+
     /// Compiles `text`, or returns every problem in it.
     public static func compile(_ text: String) -> Result<MessageTemplate, TemplateErrors> {
         let (template, problems) = compileReportingAll(text)

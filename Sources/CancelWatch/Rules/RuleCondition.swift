@@ -236,6 +236,16 @@ indirect enum RuleCondition: Sendable {
     case weekday(mask: UInt8)
     case raw([String], RuleRawTest)
 
+    /// The `raw.a.b` paths it reads.
+    var rawPaths: [[String]] {
+        switch self {
+        case .raw(let path, _): return [path]
+        case .not(let inner): return inner.rawPaths
+        case .all(let items), .any(let items): return items.flatMap(\.rawPaths)
+        case .constant, .text, .duration, .time, .hour, .weekday: return []
+        }
+    }
+
     /// Whether the passing of time alone can change the value.
     var dependsOnTime: Bool {
         switch self {

@@ -87,6 +87,9 @@ public struct CompiledRule: Sendable, CustomStringConvertible {
     /// Whether the condition can change with time at all (it uses `remaining`, `age`, `hour` or `weekday`).
     public var dependsOnTime: Bool { condition.dependsOnTime }
 
+    /// The parts of a request's raw object the condition and the message read.
+    public var rawPaths: RawPaths { RawPaths(condition.rawPaths).union(message.rawPaths) }
+
     /// The rule's message for `request` at `now`.
     public func renderMessage(request: CancellationRequest, now: Date) -> String {
         message.render(request: request, now: now, ruleName: name, severity: severity, clock: clock)
@@ -154,4 +157,7 @@ public struct RuleSet: Sendable {
 
     /// Every sink name the rules notify.
     public var sinkNames: Set<String> { Set(rules.flatMap(\.notify)) }
+
+    /// The parts of a request's raw object any rule reads.
+    public var rawPaths: RawPaths { rules.reduce(RawPaths.none) { $0.union($1.rawPaths) } }
 }
