@@ -24,7 +24,7 @@ struct StatusCommand: AsyncParsableCommand {
             let tracked: [TrackedRequest]
             let health: [SourceHealth]
             do throws(StoreError) {
-                tracked = try store.loadTracked()
+                tracked = try store.loadTracked(keepingRaw: .none)
                 health = try store.loadHealth()
             } catch {
                 throw CleanExit.message("error: \(error.description)", exitCode: 1)

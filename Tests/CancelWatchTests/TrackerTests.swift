@@ -213,15 +213,25 @@ import Testing
     }
 
     /// The indexes (pending by source, counts by state, the deadline heap) agree with
-    /// the plain request table after every step of a long random history.
+    /// the plain request table after every step of a long random history; and the table
+    /// itself (slots, free list, open-addressing index, string and raw pools) agrees with
+    /// a plain dictionary kept alongside: removals (pruning, rolled-back news) free slots
+    /// that later requests reuse.
     @Test func theIndexesAgreeWithTheTableThroughARandomHistory() {
-        var tracker = Tracker()
+        var tracker = Tracker(keepingRaw: RawPaths([["tag"]]))
         var random = SystemRandomNumberGenerator()
         let sources = ["s1", "s2", "s3"]
-        for step in 0..<400 {
+        let reasons = ["Покупатель передумал", "不想要了", "", "Wrong size"]
+        var model: [RequestKey: CancellationRequest] = [:]
+        for step in 0..<600 {
             let source = sources[Int.random(in: 0..<3, using: &random)]
             let listed = (0..<Int.random(in: 0..<6, using: &random)).map { _ in
-                request("r\(Int.random(in: 0..<15, using: &random))", deadlineIn: Double(Int.random(in: -60...3600, using: &random)), source: source)
+                var r = request(
+                    "r\(Int.random(in: 0..<15, using: &random))", deadlineIn: Double(Int.random(in: -60...3600, using: &random)),
+                    source: source)
+                r.reason = reasons[Int.random(in: 0..<reasons.count, using: &random)]
+                r.raw = ["tag": .integer(Int64.random(in: 0..<3, using: &random)), "other": .integer(Int64.random(in: 0..<3, using: &random))]
+                return r
             }
             let unique = Dictionary(listed.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first }).values
             let snap = PendingSnapshot(requests: Array(unique))
@@ -232,12 +242,47 @@ import Testing
             }
             let rollback = step % 7 == 0
             if rollback { tracker.beginChanges() }
-            _ = tracker.apply(snapshot: snap, outcomes: outcomes, source: source, now: clock.now())
-            if rollback { tracker.rollbackChanges() }
+            let before = tracker.requests.values
+            let changes = tracker.apply(snapshot: snap, outcomes: outcomes, source: source, now: clock.now())
+            if rollback {
+                tracker.rollbackChanges()
+                #expect(Set(tracker.requests.values) == Set(before))
+            } else {
+                for change in changes {
+                    if case .new(let t) = change { model[t.key] = t.request }
+                    if case .updated(let t) = change { model[t.key] = t.request }
+                }
+            }
+            for change in changes {
+                switch change {
+                case .new(let t), .updated(let t):
+                    // A request just listed comes with its whole raw object.
+                    #expect(t.hasWholeRaw && t.request.raw["other"] != nil)
+                default:
+                    #expect(t(change).rawKept == tracker.rawPaths)
+                }
+            }
             clock.advance(by: Double(Int.random(in: 0...120, using: &random)))
             if step % 5 == 0 { _ = tracker.expire(now: clock.now()) }
+            if step % 40 == 39 {
+                for key in tracker.prune(closedBefore: clock.now().addingTimeInterval(-300)) { model[key] = nil }
+            }
 
-            let all = Array(tracker.requests.values)
+            let all = tracker.requests.values
+            #expect(tracker.requests.count == all.count && Set(all.map(\.key)).count == all.count)
+            #expect(Set(tracker.requests.keys) == Set(all.map(\.key)))
+            for item in all {
+                #expect(tracker.requests[item.key] == item)
+                // In memory: the fields as listed, the raw object pruned to what rules read.
+                if let listed = model[item.key] {
+                    var expected = listed
+                    expected.raw = ["tag": listed.raw["tag"]!]
+                    var actual = item.request
+                    actual.state = listed.state
+                    actual.deadline = listed.deadline
+                    #expect(actual == expected)
+                }
+            }
             for name in sources {
                 #expect(tracker.pendingCount(source: name) == all.filter { $0.status == .pending && $0.request.source == name }.count)
                 #expect(Set(tracker.pending(source: name).map(\.key)) == Set(all.filter { $0.status == .pending && $0.request.source == name }.map(\.key)))
@@ -246,6 +291,92 @@ import Testing
                 #expect(tracker.statusCounts[status, default: 0] == all.filter { $0.status == status }.count)
             }
             #expect(tracker.nearestDeadline() == all.filter { $0.status == .pending }.map(\.request.deadline).min())
+            if step % 50 == 0 {
+                // What a restart would build from the state file agrees too.
+                var copy = Tracker(all, keepingRaw: tracker.rawPaths)
+                #expect(Set(copy.requests.values) == Set(all))
+                #expect(copy.nearestDeadline() == all.filter { $0.status == .pending }.map(\.request.deadline).min())
+            }
         }
+        func t(_ change: TrackerChange) -> TrackedRequest { change.tracked }
+    }
+
+    /// The packed table alone, against a dictionary: many keys, removals shifting the
+    /// index back (wrapping around its end), slots reused, pools counting references.
+    @Test func theRequestTableAgreesWithADictionary() {
+        var table = RequestTable<Int>(rawPaths: RawPaths([["k"]]))
+        var model: [RequestKey: (CancellationRequest, Int)] = [:]
+        var random = SystemRandomNumberGenerator()
+        let reasons = ["a", "b", "Покупатель передумал", "c"]
+        for step in 0..<20_000 {
+            let key = RequestKey(source: "s\(Int.random(in: 0..<4, using: &random))", id: "\(Int.random(in: 0..<1500, using: &random))")
+            if Int.random(in: 0..<3, using: &random) == 0 {
+                if let slot = table.slot(of: key) { table.remove(slot) }
+                model[key] = nil
+            } else {
+                var r = request(key.id, deadlineIn: Double(step), source: key.source)
+                r.reason = reasons[Int.random(in: 0..<reasons.count, using: &random)]
+                r.createdAt = step % 2 == 0 ? nil : clock.now()
+                r.raw = ["k": .integer(Int64(step % 5)), "x": .integer(Int64(step))]
+                table.set(r, rawKept: .everything, extra: step)
+                r.raw = ["k": .integer(Int64(step % 5))]
+                model[key] = (r, step)
+            }
+            if step % 1000 == 999 {
+                #expect(table.count == model.count)
+                #expect(Set(table.slots.map(table.key(at:))) == Set(model.keys))
+                for (key, (request, extra)) in model {
+                    guard let slot = table.slot(of: key) else {
+                        Issue.record("\(key) is not found")
+                        continue
+                    }
+                    #expect(table.request(at: slot) == request)
+                    #expect(table[extra: slot] == extra)
+                }
+            }
+        }
+    }
+
+    /// Only what rules read of the raw object stays in memory; a change anywhere in the
+    /// object is still a change, and the change carries the whole object.
+    @Test func theRawObjectIsKeptPrunedAndStillWatchedWhole() {
+        var tracker = Tracker(keepingRaw: RawPaths([["is_express"]]))
+        var r = request("1", deadlineIn: 3600)
+        r.raw = ["is_express": true, "comment": "первый", "items": [["sku": "a"]]]
+        let first = tracker.apply(snapshot: snapshot(r), outcomes: [:], source: "ozon-main", now: clock.now())
+        #expect(first.first?.tracked.request.raw == r.raw)
+        #expect(first.first?.tracked.hasWholeRaw == true)
+        #expect(tracker.requests[r.key]?.request.raw == ["is_express": true])
+        #expect(tracker.requests[r.key]?.rawKept == RawPaths([["is_express"]]))
+        clock.advance(by: 60)
+        #expect(tracker.apply(snapshot: snapshot(r), outcomes: [:], source: "ozon-main", now: clock.now()).isEmpty)
+        r.raw = ["is_express": true, "comment": "второй", "items": [["sku": "a"]]]
+        let changed = tracker.apply(snapshot: snapshot(r), outcomes: [:], source: "ozon-main", now: clock.now())
+        #expect(changed.count == 1)
+        #expect(changed.first?.tracked.request.raw == r.raw)
+        // After a restart (the state file's objects pruned as they are read), the same
+        // listing is no change.
+        let saved = tracker.requests.values
+        var restarted = Tracker(saved, keepingRaw: tracker.rawPaths)
+        clock.advance(by: 60)
+        #expect(restarted.apply(snapshot: snapshot(r), outcomes: [:], source: "ozon-main", now: clock.now()).isEmpty)
+        // A resolution carries the pruned object (the state file keeps the whole one).
+        let resolved = restarted.apply(
+            snapshot: snapshot(), outcomes: [r.key: .resolved(.approved, at: clock.now())], source: "ozon-main", now: clock.now())
+        #expect(resolved.first?.tracked.request.raw == ["is_express": true])
+        #expect(resolved.first?.tracked.hasWholeRaw == false)
+    }
+
+    /// A million requests share their repeated strings: the ones in memory are the same
+    /// bytes the marketplace sent (not a canonically equivalent spelling).
+    @Test func sharedStringsKeepTheirExactBytes() {
+        var tracker = Tracker()
+        var a = request("a", deadlineIn: 3600)
+        a.reason = "Cafe\u{301}"
+        var b = request("b", deadlineIn: 3600)
+        b.reason = "Caf\u{E9}"
+        _ = tracker.apply(snapshot: snapshot(a, b), outcomes: [:], source: "ozon-main", now: clock.now())
+        #expect(Array(tracker.requests[a.key]!.request.reason.utf8) == Array(a.reason.utf8))
+        #expect(Array(tracker.requests[b.key]!.request.reason.utf8) == Array(b.reason.utf8))
     }
 }

@@ -7,26 +7,30 @@ import Logging
 /// its rules can change (a threshold on `remaining` crossed, a repeat, the end of a
 /// quiet window, its deadline). Events are committed to the outbox together with the
 /// alert state that produced them, then the delivery queue is woken.
+///
+/// Compact for a million open requests: each is a packed record (raw object pruned to
+/// what the rules read), with its alert states in a small list and its timer in an
+/// indexed heap. Events carry the whole raw object: the one a change brought, or the one
+/// in the state file. Alert states of closed requests stay in the state file only.
 public actor AlertScheduler {
     public typealias ExpireHook = @Sendable () async -> [TrackerChange]
 
     private var rules: [AlertRule]
+    /// Each rule's id in `alerts`, by position in `rules`.
+    private var ruleIDs: [UInt16] = []
+    private var ruleIDsByName: [String: UInt16] = [:]
     private let store: StateStore
     private let clock: WatchClock
     private let logger: Logger
     private let delivery: DeliveryQueue?
     private var expireHook: ExpireHook?
 
-    private var open: [RequestKey: CancellationRequest] = [:]
-    private var alerts: [AlertKey: AlertState] = [:]
-    private var timers = TimerQueue()
+    /// The open requests; each slot's alert states are a list in `alerts`.
+    private var open: RequestTable<Int32>
+    private var alerts = AlertList()
+    private var timers = SlotTimers()
     private let waker = Waker()
     private var observers: [@Sendable ([AlertEvent]) async -> Void] = []
-
-    struct AlertKey: Hashable {
-        var request: RequestKey
-        var rule: String
-    }
 
     public init(rules: [AlertRule], store: StateStore, clock: WatchClock, logger: Logger, delivery: DeliveryQueue?) {
         self.rules = rules
@@ -34,6 +38,17 @@ public actor AlertScheduler {
         self.clock = clock
         self.logger = logger
         self.delivery = delivery
+        open = RequestTable(rawPaths: rules.rawPaths)
+        var ids: [String: UInt16] = [:]
+        ruleIDs = rules.map { rule in Self.id(of: rule.name, in: &ids) }
+        ruleIDsByName = ids
+    }
+
+    private static func id(of rule: String, in ids: inout [String: UInt16]) -> UInt16 {
+        if let id = ids[rule] { return id }
+        let id = UInt16(clamping: ids.count)
+        ids[rule] = id
+        return id
     }
 
     /// How to expire requests whose deadline came (the watcher's `expireDue`).
@@ -45,33 +60,62 @@ public actor AlertScheduler {
     /// Replaces the rule set (SIGHUP). Alert states of rules that remain are kept.
     public func replaceRules(_ newRules: [AlertRule]) async {
         rules = newRules
-        await evaluate(Array(open.keys), now: clock.now())
+        ruleIDs = newRules.map { rule in Self.id(of: rule.name, in: &ruleIDsByName) }
+        let paths = newRules.rawPaths
+        if paths != open.rawPaths {
+            // Rules reading more of the raw objects: from the state file, where it has them.
+            let keys = open.slots.map(open.key(at:))
+            let whole = open.rawPaths.covers(paths) ? [:] : loadRaw(of: keys)
+            open.changeRawPaths(to: paths, wholeRaws: whole)
+        }
+        var events: [AlertEvent] = []
+        var states: [AlertState] = []
+        evaluate(open.slots.map(open.key(at:)), now: clock.now(), fresh: [:], events: &events, states: &states)
+        await commit(states: states, events: events, now: clock.now())
     }
 
     /// Takes the tracked requests and the saved alert states at start-up. What fell due
     /// while the process was down fires once now; alerts of requests that closed while
     /// down get their `resolved`/`expired`.
     public func start(tracked: [TrackedRequest]) async {
+        var saved: [RequestKey: [AlertState]] = [:]
         do {
-            for alert in try store.loadAlerts() {
-                alerts[AlertKey(request: alert.request, rule: alert.rule)] = alert
-            }
+            for alert in try store.loadAlerts() { saved[alert.request, default: []].append(alert) }
         } catch {
             logger.error("cannot read alert states: \(error.description)")
         }
         let now = clock.now()
+        // A raw object pruned to less than the rules read is read again from the state file.
+        let short = tracked.filter { $0.status == .pending && !$0.rawKept.covers(open.rawPaths) }.map(\.key)
+        let whole = loadRaw(of: short)
         var closed: [TrackerChange] = []
+        var keys: [RequestKey] = []
+        open.reserveCapacity(tracked.count)
         for item in tracked {
             switch item.status {
-            case .pending: open[item.key] = item.request
+            case .pending:
+                let key = item.key
+                let slot: Int32
+                if let raw = whole[key] {
+                    var request = item.request
+                    request.raw = raw
+                    slot = keep(request, rawKept: .everything)
+                } else {
+                    slot = keep(item.request, rawKept: item.rawKept)
+                }
+                for state in saved[key] ?? [] { attach(state, to: slot) }
+                keys.append(key)
             case .expired: closed.append(.expired(item))
             case .approved: closed.append(.resolved(item, .approved))
             case .rejected: closed.append(.resolved(item, .rejected))
             case .vanished: closed.append(.resolved(item, .vanished))
             }
         }
-        await apply(closed, now: now)
-        await evaluate(Array(open.keys), now: now)
+        var events: [AlertEvent] = []
+        var states: [AlertState] = []
+        process(closed, now: now, saved: saved, events: &events, states: &states)
+        evaluate(keys, now: now, fresh: [:], events: &events, states: &states)
+        await commit(states: states, events: events, now: now)
     }
 
     /// Applies the watcher's changes from one poll (or an expiry).
@@ -91,25 +135,29 @@ public actor AlertScheduler {
     public func processDue() async {
         let now = clock.now()
         var due: [RequestKey] = []
-        while let next = timers.popDue(now: now) { due.append(next) }
+        var deadlineCame = false
+        while let slot = timers.popDue(now: now) {
+            due.append(open.key(at: slot))
+            if open.deadline(at: slot) <= now { deadlineCame = true }
+        }
         guard !due.isEmpty else { return }
-        if due.contains(where: { open[$0].map { $0.deadline <= now } ?? false }), let expireHook {
+        if deadlineCame, let expireHook {
             await apply(await expireHook(), now: clock.now())
         }
-        await evaluate(due.filter { open[$0] != nil }, now: clock.now())
+        var events: [AlertEvent] = []
+        var states: [AlertState] = []
+        let at = clock.now()
+        evaluate(due, now: at, fresh: [:], events: &events, states: &states)
+        await commit(states: states, events: events, now: at)
     }
 
     public var openCount: Int { open.count }
 
     /// Drops what it remembers about requests the watcher forgot (closed long ago).
     public func forget(_ keys: [RequestKey]) {
-        guard !keys.isEmpty else { return }
-        let forgotten = Set(keys)
         for key in keys {
-            open[key] = nil
-            timers.remove(key)
+            if let slot = open.slot(of: key) { drop(slot) }
         }
-        alerts = alerts.filter { !forgotten.contains($0.key.request) }
     }
 
     /// The next instant the scheduler will wake at.
@@ -118,60 +166,119 @@ public actor AlertScheduler {
     // MARK: - Evaluation
 
     private func apply(_ changes: [TrackerChange], now: Date) async {
-        var touched: [RequestKey] = []
         var events: [AlertEvent] = []
         var states: [AlertState] = []
+        process(changes, now: now, saved: [:], events: &events, states: &states)
+        await commit(states: states, events: events, now: now)
+    }
+
+    /// Takes in `changes`: requests opened or refined are stored and evaluated (with the
+    /// raw object the change brought), closed ones get their `resolved`/`expired`.
+    /// `saved`: alert states of requests that are not open (at start-up).
+    private func process(
+        _ changes: [TrackerChange], now: Date, saved: [RequestKey: [AlertState]], events: inout [AlertEvent],
+        states: inout [AlertState]
+    ) {
+        var touched: [RequestKey] = []
+        var fresh: [RequestKey: CancellationRequest] = [:]
+        var closing: [AlertEvent] = []
+        var needRaw: [Int] = []
         for change in changes {
             let tracked = change.tracked
+            let key = tracked.key
             switch change {
             case .new, .updated:
                 guard tracked.status == .pending else { continue }
-                if open[tracked.key] == nil { reopen(tracked.key, states: &states) }
-                open[tracked.key] = tracked.request
-                touched.append(tracked.key)
+                var reopened: [AlertState] = []
+                if open.slot(of: key) == nil, case .updated = change { reopened = reopen(key, states: &states) }
+                let slot = keep(tracked.request, rawKept: tracked.rawKept)
+                for state in reopened { attach(state, to: slot) }
+                touched.append(key)
+                fresh[key] = tracked.hasWholeRaw ? tracked.request : nil
             case .resolved(_, let outcome):
-                open[tracked.key] = nil
-                timers.remove(tracked.key)
-                close(tracked, kind: .resolved, outcome: outcome, now: now, events: &events, states: &states)
+                fresh[key] = nil
+                close(tracked, kind: .resolved, outcome: outcome, now: now, saved: saved, events: &closing, needRaw: &needRaw, states: &states)
             case .expired:
-                open[tracked.key] = nil
-                timers.remove(tracked.key)
-                close(tracked, kind: .expired, outcome: nil, now: now, events: &events, states: &states)
+                fresh[key] = nil
+                close(tracked, kind: .expired, outcome: nil, now: now, saved: saved, events: &closing, needRaw: &needRaw, states: &states)
             }
         }
-        await commit(states: states, events: events, now: now)
-        await evaluate(touched, now: now)
+        fillRaw(&closing, needRaw)
+        events += closing
+        evaluate(touched, now: now, fresh: fresh, events: &events, states: &states)
+    }
+
+    /// Stores `request` as open (in its slot if it has one, keeping its alert states).
+    @discardableResult
+    private func keep(_ request: CancellationRequest, rawKept: RawPaths) -> Int32 {
+        let head = open.slot(of: request.key).map { open[extra: $0] } ?? -1
+        return open.set(request, rawKept: rawKept, extra: head)
+    }
+
+    private func attach(_ state: AlertState, to slot: Int32) {
+        guard let rule = ruleIDsByName[state.rule], ruleIDs.contains(rule) else { return }
+        var head = open[extra: slot]
+        alerts.set(PackedAlert(state, rule: rule), in: &head)
+        open[extra: slot] = head
+    }
+
+    /// Forgets an open request: its record, its alert states, its timer.
+    private func drop(_ slot: Int32) {
+        alerts.removeAll(open[extra: slot])
+        timers.remove(slot)
+        open.remove(slot)
     }
 
     /// A request that closed is pending again (listed again, or its deadline was
     /// extended): its rules may fire again, with new occurrence numbers (new ids).
-    private func reopen(_ key: RequestKey, states: inout [AlertState]) {
-        for rule in rules {
-            let alertKey = AlertKey(request: key, rule: rule.name)
-            guard var state = alerts[alertKey], state.closed else { continue }
-            state.closed = false
-            state.active = false
-            state.nextRepeatAt = nil
-            state.heldUntil = nil
-            // Not fired since it reopened: closing again sends no second `resolved`.
-            state.lastFiredAt = nil
-            alerts[alertKey] = state
-            states.append(state)
+    /// Its alert states are the ones closed in this batch, or else the state file's.
+    private func reopen(_ key: RequestKey, states: inout [AlertState]) -> [AlertState] {
+        var known: [String: AlertState] = [:]
+        for state in states where state.request == key { known[state.rule] = state }
+        if known.isEmpty {
+            do {
+                for state in try store.loadAlerts(of: [key]) { known[state.rule] = state }
+            } catch {
+                logger.error("cannot read alert states: \(error.description)", metadata: ["request": "\(key)"])
+            }
         }
+        var result: [AlertState] = []
+        for rule in rules {
+            guard var state = known[rule.name] else { continue }
+            if state.closed {
+                state.closed = false
+                state.active = false
+                state.nextRepeatAt = nil
+                state.heldUntil = nil
+                // Not fired since it reopened: closing again sends no second `resolved`.
+                state.lastFiredAt = nil
+                states.append(state)
+            }
+            result.append(state)
+        }
+        return result
     }
 
     private func close(
-        _ tracked: TrackedRequest, kind: AlertEvent.Kind, outcome: Outcome?, now: Date, events: inout [AlertEvent],
-        states: inout [AlertState]
+        _ tracked: TrackedRequest, kind: AlertEvent.Kind, outcome: Outcome?, now: Date, saved: [RequestKey: [AlertState]],
+        events: inout [AlertEvent], needRaw: inout [Int], states: inout [AlertState]
     ) {
+        let key = tracked.key
+        var current: [String: AlertState] = [:]
+        if let slot = open.slot(of: key) {
+            for alert in alerts.all(open[extra: slot]) {
+                if let name = ruleName(alert.rule) { current[name] = alert.state(request: key, rule: name) }
+            }
+            drop(slot)
+        } else {
+            for state in saved[key] ?? [] { current[state.rule] = state }
+        }
         for rule in rules {
-            let key = AlertKey(request: tracked.key, rule: rule.name)
-            guard var state = alerts[key], !state.closed else { continue }
+            guard var state = current[rule.name], !state.closed else { continue }
             state.closed = true
             state.active = false
             state.nextRepeatAt = nil
             state.heldUntil = nil
-            alerts[key] = state
             states.append(state)
             guard state.firings > 0, state.lastFiredAt != nil, rule.notifiesResolution else { continue }
             let request = tracked.request
@@ -181,6 +288,7 @@ public actor AlertScheduler {
             } else {
                 text = "\(request.marketplace.rawValue) \(request.source) \(request.order): cancellation request \(outcome?.rawValue ?? "resolved") (rule \(rule.name))"
             }
+            if !tracked.hasWholeRaw { needRaw.append(events.count) }
             events.append(
                 AlertEvent(
                     id: AlertEvent.makeID(source: request.source, request: request.id, rule: rule.name, kind: kind, occurrence: state.firings),
@@ -189,17 +297,31 @@ public actor AlertScheduler {
         }
     }
 
+    private func ruleName(_ id: UInt16) -> String? {
+        guard let index = ruleIDs.firstIndex(of: id) else { return nil }
+        return rules[index].name
+    }
+
     /// Evaluates every rule for `keys` at `now`, emits what is due, and re-arms their timers.
-    private func evaluate(_ keys: [RequestKey], now: Date) async {
-        var events: [AlertEvent] = []
-        var states: [AlertState] = []
-        for key in keys.sorted() {
-            guard let request = open[key] else { continue }
+    /// `fresh`: requests as a change just brought them, with the whole raw object.
+    private func evaluate(
+        _ keys: [RequestKey], now: Date, fresh: [RequestKey: CancellationRequest], events: inout [AlertEvent],
+        states: inout [AlertState]
+    ) {
+        var needRaw: [Int] = []
+        var firing: [AlertEvent] = []
+        for key in Set(keys).sorted() {
+            guard let slot = open.slot(of: key) else { continue }
+            let given = fresh[key]
+            let request = given ?? open.request(at: slot)
+            let wholeRaw = given != nil || open.rawPaths.isEverything
+            var head = open[extra: slot]
             var wake: Date? = request.deadline > now ? request.deadline : nil
-            for rule in rules {
-                let alertKey = AlertKey(request: key, rule: rule.name)
-                let before = alerts[alertKey]
-                var state = before ?? AlertState(request: key, rule: rule.name)
+            for (index, rule) in rules.enumerated() {
+                let ruleID = ruleIDs[index]
+                let found = alerts.find(ruleID, in: head)
+                let before = found.map { alerts[$0] }
+                var state = before ?? PackedAlert(rule: ruleID)
                 if state.closed { continue }
                 let matches = rule.matches(request, now: now)
                 if matches {
@@ -225,15 +347,16 @@ public actor AlertScheduler {
                             if kind == .firing {
                                 state.firings += 1
                                 state.active = true
-                                occurrence = state.firings
+                                occurrence = Int(state.firings)
                             } else {
                                 state.repeats += 1
-                                occurrence = state.repeats
+                                occurrence = Int(state.repeats)
                             }
                             state.lastFiredAt = now
                             // After downtime, one repeat now, then the cadence from here.
                             state.nextRepeatAt = rule.repeatEvery.map { now.addingTimeInterval($0) }
-                            events.append(
+                            if !wholeRaw { needRaw.append(firing.count) }
+                            firing.append(
                                 AlertEvent(
                                     id: AlertEvent.makeID(
                                         source: key.source, request: key.id, rule: rule.name, kind: kind, occurrence: occurrence),
@@ -248,20 +371,42 @@ public actor AlertScheduler {
                     state.heldUntil = nil
                 }
                 if state != before && (before != nil || state.firings > 0 || state.heldUntil != nil) {
-                    alerts[alertKey] = state
-                    states.append(state)
+                    if let found { alerts[found] = state } else { alerts.set(state, in: &head) }
+                    states.append(state.state(request: key, rule: rule.name))
                 }
                 for candidate in [rule.nextChange(for: request, after: now), state.active ? state.nextRepeatAt : nil, state.heldUntil] {
                     if let candidate, candidate > now { wake = min(wake ?? candidate, candidate) }
                 }
             }
-            if let wake { timers.schedule(key, at: wake) } else { timers.remove(key) }
+            open[extra: slot] = head
+            if let wake { timers.schedule(slot, at: wake) } else { timers.remove(slot) }
         }
-        await commit(states: states, events: events, now: now)
-        waker.signal()
+        fillRaw(&firing, needRaw)
+        events += firing
+    }
+
+    /// Gives the events at `indexes` (built from a pruned raw object) the whole object
+    /// from the state file; where it has none, they keep what memory held.
+    private func fillRaw(_ events: inout [AlertEvent], _ indexes: [Int]) {
+        guard !indexes.isEmpty else { return }
+        let raws = loadRaw(of: indexes.compactMap { events[$0].request?.key })
+        for index in indexes {
+            if let key = events[index].request?.key, let raw = raws[key] { events[index].request?.raw = raw }
+        }
+    }
+
+    private func loadRaw(of keys: [RequestKey]) -> [RequestKey: JSONValue] {
+        guard !keys.isEmpty else { return [:] }
+        do {
+            return try store.loadRaw(of: keys)
+        } catch {
+            logger.error("cannot read raw objects from the state file: \(error.description)")
+            return [:]
+        }
     }
 
     private func commit(states: [AlertState], events: [AlertEvent], now: Date) async {
+        defer { waker.signal() }
         guard !states.isEmpty || !events.isEmpty else { return }
         do {
             try store.commit(alerts: states, events: events, health: nil, at: now)
@@ -275,37 +420,206 @@ public actor AlertScheduler {
     }
 }
 
-/// Timers by instant, one per request; re-scheduling replaces the old one.
-struct TimerQueue {
-    private var heap = DateHeap<(key: RequestKey, generation: UInt64)>()
-    private var current: [RequestKey: (at: Date, generation: UInt64)] = [:]
-    private var generation: UInt64 = 0
+/// One (request, rule) alert state in 40 bytes, a link in its request's list.
+struct PackedAlert: Sendable, Equatable {
+    private var lastFired: Double = 0
+    private var nextRepeat: Double = 0
+    private var held: Double = 0
+    var firings: Int32 = 0
+    var repeats: Int32 = 0
+    /// The next state of the same request; -1 ends the list.
+    var next: Int32 = -1
+    var rule: UInt16
+    private var flags: UInt8 = 0
 
-    var earliest: Date? {
-        mutating get {
-            dropStale()
-            return heap.top?.at
+    private static let activeFlag: UInt8 = 1
+    private static let closedFlag: UInt8 = 2
+    private static let lastFiredFlag: UInt8 = 4
+    private static let nextRepeatFlag: UInt8 = 8
+    private static let heldFlag: UInt8 = 16
+
+    init(rule: UInt16) { self.rule = rule }
+
+    init(_ state: AlertState, rule: UInt16) {
+        self.rule = rule
+        firings = Int32(clamping: state.firings)
+        repeats = Int32(clamping: state.repeats)
+        active = state.active
+        closed = state.closed
+        lastFiredAt = state.lastFiredAt
+        nextRepeatAt = state.nextRepeatAt
+        heldUntil = state.heldUntil
+    }
+
+    func state(request: RequestKey, rule name: String) -> AlertState {
+        AlertState(
+            request: request, rule: name, firings: Int(firings), repeats: Int(repeats), active: active, lastFiredAt: lastFiredAt,
+            nextRepeatAt: nextRepeatAt, heldUntil: heldUntil, closed: closed)
+    }
+
+    private func flag(_ bit: UInt8) -> Bool { flags & bit != 0 }
+    private mutating func set(_ bit: UInt8, _ on: Bool) { flags = on ? flags | bit : flags & ~bit }
+
+    var active: Bool {
+        get { flag(Self.activeFlag) }
+        set { set(Self.activeFlag, newValue) }
+    }
+    var closed: Bool {
+        get { flag(Self.closedFlag) }
+        set { set(Self.closedFlag, newValue) }
+    }
+    var lastFiredAt: Date? {
+        get { flag(Self.lastFiredFlag) ? Date(timeIntervalSinceReferenceDate: lastFired) : nil }
+        set {
+            lastFired = newValue?.timeIntervalSinceReferenceDate ?? 0
+            set(Self.lastFiredFlag, newValue != nil)
+        }
+    }
+    var nextRepeatAt: Date? {
+        get { flag(Self.nextRepeatFlag) ? Date(timeIntervalSinceReferenceDate: nextRepeat) : nil }
+        set {
+            nextRepeat = newValue?.timeIntervalSinceReferenceDate ?? 0
+            set(Self.nextRepeatFlag, newValue != nil)
+        }
+    }
+    var heldUntil: Date? {
+        get { flag(Self.heldFlag) ? Date(timeIntervalSinceReferenceDate: held) : nil }
+        set {
+            held = newValue?.timeIntervalSinceReferenceDate ?? 0
+            set(Self.heldFlag, newValue != nil)
+        }
+    }
+}
+
+/// Alert states, a short list per request (one per rule that ever fired or was held for
+/// it), in one array with a free list. A list is named by its head (-1: empty).
+struct AlertList: Sendable {
+    private var items: [PackedAlert] = []
+    private var free: [Int32] = []
+
+    subscript(index: Int32) -> PackedAlert {
+        get { items[Int(index)] }
+        set { items[Int(index)] = newValue }
+    }
+
+    func find(_ rule: UInt16, in head: Int32) -> Int32? {
+        var i = head
+        while i >= 0 {
+            if items[Int(i)].rule == rule { return i }
+            i = items[Int(i)].next
+        }
+        return nil
+    }
+
+    /// Stores `alert` in the list starting at `head`: over the state of the same rule, or as a new head.
+    mutating func set(_ alert: PackedAlert, in head: inout Int32) {
+        if let existing = find(alert.rule, in: head) {
+            var copy = alert
+            copy.next = items[Int(existing)].next
+            items[Int(existing)] = copy
+            return
+        }
+        var copy = alert
+        copy.next = head
+        if let slot = free.popLast() {
+            items[Int(slot)] = copy
+            head = slot
+        } else {
+            head = Int32(items.count)
+            items.append(copy)
         }
     }
 
-    mutating func schedule(_ key: RequestKey, at date: Date) {
-        if let existing = current[key], existing.at == date { return }
-        generation += 1
-        current[key] = (date, generation)
-        heap.push(date, (key, generation))
+    func all(_ head: Int32) -> [PackedAlert] {
+        var result: [PackedAlert] = []
+        var i = head
+        while i >= 0 {
+            result.append(items[Int(i)])
+            i = items[Int(i)].next
+        }
+        return result
     }
 
-    mutating func remove(_ key: RequestKey) { current[key] = nil }
+    mutating func removeAll(_ head: Int32) {
+        var i = head
+        while i >= 0 {
+            let next = items[Int(i)].next
+            free.append(i)
+            i = next
+        }
+    }
+}
 
-    mutating func popDue(now: Date) -> RequestKey? {
-        dropStale()
-        guard let top = heap.top, top.at <= now else { return nil }
-        heap.pop()
-        current[top.payload.key] = nil
-        return top.payload.key
+/// One timer per slot in a min-heap that knows where each slot is: re-scheduling moves
+/// the entry (no stale entries pile up).
+struct SlotTimers: Sendable {
+    private var heap: [(at: Double, slot: Int32)] = []
+    /// By slot: its index in `heap`, or -1.
+    private var position: [Int32] = []
+
+    var earliest: Date? { heap.first.map { Date(timeIntervalSinceReferenceDate: $0.at) } }
+
+    mutating func schedule(_ slot: Int32, at date: Date) {
+        let at = date.timeIntervalSinceReferenceDate
+        while position.count <= Int(slot) { position.append(-1) }
+        let current = position[Int(slot)]
+        if current >= 0 {
+            let old = heap[Int(current)].at
+            if old == at { return }
+            heap[Int(current)].at = at
+            if at < old { siftUp(Int(current)) } else { siftDown(Int(current)) }
+            return
+        }
+        heap.append((at, slot))
+        position[Int(slot)] = Int32(heap.count - 1)
+        siftUp(heap.count - 1)
     }
 
-    private mutating func dropStale() {
-        while let top = heap.top, current[top.payload.key]?.generation != top.payload.generation { heap.pop() }
+    mutating func remove(_ slot: Int32) {
+        guard Int(slot) < position.count, position[Int(slot)] >= 0 else { return }
+        let index = Int(position[Int(slot)])
+        position[Int(slot)] = -1
+        let last = heap.removeLast()
+        guard index < heap.count else { return }
+        heap[index] = last
+        position[Int(last.slot)] = Int32(index)
+        siftUp(index)
+        siftDown(Int(position[Int(last.slot)]))
+    }
+
+    mutating func popDue(now: Date) -> Int32? {
+        guard let top = heap.first, top.at <= now.timeIntervalSinceReferenceDate else { return nil }
+        remove(top.slot)
+        return top.slot
+    }
+
+    private mutating func swapAt(_ i: Int, _ j: Int) {
+        heap.swapAt(i, j)
+        position[Int(heap[i].slot)] = Int32(i)
+        position[Int(heap[j].slot)] = Int32(j)
+    }
+
+    private mutating func siftUp(_ start: Int) {
+        var i = start
+        while i > 0 {
+            let parent = (i - 1) / 2
+            guard heap[i].at < heap[parent].at else { break }
+            swapAt(i, parent)
+            i = parent
+        }
+    }
+
+    private mutating func siftDown(_ start: Int) {
+        var i = start
+        while true {
+            let left = 2 * i + 1
+            let right = left + 1
+            var smallest = i
+            if left < heap.count && heap[left].at < heap[smallest].at { smallest = left }
+            if right < heap.count && heap[right].at < heap[smallest].at { smallest = right }
+            if smallest == i { break }
+            swapAt(i, smallest)
+            i = smallest
+        }
     }
 }

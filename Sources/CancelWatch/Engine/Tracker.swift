@@ -14,6 +14,10 @@ public enum TrackedStatus: String, Sendable, Hashable, Codable {
 }
 
 /// A request as cancelwatch remembers it between polls and restarts.
+///
+/// The tracker keeps the raw object pruned to what rules read (`rawKept`); the whole
+/// object is in the state file. A change the tracker reports for a request just listed
+/// carries the object as the marketplace sent it.
 public struct TrackedRequest: Sendable, Hashable {
     public var request: CancellationRequest
     public var status: TrackedStatus
@@ -21,16 +25,56 @@ public struct TrackedRequest: Sendable, Hashable {
     public var lastSeen: Date
     /// When it stopped being pending (resolved, vanished, or its deadline).
     public var closedAt: Date?
+    /// What `request.raw` holds of the marketplace's object: `.everything`, or only these
+    /// paths (then saving it leaves the object already in the state file as it is).
+    public var rawKept: RawPaths
+    /// The whole raw object's fingerprint (without the fields a marketplace changes on
+    /// its own), so that a pruned `request.raw` still tells whether the object changed;
+    /// nil: compute it from `request.raw`. Kept in memory only; not part of equality.
+    public var rawFingerprint: UInt64?
 
-    public init(request: CancellationRequest, status: TrackedStatus, firstSeen: Date, lastSeen: Date, closedAt: Date? = nil) {
+    public init(
+        request: CancellationRequest, status: TrackedStatus, firstSeen: Date, lastSeen: Date, closedAt: Date? = nil,
+        rawKept: RawPaths = .everything, rawFingerprint: UInt64? = nil
+    ) {
         self.request = request
         self.status = status
         self.firstSeen = firstSeen
         self.lastSeen = lastSeen
         self.closedAt = closedAt
+        self.rawKept = rawKept
+        self.rawFingerprint = rawFingerprint
     }
 
     public var key: RequestKey { request.key }
+
+    /// Whether `request.raw` is the whole object the marketplace sent.
+    public var hasWholeRaw: Bool { rawKept.isEverything }
+
+    public static func == (a: TrackedRequest, b: TrackedRequest) -> Bool {
+        a.request == b.request && a.status == b.status && a.firstSeen == b.firstSeen && a.lastSeen == b.lastSeen
+            && a.closedAt == b.closedAt && a.rawKept == b.rawKept
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(request)
+        hasher.combine(status)
+        hasher.combine(firstSeen)
+        hasher.combine(lastSeen)
+        hasher.combine(closedAt)
+        hasher.combine(rawKept)
+    }
+
+    /// This request with its raw object pruned to `paths`, its fingerprint taken first
+    /// (unchanged when it holds no more than `paths`, or lacks some of them).
+    public func pruned(to paths: RawPaths) -> TrackedRequest {
+        guard rawKept != paths, rawKept.covers(paths) else { return self }
+        var copy = self
+        if rawKept.isEverything { copy.rawFingerprint = rawFingerprint ?? Tracker.rawFingerprint(request) }
+        copy.request.raw = paths.prune(request.raw)
+        copy.rawKept = paths
+        return copy
+    }
 }
 
 /// How a request changed between polls.
@@ -54,9 +98,14 @@ public enum TrackerChange: Sendable, Hashable {
 /// The set of known requests and how each changed between polls. A value:
 /// the watcher owns one and persists every change it returns.
 ///
-/// Indexed for fleets: pending keys by source (a poll touches only its source), and a
+/// Indexed for fleets: pending requests by source (a poll touches only its source), and a
 /// heap of pending deadlines (expiring looks only at what is due), so a poll costs what
 /// its source holds, not what every source holds.
+///
+/// Compact for a million requests: each is a packed record in a slot array (repeated
+/// strings shared through a pool, the raw object pruned to `rawPaths` and pooled too, a
+/// fingerprint of the whole object to notice when it changes), found through an
+/// open-addressing index; the pending lists and deadline heaps hold slots.
 public struct Tracker: Sendable {
     /// Deadline moves smaller than this are measurement noise (Xiaohongshu's
     /// deadline is computed from the send time of each poll) and are ignored.
@@ -67,33 +116,68 @@ public struct Tracker: Sendable {
     public static let defaultVanishConfirmations = 2
     public let vanishConfirmations: Int
 
-    public private(set) var requests: [RequestKey: TrackedRequest]
-    private var pendingBySource: [String: Set<RequestKey>] = [:]
+    private var table: RequestTable<Record>
+    /// Pending slots by source; each record knows its position (`pendingPosition`).
+    private var pendingBySource: [String: [Int32]] = [:]
     /// How many tracked requests are in each state.
     public private(set) var statusCounts: [TrackedStatus: Int] = [:]
     /// Pending deadlines, one heap per source.
-    private var deadlines: [String: DateHeap<RequestKey>] = [:]
+    private var deadlines: [String: DateHeap<Int32>] = [:]
     /// Times in a row each pending request was missing and unknown to the marketplace.
     private var unconfirmedVanish: [RequestKey: Int] = [:]
     /// While recording: the value each key had before the first change (for `rollback`).
     private var journal: [RequestKey: TrackedRequest?]?
 
+    /// What a tracked request holds besides the request.
+    struct Record: Sendable {
+        var firstSeen: Double
+        var lastSeen: Double
+        var closedAt: Double
+        /// The whole raw object's fingerprint, without the fields the marketplace changes on its own.
+        var fingerprint: UInt64
+        /// Where the slot is in its source's pending list; -1 when not pending.
+        var pendingPosition: Int32
+        var status: TrackedStatus
+        var hasClosedAt: Bool
+    }
+
     /// `vanishConfirmations`: how many listings in a row must miss a request the
     /// marketplace does not know either before it is vanished (1 where the caller has
     /// already made sure, as the rule test runner, which is told).
-    public init(_ tracked: [TrackedRequest] = [], vanishConfirmations: Int = Tracker.defaultVanishConfirmations) {
+    ///
+    /// `keepingRaw`: what of each raw object stays in memory (the paths the rules read);
+    /// the changes for a request just listed carry the whole object all the same.
+    public init(
+        _ tracked: [TrackedRequest] = [], vanishConfirmations: Int = Tracker.defaultVanishConfirmations,
+        keepingRaw rawPaths: RawPaths = .none
+    ) {
         self.vanishConfirmations = max(1, vanishConfirmations)
-        requests = Dictionary(tracked.map { ($0.key, $0) }, uniquingKeysWith: { _, last in last })
-        for item in requests.values { statusCounts[item.status, default: 0] += 1 }
-        for item in requests.values where item.status == .pending {
-            pendingBySource[item.request.source, default: []].insert(item.key)
-            deadlines[item.request.source, default: DateHeap()].push(item.request.deadline, item.key)
-        }
+        table = RequestTable(rawPaths: rawPaths)
+        table.reserveCapacity(tracked.count)
+        // The last of two with the same key wins.
+        for item in tracked { set(item.key, item) }
+    }
+
+    /// What of each raw object is kept in memory.
+    public var rawPaths: RawPaths { table.rawPaths }
+
+    /// Every tracked request, by key (each raw object as kept: `rawPaths`).
+    public var requests: TrackedRequests { TrackedRequests(tracker: self) }
+
+    /// A read-only view of the tracked requests.
+    public struct TrackedRequests: Sendable {
+        let tracker: Tracker
+
+        public subscript(key: RequestKey) -> TrackedRequest? { tracker.table.slot(of: key).map(tracker.tracked(at:)) }
+        public var count: Int { tracker.table.count }
+        public var isEmpty: Bool { tracker.table.count == 0 }
+        public var keys: [RequestKey] { tracker.table.slots.map(tracker.table.key(at:)) }
+        public var values: [TrackedRequest] { tracker.table.slots.map(tracker.tracked(at:)) }
     }
 
     public func pending(source: String? = nil) -> [TrackedRequest] {
-        guard let source else { return requests.values.filter { $0.status == .pending } }
-        return (pendingBySource[source] ?? []).compactMap { requests[$0] }
+        guard let source else { return table.slots.filter { table[extra: $0].status == .pending }.map(tracked(at:)) }
+        return (pendingBySource[source] ?? []).map(tracked(at:))
     }
 
     /// How many requests are pending (for one source, or all).
@@ -107,7 +191,9 @@ public struct Tracker: Sendable {
         guard let source else {
             return deadlines.keys.sorted().compactMap { nearestDeadline(source: $0) }.min()
         }
-        while let top = deadlines[source]?.top, !isPending(top.payload, deadline: top.at) { deadlines[source]?.pop() }
+        while let top = deadlines[source]?.top, !isPending(top.payload, deadline: top.at, source: source) {
+            deadlines[source]?.pop()
+        }
         return deadlines[source]?.top?.at
     }
 
@@ -118,16 +204,15 @@ public struct Tracker: Sendable {
 
     /// Pending requests of `source` that are not in `snapshot`: their outcome must be
     /// looked up. None when the listing is incomplete (an item whose id was unreadable
-    /// could be any of them); items listed but undecodable are not missing.
+    /// could be any of them); items listed but undecodable are not missing. Their raw
+    /// objects are as kept in memory (`rawPaths`): a lookup answers with the marketplace's.
     public func missing(from snapshot: PendingSnapshot, source: String) -> [CancellationRequest] {
-        guard snapshot.complete, let keys = pendingBySource[source], !keys.isEmpty else { return [] }
+        guard snapshot.complete, let slots = pendingBySource[source], !slots.isEmpty else { return [] }
         var present = Set<String>(minimumCapacity: snapshot.requests.count + snapshot.skippedIDs.count)
         for request in snapshot.requests where request.source == source { present.insert(request.id) }
         present.formUnion(snapshot.skippedIDs)
         var result: [CancellationRequest] = []
-        for key in keys where !present.contains(key.id) {
-            if let tracked = requests[key] { result.append(tracked.request) }
-        }
+        for slot in slots where !present.contains(table.id(at: slot)) { result.append(table.request(at: slot)) }
         return result.sorted { $0.id < $1.id }
     }
 
@@ -143,16 +228,19 @@ public struct Tracker: Sendable {
         let cutoff = min(listedAt ?? now, now)
         var changes: [TrackerChange] = []
         for request in snapshot.requests where request.source == source {
-            unconfirmedVanish[request.key] = nil
-            changes.append(contentsOf: observePending(request, now: now, cutoff: cutoff))
+            if !unconfirmedVanish.isEmpty { unconfirmedVanish[request.key] = nil }
+            observePending(request, now: now, cutoff: cutoff, into: &changes)
         }
-        for id in snapshot.skippedIDs { unconfirmedVanish[RequestKey(source: source, id: id)] = nil }
+        if !unconfirmedVanish.isEmpty {
+            for id in snapshot.skippedIDs { unconfirmedVanish[RequestKey(source: source, id: id)] = nil }
+        }
         for (key, lookup) in outcomes.sorted(by: { $0.key < $1.key }) where key.source == source {
-            guard var tracked = requests[key], tracked.status == .pending else { continue }
+            guard let slot = table.slot(of: key), table[extra: slot].status == .pending else { continue }
+            var tracked = self.tracked(at: slot)
             switch lookup {
             case .stillPending(let request):
                 unconfirmedVanish[key] = nil
-                changes.append(contentsOf: observePending(request, now: now, cutoff: cutoff))
+                observePending(request, now: now, cutoff: cutoff, into: &changes)
             case .resolved(.vanished, _) where tracked.request.deadline > now:
                 let misses = (unconfirmedVanish[key] ?? 0) + 1
                 if misses < vanishConfirmations {
@@ -193,11 +281,11 @@ public struct Tracker: Sendable {
         var changes: [TrackerChange] = []
         while let top = deadlines[source]?.top, top.at <= now {
             deadlines[source]?.pop()
-            let key = top.payload
-            guard var tracked = requests[key], tracked.status == .pending, tracked.request.deadline == top.at else { continue }
+            guard isPending(top.payload, deadline: top.at, source: source) else { continue }
+            var tracked = self.tracked(at: top.payload)
             tracked.status = .expired
             tracked.closedAt = tracked.request.deadline
-            set(key, tracked)
+            set(tracked.key, tracked)
             changes.append(.expired(tracked))
         }
         return changes.sorted { $0.tracked.key < $1.tracked.key }
@@ -205,7 +293,12 @@ public struct Tracker: Sendable {
 
     /// Forgets closed requests closed before `cutoff` (they only matter for `status` history).
     public mutating func prune(closedBefore cutoff: Date) -> [RequestKey] {
-        let old = requests.values.filter { !$0.status.isOpen && ($0.closedAt ?? $0.lastSeen) < cutoff }.map(\.key)
+        let limit = cutoff.timeIntervalSinceReferenceDate
+        var old: [RequestKey] = []
+        for slot in table.slots {
+            let record = table[extra: slot]
+            if !record.status.isOpen && (record.hasClosedAt ? record.closedAt : record.lastSeen) < limit { old.append(table.key(at: slot)) }
+        }
         for key in old { set(key, nil) }
         return old
     }
@@ -228,91 +321,156 @@ public struct Tracker: Sendable {
 
     // MARK: - Internals
 
-    private func isPending(_ key: RequestKey, deadline: Date) -> Bool {
-        guard let tracked = requests[key] else { return false }
-        return tracked.status == .pending && tracked.request.deadline == deadline
+    /// The request in `slot` as a value (its raw object as kept).
+    private func tracked(at slot: Int32) -> TrackedRequest {
+        let record = table[extra: slot]
+        return TrackedRequest(
+            request: table.request(at: slot), status: record.status,
+            firstSeen: Date(timeIntervalSinceReferenceDate: record.firstSeen),
+            lastSeen: Date(timeIntervalSinceReferenceDate: record.lastSeen),
+            closedAt: record.hasClosedAt ? Date(timeIntervalSinceReferenceDate: record.closedAt) : nil, rawKept: table.rawPaths,
+            rawFingerprint: record.fingerprint)
     }
 
-    /// Every change to `requests` goes through here: it keeps the indexes and the journal.
+    private func isPending(_ slot: Int32, deadline: Date, source: String) -> Bool {
+        guard table.isLive(slot), table[extra: slot].status == .pending,
+            table.entries[Int(slot)].request.deadline == deadline.timeIntervalSinceReferenceDate
+        else { return false }
+        return table.source(at: slot) == source
+    }
+
+    /// Every change to the table goes through here: it keeps the indexes and the journal.
     private mutating func set(_ key: RequestKey, _ value: TrackedRequest?) {
-        let old = requests[key]
-        if journal != nil && journal?[key] == nil { journal?[key] = .some(old) }
-        requests[key] = value
-        if let old { statusCounts[old.status, default: 0] -= 1 }
-        if let value { statusCounts[value.status, default: 0] += 1 }
-        let wasPending = old?.status == .pending
-        let isPending = value?.status == .pending
-        if wasPending && !isPending {
-            pendingBySource[key.source]?.remove(key)
-            if pendingBySource[key.source]?.isEmpty == true { pendingBySource[key.source] = nil }
-            unconfirmedVanish[key] = nil
-        } else if isPending && !wasPending {
-            pendingBySource[key.source, default: []].insert(key)
+        set(key, value, existing: table.slot(of: key))
+    }
+
+    /// `set`, where the caller has looked the key's slot up (nil: none).
+    private mutating func set(_ key: RequestKey, _ value: TrackedRequest?, existing: Int32?) {
+        if journal != nil && journal?[key] == nil {
+            let previous = existing.map(tracked(at:))
+            journal?[key] = .some(previous)
         }
-        if isPending, let value, !(wasPending && old?.request.deadline == value.request.deadline) {
-            deadlines[key.source, default: DateHeap()].push(value.request.deadline, key)
+        var wasPending = false
+        var oldDeadline: Date?
+        var position: Int32 = -1
+        if let existing {
+            let old = table[extra: existing]
+            statusCounts[old.status, default: 0] -= 1
+            wasPending = old.status == .pending
+            oldDeadline = table.deadline(at: existing)
+            position = old.pendingPosition
+        }
+        let isPending = value?.status == .pending
+        if wasPending && !isPending, let existing {
+            removePending(existing, at: position, source: key.source)
+            position = -1
+            unconfirmedVanish[key] = nil
+        }
+        guard let value else {
+            if let existing { table.remove(existing) }
+            return
+        }
+        let record = Record(
+            firstSeen: value.firstSeen.timeIntervalSinceReferenceDate, lastSeen: value.lastSeen.timeIntervalSinceReferenceDate,
+            closedAt: value.closedAt?.timeIntervalSinceReferenceDate ?? 0,
+            fingerprint: value.rawFingerprint ?? Self.rawFingerprint(value.request), pendingPosition: position,
+            status: value.status, hasClosedAt: value.closedAt != nil)
+        let slot = table.set(value.request, rawKept: value.rawKept, extra: record, existing: existing)
+        statusCounts[value.status, default: 0] += 1
+        if isPending && !wasPending {
+            var list = pendingBySource.removeValue(forKey: key.source) ?? []
+            table[extra: slot].pendingPosition = Int32(list.count)
+            list.append(slot)
+            pendingBySource[key.source] = list
+        }
+        if isPending && !(wasPending && oldDeadline == value.request.deadline) {
+            var heap = deadlines.removeValue(forKey: key.source) ?? DateHeap()
+            heap.push(value.request.deadline, slot)
+            // Entries left behind by moved deadlines are dropped when they reach the top;
+            // when they outnumber the live ones, the heap is built again.
+            if heap.count > 2 * (pendingBySource[key.source]?.count ?? 0) + 64 {
+                heap = DateHeap((pendingBySource[key.source] ?? []).map { (table.deadline(at: $0), $0) })
+            }
+            deadlines[key.source] = heap
         }
     }
 
-    private mutating func observePending(_ request: CancellationRequest, now: Date, cutoff: Date) -> [TrackerChange] {
-        guard var tracked = requests[request.key] else {
-            let tracked = TrackedRequest(request: request, status: .pending, firstSeen: now, lastSeen: now)
-            set(request.key, tracked)
-            if request.deadline <= cutoff { return [.new(tracked)] + expireOne(request.key) }
-            return [.new(tracked)]
+    private mutating func removePending(_ slot: Int32, at position: Int32, source: String) {
+        guard var list = pendingBySource.removeValue(forKey: source), position >= 0, Int(position) < list.count else { return }
+        let last = list.removeLast()
+        if last != slot {
+            list[Int(position)] = last
+            table[extra: last].pendingPosition = position
         }
-        if tracked.status == .expired {
-            guard request.deadline.timeIntervalSince(tracked.request.deadline) >= Self.deadlineTolerance, request.deadline > now
-            else {
+        table[extra: slot].pendingPosition = -1
+        if list.isEmpty {
+            // Nothing pending: every entry of its heap is stale.
+            deadlines[source] = nil
+        } else {
+            pendingBySource[source] = list
+        }
+    }
+
+    private mutating func observePending(_ request: CancellationRequest, now: Date, cutoff: Date, into changes: inout [TrackerChange]) {
+        let key = request.key
+        var fingerprint = Self.rawFingerprint(request)
+        guard let slot = table.slot(of: key) else {
+            let tracked = TrackedRequest(request: request, status: .pending, firstSeen: now, lastSeen: now, rawFingerprint: fingerprint)
+            set(key, tracked, existing: nil)
+            changes.append(.new(tracked))
+            if request.deadline <= cutoff { expireOne(key, into: &changes) }
+            return
+        }
+        let record = table[extra: slot]
+        let trackedDeadline = table.deadline(at: slot)
+        if record.status == .expired {
+            guard request.deadline.timeIntervalSince(trackedDeadline) >= Self.deadlineTolerance, request.deadline > now else {
                 // The marketplace has not caught up with its own deadline yet. (Only
                 // `lastSeen` moves: not worth a write.)
-                return []
+                return
             }
             // Listed again with a later deadline than the one that passed: the deadline
             // was extended (or the one we had was wrong). Open again, with the new one.
         }
         var refined = request
-        if abs(request.deadline.timeIntervalSince(tracked.request.deadline)) < Self.deadlineTolerance {
-            refined.deadline = tracked.request.deadline
+        if abs(request.deadline.timeIntervalSince(trackedDeadline)) < Self.deadlineTolerance {
+            refined.deadline = trackedDeadline
         }
-        let reopened = tracked.status != .pending
-        let changed = reopened || !Self.sameForAlerting(refined, tracked.request)
-        guard changed else { return [] }
-        tracked.request = refined
-        tracked.status = .pending
-        tracked.closedAt = nil
-        tracked.lastSeen = now
-        set(request.key, tracked)
-        var changes: [TrackerChange] = [.updated(tracked)]
-        if refined.deadline <= cutoff { changes += expireOne(request.key) }
-        return changes
+        // Equal in everything a rule, a message or `status` can see, except the fields a
+        // marketplace changes on every poll on its own (Xiaohongshu's `max_audit_time`
+        // counts down; the deadline it implies is compared with a tolerance instead).
+        let reopened = record.status != .pending
+        var rawKept = RawPaths.everything
+        if fingerprint != record.fingerprint && !table.rawPaths.isEverything && table.keepsRaw(request.raw, in: slot) {
+            // Our own copy handed back (as `missing` gave it, its raw object pruned): the
+            // object is not compared, and the state file's stays as it is.
+            fingerprint = record.fingerprint
+            rawKept = table.rawPaths
+        }
+        guard reopened || record.fingerprint != fingerprint || !table.sameFields(slot, refined) else { return }
+        let tracked = TrackedRequest(
+            request: refined, status: .pending, firstSeen: Date(timeIntervalSinceReferenceDate: record.firstSeen), lastSeen: now,
+            rawKept: rawKept, rawFingerprint: fingerprint)
+        set(key, tracked, existing: slot)
+        changes.append(.updated(tracked))
+        if refined.deadline <= cutoff { expireOne(key, into: &changes) }
     }
 
-    /// Equal in everything a rule, a message or `status` can see, except the fields a
-    /// marketplace changes on every poll on its own (Xiaohongshu's `max_audit_time`
-    /// counts down; the deadline it implies is compared with a tolerance instead).
-    static func sameForAlerting(_ a: CancellationRequest, _ b: CancellationRequest) -> Bool {
-        guard a.marketplace == b.marketplace, a.deadline == b.deadline, a.state == b.state, a.rawState == b.rawState,
-            a.order == b.order, a.initiator == b.initiator, a.reason == b.reason, a.reasonID == b.reasonID,
-            a.logistics == b.logistics, a.createdAt == b.createdAt
-        else { return false }
-        let volatile = volatileRawKeys[a.marketplace] ?? []
-        guard !volatile.isEmpty, case .object(var left) = a.raw, case .object(var right) = b.raw else { return a.raw == b.raw }
-        for key in volatile {
-            left[key] = nil
-            right[key] = nil
-        }
-        return left == right
+    /// The whole raw object's fingerprint, without the fields a marketplace changes on
+    /// its own (Xiaohongshu's `max_audit_time` counts down on every poll).
+    static func rawFingerprint(_ request: CancellationRequest) -> UInt64 {
+        request.raw.fingerprint(ignoring: volatileRawKeys[request.marketplace] ?? [])
     }
 
     static let volatileRawKeys: [Marketplace: [String]] = [.xiaohongshu: ["max_audit_time"]]
 
-    private mutating func expireOne(_ key: RequestKey) -> [TrackerChange] {
-        guard var tracked = requests[key], tracked.status == .pending else { return [] }
+    private mutating func expireOne(_ key: RequestKey, into changes: inout [TrackerChange]) {
+        guard let slot = table.slot(of: key), table[extra: slot].status == .pending else { return }
+        var tracked = self.tracked(at: slot)
         tracked.status = .expired
         tracked.closedAt = tracked.request.deadline
         set(key, tracked)
-        return [.expired(tracked)]
+        changes.append(.expired(tracked))
     }
 }
 

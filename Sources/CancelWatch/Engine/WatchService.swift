@@ -23,7 +23,7 @@ public final class WatchService: Sendable {
             outbox: { (try? store.outboxCounts()) ?? [] })
         watcher = try Watcher(
             sources: sources, store: store, clock: clock, logger: logger, downAfter: health.downAfter,
-            healthNotify: health.notify)
+            healthNotify: health.notify, keepingRaw: rules.rawPaths)
         delivery = DeliveryQueue(routes: routes, store: store, clock: clock, logger: logger)
         scheduler = AlertScheduler(rules: rules, store: store, clock: clock, logger: logger, delivery: delivery)
     }

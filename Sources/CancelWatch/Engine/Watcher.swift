@@ -46,9 +46,11 @@ public actor Watcher {
     /// True while `run` polls each source on its own loop.
     private var running = false
 
+    /// `keepingRaw`: what of each request's raw object stays in memory, the paths the
+    /// rules read (the whole object is in the state file; events read it there).
     public init(
         sources: [PolledSource], store: StateStore, clock: WatchClock, logger: Logger, downAfter: Int = 3,
-        healthNotify: [String] = []
+        healthNotify: [String] = [], keepingRaw rawPaths: RawPaths = .none
     ) throws(StoreError) {
         self.healthNotify = healthNotify
         self.sources = sources
@@ -56,7 +58,7 @@ public actor Watcher {
         self.clock = clock
         self.logger = logger
         self.downAfter = downAfter
-        tracker = Tracker(try store.loadTracked())
+        tracker = Tracker(try store.loadTracked(keepingRaw: rawPaths), keepingRaw: rawPaths)
         var health: [String: SourceHealth] = [:]
         for item in try store.loadHealth() { health[item.source] = item }
         for source in sources where health[source.client.source] == nil {

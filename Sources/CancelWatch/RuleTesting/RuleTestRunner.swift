@@ -92,7 +92,14 @@ public struct RuleTestRunner: Sendable {
         let collected = CollectedEvents()
         await scheduler.onEvents { collected.add($0) }
         let tracker = TrackerBox()
-        await scheduler.setExpireHook { tracker.expire(now: clock.now()) }
+        // As the watcher does: every change is in the state file before the scheduler
+        // sees it (events read whole raw objects there).
+        let logSaveFailure: @Sendable (StoreError) -> Void = { logger.error("cannot save the state: \($0.description)") }
+        await scheduler.setExpireHook {
+            let changes = tracker.expire(now: clock.now())
+            do throws(StoreError) { try store.save(changes.map(\.tracked), health: nil) } catch { logSaveFailure(error) }
+            return changes
+        }
         await scheduler.start(tracked: [])
 
         // Everything scripted, in time order: appearances before changes at the same instant.
@@ -151,7 +158,10 @@ public struct RuleTestRunner: Sendable {
                     snapshot: PendingSnapshot(requests: listed), outcomes: outcomes.filter { $0.key.source == source }, source: source,
                     now: now)
             }
-            if !changes.isEmpty { await scheduler.handle(changes) }
+            if !changes.isEmpty {
+                do throws(StoreError) { try store.save(changes.map(\.tracked), health: nil) } catch { logSaveFailure(error) }
+                await scheduler.handle(changes)
+            }
         }
         if let problem = logs.errors.first, result.error == nil { result.error = "the scheduler reported: \(problem)" }
 

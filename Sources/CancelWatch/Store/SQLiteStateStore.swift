@@ -98,6 +98,14 @@ public final class SQLiteStateStore: StateStore {
     }
 
     public func loadTracked() throws(StoreError) -> [TrackedRequest] {
+        try loadTracked(keeping: .everything)
+    }
+
+    public func loadTracked(keepingRaw paths: RawPaths) throws(StoreError) -> [TrackedRequest] {
+        try loadTracked(keeping: paths)
+    }
+
+    private func loadTracked(keeping paths: RawPaths) throws(StoreError) -> [TrackedRequest] {
         var result: [TrackedRequest] = []
         try database.query(
             """
@@ -119,8 +127,21 @@ public final class SQLiteStateStore: StateStore {
                 marketplace: marketplace, source: source, id: id, order: row.string(3), state: state,
                 rawState: row.string(5), initiator: row.string(6), reason: row.string(7), reasonID: row.string(8),
                 logistics: row.string(9), createdAt: row.date(10), deadline: deadline, raw: raw)
+            // Pruned row by row: the whole objects never sit in memory together.
             result.append(
-                TrackedRequest(request: request, status: status, firstSeen: firstSeen, lastSeen: lastSeen, closedAt: row.date(16)))
+                TrackedRequest(request: request, status: status, firstSeen: firstSeen, lastSeen: lastSeen, closedAt: row.date(16))
+                    .pruned(to: paths))
+        }
+        return result
+    }
+
+    public func loadRaw(of keys: [RequestKey]) throws(StoreError) -> [RequestKey: JSONValue] {
+        var result: [RequestKey: JSONValue] = [:]
+        guard !keys.isEmpty else { return result }
+        for key in Set(keys) {
+            try database.query("SELECT raw FROM requests WHERE source = ? AND id = ?", [.text(key.source), .text(key.id)]) { row in
+                if let raw = try? JSONParser.parse(row.string(0)) { result[key] = raw }
+            }
         }
         return result
     }
@@ -138,14 +159,17 @@ public final class SQLiteStateStore: StateStore {
                         marketplace = excluded.marketplace, order_id = excluded.order_id, state = excluded.state,
                         raw_state = excluded.raw_state, initiator = excluded.initiator, reason = excluded.reason,
                         reason_id = excluded.reason_id, logistics = excluded.logistics, created_at = excluded.created_at,
-                        deadline = excluded.deadline, raw = excluded.raw, status = excluded.status,
-                        last_seen = excluded.last_seen, closed_at = excluded.closed_at
+                        deadline = excluded.deadline, status = excluded.status,
+                        last_seen = excluded.last_seen, closed_at = excluded.closed_at,
+                        raw = CASE WHEN ? THEN requests.raw ELSE excluded.raw END
                     """,
                     [
                         .text(r.source), .text(r.id), .text(r.marketplace.rawValue), .text(r.order), .text(r.state.rawValue),
                         .text(r.rawState), .text(r.initiator), .text(r.reason), .text(r.reasonID), .text(r.logistics),
                         SQLiteValue(r.createdAt), SQLiteValue(r.deadline), .text(r.raw.serialized()), .text(item.status.rawValue),
                         SQLiteValue(item.firstSeen), SQLiteValue(item.lastSeen), SQLiteValue(item.closedAt),
+                        // A pruned raw object leaves the whole one already saved as it is.
+                        .integer(item.hasWholeRaw ? 0 : 1),
                     ])
             }
             if let health { try saveHealth(health) }
@@ -216,6 +240,25 @@ public final class SQLiteStateStore: StateStore {
                     request: RequestKey(source: row.string(0), id: row.string(1)), rule: row.string(2),
                     firings: Int(row.integer(3)), repeats: Int(row.integer(4)), active: row.integer(5) != 0,
                     lastFiredAt: row.date(6), nextRepeatAt: row.date(7), heldUntil: row.date(8), closed: row.integer(9) != 0))
+        }
+        return result
+    }
+
+    public func loadAlerts(of keys: [RequestKey]) throws(StoreError) -> [AlertState] {
+        var result: [AlertState] = []
+        for key in Set(keys).sorted() {
+            try database.query(
+                """
+                SELECT source, request_id, rule, firings, repeats, active, last_fired_at, next_repeat_at, held_until, closed
+                FROM alerts WHERE source = ? AND request_id = ?
+                """, [.text(key.source), .text(key.id)]
+            ) { row in
+                result.append(
+                    AlertState(
+                        request: RequestKey(source: row.string(0), id: row.string(1)), rule: row.string(2),
+                        firings: Int(row.integer(3)), repeats: Int(row.integer(4)), active: row.integer(5) != 0,
+                        lastFiredAt: row.date(6), nextRepeatAt: row.date(7), heldUntil: row.date(8), closed: row.integer(9) != 0))
+            }
         }
         return result
     }

@@ -35,7 +35,15 @@ public struct SourceHealth: Sendable, Hashable {
 public protocol StateStore: Sendable {
     /// Every tracked request (open and recently closed).
     func loadTracked() throws(StoreError) -> [TrackedRequest]
-    /// Saves one poll's changes and the source's health in one transaction.
+    /// Every tracked request, each raw object pruned to `paths` as it is read (with the
+    /// whole object's fingerprint), so that the whole objects never sit in memory together.
+    func loadTracked(keepingRaw paths: RawPaths) throws(StoreError) -> [TrackedRequest]
+    /// The whole raw objects of these requests as last saved (what events carry); a
+    /// request the store does not know is left out.
+    func loadRaw(of keys: [RequestKey]) throws(StoreError) -> [RequestKey: JSONValue]
+    /// Saves one poll's changes and the source's health in one transaction. A request
+    /// whose raw object is pruned (`rawKept`) leaves the object already saved as it is
+    /// (a request not saved before is saved with what it has).
     func save(_ tracked: [TrackedRequest], health: SourceHealth?) throws(StoreError)
     /// Forgets these requests and their alert states.
     func delete(_ keys: [RequestKey]) throws(StoreError)
@@ -46,6 +54,8 @@ public protocol StateStore: Sendable {
 
     /// Every (request, rule) alert state.
     func loadAlerts() throws(StoreError) -> [AlertState]
+    /// The alert states of these requests (a request that is pending again picks up its own).
+    func loadAlerts(of keys: [RequestKey]) throws(StoreError) -> [AlertState]
     /// Saves alert states and queues their events for each sink, in one transaction:
     /// an event is in the outbox before anything tries to send it.
     func commit(alerts: [AlertState], events: [AlertEvent], health: SourceHealth?, at now: Date) throws(StoreError)
@@ -57,6 +67,20 @@ public protocol StateStore: Sendable {
     func recordDelivery(_ result: DeliveryResult) throws(StoreError)
     /// Outbox counts by sink and status (`pending`, `delivered`, `dead`).
     func outboxCounts() throws(StoreError) -> [OutboxCount]
+}
+
+extension StateStore {
+    public func loadTracked(keepingRaw paths: RawPaths) throws(StoreError) -> [TrackedRequest] {
+        try loadTracked().map { $0.pruned(to: paths) }
+    }
+
+    /// A store that keeps no raw objects: events carry what memory holds.
+    public func loadRaw(of keys: [RequestKey]) throws(StoreError) -> [RequestKey: JSONValue] { [:] }
+
+    public func loadAlerts(of keys: [RequestKey]) throws(StoreError) -> [AlertState] {
+        let wanted = Set(keys)
+        return try loadAlerts().filter { wanted.contains($0.request) }
+    }
 }
 
 /// The scheduling state of one (request, rule) pair: how often it has fired and when it next may.

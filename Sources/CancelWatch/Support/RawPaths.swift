@@ -117,69 +117,112 @@ extension JSONValue {
     }
 
     /// A 64-bit digest of the value as the state file would hold it (`serialized()`: an
-    /// integral number below 1e15 is the integer, NaN and infinities are null), object
-    /// members in any order, leaving out the top-level members named in `ignoring`. Per
-    /// process (Swift's seeded hasher): for telling in memory whether an object changed,
-    /// never to be written down.
+    /// integral number below 1e15 is the integer, NaN and infinities are null; strings by
+    /// their bytes), object members in any order, leaving out the top-level members named
+    /// in `ignoring`. For telling in memory whether an object changed (a fast hash, not a
+    /// cryptographic one), never to be written down.
     func fingerprint(ignoring ignored: [String] = []) -> UInt64 {
-        var hasher = Hasher()
+        var digest = FastDigest()
         if !ignored.isEmpty, case .object(let members) = self {
             var combined: UInt64 = 0
-            var count = 0
+            var count: UInt64 = 0
             for (key, value) in members where !ignored.contains(key) {
                 combined &+= Self.memberDigest(key, value)
                 count += 1
             }
-            hasher.combine(UInt8(6))
-            hasher.combine(count)
-            hasher.combine(combined)
+            digest.add(6)
+            digest.add(count)
+            digest.add(combined)
         } else {
-            feed(&hasher)
+            feed(&digest)
         }
-        return UInt64(UInt(bitPattern: hasher.finalize()))
+        return digest.value
     }
 
     private static func memberDigest(_ key: String, _ value: JSONValue) -> UInt64 {
-        var member = Hasher()
-        member.combine(key)
+        var member = FastDigest()
+        member.add(key)
         value.feed(&member)
-        return UInt64(UInt(bitPattern: member.finalize()))
+        return member.value
     }
 
-    private func feed(_ hasher: inout Hasher) {
+    private func feed(_ digest: inout FastDigest) {
         switch self {
         case .null:
-            hasher.combine(UInt8(0))
+            digest.add(0)
         case .bool(let b):
-            hasher.combine(UInt8(1))
-            hasher.combine(b)
+            digest.add(b ? 1 : 7)
         case .integer(let i):
-            hasher.combine(UInt8(2))
-            hasher.combine(i)
+            digest.add(2)
+            digest.add(UInt64(bitPattern: i))
         case .number(let d):
             if d.rounded() == d, abs(d) < 1e15 {
-                hasher.combine(UInt8(2))
-                hasher.combine(Int64(d))
+                digest.add(2)
+                digest.add(UInt64(bitPattern: Int64(d)))
             } else if d.isFinite {
-                hasher.combine(UInt8(3))
-                hasher.combine(d)
+                digest.add(3)
+                digest.add(d.bitPattern)
             } else {
-                hasher.combine(UInt8(0))
+                digest.add(0)
             }
         case .string(let s):
-            hasher.combine(UInt8(4))
-            hasher.combine(s)
+            digest.add(4)
+            digest.add(s)
         case .array(let items):
-            hasher.combine(UInt8(5))
-            hasher.combine(items.count)
-            for item in items { item.feed(&hasher) }
+            digest.add(5)
+            digest.add(UInt64(items.count))
+            for item in items { item.feed(&digest) }
         case .object(let members):
             // Order-independent: a sum of per-member digests.
             var combined: UInt64 = 0
             for (key, value) in members { combined &+= Self.memberDigest(key, value) }
-            hasher.combine(UInt8(6))
-            hasher.combine(members.count)
-            hasher.combine(combined)
+            digest.add(6)
+            digest.add(UInt64(members.count))
+            digest.add(combined)
         }
+    }
+}
+
+/// A fast 64-bit digest of words and bytes (multiply-rotate mixing, a splitmix finish).
+struct FastDigest {
+    private var state: UInt64 = 0x243F_6A88_85A3_08D3
+
+    @inline(__always)
+    mutating func add(_ word: UInt64) {
+        let x = state ^ (word &* 0x9E37_79B9_7F4A_7C15)
+        state = ((x << 27) | (x >> 37)) &* 0xBF58_476D_1CE4_E5B9 &+ 0x94D0_49BB_1331_11EB
+    }
+
+    /// The string's UTF-8 bytes and its length.
+    mutating func add(_ text: String) {
+        let done: Void? = text.utf8.withContiguousStorageIfAvailable { add(bytes: UnsafeRawBufferPointer($0)) }
+        if done == nil {
+            var copy = text
+            copy.withUTF8 { add(bytes: UnsafeRawBufferPointer($0)) }
+        }
+    }
+
+    @inline(__always)
+    mutating func add(bytes: UnsafeRawBufferPointer) {
+        var i = 0
+        while i + 8 <= bytes.count {
+            add(bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+            i += 8
+        }
+        var tail: UInt64 = UInt64(bytes.count) << 56
+        var shift: UInt64 = 0
+        while i < bytes.count {
+            tail |= UInt64(bytes[i]) << shift
+            shift += 8
+            i += 1
+        }
+        add(tail)
+    }
+
+    var value: UInt64 {
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }

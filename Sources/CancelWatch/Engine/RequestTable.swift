@@ -1,0 +1,358 @@
+import Foundation
+
+/// Values kept once and named by a 32-bit id, with a count of references: a million
+/// requests share a few hundred sources, states, initiators and reasons. Id 0 is the
+/// `reserved` value, never counted nor freed.
+struct InternPool<Value: Hashable & Sendable>: Sendable {
+    private var values: [Value]
+    private var references: [UInt32]
+    private var ids: [Value: UInt32]
+    private var free: [UInt32] = []
+
+    init(reserved: Value) {
+        values = [reserved]
+        references = [0]
+        ids = [reserved: 0]
+    }
+
+    @inline(__always)
+    subscript(id: UInt32) -> Value { values[Int(id)] }
+
+    /// One more reference to `id`.
+    @inline(__always)
+    mutating func retain(id: UInt32) {
+        if id != 0 { references[Int(id)] += 1 }
+    }
+
+    /// The id of `value`, counting one more reference to it.
+    mutating func retain(_ value: Value) -> UInt32 {
+        if let id = ids[value] {
+            if id != 0 { references[Int(id)] += 1 }
+            return id
+        }
+        let id: UInt32
+        if let reused = free.popLast() {
+            id = reused
+            values[Int(id)] = value
+            references[Int(id)] = 1
+        } else {
+            id = UInt32(values.count)
+            values.append(value)
+            references.append(1)
+        }
+        ids[value] = id
+        return id
+    }
+
+    /// One reference less to `id`; the value goes when none is left.
+    mutating func release(_ id: UInt32) {
+        guard id != 0 else { return }
+        references[Int(id)] -= 1
+        guard references[Int(id)] == 0 else { return }
+        ids[values[Int(id)]] = nil
+        values[Int(id)] = values[0]
+        free.append(id)
+    }
+}
+
+/// A string compared and hashed by its bytes: interning must give back exactly the
+/// bytes the marketplace sent (Swift's `==` takes canonically equivalent strings as equal).
+struct ExactText: Hashable, Sendable {
+    let text: String
+    init(_ text: String) { self.text = text }
+
+    static func == (a: ExactText, b: ExactText) -> Bool { sameBytes(a.text, b.text) }
+
+    func hash(into hasher: inout Hasher) {
+        let done: Void? = text.utf8.withContiguousStorageIfAvailable { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+        if done == nil { Array(text.utf8).withUnsafeBytes { hasher.combine(bytes: $0) } }
+    }
+}
+
+/// Whether two strings have the same UTF-8 bytes.
+@inline(__always)
+func sameBytes(_ a: String, _ b: String) -> Bool {
+    let a8 = a.utf8
+    let b8 = b.utf8
+    guard a8.count == b8.count else { return false }
+    let fast: Bool? = a8.withContiguousStorageIfAvailable { x in
+        b8.withContiguousStorageIfAvailable { y in x.count == 0 || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0 }
+    } ?? nil
+    return fast ?? a8.elementsEqual(b8)
+}
+
+/// A `CancellationRequest` in 80 bytes: the repeated strings as pool ids, dates as
+/// seconds, the raw object pruned to what rules read and pooled too.
+struct PackedRequest: Sendable {
+    var id: String = ""
+    var order: String = ""
+    /// `Date.timeIntervalSinceReferenceDate`, exact.
+    var deadline: Double = 0
+    var createdAt: Double = 0
+    var source: UInt32 = 0
+    var rawState: UInt32 = 0
+    var initiator: UInt32 = 0
+    var reason: UInt32 = 0
+    var reasonID: UInt32 = 0
+    var logistics: UInt32 = 0
+    var raw: UInt32 = 0
+    var marketplace: Marketplace = .ozon
+    var state: RequestState = .pending
+    var hasCreatedAt = false
+    var live = false
+}
+
+/// Requests by slot, compactly: an array of packed records, a free list, and an
+/// open-addressing index from `RequestKey` to slot (4 bytes a bucket). What a request
+/// holds beyond its fields (`Extra`) sits next to it. A value type; not thread-safe.
+struct RequestTable<Extra: Sendable>: Sendable {
+    struct Entry: Sendable {
+        var request: PackedRequest
+        var extra: Extra
+    }
+
+    /// What of each raw object is kept.
+    private(set) var rawPaths: RawPaths
+    private(set) var entries: [Entry] = []
+    private var freeSlots: [Int32] = []
+    /// Slot + 1 per bucket, 0 when empty; a power of two long, at most 70 % full.
+    private var buckets: [Int32] = []
+    private(set) var count = 0
+    private var texts = InternPool(reserved: ExactText(""))
+    private var raws = InternPool<JSONValue>(reserved: .object([:]))
+    /// The text id each field had last (source, raw state, initiator, reason, reason id,
+    /// logistics): consecutive requests mostly repeat them, and a byte comparison is
+    /// cheaper than a lookup.
+    private var lastTexts: [UInt32] = [0, 0, 0, 0, 0, 0]
+
+    init(rawPaths: RawPaths) {
+        self.rawPaths = rawPaths
+    }
+
+    mutating func reserveCapacity(_ n: Int) {
+        entries.reserveCapacity(n)
+        if Self.bucketCount(for: n) > buckets.count { rehash(Self.bucketCount(for: n)) }
+    }
+
+    // MARK: Reading
+
+    @inline(__always)
+    func isLive(_ slot: Int32) -> Bool { Int(slot) < entries.count && entries[Int(slot)].request.live }
+
+    /// The slot holding `key`, if any.
+    func slot(of key: RequestKey) -> Int32? {
+        guard count > 0 else { return nil }
+        let mask = buckets.count - 1
+        var i = Self.hash(source: key.source, id: key.id) & mask
+        while true {
+            let stored = buckets[i]
+            if stored == 0 { return nil }
+            let slot = Int(stored - 1)
+            if entries[slot].request.id == key.id && texts[entries[slot].request.source].text == key.source { return stored - 1 }
+            i = (i + 1) & mask
+        }
+    }
+
+    @inline(__always)
+    subscript(extra slot: Int32) -> Extra {
+        get { entries[Int(slot)].extra }
+        _modify { yield &entries[Int(slot)].extra }
+    }
+
+    @inline(__always)
+    func deadline(at slot: Int32) -> Date { Date(timeIntervalSinceReferenceDate: entries[Int(slot)].request.deadline) }
+
+    func source(at slot: Int32) -> String { texts[entries[Int(slot)].request.source].text }
+    func id(at slot: Int32) -> String { entries[Int(slot)].request.id }
+    func key(at slot: Int32) -> RequestKey { RequestKey(source: source(at: slot), id: id(at: slot)) }
+
+    /// The request in `slot`, its raw object as kept (`rawPaths`).
+    func request(at slot: Int32) -> CancellationRequest {
+        let p = entries[Int(slot)].request
+        return CancellationRequest(
+            marketplace: p.marketplace, source: texts[p.source].text, id: p.id, order: p.order, state: p.state,
+            rawState: texts[p.rawState].text, initiator: texts[p.initiator].text, reason: texts[p.reason].text,
+            reasonID: texts[p.reasonID].text, logistics: texts[p.logistics].text,
+            createdAt: p.hasCreatedAt ? Date(timeIntervalSinceReferenceDate: p.createdAt) : nil,
+            deadline: Date(timeIntervalSinceReferenceDate: p.deadline), raw: raws[p.raw])
+    }
+
+    /// Whether `request` (with the key of `slot`) equals the one in `slot` in every field but the raw object.
+    func sameFields(_ slot: Int32, _ request: CancellationRequest) -> Bool {
+        let p = entries[Int(slot)].request
+        return p.marketplace == request.marketplace && p.deadline == request.deadline.timeIntervalSinceReferenceDate
+            && p.state == request.state && p.order == request.order
+            && p.hasCreatedAt == (request.createdAt != nil)
+            && (request.createdAt.map { $0.timeIntervalSinceReferenceDate == p.createdAt } ?? true)
+            && texts[p.rawState].text == request.rawState && texts[p.initiator].text == request.initiator
+            && texts[p.reason].text == request.reason && texts[p.reasonID].text == request.reasonID
+            && texts[p.logistics].text == request.logistics
+    }
+
+    /// Whether `raw` is exactly the raw object kept in `slot`.
+    func keepsRaw(_ raw: JSONValue, in slot: Int32) -> Bool {
+        let kept = raws[entries[Int(slot)].request.raw]
+        return kept == raw
+    }
+
+    /// Every slot in use, in slot order.
+    var slots: [Int32] {
+        var result: [Int32] = []
+        result.reserveCapacity(count)
+        for (slot, entry) in entries.enumerated() where entry.request.live { result.append(Int32(slot)) }
+        return result
+    }
+
+    // MARK: Writing
+
+    /// Stores `request` (whose raw object holds `rawKept`) with `extra`, in the slot of its
+    /// key or a new one; returns the slot. The raw object is pruned to `rawPaths`.
+    @discardableResult
+    mutating func set(_ request: CancellationRequest, rawKept: RawPaths, extra: Extra) -> Int32 {
+        set(request, rawKept: rawKept, extra: extra, existing: slot(of: request.key))
+    }
+
+    /// `set`, where the caller has looked the slot of the request's key up (nil: none).
+    @discardableResult
+    mutating func set(_ request: CancellationRequest, rawKept: RawPaths, extra: Extra, existing: Int32?) -> Int32 {
+        var packed = PackedRequest()
+        packed.id = request.id
+        packed.order = request.order
+        packed.deadline = request.deadline.timeIntervalSinceReferenceDate
+        packed.createdAt = request.createdAt?.timeIntervalSinceReferenceDate ?? 0
+        packed.hasCreatedAt = request.createdAt != nil
+        packed.marketplace = request.marketplace
+        packed.state = request.state
+        packed.live = true
+        packed.source = intern(request.source, field: 0)
+        packed.rawState = intern(request.rawState, field: 1)
+        packed.initiator = intern(request.initiator, field: 2)
+        packed.reason = intern(request.reason, field: 3)
+        packed.reasonID = intern(request.reasonID, field: 4)
+        packed.logistics = intern(request.logistics, field: 5)
+        packed.raw = retainRaw(request.raw, kept: rawKept)
+        if let existing {
+            releaseValues(of: entries[Int(existing)].request)
+            entries[Int(existing)] = Entry(request: packed, extra: extra)
+            return existing
+        }
+        let slot: Int32
+        if let reused = freeSlots.popLast() {
+            slot = reused
+            entries[Int(slot)] = Entry(request: packed, extra: extra)
+        } else {
+            slot = Int32(entries.count)
+            entries.append(Entry(request: packed, extra: extra))
+        }
+        count += 1
+        if Self.bucketCount(for: count) > buckets.count { rehash(Self.bucketCount(for: count)) } else { index(slot) }
+        return slot
+    }
+
+    /// Frees `slot`.
+    mutating func remove(_ slot: Int32) {
+        guard isLive(slot) else { return }
+        unindex(slot)
+        releaseValues(of: entries[Int(slot)].request)
+        entries[Int(slot)].request = PackedRequest()
+        freeSlots.append(slot)
+        count -= 1
+    }
+
+    /// Keeps `paths` of each raw object from now on: from `wholeRaws` where it has the
+    /// request, otherwise from what is kept (which may lack what it never had).
+    mutating func changeRawPaths(to paths: RawPaths, wholeRaws: [RequestKey: JSONValue]) {
+        let old = rawPaths
+        rawPaths = paths
+        for slot in slots {
+            let previous = entries[Int(slot)].request.raw
+            let id: UInt32
+            if let whole = wholeRaws[key(at: slot)] {
+                id = retainRaw(whole, kept: .everything)
+            } else {
+                id = retainRaw(raws[previous], kept: old)
+            }
+            raws.release(previous)
+            entries[Int(slot)].request.raw = id
+        }
+    }
+
+    @inline(__always)
+    private mutating func intern(_ text: String, field: Int) -> UInt32 {
+        if text.isEmpty { return 0 }
+        let last = lastTexts[field]
+        if sameBytes(texts[last].text, text) {
+            texts.retain(id: last)
+            return last
+        }
+        let id = texts.retain(ExactText(text))
+        lastTexts[field] = id
+        return id
+    }
+
+    private mutating func retainRaw(_ raw: JSONValue, kept: RawPaths) -> UInt32 {
+        if rawPaths.isEmpty, case .object = raw { return 0 }
+        let pruned = kept == rawPaths || !kept.covers(rawPaths) ? raw : rawPaths.prune(raw)
+        if case .object(let members) = pruned, members.isEmpty { return 0 }
+        return raws.retain(pruned)
+    }
+
+    private mutating func releaseValues(of p: PackedRequest) {
+        for id in [p.source, p.rawState, p.initiator, p.reason, p.reasonID, p.logistics] { texts.release(id) }
+        raws.release(p.raw)
+    }
+
+    // MARK: Index
+
+    private static func bucketCount(for count: Int) -> Int {
+        var n = 16
+        while count * 10 > n * 7 { n *= 2 }
+        return n
+    }
+
+    @inline(__always)
+    private static func hash(source: String, id: String) -> Int {
+        var hasher = Hasher()
+        hasher.combine(source)
+        hasher.combine(id)
+        return hasher.finalize()
+    }
+
+    private func home(of slot: Int32) -> Int {
+        let p = entries[Int(slot)].request
+        return Self.hash(source: texts[p.source].text, id: p.id) & (buckets.count - 1)
+    }
+
+    private mutating func index(_ slot: Int32) {
+        let mask = buckets.count - 1
+        var i = home(of: slot)
+        while buckets[i] != 0 { i = (i + 1) & mask }
+        buckets[i] = slot + 1
+    }
+
+    /// Removes `slot` from the index, shifting back what probed past it (no tombstones).
+    private mutating func unindex(_ slot: Int32) {
+        let mask = buckets.count - 1
+        var hole = home(of: slot)
+        while buckets[hole] != slot + 1 { hole = (hole + 1) & mask }
+        var next = hole
+        while true {
+            next = (next + 1) & mask
+            let stored = buckets[next]
+            if stored == 0 { break }
+            let want = home(of: stored - 1)
+            // The entry at `next` may fill the hole unless its home lies cyclically in (hole, next].
+            let stays = hole <= next ? (want > hole && want <= next) : (want > hole || want <= next)
+            if !stays {
+                buckets[hole] = stored
+                hole = next
+            }
+        }
+        buckets[hole] = 0
+    }
+
+    private mutating func rehash(_ size: Int) {
+        buckets = [Int32](repeating: 0, count: size)
+        for (slot, entry) in entries.enumerated() where entry.request.live { index(Int32(slot)) }
+    }
+}
