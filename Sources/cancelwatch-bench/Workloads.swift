@@ -114,9 +114,9 @@ struct ScaleOutcome {
 }
 
 /// Tracks `count` pending Ozon requests (10,000 per account, as a fleet would) through the
-/// real client and Tracker; with `scheduler`, also hands them to an AlertScheduler.
-/// With `dropRaw`, each request's raw object is dropped before tracking: what the
-/// Tracker would hold if raw JSON lived only in the state file (a measured what-if).
+/// real client and Tracker (keeping of each raw object what the shipped rules read, as
+/// the watcher does); with `scheduler`, also hands them to an AlertScheduler. With
+/// `dropRaw`, each request's raw object is dropped before tracking.
 func scalePass(count: Int, scheduler withScheduler: Bool, dropRaw: Bool = false) async throws -> ScaleOutcome {
     let rules = try loadShippedRules()
     // Two hours before the generated deadlines begin: every request is still pending.
@@ -131,7 +131,8 @@ func scalePass(count: Int, scheduler withScheduler: Bool, dropRaw: Bool = false)
     let scheduler = withScheduler
         ? AlertScheduler(rules: rules, store: NullStore(), clock: clock, logger: logger, delivery: nil) : nil
     let baseline = ProcStatus.rss
-    var tracker = Tracker()
+    // As the watcher does: only what the rules read of each raw object stays in memory.
+    var tracker = Tracker(keepingRaw: rules.rawPaths)
     let start = DispatchTime.now().uptimeNanoseconds
     for a in 0..<accounts {
         let client = OzonClient(
@@ -145,7 +146,7 @@ func scalePass(count: Int, scheduler withScheduler: Bool, dropRaw: Bool = false)
         if let scheduler { await scheduler.handle(changes) }
     }
     let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-    let pending = tracker.requests.values.reduce(0) { $0 + ($1.status == .pending ? 1 : 0) }
+    let pending = tracker.pendingCount()
     let outcome = ScaleOutcome(
         count: tracker.requests.count, pending: pending, baselineRSS: baseline, rss: ProcStatus.rss, peak: ProcStatus.peak,
         seconds: seconds)
