@@ -120,10 +120,12 @@ struct RequestTable<Extra: Sendable>: Sendable {
     private(set) var count = 0
     private var texts = InternPool(reserved: ExactText(""))
     private var raws = InternPool<JSONValue>(reserved: .object([:]))
-    /// The text id each field had last (source, raw state, initiator, reason, reason id,
-    /// logistics): consecutive requests mostly repeat them, and a byte comparison is
-    /// cheaper than a lookup.
-    private var lastTexts: [UInt32] = [0, 0, 0, 0, 0, 0]
+    /// The text ids each field had lately (source, raw state, initiator, reason, reason
+    /// id, logistics; `recentPerField` each): requests mostly repeat a few values, and a
+    /// byte comparison is cheaper than a lookup.
+    private var recentTexts = [UInt32](repeating: 0, count: 6 * recentPerField)
+    private var recentNext = [Int](repeating: 0, count: 6)
+    private static var recentPerField: Int { 8 }
 
     init(rawPaths: RawPaths) {
         self.rawPaths = rawPaths
@@ -140,15 +142,27 @@ struct RequestTable<Extra: Sendable>: Sendable {
     func isLive(_ slot: Int32) -> Bool { Int(slot) < entries.count && entries[Int(slot)].request.live }
 
     /// The slot holding `key`, if any.
-    func slot(of key: RequestKey) -> Int32? {
-        guard count > 0 else { return nil }
+    func slot(of key: RequestKey) -> Int32? { locate(key).slot }
+
+    /// Where a key is: its slot if it has one, and its hash (for `set`, which then need
+    /// not hash it again).
+    struct Location {
+        var slot: Int32?
+        var hash: Int
+    }
+
+    func locate(_ key: RequestKey) -> Location {
+        let hash = Self.hash(source: key.source, id: key.id)
+        guard count > 0 else { return Location(slot: nil, hash: hash) }
         let mask = buckets.count - 1
-        var i = Self.hash(source: key.source, id: key.id) & mask
+        var i = hash & mask
         while true {
             let stored = buckets[i]
-            if stored == 0 { return nil }
+            if stored == 0 { return Location(slot: nil, hash: hash) }
             let slot = Int(stored - 1)
-            if entries[slot].request.id == key.id && texts[entries[slot].request.source].text == key.source { return stored - 1 }
+            if entries[slot].request.id == key.id && texts[entries[slot].request.source].text == key.source {
+                return Location(slot: stored - 1, hash: hash)
+            }
             i = (i + 1) & mask
         }
     }
@@ -209,12 +223,13 @@ struct RequestTable<Extra: Sendable>: Sendable {
     /// key or a new one; returns the slot. The raw object is pruned to `rawPaths`.
     @discardableResult
     mutating func set(_ request: CancellationRequest, rawKept: RawPaths, extra: Extra) -> Int32 {
-        set(request, rawKept: rawKept, extra: extra, existing: slot(of: request.key))
+        set(request, rawKept: rawKept, extra: extra, at: locate(request.key))
     }
 
-    /// `set`, where the caller has looked the slot of the request's key up (nil: none).
+    /// `set`, where the caller has located the request's key.
     @discardableResult
-    mutating func set(_ request: CancellationRequest, rawKept: RawPaths, extra: Extra, existing: Int32?) -> Int32 {
+    mutating func set(_ request: CancellationRequest, rawKept: RawPaths, extra: Extra, at location: Location) -> Int32 {
+        let existing = location.slot
         var packed = PackedRequest()
         packed.id = request.id
         packed.order = request.order
@@ -245,7 +260,11 @@ struct RequestTable<Extra: Sendable>: Sendable {
             entries.append(Entry(request: packed, extra: extra))
         }
         count += 1
-        if Self.bucketCount(for: count) > buckets.count { rehash(Self.bucketCount(for: count)) } else { index(slot) }
+        if Self.bucketCount(for: count) > buckets.count {
+            rehash(Self.bucketCount(for: count))
+        } else {
+            index(slot, hash: location.hash)
+        }
         return slot
     }
 
@@ -280,13 +299,17 @@ struct RequestTable<Extra: Sendable>: Sendable {
     @inline(__always)
     private mutating func intern(_ text: String, field: Int) -> UInt32 {
         if text.isEmpty { return 0 }
-        let last = lastTexts[field]
-        if sameBytes(texts[last].text, text) {
-            texts.retain(id: last)
-            return last
+        let base = field * Self.recentPerField
+        for i in base..<base + Self.recentPerField {
+            let id = recentTexts[i]
+            if id != 0 && sameBytes(texts[id].text, text) {
+                texts.retain(id: id)
+                return id
+            }
         }
         let id = texts.retain(ExactText(text))
-        lastTexts[field] = id
+        recentTexts[base + recentNext[field]] = id
+        recentNext[field] = (recentNext[field] + 1) % Self.recentPerField
         return id
     }
 
@@ -323,9 +346,9 @@ struct RequestTable<Extra: Sendable>: Sendable {
         return Self.hash(source: texts[p.source].text, id: p.id) & (buckets.count - 1)
     }
 
-    private mutating func index(_ slot: Int32) {
+    private mutating func index(_ slot: Int32, hash: Int? = nil) {
         let mask = buckets.count - 1
-        var i = home(of: slot)
+        var i = hash.map { $0 & mask } ?? home(of: slot)
         while buckets[i] != 0 { i = (i + 1) & mask }
         buckets[i] = slot + 1
     }

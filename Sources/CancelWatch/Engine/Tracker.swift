@@ -341,11 +341,12 @@ public struct Tracker: Sendable {
 
     /// Every change to the table goes through here: it keeps the indexes and the journal.
     private mutating func set(_ key: RequestKey, _ value: TrackedRequest?) {
-        set(key, value, existing: table.slot(of: key))
+        set(key, value, at: table.locate(key))
     }
 
-    /// `set`, where the caller has looked the key's slot up (nil: none).
-    private mutating func set(_ key: RequestKey, _ value: TrackedRequest?, existing: Int32?) {
+    /// `set`, where the caller has located the key.
+    private mutating func set(_ key: RequestKey, _ value: TrackedRequest?, at location: RequestTable<Record>.Location) {
+        let existing = location.slot
         if journal != nil && journal?[key] == nil {
             let previous = existing.map(tracked(at:))
             journal?[key] = .some(previous)
@@ -375,7 +376,7 @@ public struct Tracker: Sendable {
             closedAt: value.closedAt?.timeIntervalSinceReferenceDate ?? 0,
             fingerprint: value.rawFingerprint ?? Self.rawFingerprint(value.request), pendingPosition: position,
             status: value.status, hasClosedAt: value.closedAt != nil)
-        let slot = table.set(value.request, rawKept: value.rawKept, extra: record, existing: existing)
+        let slot = table.set(value.request, rawKept: value.rawKept, extra: record, at: location)
         statusCounts[value.status, default: 0] += 1
         if isPending && !wasPending {
             var list = pendingBySource.removeValue(forKey: key.source) ?? []
@@ -414,9 +415,10 @@ public struct Tracker: Sendable {
     private mutating func observePending(_ request: CancellationRequest, now: Date, cutoff: Date, into changes: inout [TrackerChange]) {
         let key = request.key
         var fingerprint = Self.rawFingerprint(request)
-        guard let slot = table.slot(of: key) else {
+        let location = table.locate(key)
+        guard let slot = location.slot else {
             let tracked = TrackedRequest(request: request, status: .pending, firstSeen: now, lastSeen: now, rawFingerprint: fingerprint)
-            set(key, tracked, existing: nil)
+            set(key, tracked, at: location)
             changes.append(.new(tracked))
             if request.deadline <= cutoff { expireOne(key, into: &changes) }
             return
@@ -451,7 +453,7 @@ public struct Tracker: Sendable {
         let tracked = TrackedRequest(
             request: refined, status: .pending, firstSeen: Date(timeIntervalSinceReferenceDate: record.firstSeen), lastSeen: now,
             rawKept: rawKept, rawFingerprint: fingerprint)
-        set(key, tracked, existing: slot)
+        set(key, tracked, at: location)
         changes.append(.updated(tracked))
         if refined.deadline <= cutoff { expireOne(key, into: &changes) }
     }
