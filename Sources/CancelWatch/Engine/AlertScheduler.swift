@@ -600,26 +600,10 @@ struct SlotTimers: Sendable {
     }
 
     private mutating func siftUp(_ start: Int) {
-        var i = start
-        while i > 0 {
-            let parent = (i - 1) / 2
-            guard heap[i].at < heap[parent].at else { break }
-            swapAt(i, parent)
-            i = parent
-        }
+        BinaryHeap.siftUp(from: start, less: { heap[$0].at < heap[$1].at }, swap: { swapAt($0, $1) })
     }
 
     private mutating func siftDown(_ start: Int) {
-        var i = start
-        while true {
-            let left = 2 * i + 1
-            let right = left + 1
-            var smallest = i
-            if left < heap.count && heap[left].at < heap[smallest].at { smallest = left }
-            if right < heap.count && heap[right].at < heap[smallest].at { smallest = right }
-            if smallest == i { break }
-            swapAt(i, smallest)
-            i = smallest
-        }
+        BinaryHeap.siftDown(from: start, count: heap.count, less: { heap[$0].at < heap[$1].at }, swap: { swapAt($0, $1) })
     }
 }

@@ -24,13 +24,7 @@ struct DateHeap<Payload: Sendable>: Sendable {
 
     mutating func push(_ at: Date, _ payload: Payload) {
         items.append((at, payload))
-        var i = items.count - 1
-        while i > 0 {
-            let parent = (i - 1) / 2
-            guard items[i].at < items[parent].at else { break }
-            items.swapAt(i, parent)
-            i = parent
-        }
+        BinaryHeap.siftUp(from: items.count - 1, less: { items[$0].at < items[$1].at }, swap: { items.swapAt($0, $1) })
     }
 
     mutating func pop() {
@@ -41,15 +35,38 @@ struct DateHeap<Payload: Sendable>: Sendable {
     }
 
     private mutating func siftDown(_ start: Int) {
+        BinaryHeap.siftDown(
+            from: start, count: items.count, less: { items[$0].at < items[$1].at }, swap: { items.swapAt($0, $1) })
+    }
+}
+
+/// The two moves of a binary min-heap stored in an array, for heaps that keep their
+/// entries their own way (`DateHeap`, the scheduler's `SlotTimers`).
+enum BinaryHeap {
+    /// Moves the entry at `start` up while it is less than its parent.
+    @inline(__always)
+    static func siftUp(from start: Int, less: (Int, Int) -> Bool, swap: (Int, Int) -> Void) {
+        var i = start
+        while i > 0 {
+            let parent = (i - 1) / 2
+            guard less(i, parent) else { break }
+            swap(i, parent)
+            i = parent
+        }
+    }
+
+    /// Moves the entry at `start` down while a child is less than it.
+    @inline(__always)
+    static func siftDown(from start: Int, count: Int, less: (Int, Int) -> Bool, swap: (Int, Int) -> Void) {
         var i = start
         while true {
             let left = 2 * i + 1
             let right = left + 1
             var smallest = i
-            if left < items.count && items[left].at < items[smallest].at { smallest = left }
-            if right < items.count && items[right].at < items[smallest].at { smallest = right }
+            if left < count && less(left, smallest) { smallest = left }
+            if right < count && less(right, smallest) { smallest = right }
             if smallest == i { break }
-            items.swapAt(i, smallest)
+            swap(i, smallest)
             i = smallest
         }
     }

@@ -232,33 +232,26 @@ public final class SQLiteStateStore: StateStore {
 
     public func loadAlerts() throws(StoreError) -> [AlertState] {
         var result: [AlertState] = []
-        try database.query(
-            "SELECT source, request_id, rule, firings, repeats, active, last_fired_at, next_repeat_at, held_until, closed FROM alerts"
-        ) { row in
-            result.append(
-                AlertState(
-                    request: RequestKey(source: row.string(0), id: row.string(1)), rule: row.string(2),
-                    firings: Int(row.integer(3)), repeats: Int(row.integer(4)), active: row.integer(5) != 0,
-                    lastFiredAt: row.date(6), nextRepeatAt: row.date(7), heldUntil: row.date(8), closed: row.integer(9) != 0))
-        }
+        try database.query("SELECT \(Self.alertColumns) FROM alerts") { row in result.append(Self.alertState(row)) }
         return result
+    }
+
+    static let alertColumns =
+        "source, request_id, rule, firings, repeats, active, last_fired_at, next_repeat_at, held_until, closed"
+
+    static func alertState(_ row: SQLiteRow) -> AlertState {
+        AlertState(
+            request: RequestKey(source: row.string(0), id: row.string(1)), rule: row.string(2),
+            firings: Int(row.integer(3)), repeats: Int(row.integer(4)), active: row.integer(5) != 0,
+            lastFiredAt: row.date(6), nextRepeatAt: row.date(7), heldUntil: row.date(8), closed: row.integer(9) != 0)
     }
 
     public func loadAlerts(of keys: [RequestKey]) throws(StoreError) -> [AlertState] {
         var result: [AlertState] = []
         for key in Set(keys).sorted() {
             try database.query(
-                """
-                SELECT source, request_id, rule, firings, repeats, active, last_fired_at, next_repeat_at, held_until, closed
-                FROM alerts WHERE source = ? AND request_id = ?
-                """, [.text(key.source), .text(key.id)]
-            ) { row in
-                result.append(
-                    AlertState(
-                        request: RequestKey(source: row.string(0), id: row.string(1)), rule: row.string(2),
-                        firings: Int(row.integer(3)), repeats: Int(row.integer(4)), active: row.integer(5) != 0,
-                        lastFiredAt: row.date(6), nextRepeatAt: row.date(7), heldUntil: row.date(8), closed: row.integer(9) != 0))
-            }
+                "SELECT \(Self.alertColumns) FROM alerts WHERE source = ? AND request_id = ?", [.text(key.source), .text(key.id)]
+            ) { row in result.append(Self.alertState(row)) }
         }
         return result
     }
