@@ -150,13 +150,27 @@ import Testing
         #expect(tracker.requests[a.key]?.status == .pending)
     }
 
-    @Test func undecodableItemsAreNotMissingAndAnIncompleteListingMissesNothing() {
+    @Test func undecodableItemsAreNotMissingAndAnIncompleteListingVanishesNothing() {
         var tracker = Tracker()
         let a = request("a", deadlineIn: 3600)
         let b = request("b", deadlineIn: 3600)
         _ = tracker.apply(snapshot: snapshot(a, b), outcomes: [:], source: "ozon-main", now: clock.now())
         #expect(tracker.missing(from: PendingSnapshot(requests: [a], skippedIDs: ["b"]), source: "ozon-main").isEmpty)
-        #expect(tracker.missing(from: PendingSnapshot(requests: [], complete: false), source: "ozon-main").isEmpty)
+        // An incomplete listing: both are looked up (approvals and rejections count) but a
+        // "vanished" answer does not, since the unreadable item may be either of them.
+        let incomplete = PendingSnapshot(requests: [], complete: false)
+        #expect(tracker.missing(from: incomplete, source: "ozon-main").map(\.id) == ["a", "b"])
+        for _ in 0..<3 {
+            let changes = tracker.apply(
+                snapshot: incomplete, outcomes: [a.key: .resolved(.vanished, at: nil), b.key: .resolved(.vanished, at: nil)],
+                source: "ozon-main", now: clock.now())
+            #expect(changes.isEmpty)
+        }
+        let rejected = tracker.apply(
+            snapshot: incomplete, outcomes: [a.key: .resolved(.rejected, at: clock.now())], source: "ozon-main", now: clock.now())
+        #expect(rejected.count == 1)
+        #expect(tracker.requests[a.key]?.status == .rejected)
+        #expect(tracker.requests[b.key]?.status == .pending)
         #expect(tracker.missing(from: PendingSnapshot(requests: [a]), source: "ozon-main").map(\.id) == ["b"])
     }
 

@@ -99,8 +99,13 @@ public actor DeliveryQueue {
         var resumeAt: Date?
     }
 
-    /// Attempts the deliveries of `name` due now, oldest first, until one fails
-    /// retryably: then the sink pauses until that delivery's next attempt.
+    /// Events that failed retryably in a row on each sink since its last success.
+    private var failingInARow: [String: Set<String>] = [:]
+
+    /// Attempts the deliveries of `name` due now, oldest first. One event failing
+    /// retryably waits on its own backoff while the others go on; when two different
+    /// events fail in a row, the sink itself is failing and pauses as a whole until the
+    /// latest failure's next attempt (its Retry-After or backoff).
     private func deliverDue(_ name: String) async -> Pass {
         var pass = Pass()
         guard let route = routes[name] else { return pass }
@@ -121,10 +126,18 @@ public actor DeliveryQueue {
                 pass.resumeAt = clock.now().addingTimeInterval(Self.storeRetryDelay)
                 break
             }
-            if result.status == .retry {
-                pass.resumeAt = result.nextAttemptAt
+            switch result.status {
+            case .delivered:
+                failingInARow[name] = nil
+            case .retry:
+                failingInARow[name, default: []].insert(result.eventID)
+                if failingInARow[name, default: []].count >= 2 {
+                    pass.resumeAt = result.nextAttemptAt
+                }
+            case .dead:
                 break
             }
+            if pass.resumeAt != nil { break }
         }
         return pass
     }

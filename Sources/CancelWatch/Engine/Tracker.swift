@@ -203,11 +203,13 @@ public struct Tracker: Sendable {
     }
 
     /// Pending requests of `source` that are not in `snapshot`: their outcome must be
-    /// looked up. None when the listing is incomplete (an item whose id was unreadable
-    /// could be any of them); items listed but undecodable are not missing. Their raw
-    /// objects are as kept in memory (`rawPaths`): a lookup answers with the marketplace's.
+    /// looked up. Items listed but undecodable are not missing. When the listing is
+    /// incomplete (an item whose id was unreadable could be any of them) they are still
+    /// looked up, so approvals and rejections are seen, but `apply` takes no `vanished`
+    /// from such a poll. Their raw objects are as kept in memory (`rawPaths`): a lookup
+    /// answers with the marketplace's.
     public func missing(from snapshot: PendingSnapshot, source: String) -> [CancellationRequest] {
-        guard snapshot.complete, let slots = pendingBySource[source], !slots.isEmpty else { return [] }
+        guard let slots = pendingBySource[source], !slots.isEmpty else { return [] }
         var present = Set<String>(minimumCapacity: snapshot.requests.count + snapshot.skippedIDs.count)
         for request in snapshot.requests where request.source == source { present.insert(request.id) }
         present.formUnion(snapshot.skippedIDs)
@@ -241,6 +243,9 @@ public struct Tracker: Sendable {
             case .stillPending(let request):
                 unconfirmedVanish[key] = nil
                 observePending(request, now: now, cutoff: cutoff, into: &changes)
+            case .resolved(.vanished, _) where !snapshot.complete:
+                // The unreadable item may be this one: not gone, and not a miss either.
+                continue
             case .resolved(.vanished, _) where tracked.request.deadline > now:
                 let misses = (unconfirmedVanish[key] ?? 0) + 1
                 if misses < vanishConfirmations {
