@@ -19,16 +19,18 @@ final class ScriptedMarketplace: MarketplaceClient, @unchecked Sendable {
     private var listingFailure: PollError?
     func failListings(_ error: PollError?) { lock.withLock { listingFailure = error } }
     func answerLookups(_ outcome: OutcomeLookup) { lock.withLock { self.outcome = outcome } }
+    /// Calls of `fetchPending`, answered or failed.
     var listingCount: Int { lock.withLock { listings } }
     func failLookups(_ error: PollError?) { lock.withLock { lookupFailure = error } }
 
+    /// Every call counts in `listingCount`, answered or failed.
     func fetchPending() async throws(PollError) -> PendingSnapshot {
-        if let failure = lock.withLock({ listingFailure }) { throw failure }
-        return PendingSnapshot(
-            requests: lock.withLock {
-                listings += 1
-                return listing
-            })
+        let (failure, requests) = lock.withLock {
+            listings += 1
+            return (listingFailure, listing)
+        }
+        if let failure { throw failure }
+        return PendingSnapshot(requests: requests)
     }
 
     func lookupOutcomes(of requests: [CancellationRequest]) async throws(PollError) -> [RequestKey: OutcomeLookup] {
@@ -102,9 +104,31 @@ final class ScriptedMarketplace: MarketplaceClient, @unchecked Sendable {
         market.failListings(PollError(source: "ozon-main", kind: .server, status: 500, message: "down"))
         clock.advance(by: 3600)
         _ = await watcher.expireDue()
+        // The loop's own timer and the deadline may both start a poll; either one expires it.
+        try await waitFor { reports.all.dropFirst().contains { !$0.changes.isEmpty } }
+        let expiring = try #require(reports.all.dropFirst().first { !$0.changes.isEmpty })
+        #expect(expiring.error != nil)
+        #expect(expiring.changes.map { if case .expired = $0 { true } else { false } } == [true])
+        #expect(try store.loadTracked().first?.status == .expired)
+    }
+
+    /// A source backing off after a failure (here a 429 with Retry-After) is not called
+    /// out of turn at a deadline: the deadline is taken as passed, as a failed poll would.
+    @Test func aDeadlineOfASourceThatIsBackingOffExpiresWithoutCallingIt() async throws {
+        let (watcher, store, market, reports) = try await running(pollInterval: 60)
+        market.list([request("a")])
+        let running = Task { await watcher.run() }
+        defer { running.cancel() }
+        try await waitFor { reports.count == 1 }
+        market.failListings(PollError(source: "ozon-main", kind: .rateLimited, status: 429, message: "slow down", retryAfter: 7200))
+        clock.advance(by: 60)
         try await waitFor { reports.count == 2 }
-        #expect(reports.all[1].error != nil)
-        #expect(reports.all[1].changes.map { if case .expired = $0 { true } else { false } } == [true])
+        let calls = market.listingCount
+        clock.advance(by: 3540)
+        let changes = await watcher.expireDue()
+        #expect(changes.map(\.tracked.request.id) == ["a"])
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(market.listingCount == calls, "the source was called during its Retry-After")
         #expect(try store.loadTracked().first?.status == .expired)
     }
 

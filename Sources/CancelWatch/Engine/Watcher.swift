@@ -255,9 +255,15 @@ public actor Watcher {
         guard running else { return expireNow() }
         var unpolled: [String] = []
         for source in tracker.sourcesWithDeadlinesPassed(now: clock.now()) {
-            if let waker = pollWakers[source] { waker.signal() } else { unpolled.append(source) }
+            // A source whose last poll failed is backing off (maybe told to by Retry-After):
+            // it is not asked out of turn, and like a failed poll its deadlines are taken as
+            // passed. So is a source no longer in the config, which cannot be asked.
+            if let waker = pollWakers[source], (health[source]?.consecutiveFailures ?? 0) == 0 {
+                waker.signal()
+            } else {
+                unpolled.append(source)
+            }
         }
-        // A source no longer in the config cannot be asked: its deadlines are taken as passed.
         return unpolled.isEmpty ? [] : expireNow(sources: unpolled)
     }
 
