@@ -185,14 +185,16 @@ public actor Watcher {
         }
         let previousHealth = health[source]
         var healthEvent = healthChange(&sourceHealth, failure: failure, marketplace: client.marketplace)
+        var healthCommitted = false
         do {
             // The health event first, with the health that raised it: a crash after it
             // loses no event, and the tracked changes come again with the next poll.
             if let healthEvent {
                 try store.commit(alerts: [], events: [healthEvent], health: sourceHealth, at: clock.now())
+                healthCommitted = true
             }
-            health[source] = sourceHealth
             try store.save(changes.map(\.tracked), health: sourceHealth)
+            health[source] = sourceHealth
             tracker.commitChanges()
         } catch {
             // Memory must not run ahead of the state file: undo, and the next poll finds
@@ -200,7 +202,9 @@ public actor Watcher {
             logger.error("could not save the state: \(error.description)", metadata: ["source": "\(source)"])
             tracker.rollbackChanges()
             changes = []
-            if health[source] != sourceHealth {
+            if healthCommitted {
+                health[source] = sourceHealth
+            } else {
                 health[source] = previousHealth
                 healthEvent = nil
             }
