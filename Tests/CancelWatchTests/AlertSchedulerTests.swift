@@ -153,6 +153,24 @@ struct ThresholdRule: AlertRule {
         #expect(events.events.count == 4)
     }
 
+    /// The state file refuses writes for a while: the event that fell due is kept, not
+    /// lost, and written (then delivered) when a commit works again.
+    @Test func anEventTheStateFileCouldNotTakeIsKeptAndWrittenLater() async throws {
+        let (scheduler, events) = await scheduler([ThresholdRule(name: "final-hour", threshold: 3600)])
+        try store.database.execute("PRAGMA query_only=1")
+        await scheduler.handle([.new(tracked("1", deadlineIn: 600))])
+        #expect(events.events.isEmpty, "nothing is announced before it is in the outbox")
+        let running = Task { await scheduler.run() }
+        defer { running.cancel() }
+        try await Task.sleep(for: .milliseconds(100))
+        try store.database.execute("PRAGMA query_only=0")
+        clock.advance(by: AlertScheduler.unsavedRetry)
+        let limit = Date().addingTimeInterval(10)
+        while events.events.isEmpty && Date() < limit { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(events.kinds == ["firing/final-hour"])
+        #expect(try store.dueDeliveries(sink: "memory", now: clock.now(), limit: 10).deliveries.count == 1)
+    }
+
     @Test func resolveOffSendsNoResolution() async {
         let (scheduler, events) = await scheduler([ThresholdRule(name: "quiet-end", threshold: 3600, notifiesResolution: false)])
         let request = tracked("1", deadlineIn: 1800)

@@ -127,9 +127,23 @@ public actor AlertScheduler {
     public func run() async {
         while !Task.isCancelled {
             await processDue()
-            await waker.wait(until: timers.earliest, clock: clock)
+            if unsaved != nil, let failedAt = lastFailedCommit, clock.now() >= failedAt.addingTimeInterval(Self.unsavedRetry) {
+                await commit(states: [], events: [], now: clock.now())
+            }
+            var wake = timers.earliest
+            if unsaved != nil, let failedAt = lastFailedCommit {
+                let retry = failedAt.addingTimeInterval(Self.unsavedRetry)
+                wake = min(wake ?? retry, retry)
+            }
+            await waker.wait(until: wake, clock: clock)
         }
     }
+
+    /// Events and alert states a commit could not write, kept for the next one.
+    private var unsaved: (states: [AlertState], events: [AlertEvent])?
+    private var lastFailedCommit: Date?
+    /// How soon a failed commit is tried again while nothing else happens.
+    static let unsavedRetry: TimeInterval = 5
 
     /// Fires everything due now (the timer loop's body; `once` calls it directly).
     public func processDue() async {
@@ -407,13 +421,28 @@ public actor AlertScheduler {
 
     private func commit(states: [AlertState], events: [AlertEvent], now: Date) async {
         defer { waker.signal() }
+        var states = states
+        var events = events
+        if let earlier = unsaved {
+            // What an earlier commit could not write goes first (a later state of the same
+            // alert overwrites it in the same transaction).
+            states = earlier.states + states
+            events = earlier.events + events
+            unsaved = nil
+        }
         guard !states.isEmpty || !events.isEmpty else { return }
         do {
             try store.commit(alerts: states, events: events, health: nil, at: now)
         } catch {
-            logger.error("cannot save alerts: \(error.description)")
+            // Memory has moved on; the events and states are kept and written with the next
+            // commit, tried again within `Self.unsavedRetry` (nothing is lost while it runs).
+            logger.error(
+                "cannot save alerts (\(events.count) events kept, tried again shortly): \(error.description)")
+            unsaved = (states, events)
+            lastFailedCommit = clock.now()
             return
         }
+        lastFailedCommit = nil
         guard !events.isEmpty else { return }
         delivery?.wake(sinks: Array(Set(events.flatMap(\.sinks))))
         for observer in observers { await observer(events) }
