@@ -115,6 +115,22 @@ final class SelectiveSink: AlertSink, @unchecked Sendable {
         #expect(sink.delivered.count == 5)
     }
 
+    /// "Retry-After: 0" on every answer: the event still waits the first delay between
+    /// tries (on this manual clock, no second try until it moves).
+    @Test func aRetryAfterOfZeroDoesNotMakeALoopWithoutPause() async throws {
+        let queued = events(1)
+        let store = try store(with: queued)
+        let sink = InMemorySink(clock: clock)
+        sink.failNext(100, with: DeliveryError(retryable: true, message: "HTTP 429", retryAfter: 0))
+        let (_, running, log) = await run(sink, store: store)
+        defer { running.cancel() }
+        try await settle { log.results.count >= 1 }
+        #expect(log.results.count == 1, "\(log.results.count) tries without the clock moving")
+        clock.advance(by: 1)
+        try await settle { log.results.count >= 2 }
+        #expect(log.results.count == 2)
+    }
+
     @Test func anUnreadableOutboxEntryBecomesADeadLetterAndTheRestAreDelivered() async throws {
         let queued = events(3)
         let store = try store(with: queued)
