@@ -46,28 +46,31 @@ final class RunningCommand: @unchecked Sendable {
         process.standardOutput = outPipe
         process.standardError = errPipe
         process.standardInput = FileHandle.nullDevice
-        collect(outPipe, into: \.out, closed: \.outClosed)
-        collect(errPipe, into: \.err, closed: \.errClosed)
+        outPipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let data = handle.availableData
+            guard let self else { return }
+            if data.isEmpty {
+                handle.readabilityHandler = nil
+                self.lock.withLock { self.outClosed = true }
+            } else {
+                self.lock.withLock { self.out.append(data) }
+            }
+        }
+        errPipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let data = handle.availableData
+            guard let self else { return }
+            if data.isEmpty {
+                handle.readabilityHandler = nil
+                self.lock.withLock { self.errClosed = true }
+            } else {
+                self.lock.withLock { self.err.append(data) }
+            }
+        }
         try process.run()
     }
 
     deinit {
         if process.isRunning { process.terminate() }
-    }
-
-    /// Appends what `pipe` delivers to `buffer` as it comes; sets `closed` at end of file.
-    private func collect(
-        _ pipe: Pipe, into buffer: ReferenceWritableKeyPath<RunningCommand, Data> & Sendable,
-        closed: ReferenceWritableKeyPath<RunningCommand, Bool> & Sendable
-    ) {
-        pipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let data = handle.availableData
-            guard let self else { return }
-            if data.isEmpty { handle.readabilityHandler = nil }
-            self.lock.withLock {
-                if data.isEmpty { self[keyPath: closed] = true } else { self[keyPath: buffer].append(data) }
-            }
-        }
     }
 
     var stdout: String { lock.withLock { String(decoding: out, as: UTF8.self) } }
