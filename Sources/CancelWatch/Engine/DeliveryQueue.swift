@@ -65,22 +65,28 @@ public actor DeliveryQueue {
         guard let waker = wakers[name] else { return }
         while !Task.isCancelled {
             let pass = await deliverDue(name)
-            if let resumeAt = pass.resumeAt {
-                // The sink is failing (or the outbox cannot be read or written): it waits as a
-                // whole, and a new event does not cut the wait short.
-                try? await clock.sleep(until: resumeAt)
-                continue
-            }
-            if pass.attempted > 0 { continue }
             let next: Date?
-            do {
-                next = try store.nextDeliveryAttempt(sink: name)
-            } catch {
-                logger.error("cannot read the outbox: \(error.description)", metadata: ["sink": "\(name)"])
-                next = clock.now().addingTimeInterval(Self.storeRetryDelay)
+            if let resumeAt = pass.resumeAt {
+                // The sink failed (or the outbox could not be read or written): the whole sink
+                // waits, not only the one event, so a failing receiver is not flooded.
+                next = resumeAt
+            } else if pass.attempted > 0 {
+                continue
+            } else {
+                do {
+                    next = try store.nextDeliveryAttempt(sink: name)
+                } catch {
+                    logger.error("cannot read the outbox: \(error.description)", metadata: ["sink": "\(name)"])
+                    next = clock.now().addingTimeInterval(Self.storeRetryDelay)
+                }
+                if let next, next <= clock.now() { continue }
             }
-            if let next, next <= clock.now() { continue }
-            await waker.wait(until: next, clock: clock)
+            // A wake (a new event) does not cut a sink's pause short; it only ends an idle wait.
+            if let resumeAt = pass.resumeAt {
+                try? await clock.sleep(until: resumeAt)
+            } else {
+                await waker.wait(until: next, clock: clock)
+            }
         }
     }
 

@@ -130,11 +130,9 @@ public actor Watcher {
         sourceHealth.lastPollAt = started
         var changes: [TrackerChange] = []
         var failure: PollError?
-        var listed = false
         do throws(PollError) {
             let listedAt = clock.now()
             let snapshot = try await client.fetchPending()
-            listed = true
             for warning in snapshot.warnings { logger.warning("\(warning)") }
             if !snapshot.complete {
                 logger.warning(
@@ -174,7 +172,7 @@ public actor Watcher {
             failure = error
         }
         if let failure {
-            if !listed {
+            if changes.isEmpty {
                 // The marketplace could not be asked: deadlines that passed are taken as passed.
                 tracker.beginChanges()
                 changes = tracker.expire(now: clock.now(), source: source)
@@ -277,31 +275,22 @@ public actor Watcher {
     /// asking the marketplace.
     @discardableResult
     public func expireNow(sources: [String]? = nil) -> [TrackerChange] {
-        let now = clock.now()
-        return recorded { tracker in
-            sources.map { $0.flatMap { tracker.expire(now: now, source: $0) } } ?? tracker.expire(now: now)
-        } save: { (changes) throws(StoreError) in
-            try store.save(changes.map(\.tracked), health: nil)
-        } ?? []
-    }
-
-    /// Changes the tracker with `change`, then writes what changed with `save`; when the
-    /// write fails the tracker is as it was (memory never runs ahead of the state file)
-    /// and the result is nil.
-    private func recorded<T: Collection>(
-        _ change: (inout Tracker) -> T, save: (T) throws(StoreError) -> Void
-    ) -> T? {
         tracker.beginChanges()
-        let result = change(&tracker)
-        do {
-            if !result.isEmpty { try save(result) }
+        let now = clock.now()
+        let changes = sources.map { $0.flatMap { tracker.expire(now: now, source: $0) } } ?? tracker.expire(now: now)
+        guard !changes.isEmpty else {
             tracker.commitChanges()
-            return result
+            return []
+        }
+        do {
+            try store.save(changes.map(\.tracked), health: nil)
+            tracker.commitChanges()
         } catch {
             logger.error("could not save the state: \(error.description)")
             tracker.rollbackChanges()
-            return nil
+            return []
         }
+        return changes
     }
 
     /// How many tracked requests are in each state.
@@ -326,10 +315,21 @@ public actor Watcher {
         } catch {
             logger.error("could not prune the outbox: \(error.description)")
         }
-        let cutoff = now.addingTimeInterval(-retention)
-        return recorded { tracker in tracker.prune(closedBefore: cutoff) } save: { (keys) throws(StoreError) in
+        tracker.beginChanges()
+        let keys = tracker.prune(closedBefore: now.addingTimeInterval(-retention))
+        guard !keys.isEmpty else {
+            tracker.commitChanges()
+            return []
+        }
+        do {
             try store.delete(keys)
-        } ?? []
+            tracker.commitChanges()
+        } catch {
+            tracker.rollbackChanges()
+            logger.error("could not prune the state: \(error.description)")
+            return []
+        }
+        return keys
     }
 
     /// Dead letters stay this long in the state file, for an operator to look at.

@@ -103,9 +103,7 @@ extension RetryPolicy {
     /// The wait before try `attempt + 1` (tries count from 1): exponential with jitter
     /// between half and all of the step, or `retryAfter` when the server said (capped).
     public func delay(afterAttempt attempt: Int, retryAfter: TimeInterval?) -> TimeInterval {
-        // Retry-After is honoured, but never below the first delay: "Retry-After: 0" on
-        // every answer must not become a loop without pause.
-        if let retryAfter { return min(max(retryAfter, initialDelay), maxDelay) }
+        if let retryAfter { return min(max(retryAfter, 0), maxDelay) }
         let ceiling = min(maxDelay, initialDelay * pow(2, Double(min(attempt - 1, 30))))
         return Double.random(in: (ceiling / 2)...ceiling)
     }

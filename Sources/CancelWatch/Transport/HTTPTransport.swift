@@ -98,6 +98,11 @@ enum CurlGlobal {
 final class CurlResponseBuffer {
     var body = Data()
     var headers: [HTTPHeader] = []
+
+    func reset() {
+        body = Data()
+        headers = []
+    }
 }
 
 /// `HTTPTransport` over libcurl's easy interface, one reused handle per worker thread

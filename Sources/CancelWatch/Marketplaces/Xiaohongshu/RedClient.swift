@@ -239,8 +239,8 @@ public final class RedClient: MarketplaceClient {
         var pages = 0
         var pageNo = 1
         var totalPage = 1
-        // The item keys of the pages read so far, by their first item.
-        var earlier: [ItemKey: [ItemKey]] = [:]
+        // Pages read so far, by their first item.
+        var earlier: [ItemKey: [JSONValue]] = [:]
         repeat {
             let pageQuery = query + [("page_no", String(pageNo)), ("page_size", String(account.pageSize))]
             // Signed afresh for every try: a retry never reuses an old timestamp.
@@ -254,15 +254,14 @@ public final class RedClient: MarketplaceClient {
             // ignored: what the pages after it hold is unknown, so this listing cannot say what
             // left it. (Compared by first item, then whole: no per-item cost on a normal page.)
             if let first = page.items.first.map(ItemKey.init) {
-                let keys = page.items.map(ItemKey.init)
                 if let before = earlier[first] {
-                    if before == keys {
+                    if pageNo > 1, before.map(ItemKey.init) == page.items.map(ItemKey.init) {
                         throw PollError(
                             source: source, kind: .decoding,
                             message: "page \(pageNo) of \(totalPage) repeated items of earlier pages; the listing is incomplete")
                     }
                 } else {
-                    earlier[first] = keys
+                    earlier[first] = page.items
                 }
             }
             // The countdown started no earlier than the send of the try that succeeded.
