@@ -142,14 +142,21 @@ func ingestPass(clients: [MarketplaceClient], rules: [CompiledRule], now: Date, 
     var requests = 0
     var matches = 0
     let start = DispatchTime.now().uptimeNanoseconds
+    var t1: UInt64 = 0, t2: UInt64 = 0, t3: UInt64 = 0
     for client in clients {
+        let a = DispatchTime.now().uptimeNanoseconds
         let snapshot = try await client.fetchPending()
+        let b = DispatchTime.now().uptimeNanoseconds
         _ = tracker.apply(snapshot: snapshot, outcomes: [:], source: client.source, now: now)
+        let c = DispatchTime.now().uptimeNanoseconds
         for request in snapshot.requests {
             for rule in rules where rule.matches(request, now: now) { matches += 1 }
         }
+        let d = DispatchTime.now().uptimeNanoseconds
+        t1 += b - a; t2 += c - b; t3 += d - c
         requests += snapshot.requests.count
     }
+    if ProcessInfo.processInfo.environment["CW_SPLIT"] != nil { FileHandle.standardError.write("fetch \(t1/1_000_000) ms, apply \(t2/1_000_000) ms, rules \(t3/1_000_000) ms\n".data(using: .utf8)!) }
     let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
     return IngestOutcome(seconds: seconds, requests: requests, matches: matches, tracked: tracker.requests.count)
 }

@@ -193,16 +193,23 @@ import Testing
     }
 
     @Test func aRetryIsSignedAfreshAndTheDeadlineCountsFromTheTryThatSucceeded() async throws {
-        // The first try is refused for its rate; seven seconds pass before the second.
+        // The first try is refused for its rate ("Retry-After: 0" still waits the first
+        // delay: no retry without a pause); seven seconds pass before the second.
         let server = try ScriptedServer(
             [{ _ in
-                clock.advance(by: 7)
-                return .json(
+                .json(
                     status: 429, text: #"{"success": false, "error_code": 429, "error_msg": "too many requests"}"#,
                     headers: ["Retry-After": "0"])
             }],
             fallback: { _ in Self.envelope([Self.unaudited("P1", left: 3_600_000)]) })
         let started = clock.now()
+        let clock = self.clock
+        let waker = Task {
+            // The client is backing off on the test's clock: let seven seconds pass.
+            while clock.sleeperCount == 0 { try await Task.sleep(for: .milliseconds(5)) }
+            clock.advance(by: 7)
+        }
+        defer { waker.cancel() }
         let request = try #require(try await client(server).fetchPending().requests.first)
         #expect(request.deadline == started.addingTimeInterval(7 + 3600))
         let tries = server.requests

@@ -204,9 +204,9 @@ struct RequestTable<Extra: Sendable>: Sendable {
     }
 
     /// Whether `raw` is exactly the raw object kept in `slot`.
-    func keepsRaw(_ raw: JSONValue, in slot: Int32) -> Bool {
+    func keepsRaw(_ raw: RawObject, in slot: Int32) -> Bool {
         let kept = raws[entries[Int(slot)].request.raw]
-        return kept == raw
+        return RawObject(kept) == raw
     }
 
     /// Every slot in use, in slot order.
@@ -245,7 +245,7 @@ struct RequestTable<Extra: Sendable>: Sendable {
         packed.reason = intern(request.reason, field: 3)
         packed.reasonID = intern(request.reasonID, field: 4)
         packed.logistics = intern(request.logistics, field: 5)
-        packed.raw = retainRaw(request.raw, kept: rawKept)
+        packed.raw = retainRaw(request.rawObject, kept: rawKept)
         if let existing {
             releaseValues(of: entries[Int(existing)].request)
             entries[Int(existing)] = Entry(request: packed, extra: extra)
@@ -287,9 +287,9 @@ struct RequestTable<Extra: Sendable>: Sendable {
             let previous = entries[Int(slot)].request.raw
             let id: UInt32
             if let whole = wholeRaws[key(at: slot)] {
-                id = retainRaw(whole, kept: .everything)
+                id = retainRaw(RawObject(whole), kept: .everything)
             } else {
-                id = retainRaw(raws[previous], kept: old)
+                id = retainRaw(RawObject(raws[previous]), kept: old)
             }
             raws.release(previous)
             entries[Int(slot)].request.raw = id
@@ -313,9 +313,9 @@ struct RequestTable<Extra: Sendable>: Sendable {
         return id
     }
 
-    private mutating func retainRaw(_ raw: JSONValue, kept: RawPaths) -> UInt32 {
-        if rawPaths.isEmpty, case .object = raw { return 0 }
-        let pruned = kept == rawPaths || !kept.covers(rawPaths) ? raw : rawPaths.prune(raw)
+    private mutating func retainRaw(_ raw: RawObject, kept: RawPaths) -> UInt32 {
+        if rawPaths.isEmpty, raw.isObject { return 0 }
+        let pruned = kept == rawPaths || !kept.covers(rawPaths) ? raw.value : raw.pruned(to: rawPaths)
         if case .object(let members) = pruned, members.isEmpty { return 0 }
         return raws.retain(pruned)
     }

@@ -71,7 +71,7 @@ public struct TrackedRequest: Sendable, Hashable {
         guard rawKept != paths, rawKept.covers(paths) else { return self }
         var copy = self
         if rawKept.isEverything { copy.rawFingerprint = rawFingerprint ?? Tracker.rawFingerprint(request) }
-        copy.request.raw = paths.prune(request.raw)
+        copy.request.rawObject = RawObject(request.rawObject.pruned(to: paths))
         copy.rawKept = paths
         return copy
     }
@@ -448,7 +448,7 @@ public struct Tracker: Sendable {
         // counts down; the deadline it implies is compared with a tolerance instead).
         let reopened = record.status != .pending
         var rawKept = RawPaths.everything
-        if fingerprint != record.fingerprint && !table.rawPaths.isEverything && table.keepsRaw(request.raw, in: slot) {
+        if fingerprint != record.fingerprint && !table.rawPaths.isEverything && table.keepsRaw(request.rawObject, in: slot) {
             // Our own copy handed back (as `missing` gave it, its raw object pruned): the
             // object is not compared, and the state file's stays as it is.
             fingerprint = record.fingerprint
@@ -466,10 +466,8 @@ public struct Tracker: Sendable {
     /// The whole raw object's fingerprint, without the fields a marketplace changes on
     /// its own (Xiaohongshu's `max_audit_time` counts down on every poll).
     static func rawFingerprint(_ request: CancellationRequest) -> UInt64 {
-        request.raw.fingerprint(ignoring: volatileRawKeys[request.marketplace] ?? [])
+        request.rawObject.changeFingerprint ?? request.rawObject.fingerprint(ignoring: request.marketplace.volatileRawKeys)
     }
-
-    static let volatileRawKeys: [Marketplace: [String]] = [.xiaohongshu: ["max_audit_time"]]
 
     private mutating func expireOne(_ key: RequestKey, into changes: inout [TrackerChange]) {
         guard let slot = table.slot(of: key), table[extra: slot].status == .pending else { return }

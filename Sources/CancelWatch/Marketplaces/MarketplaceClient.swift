@@ -101,9 +101,10 @@ extension RetryPolicy {
     public static let marketplaceCall = RetryPolicy(maxAttempts: 4, initialDelay: 0.5, maxDelay: 30)
 
     /// The wait before try `attempt + 1` (tries count from 1): exponential with jitter
-    /// between half and all of the step, or `retryAfter` when the server said (capped).
+    /// between half and all of the step, or `retryAfter` when the server said (capped, and
+    /// never below `initialDelay`: a "Retry-After: 0" must not become a loop without a pause).
     public func delay(afterAttempt attempt: Int, retryAfter: TimeInterval?) -> TimeInterval {
-        if let retryAfter { return min(max(retryAfter, 0), maxDelay) }
+        if let retryAfter { return min(max(retryAfter, initialDelay), maxDelay) }
         let ceiling = min(maxDelay, initialDelay * pow(2, Double(min(attempt - 1, 30))))
         return Double.random(in: (ceiling / 2)...ceiling)
     }

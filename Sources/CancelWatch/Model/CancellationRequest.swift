@@ -5,6 +5,15 @@ public enum Marketplace: String, Sendable, Hashable, Codable, CaseIterable {
     case ozon
     /// Xiaohongshu (RED) Ark open platform; `kind: red` in the config.
     case xiaohongshu
+
+    /// Members of a request's raw object that the marketplace changes on every poll on its
+    /// own (Xiaohongshu's `max_audit_time` counts down): not a change of the request.
+    var volatileRawKeys: [String] {
+        switch self {
+        case .ozon: return []
+        case .xiaohongshu: return ["max_audit_time"]
+        }
+    }
 }
 
 /// Where a cancellation request stands.
@@ -39,13 +48,30 @@ public struct CancellationRequest: Sendable, Hashable {
     public var createdAt: Date?
     /// When the marketplace decides on its own if the seller has not.
     public var deadline: Date
-    /// The API's own object, untouched.
-    public var raw: JSONValue
+    /// The API's own object, untouched: as the text it came in, when a client read it.
+    public var rawObject: RawObject
+
+    /// The API's own object as a value (built from the text each time it is read).
+    public var raw: JSONValue {
+        get { rawObject.value }
+        set { rawObject = RawObject(newValue) }
+    }
 
     public init(
         marketplace: Marketplace, source: String, id: String, order: String, state: RequestState,
         rawState: String, initiator: String = "", reason: String = "", reasonID: String = "",
         logistics: String = "", createdAt: Date? = nil, deadline: Date, raw: JSONValue = .object([:])
+    ) {
+        self.init(
+            marketplace: marketplace, source: source, id: id, order: order, state: state, rawState: rawState,
+            initiator: initiator, reason: reason, reasonID: reasonID, logistics: logistics, createdAt: createdAt,
+            deadline: deadline, rawObject: RawObject(raw))
+    }
+
+    public init(
+        marketplace: Marketplace, source: String, id: String, order: String, state: RequestState,
+        rawState: String, initiator: String, reason: String, reasonID: String,
+        logistics: String, createdAt: Date?, deadline: Date, rawObject: RawObject
     ) {
         self.marketplace = marketplace
         self.source = source
@@ -59,7 +85,7 @@ public struct CancellationRequest: Sendable, Hashable {
         self.logistics = logistics
         self.createdAt = createdAt
         self.deadline = deadline
-        self.raw = raw
+        self.rawObject = rawObject
     }
 
     /// The request's identity across all sources.

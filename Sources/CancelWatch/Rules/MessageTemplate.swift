@@ -158,7 +158,7 @@ public struct MessageTemplate: Sendable, CustomStringConvertible {
                 case .time(let f): out += f.value(of: request).map(clock.format) ?? "unknown"
                 case .clock(.hour): out += String(clock.hour(at: now))
                 case .clock(.weekday): out += RuleClock.weekdayNames[clock.weekday(at: now) - 1].capitalized
-                case .raw(let path): out += request.raw.value(atPath: path)?.templateText ?? ""
+                case .raw(let path): out += request.rawObject.value(atPath: path)?.templateText ?? ""
                 }
             }
         }

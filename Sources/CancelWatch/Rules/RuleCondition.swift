@@ -283,7 +283,7 @@ indirect enum RuleCondition: Sendable {
         case .weekday(let mask):
             return mask & (1 << UInt8(clock.weekday(at: now) - 1)) != 0
         case .raw(let path, let test):
-            guard let value = request.raw.value(atPath: path) else { return false }
+            guard let value = request.rawObject.value(atPath: path) else { return false }
             return test.test(value)
         }
     }

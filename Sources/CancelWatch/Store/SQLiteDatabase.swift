@@ -99,6 +99,12 @@ final class SQLiteDatabase: @unchecked Sendable {
                 case .integer(let i): rc = sqlite3_bind_int64(statement, position, i)
                 case .real(let d): rc = sqlite3_bind_double(statement, position, d)
                 case .text(let s): rc = cw_sqlite3_bind_text_copy(statement, position, s, -1)
+                case .utf8(let bytes):
+                    rc = bytes.withUnsafeBufferPointer { buffer in
+                        cw_sqlite3_bind_text_copy(
+                            statement, position, UnsafeRawPointer(buffer.baseAddress ?? UnsafePointer(bitPattern: 1)!)
+                                .assumingMemoryBound(to: CChar.self), Int32(clamping: buffer.count))
+                    }
                 }
                 guard rc == SQLITE_OK else { throw failure(rc, lastMessage) }
             }
@@ -142,6 +148,8 @@ enum SQLiteValue {
     case integer(Int64)
     case real(Double)
     case text(String)
+    /// Text given as its UTF-8 bytes (stored as they are, length and all).
+    case utf8([UInt8])
 
     init(_ string: String?) { self = string.map { .text($0) } ?? .null }
     init(_ date: Date?) { self = date.map { .real($0.timeIntervalSince1970) } ?? .null }
@@ -160,6 +168,13 @@ struct SQLiteRow {
     }
 
     func string(_ column: Int32) -> String { text(column) ?? "" }
+
+    /// A text column's bytes as stored (empty for NULL).
+    func utf8(_ column: Int32) -> [UInt8] {
+        guard let pointer = sqlite3_column_text(statement, column) else { return [] }
+        let count = Int(sqlite3_column_bytes(statement, column))
+        return [UInt8](UnsafeBufferPointer(start: pointer, count: count))
+    }
 
     func integer(_ column: Int32) -> Int64 { sqlite3_column_int64(statement, column) }
 

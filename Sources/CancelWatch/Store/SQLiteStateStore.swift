@@ -122,11 +122,11 @@ public final class SQLiteStateStore: StateStore {
             else {
                 throw StoreError("state file \(path): request \(source)/\(id) has values this cancelwatch does not know")
             }
-            let raw = (try? JSONParser.parse(row.string(12))) ?? .object([:])
             let request = CancellationRequest(
                 marketplace: marketplace, source: source, id: id, order: row.string(3), state: state,
                 rawState: row.string(5), initiator: row.string(6), reason: row.string(7), reasonID: row.string(8),
-                logistics: row.string(9), createdAt: row.date(10), deadline: deadline, raw: raw)
+                logistics: row.string(9), createdAt: row.date(10), deadline: deadline,
+                rawObject: (try? RawObject(json: row.utf8(12))) ?? RawObject(.object([:])))
             // Pruned row by row: the whole objects never sit in memory together.
             result.append(
                 TrackedRequest(request: request, status: status, firstSeen: firstSeen, lastSeen: lastSeen, closedAt: row.date(16))
@@ -166,7 +166,7 @@ public final class SQLiteStateStore: StateStore {
                     [
                         .text(r.source), .text(r.id), .text(r.marketplace.rawValue), .text(r.order), .text(r.state.rawValue),
                         .text(r.rawState), .text(r.initiator), .text(r.reason), .text(r.reasonID), .text(r.logistics),
-                        SQLiteValue(r.createdAt), SQLiteValue(r.deadline), .text(r.raw.serialized()), .text(item.status.rawValue),
+                        SQLiteValue(r.createdAt), SQLiteValue(r.deadline), .utf8(r.rawObject.jsonBytes), .text(item.status.rawValue),
                         SQLiteValue(item.firstSeen), SQLiteValue(item.lastSeen), SQLiteValue(item.closedAt),
                         // A pruned raw object leaves the whole one already saved as it is.
                         .integer(item.hasWholeRaw ? 0 : 1),

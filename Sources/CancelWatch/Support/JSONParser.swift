@@ -16,29 +16,27 @@ public struct JSONParseError: Error, Sendable, Equatable, CustomStringConvertibl
 public enum JSONParser {
     public static func parse(_ data: Data) throws(JSONParseError) -> JSONValue {
         let result: Result<JSONValue, JSONParseError> = data.withUnsafeBytes { raw in
-            var reader = Reader(bytes: raw.bindMemory(to: UInt8.self))
-            do {
-                reader.skipWhitespace()
-                let value = try reader.readValue(depth: 0)
-                reader.skipWhitespace()
-                if reader.index != reader.bytes.count {
-                    throw reader.error("unexpected characters after the JSON value")
-                }
-                return .success(value)
-            } catch let error as JSONParseError {
-                return .failure(error)
-            } catch {
-                return .failure(reader.error("\(error)"))
-            }
+            Result { () throws(JSONParseError) in try parse(buffer: raw.bindMemory(to: UInt8.self)) }
         }
         return try result.get()
+    }
+
+    public static func parse(_ bytes: [UInt8]) throws(JSONParseError) -> JSONValue {
+        let result: Result<JSONValue, JSONParseError> = bytes.withUnsafeBufferPointer { buffer in
+            Result { () throws(JSONParseError) in try parse(buffer: buffer) }
+        }
+        return try result.get()
+    }
+
+    static func parse(buffer: UnsafeBufferPointer<UInt8>) throws(JSONParseError) -> JSONValue {
+        try scan(buffer) { (reader: inout Reader) throws(JSONParseError) in try reader.readValue(depth: 0) }
     }
 
     public static func parse(_ text: String) throws(JSONParseError) -> JSONValue {
         try parse(Data(text.utf8))
     }
 
-    private struct Reader {
+    struct Reader {
         let bytes: UnsafeBufferPointer<UInt8>
         var index = 0
         static let maxDepth = 512

@@ -5,31 +5,190 @@ import Foundation
 /// kept in the raw object.
 enum OzonWire {
     struct Page {
-        var items: [JSONValue]
+        var items: [Item]
         var lastID: Int64?
         var counter: Int64?
     }
 
+    /// One item of `result`: the fields cancelwatch reads, and the item's own text.
+    struct Item {
+        var raw: RawObject
+        /// What the item is when it is not an object ("array", "string", …).
+        var notAnObject: String?
+        var id: Int64?
+        var postingNumber: String?
+        var deadline: DateField = .missing
+        /// `state.state`.
+        var state: String?
+        var reasonName: String?
+        var reasonID = ""
+        var reasonMessage: String?
+        var initiator: String?
+        var logistics: String?
+        var cancelledAt: Date?
+        var orderDate: Date?
+        var approveDate: Date?
+
+        /// An item given as a value (tests): read from its text as a page's items are.
+        init(_ value: JSONValue) {
+            let text = value.serializedBytes()
+            self = text.withUnsafeBufferPointer { buffer in
+                (try? JSONParser.scan(buffer) { (reader: inout JSONParser.Reader) throws(JSONParseError) in
+                    try OzonWire.readItem(&reader, depth: 0)
+                }) ?? Item(raw: RawObject(value))
+            }
+        }
+
+        init(raw: RawObject) { self.raw = raw }
+    }
+
+    /// A date field: absent (or not a string), an RFC 3339 date, or text that is not one.
+    enum DateField {
+        case missing
+        case date(Date)
+        case invalid(String)
+
+        var date: Date? {
+            if case .date(let date) = self { return date }
+            return nil
+        }
+    }
+
+    /// Reads the page in one pass over its bytes: no tree is built, each item keeps its text.
     static func decodePage(_ body: Data) throws(PollErrorReason) -> Page {
-        let value: JSONValue
-        do {
-            value = try JSONParser.parse(body)
-        } catch {
-            throw PollErrorReason("the answer is not JSON (\(error.description))")
+        let result: Result<Page, PollErrorReason> = body.withUnsafeBytes { raw in
+            let bytes = raw.bindMemory(to: UInt8.self)
+            do throws(JSONParseError) {
+                return .success(try JSONParser.scan(bytes) { (reader: inout JSONParser.Reader) throws(JSONParseError) in
+                    try readPage(&reader)
+                })
+            } catch {
+                // Not an object where one is needed: say what it is, as a whole parse would.
+                if let value = try? JSONParser.parse(buffer: bytes) {
+                    guard case .object = value else {
+                        return .failure(PollErrorReason("the answer is a JSON \(value.typeName), not an object"))
+                    }
+                    if let result = value["result"], !result.isArray, result != .null {
+                        return .failure(PollErrorReason("'result' is a \(result.typeName), not an array"))
+                    }
+                }
+                return .failure(PollErrorReason("the answer is not JSON (\(error.description))"))
+            }
         }
-        guard case .object = value else { throw PollErrorReason("the answer is a JSON \(value.typeName), not an object") }
-        var items: [JSONValue] = []
-        switch value["result"] {
-        case nil, .null?: break
-        case .array(let list)?: items = list
-        case let other?: throw PollErrorReason("'result' is a \(other.typeName), not an array")
+        return try result.get()
+    }
+
+    private static func readPage(_ reader: inout JSONParser.Reader) throws(JSONParseError) -> Page {
+        var page = Page(items: [])
+        try reader.members(depth: 0) { (reader: inout JSONParser.Reader, key) throws(JSONParseError) in
+            if key.is("result") {
+                page.items.removeAll()
+                if reader.next == UInt8(ascii: "[") {
+                    try reader.elements(depth: 1) { (reader: inout JSONParser.Reader) throws(JSONParseError) in
+                        page.items.append(try readItem(&reader, depth: 2))
+                    }
+                } else if try reader.scalar(depth: 1) != .null {
+                    throw reader.error("'result' is not an array")
+                }
+            } else if key.is("last_id") {
+                page.lastID = try reader.scalar(depth: 1).lenientInt64
+            } else if key.is("counter") {
+                page.counter = try reader.scalar(depth: 1).lenientInt64
+            } else {
+                try reader.skipValue(depth: 1)
+            }
         }
-        return Page(items: items, lastID: value["last_id"]?.lenientInt64, counter: value["counter"]?.lenientInt64)
+        return page
+    }
+
+    /// One item, its fields read as `JSONValue` accessors would read them (a repeated key
+    /// counts by its last value).
+    static func readItem(_ reader: inout JSONParser.Reader, depth: Int) throws(JSONParseError) -> Item {
+        let start = reader.index
+        var item = Item(raw: RawObject(.null))
+        var fingerprint = ObjectFingerprint(ignoring: Marketplace.ozon.volatileRawKeys)
+        if reader.next == UInt8(ascii: "{") {
+            try reader.members(depth: depth, fingerprint: &fingerprint) { (reader: inout JSONParser.Reader, key) throws(JSONParseError) in
+                let depth = depth + 1
+                if key.is("cancellation_id") {
+                    item.id = try reader.scalar(depth: depth).lenientInt64
+                } else if key.is("posting_number") {
+                    item.postingNumber = try reader.scalar(depth: depth).stringValue
+                } else if key.is("auto_approve_date") {
+                    item.deadline = try readDate(&reader, depth: depth)
+                } else if key.is("state") {
+                    item.state = nil
+                    guard reader.next == UInt8(ascii: "{") else { return try reader.skipValue(depth: depth) }
+                    try reader.members(depth: depth) { (reader: inout JSONParser.Reader, key) throws(JSONParseError) in
+                        if key.is("state") {
+                            item.state = try reader.scalar(depth: depth + 1).stringValue
+                        } else {
+                            try reader.skipValue(depth: depth + 1)
+                        }
+                    }
+                } else if key.is("cancellation_reason") {
+                    item.reasonName = nil
+                    item.reasonID = ""
+                    guard reader.next == UInt8(ascii: "{") else { return try reader.skipValue(depth: depth) }
+                    try reader.members(depth: depth) { (reader: inout JSONParser.Reader, key) throws(JSONParseError) in
+                        if key.is("name") {
+                            item.reasonName = try reader.scalar(depth: depth + 1).stringValue
+                        } else if key.is("id") {
+                            switch try reader.scalar(depth: depth + 1) {
+                            case .integer(let i): item.reasonID = String(i)
+                            case .string(let s): item.reasonID = s
+                            case .number(let d): item.reasonID = String(d)
+                            default: item.reasonID = ""
+                            }
+                        } else {
+                            try reader.skipValue(depth: depth + 1)
+                        }
+                    }
+                } else if key.is("cancellation_reason_message") {
+                    item.reasonMessage = try reader.scalar(depth: depth).stringValue
+                } else if key.is("cancellation_initiator") {
+                    item.initiator = try reader.scalar(depth: depth).stringValue
+                } else if key.is("tpl_integration_type") {
+                    item.logistics = try reader.scalar(depth: depth).stringValue
+                } else if key.is("cancelled_at") {
+                    item.cancelledAt = try readDate(&reader, depth: depth).date
+                } else if key.is("order_date") {
+                    item.orderDate = try readDate(&reader, depth: depth).date
+                } else if key.is("approve_date") {
+                    item.approveDate = try readDate(&reader, depth: depth).date
+                } else {
+                    try reader.skipValue(depth: depth)
+                }
+            }
+            item.raw = RawObject(
+                checkedText: [UInt8](UnsafeBufferPointer(rebasing: reader.bytes[start..<reader.index])),
+                changeFingerprint: fingerprint.value)
+        } else {
+            item.notAnObject = try reader.scalar(depth: depth).typeName
+            item.raw = RawObject(checkedText: [UInt8](UnsafeBufferPointer(rebasing: reader.bytes[start..<reader.index])))
+        }
+        return item
+    }
+
+    /// A string value read as an RFC 3339 date, straight from its bytes when it has no escapes.
+    private static func readDate(_ reader: inout JSONParser.Reader, depth: Int) throws(JSONParseError) -> DateField {
+        if reader.next == UInt8(ascii: "\"") {
+            let start = reader.index + 1
+            try reader.skipString()
+            let text = UnsafeBufferPointer(rebasing: reader.bytes[start..<(reader.index - 1)])
+            if !text.contains(UInt8(ascii: "\\")) {
+                if let date = Timestamp.parse(utf8: text) { return .date(date) }
+                return .invalid(String(decoding: text, as: UTF8.self))
+            }
+            reader.index = start - 1
+        }
+        guard case .string(let text) = try reader.scalar(depth: depth) else { return .missing }
+        return Timestamp.parse(text).map { .date($0) } ?? .invalid(text)
     }
 
     /// An item's request id (`cancellation_id`, as the request's `id` is written), when readable.
-    static func id(of item: JSONValue) -> String? {
-        item["cancellation_id"]?.lenientInt64.map { String($0) }
+    static func id(of item: Item) -> String? {
+        item.id.map { String($0) }
     }
 
     /// What a listed item says about its request, read no further than an outcome needs:
@@ -41,53 +200,44 @@ enum OzonWire {
         var approveDate: Date?
     }
 
-    static func listed(_ item: JSONValue, id: String) -> Listed {
+    static func listed(_ item: Item, id: String) -> Listed {
         let state: RequestState?
-        switch item["state"]?["state"]?.stringValue {
+        switch item.state {
         case "ON_APPROVAL"?: state = .pending
         case "APPROVED"?: state = .approved
         case "REJECTED"?: state = .rejected
         default: state = nil
         }
-        return Listed(id: id, state: state, approveDate: (item["approve_date"]?.stringValue).flatMap(Timestamp.parse))
+        return Listed(id: id, state: state, approveDate: item.approveDate)
+    }
+
+    /// One item of `result` given as a value (tests).
+    static func request(from item: JSONValue, source: String) throws(PollErrorReason) -> CancellationRequest {
+        try request(from: Item(item), source: source)
     }
 
     /// One item of `result` as a `CancellationRequest`, or why it cannot be one.
-    static func request(from item: JSONValue, source: String) throws(PollErrorReason) -> CancellationRequest {
-        // The members once: every field below is one lookup, with no copy of the object.
-        guard case .object(let members) = item else {
-            throw PollErrorReason("an item of 'result' is a \(item.typeName), not an object")
+    static func request(from item: Item, source: String) throws(PollErrorReason) -> CancellationRequest {
+        if let type = item.notAnObject {
+            throw PollErrorReason("an item of 'result' is a \(type), not an object")
         }
-        guard let id = members["cancellation_id"]?.lenientInt64 else {
+        guard let id = item.id else {
             throw PollErrorReason("an item has no valid 'cancellation_id'")
         }
-        let order = members["posting_number"]?.stringValue ?? ""
-        guard let deadlineText = members["auto_approve_date"]?.stringValue else {
-            throw PollErrorReason("request \(id) (\(order)) has no 'auto_approve_date'")
+        let order = item.postingNumber ?? ""
+        let deadline: Date
+        switch item.deadline {
+        case .missing: throw PollErrorReason("request \(id) (\(order)) has no 'auto_approve_date'")
+        case .invalid(let text):
+            throw PollErrorReason("request \(id) (\(order)): 'auto_approve_date' \"\(text.prefix(40))\" is not an RFC 3339 date")
+        case .date(let date): deadline = date
         }
-        guard let deadline = Timestamp.parse(deadlineText) else {
-            throw PollErrorReason("request \(id) (\(order)): 'auto_approve_date' \"\(deadlineText.prefix(40))\" is not an RFC 3339 date")
-        }
-        let rawState = members["state"]?["state"]?.stringValue ?? "ON_APPROVAL"
-        var reasonName: String?
-        var reasonID = ""
-        if case .object(let reason)? = members["cancellation_reason"] {
-            reasonName = reason["name"]?.stringValue
-            switch reason["id"] {
-            case .integer(let i)?: reasonID = String(i)
-            case .string(let s)?: reasonID = s
-            case .number(let d)?: reasonID = String(d)
-            default: break
-            }
-        }
-        let created = (members["cancelled_at"]?.stringValue).flatMap(Timestamp.parse)
-            ?? (members["order_date"]?.stringValue).flatMap(Timestamp.parse)
+        let rawState = item.state ?? "ON_APPROVAL"
         return CancellationRequest(
             marketplace: .ozon, source: source, id: String(id), order: order, state: state(rawState), rawState: rawState,
-            initiator: members["cancellation_initiator"]?.stringValue ?? "",
-            reason: reasonName ?? members["cancellation_reason_message"]?.stringValue ?? "",
-            reasonID: reasonID, logistics: members["tpl_integration_type"]?.stringValue ?? "",
-            createdAt: created, deadline: deadline, raw: item)
+            initiator: item.initiator ?? "", reason: item.reasonName ?? item.reasonMessage ?? "",
+            reasonID: item.reasonID, logistics: item.logistics ?? "",
+            createdAt: item.cancelledAt ?? item.orderDate, deadline: deadline, rawObject: item.raw)
     }
 
     static func state(_ raw: String) -> RequestState {

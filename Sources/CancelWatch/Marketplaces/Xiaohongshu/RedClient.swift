@@ -176,12 +176,12 @@ public final class RedClient: MarketplaceClient {
         return findings
     }
 
-    private func record(_ item: JSONValue, queried status: String, logistics: String, sentAt: Date, into findings: inout LookupFindings) {
+    private func record(_ item: RedWire.Item, queried status: String, logistics: String, sentAt: Date, into findings: inout LookupFindings) {
         guard let id = RedWire.requestID(of: item) else {
             findings.incompleteModes.insert(logistics)
             return
         }
-        if (item["status"]?.stringValue ?? status) == "unaudited" {
+        if (item.status ?? status) == "unaudited" {
             guard findings.audited[id] == nil else { return }
             if let request = try? RedWire.pendingRequest(
                 from: item, source: source, sentAt: sentAt, unit: account.maxAuditTimeUnit, logistics: logistics)
@@ -193,14 +193,14 @@ public final class RedClient: MarketplaceClient {
             return
         }
         let outcome: Outcome
-        switch item["audit_result"]?.stringValue {
+        switch item.auditResult {
         case "canceled"?: outcome = .approved
         case "refused"?: outcome = .rejected
         default:
             if findings.pending[id] == nil { findings.unreadable.insert(id) }
             return
         }
-        findings.audited[id] = (outcome, RedWire.date(item["audit_time"]))
+        findings.audited[id] = (outcome, RedWire.date(item.auditTime))
         findings.pending[id] = nil
         findings.unreadable.remove(id)
     }
@@ -234,13 +234,13 @@ public final class RedClient: MarketplaceClient {
     /// Calls the list for every page up to `total_page`, handing each page's items to
     /// `body` with the instant the try that returned them was sent.
     private func forEachPage(
-        query: [(String, String)], _ body: ([JSONValue], Date) -> Void
+        query: [(String, String)], _ body: ([RedWire.Item], Date) -> Void
     ) async throws(PollError) -> Int {
         var pages = 0
         var pageNo = 1
         var totalPage = 1
         // Pages read so far, by their first item.
-        var earlier: [ItemKey: [JSONValue]] = [:]
+        var earlier: [ItemKey: [RedWire.Item]] = [:]
         repeat {
             let pageQuery = query + [("page_no", String(pageNo)), ("page_size", String(account.pageSize))]
             // Signed afresh for every try: a retry never reuses an old timestamp.
@@ -326,10 +326,9 @@ public final class RedClient: MarketplaceClient {
 private struct ItemKey: Hashable {
     var packageID: String?
     var cancelTime: Int64?
-    init(_ item: JSONValue) {
-        guard case .object(let members) = item else { return }
-        packageID = members["package_id"]?.stringValue
-        cancelTime = members["cancel_time"]?.lenientInt64
+    init(_ item: RedWire.Item) {
+        packageID = item.packageID
+        cancelTime = item.cancelTime?.lenientInt64
     }
 }
 

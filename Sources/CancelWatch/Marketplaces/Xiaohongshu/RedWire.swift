@@ -3,51 +3,180 @@ import Foundation
 /// Xiaohongshu Ark's envelope and canceling-package items, read leniently.
 enum RedWire {
     struct Page {
-        var items: [JSONValue]
+        var items: [Item]
         var totalPage: Int
         var currentPage: Int
     }
 
+    /// One item of `package_list`: the fields cancelwatch reads, and the item's own text.
+    struct Item {
+        var raw: RawObject
+        /// What the item is when it is not an object ("array", "string", …).
+        var notAnObject: String?
+        var packageID: String?
+        var cancelTime: JSONValue?
+        var status: String?
+        var maxAuditTime: JSONValue?
+        var initiator: String?
+        var cancelReason: String?
+        var logistics: String?
+        var auditResult: String?
+        var auditTime: JSONValue?
+
+        /// An item given as a value (tests): read from its text as a page's items are.
+        init(_ value: JSONValue) {
+            let text = value.serializedBytes()
+            self = text.withUnsafeBufferPointer { buffer in
+                (try? JSONParser.scan(buffer) { (reader: inout JSONParser.Reader) throws(JSONParseError) in
+                    try RedWire.readItem(&reader, depth: 0)
+                }) ?? Item(raw: RawObject(value))
+            }
+        }
+
+        init(raw: RawObject) { self.raw = raw }
+    }
+
     /// Reads the `{success, data, error_code, error_msg}` envelope. A call failed when
     /// `success` is false or `error_code` is not 0, whatever the HTTP status.
+    /// One pass over the bytes: no tree is built, each item keeps its text.
     static func decodePage(_ body: Data) throws(RedEnvelopeFailure) -> Page {
-        let value: JSONValue
-        do {
-            value = try JSONParser.parse(body)
-        } catch {
-            throw .decoding("the answer is not JSON (\(error.description))")
+        let result: Result<Envelope, RedEnvelopeFailure> = body.withUnsafeBytes { raw in
+            let bytes = raw.bindMemory(to: UInt8.self)
+            do throws(JSONParseError) {
+                return .success(try JSONParser.scan(bytes) { (reader: inout JSONParser.Reader) throws(JSONParseError) in
+                    try readEnvelope(&reader)
+                })
+            } catch {
+                if let value = try? JSONParser.parse(buffer: bytes), !value.isContainer || value.isArray {
+                    return .failure(.decoding("the answer is a JSON \(value.typeName), not an object"))
+                }
+                return .failure(.decoding("the answer is not JSON (\(error.description))"))
+            }
         }
-        guard case .object = value else { throw .decoding("the answer is a JSON \(value.typeName), not an object") }
-        let code = value["error_code"]?.lenientInt64 ?? 0
-        let success = value["success"]?.boolValue ?? (code == 0)
+        let envelope = try result.get()
+        let code = envelope.errorCode?.lenientInt64 ?? 0
+        let success = envelope.success?.boolValue ?? (code == 0)
         if !success || code != 0 {
-            let message = value["error_msg"]?.stringValue ?? value["msg"]?.stringValue ?? "no error_msg"
-            throw .api(code: code, message: message)
+            throw .api(code: code, message: envelope.errorMessage ?? "no error_msg")
         }
-        guard let data = value["data"], case .object = data else {
-            throw .decoding("'data' is missing or not an object")
+        guard let data = envelope.data else { throw .decoding("'data' is missing or not an object") }
+        if let type = data.notAnArray { throw .decoding("'data.package_list' is a \(type), not an array") }
+        return Page(
+            items: data.items, totalPage: Int(clamping: data.totalPage ?? 1), currentPage: Int(clamping: data.currentPage ?? 1))
+    }
+
+    private struct Envelope {
+        var success: JSONValue?
+        var errorCode: JSONValue?
+        var errorMsg: String?
+        var msg: String?
+        var data: DataPart?
+        var errorMessage: String? { errorMsg ?? msg }
+    }
+
+    private struct DataPart {
+        var items: [Item] = []
+        var notAnArray: String?
+        var totalPage: Int64?
+        var currentPage: Int64?
+    }
+
+    private static func readEnvelope(_ reader: inout JSONParser.Reader) throws(JSONParseError) -> Envelope {
+        var envelope = Envelope()
+        try reader.members(depth: 0) { (reader: inout JSONParser.Reader, key) throws(JSONParseError) in
+            if key.is("success") {
+                envelope.success = try reader.scalar(depth: 1)
+            } else if key.is("error_code") {
+                envelope.errorCode = try reader.scalar(depth: 1)
+            } else if key.is("error_msg") {
+                envelope.errorMsg = try reader.scalar(depth: 1).stringValue
+            } else if key.is("msg") {
+                envelope.msg = try reader.scalar(depth: 1).stringValue
+            } else if key.is("data") {
+                envelope.data = nil
+                guard reader.next == UInt8(ascii: "{") else { return try reader.skipValue(depth: 1) }
+                var data = DataPart()
+                try reader.members(depth: 1) { (reader: inout JSONParser.Reader, key) throws(JSONParseError) in
+                    if key.is("package_list") {
+                        data.items.removeAll()
+                        data.notAnArray = nil
+                        if reader.next == UInt8(ascii: "[") {
+                            try reader.elements(depth: 2) { (reader: inout JSONParser.Reader) throws(JSONParseError) in
+                                data.items.append(try readItem(&reader, depth: 3))
+                            }
+                        } else {
+                            let value = try reader.scalar(depth: 2)
+                            if value != .null { data.notAnArray = value.typeName }
+                        }
+                    } else if key.is("total_page") {
+                        data.totalPage = try reader.scalar(depth: 2).lenientInt64
+                    } else if key.is("current_page") {
+                        data.currentPage = try reader.scalar(depth: 2).lenientInt64
+                    } else {
+                        try reader.skipValue(depth: 2)
+                    }
+                }
+                envelope.data = data
+            } else {
+                try reader.skipValue(depth: 1)
+            }
         }
-        var items: [JSONValue] = []
-        switch data["package_list"] {
-        case nil, .null?: break
-        case .array(let list)?: items = list
-        case let other?: throw .decoding("'data.package_list' is a \(other.typeName), not an array")
+        return envelope
+    }
+
+    /// One item, its fields read as `JSONValue` accessors would read them (a repeated key
+    /// counts by its last value).
+    static func readItem(_ reader: inout JSONParser.Reader, depth: Int) throws(JSONParseError) -> Item {
+        let start = reader.index
+        var item = Item(raw: RawObject(.null))
+        var fingerprint = ObjectFingerprint(ignoring: Marketplace.xiaohongshu.volatileRawKeys)
+        if reader.next == UInt8(ascii: "{") {
+            try reader.members(depth: depth, fingerprint: &fingerprint) { (reader: inout JSONParser.Reader, key) throws(JSONParseError) in
+                let value = try reader.scalar(depth: depth + 1)
+                if key.is("package_id") {
+                    item.packageID = value.stringValue
+                } else if key.is("cancel_time") {
+                    item.cancelTime = value
+                } else if key.is("status") {
+                    item.status = value.stringValue
+                } else if key.is("max_audit_time") {
+                    item.maxAuditTime = value
+                } else if key.is("initiator") {
+                    item.initiator = value.stringValue
+                } else if key.is("cancel_reason") {
+                    item.cancelReason = value.stringValue
+                } else if key.is("logistics") {
+                    item.logistics = value.stringValue
+                } else if key.is("audit_result") {
+                    item.auditResult = value.stringValue
+                } else if key.is("audit_time") {
+                    item.auditTime = value
+                }
+            }
+            item.raw = RawObject(
+                checkedText: [UInt8](UnsafeBufferPointer(rebasing: reader.bytes[start..<reader.index])),
+                changeFingerprint: fingerprint.value)
+        } else {
+            item.notAnObject = try reader.scalar(depth: depth).typeName
+            item.raw = RawObject(checkedText: [UInt8](UnsafeBufferPointer(rebasing: reader.bytes[start..<reader.index])))
         }
-        let total = data["total_page"]?.lenientInt64 ?? 1
-        let current = data["current_page"]?.lenientInt64 ?? 1
-        return Page(items: items, totalPage: Int(clamping: total), currentPage: Int(clamping: current))
+        return item
+    }
+
+    /// An unaudited item given as a value (tests) as a pending request.
+    static func pendingRequest(
+        from item: JSONValue, source: String, sentAt: Date, unit: MaxAuditTimeUnit, logistics: String
+    ) throws(PollErrorReason) -> CancellationRequest {
+        try pendingRequest(from: Item(item), source: source, sentAt: sentAt, unit: unit, logistics: logistics)
     }
 
     /// An unaudited item as a pending request. `sentAt` is when the request that
     /// returned it was sent: the countdown cannot have started earlier.
     /// `logistics`: the mode that was queried, for an item that does not name its own.
     static func pendingRequest(
-        from item: JSONValue, source: String, sentAt: Date, unit: MaxAuditTimeUnit, logistics: String
+        from item: Item, source: String, sentAt: Date, unit: MaxAuditTimeUnit, logistics: String
     ) throws(PollErrorReason) -> CancellationRequest {
-        guard case .object(let members) = item else {
-            throw PollErrorReason("an item of 'package_list' is a \(item.typeName), not an object")
-        }
-        return try pendingItem(item, members: members, source: source, sentAt: sentAt, unit: unit, logistics: logistics).request
+        try pendingItem(item, source: source, sentAt: sentAt, unit: unit, logistics: logistics).request
     }
 
     /// A decoded unaudited item and its `max_audit_time` as sent.
@@ -58,27 +187,25 @@ enum RedWire {
 
     /// The item as a pending request, or nil when its own `status` says it is not unaudited.
     static func unauditedItem(
-        from item: JSONValue, source: String, sentAt: Date, unit: MaxAuditTimeUnit, logistics: String
+        from item: Item, source: String, sentAt: Date, unit: MaxAuditTimeUnit, logistics: String
     ) throws(PollErrorReason) -> PendingItem? {
-        guard case .object(let members) = item else {
-            throw PollErrorReason("an item of 'package_list' is a \(item.typeName), not an object")
-        }
-        if case .string(let status)? = members["status"], status != "unaudited" { return nil }
-        return try pendingItem(item, members: members, source: source, sentAt: sentAt, unit: unit, logistics: logistics)
+        if item.notAnObject == nil, let status = item.status, status != "unaudited" { return nil }
+        return try pendingItem(item, source: source, sentAt: sentAt, unit: unit, logistics: logistics)
     }
 
-    /// `members` are `item`'s: every field is one lookup, with no copy of the object.
     private static func pendingItem(
-        _ item: JSONValue, members: [String: JSONValue], source: String, sentAt: Date, unit: MaxAuditTimeUnit,
-        logistics: String
+        _ item: Item, source: String, sentAt: Date, unit: MaxAuditTimeUnit, logistics: String
     ) throws(PollErrorReason) -> PendingItem {
-        guard let packageID = members["package_id"]?.stringValue, !packageID.isEmpty else {
+        if let type = item.notAnObject {
+            throw PollErrorReason("an item of 'package_list' is a \(type), not an object")
+        }
+        guard let packageID = item.packageID, !packageID.isEmpty else {
             throw PollErrorReason("an item has no 'package_id'")
         }
-        guard let cancelTime = members["cancel_time"]?.lenientInt64 else {
+        guard let cancelTime = item.cancelTime?.lenientInt64 else {
             throw PollErrorReason("package \(packageID) has no valid 'cancel_time'")
         }
-        guard let left = members["max_audit_time"]?.lenientDouble, left.isFinite else {
+        guard let left = item.maxAuditTime?.lenientDouble, left.isFinite else {
             throw PollErrorReason("package \(packageID) has no valid 'max_audit_time'")
         }
         // Values no real request has (a countdown of centuries, a cancel time past year 9999)
@@ -87,10 +214,10 @@ enum RedWire {
         let created = date(.integer(cancelTime))
         let request = CancellationRequest(
             marketplace: .xiaohongshu, source: source, id: requestID(packageID: packageID, cancelTime: cancelTime),
-            order: packageID, state: .pending, rawState: members["status"]?.stringValue ?? "unaudited",
-            initiator: members["initiator"]?.stringValue ?? "", reason: members["cancel_reason"]?.stringValue ?? "",
-            reasonID: "", logistics: members["logistics"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 } ?? logistics,
-            createdAt: created, deadline: deadline, raw: item)
+            order: packageID, state: .pending, rawState: item.status ?? "unaudited",
+            initiator: item.initiator ?? "", reason: item.cancelReason ?? "",
+            reasonID: "", logistics: item.logistics.flatMap { $0.isEmpty ? nil : $0 } ?? logistics,
+            createdAt: created, deadline: deadline, rawObject: item.raw)
         return PendingItem(request: request, left: left)
     }
 
@@ -100,9 +227,8 @@ enum RedWire {
     static let latestCancelTime: Int64 = 253_402_300_799
 
     /// The identity of a listed item, read as `pendingRequest` reads it, when it can be.
-    static func requestID(of item: JSONValue) -> String? {
-        guard let packageID = item["package_id"]?.stringValue, !packageID.isEmpty,
-            let cancelTime = item["cancel_time"]?.lenientInt64
+    static func requestID(of item: Item) -> String? {
+        guard let packageID = item.packageID, !packageID.isEmpty, let cancelTime = item.cancelTime?.lenientInt64
         else { return nil }
         return requestID(packageID: packageID, cancelTime: cancelTime)
     }

@@ -1,0 +1,277 @@
+import Foundation
+
+/// Reading JSON without building it: the same reader as `JSONParser` (same grammar, same
+/// errors), walked member by member. The marketplace clients read a list page this way,
+/// taking the fields they need and keeping each item's own bytes as its raw object, so a
+/// page of 500 items costs one pass over its bytes instead of 500 dictionaries.
+extension JSONParser {
+    /// Runs `body` on a reader at the start of the one JSON value in `bytes`, then checks
+    /// that nothing but whitespace follows it.
+    static func scan<T>(
+        _ bytes: UnsafeBufferPointer<UInt8>, _ body: (inout Reader) throws(JSONParseError) -> T
+    ) throws(JSONParseError) -> T {
+        var reader = Reader(bytes: bytes)
+        reader.skipWhitespace()
+        guard reader.index < bytes.count else { throw reader.error("unexpected end of input") }
+        let result = try body(&reader)
+        reader.skipWhitespace()
+        if reader.index != bytes.count { throw reader.error("unexpected characters after the JSON value") }
+        return result
+    }
+
+    /// Whether `bytes` hold exactly one JSON value that `parse` would read.
+    static func validate(_ bytes: UnsafeBufferPointer<UInt8>) throws(JSONParseError) {
+        try scan(bytes) { (reader: inout Reader) throws(JSONParseError) in try reader.skipValue(depth: 0) }
+    }
+}
+
+extension JSONParser.Reader {
+    /// An object's key as it appears in the text: its bytes, or its unescaped text when it has escapes.
+    struct Key {
+        let bytes: UnsafeBufferPointer<UInt8>
+        let range: Range<Int>
+        let unescaped: String?
+
+        /// Whether the key is `name` (compared by bytes).
+        @inline(__always)
+        func `is`(_ name: StaticString) -> Bool {
+            if let unescaped { return unescaped.utf8.elementsEqual(UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)) }
+            guard range.count == name.utf8CodeUnitCount else { return false }
+            return memcmp(bytes.baseAddress! + range.lowerBound, name.utf8Start, range.count) == 0
+        }
+
+        func `is`(_ name: String) -> Bool {
+            if let unescaped { return unescaped == name }
+            guard name.utf8.count == range.count else { return false }
+            let same = name.utf8.withContiguousStorageIfAvailable { stored in
+                memcmp(stored.baseAddress!, bytes.baseAddress! + range.lowerBound, range.count) == 0
+            }
+            return same ?? name.utf8.elementsEqual(UnsafeBufferPointer(rebasing: bytes[range]))
+        }
+
+        var text: String { unescaped ?? String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self) }
+
+        /// The key's UTF-8 bytes, as `FastDigest.add(_: String)` feeds them.
+        func feed(_ digest: inout FastDigest) {
+            if let unescaped { digest.add(unescaped) } else { digest.add(bytes: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[range]))) }
+        }
+    }
+
+    /// The byte the next value starts with (after whitespace), or nil at the end.
+    var next: UInt8? { index < bytes.count ? bytes[index] : nil }
+
+    /// Reads an object, calling `body` with the reader at each member's value, which
+    /// `body` must read or skip. Throws if the next value is not an object.
+    mutating func members(
+        depth: Int, _ body: (inout Self, Key) throws(JSONParseError) -> Void
+    ) throws(JSONParseError) {
+        guard depth < Self.maxDepth else { throw error("nesting deeper than \(Self.maxDepth) levels") }
+        guard next == UInt8(ascii: "{") else { throw error("expected an object") }
+        index += 1
+        while true {
+            skipWhitespace()
+            guard index < bytes.count else { throw error("unterminated object") }
+            if bytes[index] == UInt8(ascii: "}") { index += 1; return }  // empty, or a trailing comma
+            guard bytes[index] == UInt8(ascii: "\"") else { throw error("expected a string key") }
+            let key = try readKey()
+            skipWhitespace()
+            guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':' after key") }
+            index += 1
+            skipWhitespace()
+            guard index < bytes.count else { throw error("unexpected end of input") }
+            try body(&self, key)
+            skipWhitespace()
+            guard index < bytes.count else { throw error("unterminated object") }
+            switch bytes[index] {
+            case UInt8(ascii: ","): index += 1
+            case UInt8(ascii: "}"): index += 1; return
+            default: throw error("expected ',' or '}' in object")
+            }
+        }
+    }
+
+    /// Reads an array, calling `body` with the reader at each element, which `body` must
+    /// read or skip. Throws if the next value is not an array.
+    mutating func elements(depth: Int, _ body: (inout Self) throws(JSONParseError) -> Void) throws(JSONParseError) {
+        guard depth < Self.maxDepth else { throw error("nesting deeper than \(Self.maxDepth) levels") }
+        guard next == UInt8(ascii: "[") else { throw error("expected an array") }
+        index += 1
+        while true {
+            skipWhitespace()
+            guard index < bytes.count else { throw error("unterminated array") }
+            if bytes[index] == UInt8(ascii: "]") { index += 1; return }  // empty, or a trailing comma
+            try body(&self)
+            skipWhitespace()
+            guard index < bytes.count else { throw error("unterminated array") }
+            switch bytes[index] {
+            case UInt8(ascii: ","): index += 1
+            case UInt8(ascii: "]"): index += 1; return
+            default: throw error("expected ',' or ']' in array")
+            }
+        }
+    }
+
+    /// A string, number, boolean or null as its value; an object or array is checked,
+    /// skipped, and given as an empty one of its kind (enough to say what it is).
+    mutating func scalar(depth: Int) throws(JSONParseError) -> JSONValue {
+        switch next {
+        case UInt8(ascii: "{")?: try skipValue(depth: depth); return .object([:])
+        case UInt8(ascii: "[")?: try skipValue(depth: depth); return .array([])
+        default: return try readValue(depth: depth)
+        }
+    }
+
+    /// Checks the next value as `readValue` would and moves past it, building nothing.
+    mutating func skipValue(depth: Int) throws(JSONParseError) {
+        guard index < bytes.count else { throw error("unexpected end of input") }
+        switch bytes[index] {
+        case UInt8(ascii: "\""): try skipString()
+        case UInt8(ascii: "{"):
+            try members(depth: depth) { (reader: inout Self, _) throws(JSONParseError) in try reader.skipValue(depth: depth + 1) }
+        case UInt8(ascii: "["):
+            try elements(depth: depth) { (reader: inout Self) throws(JSONParseError) in try reader.skipValue(depth: depth + 1) }
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): _ = try readNumber()
+        default: _ = try readValue(depth: depth)  // a literal, or the error
+        }
+    }
+
+    /// Moves past a string, checking its escapes and control characters as `readString` does.
+    mutating func skipString() throws(JSONParseError) {
+        index += 1  // opening quote
+        while index < bytes.count {
+            let c = bytes[index]
+            if c == UInt8(ascii: "\"") {
+                index += 1
+                return
+            }
+            if c < 0x20 { throw error("control character in string") }
+            if c == UInt8(ascii: "\\") {
+                index += 1
+                guard index < bytes.count else { break }
+                let escape = bytes[index]
+                index += 1
+                switch escape {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
+                    UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                    continue
+                case UInt8(ascii: "u"):
+                    _ = try readHex4()
+                default:
+                    throw error("invalid escape '\\\(Character(Unicode.Scalar(escape)))'")
+                }
+                continue
+            }
+            index += 1
+        }
+        throw error("unterminated string")
+    }
+
+    /// A key: its byte range when it has no escapes (no String made), its text otherwise.
+    private mutating func readKey() throws(JSONParseError) -> Key {
+        let start = index + 1
+        var i = start
+        while i < bytes.count {
+            let c = bytes[i]
+            if c == UInt8(ascii: "\"") {
+                index = i + 1
+                return Key(bytes: bytes, range: start..<i, unescaped: nil)
+            }
+            if c == UInt8(ascii: "\\") || c < 0x20 { break }
+            i += 1
+        }
+        let text = try readString()
+        return Key(bytes: bytes, range: start..<start, unescaped: text)
+    }
+
+    // MARK: Fingerprints and paths over the text
+
+    /// `members`, also taking the object's change fingerprint (`ObjectFingerprint`) from
+    /// the text of each member's key and value as they stand.
+    mutating func members(
+        depth: Int, fingerprint: inout ObjectFingerprint, _ body: (inout Self, Key) throws(JSONParseError) -> Void
+    ) throws(JSONParseError) {
+        try members(depth: depth) { (reader: inout Self, key) throws(JSONParseError) in
+            let start = reader.index
+            try body(&reader, key)
+            fingerprint.add(key, value: UnsafeBufferPointer(rebasing: reader.bytes[start..<reader.index]))
+        }
+    }
+
+    /// The value at `path` below the next value (object keys, array indexes), read whole;
+    /// nil where there is none. A repeated key counts by its last value, as `parse` keeps it.
+    mutating func value(atPath path: ArraySlice<String>, depth: Int) throws(JSONParseError) -> JSONValue? {
+        guard let component = path.first else { return try readValue(depth: depth) }
+        var found: Int?
+        switch next {
+        case UInt8(ascii: "{")?:
+            try members(depth: depth) { (reader: inout Self, key) throws(JSONParseError) in
+                if key.is(component) { found = reader.index }
+                try reader.skipValue(depth: depth + 1)
+            }
+        case UInt8(ascii: "[")?:
+            guard let wanted = Int(component) else {
+                try skipValue(depth: depth)
+                return nil
+            }
+            var position = 0
+            try elements(depth: depth) { (reader: inout Self) throws(JSONParseError) in
+                if position == wanted { found = reader.index }
+                position += 1
+                try reader.skipValue(depth: depth + 1)
+            }
+        default:
+            try skipValue(depth: depth)
+            return nil
+        }
+        guard let found else { return nil }
+        index = found
+        return try value(atPath: path.dropFirst(), depth: depth + 1)
+    }
+}
+
+/// A 64-bit digest of an object's text for telling whether it changed between polls: a sum
+/// of one digest per member (key and value text as sent), so member order does not count,
+/// leaving out the members a marketplace changes on its own (`ignoring`). Two texts of the
+/// same value written differently (spacing inside a value, escapes) differ: a marketplace
+/// sends an unchanged object the same way. A fast hash, never written down.
+struct ObjectFingerprint {
+    let ignoring: [String]
+    private var sum: UInt64 = 0
+    private var count: UInt64 = 0
+
+    init(ignoring: [String]) { self.ignoring = ignoring }
+
+    mutating func add(_ key: JSONParser.Reader.Key, value: UnsafeBufferPointer<UInt8>) {
+        if !ignoring.isEmpty, ignoring.contains(where: { key.is($0) }) { return }
+        var member = FastDigest()
+        key.feed(&member)
+        member.add(bytes: UnsafeRawBufferPointer(value))
+        sum &+= member.value
+        count += 1
+    }
+
+    var value: UInt64 {
+        var digest = FastDigest()
+        digest.add(6)
+        digest.add(count)
+        digest.add(sum)
+        return digest.value
+    }
+
+    /// The fingerprint of `text` (one JSON value, already checked): an object's as above,
+    /// anything else's from all its bytes.
+    static func of(_ text: UnsafeBufferPointer<UInt8>, ignoring: [String]) -> UInt64 {
+        var reader = JSONParser.Reader(bytes: text)
+        reader.skipWhitespace()
+        if reader.next == UInt8(ascii: "{") {
+            var fingerprint = ObjectFingerprint(ignoring: ignoring)
+            let done: Void? = try? reader.members(depth: 0, fingerprint: &fingerprint) {
+                (reader: inout JSONParser.Reader, _) throws(JSONParseError) in try reader.skipValue(depth: 1)
+            }
+            if done != nil { return fingerprint.value }
+        }
+        var digest = FastDigest()
+        digest.add(bytes: UnsafeRawBufferPointer(text))
+        return digest.value
+    }
+}

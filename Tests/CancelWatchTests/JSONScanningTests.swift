@@ -1,0 +1,168 @@
+@testable import CancelWatch
+import Foundation
+import Testing
+
+/// A raw object kept as the text the marketplace sent must answer everything as the
+/// parsed value would: its value, `raw.a.b` paths, the change fingerprint, and which
+/// texts are JSON at all. Checked against `JSONParser` on generated and mutated text.
+@Suite struct JSONScanningTests {
+    typealias Generator = FuzzTests.Generator
+
+    static func randomString(using rng: inout Generator) -> String {
+        let pieces = ["a", "b", "ключ", "用户", "\"", "\\", "/", "\n", "\u{1}", "😀", "é", " ", "x_y"]
+        return (0..<Int.random(in: 0...4, using: &rng)).map { _ in pieces.randomElement(using: &rng)! }.joined()
+    }
+
+    static func randomValue(depth: Int = 0, using rng: inout Generator) -> JSONValue {
+        switch Int.random(in: 0..<(depth > 3 ? 6 : 8), using: &rng) {
+        case 0: return .null
+        case 1: return .bool(Bool.random(using: &rng))
+        case 2: return .integer(Int64.random(in: -1_000_000_000_000...1_000_000_000_000, using: &rng))
+        case 3: return .number([0.5, -2.25, 1e300, 3.0, 1e-7][Int.random(in: 0..<5, using: &rng)])
+        case 4, 5: return .string(randomString(using: &rng))
+        case 6:
+            return .array((0..<Int.random(in: 0...4, using: &rng)).map { _ in randomValue(depth: depth + 1, using: &rng) })
+        default:
+            var members: [String: JSONValue] = [:]
+            for _ in 0..<Int.random(in: 0...5, using: &rng) {
+                members[["a", "b", "c", "ключ", "x\"y", "0"].randomElement(using: &rng)!] = randomValue(depth: depth + 1, using: &rng)
+            }
+            return .object(members)
+        }
+    }
+
+    /// The same value written differently: spaces, `\u` escapes, repeated keys (the last counts).
+    static func variant(of value: JSONValue, using rng: inout Generator) -> String {
+        let space = [" ", "", "\n\t", "  "].randomElement(using: &rng)!
+        switch value {
+        case .string(let s):
+            // Escape some characters the canonical writer would not.
+            var text = "\""
+            for scalar in s.unicodeScalars {
+                switch scalar {
+                case "\"": text += "\\\""
+                case "\\": text += "\\\\"
+                case _ where scalar.value < 0x20: text += String(format: "\\u%04x", scalar.value)
+                case _ where scalar.value > 0xFFFF:
+                    let v = scalar.value - 0x10000
+                    text += String(format: "\\u%04X\\u%04X", 0xD800 + (v >> 10), 0xDC00 + (v & 0x3FF))
+                case _ where Bool.random(using: &rng) && scalar.value < 0x10000: text += String(format: "\\u%04x", scalar.value)
+                default: text += String(scalar)
+                }
+            }
+            return text + "\""
+        case .array(let items):
+            return "[" + space + items.map { variant(of: $0, using: &rng) }.joined(separator: "," + space) + space + "]"
+        case .object(let members):
+            var parts: [String] = []
+            for (key, item) in members {
+                if Bool.random(using: &rng) {
+                    // A repeated key whose first value is overridden.
+                    parts.append(variant(of: .string(key), using: &rng) + ":" + "[\"overridden\"]")
+                }
+                parts.append(variant(of: .string(key), using: &rng) + space + ":" + space + variant(of: item, using: &rng))
+            }
+            return "{" + space + parts.joined(separator: ",") + space + "}"
+        default:
+            return value.serialized()
+        }
+    }
+
+    static func paths(in value: JSONValue, prefix: [String] = [], into result: inout [[String]]) {
+        result.append(prefix)
+        switch value {
+        case .object(let members):
+            for (key, item) in members { paths(in: item, prefix: prefix + [key], into: &result) }
+            result.append(prefix + ["missing"])
+        case .array(let items):
+            for (index, item) in items.enumerated() { paths(in: item, prefix: prefix + [String(index)], into: &result) }
+            result.append(prefix + [String(items.count)])
+            result.append(prefix + ["x"])
+        default:
+            result.append(prefix + ["0"])
+        }
+    }
+
+    @Test func aTextAnswersEveryPathValueAndFingerprintAsItsParsedValue() async throws {
+        var rng = Generator(state: 2026)
+        for round in 0..<3000 {
+            if round % 64 == 0 { await Task.yield() }
+            let value = Self.randomValue(using: &rng)
+            let texts = [value.serialized(), Self.variant(of: value, using: &rng)]
+            for text in texts {
+                let parsed = try JSONParser.parse(text)
+                let raw = try RawObject(json: Array(text.utf8))
+                #expect(raw.value == parsed, "\(text)")
+                #expect(raw == RawObject(parsed))
+                // The change fingerprint is the text's: the compact text's is the value's.
+                if text == texts[0] {
+                    #expect(raw.fingerprint(ignoring: []) == RawObject(parsed).fingerprint(ignoring: []), "\(text)")
+                }
+                var paths: [[String]] = []
+                Self.paths(in: parsed, into: &paths)
+                for path in paths {
+                    #expect(raw.value(atPath: path) == parsed.value(atPath: path), "\(path) in \(text)")
+                }
+            }
+        }
+    }
+
+    @Test func aTextIsAcceptedExactlyWhenTheParserAcceptsIt() async throws {
+        var rng = Generator(state: 77)
+        let seeds: [[UInt8]] = [
+            Array(#"{"a":[1,-2.5e10,"x\u00e9\ud83d\ude00",true,false,null,{"b":{}}],"c":"\\\"\/\b\f\n\r\t",}"#.utf8),
+            Array(#"  {"n": 123456789012345678901234567890, "f": 0.1e-400, "neg": -0, "s": "Покупатель 用户", "l": [1,2,]}  "#.utf8),
+        ]
+        let pieces = ["\"", "\\", "\\u", "\\ud800", "{", "}", "[", "]", ",", ":", "-", ".", "e", "tru", "nul", "\u{0}", "1e999"]
+        var accepted = 0
+        for round in 0..<8000 {
+            if round % 64 == 0 { await Task.yield() }
+            let bytes = FuzzTests.mutate(seeds[round % 2], pieces: pieces, using: &rng)
+            let parsed = try? JSONParser.parse(bytes)
+            let raw = try? RawObject(json: bytes)
+            #expect((parsed == nil) == (raw == nil), "\(String(decoding: bytes, as: UTF8.self))")
+            if let parsed, let raw {
+                accepted += 1
+                #expect(raw.value == parsed)
+            }
+        }
+        #expect(accepted > 100)
+    }
+
+    @Test func theChangeFingerprintIgnoresMemberOrderAndTheMarketplacesOwnCountdown() throws {
+        func fingerprint(_ text: String, ignoring: [String] = []) throws -> UInt64 {
+            try RawObject(json: Array(text.utf8)).fingerprint(ignoring: ignoring)
+        }
+        let base = try fingerprint(#"{"a": 1, "b": {"c": "x"}, "max_audit_time": 5}"#, ignoring: ["max_audit_time"])
+        #expect(try fingerprint(#"{"b": {"c": "x"}, "max_audit_time": 4, "a": 1}"#, ignoring: ["max_audit_time"]) == base)
+        #expect(try fingerprint(#"{"a": 1, "b": {"c": "y"}, "max_audit_time": 5}"#, ignoring: ["max_audit_time"]) != base)
+        #expect(try fingerprint(#"{"a": 1, "b": {"c": "x"}}"#, ignoring: ["max_audit_time"]) == base)
+        #expect(try fingerprint(#"{"a": 1, "b": {"c": "x"}, "max_audit_time": 5}"#) != base)
+        #expect(try fingerprint(#"{"a": 1, "b": {"c": "x"}, "d": null}"#, ignoring: ["max_audit_time"]) != base)
+        // What a client takes while reading a page is what the tracker would take.
+        let item = RedWire.Item(["package_id": "P1", "cancel_time": 1_763_999_990, "max_audit_time": 7, "status": "unaudited"])
+        #expect(item.raw.changeFingerprint == item.raw.fingerprint(ignoring: ["max_audit_time"]))
+        let ozon = OzonWire.Item(["cancellation_id": 1, "state": ["state": "ON_APPROVAL"]])
+        #expect(ozon.raw.changeFingerprint == ozon.raw.fingerprint(ignoring: []))
+    }
+
+    @Test func aPageItemKeepsItsOwnTextAndTheStateFileStoresIt() throws {
+        let page = Data(
+            (#"{"result": [ {"cancellation_id": 7, "posting_number": "1-2-3", "auto_approve_date": "2026-11-27T10:00:00Z", "#
+                + #""extra": {"note": "\u043f\u0440\u0438\u0432\u0435\u0442", "n": 1.50}} ], "last_id": 7}"#).utf8)
+        let decoded: OzonWire.Page
+        do { decoded = try OzonWire.decodePage(page) } catch { throw JSONScanningFailure(error.message) }
+        let item = try #require(decoded.items.first)
+        let request = try OzonWire.request(from: item, source: "ozon")
+        // The bytes as sent: escapes and number spelling untouched.
+        #expect(request.rawObject.description.contains(#""n": 1.50"#))
+        #expect(request.rawObject.description.hasPrefix(#"{"cancellation_id": 7"#))
+        #expect(request.rawObject.value(atPath: ["extra", "note"]) == "привет")
+        #expect(request.raw["extra"]?["n"] == JSONValue.number(1.5))
+    }
+}
+
+struct JSONScanningFailure: Error {
+    var message: String
+    init(_ message: String) { self.message = message }
+}
