@@ -31,6 +31,12 @@ public final class SQLiteStateStore: StateStore {
     private func migrate() throws(StoreError) {
         try database.execute("PRAGMA journal_mode=WAL")
         try database.execute("PRAGMA synchronous=NORMAL")
+        // A checkpoint (the log copied into the file, two fsyncs, inside the commit that
+        // crosses the mark) every 64 MB of log rather than SQLite's 4 MB: a first poll of a
+        // large fleet writes hundreds of MB of rows and every checkpoint stalls the watcher
+        // (fleet benchmark: 19 s → 12 s). The log file is cut back to 64 MB after one.
+        try database.execute("PRAGMA wal_autocheckpoint=16384")
+        try database.execute("PRAGMA journal_size_limit=67108864")
         try checkVersion()
         try database.transaction { () throws(StoreError) in
             try database.execute(
