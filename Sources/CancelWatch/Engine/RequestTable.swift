@@ -116,7 +116,10 @@ struct RequestTable<Extra: Sendable>: Sendable {
     private(set) var entries: [Entry] = []
     private var freeSlots: [Int32] = []
     /// Slot + 1 per bucket, 0 when empty; a power of two long, at most 70 % full.
-    private var buckets: [Int32] = []
+    /// Open addressing, linear probing: each bucket holds the low 32 bits of the key's hash
+    /// (high half) and slot + 1 (low half; 0 is empty). The stored hash answers most probes
+    /// without touching the entry, and gives rehashing and removal every home for free.
+    private var buckets: [UInt64] = []
     private(set) var count = 0
     private var texts = InternPool(reserved: ExactText(""))
     private var raws = InternPool<JSONValue>(reserved: .object([:]))
@@ -155,13 +158,16 @@ struct RequestTable<Extra: Sendable>: Sendable {
         let hash = Self.hash(source: key.source, id: key.id)
         guard count > 0 else { return Location(slot: nil, hash: hash) }
         let mask = buckets.count - 1
-        var i = hash & mask
+        let tag = UInt64(UInt32(truncatingIfNeeded: hash)) << 32
+        var i = Self.home(hash, mask: mask)
         while true {
             let stored = buckets[i]
             if stored == 0 { return Location(slot: nil, hash: hash) }
-            let slot = Int(stored - 1)
-            if entries[slot].request.id == key.id && texts[entries[slot].request.source].text == key.source {
-                return Location(slot: stored - 1, hash: hash)
+            if stored & 0xFFFF_FFFF_0000_0000 == tag {
+                let slot = Self.slot(stored)
+                if entries[Int(slot)].request.id == key.id && texts[entries[Int(slot)].request.source].text == key.source {
+                    return Location(slot: slot, hash: hash)
+                }
             }
             i = (i + 1) & mask
         }
@@ -260,11 +266,8 @@ struct RequestTable<Extra: Sendable>: Sendable {
             entries.append(Entry(request: packed, extra: extra))
         }
         count += 1
-        if Self.bucketCount(for: count) > buckets.count {
-            rehash(Self.bucketCount(for: count))
-        } else {
-            index(slot, hash: location.hash)
-        }
+        if Self.bucketCount(for: count) > buckets.count { rehash(Self.bucketCount(for: count)) }
+        index(slot, hash: location.hash)
         return slot
     }
 
@@ -341,29 +344,44 @@ struct RequestTable<Extra: Sendable>: Sendable {
         return hasher.finalize()
     }
 
-    private func home(of slot: Int32) -> Int {
+    @inline(__always)
+    private static func home(_ hash: Int, mask: Int) -> Int { Int(UInt32(truncatingIfNeeded: hash)) & mask }
+
+    @inline(__always)
+    private static func slot(_ bucket: UInt64) -> Int32 { Int32(truncatingIfNeeded: bucket & 0xFFFF_FFFF) - 1 }
+
+    @inline(__always)
+    private static func bucket(_ slot: Int32, hash: Int) -> UInt64 {
+        UInt64(UInt32(truncatingIfNeeded: hash)) << 32 | UInt64(UInt32(slot + 1))
+    }
+
+    private func hash(of slot: Int32) -> Int {
         let p = entries[Int(slot)].request
-        return Self.hash(source: texts[p.source].text, id: p.id) & (buckets.count - 1)
+        return Self.hash(source: texts[p.source].text, id: p.id)
     }
 
     private mutating func index(_ slot: Int32, hash: Int? = nil) {
+        insert(Self.bucket(slot, hash: hash ?? self.hash(of: slot)))
+    }
+
+    private mutating func insert(_ bucket: UInt64) {
         let mask = buckets.count - 1
-        var i = hash.map { $0 & mask } ?? home(of: slot)
+        var i = Int(bucket >> 32) & mask
         while buckets[i] != 0 { i = (i + 1) & mask }
-        buckets[i] = slot + 1
+        buckets[i] = bucket
     }
 
     /// Removes `slot` from the index, shifting back what probed past it (no tombstones).
     private mutating func unindex(_ slot: Int32) {
         let mask = buckets.count - 1
-        var hole = home(of: slot)
-        while buckets[hole] != slot + 1 { hole = (hole + 1) & mask }
+        var hole = Self.home(hash(of: slot), mask: mask)
+        while Self.slot(buckets[hole]) != slot { hole = (hole + 1) & mask }
         var next = hole
         while true {
             next = (next + 1) & mask
             let stored = buckets[next]
             if stored == 0 { break }
-            let want = home(of: stored - 1)
+            let want = Int(stored >> 32) & mask
             // The entry at `next` may fill the hole unless its home lies cyclically in (hole, next].
             let stays = hole <= next ? (want > hole && want <= next) : (want > hole || want <= next)
             if !stays {
@@ -375,7 +393,9 @@ struct RequestTable<Extra: Sendable>: Sendable {
     }
 
     private mutating func rehash(_ size: Int) {
-        buckets = [Int32](repeating: 0, count: size)
-        for (slot, entry) in entries.enumerated() where entry.request.live { index(Int32(slot)) }
+        let old = buckets
+        buckets = [UInt64](repeating: 0, count: size)
+        // Every indexed entry is in the old index with its hash: no key is hashed again.
+        for bucket in old where bucket != 0 { insert(bucket) }
     }
 }
