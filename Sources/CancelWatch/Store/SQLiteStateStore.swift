@@ -61,7 +61,9 @@ public final class SQLiteStateStore: StateStore {
                     closed_at REAL,
                     PRIMARY KEY (source, id)
                 );
-                CREATE INDEX IF NOT EXISTS requests_open ON requests (status, deadline);
+                -- Nothing reads requests by (status, deadline): an index on it cost a random
+                -- page write per new request (a fleet's first poll wrote GBs of log for it).
+                DROP INDEX IF EXISTS requests_open;
                 CREATE TABLE IF NOT EXISTS source_health (
                     source TEXT PRIMARY KEY,
                     marketplace TEXT NOT NULL,
