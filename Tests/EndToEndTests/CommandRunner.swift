@@ -33,6 +33,8 @@ final class RunningCommand: @unchecked Sendable {
     /// Set when each pipe reached end of file (the process and its children closed it).
     private var outClosed = false
     private var errClosed = false
+    /// Kept open while the reading threads use their descriptors.
+    private var pipes: [Pipe] = []
 
     init(_ arguments: [String], directory: URL? = nil, environment: [String: String] = [:]) throws {
         process.executableURL = CancelWatchBinary.url
@@ -46,27 +48,33 @@ final class RunningCommand: @unchecked Sendable {
         process.standardOutput = outPipe
         process.standardError = errPipe
         process.standardInput = FileHandle.nullDevice
-        outPipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let data = handle.availableData
-            guard let self else { return }
-            if data.isEmpty {
-                handle.readabilityHandler = nil
-                self.lock.withLock { self.outClosed = true }
-            } else {
-                self.lock.withLock { self.out.append(data) }
-            }
-        }
-        errPipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let data = handle.availableData
-            guard let self else { return }
-            if data.isEmpty {
-                handle.readabilityHandler = nil
-                self.lock.withLock { self.errClosed = true }
-            } else {
-                self.lock.withLock { self.err.append(data) }
-            }
-        }
         try process.run()
+        // Each pipe read on a thread of its own with blocking reads until end of file (no
+        // dispatch readability handlers, which could end a read early under load).
+        pipes = [outPipe, errPipe]
+        read(outPipe.fileHandleForReading.fileDescriptor, name: "stdout") { [weak self] data in self?.out.append(data) } closed: {
+            [weak self] in self?.outClosed = true
+        }
+        read(errPipe.fileHandleForReading.fileDescriptor, name: "stderr") { [weak self] data in self?.err.append(data) } closed: {
+            [weak self] in self?.errClosed = true
+        }
+    }
+
+    private func read(_ fd: Int32, name: String, append: @escaping @Sendable (Data) -> Void, closed: @escaping @Sendable () -> Void) {
+        let lock = self.lock
+        let thread = Thread {
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let count = buffer.withUnsafeMutableBytes { Foundation.read(fd, $0.baseAddress, $0.count) }
+                if count < 0 && errno == EINTR { continue }
+                if count <= 0 { break }
+                let data = Data(buffer[0..<count])
+                lock.withLock { append(data) }
+            }
+            lock.withLock { closed() }
+        }
+        thread.name = "command-\(name)"
+        thread.start()
     }
 
     deinit {
