@@ -77,7 +77,11 @@ struct BenchMain {
             throw BenchError("ingest: the clients returned \(first.requests) requests of \(corpus.items)")
         }
         var swiftParse = Double.infinity
-        for _ in 0..<sizes.repeats { swiftParse = min(swiftParse, try parseOnlyPass(corpus: corpus)) }
+        var swiftScan = Double.infinity
+        for _ in 0..<sizes.repeats {
+            swiftParse = min(swiftParse, try parseOnlyPass(corpus: corpus))
+            swiftScan = min(swiftScan, try scanOnlyPass(corpus: corpus))
+        }
 
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cancelwatch-bench-\(getpid())")
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -101,6 +105,8 @@ struct BenchMain {
             "\(fmt(megabytes / pythonParse.seconds, 1)) MB/s (\(ms(pythonParse.seconds)))")
         table.add("ingest", "Swift JSONParser alone (a whole tree; the clients no longer build one), same pages",
             "\(fmt(megabytes / swiftParse, 1)) MB/s (\(ms(swiftParse)))")
+        table.add("ingest", "Swift scan alone (every byte checked, nothing built), same pages",
+            "\(fmt(megabytes / swiftScan, 1)) MB/s (\(ms(swiftScan)))")
         let speedup = python.seconds / first.seconds
         table.add("ingest", "cancelwatch vs the Python script (first poll)", "\(fmt(speedup, 1))× faster", target: "≥ 5×", met: speedup >= 5)
         let overFloor = first.seconds / pythonParse.seconds

@@ -192,6 +192,17 @@ func parseOnlyPass(corpus: IngestCorpus) throws -> Double {
     return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
 }
 
+/// Every page checked as JSON and nothing built (`RawObject(json:)`): the floor of the
+/// clients' one pass over the bytes.
+func scanOnlyPass(corpus: IngestCorpus) throws -> Double {
+    let pages = corpus.accounts.flatMap { $0.pages.map { [UInt8]($0) } }
+    let start = DispatchTime.now().uptimeNanoseconds
+    var checked = 0
+    for page in pages { checked += try RawObject(json: page).jsonBytes.count }
+    blackHole(checked)
+    return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+}
+
 @inline(never)
 func blackHole<T>(_ value: T) { withExtendedLifetime(value) {} }
 
