@@ -136,15 +136,15 @@ struct SentCall<Value> {
 /// whether to retry); it gets a scrubber that also knows the try's own credentials,
 /// and every error that leaves is scrubbed with it.
 func sendWithRetry<T>(
-    source: String, transport: HTTPTransport, clock: WatchClock, policy: RetryPolicy, scrubber: CredentialScrubber,
+    source: String, transport: HTTPTransport, clock: WatchClock, policy: RetryPolicy, scrubber: SecretScrubber, secretHeaders: Set<String>,
     makeRequest: (Date) -> HTTPRequest,
-    interpret: (HTTPResponse, CredentialScrubber) throws(PollError) -> T
+    interpret: (HTTPResponse, SecretScrubber) throws(PollError) -> T
 ) async throws(PollError) -> SentCall<T> {
     var attempt = 1
     while true {
         let sentAt = clock.now()
         let request = makeRequest(sentAt)
-        let scrubbing = scrubber.including(request)
+        let scrubbing = scrubber.including(headersOf: request, named: secretHeaders)
         let error: PollError
         do {
             let response = try await transport.send(request)
@@ -167,80 +167,10 @@ func sendWithRetry<T>(
     }
 }
 
-/// Takes an account's credentials out of text that may reach a log: error messages and
-/// warnings built from what a marketplace answered, which may echo the request's headers.
-/// Matching is on bytes, ASCII case-insensitive; values shorter than three bytes are left
-/// alone (they would blank out ordinary text and protect nothing).
-struct CredentialScrubber: Sendable {
-    static let shortest = 3
-    /// Headers whose values are credentials: also taken out of what answers a request.
-    static let credentialHeaders: Set<String> = ["api-key", "client-id", "app-key", "sign", "authorization"]
-
-    /// Longest first, so that a value containing another is taken out whole.
-    private(set) var values: [[UInt8]]
-
-    init(_ values: [String]) {
-        self.values = []
-        add(values)
-    }
-
-    /// This scrubber, plus the credentials a request carries in its headers.
-    func including(_ request: HTTPRequest) -> CredentialScrubber {
-        var copy = self
-        copy.add(request.headers.filter { Self.credentialHeaders.contains($0.name.lowercased()) }.map(\.value))
-        return copy
-    }
-
-    private mutating func add(_ more: [String]) {
-        var all = Set(values)
-        for value in more where value.utf8.count >= Self.shortest { all.insert(Array(value.utf8)) }
-        values = all.sorted { $0.count != $1.count ? $0.count > $1.count : $0.lexicographicallyPrecedes($1) }
-    }
-
-    func scrub(_ text: String) -> String {
-        guard !values.isEmpty else { return text }
-        return Array(text.utf8).withUnsafeBufferPointer { scrubbed($0, limit: nil) }
-    }
-
+extension SecretScrubber {
     func scrub(_ error: PollError) -> PollError {
         var copy = error
         copy.message = scrub(error.message)
         return copy
-    }
-
-    /// The body's first `limit` bytes as text, credentials taken out first: a credential that
-    /// starts within the excerpt is replaced whole, never cut into a readable prefix.
-    func excerpt(of body: Data, limit: Int = 160) -> String {
-        body.withUnsafeBytes { raw in scrubbed(raw.bindMemory(to: UInt8.self), limit: limit) }
-    }
-
-    private func scrubbed(_ bytes: UnsafeBufferPointer<UInt8>, limit: Int?) -> String {
-        let end = min(bytes.count, limit ?? bytes.count)
-        var out: [UInt8] = []
-        out.reserveCapacity(end)
-        var i = 0
-        scan: while i < end {
-            for value in values where matches(value, in: bytes, at: i) {
-                out.append(contentsOf: Secret.placeholder.utf8)
-                i += value.count
-                continue scan
-            }
-            out.append(bytes[i])
-            i += 1
-        }
-        let text = String(decoding: out, as: UTF8.self)
-        return limit != nil && bytes.count > i ? text + "…" : text
-    }
-
-    private func matches(_ value: [UInt8], in bytes: UnsafeBufferPointer<UInt8>, at start: Int) -> Bool {
-        guard start + value.count <= bytes.count else { return false }
-        for (offset, byte) in value.enumerated() where Self.folded(bytes[start + offset]) != Self.folded(byte) {
-            return false
-        }
-        return true
-    }
-
-    private static func folded(_ byte: UInt8) -> UInt8 {
-        byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte
     }
 }

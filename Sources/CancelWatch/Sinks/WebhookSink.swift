@@ -127,10 +127,7 @@ public struct WebhookSink: AlertSink {
             if let user = components.user { sensitive.append(user) }
             if let password = components.password { sensitive.append(password) }
         }
-        var out = text
-        for value in Set(sensitive.filter { $0.count >= 6 }).sorted(by: { $0.count > $1.count }) {
-            out = out.replacingOccurrences(of: value, with: Secret.placeholder)
-        }
-        return out
+        // Six bytes at least: shorter URL path segments ("v1", "hooks") are not secrets.
+        return SecretScrubber(sensitive, shortest: 6).scrub(text)
     }
 }

@@ -26,12 +26,14 @@ public struct OzonClient: MarketplaceClient {
     static let lookupBatch = 50
     /// A runaway pager stops here whatever the API says.
     static let maxPages = 10_000
+    /// Request headers that carry the account's credentials (taken out of every error).
+    static let secretHeaders: Set<String> = ["client-id", "api-key"]
 
     public let account: OzonAccount
     let transport: HTTPTransport
     let clock: WatchClock
     let retry: RetryPolicy
-    let scrubber: CredentialScrubber
+    let scrubber: SecretScrubber
 
     public var source: String { account.source }
     public var marketplace: Marketplace { .ozon }
@@ -41,7 +43,7 @@ public struct OzonClient: MarketplaceClient {
         self.transport = transport
         self.clock = clock
         self.retry = retry
-        self.scrubber = CredentialScrubber([account.apiKey, account.clientID])
+        self.scrubber = SecretScrubber([account.apiKey, account.clientID])
     }
 
     public func fetchPending() async throws(PollError) -> PendingSnapshot {
@@ -120,7 +122,7 @@ public struct OzonClient: MarketplaceClient {
                 ],
                 body: body.serializedData(), timeout: account.timeout)
             let page = try await sendWithRetry(
-                source: source, transport: transport, clock: clock, policy: retry, scrubber: scrubber,
+                source: source, transport: transport, clock: clock, policy: retry, scrubber: scrubber, secretHeaders: Self.secretHeaders,
                 makeRequest: { _ in request }
             ) { (response, scrubber) throws(PollError) -> OzonWire.Page in try interpret(response, scrubber: scrubber) }.value
             result.pages += 1
@@ -167,11 +169,12 @@ public struct OzonClient: MarketplaceClient {
         return result
     }
 
-    func interpret(_ response: HTTPResponse, scrubber: CredentialScrubber) throws(PollError) -> OzonWire.Page {
+    func interpret(_ response: HTTPResponse, scrubber: SecretScrubber) throws(PollError) -> OzonWire.Page {
         let status = response.status
         guard (200..<300).contains(status) else {
-            // The vendor may echo the request's headers: no credential reaches the message.
-            let detail = OzonWire.errorMessage(response.body).map(scrubber.scrub)
+            // The vendor may echo the request's headers: an excerpt is scrubbed before it is cut;
+            // `sendWithRetry` scrubs every error that leaves, whole.
+            let detail = OzonWire.errorMessage(response.body)
                 ?? "body: \(scrubber.excerpt(of: response.body, limit: 160))"
             let kind: PollError.Kind
             switch status {
@@ -189,7 +192,7 @@ public struct OzonClient: MarketplaceClient {
         do {
             return try OzonWire.decodePage(response.body)
         } catch {
-            throw PollError(source: source, kind: .decoding, status: status, message: scrubber.scrub(error.message))
+            throw PollError(source: source, kind: .decoding, status: status, message: error.message)
         }
     }
 }

@@ -32,6 +32,8 @@ public struct RedAccount: Sendable {
 /// (`GET /ark/open_api/v0/packages/canceling/list`, signed).
 public final class RedClient: MarketplaceClient {
     public static let listPath = "/ark/open_api/v0/packages/canceling/list"
+    /// Request headers that carry credentials (taken out of every error).
+    static let secretHeaders: Set<String> = ["app-key", "sign"]
     /// The list is searched by time in windows of at most this long (client code seen
     /// allows 7 days per call); a window `[s, s + auditWindow - 1]` spans less than that.
     static let auditWindow: Int64 = 7 * 86400
@@ -51,7 +53,7 @@ public final class RedClient: MarketplaceClient {
     let transport: HTTPTransport
     let clock: WatchClock
     let retry: RetryPolicy
-    let scrubber: CredentialScrubber
+    let scrubber: SecretScrubber
     private let unitWarning = UnitWarningLatch()
 
     public var source: String { account.source }
@@ -62,7 +64,7 @@ public final class RedClient: MarketplaceClient {
         self.transport = transport
         self.clock = clock
         self.retry = retry
-        self.scrubber = CredentialScrubber([account.appSecret, account.appKey])
+        self.scrubber = SecretScrubber([account.appSecret, account.appKey])
     }
 
     public func fetchPending() async throws(PollError) -> PendingSnapshot {
@@ -239,13 +241,13 @@ public final class RedClient: MarketplaceClient {
         var pages = 0
         var pageNo = 1
         var totalPage = 1
-        // Pages read so far, by their first item.
-        var earlier: [ItemKey: [RedWire.Item]] = [:]
+        // The items of the pages read so far, by each page's first item.
+        var earlier: [ItemKey: [ItemKey]] = [:]
         repeat {
             let pageQuery = query + [("page_no", String(pageNo)), ("page_size", String(account.pageSize))]
             // Signed afresh for every try: a retry never reuses an old timestamp.
             let call = try await sendWithRetry(
-                source: source, transport: transport, clock: clock, policy: retry, scrubber: scrubber,
+                source: source, transport: transport, clock: clock, policy: retry, scrubber: scrubber, secretHeaders: Self.secretHeaders,
                 makeRequest: { sentAt in signedRequest(query: pageQuery, sentAt: sentAt) }
             ) { (response, scrubber) throws(PollError) -> RedWire.Page in try interpret(response, scrubber: scrubber) }
             let page = call.value
@@ -255,13 +257,13 @@ public final class RedClient: MarketplaceClient {
             // left it. (Compared by first item, then whole: no per-item cost on a normal page.)
             if let first = page.items.first.map(ItemKey.init) {
                 if let before = earlier[first] {
-                    if pageNo > 1, before.map(ItemKey.init) == page.items.map(ItemKey.init) {
+                    if before == page.items.map(ItemKey.init) {
                         throw PollError(
                             source: source, kind: .decoding,
                             message: "page \(pageNo) of \(totalPage) repeated items of earlier pages; the listing is incomplete")
                     }
                 } else {
-                    earlier[first] = page.items
+                    earlier[first] = page.items.map(ItemKey.init)
                 }
             }
             // The countdown started no earlier than the send of the try that succeeded.
@@ -286,8 +288,9 @@ public final class RedClient: MarketplaceClient {
             timeout: account.timeout)
     }
 
-    /// `scrubber` knows this try's credentials: the vendor may echo them in an error.
-    private func interpret(_ response: HTTPResponse, scrubber: CredentialScrubber) throws(PollError) -> RedWire.Page {
+    /// `scrubber` knows this try's credentials: a body excerpt is scrubbed before it is cut
+    /// (`sendWithRetry` scrubs every error that leaves, whole).
+    private func interpret(_ response: HTTPResponse, scrubber: SecretScrubber) throws(PollError) -> RedWire.Page {
         let status = response.status
         let retryAfter = parseRetryAfter(response.header("Retry-After"), now: clock.now())
         guard (200..<300).contains(status) else {
@@ -300,7 +303,7 @@ public final class RedClient: MarketplaceClient {
             }
             var message = "body: \(scrubber.excerpt(of: response.body, limit: 160))"
             if let envelope = try? JSONParser.parse(response.body), let text = envelope["error_msg"]?.stringValue {
-                message = scrubber.scrub("error_code \(envelope["error_code"]?.lenientInt64 ?? 0): \(text)")
+                message = "error_code \(envelope["error_code"]?.lenientInt64 ?? 0): \(text)"
             }
             throw PollError(source: source, kind: kind, status: status, message: message, retryAfter: retryAfter)
         }
@@ -309,14 +312,14 @@ public final class RedClient: MarketplaceClient {
         } catch {
             switch error {
             case .decoding(let message):
-                throw PollError(source: source, kind: .decoding, status: status, message: scrubber.scrub(message))
+                throw PollError(source: source, kind: .decoding, status: status, message: message)
             case .api(let code, let message):
                 let lowered = message.lowercased()
                 let auth = lowered.contains("sign") || lowered.contains("app-key") || lowered.contains("appkey")
                     || lowered.contains("auth")
                 throw PollError(
                     source: source, kind: auth ? .auth : .api, status: status,
-                    message: scrubber.scrub("error_code \(code): \(message)") + (auth ? " (check app_key and app_secret)" : ""))
+                    message: "error_code \(code): \(message)" + (auth ? " (check app_key and app_secret)" : ""))
             }
         }
     }
