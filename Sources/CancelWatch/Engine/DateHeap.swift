@@ -19,7 +19,6 @@ struct DateHeap<Payload: Sendable>: Sendable {
     }
 
     var top: (at: Date, payload: Payload)? { items.first }
-    var isEmpty: Bool { items.isEmpty }
     var count: Int { items.count }
 
     mutating func push(_ at: Date, _ payload: Payload) {

@@ -130,6 +130,8 @@ public actor Watcher {
         sourceHealth.lastPollAt = started
         var changes: [TrackerChange] = []
         var failure: PollError?
+        // Whether a listing arrived and was applied (even if its outcome lookup then failed).
+        var listed = false
         do throws(PollError) {
             let listedAt = clock.now()
             let snapshot = try await client.fetchPending()
@@ -153,6 +155,7 @@ public actor Watcher {
             }
             tracker.beginChanges()
             changes = tracker.apply(snapshot: snapshot, outcomes: outcomes, source: source, now: clock.now(), listedAt: listedAt)
+            listed = true
             if failure == nil {
                 sourceHealth.lastSuccessAt = clock.now()
                 sourceHealth.consecutiveFailures = 0
@@ -172,7 +175,7 @@ public actor Watcher {
             failure = error
         }
         if let failure {
-            if changes.isEmpty {
+            if !listed {
                 // The marketplace could not be asked: deadlines that passed are taken as passed.
                 tracker.beginChanges()
                 changes = tracker.expire(now: clock.now(), source: source)

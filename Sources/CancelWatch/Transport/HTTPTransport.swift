@@ -98,11 +98,6 @@ enum CurlGlobal {
 final class CurlResponseBuffer {
     var body = Data()
     var headers: [HTTPHeader] = []
-
-    func reset() {
-        body = Data()
-        headers = []
-    }
 }
 
 /// `HTTPTransport` over libcurl's easy interface, one reused handle per worker thread
