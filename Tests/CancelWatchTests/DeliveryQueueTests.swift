@@ -115,6 +115,42 @@ final class SelectiveSink: AlertSink, @unchecked Sendable {
         #expect(sink.delivered.count == 5)
     }
 
+    /// One event that keeps failing, try after try, never pauses the sink: each new event
+    /// goes out at once while it backs off.
+    @Test func anEventFailingAgainAndAgainNeverHoldsUpNewOnes() async throws {
+        let poisoned = events(1)
+        let store = try store(with: poisoned)
+        let sink = SelectiveSink(failing: [poisoned[0].id])
+        let (queue, running, log) = await run(sink, store: store)
+        defer { running.cancel() }
+        let later = events(4).dropFirst()
+        for (index, event) in later.enumerated() {
+            clock.advance(by: 120)  // past the poisoned event's next backoff
+            try await settle { log.results.filter { $0.eventID == poisoned[0].id }.count >= index + 1 }
+            try store.commit(alerts: [], events: [event], health: nil, at: clock.now())
+            queue.wake()
+            try await settle { sink.delivered.count == index + 1 }
+            #expect(sink.delivered.last == event.id, "a new event waited behind the failing one")
+        }
+        #expect(log.results.filter { $0.eventID == poisoned[0].id }.count >= 3)
+    }
+
+    /// "Retry-After: 0" on every answer: the event still waits the first delay between
+    /// tries (on this manual clock, no second try until it moves).
+    @Test func aRetryAfterOfZeroDoesNotMakeALoopWithoutPause() async throws {
+        let queued = events(1)
+        let store = try store(with: queued)
+        let sink = InMemorySink(clock: clock)
+        sink.failNext(100, with: DeliveryError(retryable: true, message: "HTTP 429", retryAfter: 0))
+        let (_, running, log) = await run(sink, store: store)
+        defer { running.cancel() }
+        try await settle { log.results.count >= 1 }
+        #expect(log.results.count == 1, "\(log.results.count) tries without the clock moving")
+        clock.advance(by: 1)
+        try await settle { log.results.count >= 2 }
+        #expect(log.results.count == 2)
+    }
+
     @Test func anUnreadableOutboxEntryBecomesADeadLetterAndTheRestAreDelivered() async throws {
         let queued = events(3)
         let store = try store(with: queued)

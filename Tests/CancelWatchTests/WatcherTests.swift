@@ -151,6 +151,32 @@ final class ScriptedMarketplace: MarketplaceClient, @unchecked Sendable {
         #expect(try store.loadTracked().first { $0.request.id == "old-1" }?.status == .expired)
     }
 
+    /// A week after a request closed, the watcher forgets it with its alert states, and
+    /// the outbox drops what was delivered that long ago; what is recent stays.
+    @Test func pruningForgetsRequestsClosedAWeekAgoWithTheirAlertsAndOldDeliveries() async throws {
+        let (watcher, store, market, _) = try await running(pollInterval: 60)
+        market.list([request("a"), request("b")])
+        _ = await watcher.poll(market)
+        var event = SinkTestEvents.firing()
+        event.sinks = ["hook"]
+        let alert = AlertState(request: RequestKey(source: "ozon-main", id: "a"), rule: "r", firings: 1, active: true, lastFiredAt: clock.now())
+        try store.commit(alerts: [alert], events: [event], health: nil, at: clock.now())
+        try store.recordDelivery(DeliveryResult(eventID: event.id, sink: "hook", status: .delivered, attempts: 1, at: clock.now()))
+        market.list([request("b")])
+        market.answerLookups(.resolved(.rejected, at: clock.now()))
+        _ = await watcher.poll(market)
+        #expect(try store.loadTracked().first { $0.request.id == "a" }?.status == .rejected)
+
+        clock.advance(by: 6 * 86400)
+        #expect(await watcher.prune().isEmpty, "not a week yet")
+        clock.advance(by: 86400 + 1)
+        #expect(await watcher.prune() == [RequestKey(source: "ozon-main", id: "a")])
+        #expect(try store.loadTracked().map(\.request.id) == ["b"])
+        #expect(try store.loadAlerts().isEmpty)
+        #expect(try store.outboxCounts().isEmpty)
+        #expect(await watcher.statusCounts() == [.pending: 1])
+    }
+
     /// A watcher of one scripted marketplace over a fresh state file, its reports collected.
     func running(pollInterval: TimeInterval) async throws -> (Watcher, SQLiteStateStore, ScriptedMarketplace, ReportLog) {
         let store = try SQLiteStateStore(path: try temporaryStatePath("cw-watcher"))
