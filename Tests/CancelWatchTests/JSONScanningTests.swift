@@ -146,6 +146,40 @@ import Testing
         #expect(ozon.raw.changeFingerprint == ozon.raw.fingerprint(ignoring: []))
     }
 
+    @Test(arguments: [
+        (#"{"result": 5, "last_id": 0}"#, "'result' is a number, not an array"),
+        (#"{"result": 5, "last_id": "#, "the answer is not JSON (invalid JSON at line 1"),
+        (#"[{"cancellation_id": 1}]"#, "the answer is a JSON array, not an object"),
+        (#"{"result": [{"cancellation_id": 1,}], "last_id": 1"#, "the answer is not JSON (invalid JSON at line 1"),
+    ])
+    func anOzonPageThatCannotBeReadSaysWhy(_ body: String, _ expected: String) {
+        do {
+            _ = try OzonWire.decodePage(Data(body.utf8))
+            Issue.record("\(body) was read")
+        } catch {
+            #expect(error.message.hasPrefix(expected), "\(error.message)")
+        }
+    }
+
+    @Test(arguments: [
+        (#"{"success": true, "error_code": 0, "data": {"package_list": {}}}"#, "'data.package_list' is an object, not an array"),
+        (#"{"success": true, "data": "#, "the answer is not JSON (invalid JSON at line 1"),
+        (#""ok""#, "the answer is a JSON string, not an object"),
+        (#"{"success": true, "error_code": 0}"#, "'data' is missing or not an object"),
+    ])
+    func aXiaohongshuPageThatCannotBeReadSaysWhy(_ body: String, _ expected: String) {
+        do {
+            _ = try RedWire.decodePage(Data(body.utf8))
+            Issue.record("\(body) was read")
+        } catch {
+            guard case .decoding(let message) = error else {
+                Issue.record("\(error)")
+                return
+            }
+            #expect(message.hasPrefix(expected), "\(message)")
+        }
+    }
+
     @Test func aPageItemKeepsItsOwnTextAndTheStateFileStoresIt() throws {
         let page = Data(
             (#"{"result": [ {"cancellation_id": 7, "posting_number": "1-2-3", "auto_approve_date": "2026-11-27T10:00:00Z", "#

@@ -82,6 +82,15 @@ public enum JSONValue: Sendable, Hashable {
     }
 
     /// The name of this value's JSON type, for error messages.
+    /// The type as a message names it: "an object", "a number", "null".
+    public var typeDescription: String {
+        switch self {
+        case .null: return "null"
+        case .array, .object: return "an " + typeName
+        default: return "a " + typeName
+        }
+    }
+
     public var typeName: String {
         switch self {
         case .null: return "null"

@@ -13,7 +13,7 @@ enum OzonWire {
     /// One item of `result`: the fields cancelwatch reads, and the item's own text.
     struct Item {
         var raw: RawObject
-        /// What the item is when it is not an object ("array", "string", …).
+        /// What the item is when it is not an object ("an array", "a string", …).
         var notAnObject: String?
         var id: Int64?
         var postingNumber: String?
@@ -56,23 +56,28 @@ enum OzonWire {
 
     /// Reads the page in one pass over its bytes: no tree is built, each item keeps its text.
     static func decodePage(_ body: Data) throws(PollErrorReason) -> Page {
-        let result: Result<Page, PollErrorReason> = body.withUnsafeBytes { raw in
+        let result = body.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> Result<Page, PollErrorReason> in
             let bytes = raw.bindMemory(to: UInt8.self)
             do throws(JSONParseError) {
                 return .success(try JSONParser.scan(bytes) { (reader: inout JSONParser.Reader) throws(JSONParseError) in
                     try readPage(&reader)
                 })
             } catch {
-                // Not an object where one is needed: say what it is, as a whole parse would.
-                if let value = try? JSONParser.parse(buffer: bytes) {
-                    guard case .object = value else {
-                        return .failure(PollErrorReason("the answer is a JSON \(value.typeName), not an object"))
-                    }
-                    if let result = value["result"], !result.isArray, result != .null {
-                        return .failure(PollErrorReason("'result' is a \(result.typeName), not an array"))
-                    }
+                // The scan stops at the first thing it cannot use: read the whole answer to
+                // say what is wrong with it (not JSON, or not the shape a page has).
+                let value: JSONValue
+                do throws(JSONParseError) {
+                    value = try JSONParser.parse(buffer: bytes)
+                } catch let notJSON {
+                    return .failure(PollErrorReason("the answer is not JSON (\(notJSON.description))"))
                 }
-                return .failure(PollErrorReason("the answer is not JSON (\(error.description))"))
+                guard case .object = value else {
+                    return .failure(PollErrorReason("the answer is a JSON \(value.typeName), not an object"))
+                }
+                if let result = value["result"], !result.isArray, result != .null {
+                    return .failure(PollErrorReason("'result' is \(result.typeDescription), not an array"))
+                }
+                return .failure(PollErrorReason("the answer could not be read (\(error.description))"))
             }
         }
         return try result.get()
@@ -164,7 +169,7 @@ enum OzonWire {
                 checkedText: [UInt8](UnsafeBufferPointer(rebasing: reader.bytes[start..<reader.index])),
                 changeFingerprint: fingerprint.value)
         } else {
-            item.notAnObject = try reader.scalar(depth: depth).typeName
+            item.notAnObject = try reader.scalar(depth: depth).typeDescription
             item.raw = RawObject(checkedText: [UInt8](UnsafeBufferPointer(rebasing: reader.bytes[start..<reader.index])))
         }
         return item
@@ -219,7 +224,7 @@ enum OzonWire {
     /// One item of `result` as a `CancellationRequest`, or why it cannot be one.
     static func request(from item: Item, source: String) throws(PollErrorReason) -> CancellationRequest {
         if let type = item.notAnObject {
-            throw PollErrorReason("an item of 'result' is a \(type), not an object")
+            throw PollErrorReason("an item of 'result' is \(type), not an object")
         }
         guard let id = item.id else {
             throw PollErrorReason("an item has no valid 'cancellation_id'")

@@ -11,7 +11,7 @@ enum RedWire {
     /// One item of `package_list`: the fields cancelwatch reads, and the item's own text.
     struct Item {
         var raw: RawObject
-        /// What the item is when it is not an object ("array", "string", …).
+        /// What the item is when it is not an object ("an array", "a string", …).
         var notAnObject: String?
         var packageID: String?
         var cancelTime: JSONValue?
@@ -40,17 +40,25 @@ enum RedWire {
     /// `success` is false or `error_code` is not 0, whatever the HTTP status.
     /// One pass over the bytes: no tree is built, each item keeps its text.
     static func decodePage(_ body: Data) throws(RedEnvelopeFailure) -> Page {
-        let result: Result<Envelope, RedEnvelopeFailure> = body.withUnsafeBytes { raw in
+        let result = body.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> Result<Envelope, RedEnvelopeFailure> in
             let bytes = raw.bindMemory(to: UInt8.self)
             do throws(JSONParseError) {
                 return .success(try JSONParser.scan(bytes) { (reader: inout JSONParser.Reader) throws(JSONParseError) in
                     try readEnvelope(&reader)
                 })
             } catch {
-                if let value = try? JSONParser.parse(buffer: bytes), !value.isContainer || value.isArray {
+                // The scan stops at the first thing it cannot use: read the whole answer to
+                // say what is wrong with it.
+                let value: JSONValue
+                do throws(JSONParseError) {
+                    value = try JSONParser.parse(buffer: bytes)
+                } catch let notJSON {
+                    return .failure(.decoding("the answer is not JSON (\(notJSON.description))"))
+                }
+                guard case .object = value else {
                     return .failure(.decoding("the answer is a JSON \(value.typeName), not an object"))
                 }
-                return .failure(.decoding("the answer is not JSON (\(error.description))"))
+                return .failure(.decoding("the answer could not be read (\(error.description))"))
             }
         }
         let envelope = try result.get()
@@ -60,7 +68,7 @@ enum RedWire {
             throw .api(code: code, message: envelope.errorMessage ?? "no error_msg")
         }
         guard let data = envelope.data else { throw .decoding("'data' is missing or not an object") }
-        if let type = data.notAnArray { throw .decoding("'data.package_list' is a \(type), not an array") }
+        if let type = data.notAnArray { throw .decoding("'data.package_list' is \(type), not an array") }
         return Page(
             items: data.items, totalPage: Int(clamping: data.totalPage ?? 1), currentPage: Int(clamping: data.currentPage ?? 1))
     }
@@ -106,7 +114,7 @@ enum RedWire {
                             }
                         } else {
                             let value = try reader.scalar(depth: 2)
-                            if value != .null { data.notAnArray = value.typeName }
+                            if value != .null { data.notAnArray = value.typeDescription }
                         }
                     } else if key.is("total_page") {
                         data.totalPage = try reader.scalar(depth: 2).lenientInt64
@@ -157,7 +165,7 @@ enum RedWire {
                 checkedText: [UInt8](UnsafeBufferPointer(rebasing: reader.bytes[start..<reader.index])),
                 changeFingerprint: fingerprint.value)
         } else {
-            item.notAnObject = try reader.scalar(depth: depth).typeName
+            item.notAnObject = try reader.scalar(depth: depth).typeDescription
             item.raw = RawObject(checkedText: [UInt8](UnsafeBufferPointer(rebasing: reader.bytes[start..<reader.index])))
         }
         return item
@@ -197,7 +205,7 @@ enum RedWire {
         _ item: Item, source: String, sentAt: Date, unit: MaxAuditTimeUnit, logistics: String
     ) throws(PollErrorReason) -> PendingItem {
         if let type = item.notAnObject {
-            throw PollErrorReason("an item of 'package_list' is a \(type), not an object")
+            throw PollErrorReason("an item of 'package_list' is \(type), not an object")
         }
         guard let packageID = item.packageID, !packageID.isEmpty else {
             throw PollErrorReason("an item has no 'package_id'")
