@@ -383,21 +383,22 @@ public struct Tracker: Sendable {
             status: value.status, hasClosedAt: value.closedAt != nil)
         let slot = table.set(value.request, rawKept: value.rawKept, extra: record, at: location)
         statusCounts[value.status, default: 0] += 1
+        var pendingCount = -1
         if isPending && !wasPending {
-            var list = pendingBySource.removeValue(forKey: key.source) ?? []
-            table[extra: slot].pendingPosition = Int32(list.count)
-            list.append(slot)
-            pendingBySource[key.source] = list
+            // Changed in place (one lookup, no copy of the list).
+            pendingBySource[key.source, default: []].append(slot)
+            pendingCount = pendingBySource[key.source]?.count ?? 1
+            table[extra: slot].pendingPosition = Int32(pendingCount - 1)
         }
         if isPending && !(wasPending && oldDeadline == value.request.deadline) {
-            var heap = deadlines.removeValue(forKey: key.source) ?? DateHeap()
-            heap.push(value.request.deadline, slot)
+            deadlines[key.source, default: DateHeap()].push(value.request.deadline, slot)
+            let heapCount = deadlines[key.source]?.count ?? 0
             // Entries left behind by moved deadlines are dropped when they reach the top;
             // when they outnumber the live ones, the heap is built again.
-            if heap.count > 2 * (pendingBySource[key.source]?.count ?? 0) + 64 {
-                heap = DateHeap((pendingBySource[key.source] ?? []).map { (table.deadline(at: $0), $0) })
+            if pendingCount < 0 { pendingCount = pendingBySource[key.source]?.count ?? 0 }
+            if heapCount > 2 * pendingCount + 64 {
+                deadlines[key.source] = DateHeap((pendingBySource[key.source] ?? []).map { (table.deadline(at: $0), $0) })
             }
-            deadlines[key.source] = heap
         }
     }
 

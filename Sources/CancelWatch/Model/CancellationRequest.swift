@@ -28,28 +28,101 @@ public enum RequestState: String, Sendable, Hashable, Codable {
 
 /// One buyer's (or the marketplace's) request to cancel an order, in one shape
 /// for every marketplace. Built by the marketplace clients from their wire types.
+///
+/// A value with its fields in one shared, immutable box: a request is copied many times
+/// on its way from a client through the tracker to the scheduler and its events, and a
+/// copy costs one reference count instead of one per string. Changing a field makes a
+/// new box (requests are rarely changed after they are built).
 public struct CancellationRequest: Sendable, Hashable {
-    public var marketplace: Marketplace
+    struct Fields: Sendable, Hashable {
+        var marketplace: Marketplace
+        var source: String
+        var id: String
+        var order: String
+        var state: RequestState
+        var rawState: String
+        var initiator: String
+        var reason: String
+        var reasonID: String
+        var logistics: String
+        var createdAt: Date?
+        var deadline: Date
+        var rawObject: RawObject
+    }
+
+    final class Box: Sendable {
+        let fields: Fields
+        init(_ fields: Fields) { self.fields = fields }
+    }
+
+    private var box: Box
+
+    private mutating func change(_ body: (inout Fields) -> Void) {
+        var fields = box.fields
+        body(&fields)
+        box = Box(fields)
+    }
+
+    public var marketplace: Marketplace {
+        get { box.fields.marketplace }
+        set { change { $0.marketplace = newValue } }
+    }
     /// The configured source (account) name it came from.
-    public var source: String
+    public var source: String {
+        get { box.fields.source }
+        set { change { $0.source = newValue } }
+    }
     /// The request's identity within its source: Ozon's `cancellation_id`;
     /// Xiaohongshu's `package_id` and `cancel_time` (a package can be asked to cancel twice).
-    public var id: String
+    public var id: String {
+        get { box.fields.id }
+        set { change { $0.id = newValue } }
+    }
     /// The order or package it would cancel: Ozon's `posting_number`, Xiaohongshu's `package_id`.
-    public var order: String
-    public var state: RequestState
+    public var order: String {
+        get { box.fields.order }
+        set { change { $0.order = newValue } }
+    }
+    public var state: RequestState {
+        get { box.fields.state }
+        set { change { $0.state = newValue } }
+    }
     /// The marketplace's own word for the state (`ON_APPROVAL`, `unaudited`, …).
-    public var rawState: String
+    public var rawState: String {
+        get { box.fields.rawState }
+        set { change { $0.rawState = newValue } }
+    }
     /// Who asked: `CLIENT`, `SELLER`, `OZON`, `SYSTEM`, `DELIVERY`; empty where unknown.
-    public var initiator: String
-    public var reason: String
-    public var reasonID: String
-    public var logistics: String
-    public var createdAt: Date?
+    public var initiator: String {
+        get { box.fields.initiator }
+        set { change { $0.initiator = newValue } }
+    }
+    public var reason: String {
+        get { box.fields.reason }
+        set { change { $0.reason = newValue } }
+    }
+    public var reasonID: String {
+        get { box.fields.reasonID }
+        set { change { $0.reasonID = newValue } }
+    }
+    public var logistics: String {
+        get { box.fields.logistics }
+        set { change { $0.logistics = newValue } }
+    }
+    public var createdAt: Date? {
+        get { box.fields.createdAt }
+        set { change { $0.createdAt = newValue } }
+    }
     /// When the marketplace decides on its own if the seller has not.
-    public var deadline: Date
+    public var deadline: Date {
+        get { box.fields.deadline }
+        set { change { $0.deadline = newValue } }
+    }
     /// The API's own object, untouched: as the text it came in, when a client read it.
-    public var rawObject: RawObject
+    public var rawObject: RawObject {
+        get { box.fields.rawObject }
+        set { change { $0.rawObject = newValue } }
+    }
 
     /// The API's own object as a value (built from the text each time it is read).
     public var raw: JSONValue {
@@ -73,20 +146,18 @@ public struct CancellationRequest: Sendable, Hashable {
         rawState: String, initiator: String, reason: String, reasonID: String,
         logistics: String, createdAt: Date?, deadline: Date, rawObject: RawObject
     ) {
-        self.marketplace = marketplace
-        self.source = source
-        self.id = id
-        self.order = order
-        self.state = state
-        self.rawState = rawState
-        self.initiator = initiator
-        self.reason = reason
-        self.reasonID = reasonID
-        self.logistics = logistics
-        self.createdAt = createdAt
-        self.deadline = deadline
-        self.rawObject = rawObject
+        box = Box(
+            Fields(
+                marketplace: marketplace, source: source, id: id, order: order, state: state, rawState: rawState,
+                initiator: initiator, reason: reason, reasonID: reasonID, logistics: logistics, createdAt: createdAt,
+                deadline: deadline, rawObject: rawObject))
     }
+
+    public static func == (a: CancellationRequest, b: CancellationRequest) -> Bool {
+        a.box === b.box || a.box.fields == b.box.fields
+    }
+
+    public func hash(into hasher: inout Hasher) { hasher.combine(box.fields) }
 
     /// The request's identity across all sources.
     public var key: RequestKey { RequestKey(source: source, id: id) }
