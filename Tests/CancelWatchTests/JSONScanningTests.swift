@@ -140,9 +140,9 @@ import Testing
         #expect(try fingerprint(#"{"a": 1, "b": {"c": "x"}, "max_audit_time": 5}"#) != base)
         #expect(try fingerprint(#"{"a": 1, "b": {"c": "x"}, "d": null}"#, ignoring: ["max_audit_time"]) != base)
         // What a client takes while reading a page is what the tracker would take.
-        let item = RedWire.Item(["package_id": "P1", "cancel_time": 1_763_999_990, "max_audit_time": 7, "status": "unaudited"])
+        let item = RedWire.Item.reading(["package_id": "P1", "cancel_time": 1_763_999_990, "max_audit_time": 7, "status": "unaudited"])
         #expect(item.raw.changeFingerprint == item.raw.fingerprint(ignoring: ["max_audit_time"]))
-        let ozon = OzonWire.Item(["cancellation_id": 1, "state": ["state": "ON_APPROVAL"]])
+        let ozon = OzonWire.Item.reading(["cancellation_id": 1, "state": ["state": "ON_APPROVAL"]])
         #expect(ozon.raw.changeFingerprint == ozon.raw.fingerprint(ignoring: []))
     }
 

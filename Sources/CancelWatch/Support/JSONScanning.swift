@@ -32,7 +32,8 @@ extension JSONParser.Reader {
         let range: Range<Int>
         let unescaped: String?
 
-        /// Whether the key is `name` (compared by bytes).
+        /// Whether the key is `name` (compared by bytes). A literal picks this one: the
+        /// `String` comparison is `matches`.
         @inline(__always)
         func `is`(_ name: StaticString) -> Bool {
             if let unescaped { return unescaped.utf8.elementsEqual(UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)) }
@@ -40,7 +41,8 @@ extension JSONParser.Reader {
             return memcmp(bytes.baseAddress! + range.lowerBound, name.utf8Start, range.count) == 0
         }
 
-        func `is`(_ name: String) -> Bool {
+        /// Whether the key is `name` (a `String` known only at run time).
+        func matches(_ name: String) -> Bool {
             if let unescaped { return unescaped == name }
             guard name.utf8.count == range.count else { return false }
             let same = name.utf8.withContiguousStorageIfAvailable { stored in
@@ -205,7 +207,7 @@ extension JSONParser.Reader {
         switch next {
         case UInt8(ascii: "{")?:
             try members(depth: depth) { (reader: inout Self, key) throws(JSONParseError) in
-                if key.is(component) { found = reader.index }
+                if key.matches(component) { found = reader.index }
                 try reader.skipValue(depth: depth + 1)
             }
         case UInt8(ascii: "[")?:
@@ -242,7 +244,7 @@ struct ObjectFingerprint {
     init(ignoring: [String]) { self.ignoring = ignoring }
 
     mutating func add(_ key: JSONParser.Reader.Key, value: UnsafeBufferPointer<UInt8>) {
-        if !ignoring.isEmpty, ignoring.contains(where: { key.is($0) }) { return }
+        if !ignoring.isEmpty, ignoring.contains(where: { key.matches($0) }) { return }
         var member = FastDigest()
         key.feed(&member)
         member.add(bytes: UnsafeRawBufferPointer(value))

@@ -107,7 +107,8 @@ public struct OzonClient: MarketplaceClient {
     /// `outcomes`: also note every listed item's state (for lookups).
     func list(filters: [String: JSONValue], outcomes: Bool = false) async throws(PollError) -> ListResult {
         var result = ListResult()
-        var seen = Set<String>()
+        // Cancellation ids listed so far (as numbers: no string made to ask).
+        var seen = Set<Int64>()
         var lastID: Int64 = 0
         while result.pages < Self.maxPages {
             let body: JSONValue = [
@@ -128,12 +129,14 @@ public struct OzonClient: MarketplaceClient {
             result.pages += 1
             var fresh = 0
             for item in page.items {
-                let id = OzonWire.id(of: item)
-                if let id {
-                    if outcomes { result.listed[id] = OzonWire.listed(item, id: id) }
-                    if seen.insert(id).inserted {
+                if let number = item.id {
+                    if outcomes {
+                        let id = String(number)
+                        result.listed[id] = OzonWire.listed(item, id: id)
+                    }
+                    if seen.insert(number).inserted {
                         fresh += 1
-                    } else if !result.skippedIDs.contains(id) {
+                    } else if result.skippedIDs.isEmpty || !result.skippedIDs.contains(String(number)) {
                         continue  // listed again, and already decoded
                     }
                 }
@@ -143,8 +146,8 @@ public struct OzonClient: MarketplaceClient {
                     result.requests.append(request)
                 } catch {
                     // Still listed: whatever it is, it has not left the list.
-                    if let id {
-                        result.skippedIDs.insert(id)
+                    if let number = item.id {
+                        result.skippedIDs.insert(String(number))
                     } else {
                         result.complete = false
                     }

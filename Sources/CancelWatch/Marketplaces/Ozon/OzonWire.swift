@@ -11,7 +11,9 @@ enum OzonWire {
     }
 
     /// One item of `result`: the fields cancelwatch reads, and the item's own text.
-    struct Item {
+    /// A class: an item is built once while its page is read, then only read, and passing
+    /// it around costs one reference count instead of one per field.
+    final class Item {
         var raw: RawObject
         /// What the item is when it is not an object ("an array", "a string", …).
         var notAnObject: String?
@@ -30,9 +32,9 @@ enum OzonWire {
         var approveDate: Date?
 
         /// An item given as a value (tests): read from its text as a page's items are.
-        init(_ value: JSONValue) {
+        static func reading(_ value: JSONValue) -> Item {
             let text = value.serializedBytes()
-            self = text.withUnsafeBufferPointer { buffer in
+            return text.withUnsafeBufferPointer { buffer in
                 (try? JSONParser.scan(buffer) { (reader: inout JSONParser.Reader) throws(JSONParseError) in
                     try OzonWire.readItem(&reader, depth: 0)
                 }) ?? Item(raw: RawObject(value))
@@ -110,7 +112,7 @@ enum OzonWire {
     /// counts by its last value).
     static func readItem(_ reader: inout JSONParser.Reader, depth: Int) throws(JSONParseError) -> Item {
         let start = reader.index
-        var item = Item(raw: RawObject(.null))
+        let item = Item(raw: RawObject(.null))
         var fingerprint = ObjectFingerprint(ignoring: Marketplace.ozon.volatileRawKeys)
         if reader.next == UInt8(ascii: "{") {
             try reader.members(depth: depth, fingerprint: &fingerprint) { (reader: inout JSONParser.Reader, key) throws(JSONParseError) in
@@ -191,11 +193,6 @@ enum OzonWire {
         return Timestamp.parse(text).map { .date($0) } ?? .invalid(text)
     }
 
-    /// An item's request id (`cancellation_id`, as the request's `id` is written), when readable.
-    static func id(of item: Item) -> String? {
-        item.id.map { String($0) }
-    }
-
     /// What a listed item says about its request, read no further than an outcome needs:
     /// a decided item may lack `auto_approve_date` and still say how it ended.
     struct Listed: Equatable {
@@ -218,7 +215,7 @@ enum OzonWire {
 
     /// One item of `result` given as a value (tests).
     static func request(from item: JSONValue, source: String) throws(PollErrorReason) -> CancellationRequest {
-        try request(from: Item(item), source: source)
+        try request(from: Item.reading(item), source: source)
     }
 
     /// One item of `result` as a `CancellationRequest`, or why it cannot be one.

@@ -9,7 +9,9 @@ enum RedWire {
     }
 
     /// One item of `package_list`: the fields cancelwatch reads, and the item's own text.
-    struct Item {
+    /// A class: an item is built once while its page is read, then only read, and passing
+    /// it around costs one reference count instead of one per field.
+    final class Item {
         var raw: RawObject
         /// What the item is when it is not an object ("an array", "a string", …).
         var notAnObject: String?
@@ -24,9 +26,9 @@ enum RedWire {
         var auditTime: JSONValue?
 
         /// An item given as a value (tests): read from its text as a page's items are.
-        init(_ value: JSONValue) {
+        static func reading(_ value: JSONValue) -> Item {
             let text = value.serializedBytes()
-            self = text.withUnsafeBufferPointer { buffer in
+            return text.withUnsafeBufferPointer { buffer in
                 (try? JSONParser.scan(buffer) { (reader: inout JSONParser.Reader) throws(JSONParseError) in
                     try RedWire.readItem(&reader, depth: 0)
                 }) ?? Item(raw: RawObject(value))
@@ -136,7 +138,7 @@ enum RedWire {
     /// counts by its last value).
     static func readItem(_ reader: inout JSONParser.Reader, depth: Int) throws(JSONParseError) -> Item {
         let start = reader.index
-        var item = Item(raw: RawObject(.null))
+        let item = Item(raw: RawObject(.null))
         var fingerprint = ObjectFingerprint(ignoring: Marketplace.xiaohongshu.volatileRawKeys)
         if reader.next == UInt8(ascii: "{") {
             try reader.members(depth: depth, fingerprint: &fingerprint) { (reader: inout JSONParser.Reader, key) throws(JSONParseError) in
@@ -175,7 +177,7 @@ enum RedWire {
     static func pendingRequest(
         from item: JSONValue, source: String, sentAt: Date, unit: MaxAuditTimeUnit, logistics: String
     ) throws(PollErrorReason) -> CancellationRequest {
-        try pendingRequest(from: Item(item), source: source, sentAt: sentAt, unit: unit, logistics: logistics)
+        try pendingRequest(from: Item.reading(item), source: source, sentAt: sentAt, unit: unit, logistics: logistics)
     }
 
     /// An unaudited item as a pending request. `sentAt` is when the request that
