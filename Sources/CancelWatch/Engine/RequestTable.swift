@@ -338,10 +338,11 @@ struct RequestTable<Extra: Sendable>: Sendable {
 
     @inline(__always)
     private static func hash(source: String, id: String) -> Int {
-        var hasher = Hasher()
-        hasher.combine(source)
-        hasher.combine(id)
-        return hasher.finalize()
+        // The fast digest, not `Hasher`: two short strings per lookup, on every request of every poll.
+        var digest = FastDigest()
+        digest.add(source)
+        digest.add(id)
+        return Int(truncatingIfNeeded: digest.value)
     }
 
     @inline(__always)

@@ -11,6 +11,17 @@ public enum TrackedStatus: String, Sendable, Hashable, Codable {
     case expired
 
     public var isOpen: Bool { self == .pending }
+
+    /// Its position in `allCases`.
+    var index: Int {
+        switch self {
+        case .pending: return 0
+        case .approved: return 1
+        case .rejected: return 2
+        case .vanished: return 3
+        case .expired: return 4
+        }
+    }
 }
 
 /// A request as cancelwatch remembers it between polls and restarts.
@@ -120,7 +131,14 @@ public struct Tracker: Sendable {
     /// Pending slots by source; each record knows its position (`pendingPosition`).
     private var pendingBySource: [String: [Int32]] = [:]
     /// How many tracked requests are in each state.
-    public private(set) var statusCounts: [TrackedStatus: Int] = [:]
+    /// How many tracked requests are in each status.
+    public var statusCounts: [TrackedStatus: Int] {
+        var counts: [TrackedStatus: Int] = [:]
+        for (status, count) in zip(TrackedStatus.allCases, countByStatus) where count != 0 { counts[status] = count }
+        return counts
+    }
+    /// By `TrackedStatus.index` (no hashing per change).
+    private var countByStatus = [Int](repeating: 0, count: TrackedStatus.allCases.count)
     /// Pending deadlines, one heap per source.
     private var deadlines: [String: DateHeap<Int32>] = [:]
     /// Times in a row each pending request was missing and unknown to the marketplace.
@@ -361,7 +379,7 @@ public struct Tracker: Sendable {
         var position: Int32 = -1
         if let existing {
             let old = table[extra: existing]
-            statusCounts[old.status, default: 0] -= 1
+            countByStatus[old.status.index] -= 1
             wasPending = old.status == .pending
             oldDeadline = table.deadline(at: existing)
             position = old.pendingPosition
@@ -382,7 +400,7 @@ public struct Tracker: Sendable {
             fingerprint: value.rawFingerprint ?? Self.rawFingerprint(value.request), pendingPosition: position,
             status: value.status, hasClosedAt: value.closedAt != nil)
         let slot = table.set(value.request, rawKept: value.rawKept, extra: record, at: location)
-        statusCounts[value.status, default: 0] += 1
+        countByStatus[value.status.index] += 1
         var pendingCount = -1
         if isPending && !wasPending {
             // Changed in place (one lookup, no copy of the list).
