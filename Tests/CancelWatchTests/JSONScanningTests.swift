@@ -180,6 +180,22 @@ import Testing
         }
     }
 
+    @Test func anOzonRequestIsCreatedWhenCancelledElseWhenOrdered() throws {
+        func created(_ fields: String) throws -> Date? {
+            let text = #"{"result": [{"cancellation_id": 1, "auto_approve_date": "2026-11-27T10:00:00Z", "# + fields + "}]}"
+            let page = try OzonWire.decodePage(Data(text.utf8))
+            return try OzonWire.request(from: try #require(page.items.first), source: "ozon").createdAt
+        }
+        let cancelled = Timestamp.parse("2026-11-25T10:00:00Z")
+        let ordered = Timestamp.parse("2026-11-20T08:00:00Z")
+        #expect(try created(#""cancelled_at": "2026-11-25T10:00:00Z", "order_date": "2026-11-20T08:00:00Z""#) == cancelled)
+        #expect(try created(#""order_date": "2026-11-20T08:00:00Z", "cancelled_at": "2026-11-25T10:00:00Z""#) == cancelled)
+        #expect(try created(#""cancelled_at": null, "order_date": "2026-11-20T08:00:00Z""#) == ordered)
+        #expect(try created(#""cancelled_at": "yesterday", "order_date": "2026-11-20T08:00:00Z""#) == ordered)
+        #expect(try created(#""order_date": "2026-11-20T08:00:00Z""#) == ordered)
+        #expect(try created(#""order_date": "soon""#) == nil)
+    }
+
     @Test func aPageItemKeepsItsOwnTextAndTheStateFileStoresIt() throws {
         let page = Data(
             (#"{"result": [ {"cancellation_id": 7, "posting_number": "1-2-3", "auto_approve_date": "2026-11-27T10:00:00Z", "#

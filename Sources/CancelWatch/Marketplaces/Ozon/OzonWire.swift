@@ -160,7 +160,12 @@ enum OzonWire {
                 } else if key.is("cancelled_at") {
                     item.cancelledAt = try readDate(&reader, depth: depth).date
                 } else if key.is("order_date") {
-                    item.orderDate = try readDate(&reader, depth: depth).date
+                    // Only wanted when there is no `cancelled_at`: not parsed after a good one.
+                    if item.cancelledAt == nil {
+                        item.orderDate = try readDate(&reader, depth: depth).date
+                    } else {
+                        try reader.skipValue(depth: depth)
+                    }
                 } else if key.is("approve_date") {
                     item.approveDate = try readDate(&reader, depth: depth).date
                 } else {

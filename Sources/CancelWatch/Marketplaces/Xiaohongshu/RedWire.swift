@@ -250,7 +250,13 @@ enum RedWire {
     }
 
     /// A request's identity: a package can be asked to cancel more than once.
-    static func requestID(packageID: String, cancelTime: Int64) -> String { packageID + "@" + String(cancelTime) }
+    static func requestID(packageID: String, cancelTime: Int64) -> String {
+        var id = packageID
+        id.reserveCapacity(packageID.utf8.count + 21)  // one allocation for the whole id
+        id += "@"
+        id += String(cancelTime)
+        return id
+    }
 }
 
 /// Why an envelope was not a success.
