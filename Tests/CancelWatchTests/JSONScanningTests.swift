@@ -194,6 +194,26 @@ import Testing
         #expect(try created(#""cancelled_at": "yesterday", "order_date": "2026-11-20T08:00:00Z""#) == ordered)
         #expect(try created(#""order_date": "2026-11-20T08:00:00Z""#) == ordered)
         #expect(try created(#""order_date": "soon""#) == nil)
+        // A repeated key counts by its last value, as the parser keeps it.
+        #expect(
+            try created(#""cancelled_at": "2026-11-25T10:00:00Z", "order_date": "2026-11-20T08:00:00Z", "cancelled_at": null"#)
+                == ordered)
+    }
+
+    @Test func theTextIsReadAsTheParserReadsItEvenAtItsEdges() throws {
+        // A repeated `result`: the last one counts.
+        let page = try OzonWire.decodePage(Data(#"{"result": 5, "result": [{"cancellation_id": 3}], "last_id": 3}"#.utf8))
+        #expect(page.items.count == 1 && page.items.first?.id == 3)
+        // Nesting deeper than the parser takes is refused by the text path too, scalars included.
+        let deep = String(repeating: "[", count: 512) + "1" + String(repeating: "]", count: 512)
+        #expect(throws: JSONParseError.self) { try JSONParser.parse(deep) }
+        #expect(throws: JSONParseError.self) { try RawObject(json: Array(deep.utf8)) }
+        let fine = String(repeating: "[", count: 511) + "1" + String(repeating: "]", count: 511)
+        #expect(try RawObject(json: Array(fine.utf8)).value == JSONParser.parse(fine))
+        // A key in decomposed form answers a path written composed, as a dictionary lookup would.
+        let raw = try RawObject(json: Array(#"{"cafe\#u{301}": 1}"#.utf8))
+        #expect(raw.value(atPath: ["caf\u{e9}"]) == .integer(1))
+        #expect(raw.value(atPath: ["caf\u{e9}"]) == raw.value.value(atPath: ["caf\u{e9}"]))
     }
 
     @Test func aPageItemKeepsItsOwnTextAndTheStateFileStoresIt() throws {

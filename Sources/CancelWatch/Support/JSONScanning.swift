@@ -44,11 +44,16 @@ extension JSONParser.Reader {
         /// Whether the key is `name` (a `String` known only at run time).
         func matches(_ name: String) -> Bool {
             if let unescaped { return unescaped == name }
-            guard name.utf8.count == range.count else { return false }
-            let same = name.utf8.withContiguousStorageIfAvailable { stored in
-                memcmp(stored.baseAddress!, bytes.baseAddress! + range.lowerBound, range.count) == 0
+            if name.utf8.count == range.count {
+                let same = name.utf8.withContiguousStorageIfAvailable { stored in
+                    memcmp(stored.baseAddress!, bytes.baseAddress! + range.lowerBound, range.count) == 0
+                }
+                if same ?? name.utf8.elementsEqual(UnsafeBufferPointer(rebasing: bytes[range])) { return true }
             }
-            return same ?? name.utf8.elementsEqual(UnsafeBufferPointer(rebasing: bytes[range]))
+            // Equal bytes are equal text; beyond ASCII, text can be equal in other bytes (a
+            // composed and a decomposed accent): compared as `String`s, as a dictionary would.
+            if name.utf8.allSatisfy({ $0 < 0x80 }) && !bytes[range].contains(where: { $0 >= 0x80 }) { return false }
+            return text == name
         }
 
         var text: String { unescaped ?? String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self) }
@@ -125,6 +130,7 @@ extension JSONParser.Reader {
 
     /// Checks the next value as `readValue` would and moves past it, building nothing.
     mutating func skipValue(depth: Int) throws(JSONParseError) {
+        guard depth < Self.maxDepth else { throw error("nesting deeper than \(Self.maxDepth) levels") }
         guard index < bytes.count else { throw error("unexpected end of input") }
         switch bytes[index] {
         case UInt8(ascii: "\""): try skipString()
@@ -237,6 +243,7 @@ extension JSONParser.Reader {
 /// same value written differently (spacing inside a value, escapes) differ: a marketplace
 /// sends an unchanged object the same way. A fast hash, never written down.
 struct ObjectFingerprint {
+    /// Top-level member names (ASCII) left out.
     let ignoring: [String]
     private var sum: UInt64 = 0
     private var count: UInt64 = 0
@@ -244,7 +251,12 @@ struct ObjectFingerprint {
     init(ignoring: [String]) { self.ignoring = ignoring }
 
     mutating func add(_ key: JSONParser.Reader.Key, value: UnsafeBufferPointer<UInt8>) {
-        if !ignoring.isEmpty, ignoring.contains(where: { key.matches($0) }) { return }
+        // The names are ASCII: only a key of the same length (or with escapes) can be one.
+        if !ignoring.isEmpty,
+            ignoring.contains(where: { (key.unescaped != nil || $0.utf8.count == key.range.count) && key.matches($0) })
+        {
+            return
+        }
         var member = FastDigest()
         key.feed(&member)
         member.add(bytes: UnsafeRawBufferPointer(value))

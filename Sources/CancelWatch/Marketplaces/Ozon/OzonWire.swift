@@ -8,6 +8,8 @@ enum OzonWire {
         var items: [Item]
         var lastID: Int64?
         var counter: Int64?
+        /// What `result` was when it was neither an array nor null.
+        var resultNotAnArray: String?
     }
 
     /// One item of `result`: the fields cancelwatch reads, and the item's own text.
@@ -76,26 +78,28 @@ enum OzonWire {
                 guard case .object = value else {
                     return .failure(PollErrorReason("the answer is a JSON \(value.typeName), not an object"))
                 }
-                if let result = value["result"], !result.isArray, result != .null {
-                    return .failure(PollErrorReason("'result' is \(result.typeDescription), not an array"))
-                }
                 return .failure(PollErrorReason("the answer could not be read (\(error.description))"))
             }
         }
-        return try result.get()
+        let page = try result.get()
+        if let type = page.resultNotAnArray { throw PollErrorReason("'result' is \(type), not an array") }
+        return page
     }
 
     private static func readPage(_ reader: inout JSONParser.Reader) throws(JSONParseError) -> Page {
         var page = Page(items: [])
         try reader.members(depth: 0) { (reader: inout JSONParser.Reader, key) throws(JSONParseError) in
             if key.is("result") {
+                // A repeated key counts by its last value, as the parser keeps it.
                 page.items.removeAll()
+                page.resultNotAnArray = nil
                 if reader.next == UInt8(ascii: "[") {
                     try reader.elements(depth: 1) { (reader: inout JSONParser.Reader) throws(JSONParseError) in
                         page.items.append(try readItem(&reader, depth: 2))
                     }
-                } else if try reader.scalar(depth: 1) != .null {
-                    throw reader.error("'result' is not an array")
+                } else {
+                    let value = try reader.scalar(depth: 1)
+                    if value != .null { page.resultNotAnArray = value.typeDescription }
                 }
             } else if key.is("last_id") {
                 page.lastID = try reader.scalar(depth: 1).lenientInt64
@@ -160,12 +164,7 @@ enum OzonWire {
                 } else if key.is("cancelled_at") {
                     item.cancelledAt = try readDate(&reader, depth: depth).date
                 } else if key.is("order_date") {
-                    // Only wanted when there is no `cancelled_at`: not parsed after a good one.
-                    if item.cancelledAt == nil {
-                        item.orderDate = try readDate(&reader, depth: depth).date
-                    } else {
-                        try reader.skipValue(depth: depth)
-                    }
+                    item.orderDate = try readDate(&reader, depth: depth).date
                 } else if key.is("approve_date") {
                     item.approveDate = try readDate(&reader, depth: depth).date
                 } else {
