@@ -177,6 +177,35 @@ final class ScriptedMarketplace: MarketplaceClient, @unchecked Sendable {
         #expect(await watcher.statusCounts() == [.pending: 1])
     }
 
+    /// When the state file refuses to record an expiry or a pruning, the watcher's memory
+    /// stays as the file has it, and the same change is made again once the file takes it.
+    @Test func expiringAndPruningThatTheStateFileRefusesAreUndone() async throws {
+        let store = RefusingStore(try SQLiteStateStore(path: try temporaryStatePath("cw-watcher")))
+        let market = ScriptedMarketplace()
+        let watcher = try Watcher(
+            sources: [PolledSource(client: market, pollInterval: 60)], store: store, clock: clock,
+            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        market.list([request("a")])
+        _ = await watcher.poll(market)
+        clock.advance(by: 3601)
+
+        store.refusing = true
+        #expect(await watcher.expireNow().isEmpty)
+        #expect(await watcher.statusCounts() == [.pending: 1])
+        store.refusing = false
+        #expect(await watcher.expireNow().map(\.tracked.status) == [.expired])
+        #expect(try store.inner.loadTracked().map(\.status) == [.expired])
+
+        clock.advance(by: 8 * 86400)
+        store.refusing = true
+        #expect(await watcher.prune().isEmpty)
+        #expect(await watcher.statusCounts() == [.expired: 1])
+        store.refusing = false
+        #expect(await watcher.prune() == [RequestKey(source: "ozon-main", id: "a")])
+        #expect(await watcher.statusCounts().isEmpty)
+        #expect(try store.inner.loadTracked().isEmpty)
+    }
+
     /// A watcher of one scripted marketplace over a fresh state file, its reports collected.
     func running(pollInterval: TimeInterval) async throws -> (Watcher, SQLiteStateStore, ScriptedMarketplace, ReportLog) {
         let store = try SQLiteStateStore(path: try temporaryStatePath("cw-watcher"))
@@ -204,4 +233,48 @@ final class ReportLog: @unchecked Sendable {
     func add(_ report: PollReport) { lock.withLock { stored.append(report) } }
     var all: [PollReport] { lock.withLock { stored } }
     var count: Int { lock.withLock { stored.count } }
+}
+
+/// A state file that can be told to refuse writes of tracked requests (a full disk).
+final class RefusingStore: StateStore, @unchecked Sendable {
+    let inner: SQLiteStateStore
+    private let lock = NSLock()
+    private var refuses = false
+    var refusing: Bool {
+        get { lock.withLock { refuses } }
+        set { lock.withLock { refuses = newValue } }
+    }
+
+    init(_ inner: SQLiteStateStore) { self.inner = inner }
+
+    private func check() throws(StoreError) {
+        if refusing { throw StoreError("state file: disk full (test)") }
+    }
+
+    func loadTracked() throws(StoreError) -> [TrackedRequest] { try inner.loadTracked() }
+    func loadTracked(keepingRaw paths: RawPaths) throws(StoreError) -> [TrackedRequest] { try inner.loadTracked(keepingRaw: paths) }
+    func loadRaw(of keys: [RequestKey]) throws(StoreError) -> [RequestKey: JSONValue] { try inner.loadRaw(of: keys) }
+    func save(_ tracked: [TrackedRequest], health: SourceHealth?) throws(StoreError) {
+        try check()
+        try inner.save(tracked, health: health)
+    }
+    func delete(_ keys: [RequestKey]) throws(StoreError) {
+        try check()
+        try inner.delete(keys)
+    }
+    func pruneOutbox(deliveredBefore: Date, deadBefore: Date) throws(StoreError) -> Int {
+        try inner.pruneOutbox(deliveredBefore: deliveredBefore, deadBefore: deadBefore)
+    }
+    func loadHealth() throws(StoreError) -> [SourceHealth] { try inner.loadHealth() }
+    func loadAlerts() throws(StoreError) -> [AlertState] { try inner.loadAlerts() }
+    func loadAlerts(of keys: [RequestKey]) throws(StoreError) -> [AlertState] { try inner.loadAlerts(of: keys) }
+    func commit(alerts: [AlertState], events: [AlertEvent], health: SourceHealth?, at now: Date) throws(StoreError) {
+        try inner.commit(alerts: alerts, events: events, health: health, at: now)
+    }
+    func dueDeliveries(sink: String, now: Date, limit: Int) throws(StoreError) -> DueDeliveries {
+        try inner.dueDeliveries(sink: sink, now: now, limit: limit)
+    }
+    func nextDeliveryAttempt(sink: String) throws(StoreError) -> Date? { try inner.nextDeliveryAttempt(sink: sink) }
+    func recordDelivery(_ result: DeliveryResult) throws(StoreError) { try inner.recordDelivery(result) }
+    func outboxCounts() throws(StoreError) -> [OutboxCount] { try inner.outboxCounts() }
 }

@@ -278,22 +278,35 @@ public actor Watcher {
     /// asking the marketplace.
     @discardableResult
     public func expireNow(sources: [String]? = nil) -> [TrackerChange] {
-        tracker.beginChanges()
         let now = clock.now()
-        let changes = sources.map { $0.flatMap { tracker.expire(now: now, source: $0) } } ?? tracker.expire(now: now)
-        guard !changes.isEmpty else {
-            tracker.commitChanges()
-            return []
-        }
-        do {
+        return inTransaction("could not save the state") { tracker in
+            sources.map { $0.flatMap { tracker.expire(now: now, source: $0) } } ?? tracker.expire(now: now)
+        } record: { (changes) throws(StoreError) in
             try store.save(changes.map(\.tracked), health: nil)
-            tracker.commitChanges()
-        } catch {
-            logger.error("could not save the state: \(error.description)")
-            tracker.rollbackChanges()
-            return []
         }
-        return changes
+    }
+
+    /// Changes the tracker and records what changed in the state file, as one: when the file
+    /// refuses, the tracker is rolled back (memory never runs ahead of the file) and nothing
+    /// is returned.
+    private func inTransaction<T: RangeReplaceableCollection>(
+        _ failure: String, change: (inout Tracker) -> T, record: (T) throws(StoreError) -> Void
+    ) -> T {
+        tracker.beginChanges()
+        let result = change(&tracker)
+        guard !result.isEmpty else {
+            tracker.commitChanges()
+            return result
+        }
+        do throws(StoreError) {
+            try record(result)
+            tracker.commitChanges()
+            return result
+        } catch {
+            tracker.rollbackChanges()
+            logger.error("\(failure): \(error.description)")
+            return T()
+        }
     }
 
     /// How many tracked requests are in each state.
@@ -318,21 +331,11 @@ public actor Watcher {
         } catch {
             logger.error("could not prune the outbox: \(error.description)")
         }
-        tracker.beginChanges()
-        let keys = tracker.prune(closedBefore: now.addingTimeInterval(-retention))
-        guard !keys.isEmpty else {
-            tracker.commitChanges()
-            return []
-        }
-        do {
+        return inTransaction("could not prune the state") { tracker in
+            tracker.prune(closedBefore: now.addingTimeInterval(-retention))
+        } record: { (keys) throws(StoreError) in
             try store.delete(keys)
-            tracker.commitChanges()
-        } catch {
-            tracker.rollbackChanges()
-            logger.error("could not prune the state: \(error.description)")
-            return []
         }
-        return keys
     }
 
     /// Dead letters stay this long in the state file, for an operator to look at.
