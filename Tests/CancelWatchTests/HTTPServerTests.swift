@@ -326,7 +326,9 @@ final class ServerBox: @unchecked Sendable {
         let waiting = try RawHTTPClient(port: server.port)
         waiting.send("GET / HTTP/1.1\r\n\r\n")
         Thread.sleep(forTimeInterval: 0.1)
-        #expect(server.openConnections == 2)
+        // At least these two: another test probing a port it just closed can land on this
+        // server when the kernel hands the same ephemeral port out again (seen once in CI).
+        #expect(server.openConnections >= 2)
         let started = Date()
         server.shutdown()
         #expect(Date().timeIntervalSince(started) < 15, "shutdown did not wait out the 30 s delay")
