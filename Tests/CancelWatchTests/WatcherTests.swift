@@ -218,12 +218,9 @@ final class ScriptedMarketplace: MarketplaceClient, @unchecked Sendable {
         return (watcher, store, market, reports)
     }
 
+    /// `eventually`, failing the test when it does not happen within a minute.
     func waitFor(_ condition: () -> Bool) async throws {
-        let limit = Date().addingTimeInterval(60)
-        while !condition() {
-            guard Date() < limit else { throw CancellationError() }
-            try await Task.sleep(for: .milliseconds(5))
-        }
+        guard await eventually(limit: 60, { condition() }) else { throw CancellationError() }
     }
 }
 

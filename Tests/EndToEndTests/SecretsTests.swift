@@ -21,9 +21,6 @@ import Testing
 
     static var secrets: [String] { Array(environment.values) }
 
-    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
-
     /// Every secret found in `text`, named by where it was found.
     static func leaks(in text: String, _ place: String) -> [String] {
         secrets.filter { text.contains($0) }.map { "\(place) shows \($0)" }
@@ -149,10 +146,10 @@ import Testing
         scan(try await setup.capture(["simulate", "--port", "0", "--duration", "1s"], environment: env), "simulate")
         scan(
             try await setup.capture(
-                ["demo", "--duration", "3s", "--log-level", "trace", "--rules", Self.packageRoot.appendingPathComponent("rules").path],
+                ["demo", "--duration", "3s", "--log-level", "trace", "--rules", packageRoot().appendingPathComponent("rules").path],
                 environment: env, timeout: 60), "demo")
         scan(
-            try await setup.capture(["test", Self.packageRoot.appendingPathComponent("rules/tests").path], environment: env),
+            try await setup.capture(["test", packageRoot().appendingPathComponent("rules/tests").path], environment: env),
             "test")
         scan(try await setup.capture(["--help"], environment: env), "help")
 
