@@ -19,6 +19,36 @@ extension JSONParser {
         return result
     }
 
+    /// Reads a marketplace's answer with `read`. When that fails (the scan stops at the first
+    /// thing it cannot use), the whole answer is parsed to say why: not JSON (and where),
+    /// not an object, or what `read` could not use.
+    static func readAnswer<T>(
+        _ body: Data, _ read: (inout Reader) throws(JSONParseError) -> T
+    ) -> Result<T, UnreadableAnswer> {
+        body.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> Result<T, UnreadableAnswer> in
+            let bytes = raw.bindMemory(to: UInt8.self)
+            do throws(JSONParseError) {
+                return .success(try scan(bytes, read))
+            } catch {
+                let value: JSONValue
+                do throws(JSONParseError) {
+                    value = try parse(buffer: bytes)
+                } catch let notJSON {
+                    return .failure(UnreadableAnswer("the answer is not JSON (\(notJSON.description))"))
+                }
+                guard case .object = value else {
+                    return .failure(UnreadableAnswer("the answer is a JSON \(value.typeName), not an object"))
+                }
+                return .failure(UnreadableAnswer("the answer could not be read (\(error.description))"))
+            }
+        }
+    }
+
+    /// `read` run on the compact text of `value` (tests give list items as values).
+    static func read<T>(_ value: JSONValue, _ read: (inout Reader) throws(JSONParseError) -> T) -> T? {
+        value.serializedBytes().withUnsafeBufferPointer { buffer in try? scan(buffer, read) }
+    }
+
     /// Whether `bytes` hold exactly one JSON value that `parse` would read.
     static func validate(_ bytes: UnsafeBufferPointer<UInt8>) throws(JSONParseError) {
         try scan(bytes) { (reader: inout Reader) throws(JSONParseError) in try reader.skipValue(depth: 0) }
@@ -191,6 +221,24 @@ extension JSONParser.Reader {
         return Key(bytes: bytes, range: start..<start, unescaped: text)
     }
 
+    /// One item of a list: an object read member by member with `body` (which must read or
+    /// skip each value), or any other value (then `notAnObject` says what it is). Either way
+    /// the item keeps its own text; an object also its change fingerprint, the members named
+    /// in `volatile` left out.
+    mutating func listItem(
+        depth: Int, volatile: [String], _ body: (inout Self, Key) throws(JSONParseError) -> Void
+    ) throws(JSONParseError) -> (raw: RawObject, notAnObject: String?) {
+        let start = index
+        guard next == UInt8(ascii: "{") else {
+            let type = try scalar(depth: depth).typeDescription
+            return (RawObject(checkedText: [UInt8](UnsafeBufferPointer(rebasing: bytes[start..<index]))), type)
+        }
+        var fingerprint = ObjectFingerprint(ignoring: volatile)
+        try members(depth: depth, fingerprint: &fingerprint, body)
+        let text = [UInt8](UnsafeBufferPointer(rebasing: bytes[start..<index]))
+        return (RawObject(checkedText: text, changeFingerprint: fingerprint.value), nil)
+    }
+
     // MARK: Fingerprints and paths over the text
 
     /// `members`, also taking the object's change fingerprint (`ObjectFingerprint`) from
@@ -288,4 +336,10 @@ struct ObjectFingerprint {
         digest.add(bytes: UnsafeRawBufferPointer(text))
         return digest.value
     }
+}
+
+/// Why a marketplace's answer could not be read, in words for an error message.
+struct UnreadableAnswer: Error {
+    var message: String
+    init(_ message: String) { self.message = message }
 }

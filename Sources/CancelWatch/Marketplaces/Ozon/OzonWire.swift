@@ -35,12 +35,9 @@ enum OzonWire {
 
         /// An item given as a value (tests): read from its text as a page's items are.
         static func reading(_ value: JSONValue) -> Item {
-            let text = value.serializedBytes()
-            return text.withUnsafeBufferPointer { buffer in
-                (try? JSONParser.scan(buffer) { (reader: inout JSONParser.Reader) throws(JSONParseError) in
-                    try OzonWire.readItem(&reader, depth: 0)
-                }) ?? Item(raw: RawObject(value))
-            }
+            JSONParser.read(value) { (reader: inout JSONParser.Reader) throws(JSONParseError) in
+                try OzonWire.readItem(&reader, depth: 0)
+            } ?? Item(raw: RawObject(value))
         }
 
         init(raw: RawObject) { self.raw = raw }
@@ -60,28 +57,11 @@ enum OzonWire {
 
     /// Reads the page in one pass over its bytes: no tree is built, each item keeps its text.
     static func decodePage(_ body: Data) throws(PollErrorReason) -> Page {
-        let result = body.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> Result<Page, PollErrorReason> in
-            let bytes = raw.bindMemory(to: UInt8.self)
-            do throws(JSONParseError) {
-                return .success(try JSONParser.scan(bytes) { (reader: inout JSONParser.Reader) throws(JSONParseError) in
-                    try readPage(&reader)
-                })
-            } catch {
-                // The scan stops at the first thing it cannot use: read the whole answer to
-                // say what is wrong with it (not JSON, or not the shape a page has).
-                let value: JSONValue
-                do throws(JSONParseError) {
-                    value = try JSONParser.parse(buffer: bytes)
-                } catch let notJSON {
-                    return .failure(PollErrorReason("the answer is not JSON (\(notJSON.description))"))
-                }
-                guard case .object = value else {
-                    return .failure(PollErrorReason("the answer is a JSON \(value.typeName), not an object"))
-                }
-                return .failure(PollErrorReason("the answer could not be read (\(error.description))"))
-            }
+        let page: Page
+        switch JSONParser.readAnswer(body, readPage) {
+        case .success(let read): page = read
+        case .failure(let unreadable): throw PollErrorReason(unreadable.message)
         }
-        let page = try result.get()
         if let type = page.resultNotAnArray { throw PollErrorReason("'result' is \(type), not an array") }
         return page
     }
@@ -115,68 +95,59 @@ enum OzonWire {
     /// One item, its fields read as `JSONValue` accessors would read them (a repeated key
     /// counts by its last value).
     static func readItem(_ reader: inout JSONParser.Reader, depth: Int) throws(JSONParseError) -> Item {
-        let start = reader.index
         let item = Item(raw: RawObject(.null))
-        var fingerprint = ObjectFingerprint(ignoring: Marketplace.ozon.volatileRawKeys)
-        if reader.next == UInt8(ascii: "{") {
-            try reader.members(depth: depth, fingerprint: &fingerprint) { (reader: inout JSONParser.Reader, key) throws(JSONParseError) in
-                let depth = depth + 1
-                if key.is("cancellation_id") {
-                    item.id = try reader.scalar(depth: depth).lenientInt64
-                } else if key.is("posting_number") {
-                    item.postingNumber = try reader.scalar(depth: depth).stringValue
-                } else if key.is("auto_approve_date") {
-                    item.deadline = try readDate(&reader, depth: depth)
-                } else if key.is("state") {
-                    item.state = nil
-                    guard reader.next == UInt8(ascii: "{") else { return try reader.skipValue(depth: depth) }
-                    try reader.members(depth: depth) { (reader: inout JSONParser.Reader, key) throws(JSONParseError) in
-                        if key.is("state") {
-                            item.state = try reader.scalar(depth: depth + 1).stringValue
-                        } else {
-                            try reader.skipValue(depth: depth + 1)
-                        }
+        (item.raw, item.notAnObject) = try reader.listItem(depth: depth, volatile: Marketplace.ozon.volatileRawKeys) {
+            (reader: inout JSONParser.Reader, key) throws(JSONParseError) in
+            let depth = depth + 1
+            if key.is("cancellation_id") {
+                item.id = try reader.scalar(depth: depth).lenientInt64
+            } else if key.is("posting_number") {
+                item.postingNumber = try reader.scalar(depth: depth).stringValue
+            } else if key.is("auto_approve_date") {
+                item.deadline = try readDate(&reader, depth: depth)
+            } else if key.is("state") {
+                item.state = nil
+                guard reader.next == UInt8(ascii: "{") else { return try reader.skipValue(depth: depth) }
+                try reader.members(depth: depth) { (reader: inout JSONParser.Reader, key) throws(JSONParseError) in
+                    if key.is("state") {
+                        item.state = try reader.scalar(depth: depth + 1).stringValue
+                    } else {
+                        try reader.skipValue(depth: depth + 1)
                     }
-                } else if key.is("cancellation_reason") {
-                    item.reasonName = nil
-                    item.reasonID = ""
-                    guard reader.next == UInt8(ascii: "{") else { return try reader.skipValue(depth: depth) }
-                    try reader.members(depth: depth) { (reader: inout JSONParser.Reader, key) throws(JSONParseError) in
-                        if key.is("name") {
-                            item.reasonName = try reader.scalar(depth: depth + 1).stringValue
-                        } else if key.is("id") {
-                            switch try reader.scalar(depth: depth + 1) {
-                            case .integer(let i): item.reasonID = String(i)
-                            case .string(let s): item.reasonID = s
-                            case .number(let d): item.reasonID = String(d)
-                            default: item.reasonID = ""
-                            }
-                        } else {
-                            try reader.skipValue(depth: depth + 1)
-                        }
-                    }
-                } else if key.is("cancellation_reason_message") {
-                    item.reasonMessage = try reader.scalar(depth: depth).stringValue
-                } else if key.is("cancellation_initiator") {
-                    item.initiator = try reader.scalar(depth: depth).stringValue
-                } else if key.is("tpl_integration_type") {
-                    item.logistics = try reader.scalar(depth: depth).stringValue
-                } else if key.is("cancelled_at") {
-                    item.cancelledAt = try readDate(&reader, depth: depth).date
-                } else if key.is("order_date") {
-                    item.orderDate = try readDate(&reader, depth: depth).date
-                } else if key.is("approve_date") {
-                    item.approveDate = try readDate(&reader, depth: depth).date
-                } else {
-                    try reader.skipValue(depth: depth)
                 }
+            } else if key.is("cancellation_reason") {
+                item.reasonName = nil
+                item.reasonID = ""
+                guard reader.next == UInt8(ascii: "{") else { return try reader.skipValue(depth: depth) }
+                try reader.members(depth: depth) { (reader: inout JSONParser.Reader, key) throws(JSONParseError) in
+                    if key.is("name") {
+                        item.reasonName = try reader.scalar(depth: depth + 1).stringValue
+                    } else if key.is("id") {
+                        switch try reader.scalar(depth: depth + 1) {
+                        case .integer(let i): item.reasonID = String(i)
+                        case .string(let s): item.reasonID = s
+                        case .number(let d): item.reasonID = String(d)
+                        default: item.reasonID = ""
+                        }
+                    } else {
+                        try reader.skipValue(depth: depth + 1)
+                    }
+                }
+            } else if key.is("cancellation_reason_message") {
+                item.reasonMessage = try reader.scalar(depth: depth).stringValue
+            } else if key.is("cancellation_initiator") {
+                item.initiator = try reader.scalar(depth: depth).stringValue
+            } else if key.is("tpl_integration_type") {
+                item.logistics = try reader.scalar(depth: depth).stringValue
+            } else if key.is("cancelled_at") {
+                item.cancelledAt = try readDate(&reader, depth: depth).date
+            } else if key.is("order_date") {
+                item.orderDate = try readDate(&reader, depth: depth).date
+            } else if key.is("approve_date") {
+                item.approveDate = try readDate(&reader, depth: depth).date
+            } else {
+                try reader.skipValue(depth: depth)
             }
-            item.raw = RawObject(
-                checkedText: [UInt8](UnsafeBufferPointer(rebasing: reader.bytes[start..<reader.index])),
-                changeFingerprint: fingerprint.value)
-        } else {
-            item.notAnObject = try reader.scalar(depth: depth).typeDescription
-            item.raw = RawObject(checkedText: [UInt8](UnsafeBufferPointer(rebasing: reader.bytes[start..<reader.index])))
         }
         return item
     }

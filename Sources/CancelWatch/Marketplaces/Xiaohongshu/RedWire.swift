@@ -27,12 +27,9 @@ enum RedWire {
 
         /// An item given as a value (tests): read from its text as a page's items are.
         static func reading(_ value: JSONValue) -> Item {
-            let text = value.serializedBytes()
-            return text.withUnsafeBufferPointer { buffer in
-                (try? JSONParser.scan(buffer) { (reader: inout JSONParser.Reader) throws(JSONParseError) in
-                    try RedWire.readItem(&reader, depth: 0)
-                }) ?? Item(raw: RawObject(value))
-            }
+            JSONParser.read(value) { (reader: inout JSONParser.Reader) throws(JSONParseError) in
+                try RedWire.readItem(&reader, depth: 0)
+            } ?? Item(raw: RawObject(value))
         }
 
         init(raw: RawObject) { self.raw = raw }
@@ -42,28 +39,11 @@ enum RedWire {
     /// `success` is false or `error_code` is not 0, whatever the HTTP status.
     /// One pass over the bytes: no tree is built, each item keeps its text.
     static func decodePage(_ body: Data) throws(RedEnvelopeFailure) -> Page {
-        let result = body.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> Result<Envelope, RedEnvelopeFailure> in
-            let bytes = raw.bindMemory(to: UInt8.self)
-            do throws(JSONParseError) {
-                return .success(try JSONParser.scan(bytes) { (reader: inout JSONParser.Reader) throws(JSONParseError) in
-                    try readEnvelope(&reader)
-                })
-            } catch {
-                // The scan stops at the first thing it cannot use: read the whole answer to
-                // say what is wrong with it.
-                let value: JSONValue
-                do throws(JSONParseError) {
-                    value = try JSONParser.parse(buffer: bytes)
-                } catch let notJSON {
-                    return .failure(.decoding("the answer is not JSON (\(notJSON.description))"))
-                }
-                guard case .object = value else {
-                    return .failure(.decoding("the answer is a JSON \(value.typeName), not an object"))
-                }
-                return .failure(.decoding("the answer could not be read (\(error.description))"))
-            }
+        let envelope: Envelope
+        switch JSONParser.readAnswer(body, readEnvelope) {
+        case .success(let read): envelope = read
+        case .failure(let unreadable): throw .decoding(unreadable.message)
         }
-        let envelope = try result.get()
         let code = envelope.errorCode?.lenientInt64 ?? 0
         let success = envelope.success?.boolValue ?? (code == 0)
         if !success || code != 0 {
@@ -137,38 +117,29 @@ enum RedWire {
     /// One item, its fields read as `JSONValue` accessors would read them (a repeated key
     /// counts by its last value).
     static func readItem(_ reader: inout JSONParser.Reader, depth: Int) throws(JSONParseError) -> Item {
-        let start = reader.index
         let item = Item(raw: RawObject(.null))
-        var fingerprint = ObjectFingerprint(ignoring: Marketplace.xiaohongshu.volatileRawKeys)
-        if reader.next == UInt8(ascii: "{") {
-            try reader.members(depth: depth, fingerprint: &fingerprint) { (reader: inout JSONParser.Reader, key) throws(JSONParseError) in
-                let value = try reader.scalar(depth: depth + 1)
-                if key.is("package_id") {
-                    item.packageID = value.stringValue
-                } else if key.is("cancel_time") {
-                    item.cancelTime = value
-                } else if key.is("status") {
-                    item.status = value.stringValue
-                } else if key.is("max_audit_time") {
-                    item.maxAuditTime = value
-                } else if key.is("initiator") {
-                    item.initiator = value.stringValue
-                } else if key.is("cancel_reason") {
-                    item.cancelReason = value.stringValue
-                } else if key.is("logistics") {
-                    item.logistics = value.stringValue
-                } else if key.is("audit_result") {
-                    item.auditResult = value.stringValue
-                } else if key.is("audit_time") {
-                    item.auditTime = value
-                }
+        (item.raw, item.notAnObject) = try reader.listItem(depth: depth, volatile: Marketplace.xiaohongshu.volatileRawKeys) {
+            (reader: inout JSONParser.Reader, key) throws(JSONParseError) in
+            let value = try reader.scalar(depth: depth + 1)
+            if key.is("package_id") {
+                item.packageID = value.stringValue
+            } else if key.is("cancel_time") {
+                item.cancelTime = value
+            } else if key.is("status") {
+                item.status = value.stringValue
+            } else if key.is("max_audit_time") {
+                item.maxAuditTime = value
+            } else if key.is("initiator") {
+                item.initiator = value.stringValue
+            } else if key.is("cancel_reason") {
+                item.cancelReason = value.stringValue
+            } else if key.is("logistics") {
+                item.logistics = value.stringValue
+            } else if key.is("audit_result") {
+                item.auditResult = value.stringValue
+            } else if key.is("audit_time") {
+                item.auditTime = value
             }
-            item.raw = RawObject(
-                checkedText: [UInt8](UnsafeBufferPointer(rebasing: reader.bytes[start..<reader.index])),
-                changeFingerprint: fingerprint.value)
-        } else {
-            item.notAnObject = try reader.scalar(depth: depth).typeDescription
-            item.raw = RawObject(checkedText: [UInt8](UnsafeBufferPointer(rebasing: reader.bytes[start..<reader.index])))
         }
         return item
     }
