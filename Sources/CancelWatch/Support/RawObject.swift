@@ -113,8 +113,8 @@ extension RawObject: Hashable {
     }
 
     public func hash(into hasher: inout Hasher) {
-        // By the value's digest (not the text's bytes), so that equal values hash equally.
-        hasher.combine(value.fingerprint())
+        // By the value (not the text's bytes), so that equal values hash equally.
+        hasher.combine(value)
     }
 }
 
