@@ -101,31 +101,14 @@ public enum JSONParser {
         }
 
         mutating func readObject(depth: Int) throws(JSONParseError) -> JSONValue {
-            index += 1
             let base = memberStack.count
             defer { memberStack.removeSubrange(base...) }
-            skipWhitespace()
-            if index < bytes.count, bytes[index] == UInt8(ascii: "}") { index += 1; return .object([:]) }
-            while true {
-                skipWhitespace()
-                guard index < bytes.count else { throw error("unterminated object") }
-                if bytes[index] == UInt8(ascii: "}") { index += 1; return makeObject(from: base) }  // trailing comma
-                guard bytes[index] == UInt8(ascii: "\"") else { throw error("expected a string key") }
-                let key = try readString()
-                skipWhitespace()
-                guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':' after key") }
-                index += 1
-                skipWhitespace()
-                let value = try readValue(depth: depth + 1)
-                memberStack.append((key, value))
-                skipWhitespace()
-                guard index < bytes.count else { throw error("unterminated object") }
-                switch bytes[index] {
-                case UInt8(ascii: ","): index += 1
-                case UInt8(ascii: "}"): index += 1; return makeObject(from: base)
-                default: throw error("expected ',' or '}' in object")
-                }
+            try members(depth: depth) { (reader: inout Self, key) throws(JSONParseError) in
+                let name = key.unescaped ?? reader.makeString(key.range)
+                let value = try reader.readValue(depth: depth + 1)
+                reader.memberStack.append((name, value))
             }
+            return memberStack.count == base ? .object([:]) : makeObject(from: base)
         }
 
         /// The members read since `base` as one object; a repeated key keeps its last value.
@@ -138,25 +121,13 @@ public enum JSONParser {
         }
 
         mutating func readArray(depth: Int) throws(JSONParseError) -> JSONValue {
-            index += 1
             let base = elementStack.count
             defer { elementStack.removeSubrange(base...) }
-            skipWhitespace()
-            if index < bytes.count, bytes[index] == UInt8(ascii: "]") { index += 1; return .array([]) }
-            while true {
-                skipWhitespace()
-                guard index < bytes.count else { throw error("unterminated array") }
-                if bytes[index] == UInt8(ascii: "]") { index += 1; return .array(Array(elementStack[base...])) }  // trailing comma
-                let value = try readValue(depth: depth + 1)
-                elementStack.append(value)
-                skipWhitespace()
-                guard index < bytes.count else { throw error("unterminated array") }
-                switch bytes[index] {
-                case UInt8(ascii: ","): index += 1
-                case UInt8(ascii: "]"): index += 1; return .array(Array(elementStack[base...]))
-                default: throw error("expected ',' or ']' in array")
-                }
+            try elements(depth: depth) { (reader: inout Self) throws(JSONParseError) in
+                let value = try reader.readValue(depth: depth + 1)
+                reader.elementStack.append(value)
             }
+            return .array(Array(elementStack[base...]))
         }
 
         mutating func readNumber() throws(JSONParseError) -> JSONValue {
@@ -205,7 +176,7 @@ public enum JSONParser {
         }
 
         /// The string of `range`'s bytes (no escapes), shared with an earlier equal one when cached.
-        private mutating func makeString(_ range: Range<Int>) -> String {
+        mutating func makeString(_ range: Range<Int>) -> String {
             let count = range.count
             guard count > 0 else { return "" }
             guard count <= Self.cacheableLength else {
