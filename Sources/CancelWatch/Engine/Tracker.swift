@@ -1,7 +1,7 @@
 import Foundation
 
 /// Where a tracked request stands from cancelwatch's point of view.
-public enum TrackedStatus: String, Sendable, Hashable, Codable {
+public enum TrackedStatus: String, Sendable, Hashable, Codable, CaseIterable {
     case pending
     case approved
     case rejected
@@ -13,15 +13,8 @@ public enum TrackedStatus: String, Sendable, Hashable, Codable {
     public var isOpen: Bool { self == .pending }
 
     /// Its position in `allCases`.
-    var index: Int {
-        switch self {
-        case .pending: return 0
-        case .approved: return 1
-        case .rejected: return 2
-        case .vanished: return 3
-        case .expired: return 4
-        }
-    }
+    var index: Int { Self.ordered.firstIndex(of: self)! }
+    private static let ordered = allCases
 }
 
 /// A request as cancelwatch remembers it between polls and restarts.

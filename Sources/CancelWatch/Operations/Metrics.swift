@@ -142,7 +142,3 @@ public final class CancelWatchMetrics: @unchecked Sendable {
             .replacingOccurrences(of: "\n", with: "\\n")
     }
 }
-
-extension TrackedStatus: CaseIterable {
-    public static var allCases: [TrackedStatus] { [.pending, .approved, .rejected, .vanished, .expired] }
-}
