@@ -17,9 +17,13 @@ import TestServers
         #expect(first.requests == 700)
         #expect(first.tracked == 700)
         #expect(first.matches > 0)
+        // Every stage ran, and the stages fit in the pass.
+        #expect(first.stages.fetch > 0 && first.stages.apply > 0 && first.stages.rules > 0)
+        #expect(Double(first.stages.fetch + first.stages.apply + first.stages.rules) / 1e9 <= first.seconds)
         let again = try await ingestPass(clients: corpus.clients(), rules: rules, now: corpus.now, tracker: &tracker)
         #expect(again.requests == 700 && again.matches == first.matches && again.tracked == 700)
-        #expect(try parseOnlyPass(corpus: corpus) >= 0)
+        #expect(try parseOnlyPass(corpus: corpus) > 0)
+        #expect(try scanOnlyPass(corpus: corpus) > 0)
 
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bench-smoke-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }

@@ -149,6 +149,9 @@ final class SelectiveSink: AlertSink, @unchecked Sendable {
         clock.advance(by: 1)
         try await settle { log.results.count >= 2 }
         #expect(log.results.count == 2)
+        // The same floor for marketplace calls (one policy type), and the cap above.
+        #expect(RetryPolicy(initialDelay: 0.5, maxDelay: 30).delay(afterAttempt: 3, retryAfter: 0) == 0.5)
+        #expect(RetryPolicy(initialDelay: 0.5, maxDelay: 30).delay(afterAttempt: 1, retryAfter: 3600) == 30)
     }
 
     @Test func anUnreadableOutboxEntryBecomesADeadLetterAndTheRestAreDelivered() async throws {

@@ -167,25 +167,6 @@ final class AttemptLog: @unchecked Sendable {
         #expect(receiver.requests.count == 2)
     }
 
-    @Test func retryAfterZeroStillWaitsTheFirstDelay() async throws {
-        // A receiver answering "Retry-After: 0" to every try must not be hammered in a loop.
-        let receiver = try ScriptedServer(
-            [{ _ in .text(status: 429, "now", headers: ["Retry-After": "0"]) }, { _ in .text(status: 200, "ok") }])
-        let (queue, _, log) = try queue(
-            sink(receiver.baseURL), retry: RetryPolicy(initialDelay: 2, maxDelay: 60), clock: clock,
-            event: SinkTestEvents.firing())
-        await queue.onAttempt { _, result in log.add(result) }
-        await queue.deliverDueOnce()
-        #expect(log.results.first?.nextAttemptAt == clock.now().addingTimeInterval(2))
-        await queue.deliverDueOnce()
-        #expect(receiver.requests.count == 1)  // not again at once
-        clock.advance(by: 2)
-        await queue.deliverDueOnce()
-        #expect(log.results.map(\.status) == [.retry, .delivered])
-        #expect(RetryPolicy(initialDelay: 0.5, maxDelay: 30).delay(afterAttempt: 3, retryAfter: 0) == 0.5)
-        #expect(RetryPolicy(initialDelay: 0.5, maxDelay: 30).delay(afterAttempt: 1, retryAfter: 3600) == 30)
-    }
-
     @Test func aBadRequestBecomesADeadLetterWithStatusAndReply() async throws {
         let receiver = try ScriptedServer(fallback: { _ in .json(status: 400, text: #"{"error":"unknown field 'rule'"}"#) })
         let sink = sink(receiver.baseURL)
