@@ -1,4 +1,5 @@
 import Foundation
+import MarketSim
 import Testing
 @testable import CancelWatch
 
@@ -354,5 +355,53 @@ extension RulesEvaluatorTests {
             _ = rule.nextChange(for: r, after: instant)
             _ = rule.renderMessage(request: r, now: instant)
         }
+    }
+}
+
+extension RulesEvaluatorTests {
+    /// `matches` runs the flattened program; the condition tree stays the reference. Random
+    /// conditions over every kind of test, nested, on requests and instants around them.
+    @Test func theFlattenedProgramAnswersAsTheConditionTree() throws {
+        let leaves = [
+            #"state == "pending""#, #"state != "approved""#, #"state in ["rejected", "approved"]"#, #"state matches "^p""#,
+            #"state < "q""#, #"marketplace == "ozon""#, #"marketplace != "ozon""#, #"marketplace contains "hong""#,
+            #"initiator in ["CLIENT", "OZON"]"#, #"initiator == "SELLER""#, #"reason contains "size""#, #"reason matches "(?i)^wrong""#,
+            "reason_id == 5", "reason_id > 3", #"order >= "0123""#, #"source == "ozon-main""#, #"raw_state == "ON_APPROVAL""#,
+            "remaining <= 3h", "remaining > 30m", "remaining < 0s", "age >= 2d", "age < 1h",
+            #"deadline < "2026-11-23T21:00:00Z""#, #"created >= "2026-11-21T00:00:00Z""#, "hour >= 9", "hour < 18", "weekday <= 5",
+            "raw.flag", #"raw.a.b == "x""#, "raw.n > 2", #"raw.list contains 3"#, "true", "false",
+        ]
+        var random = SeededGenerator(seed: 7)
+        func condition(_ depth: Int) -> String {
+            if depth == 0 || Int.random(in: 0..<3, using: &random) == 0 { return leaves.randomElement(using: &random)! }
+            switch Int.random(in: 0..<3, using: &random) {
+            case 0: return "not (\(condition(depth - 1)))"
+            case 1: return "(\(condition(depth - 1)) and \(condition(depth - 1)))"
+            default: return "(\(condition(depth - 1)) or \(condition(depth - 1)) or \(condition(depth - 1)))"
+            }
+        }
+        let requests = [
+            RulesFixture.request(),
+            RulesFixture.request(marketplace: .xiaohongshu, state: .approved, initiator: "", reason: "Wrong size", reasonID: "abc",
+                createdAt: nil, raw: ["flag": true, "a": ["b": "x"], "n": 3, "list": [1, 3]]),
+            RulesFixture.request(state: .rejected, initiator: "OZON", reason: "colour", reasonID: "4", raw: ["flag": false, "n": "2.5"]),
+        ]
+        let instants = stride(from: -3.0 * 86400, through: 86400, by: 5471).map { deadline.addingTimeInterval($0) }
+        var held = 0
+        var evaluated = 0
+        for _ in 0..<300 {
+            let text = condition(3)
+            let rule = try #require(RulesFixture.rule(text, timeZone: RulesFixture.moscow), "\(text) does not compile")
+            for request in requests {
+                for now in instants {
+                    let expected = rule.condition.evaluate(request, now: now, clock: rule.clock)
+                    #expect(rule.matches(request, now: now) == expected, "\(text) at \(now)")
+                    if expected { held += 1 }
+                    evaluated += 1
+                }
+            }
+        }
+        // Both answers come up (the test is not trivially one of them).
+        #expect(held > evaluated / 10 && held < evaluated * 9 / 10)
     }
 }

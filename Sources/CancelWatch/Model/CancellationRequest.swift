@@ -17,7 +17,7 @@ public enum Marketplace: String, Sendable, Hashable, Codable, CaseIterable {
 }
 
 /// Where a cancellation request stands.
-public enum RequestState: String, Sendable, Hashable, Codable {
+public enum RequestState: String, Sendable, Hashable, Codable, CaseIterable {
     /// Waiting for the seller: the deadline counts down.
     case pending
     /// The cancellation went through (by the seller, or automatically at the deadline).

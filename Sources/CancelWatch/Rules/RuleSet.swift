@@ -43,6 +43,8 @@ public struct CompiledRule: Sendable, CustomStringConvertible {
     /// The `when` clause as written, for logs.
     public let conditionText: String
     let condition: RuleCondition
+    /// `condition`, flattened for `matches`.
+    let program: RuleProgram
     let clock: RuleClock
 
     init(
@@ -60,6 +62,7 @@ public struct CompiledRule: Sendable, CustomStringConvertible {
         self.location = location
         self.conditionText = conditionText
         self.condition = condition
+        self.program = RuleProgram(condition)
         self.clock = clock
     }
 
@@ -71,7 +74,7 @@ public struct CompiledRule: Sendable, CustomStringConvertible {
     /// Whether the `when` condition holds for `request` at `now`.
     @inline(__always)
     public func matches(_ request: CancellationRequest, now: Date) -> Bool {
-        condition.evaluate(request, now: now, clock: clock)
+        program.evaluate(request, now: now, clock: clock)
     }
 
     /// The earliest instant after `now` at which `matches` may give a different answer
