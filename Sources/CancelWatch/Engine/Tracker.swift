@@ -121,8 +121,12 @@ public struct Tracker: Sendable {
     public let vanishConfirmations: Int
 
     private var table: RequestTable<Record>
-    /// Pending slots by source; each record knows its position (`pendingPosition`).
-    private var pendingBySource: [String: [Int32]] = [:]
+    /// Each source's pending slots and deadlines, at the source's position in `sourcePositions`
+    /// (looked up once per change of source, not once per request).
+    private var sources: [SourceIndex] = []
+    private var sourcePositions: [String: Int] = [:]
+    /// The source last looked up, and its position.
+    private var lastSource: (name: String, position: Int)?
     /// How many tracked requests are in each state.
     /// How many tracked requests are in each status.
     public var statusCounts: [TrackedStatus: Int] {
@@ -132,12 +136,18 @@ public struct Tracker: Sendable {
     }
     /// By `TrackedStatus.index` (no hashing per change).
     private var countByStatus = [Int](repeating: 0, count: TrackedStatus.allCases.count)
-    /// Pending deadlines, one heap per source.
-    private var deadlines: [String: DateHeap<Int32>] = [:]
     /// Times in a row each pending request was missing and unknown to the marketplace.
     private var unconfirmedVanish: [RequestKey: Int] = [:]
     /// While recording: the value each key had before the first change (for `rollback`).
     private var journal: [RequestKey: TrackedRequest?]?
+
+    /// A source's pending requests.
+    struct SourceIndex: Sendable {
+        /// Pending slots; each record knows its position (`pendingPosition`).
+        var pending: [Int32] = []
+        /// Their deadlines (with stale entries, dropped when they reach the top).
+        var deadlines = DateHeap<Int32>()
+    }
 
     /// What a tracked request holds besides the request.
     struct Record: Sendable {
@@ -188,29 +198,30 @@ public struct Tracker: Sendable {
 
     public func pending(source: String? = nil) -> [TrackedRequest] {
         guard let source else { return table.slots.filter { table[extra: $0].status == .pending }.map(tracked(at:)) }
-        return (pendingBySource[source] ?? []).map(tracked(at:))
+        return (sourcePositions[source].map { sources[$0].pending } ?? []).map(tracked(at:))
     }
 
     /// How many requests are pending (for one source, or all).
     public func pendingCount(source: String? = nil) -> Int {
-        guard let source else { return pendingBySource.values.reduce(0) { $0 + $1.count } }
-        return pendingBySource[source]?.count ?? 0
+        guard let source else { return sources.reduce(0) { $0 + $1.pending.count } }
+        return sourcePositions[source].map { sources[$0].pending.count } ?? 0
     }
 
     /// The nearest deadline among pending requests.
     public mutating func nearestDeadline(source: String? = nil) -> Date? {
         guard let source else {
-            return deadlines.keys.sorted().compactMap { nearestDeadline(source: $0) }.min()
+            return sourcePositions.keys.sorted().compactMap { nearestDeadline(source: $0) }.min()
         }
-        while let top = deadlines[source]?.top, !isPending(top.payload, deadline: top.at, source: source) {
-            deadlines[source]?.pop()
+        guard let p = sourcePositions[source] else { return nil }
+        while let top = sources[p].deadlines.top, !isPending(top.payload, deadline: top.at, source: source) {
+            sources[p].deadlines.pop()
         }
-        return deadlines[source]?.top?.at
+        return sources[p].deadlines.top?.at
     }
 
     /// Sources with a pending request whose deadline has come.
     public mutating func sourcesWithDeadlinesPassed(now: Date) -> [String] {
-        deadlines.keys.sorted().filter { source in nearestDeadline(source: source).map { $0 <= now } ?? false }
+        sourcePositions.keys.sorted().filter { source in nearestDeadline(source: source).map { $0 <= now } ?? false }
     }
 
     /// Pending requests of `source` that are not in `snapshot`: their outcome must be
@@ -220,7 +231,7 @@ public struct Tracker: Sendable {
     /// from such a poll. Their raw objects are as kept in memory (`rawPaths`): a lookup
     /// answers with the marketplace's.
     public func missing(from snapshot: PendingSnapshot, source: String) -> [CancellationRequest] {
-        guard let slots = pendingBySource[source], !slots.isEmpty else { return [] }
+        guard let slots = sourcePositions[source].map({ sources[$0].pending }), !slots.isEmpty else { return [] }
         var present = Set<String>(minimumCapacity: snapshot.requests.count + snapshot.skippedIDs.count)
         for request in snapshot.requests where request.source == source { present.insert(request.id) }
         present.formUnion(snapshot.skippedIDs)
@@ -292,11 +303,12 @@ public struct Tracker: Sendable {
     /// Marks every pending request (of `source`, or of all) whose deadline has come as expired.
     public mutating func expire(now: Date, source: String? = nil) -> [TrackerChange] {
         guard let source else {
-            return deadlines.keys.sorted().flatMap { expire(now: now, source: $0) }.sorted { $0.tracked.key < $1.tracked.key }
+            return sourcePositions.keys.sorted().flatMap { expire(now: now, source: $0) }.sorted { $0.tracked.key < $1.tracked.key }
         }
+        guard let p = sourcePositions[source] else { return [] }
         var changes: [TrackerChange] = []
-        while let top = deadlines[source]?.top, top.at <= now {
-            deadlines[source]?.pop()
+        while let top = sources[p].deadlines.top, top.at <= now {
+            sources[p].deadlines.pop()
             guard isPending(top.payload, deadline: top.at, source: source) else { continue }
             var tracked = self.tracked(at: top.payload)
             tracked.status = .expired
@@ -369,18 +381,18 @@ public struct Tracker: Sendable {
         }
         var wasPending = false
         var oldDeadline: Date?
-        var position: Int32 = -1
+        var pendingPosition: Int32 = -1
         if let existing {
             let old = table[extra: existing]
             countByStatus[old.status.index] -= 1
             wasPending = old.status == .pending
             oldDeadline = table.deadline(at: existing)
-            position = old.pendingPosition
+            pendingPosition = old.pendingPosition
         }
         let isPending = value?.status == .pending
         if wasPending && !isPending, let existing {
-            removePending(existing, at: position, source: key.source)
-            position = -1
+            removePending(existing, at: pendingPosition, source: position(of: key.source))
+            pendingPosition = -1
             unconfirmedVanish[key] = nil
         }
         guard let value else {
@@ -390,42 +402,54 @@ public struct Tracker: Sendable {
         let record = Record(
             firstSeen: value.firstSeen.timeIntervalSinceReferenceDate, lastSeen: value.lastSeen.timeIntervalSinceReferenceDate,
             closedAt: value.closedAt?.timeIntervalSinceReferenceDate ?? 0,
-            fingerprint: value.rawFingerprint ?? Self.rawFingerprint(value.request), pendingPosition: position,
+            fingerprint: value.rawFingerprint ?? Self.rawFingerprint(value.request), pendingPosition: pendingPosition,
             status: value.status, hasClosedAt: value.closedAt != nil)
         let slot = table.set(value.request, rawKept: value.rawKept, extra: record, at: location)
         countByStatus[value.status.index] += 1
-        var pendingCount = -1
-        if isPending && !wasPending {
-            // Changed in place (one lookup, no copy of the list).
-            pendingBySource[key.source, default: []].append(slot)
-            pendingCount = pendingBySource[key.source]?.count ?? 1
-            table[extra: slot].pendingPosition = Int32(pendingCount - 1)
+        guard isPending else { return }
+        let p = self.position(of: key.source)
+        if !wasPending {
+            // Changed in place (no copy of the list).
+            sources[p].pending.append(slot)
+            table[extra: slot].pendingPosition = Int32(sources[p].pending.count - 1)
         }
-        if isPending && !(wasPending && oldDeadline == value.request.deadline) {
-            deadlines[key.source, default: DateHeap()].push(value.request.deadline, slot)
-            let heapCount = deadlines[key.source]?.count ?? 0
+        if !(wasPending && oldDeadline == value.request.deadline) {
+            sources[p].deadlines.push(value.request.deadline, slot)
             // Entries left behind by moved deadlines are dropped when they reach the top;
             // when they outnumber the live ones, the heap is built again.
-            if pendingCount < 0 { pendingCount = pendingBySource[key.source]?.count ?? 0 }
-            if heapCount > 2 * pendingCount + 64 {
-                deadlines[key.source] = DateHeap((pendingBySource[key.source] ?? []).map { (table.deadline(at: $0), $0) })
+            if sources[p].deadlines.count > 2 * sources[p].pending.count + 64 {
+                sources[p].deadlines = DateHeap(sources[p].pending.map { (table.deadline(at: $0), $0) })
             }
         }
     }
 
-    private mutating func removePending(_ slot: Int32, at position: Int32, source: String) {
-        guard var list = pendingBySource.removeValue(forKey: source), position >= 0, Int(position) < list.count else { return }
-        let last = list.removeLast()
+    /// The position of `source` in `sources`, made on first use.
+    private mutating func position(of source: String) -> Int {
+        if let last = lastSource, last.name == source { return last.position }
+        let p: Int
+        if let known = sourcePositions[source] {
+            p = known
+        } else {
+            p = sources.count
+            sources.append(SourceIndex())
+            sourcePositions[source] = p
+        }
+        lastSource = (source, p)
+        return p
+    }
+
+    private mutating func removePending(_ slot: Int32, at position: Int32, source p: Int) {
+        let count = sources[p].pending.count
+        guard position >= 0, Int(position) < count else { return }
+        let last = sources[p].pending.removeLast()
         if last != slot {
-            list[Int(position)] = last
+            sources[p].pending[Int(position)] = last
             table[extra: last].pendingPosition = position
         }
         table[extra: slot].pendingPosition = -1
-        if list.isEmpty {
+        if sources[p].pending.isEmpty {
             // Nothing pending: every entry of its heap is stale.
-            deadlines[source] = nil
-        } else {
-            pendingBySource[source] = list
+            sources[p].deadlines = DateHeap()
         }
     }
 
@@ -452,7 +476,7 @@ public struct Tracker: Sendable {
             // was extended (or the one we had was wrong). Open again, with the new one.
         }
         var refined = request
-        if abs(request.deadline.timeIntervalSince(trackedDeadline)) < Self.deadlineTolerance {
+        if request.deadline != trackedDeadline && abs(request.deadline.timeIntervalSince(trackedDeadline)) < Self.deadlineTolerance {
             refined.deadline = trackedDeadline
         }
         // Equal in everything a rule, a message or `status` can see, except the fields a
