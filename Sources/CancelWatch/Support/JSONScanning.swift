@@ -176,7 +176,9 @@ extension JSONParser.Reader {
     /// Moves past a string, checking its escapes and control characters as `readString` does.
     mutating func skipString() throws(JSONParseError) {
         index += 1  // opening quote
-        while index < bytes.count {
+        while true {
+            index = stringStop(from: index)
+            guard index < bytes.count else { break }
             let c = bytes[index]
             if c == UInt8(ascii: "\"") {
                 index += 1
@@ -199,7 +201,6 @@ extension JSONParser.Reader {
                 }
                 continue
             }
-            index += 1
         }
         throw error("unterminated string")
     }
@@ -207,15 +208,10 @@ extension JSONParser.Reader {
     /// A key: its byte range when it has no escapes (no String made), its text otherwise.
     private mutating func readKey() throws(JSONParseError) -> Key {
         let start = index + 1
-        var i = start
-        while i < bytes.count {
-            let c = bytes[i]
-            if c == UInt8(ascii: "\"") {
-                index = i + 1
-                return Key(bytes: bytes, range: start..<i, unescaped: nil)
-            }
-            if c == UInt8(ascii: "\\") || c < 0x20 { break }
-            i += 1
+        let i = stringStop(from: start)
+        if i < bytes.count, bytes[i] == UInt8(ascii: "\"") {
+            index = i + 1
+            return Key(bytes: bytes, range: start..<i, unescaped: nil)
         }
         let text = try readString()
         return Key(bytes: bytes, range: start..<start, unescaped: text)
@@ -249,7 +245,7 @@ extension JSONParser.Reader {
         try members(depth: depth) { (reader: inout Self, key) throws(JSONParseError) in
             let start = reader.index
             try body(&reader, key)
-            fingerprint.add(key, value: UnsafeBufferPointer(rebasing: reader.bytes[start..<reader.index]))
+            fingerprint.add(key, valueStart: start, end: reader.index)
         }
     }
 
@@ -286,7 +282,7 @@ extension JSONParser.Reader {
 }
 
 /// A 64-bit digest of an object's text for telling whether it changed between polls: a sum
-/// of one digest per member (key and value text as sent), so member order does not count,
+/// of one digest per member (its text as sent, `"key":value`), so member order does not count,
 /// leaving out the members a marketplace changes on its own (`ignoring`). Two texts of the
 /// same value written differently (spacing inside a value, escapes) differ: a marketplace
 /// sends an unchanged object the same way. A fast hash, never written down.
@@ -298,7 +294,8 @@ struct ObjectFingerprint {
 
     init(ignoring: [String]) { self.ignoring = ignoring }
 
-    mutating func add(_ key: JSONParser.Reader.Key, value: UnsafeBufferPointer<UInt8>) {
+    /// The member whose key is `key` and whose value spans `valueStart..<end` of the key's text.
+    mutating func add(_ key: JSONParser.Reader.Key, valueStart: Int, end: Int) {
         // The names are ASCII: only a key of the same length (or with escapes) can be one.
         if !ignoring.isEmpty,
             ignoring.contains(where: { (key.unescaped != nil || $0.utf8.count == key.range.count) && key.matches($0) })
@@ -306,8 +303,13 @@ struct ObjectFingerprint {
             return
         }
         var member = FastDigest()
-        key.feed(&member)
-        member.add(bytes: UnsafeRawBufferPointer(value))
+        if key.unescaped == nil {
+            // The member's text in one piece: `"key":value`, from the key's opening quote.
+            member.add(bytes: UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(key.bytes)[(key.range.lowerBound - 1)..<end]))
+        } else {
+            key.feed(&member)
+            member.add(bytes: UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(key.bytes)[valueStart..<end]))
+        }
         sum &+= member.value
         count += 1
     }

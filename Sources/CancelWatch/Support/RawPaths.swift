@@ -122,9 +122,12 @@ struct FastDigest {
     private var state: UInt64 = 0x243F_6A88_85A3_08D3
 
     @inline(__always)
-    mutating func add(_ word: UInt64) {
+    mutating func add(_ word: UInt64) { state = Self.mix(state, word) }
+
+    @inline(__always)
+    private static func mix(_ state: UInt64, _ word: UInt64) -> UInt64 {
         let x = state ^ (word &* 0x9E37_79B9_7F4A_7C15)
-        state = ((x << 27) | (x >> 37)) &* 0xBF58_476D_1CE4_E5B9 &+ 0x94D0_49BB_1331_11EB
+        return ((x << 27) | (x >> 37)) &* 0xBF58_476D_1CE4_E5B9 &+ 0x94D0_49BB_1331_11EB
     }
 
     /// The string's UTF-8 bytes and its length.
@@ -138,17 +141,37 @@ struct FastDigest {
 
     @inline(__always)
     mutating func add(bytes: UnsafeRawBufferPointer) {
+        let n = bytes.count
         var i = 0
-        while i + 8 <= bytes.count {
+        if n >= 32 {
+            // Two independent lanes: the mixing is a chain of multiplies, and two chains run
+            // side by side (a member's text is hashed on every poll).
+            var other = state ^ 0x9E37_79B9_7F4A_7C15
+            while i + 16 <= n {
+                add(bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+                other = Self.mix(other, bytes.loadUnaligned(fromByteOffset: i + 8, as: UInt64.self))
+                i += 16
+            }
+            add(other)
+        }
+        while i + 8 <= n {
             add(bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self))
             i += 8
         }
-        var tail: UInt64 = UInt64(bytes.count) << 56
-        var shift: UInt64 = 0
-        while i < bytes.count {
-            tail |= UInt64(bytes[i]) << shift
-            shift += 8
-            i += 1
+        var tail: UInt64 = UInt64(n) << 56
+        let rest = n - i
+        if rest > 0 {
+            if n >= 8 {
+                // The last 8 bytes in one load; the ones already added shifted out.
+                tail |= bytes.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self) >> UInt64(8 * (8 - rest))
+            } else {
+                var shift: UInt64 = 0
+                while i < n {
+                    tail |= UInt64(bytes[i]) << shift
+                    shift += 8
+                    i += 1
+                }
+            }
         }
         add(tail)
     }
