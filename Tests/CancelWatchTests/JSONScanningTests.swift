@@ -216,6 +216,25 @@ import Testing
         #expect(raw.value(atPath: ["caf\u{e9}"]) == raw.value.value(atPath: ["caf\u{e9}"]))
     }
 
+    /// Strings are scanned eight bytes at a time: a quote, an escape or a control character
+    /// at every position of a word, in keys and values, ends or breaks the run where the
+    /// byte-by-byte reading would, and bytes above 0x7F never do.
+    @Test func aStringEndsWhereItsByteIsWhateverItsPlaceInAWord() throws {
+        for length in 0..<24 {
+            for special in ["\"", "\\n", "\\u00e9", "\u{1}", "é", "\u{7f}"] {
+                let body = String(repeating: "a", count: length) + special + String(repeating: "b", count: 9)
+                let text = "{\"k\(body)\": \"\(body)\", \"n\": 1}"
+                let parsed = try? JSONParser.parse(text)
+                let raw = try? RawObject(json: Array(text.utf8))
+                #expect((parsed == nil) == (raw == nil), "\(text)")
+                if let parsed, let raw { #expect(raw.value == parsed, "\(text)") }
+                // A bare quote ends the key or value early, a control character is refused: neither is JSON.
+                #expect((parsed == nil) == (special == "\"" || special == "\u{1}"), "\(text)")
+                if let parsed { #expect(raw?.value(atPath: ["n"]) == .integer(1) && parsed["n"] == .integer(1)) }
+            }
+        }
+    }
+
     @Test func aPageItemKeepsItsOwnTextAndTheStateFileStoresIt() throws {
         let page = Data(
             (#"{"result": [ {"cancellation_id": 7, "posting_number": "1-2-3", "auto_approve_date": "2026-11-27T10:00:00Z", "#
