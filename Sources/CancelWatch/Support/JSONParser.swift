@@ -66,7 +66,10 @@ public enum JSONParser {
             return JSONParseError(message: message, offset: index, line: line, column: column)
         }
 
+        @inline(__always)
         mutating func skipWhitespace() {
+            // Compact JSON has none: one look, no loop.
+            if index < bytes.count && bytes[index] > 0x20 { return }
             while index < bytes.count {
                 switch bytes[index] {
                 case 0x20, 0x09, 0x0A, 0x0D: index += 1

@@ -87,11 +87,6 @@ extension JSONParser.Reader {
         }
 
         var text: String { unescaped ?? String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self) }
-
-        /// The key's UTF-8 bytes, as `FastDigest.add(_: String)` feeds them.
-        func feed(_ digest: inout FastDigest) {
-            if let unescaped { digest.add(unescaped) } else { digest.add(bytes: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[range]))) }
-        }
     }
 
     /// The byte the next value starts with (after whitespace), or nil at the end.
@@ -102,29 +97,46 @@ extension JSONParser.Reader {
     mutating func members(
         depth: Int, _ body: (inout Self, Key) throws(JSONParseError) -> Void
     ) throws(JSONParseError) {
+        try openObject(depth: depth)
+        var key = try nextMember(first: true)
+        while let current = key {
+            try body(&self, current)
+            key = try nextMember(first: false)
+        }
+    }
+
+    /// Starts reading an object (`members` as a loop of the caller's own): checks the depth
+    /// and the opening brace. Throws if the next value is not an object.
+    @inline(__always)
+    mutating func openObject(depth: Int) throws(JSONParseError) {
         guard depth < Self.maxDepth else { throw error("nesting deeper than \(Self.maxDepth) levels") }
         guard next == UInt8(ascii: "{") else { throw error("expected an object") }
         index += 1
-        while true {
-            skipWhitespace()
-            guard index < bytes.count else { throw error("unterminated object") }
-            if bytes[index] == UInt8(ascii: "}") { index += 1; return }  // empty, or a trailing comma
-            guard bytes[index] == UInt8(ascii: "\"") else { throw error("expected a string key") }
-            let key = try readKey()
-            skipWhitespace()
-            guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':' after key") }
-            index += 1
-            skipWhitespace()
-            guard index < bytes.count else { throw error("unexpected end of input") }
-            try body(&self, key)
+    }
+
+    /// The next member's key, with the reader at its value (which the caller must read or
+    /// skip), or nil once the object is closed. `first`: just after `openObject`.
+    mutating func nextMember(first: Bool) throws(JSONParseError) -> Key? {
+        if !first {
             skipWhitespace()
             guard index < bytes.count else { throw error("unterminated object") }
             switch bytes[index] {
             case UInt8(ascii: ","): index += 1
-            case UInt8(ascii: "}"): index += 1; return
+            case UInt8(ascii: "}"): index += 1; return nil
             default: throw error("expected ',' or '}' in object")
             }
         }
+        skipWhitespace()
+        guard index < bytes.count else { throw error("unterminated object") }
+        if bytes[index] == UInt8(ascii: "}") { index += 1; return nil }  // empty, or a trailing comma
+        guard bytes[index] == UInt8(ascii: "\"") else { throw error("expected a string key") }
+        let key = try readKey()
+        skipWhitespace()
+        guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':' after key") }
+        index += 1
+        skipWhitespace()
+        guard index < bytes.count else { throw error("unexpected end of input") }
+        return key
     }
 
     /// Reads an array, calling `body` with the reader at each element, which `body` must
@@ -220,32 +232,48 @@ extension JSONParser.Reader {
     /// One item of a list: an object read member by member with `body` (which must read or
     /// skip each value), or any other value (then `notAnObject` says what it is). Either way
     /// the item keeps its own text; an object also its change fingerprint, the members named
-    /// in `volatile` left out.
+    /// in `volatile` left out. (The clients' own loops do the same with `openObject`,
+    /// `nextMember`, `ObjectFingerprint.add` and `itemText`.)
     mutating func listItem(
         depth: Int, volatile: [String], _ body: (inout Self, Key) throws(JSONParseError) -> Void
     ) throws(JSONParseError) -> (raw: RawObject, notAnObject: String?) {
         let start = index
-        guard next == UInt8(ascii: "{") else {
-            let type = try scalar(depth: depth).typeDescription
-            return (RawObject(checkedText: [UInt8](UnsafeBufferPointer(rebasing: bytes[start..<index]))), type)
-        }
-        var fingerprint = ObjectFingerprint(ignoring: volatile)
+        guard next == UInt8(ascii: "{") else { return try nonObjectItem(depth: depth) }
+        var fingerprint = ObjectFingerprint(ignoring: volatile, bytes: bytes, start: start)
         try members(depth: depth, fingerprint: &fingerprint, body)
-        let text = [UInt8](UnsafeBufferPointer(rebasing: bytes[start..<index]))
-        return (RawObject(checkedText: text, changeFingerprint: fingerprint.value), nil)
+        return (RawObject(checkedText: itemText(from: start), changeFingerprint: fingerprint.value(end: index)), nil)
+    }
+
+    /// A list item that is not an object: its text, and what it is ("an array", "a string", …).
+    mutating func nonObjectItem(depth: Int) throws(JSONParseError) -> (raw: RawObject, notAnObject: String?) {
+        let start = index
+        let type = try scalar(depth: depth).typeDescription
+        return (RawObject(checkedText: itemText(from: start)), type)
+    }
+
+    /// The text read since `start`, as its own bytes.
+    @inline(__always)
+    func itemText(from start: Int) -> [UInt8] {
+        [UInt8](UnsafeBufferPointer(rebasing: bytes[start..<index]))
+    }
+
+    /// A string value as its text, or nil for any other value (read or skipped as `scalar` would).
+    @inline(__always)
+    mutating func string(depth: Int) throws(JSONParseError) -> String? {
+        if next == UInt8(ascii: "\"") { return try readString() }
+        return try scalar(depth: depth).stringValue
     }
 
     // MARK: Fingerprints and paths over the text
 
-    /// `members`, also taking the object's change fingerprint (`ObjectFingerprint`) from
-    /// the text of each member's key and value as they stand.
+    /// `members`, also taking the object's change fingerprint (`ObjectFingerprint`, made
+    /// for this object's text).
     mutating func members(
         depth: Int, fingerprint: inout ObjectFingerprint, _ body: (inout Self, Key) throws(JSONParseError) -> Void
     ) throws(JSONParseError) {
         try members(depth: depth) { (reader: inout Self, key) throws(JSONParseError) in
-            let start = reader.index
             try body(&reader, key)
-            fingerprint.add(key, valueStart: start, end: reader.index)
+            fingerprint.add(key, end: reader.index)
         }
     }
 
@@ -281,44 +309,46 @@ extension JSONParser.Reader {
     }
 }
 
-/// A 64-bit digest of an object's text for telling whether it changed between polls: a sum
-/// of one digest per member (its text as sent, `"key":value`), so member order does not count,
-/// leaving out the members a marketplace changes on its own (`ignoring`). Two texts of the
-/// same value written differently (spacing inside a value, escapes) differ: a marketplace
-/// sends an unchanged object the same way. A fast hash, never written down.
+/// A 64-bit digest of an object's text for telling whether it changed between polls: the
+/// text as sent, leaving out the members a marketplace changes on its own (`ignoring`), each
+/// from the end of the member before it (or the opening brace) to the end of its value.
+/// Two texts of the same value written differently (member order, spacing, escapes) differ:
+/// a marketplace sends an unchanged object the same way, and a difference costs one
+/// `updated` (the row written again), never an alert. A fast hash, never written down.
 struct ObjectFingerprint {
     /// Top-level member names (ASCII) left out.
     let ignoring: [String]
-    private var sum: UInt64 = 0
-    private var count: UInt64 = 0
+    private let bytes: UnsafeBufferPointer<UInt8>
+    private var digest = FastDigest()
+    /// Where the text not yet added starts.
+    private var pending: Int
+    /// Where the member read last ends (first: just after the opening brace).
+    private var lastEnd: Int
 
-    init(ignoring: [String]) { self.ignoring = ignoring }
-
-    /// The member whose key is `key` and whose value spans `valueStart..<end` of the key's text.
-    mutating func add(_ key: JSONParser.Reader.Key, valueStart: Int, end: Int) {
-        // The names are ASCII: only a key of the same length (or with escapes) can be one.
-        if !ignoring.isEmpty,
-            ignoring.contains(where: { (key.unescaped != nil || $0.utf8.count == key.range.count) && key.matches($0) })
-        {
-            return
-        }
-        var member = FastDigest()
-        if key.unescaped == nil {
-            // The member's text in one piece: `"key":value`, from the key's opening quote.
-            member.add(bytes: UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(key.bytes)[(key.range.lowerBound - 1)..<end]))
-        } else {
-            key.feed(&member)
-            member.add(bytes: UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(key.bytes)[valueStart..<end]))
-        }
-        sum &+= member.value
-        count += 1
+    /// For the object whose opening brace is at `start` of `bytes`.
+    init(ignoring: [String], bytes: UnsafeBufferPointer<UInt8>, start: Int) {
+        self.ignoring = ignoring
+        self.bytes = bytes
+        pending = start
+        lastEnd = start + 1
     }
 
-    var value: UInt64 {
-        var digest = FastDigest()
-        digest.add(6)
-        digest.add(count)
-        digest.add(sum)
+    /// The member whose key is `key` has been read; its value ends at `end`.
+    @inline(__always)
+    mutating func add(_ key: JSONParser.Reader.Key, end: Int) {
+        defer { lastEnd = end }
+        // The names are ASCII: only a key of the same length (or with escapes) can be one.
+        guard !ignoring.isEmpty,
+            ignoring.contains(where: { (key.unescaped != nil || $0.utf8.count == key.range.count) && key.matches($0) })
+        else { return }
+        digest.add(bytes: UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(bytes)[pending..<lastEnd]))
+        pending = end
+    }
+
+    /// The fingerprint of the object whose text ends at `end`.
+    func value(end: Int) -> UInt64 {
+        var digest = digest
+        digest.add(bytes: UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(bytes)[pending..<end]))
         return digest.value
     }
 
@@ -328,11 +358,11 @@ struct ObjectFingerprint {
         var reader = JSONParser.Reader(bytes: text)
         reader.skipWhitespace()
         if reader.next == UInt8(ascii: "{") {
-            var fingerprint = ObjectFingerprint(ignoring: ignoring)
+            var fingerprint = ObjectFingerprint(ignoring: ignoring, bytes: text, start: reader.index)
             let done: Void? = try? reader.members(depth: 0, fingerprint: &fingerprint) {
                 (reader: inout JSONParser.Reader, _) throws(JSONParseError) in try reader.skipValue(depth: 1)
             }
-            if done != nil { return fingerprint.value }
+            if done != nil { return fingerprint.value(end: reader.index) }
         }
         var digest = FastDigest()
         digest.add(bytes: UnsafeRawBufferPointer(text))

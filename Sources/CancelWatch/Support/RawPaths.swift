@@ -143,16 +143,22 @@ struct FastDigest {
     mutating func add(bytes: UnsafeRawBufferPointer) {
         let n = bytes.count
         var i = 0
-        if n >= 32 {
-            // Two independent lanes: the mixing is a chain of multiplies, and two chains run
-            // side by side (a member's text is hashed on every poll).
-            var other = state ^ 0x9E37_79B9_7F4A_7C15
-            while i + 16 <= n {
+        if n >= 64 {
+            // Four independent lanes: the mixing is a chain of multiplies, and four chains run
+            // side by side (every listed object's text is hashed on every poll).
+            var b = state ^ 0x9E37_79B9_7F4A_7C15
+            var c = state ^ 0xBF58_476D_1CE4_E5B9
+            var d = state ^ 0x94D0_49BB_1331_11EB
+            while i + 32 <= n {
                 add(bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self))
-                other = Self.mix(other, bytes.loadUnaligned(fromByteOffset: i + 8, as: UInt64.self))
-                i += 16
+                b = Self.mix(b, bytes.loadUnaligned(fromByteOffset: i + 8, as: UInt64.self))
+                c = Self.mix(c, bytes.loadUnaligned(fromByteOffset: i + 16, as: UInt64.self))
+                d = Self.mix(d, bytes.loadUnaligned(fromByteOffset: i + 24, as: UInt64.self))
+                i += 32
             }
-            add(other)
+            add(b)
+            add(c)
+            add(d)
         }
         while i + 8 <= n {
             add(bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self))

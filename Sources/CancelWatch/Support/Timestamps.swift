@@ -10,35 +10,34 @@ public enum Timestamp {
         return text.withUTF8 { parse(utf8: $0) }
     }
 
-    /// The same, over the UTF-8 bytes of the text.
+    /// The same, over the UTF-8 bytes of the text. (Straight-line code: a list page has a
+    /// few dates per item, and this runs for every one.)
     static func parse(utf8 b: UnsafeBufferPointer<UInt8>) -> Date? {
-        func digits(_ start: Int, _ count: Int) -> Int? {
-            guard start + count <= b.count else { return nil }
-            var v = 0
-            for i in start..<(start + count) {
-                let c = b[i]
-                guard c >= 48, c <= 57 else { return nil }
-                v = v * 10 + Int(c - 48)
-            }
-            return v
-        }
-        guard b.count >= 19,
-            let year = digits(0, 4), b[4] == UInt8(ascii: "-"),
-            let month = digits(5, 2), b[7] == UInt8(ascii: "-"),
-            let day = digits(8, 2), b[10] == UInt8(ascii: "T") || b[10] == UInt8(ascii: "t") || b[10] == UInt8(ascii: " "),
-            let hour = digits(11, 2), b[13] == UInt8(ascii: ":"),
-            let minute = digits(14, 2), b[16] == UInt8(ascii: ":"),
-            let second = digits(17, 2)
+        // The shortest form: `YYYY-MM-DDTHH:MM:SSZ`.
+        guard b.count >= 20 else { return nil }
+        // A byte's digit value; anything else reads as 10 or more.
+        @inline(__always) func d(_ i: Int) -> Int { Int(b[i] &- 48) }
+        let separators = b[4] == UInt8(ascii: "-") && b[7] == UInt8(ascii: "-") && b[13] == UInt8(ascii: ":")
+            && b[16] == UInt8(ascii: ":") && (b[10] == UInt8(ascii: "T") || b[10] == UInt8(ascii: "t") || b[10] == UInt8(ascii: " "))
+        guard separators,
+            d(0) < 10, d(1) < 10, d(2) < 10, d(3) < 10, d(5) < 10, d(6) < 10, d(8) < 10, d(9) < 10,
+            d(11) < 10, d(12) < 10, d(14) < 10, d(15) < 10, d(17) < 10, d(18) < 10
         else { return nil }
+        let year = d(0) * 1000 + d(1) * 100 + d(2) * 10 + d(3)
+        let month = d(5) * 10 + d(6)
+        let day = d(8) * 10 + d(9)
+        let hour = d(11) * 10 + d(12)
+        let minute = d(14) * 10 + d(15)
+        let second = d(17) * 10 + d(18)
         guard (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second <= 60 else { return nil }
         var i = 19
         var fraction = 0.0
-        if i < b.count, b[i] == UInt8(ascii: ".") {
+        if b[i] == UInt8(ascii: ".") {
             i += 1
             var scale = 0.1
             let start = i
-            while i < b.count, b[i] >= 48, b[i] <= 57 {
-                fraction += Double(b[i] - 48) * scale
+            while i < b.count, d(i) < 10 {
+                fraction += Double(d(i)) * scale
                 scale /= 10
                 i += 1
             }
@@ -47,12 +46,10 @@ public enum Timestamp {
         var offset = 0
         if i < b.count, b[i] == UInt8(ascii: "Z") || b[i] == UInt8(ascii: "z") {
             i += 1
-        } else if i < b.count, b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: "-") {
+        } else if i + 6 <= b.count, b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: "-") {
+            guard d(i + 1) < 10, d(i + 2) < 10, b[i + 3] == UInt8(ascii: ":"), d(i + 4) < 10, d(i + 5) < 10 else { return nil }
             let sign = b[i] == UInt8(ascii: "-") ? -1 : 1
-            guard let oh = digits(i + 1, 2), i + 3 < b.count, b[i + 3] == UInt8(ascii: ":"), let om = digits(i + 4, 2) else {
-                return nil
-            }
-            offset = sign * (oh * 3600 + om * 60)
+            offset = sign * ((d(i + 1) * 10 + d(i + 2)) * 3600 + (d(i + 4) * 10 + d(i + 5)) * 60)
             i += 6
         } else {
             return nil  // RFC 3339 requires a zone; the APIs work in UTC and always say so.

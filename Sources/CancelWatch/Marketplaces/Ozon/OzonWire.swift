@@ -93,62 +93,83 @@ enum OzonWire {
     }
 
     /// One item, its fields read as `JSONValue` accessors would read them (a repeated key
-    /// counts by its last value).
+    /// counts by its last value). One loop over the members, no closure per member: this
+    /// runs for every item of every page.
     static func readItem(_ reader: inout JSONParser.Reader, depth: Int) throws(JSONParseError) -> Item {
+        let start = reader.index
+        guard reader.next == UInt8(ascii: "{") else {
+            let (raw, type) = try reader.nonObjectItem(depth: depth)
+            let item = Item(raw: raw)
+            item.notAnObject = type
+            return item
+        }
         let item = Item(raw: RawObject(.null))
-        (item.raw, item.notAnObject) = try reader.listItem(depth: depth, volatile: Marketplace.ozon.volatileRawKeys) {
-            (reader: inout JSONParser.Reader, key) throws(JSONParseError) in
-            let depth = depth + 1
+        var fingerprint = ObjectFingerprint(ignoring: Marketplace.ozon.volatileRawKeys, bytes: reader.bytes, start: start)
+        let inner = depth + 1
+        try reader.openObject(depth: depth)
+        var next = try reader.nextMember(first: true)
+        while let key = next {
             if key.is("cancellation_id") {
-                item.id = try reader.scalar(depth: depth).lenientInt64
+                item.id = try reader.scalar(depth: inner).lenientInt64
             } else if key.is("posting_number") {
-                item.postingNumber = try reader.scalar(depth: depth).stringValue
+                item.postingNumber = try reader.string(depth: inner)
             } else if key.is("auto_approve_date") {
-                item.deadline = try readDate(&reader, depth: depth)
+                item.deadline = try readDate(&reader, depth: inner)
             } else if key.is("state") {
                 item.state = nil
-                guard reader.next == UInt8(ascii: "{") else { return try reader.skipValue(depth: depth) }
-                try reader.members(depth: depth) { (reader: inout JSONParser.Reader, key) throws(JSONParseError) in
-                    if key.is("state") {
-                        item.state = try reader.scalar(depth: depth + 1).stringValue
-                    } else {
-                        try reader.skipValue(depth: depth + 1)
+                if reader.next == UInt8(ascii: "{") {
+                    try reader.openObject(depth: inner)
+                    var member = try reader.nextMember(first: true)
+                    while let key = member {
+                        if key.is("state") { item.state = try reader.string(depth: inner + 1) } else { try reader.skipValue(depth: inner + 1) }
+                        member = try reader.nextMember(first: false)
                     }
+                } else {
+                    try reader.skipValue(depth: inner)
                 }
             } else if key.is("cancellation_reason") {
                 item.reasonName = nil
                 item.reasonID = ""
-                guard reader.next == UInt8(ascii: "{") else { return try reader.skipValue(depth: depth) }
-                try reader.members(depth: depth) { (reader: inout JSONParser.Reader, key) throws(JSONParseError) in
-                    if key.is("name") {
-                        item.reasonName = try reader.scalar(depth: depth + 1).stringValue
-                    } else if key.is("id") {
-                        switch try reader.scalar(depth: depth + 1) {
-                        case .integer(let i): item.reasonID = String(i)
-                        case .string(let s): item.reasonID = s
-                        case .number(let d): item.reasonID = String(d)
-                        default: item.reasonID = ""
+                if reader.next == UInt8(ascii: "{") {
+                    try reader.openObject(depth: inner)
+                    var member = try reader.nextMember(first: true)
+                    while let key = member {
+                        if key.is("name") {
+                            item.reasonName = try reader.string(depth: inner + 1)
+                        } else if key.is("id") {
+                            switch try reader.scalar(depth: inner + 1) {
+                            case .integer(let i): item.reasonID = String(i)
+                            case .string(let s): item.reasonID = s
+                            case .number(let d): item.reasonID = String(d)
+                            default: item.reasonID = ""
+                            }
+                        } else {
+                            try reader.skipValue(depth: inner + 1)
                         }
-                    } else {
-                        try reader.skipValue(depth: depth + 1)
+                        member = try reader.nextMember(first: false)
                     }
+                } else {
+                    try reader.skipValue(depth: inner)
                 }
             } else if key.is("cancellation_reason_message") {
-                item.reasonMessage = try reader.scalar(depth: depth).stringValue
+                item.reasonMessage = try reader.string(depth: inner)
             } else if key.is("cancellation_initiator") {
-                item.initiator = try reader.scalar(depth: depth).stringValue
+                item.initiator = try reader.string(depth: inner)
             } else if key.is("tpl_integration_type") {
-                item.logistics = try reader.scalar(depth: depth).stringValue
+                item.logistics = try reader.string(depth: inner)
             } else if key.is("cancelled_at") {
-                item.cancelledAt = try readDate(&reader, depth: depth).date
+                item.cancelledAt = try readDate(&reader, depth: inner).date
             } else if key.is("order_date") {
-                item.orderDate = try readDate(&reader, depth: depth).date
+                item.orderDate = try readDate(&reader, depth: inner).date
             } else if key.is("approve_date") {
-                item.approveDate = try readDate(&reader, depth: depth).date
+                item.approveDate = try readDate(&reader, depth: inner).date
             } else {
-                try reader.skipValue(depth: depth)
+                try reader.skipValue(depth: inner)
             }
+            fingerprint.add(key, end: reader.index)
+            next = try reader.nextMember(first: false)
         }
+        item.raw = RawObject(checkedText: reader.itemText(from: start), changeFingerprint: fingerprint.value(end: reader.index))
         return item
     }
 
@@ -156,13 +177,13 @@ enum OzonWire {
     private static func readDate(_ reader: inout JSONParser.Reader, depth: Int) throws(JSONParseError) -> DateField {
         if reader.next == UInt8(ascii: "\"") {
             let start = reader.index + 1
-            try reader.skipString()
-            let text = UnsafeBufferPointer(rebasing: reader.bytes[start..<(reader.index - 1)])
-            if !text.contains(UInt8(ascii: "\\")) {
+            let stop = reader.stringStop(from: start)
+            if stop < reader.bytes.count && reader.bytes[stop] == UInt8(ascii: "\"") {
+                reader.index = stop + 1
+                let text = UnsafeBufferPointer(rebasing: reader.bytes[start..<stop])
                 if let date = Timestamp.parse(utf8: text) { return .date(date) }
                 return .invalid(String(decoding: text, as: UTF8.self))
             }
-            reader.index = start - 1
         }
         guard case .string(let text) = try reader.scalar(depth: depth) else { return .missing }
         return Timestamp.parse(text).map { .date($0) } ?? .invalid(text)
