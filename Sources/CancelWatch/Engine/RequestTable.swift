@@ -76,7 +76,9 @@ func sameBytes(_ a: String, _ b: String) -> Bool {
     let b8 = b.utf8
     guard a8.count == b8.count else { return false }
     let fast: Bool? = a8.withContiguousStorageIfAvailable { x in
-        b8.withContiguousStorageIfAvailable { y in x.count == 0 || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0 }
+        b8.withContiguousStorageIfAvailable { y in
+            x.count == 0 || x.baseAddress == y.baseAddress || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0
+        }
     } ?? nil
     return fast ?? a8.elementsEqual(b8)
 }

@@ -48,7 +48,8 @@ public enum JSONParser {
         /// Recently read strings, by a cheap hash of their bytes. A list page repeats the
         /// same keys (and many values) in every item: they are shared instead of allocated
         /// again, which saves the allocation now and the memory while the value lives.
-        var stringCache: [String?] = Array(repeating: nil, count: Self.cacheSlots)
+        /// Made on the first string (a reader that walks a path reads few or none).
+        var stringCache: [String?] = []
         static let cacheSlots = 256
         /// Longer strings (dates, messages) rarely repeat.
         static let cacheableLength = 48
@@ -189,6 +190,7 @@ public enum JSONParser {
             let last = Int(bytes[range.upperBound - 1])
             let middle = Int(bytes[range.lowerBound + count / 2])
             let slot = (count &* 31 &+ first &* 7 &+ last &* 131 &+ middle &* 17) & (Self.cacheSlots - 1)
+            if stringCache.isEmpty { stringCache = Array(repeating: nil, count: Self.cacheSlots) }
             if let cached = stringCache[slot], cached.utf8.count == count {
                 let same = cached.utf8.withContiguousStorageIfAvailable { stored in
                     memcmp(stored.baseAddress!, bytes.baseAddress! + range.lowerBound, count) == 0

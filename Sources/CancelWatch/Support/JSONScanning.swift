@@ -229,22 +229,9 @@ extension JSONParser.Reader {
         return Key(bytes: bytes, range: start..<start, unescaped: text)
     }
 
-    /// One item of a list: an object read member by member with `body` (which must read or
-    /// skip each value), or any other value (then `notAnObject` says what it is). Either way
-    /// the item keeps its own text; an object also its change fingerprint, the members named
-    /// in `volatile` left out. (The clients' own loops do the same with `openObject`,
-    /// `nextMember`, `ObjectFingerprint.add` and `itemText`.)
-    mutating func listItem(
-        depth: Int, volatile: [String], _ body: (inout Self, Key) throws(JSONParseError) -> Void
-    ) throws(JSONParseError) -> (raw: RawObject, notAnObject: String?) {
-        let start = index
-        guard next == UInt8(ascii: "{") else { return try nonObjectItem(depth: depth) }
-        var fingerprint = ObjectFingerprint(ignoring: volatile, bytes: bytes, start: start)
-        try members(depth: depth, fingerprint: &fingerprint, body)
-        return (RawObject(checkedText: itemText(from: start), changeFingerprint: fingerprint.value(end: index)), nil)
-    }
-
     /// A list item that is not an object: its text, and what it is ("an array", "a string", …).
+    /// (An object item is read by its client's own loop: `openObject`, `nextMember`,
+    /// `ObjectFingerprint.add` for each member, then `itemText` and the fingerprint's value.)
     mutating func nonObjectItem(depth: Int) throws(JSONParseError) -> (raw: RawObject, notAnObject: String?) {
         let start = index
         let type = try scalar(depth: depth).typeDescription

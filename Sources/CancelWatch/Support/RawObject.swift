@@ -80,7 +80,14 @@ public struct RawObject: Sendable, CustomStringConvertible {
         case .value(let value):
             if case .object = value { return true }
             return false
-        case .text(let text): return text.first { ![0x20, 0x09, 0x0A, 0x0D].contains($0) } == UInt8(ascii: "{")
+        case .text(let text):
+            for byte in text {
+                switch byte {
+                case 0x20, 0x09, 0x0A, 0x0D: continue
+                default: return byte == UInt8(ascii: "{")
+                }
+            }
+            return false
         }
     }
 

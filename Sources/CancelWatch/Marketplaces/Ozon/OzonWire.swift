@@ -30,8 +30,20 @@ enum OzonWire {
         var initiator: String?
         var logistics: String?
         var cancelledAt: Date?
-        var orderDate: Date?
+        /// Where `order_date`'s value is in the item's text: read only when needed (it is
+        /// `created` only for an item without `cancelled_at`).
+        var orderDateValue: Range<Int>?
         var approveDate: Date?
+
+        /// `order_date` as a date, when it is one.
+        var orderDate: Date? {
+            guard let range = orderDateValue, case .text(let text) = raw.storage else { return nil }
+            return text.withUnsafeBufferPointer { buffer in
+                var reader = JSONParser.Reader(bytes: buffer)
+                reader.index = range.lowerBound
+                return (try? OzonWire.readDate(&reader, depth: 1))?.date
+            }
+        }
 
         /// An item given as a value (tests): read from its text as a page's items are.
         static func reading(_ value: JSONValue) -> Item {
@@ -160,7 +172,9 @@ enum OzonWire {
             } else if key.is("cancelled_at") {
                 item.cancelledAt = try readDate(&reader, depth: inner).date
             } else if key.is("order_date") {
-                item.orderDate = try readDate(&reader, depth: inner).date
+                let value = reader.index
+                try reader.skipValue(depth: inner)
+                item.orderDateValue = (value - start)..<(reader.index - start)
             } else if key.is("approve_date") {
                 item.approveDate = try readDate(&reader, depth: inner).date
             } else {
@@ -174,7 +188,7 @@ enum OzonWire {
     }
 
     /// A string value read as an RFC 3339 date, straight from its bytes when it has no escapes.
-    private static func readDate(_ reader: inout JSONParser.Reader, depth: Int) throws(JSONParseError) -> DateField {
+    static func readDate(_ reader: inout JSONParser.Reader, depth: Int) throws(JSONParseError) -> DateField {
         if reader.next == UInt8(ascii: "\"") {
             let start = reader.index + 1
             let stop = reader.stringStop(from: start)

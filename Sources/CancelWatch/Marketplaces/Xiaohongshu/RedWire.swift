@@ -117,30 +117,44 @@ enum RedWire {
     /// One item, its fields read as `JSONValue` accessors would read them (a repeated key
     /// counts by its last value).
     static func readItem(_ reader: inout JSONParser.Reader, depth: Int) throws(JSONParseError) -> Item {
-        let item = Item(raw: RawObject(.null))
-        (item.raw, item.notAnObject) = try reader.listItem(depth: depth, volatile: Marketplace.xiaohongshu.volatileRawKeys) {
-            (reader: inout JSONParser.Reader, key) throws(JSONParseError) in
-            let value = try reader.scalar(depth: depth + 1)
-            if key.is("package_id") {
-                item.packageID = value.stringValue
-            } else if key.is("cancel_time") {
-                item.cancelTime = value
-            } else if key.is("status") {
-                item.status = value.stringValue
-            } else if key.is("max_audit_time") {
-                item.maxAuditTime = value
-            } else if key.is("initiator") {
-                item.initiator = value.stringValue
-            } else if key.is("cancel_reason") {
-                item.cancelReason = value.stringValue
-            } else if key.is("logistics") {
-                item.logistics = value.stringValue
-            } else if key.is("audit_result") {
-                item.auditResult = value.stringValue
-            } else if key.is("audit_time") {
-                item.auditTime = value
-            }
+        let start = reader.index
+        guard reader.next == UInt8(ascii: "{") else {
+            let (raw, type) = try reader.nonObjectItem(depth: depth)
+            let item = Item(raw: raw)
+            item.notAnObject = type
+            return item
         }
+        let item = Item(raw: RawObject(.null))
+        var fingerprint = ObjectFingerprint(ignoring: Marketplace.xiaohongshu.volatileRawKeys, bytes: reader.bytes, start: start)
+        let inner = depth + 1
+        try reader.openObject(depth: depth)
+        var next = try reader.nextMember(first: true)
+        while let key = next {
+            if key.is("package_id") {
+                item.packageID = try reader.string(depth: inner)
+            } else if key.is("cancel_time") {
+                item.cancelTime = try reader.scalar(depth: inner)
+            } else if key.is("status") {
+                item.status = try reader.string(depth: inner)
+            } else if key.is("max_audit_time") {
+                item.maxAuditTime = try reader.scalar(depth: inner)
+            } else if key.is("initiator") {
+                item.initiator = try reader.string(depth: inner)
+            } else if key.is("cancel_reason") {
+                item.cancelReason = try reader.string(depth: inner)
+            } else if key.is("logistics") {
+                item.logistics = try reader.string(depth: inner)
+            } else if key.is("audit_result") {
+                item.auditResult = try reader.string(depth: inner)
+            } else if key.is("audit_time") {
+                item.auditTime = try reader.scalar(depth: inner)
+            } else {
+                try reader.skipValue(depth: inner)
+            }
+            fingerprint.add(key, end: reader.index)
+            next = try reader.nextMember(first: false)
+        }
+        item.raw = RawObject(checkedText: reader.itemText(from: start), changeFingerprint: fingerprint.value(end: reader.index))
         return item
     }
 
