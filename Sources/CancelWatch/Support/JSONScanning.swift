@@ -232,10 +232,12 @@ extension JSONParser.Reader {
     /// A list item that is not an object: its text, and what it is ("an array", "a string", …).
     /// (An object item is read by its client's own loop: `openObject`, `nextMember`,
     /// `ObjectFingerprint.add` for each member, then `itemText` and the fingerprint's value.)
-    mutating func nonObjectItem(depth: Int) throws(JSONParseError) -> (raw: RawObject, notAnObject: String?) {
+    mutating func nonObjectItem<Item: ListItem>(depth: Int) throws(JSONParseError) -> Item {
         let start = index
         let type = try scalar(depth: depth).typeDescription
-        return (RawObject(checkedText: itemText(from: start)), type)
+        let item = Item(raw: RawObject(checkedText: itemText(from: start)))
+        item.notAnObject = type
+        return item
     }
 
     /// The text read since `start`, as its own bytes.
@@ -294,6 +296,13 @@ extension JSONParser.Reader {
         index = found
         return try value(atPath: path.dropFirst(), depth: depth + 1)
     }
+}
+
+/// An item of a marketplace's list, as its client reads it.
+protocol ListItem: AnyObject {
+    init(raw: RawObject)
+    /// What the item is when it is not an object ("an array", "a string", …).
+    var notAnObject: String? { get set }
 }
 
 /// A 64-bit digest of an object's text for telling whether it changed between polls: the

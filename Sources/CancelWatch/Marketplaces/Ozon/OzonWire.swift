@@ -15,7 +15,7 @@ enum OzonWire {
     /// One item of `result`: the fields cancelwatch reads, and the item's own text.
     /// A class: an item is built once while its page is read, then only read, and passing
     /// it around costs one reference count instead of one per field.
-    final class Item {
+    final class Item: ListItem {
         var raw: RawObject
         /// What the item is when it is not an object ("an array", "a string", …).
         var notAnObject: String?
@@ -109,12 +109,7 @@ enum OzonWire {
     /// runs for every item of every page.
     static func readItem(_ reader: inout JSONParser.Reader, depth: Int) throws(JSONParseError) -> Item {
         let start = reader.index
-        guard reader.next == UInt8(ascii: "{") else {
-            let (raw, type) = try reader.nonObjectItem(depth: depth)
-            let item = Item(raw: raw)
-            item.notAnObject = type
-            return item
-        }
+        guard reader.next == UInt8(ascii: "{") else { return try reader.nonObjectItem(depth: depth) }
         let item = Item(raw: RawObject(.null))
         var fingerprint = ObjectFingerprint(ignoring: Marketplace.ozon.volatileRawKeys, bytes: reader.bytes, start: start)
         let inner = depth + 1
