@@ -84,6 +84,15 @@ struct BenchMain {
         guard first.requests == corpus.items else {
             throw BenchError("ingest: the clients returned \(first.requests) requests of \(corpus.items)")
         }
+        var together = IngestOutcome(seconds: .infinity, requests: 0, matches: 0, tracked: 0, stages: IngestStages())
+        for _ in 0..<sizes.repeats {
+            var tracker = Tracker()
+            let pass = try await concurrentIngestPass(clients: corpus.clients(), rules: rules, now: corpus.now, tracker: &tracker)
+            if pass.seconds < together.seconds { together = pass }
+        }
+        guard together.requests == first.requests, together.matches == first.matches, together.tracked == first.tracked else {
+            throw BenchError("ingest: polled together, \(together.requests) requests and \(together.matches) matches; one by one \(first.requests) and \(first.matches)")
+        }
         var swiftParse = Double.infinity
         var swiftScan = Double.infinity
         for _ in 0..<sizes.repeats {
@@ -102,9 +111,12 @@ struct BenchMain {
                 "ingest: Python saw \(python.requests) requests and \(python.matches) rule matches, Swift \(first.requests) and \(first.matches)")
         }
         let n = Double(first.requests)
-        table.add("ingest", workload + ", first poll (all new), best of \(sizes.repeats)",
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        table.add("ingest", workload + ", first poll (all new), one core: accounts one after another, best of \(sizes.repeats)",
             "\(rate(n / first.seconds)) requests/s, \(fmt(megabytes / first.seconds, 1)) MB/s (\(ms(first.seconds)))")
-        table.add("ingest", "first poll, by stage", first.stages.text)
+        table.add("ingest", "first poll, one core, by stage", first.stages.text)
+        table.add("ingest", "first poll as the watcher polls: accounts fetched at once, tracked one at a time, \(cores) cores",
+            "\(rate(n / together.seconds)) requests/s, \(fmt(megabytes / together.seconds, 1)) MB/s (\(ms(together.seconds)))")
         table.add("ingest", "same pages, next poll (all known, unchanged)",
             "\(rate(n / steady.seconds)) requests/s, \(fmt(megabytes / steady.seconds, 1)) MB/s (\(ms(steady.seconds)))")
         table.add("ingest", "Python script (benchmarks/ingest.py), same pages",
@@ -116,7 +128,9 @@ struct BenchMain {
         table.add("ingest", "Swift scan alone (every byte checked, nothing built), same pages",
             "\(fmt(megabytes / swiftScan, 1)) MB/s (\(ms(swiftScan)))")
         let speedup = python.seconds / first.seconds
-        table.add("ingest", "cancelwatch vs the Python script (first poll)", "\(fmt(speedup, 1))× faster", target: "≥ 5×", met: speedup >= 5)
+        table.add("ingest", "cancelwatch vs the Python script (first poll, one core each)", "\(fmt(speedup, 1))× faster", target: "≥ 5×", met: speedup >= 5)
+        table.add("ingest", "cancelwatch as the watcher polls (\(cores) cores) vs the Python script (one core)",
+            "\(fmt(python.seconds / together.seconds, 1))× faster")
         let overFloor = first.seconds / pythonParse.seconds
         table.add("ingest", "cancelwatch cost / json.loads cost (first poll)", "\(fmt(overFloor, 2))×", target: "≤ 2×", met: overFloor <= 2)
     }

@@ -179,6 +179,30 @@ func ingestPass(clients: [MarketplaceClient], rules: [CompiledRule], now: Date, 
     return IngestOutcome(seconds: seconds, requests: requests, matches: matches, tracked: tracker.requests.count, stages: stages)
 }
 
+/// The same ingest as the watcher runs it: every account fetched and decoded at once (tasks
+/// on the cooperative pool, as many running as there are cores), each snapshot tracked and
+/// evaluated by the caller as it arrives, one at a time (the watcher's actor). Wall time.
+func concurrentIngestPass(clients: [MarketplaceClient], rules: [CompiledRule], now: Date, tracker: inout Tracker) async throws -> IngestOutcome {
+    var requests = 0
+    var matches = 0
+    let start = DispatchTime.now().uptimeNanoseconds
+    let checks: [(CancellationRequest, Date) -> Bool] = rules.map { rule in { rule.matches($0, now: $1) } }
+    try await withThrowingTaskGroup(of: (String, PendingSnapshot).self) { group in
+        for client in clients {
+            group.addTask { (client.source, try await client.fetchPending()) }
+        }
+        for try await (source, snapshot) in group {
+            _ = tracker.apply(snapshot: snapshot, outcomes: [:], source: source, now: now)
+            for request in snapshot.requests {
+                for k in checks.indices where checks[k](request, now) { matches += 1 }
+            }
+            requests += snapshot.requests.count
+        }
+    }
+    let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    return IngestOutcome(seconds: seconds, requests: requests, matches: matches, tracked: tracker.requests.count, stages: IngestStages())
+}
+
 /// JSONParser alone over every page: Swift's own floor.
 func parseOnlyPass(corpus: IngestCorpus) throws -> Double {
     let start = DispatchTime.now().uptimeNanoseconds

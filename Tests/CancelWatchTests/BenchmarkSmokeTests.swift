@@ -22,6 +22,10 @@ import TestServers
         #expect(Double(first.stages.fetch + first.stages.apply + first.stages.rules) / 1e9 <= first.seconds)
         let again = try await ingestPass(clients: corpus.clients(), rules: rules, now: corpus.now, tracker: &tracker)
         #expect(again.requests == 700 && again.matches == first.matches && again.tracked == 700)
+        // Polled together, as the watcher polls: the same requests tracked, the same matches.
+        var fresh = Tracker()
+        let together = try await concurrentIngestPass(clients: corpus.clients(), rules: rules, now: corpus.now, tracker: &fresh)
+        #expect(together.requests == 700 && together.tracked == 700 && together.matches == first.matches)
         #expect(try parseOnlyPass(corpus: corpus) > 0)
         #expect(try scanOnlyPass(corpus: corpus) > 0)
 
