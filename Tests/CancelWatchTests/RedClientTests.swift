@@ -434,3 +434,14 @@ final class Counter: @unchecked Sendable {
     private var count = 0
     func next() -> Int { lock.withLock { count += 1; return count } }
 }
+
+extension RedClientTests {
+    /// A request's id is written in one go from its parts: the same text as joining them.
+    @Test func aRequestIDIsThePackageAnAtAndTheCancelTime() {
+        for (package, time) in [
+            ("P1", Int64(1_763_999_900)), ("P100000000000000", 0), ("包裹-1", 7), ("", 42), ("X", -5), ("Y", Int64.min), ("Z", Int64.max),
+        ] {
+            #expect(RedWire.requestID(packageID: package, cancelTime: time) == package + "@" + String(time))
+        }
+    }
+}

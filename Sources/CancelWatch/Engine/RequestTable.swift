@@ -56,7 +56,8 @@ struct InternPool<Value: Hashable & Sendable>: Sendable {
 }
 
 /// A string compared and hashed by its bytes: interning must give back exactly the
-/// bytes the marketplace sent (Swift's `==` takes canonically equivalent strings as equal).
+/// bytes the marketplace sent (Swift's `==` takes canonically equivalent strings as equal),
+/// and ids are told apart by their bytes too.
 struct ExactText: Hashable, Sendable {
     let text: String
     init(_ text: String) { self.text = text }
@@ -64,8 +65,11 @@ struct ExactText: Hashable, Sendable {
     static func == (a: ExactText, b: ExactText) -> Bool { sameBytes(a.text, b.text) }
 
     func hash(into hasher: inout Hasher) {
-        let done: Void? = text.utf8.withContiguousStorageIfAvailable { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
-        if done == nil { Array(text.utf8).withUnsafeBytes { hasher.combine(bytes: $0) } }
+        // The fast digest of the bytes, then one word for the seeded hasher (cheaper than
+        // feeding it every byte; the texts are the marketplaces' ids and values).
+        var digest = FastDigest()
+        digest.add(text)
+        hasher.combine(digest.value)
     }
 }
 

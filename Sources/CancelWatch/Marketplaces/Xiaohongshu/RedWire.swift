@@ -231,11 +231,33 @@ enum RedWire {
 
     /// A request's identity: a package can be asked to cancel more than once.
     static func requestID(packageID: String, cancelTime: Int64) -> String {
-        var id = packageID
-        id.reserveCapacity(packageID.utf8.count + 21)  // one allocation for the whole id
-        id += "@"
-        id += String(cancelTime)
-        return id
+        var package = packageID
+        return package.withUTF8 { package in
+            // One string written in place: the package id, `@`, the decimal digits.
+            var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: room for any Int64
+            let count = withUnsafeMutableBytes(of: &digits) { buffer -> Int in
+                var magnitude = cancelTime.magnitude
+                var end = buffer.count
+                repeat {
+                    end -= 1
+                    buffer[end] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                    magnitude /= 10
+                } while magnitude > 0
+                if cancelTime < 0 {
+                    end -= 1
+                    buffer[end] = UInt8(ascii: "-")
+                }
+                return buffer.count - end
+            }
+            return String(unsafeUninitializedCapacity: package.count + 1 + count) { out in
+                _ = out.initialize(fromContentsOf: package)
+                out[package.count] = UInt8(ascii: "@")
+                withUnsafeBytes(of: &digits) { buffer in
+                    for i in 0..<count { out[package.count + 1 + i] = buffer[buffer.count - count + i] }
+                }
+                return package.count + 1 + count
+            }
+        }
     }
 }
 
