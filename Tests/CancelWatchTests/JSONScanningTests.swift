@@ -201,6 +201,11 @@ import Testing
         #expect(try created(#""cancelled_at": "yesterday", "order_date": "2026-11-20T08:00:00Z""#) == ordered)
         #expect(try created(#""order_date": "2026-11-20T08:00:00Z""#) == ordered)
         #expect(try created(#""order_date": "soon""#) == nil)
+        // Written with an escape, on an item that is not the page's first (its place is kept relative to the item).
+        let page = #"{"result": [{"cancellation_id": 1, "auto_approve_date": "2026-11-27T10:00:00Z"}, "#
+            + #"{"cancellation_id": 2, "auto_approve_date": "2026-11-27T10:00:00Z", "order_date": "2026\u002d11-20T08:00:00Z"}]}"#
+        let second = try #require(try OzonWire.decodePage(Data(page.utf8)).items.last)
+        #expect(try OzonWire.request(from: second, source: "ozon").createdAt == ordered)
         // A repeated key counts by its last value, as the parser keeps it.
         #expect(
             try created(#""cancelled_at": "2026-11-25T10:00:00Z", "order_date": "2026-11-20T08:00:00Z", "cancelled_at": null"#)
@@ -227,19 +232,107 @@ import Testing
     /// at every position of a word, in keys and values, ends or breaks the run where the
     /// byte-by-byte reading would, and bytes above 0x7F never do.
     @Test func aStringEndsWhereItsByteIsWhateverItsPlaceInAWord() throws {
+        // (as written in JSON, as decoded; nil: not JSON)
+        let specials: [(String, String?)] = [
+            ("\"", nil), ("\u{1}", nil), ("\\\"", "\""), ("\\\\", "\\"), ("\\n", "\n"), ("\\u00e9", "é"), ("é", "é"),
+            ("¢", "¢"), ("Ü", "Ü"), ("\u{85}", "\u{85}"), ("\u{7f}", "\u{7f}"), ("用", "用"),
+        ]
         for length in 0..<24 {
-            for special in ["\"", "\\n", "\\u00e9", "\u{1}", "é", "\u{7f}"] {
-                let body = String(repeating: "a", count: length) + special + String(repeating: "b", count: 9)
-                let text = "{\"k\(body)\": \"\(body)\", \"n\": 1}"
-                let parsed = try? JSONParser.parse(text)
+            for (special, decoded) in specials {
+                let a = String(repeating: "a", count: length)
+                let b = String(repeating: "b", count: 9)
+                let text = "{\"k\(a)\(special)\(b)\": \"\(a)\(special)\(b)\", \"n\": 1}"
                 let raw = try? RawObject(json: Array(text.utf8))
-                #expect((parsed == nil) == (raw == nil), "\(text)")
-                if let parsed, let raw { #expect(raw.value == parsed, "\(text)") }
-                // A bare quote ends the key or value early, a control character is refused: neither is JSON.
-                #expect((parsed == nil) == (special == "\"" || special == "\u{1}"), "\(text)")
-                if let parsed { #expect(raw?.value(atPath: ["n"]) == .integer(1) && parsed["n"] == .integer(1)) }
+                #expect((try? JSONParser.parse(text)) == raw?.value, "\(text)")
+                guard let decoded else {
+                    // A bare quote ends the key early, a control character is refused: neither is JSON.
+                    #expect(raw == nil, "\(text)")
+                    continue
+                }
+                // The key is found by the text walk and the value read as written (not only as
+                // the parser, which shares the scan, reads it).
+                let key = "k" + a + decoded + b
+                #expect(raw?.value == .object([key: .string(a + decoded + b), "n": .integer(1)]), "\(text)")
+                #expect(raw?.value(atPath: [key]) == .string(a + decoded + b), "\(text)")
+                // Past the first member (skipped, not read) to the second.
+                #expect(raw?.value(atPath: ["n"]) == .integer(1), "\(text)")
             }
         }
+    }
+
+    /// The countdown member is cut out wherever it stands, however its key is written; the
+    /// client's fingerprint (taken while the page is read) is the one taken from the text.
+    @Test func theCountdownIsCutOutWhereverItStands() throws {
+        let variants: [(String, String)] = [
+            (#"{"max_audit_time": 5, "a": 1, "b": "x"}"#, #"{"max_audit_time": 9, "a": 1, "b": "x"}"#),
+            (#"{"a": 1, "max_audit_time": 5, "b": "x"}"#, #"{"a": 1, "max_audit_time": 9, "b": "x"}"#),
+            (#"{"a": 1, "b": "x", "max_audit_time": 5}"#, #"{"a": 1, "b": "x", "max_audit_time": 9}"#),
+            (#"{"max_audit_time": 5}"#, #"{"max_audit_time": 9}"#),
+            (#"{ "a" : 1 , "max_audit_time" : 5 , "b" : "x" }"#, #"{ "a" : 1 , "max_audit_time" : 9 , "b" : "x" }"#),
+            (#"{"a": 1, "max\u005faudit_time": 5, "b": "x"}"#, #"{"a": 1, "max\u005faudit_time": 9, "b": "x"}"#),
+            (#"{"max_audit_time": 5, "max_audit_time": 6, "a": 1}"#, #"{"max_audit_time": 7, "max_audit_time": 8, "a": 1}"#),
+        ]
+        var seen: [UInt64] = []
+        for (before, after) in variants {
+            var prints: [UInt64] = []
+            for text in [before, after] {
+                let page = #"{"success": true, "error_code": 0, "data": {"package_list": ["# + text + "]}}"
+                let item = try #require(try RedWire.decodePage(Data(page.utf8)).items.first)
+                let fromText = item.raw.fingerprint(ignoring: Marketplace.xiaohongshu.volatileRawKeys)
+                #expect(item.raw.changeFingerprint == fromText, "\(text)")
+                prints.append(fromText)
+            }
+            #expect(prints[0] == prints[1], "\(before)")
+            seen.append(prints[0])
+        }
+        // The escaped key is the same member: what is left is the second variant's text.
+        #expect(seen[5] == seen[1])
+        // The rest of each text still counts: the other variants all differ.
+        seen.remove(at: 5)
+        #expect(Set(seen).count == seen.count)
+    }
+
+    @Test func theDigestSeesEveryByteAndTheLength() {
+        func digest(_ bytes: [UInt8]) -> UInt64 {
+            var d = FastDigest()
+            bytes.withUnsafeBytes { d.add(bytes: $0) }
+            return d.value
+        }
+        let text = (0..<130).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 11) }
+        // Every length (short, one lane, four lanes, tails of every size) gives its own digest.
+        var prefixes = Set<UInt64>()
+        for n in 0...text.count { prefixes.insert(digest(Array(text[0..<n]))) }
+        #expect(prefixes.count == text.count + 1)
+        // A change of any one byte, at any place in any of those shapes, changes it.
+        for n in [1, 7, 8, 9, 15, 16, 31, 32, 63, 64, 65, 95, 96, 100, 130] {
+            let base = Array(text[0..<n])
+            for i in 0..<n {
+                var changed = base
+                changed[i] ^= 0x20
+                #expect(digest(changed) != digest(base), "length \(n), byte \(i)")
+            }
+        }
+    }
+
+    @Test func aTimestampIsReadExactlyAsRFC3339AndNothingElse() {
+        let accepted: [(String, Double)] = [
+            ("2026-11-23T20:00:00Z", 1_795_464_000), ("2026-11-23t20:00:00z", 1_795_464_000), ("2026-11-23 20:00:00Z", 1_795_464_000),
+            ("2026-11-23T20:00:00.5Z", 1_795_464_000.5), ("2026-11-23T23:00:00+03:00", 1_795_464_000),
+            ("2026-11-23T19:30:00-00:30", 1_795_464_000), ("2026-11-23T20:00:00.123456Z", 1_795_464_000.123456),
+        ]
+        for (text, seconds) in accepted {
+            let date = Timestamp.parse(text)
+            #expect(date.map { abs($0.timeIntervalSince1970 - seconds) < 1e-6 } == true, "\(text)")
+        }
+        let rejected = [
+            "", "2026-11-23T20:00:00", "2026-11-23T20:00:0Z", "2026-11-23T20:00:00.Z", "2026-11-23T20:00:00.5",
+            "2026-11-23T20:00:00+03", "2026-11-23T20:00:00+0300", "2026-11-23T20:00:00+03:0", "2026-11-23T20:00:00+03:00Z",
+            "2026-11-23T20:00:00ZZ", "2026-11-23X20:00:00Z", "2026/11/23T20:00:00Z", "2026-11-23T20-00:00Z", "2026-11-23T20:00-00Z",
+            "x026-11-23T20:00:00Z", "2026-x1-23T20:00:00Z", "2026-11-x3T20:00:00Z", "2026-11-23Tx0:00:00Z", "2026-11-23T20:x0:00Z",
+            "2026-11-23T20:00:x0Z", "2026-13-23T20:00:00Z", "2026-00-23T20:00:00Z", "2026-11-32T20:00:00Z", "2026-11-23T24:00:00Z",
+            "2026-11-23T20:60:00Z", "2026-11-23T20:00:61Z", "2026-11-23T20:00:00+x3:00", "2026-11-23T20:00:00 Z",
+        ]
+        for text in rejected { #expect(Timestamp.parse(text) == nil, "\(text)") }
     }
 
     @Test func aPageItemKeepsItsOwnTextAndTheStateFileStoresIt() throws {

@@ -127,7 +127,6 @@ public struct Tracker: Sendable {
     private var sourcePositions: [String: Int] = [:]
     /// The source last looked up, and its position.
     private var lastSource: (name: String, position: Int)?
-    /// How many tracked requests are in each state.
     /// How many tracked requests are in each status.
     public var statusCounts: [TrackedStatus: Int] {
         var counts: [TrackedStatus: Int] = [:]
