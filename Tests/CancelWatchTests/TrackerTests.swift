@@ -351,6 +351,30 @@ import Testing
         }
     }
 
+    /// A pooled string that goes (its last request removed) gives its id to the next new
+    /// value; the same string coming back later is not taken for what now holds the id.
+    @Test func aStringGoneFromThePoolIsNotMistakenForTheOneThatTookItsID() {
+        for (gone, next) in [
+            (String(repeating: "Покупатель передумал ", count: 3), String(repeating: "Долгая доставка ", count: 3)),
+            ("short", "other"),
+        ] {
+            var table = RequestTable<Int>(rawPaths: .none)
+            var first = request("1", deadlineIn: 60)
+            first.reason = gone
+            let slot = table.set(first, rawKept: .everything, extra: 1)
+            table.remove(slot)
+            var second = request("2", deadlineIn: 60)
+            second.reason = next
+            let secondSlot = table.set(second, rawKept: .everything, extra: 2)
+            // The very same string as the first request's, again.
+            var third = request("3", deadlineIn: 60)
+            third.reason = gone
+            let thirdSlot = table.set(third, rawKept: .everything, extra: 3)
+            #expect(table.request(at: secondSlot).reason == next)
+            #expect(table.request(at: thirdSlot).reason == gone)
+        }
+    }
+
     /// Only what rules read of the raw object stays in memory; a change anywhere in the
     /// object is still a change, and the change carries the whole object.
     @Test func theRawObjectIsKeptPrunedAndStillWatchedWhole() {

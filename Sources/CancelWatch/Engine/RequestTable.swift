@@ -44,14 +44,17 @@ struct InternPool<Value: Hashable & Sendable>: Sendable {
         return id
     }
 
-    /// One reference less to `id`; the value goes when none is left.
-    mutating func release(_ id: UInt32) {
-        guard id != 0 else { return }
+    /// One reference less to `id`; the value goes when none is left (then true: the id
+    /// may name another value later).
+    @discardableResult
+    mutating func release(_ id: UInt32) -> Bool {
+        guard id != 0 else { return false }
         references[Int(id)] -= 1
-        guard references[Int(id)] == 0 else { return }
+        guard references[Int(id)] == 0 else { return false }
         ids[values[Int(id)]] = nil
         values[Int(id)] = values[0]
         free.append(id)
+        return true
     }
 }
 
@@ -134,6 +137,9 @@ struct RequestTable<Extra: Sendable>: Sendable {
     /// byte comparison is cheaper than a lookup.
     private var recentTexts = [UInt32](repeating: 0, count: 6 * recentPerField)
     private var recentNext = [Int](repeating: 0, count: 6)
+    /// The string last interned through each recent slot (kept alive) and its two words.
+    private var recentStrings = [String](repeating: "", count: 6 * recentPerField)
+    private var recentBits = [SIMD2<UInt64>](repeating: .zero, count: 6 * recentPerField)
     private static var recentPerField: Int { 8 }
 
     init(rawPaths: RawPaths) {
@@ -309,17 +315,35 @@ struct RequestTable<Extra: Sendable>: Sendable {
     private mutating func intern(_ text: String, field: Int) -> UInt32 {
         if text.isEmpty { return 0 }
         let base = field * Self.recentPerField
+        // The very string seen last for a recent id (the clients share repeated values):
+        // its two words identify it while `recentStrings` keeps it alive. No bytes compared.
+        let bits = unsafeBitCast(text, to: StringBits.self)
+        for i in base..<base + Self.recentPerField where recentBits[i] == bits && recentTexts[i] != 0 {
+            texts.retain(id: recentTexts[i])
+            return recentTexts[i]
+        }
         for i in base..<base + Self.recentPerField {
             let id = recentTexts[i]
             if id != 0 && sameBytes(texts[id].text, text) {
                 texts.retain(id: id)
+                remember(text, bits: bits, at: i)
                 return id
             }
         }
         let id = texts.retain(ExactText(text))
-        recentTexts[base + recentNext[field]] = id
+        let slot = base + recentNext[field]
+        recentTexts[slot] = id
+        remember(text, bits: bits, at: slot)
         recentNext[field] = (recentNext[field] + 1) % Self.recentPerField
         return id
+    }
+
+    private typealias StringBits = SIMD2<UInt64>
+
+    @inline(__always)
+    private mutating func remember(_ text: String, bits: StringBits, at slot: Int) {
+        recentStrings[slot] = text
+        recentBits[slot] = bits
     }
 
     private mutating func retainRaw(_ raw: RawObject, kept: RawPaths) -> UInt32 {
@@ -330,7 +354,14 @@ struct RequestTable<Extra: Sendable>: Sendable {
     }
 
     private mutating func releaseValues(of p: PackedRequest) {
-        for id in [p.source, p.rawState, p.initiator, p.reason, p.reasonID, p.logistics] { texts.release(id) }
+        for id in [p.source, p.rawState, p.initiator, p.reason, p.reasonID, p.logistics] where texts.release(id) {
+            // Gone from the pool: a recent slot must not answer for it by the old string's words.
+            for slot in recentTexts.indices where recentTexts[slot] == id {
+                recentTexts[slot] = 0
+                recentStrings[slot] = ""
+                recentBits[slot] = .zero
+            }
+        }
         raws.release(p.raw)
     }
 
