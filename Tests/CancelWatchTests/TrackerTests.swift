@@ -351,8 +351,9 @@ import Testing
         }
     }
 
-    /// A pooled string that goes (its last request removed) gives its id to the next new
-    /// value; the same string coming back later is not taken for what now holds the id.
+    /// A pooled string that goes (its last request removed) frees its id for a later new
+    /// value; the same string coming back later is not taken for what then holds the id
+    /// (without the recent slots cleared, `next` takes the freed id and `gone` reads back as it).
     @Test func aStringGoneFromThePoolIsNotMistakenForTheOneThatTookItsID() {
         for (gone, next) in [
             (String(repeating: "Покупатель передумал ", count: 3), String(repeating: "Долгая доставка ", count: 3)),
