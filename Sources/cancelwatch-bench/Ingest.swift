@@ -159,8 +159,6 @@ func ingestPass(clients: [MarketplaceClient], rules: [CompiledRule], now: Date, 
     var matches = 0
     let start = DispatchTime.now().uptimeNanoseconds
     var stages = IngestStages()
-    // Each rule behind a closure: the loop borrows the rule instead of copying it per call.
-    let checks: [(CancellationRequest, Date) -> Bool] = rules.map { rule in { rule.matches($0, now: $1) } }
     for client in clients {
         let fetched = DispatchTime.now().uptimeNanoseconds
         let snapshot = try await client.fetchPending()
@@ -168,7 +166,7 @@ func ingestPass(clients: [MarketplaceClient], rules: [CompiledRule], now: Date, 
         _ = tracker.apply(snapshot: snapshot, outcomes: [:], source: client.source, now: now)
         let evaluated = DispatchTime.now().uptimeNanoseconds
         for request in snapshot.requests {
-            for k in checks.indices where checks[k](request, now) { matches += 1 }
+            for rule in rules where rule.matches(request, now: now) { matches += 1 }
         }
         stages.fetch += applied - fetched
         stages.apply += evaluated - applied
@@ -186,7 +184,6 @@ func concurrentIngestPass(clients: [MarketplaceClient], rules: [CompiledRule], n
     var requests = 0
     var matches = 0
     let start = DispatchTime.now().uptimeNanoseconds
-    let checks: [(CancellationRequest, Date) -> Bool] = rules.map { rule in { rule.matches($0, now: $1) } }
     try await withThrowingTaskGroup(of: (String, PendingSnapshot).self) { group in
         for client in clients {
             group.addTask { (client.source, try await client.fetchPending()) }
@@ -194,7 +191,7 @@ func concurrentIngestPass(clients: [MarketplaceClient], rules: [CompiledRule], n
         for try await (source, snapshot) in group {
             _ = tracker.apply(snapshot: snapshot, outcomes: [:], source: source, now: now)
             for request in snapshot.requests {
-                for k in checks.indices where checks[k](request, now) { matches += 1 }
+                for rule in rules where rule.matches(request, now: now) { matches += 1 }
             }
             requests += snapshot.requests.count
         }

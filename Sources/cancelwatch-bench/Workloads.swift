@@ -20,21 +20,20 @@ func rulesPass(requests: [CancellationRequest], rules: [CompiledRule], evaluatio
     let rounds = max(1, evaluations / rules.count)
     var matches = 0
     let start = DispatchTime.now().uptimeNanoseconds
-    // Each rule behind a closure: the loop borrows the rule instead of copying (and
-    // retaining every field of) a CompiledRule per call across the module boundary.
-    let checks: [(CancellationRequest, Date) -> Bool] = rules.map { rule in { rule.matches($0, now: $1) } }
+    // Each request once per round for every rule, rules borrowed from the array (a
+    // `CompiledRule` is a class: no copy of its fields per call).
     requests.withUnsafeBufferPointer { requests in
-        checks.withUnsafeBufferPointer { checks in
-            nows.withUnsafeBufferPointer { nows in
-                var r = 0
-                var n = 0
-                for _ in 0..<rounds {
-                    for k in 0..<checks.count where checks[k](requests[r], nows[n]) { matches += 1 }
-                    r += 1
-                    if r == requests.count { r = 0 }
-                    n += 1
-                    if n == nows.count { n = 0 }
-                }
+        nows.withUnsafeBufferPointer { nows in
+            var r = 0
+            var n = 0
+            for _ in 0..<rounds {
+                let request = requests[r]
+                let now = nows[n]
+                for rule in rules where rule.matches(request, now: now) { matches += 1 }
+                r += 1
+                if r == requests.count { r = 0 }
+                n += 1
+                if n == nows.count { n = 0 }
             }
         }
     }

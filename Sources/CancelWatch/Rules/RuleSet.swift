@@ -25,8 +25,10 @@ public struct QuietWindow: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-/// One rule, checked and compiled: what the scheduler evaluates per request.
-public struct CompiledRule: Sendable, CustomStringConvertible {
+/// One rule, checked and compiled: what the scheduler evaluates per request. Immutable;
+/// a class, so that handing it around (per request, per evaluation) costs one reference
+/// count instead of one per field.
+public final class CompiledRule: Sendable, CustomStringConvertible {
     public let name: String
     public let severity: RuleSeverity
     /// Sink names, in the order written.
