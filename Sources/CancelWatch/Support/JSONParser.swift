@@ -51,8 +51,10 @@ public enum JSONParser {
         /// Made on the first string (a reader that walks a path reads few or none).
         var stringCache: [String?] = []
         static let cacheSlots = 256
-        /// Longer strings (dates, messages) rarely repeat.
-        static let cacheableLength = 48
+        /// Longer strings rarely repeat. Up to here they do: a page's reasons and buyers'
+        /// stock messages (a sentence in Cyrillic is 60-100 bytes), whose sharing also lets
+        /// the tracker intern them by identity.
+        static let cacheableLength = 128
 
         init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
 
