@@ -110,7 +110,7 @@ public enum JSONParser {
             let base = memberStack.count
             defer { memberStack.removeSubrange(base...) }
             try members(depth: depth) { (reader: inout Self, key) throws(JSONParseError) in
-                let name = key.unescaped ?? reader.makeString(key.range)
+                let name = key.unescaped ?? reader.makeString(key.range(in: reader.bytes))
                 let value = try reader.readValue(depth: depth + 1)
                 reader.memberStack.append((name, value))
             }

@@ -58,35 +58,43 @@ extension JSONParser {
 extension JSONParser.Reader {
     /// An object's key as it appears in the text: its bytes, or its unescaped text when it has escapes.
     struct Key {
-        let bytes: UnsafeBufferPointer<UInt8>
-        let range: Range<Int>
+        /// The key's bytes in the text (empty, at the key's place, when it has escapes).
+        /// With `unescaped`, four words: a key comes back in registers.
+        let raw: UnsafeBufferPointer<UInt8>
         let unescaped: String?
+
+        /// Where `raw` is in `text`.
+        @inline(__always)
+        func range(in text: UnsafeBufferPointer<UInt8>) -> Range<Int> {
+            let start = raw.baseAddress! - text.baseAddress!
+            return start..<(start + raw.count)
+        }
 
         /// Whether the key is `name` (compared by bytes). A literal picks this one: the
         /// `String` comparison is `matches`.
         @inline(__always)
         func `is`(_ name: StaticString) -> Bool {
             if let unescaped { return unescaped.utf8.elementsEqual(UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)) }
-            guard range.count == name.utf8CodeUnitCount else { return false }
-            return memcmp(bytes.baseAddress! + range.lowerBound, name.utf8Start, range.count) == 0
+            guard raw.count == name.utf8CodeUnitCount else { return false }
+            return memcmp(raw.baseAddress!, name.utf8Start, raw.count) == 0
         }
 
         /// Whether the key is `name` (a `String` known only at run time).
         func matches(_ name: String) -> Bool {
             if let unescaped { return unescaped == name }
-            if name.utf8.count == range.count {
+            if name.utf8.count == raw.count {
                 let same = name.utf8.withContiguousStorageIfAvailable { stored in
-                    memcmp(stored.baseAddress!, bytes.baseAddress! + range.lowerBound, range.count) == 0
+                    raw.count == 0 || memcmp(stored.baseAddress!, raw.baseAddress!, raw.count) == 0
                 }
-                if same ?? name.utf8.elementsEqual(UnsafeBufferPointer(rebasing: bytes[range])) { return true }
+                if same ?? name.utf8.elementsEqual(raw) { return true }
             }
             // Equal bytes are equal text; beyond ASCII, text can be equal in other bytes (a
             // composed and a decomposed accent): compared as `String`s, as a dictionary would.
-            if name.utf8.allSatisfy({ $0 < 0x80 }) && !bytes[range].contains(where: { $0 >= 0x80 }) { return false }
+            if name.utf8.allSatisfy({ $0 < 0x80 }) && !raw.contains(where: { $0 >= 0x80 }) { return false }
             return text == name
         }
 
-        var text: String { unescaped ?? String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self) }
+        var text: String { unescaped ?? String(decoding: raw, as: UTF8.self) }
     }
 
     /// The byte the next value starts with (after whitespace), or nil at the end.
@@ -205,10 +213,10 @@ extension JSONParser.Reader {
         let i = stringStop(from: start)
         if i < bytes.count, bytes[i] == UInt8(ascii: "\"") {
             index = i + 1
-            return Key(bytes: bytes, range: start..<i, unescaped: nil)
+            return Key(raw: UnsafeBufferPointer(rebasing: bytes[start..<i]), unescaped: nil)
         }
         let text = try readString()
-        return Key(bytes: bytes, range: start..<start, unescaped: text)
+        return Key(raw: UnsafeBufferPointer(rebasing: bytes[start..<start]), unescaped: text)
     }
 
     /// A list item that is not an object: its text, and what it is ("an array", "a string", …).
@@ -319,7 +327,7 @@ struct ObjectFingerprint {
         defer { lastEnd = end }
         // The names are ASCII: only a key of the same length (or with escapes) can be one.
         guard !ignoring.isEmpty,
-            ignoring.contains(where: { (key.unescaped != nil || $0.utf8.count == key.range.count) && key.matches($0) })
+            ignoring.contains(where: { (key.unescaped != nil || $0.utf8.count == key.raw.count) && key.matches($0) })
         else { return }
         digest.add(bytes: UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(bytes)[pending..<lastEnd]))
         pending = end
