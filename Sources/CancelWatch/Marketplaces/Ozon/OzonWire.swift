@@ -105,17 +105,12 @@ enum OzonWire {
     }
 
     /// One item, its fields read as `JSONValue` accessors would read them (a repeated key
-    /// counts by its last value). One loop over the members, no closure per member: this
-    /// runs for every item of every page.
+    /// counts by its last value).
     static func readItem(_ reader: inout JSONParser.Reader, depth: Int) throws(JSONParseError) -> Item {
         let start = reader.index
-        guard reader.next == UInt8(ascii: "{") else { return try reader.nonObjectItem(depth: depth) }
-        let item = Item(raw: RawObject(.null))
-        var fingerprint = ObjectFingerprint(ignoring: Marketplace.ozon.volatileRawKeys, bytes: reader.bytes, start: start)
         let inner = depth + 1
-        try reader.openObject(depth: depth)
-        var next = try reader.nextMember(first: true)
-        while let key = next {
+        return try reader.listItem(depth: depth, volatile: Marketplace.ozon.volatileRawKeys) {
+            (reader: inout JSONParser.Reader, key, item: Item) throws(JSONParseError) in
             if key.is("cancellation_id") {
                 item.id = try reader.scalar(depth: inner).lenientInt64
             } else if key.is("posting_number") {
@@ -124,39 +119,27 @@ enum OzonWire {
                 item.deadline = try readDate(&reader, depth: inner)
             } else if key.is("state") {
                 item.state = nil
-                if reader.next == UInt8(ascii: "{") {
-                    try reader.openObject(depth: inner)
-                    var member = try reader.nextMember(first: true)
-                    while let key = member {
-                        if key.is("state") { item.state = try reader.string(depth: inner + 1) } else { try reader.skipValue(depth: inner + 1) }
-                        member = try reader.nextMember(first: false)
-                    }
-                } else {
-                    try reader.skipValue(depth: inner)
+                guard reader.next == UInt8(ascii: "{") else { return try reader.skipValue(depth: inner) }
+                try reader.members(depth: inner) { (reader: inout JSONParser.Reader, key) throws(JSONParseError) in
+                    if key.is("state") { item.state = try reader.string(depth: inner + 1) } else { try reader.skipValue(depth: inner + 1) }
                 }
             } else if key.is("cancellation_reason") {
                 item.reasonName = nil
                 item.reasonID = ""
-                if reader.next == UInt8(ascii: "{") {
-                    try reader.openObject(depth: inner)
-                    var member = try reader.nextMember(first: true)
-                    while let key = member {
-                        if key.is("name") {
-                            item.reasonName = try reader.string(depth: inner + 1)
-                        } else if key.is("id") {
-                            switch try reader.scalar(depth: inner + 1) {
-                            case .integer(let i): item.reasonID = String(i)
-                            case .string(let s): item.reasonID = s
-                            case .number(let d): item.reasonID = String(d)
-                            default: item.reasonID = ""
-                            }
-                        } else {
-                            try reader.skipValue(depth: inner + 1)
+                guard reader.next == UInt8(ascii: "{") else { return try reader.skipValue(depth: inner) }
+                try reader.members(depth: inner) { (reader: inout JSONParser.Reader, key) throws(JSONParseError) in
+                    if key.is("name") {
+                        item.reasonName = try reader.string(depth: inner + 1)
+                    } else if key.is("id") {
+                        switch try reader.scalar(depth: inner + 1) {
+                        case .integer(let i): item.reasonID = String(i)
+                        case .string(let s): item.reasonID = s
+                        case .number(let d): item.reasonID = String(d)
+                        default: item.reasonID = ""
                         }
-                        member = try reader.nextMember(first: false)
+                    } else {
+                        try reader.skipValue(depth: inner + 1)
                     }
-                } else {
-                    try reader.skipValue(depth: inner)
                 }
             } else if key.is("cancellation_reason_message") {
                 item.reasonMessage = try reader.string(depth: inner)
@@ -175,11 +158,7 @@ enum OzonWire {
             } else {
                 try reader.skipValue(depth: inner)
             }
-            fingerprint.add(key, end: reader.index)
-            next = try reader.nextMember(first: false)
         }
-        item.raw = RawObject(checkedText: reader.itemText(from: start), changeFingerprint: fingerprint.value(end: reader.index))
-        return item
     }
 
     /// A string value read as an RFC 3339 date, straight from its bytes when it has no escapes.

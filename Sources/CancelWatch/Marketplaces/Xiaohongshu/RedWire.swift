@@ -117,14 +117,9 @@ enum RedWire {
     /// One item, its fields read as `JSONValue` accessors would read them (a repeated key
     /// counts by its last value).
     static func readItem(_ reader: inout JSONParser.Reader, depth: Int) throws(JSONParseError) -> Item {
-        let start = reader.index
-        guard reader.next == UInt8(ascii: "{") else { return try reader.nonObjectItem(depth: depth) }
-        let item = Item(raw: RawObject(.null))
-        var fingerprint = ObjectFingerprint(ignoring: Marketplace.xiaohongshu.volatileRawKeys, bytes: reader.bytes, start: start)
         let inner = depth + 1
-        try reader.openObject(depth: depth)
-        var next = try reader.nextMember(first: true)
-        while let key = next {
+        return try reader.listItem(depth: depth, volatile: Marketplace.xiaohongshu.volatileRawKeys) {
+            (reader: inout JSONParser.Reader, key, item: Item) throws(JSONParseError) in
             if key.is("package_id") {
                 item.packageID = try reader.string(depth: inner)
             } else if key.is("cancel_time") {
@@ -146,11 +141,7 @@ enum RedWire {
             } else {
                 try reader.skipValue(depth: inner)
             }
-            fingerprint.add(key, end: reader.index)
-            next = try reader.nextMember(first: false)
         }
-        item.raw = RawObject(checkedText: reader.itemText(from: start), changeFingerprint: fingerprint.value(end: reader.index))
-        return item
     }
 
     /// An unaudited item given as a value (tests) as a pending request.
