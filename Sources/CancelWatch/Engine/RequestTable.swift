@@ -137,9 +137,9 @@ struct RequestTable<Extra: Sendable>: Sendable {
     /// byte comparison is cheaper than a lookup.
     private var recentTexts = [UInt32](repeating: 0, count: 6 * recentPerField)
     private var recentNext = [Int](repeating: 0, count: 6)
-    /// The string last interned through each recent slot (kept alive) and its two words.
+    /// The string last interned through each recent slot, kept alive: its two words then
+    /// name it and no other.
     private var recentStrings = [String](repeating: "", count: 6 * recentPerField)
-    private var recentBits = [SIMD2<UInt64>](repeating: .zero, count: 6 * recentPerField)
     private static var recentPerField: Int { 8 }
 
     init(rawPaths: RawPaths) {
@@ -317,33 +317,32 @@ struct RequestTable<Extra: Sendable>: Sendable {
         let base = field * Self.recentPerField
         // The very string seen last for a recent id (the clients share repeated values):
         // its two words identify it while `recentStrings` keeps it alive. No bytes compared.
-        let bits = unsafeBitCast(text, to: StringBits.self)
-        for i in base..<base + Self.recentPerField where recentBits[i] == bits && recentTexts[i] != 0 {
-            texts.retain(id: recentTexts[i])
-            return recentTexts[i]
+        let bits = unsafeBitCast(text, to: SIMD2<UInt64>.self)
+        let same: Int? = recentStrings.withUnsafeBytes { strings in
+            for i in base..<base + Self.recentPerField
+            where strings.load(fromByteOffset: i * MemoryLayout<String>.stride, as: SIMD2<UInt64>.self) == bits {
+                return i
+            }
+            return nil
+        }
+        if let same, recentTexts[same] != 0 {
+            texts.retain(id: recentTexts[same])
+            return recentTexts[same]
         }
         for i in base..<base + Self.recentPerField {
             let id = recentTexts[i]
             if id != 0 && sameBytes(texts[id].text, text) {
                 texts.retain(id: id)
-                remember(text, bits: bits, at: i)
+                recentStrings[i] = text
                 return id
             }
         }
         let id = texts.retain(ExactText(text))
         let slot = base + recentNext[field]
         recentTexts[slot] = id
-        remember(text, bits: bits, at: slot)
+        recentStrings[slot] = text
         recentNext[field] = (recentNext[field] + 1) % Self.recentPerField
         return id
-    }
-
-    private typealias StringBits = SIMD2<UInt64>
-
-    @inline(__always)
-    private mutating func remember(_ text: String, bits: StringBits, at slot: Int) {
-        recentStrings[slot] = text
-        recentBits[slot] = bits
     }
 
     private mutating func retainRaw(_ raw: RawObject, kept: RawPaths) -> UInt32 {
@@ -359,7 +358,6 @@ struct RequestTable<Extra: Sendable>: Sendable {
             for slot in recentTexts.indices where recentTexts[slot] == id {
                 recentTexts[slot] = 0
                 recentStrings[slot] = ""
-                recentBits[slot] = .zero
             }
         }
         raws.release(p.raw)
