@@ -81,13 +81,11 @@ public struct RawObject: Sendable, CustomStringConvertible {
             if case .object = value { return true }
             return false
         case .text(let text):
-            for byte in text {
-                switch byte {
-                case 0x20, 0x09, 0x0A, 0x0D: continue
-                default: return byte == UInt8(ascii: "{")
-                }
+            return text.withUnsafeBufferPointer { buffer in
+                var reader = JSONParser.Reader(bytes: buffer)
+                reader.skipWhitespace()
+                return reader.next == UInt8(ascii: "{")
             }
-            return false
         }
     }
 
