@@ -58,38 +58,6 @@ struct InternPool<Value: Hashable & Sendable>: Sendable {
     }
 }
 
-/// A string compared and hashed by its bytes: interning must give back exactly the
-/// bytes the marketplace sent (Swift's `==` takes canonically equivalent strings as equal),
-/// and ids are told apart by their bytes too.
-struct ExactText: Hashable, Sendable {
-    let text: String
-    init(_ text: String) { self.text = text }
-
-    static func == (a: ExactText, b: ExactText) -> Bool { sameBytes(a.text, b.text) }
-
-    func hash(into hasher: inout Hasher) {
-        // The fast digest of the bytes, then one word for the seeded hasher (cheaper than
-        // feeding it every byte; the texts are the marketplaces' ids and values).
-        var digest = FastDigest()
-        digest.add(text)
-        hasher.combine(digest.value)
-    }
-}
-
-/// Whether two strings have the same UTF-8 bytes.
-@inline(__always)
-func sameBytes(_ a: String, _ b: String) -> Bool {
-    let a8 = a.utf8
-    let b8 = b.utf8
-    guard a8.count == b8.count else { return false }
-    let fast: Bool? = a8.withContiguousStorageIfAvailable { x in
-        b8.withContiguousStorageIfAvailable { y in
-            x.count == 0 || x.baseAddress == y.baseAddress || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0
-        }
-    } ?? nil
-    return fast ?? a8.elementsEqual(b8)
-}
-
 /// A `CancellationRequest` in 80 bytes: the repeated strings as pool ids, dates as
 /// seconds, the raw object pruned to what rules read and pooled too.
 struct PackedRequest: Sendable {
