@@ -72,9 +72,9 @@ public final class RedClient: MarketplaceClient {
         var warnings: [String] = []
         var unitWarnings: [String] = []
         var pages = 0
-        // By their bytes, hashed with the fast digest (ids are long; a poll lists thousands).
+        // Ids by their bytes, hashed with the fast digest (ids are long; a poll lists thousands).
         var seen = Set<ExactText>()
-        var skipped = Set<String>()
+        var skipped = Set<ExactText>()
         var complete = true
         for logistics in account.logistics {
             pages += try await forEachPage(query: [("logistics", logistics), ("status", "unaudited")]) { items, sentAt in
@@ -89,7 +89,7 @@ public final class RedClient: MarketplaceClient {
                     } catch {
                         // Still listed: whatever it is, it has not left the list.
                         if let id = RedWire.requestID(of: item) {
-                            if !seen.contains(ExactText(id)) { skipped.insert(id) }
+                            if !seen.contains(ExactText(id)) { skipped.insert(ExactText(id)) }
                         } else {
                             complete = false
                         }
@@ -97,7 +97,7 @@ public final class RedClient: MarketplaceClient {
                         continue
                     }
                     guard seen.insert(ExactText(pending.request.id)).inserted else { continue }
-                    if !skipped.isEmpty { skipped.remove(pending.request.id) }
+                    if !skipped.isEmpty { skipped.remove(ExactText(pending.request.id)) }
                     if let warning = unitWarning.check(
                         pending.request, left: pending.left, unit: account.maxAuditTimeUnit, now: sentAt, source: source)
                     {
@@ -108,7 +108,8 @@ public final class RedClient: MarketplaceClient {
             }
         }
         return PendingSnapshot(
-            requests: requests, warnings: warnings + unitWarnings, pages: pages, skippedIDs: skipped, complete: complete)
+            requests: requests, warnings: warnings + unitWarnings, pages: pages, skippedIDs: Set(skipped.map(\.text)),
+            complete: complete)
     }
 
     /// Searches both lists, `unaudited` first and then `audited`, by logistics mode, over
