@@ -314,6 +314,25 @@ import Testing
         }
     }
 
+    @Test func aTextSetKnowsEachTextByItsBytesAsItGrows() {
+        var set = TextSet()
+        let texts = (0..<5000).map { "P\(100_000_000_000_000 + $0 * 7919)@\(1_700_000_000 + $0 % 7)" }
+        for (n, text) in texts.enumerated() {
+            let first = set.insert(text)
+            let again = set.insert(text)
+            #expect(first && !again, "\(n)")
+        }
+        #expect(set.count == texts.count)
+        #expect(texts.allSatisfy { set.contains($0) })
+        #expect(!set.contains("P100000000000000@1700000001"))
+        #expect(!set.contains(""))
+        // Equal to Swift, not in bytes: two ids (é composed, and e with a combining accent).
+        let composed = set.insert("caf\u{E9}")
+        let combining = set.insert("cafe\u{301}")
+        #expect(composed && combining)
+        #expect(set.count == texts.count + 2)
+    }
+
     @Test func aTimestampIsReadExactlyAsRFC3339AndNothingElse() {
         let accepted: [(String, Double)] = [
             ("2026-11-23T20:00:00Z", 1_795_464_000), ("2026-11-23t20:00:00z", 1_795_464_000), ("2026-11-23 20:00:00Z", 1_795_464_000),

@@ -104,3 +104,72 @@ struct FastDigest {
         return z ^ (z >> 31)
     }
 }
+
+/// A set of strings told apart by their bytes (as `ExactText`), for the ids one listing
+/// has seen: open addressing over the fast digest, no seeded hasher per lookup (a poll
+/// checks every listed id once). Only grows: a listing's set lives for one poll.
+struct TextSet {
+    private var texts: [String] = []
+    private var digests: [UInt64] = []
+    /// 0: empty; otherwise the high 32 bits of the digest and the text's index + 1.
+    private var slots: [UInt64]
+
+    init(capacity: Int = 0) {
+        var size = 16
+        while size < capacity * 2 { size *= 2 }
+        slots = [UInt64](repeating: 0, count: size)
+        texts.reserveCapacity(capacity)
+        digests.reserveCapacity(capacity)
+    }
+
+    var count: Int { texts.count }
+
+    func contains(_ text: String) -> Bool {
+        find(text, digest: Self.digest(text)).found
+    }
+
+    /// Adds `text`; false when it was there already.
+    @discardableResult
+    mutating func insert(_ text: String) -> Bool {
+        let digest = Self.digest(text)
+        let (found, at) = find(text, digest: digest)
+        if found { return false }
+        texts.append(text)
+        digests.append(digest)
+        slots[at] = (digest & Self.tagMask) | UInt64(texts.count)
+        if texts.count * 2 > slots.count { grow() }
+        return true
+    }
+
+    private static let tagMask: UInt64 = 0xFFFF_FFFF_0000_0000
+
+    private static func digest(_ text: String) -> UInt64 {
+        var digest = FastDigest()
+        digest.add(text)
+        return digest.value
+    }
+
+    private func find(_ text: String, digest: UInt64) -> (found: Bool, at: Int) {
+        let mask = slots.count - 1
+        let tag = digest & Self.tagMask
+        var i = Int(truncatingIfNeeded: digest) & mask
+        while true {
+            let slot = slots[i]
+            if slot == 0 { return (false, i) }
+            if slot & Self.tagMask == tag && sameBytes(texts[Int(truncatingIfNeeded: slot & 0xFFFF_FFFF) - 1], text) {
+                return (true, i)
+            }
+            i = (i + 1) & mask
+        }
+    }
+
+    private mutating func grow() {
+        slots = [UInt64](repeating: 0, count: slots.count * 2)
+        let mask = slots.count - 1
+        for (index, digest) in digests.enumerated() {
+            var i = Int(truncatingIfNeeded: digest) & mask
+            while slots[i] != 0 { i = (i + 1) & mask }
+            slots[i] = (digest & Self.tagMask) | UInt64(index + 1)
+        }
+    }
+}

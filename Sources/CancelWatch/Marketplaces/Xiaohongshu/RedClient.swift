@@ -73,7 +73,7 @@ public final class RedClient: MarketplaceClient {
         var unitWarnings: [String] = []
         var pages = 0
         // Ids by their bytes, hashed with the fast digest (ids are long; a poll lists thousands).
-        var seen = Set<ExactText>()
+        var seen = TextSet()
         var skipped = Set<ExactText>()
         var complete = true
         for logistics in account.logistics {
@@ -89,14 +89,14 @@ public final class RedClient: MarketplaceClient {
                     } catch {
                         // Still listed: whatever it is, it has not left the list.
                         if let id = RedWire.requestID(of: item) {
-                            if !seen.contains(ExactText(id)) { skipped.insert(ExactText(id)) }
+                            if !seen.contains(id) { skipped.insert(ExactText(id)) }
                         } else {
                             complete = false
                         }
                         warnings.append(scrubber.scrub("source '\(source)': skipped an item: \(error.message)"))
                         continue
                     }
-                    guard seen.insert(ExactText(pending.request.id)).inserted else { continue }
+                    guard seen.insert(pending.request.id) else { continue }
                     if !skipped.isEmpty { skipped.remove(ExactText(pending.request.id)) }
                     if let warning = unitWarning.check(
                         pending.request, left: pending.left, unit: account.maxAuditTimeUnit, now: sentAt, source: source)
