@@ -366,6 +366,10 @@ import Testing
         #expect(request.rawObject.description == sent)
         #expect(request.rawObject.value(atPath: ["extra", "note"]) == "привет")
         #expect(request.raw["extra"]?["n"] == JSONValue.number(1.5))
+        // Kept as its stretch of the page: it equals (and hashes as) the same text kept alone.
+        let alone = try RawObject(json: Array(sent.utf8))
+        #expect(request.rawObject == alone && request.rawObject.hashValue == alone.hashValue)
+        #expect(request.rawObject.isObject && request.rawObject.jsonBytes == Array(sent.utf8))
 
         // The state file keeps those bytes, and what is read back has the same change
         // fingerprint as the listing (a restart does not make every request "changed").

@@ -8,9 +8,10 @@ extension JSONParser {
     /// Runs `body` on a reader at the start of the one JSON value in `bytes`, then checks
     /// that nothing but whitespace follows it.
     static func scan<T>(
-        _ bytes: UnsafeBufferPointer<UInt8>, _ body: (inout Reader) throws(JSONParseError) -> T
+        _ bytes: UnsafeBufferPointer<UInt8>, answer: AnswerBytes? = nil, _ body: (inout Reader) throws(JSONParseError) -> T
     ) throws(JSONParseError) -> T {
         var reader = Reader(bytes: bytes)
+        reader.answer = answer
         reader.skipWhitespace()
         guard reader.index < bytes.count else { throw reader.error("unexpected end of input") }
         let result = try body(&reader)
@@ -25,10 +26,10 @@ extension JSONParser {
     static func readAnswer<T>(
         _ body: Data, _ read: (inout Reader) throws(JSONParseError) -> T
     ) -> Result<T, UnreadableAnswer> {
-        body.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> Result<T, UnreadableAnswer> in
-            let bytes = raw.bindMemory(to: UInt8.self)
+        let answer = AnswerBytes(body)
+        return answer.withBytes { bytes -> Result<T, UnreadableAnswer> in
             do throws(JSONParseError) {
-                return .success(try scan(bytes, read))
+                return .success(try scan(bytes, answer: answer, read))
             } catch {
                 let value: JSONValue
                 do throws(JSONParseError) {
@@ -239,7 +240,12 @@ extension JSONParser.Reader {
         try members(depth: depth, fingerprint: &fingerprint) { (reader: inout Self, key) throws(JSONParseError) in
             try member(&reader, key, item)
         }
-        item.raw = RawObject(checkedText: itemText(from: start), changeFingerprint: fingerprint.value(end: index))
+        let changeFingerprint = fingerprint.value(end: index)
+        if let answer {
+            item.raw = RawObject(checkedText: answer, start..<index, changeFingerprint: changeFingerprint)
+        } else {
+            item.raw = RawObject(checkedText: itemText(from: start), changeFingerprint: changeFingerprint)
+        }
         return item
     }
 

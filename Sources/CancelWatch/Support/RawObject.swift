@@ -13,6 +13,9 @@ public struct RawObject: Sendable, CustomStringConvertible {
         case value(JSONValue)
         /// Exactly one JSON value that `JSONParser` reads (checked before it was stored).
         case text([UInt8])
+        /// One JSON object, checked as `text` is, as a stretch of the answer it came in (a
+        /// list page's items share their page's bytes instead of each copying its own).
+        case slice(AnswerBytes, start: UInt32, count: UInt32)
     }
 
     let storage: Storage
@@ -32,6 +35,26 @@ public struct RawObject: Sendable, CustomStringConvertible {
         self.changeFingerprint = changeFingerprint
     }
 
+    /// `range` of `answer`, which the caller has read as one JSON object, and its fingerprint
+    /// if the caller took it.
+    init(checkedText answer: AnswerBytes, _ range: Range<Int>, changeFingerprint: UInt64? = nil) {
+        storage = .slice(answer, start: UInt32(range.lowerBound), count: UInt32(range.count))
+        self.changeFingerprint = changeFingerprint
+    }
+
+    /// Runs `body` on the text, when the object is kept as text.
+    @inline(__always)
+    func withText<T>(_ body: (UnsafeBufferPointer<UInt8>) throws -> T) rethrows -> T? {
+        switch storage {
+        case .value: return nil
+        case .text(let text): return try text.withUnsafeBufferPointer(body)
+        case .slice(let answer, let start, let count):
+            return try answer.withBytes { bytes in
+                try body(UnsafeBufferPointer(rebasing: bytes[Int(start)..<Int(start) + Int(count)]))
+            }
+        }
+    }
+
     /// `text` if it is one JSON value.
     public init(json text: [UInt8]) throws(JSONParseError) {
         let checked: Result<Void, JSONParseError> = text.withUnsafeBufferPointer { buffer in
@@ -44,24 +67,24 @@ public struct RawObject: Sendable, CustomStringConvertible {
 
     /// The whole value (built from the text each time it is asked for).
     public var value: JSONValue {
-        switch storage {
-        case .value(let value): return value
-        case .text(let text): return (try? JSONParser.parse(text)) ?? .null
-        }
+        if case .value(let value) = storage { return value }
+        let parsed: JSONValue?? = withText { text in try? JSONParser.parse(buffer: text) }
+        guard case .some(.some(let value)) = parsed else { return .null }
+        return value
     }
 
     /// What `value.value(atPath:)` gives, without building the rest of the value.
     public func value(atPath path: [String]) -> JSONValue? {
-        switch storage {
-        case .value(let value): return value.value(atPath: path)
-        case .text(let text):
-            return text.withUnsafeBufferPointer { buffer in
-                // The text was checked whole when it was stored: the walk stops where the path ends.
-                var reader = JSONParser.Reader(bytes: buffer)
-                reader.skipWhitespace()
-                return (try? reader.value(atPath: path[...], depth: 0)) ?? nil
-            }
+        if case .value(let value) = storage { return value.value(atPath: path) }
+        let found: JSONValue?? = withText { buffer in
+            // The text was checked whole when it was stored: the walk stops where the path ends.
+            var reader = JSONParser.Reader(bytes: buffer)
+            reader.skipWhitespace()
+            guard case .some(.some(let value)) = try? reader.value(atPath: path[...], depth: 0) else { return nil }
+            return value
         }
+        guard case .some(.some(let value)) = found else { return nil }
+        return value
     }
 
     /// The compact JSON text: the bytes as the marketplace sent them, or the value serialized.
@@ -69,6 +92,7 @@ public struct RawObject: Sendable, CustomStringConvertible {
         switch storage {
         case .value(let value): return value.serializedBytes()
         case .text(let text): return text
+        case .slice: return withText { [UInt8]($0) } ?? []
         }
     }
 
@@ -77,27 +101,25 @@ public struct RawObject: Sendable, CustomStringConvertible {
     /// Whether it is a JSON object.
     var isObject: Bool {
         switch storage {
-        case .value(let value):
-            if case .object = value { return true }
-            return false
-        case .text(let text):
-            return text.withUnsafeBufferPointer { buffer in
-                var reader = JSONParser.Reader(bytes: buffer)
-                reader.skipWhitespace()
-                return reader.next == UInt8(ascii: "{")
-            }
+        case .value(.object): return true
+        case .value: return false
+        case .slice: return true
+        case .text: break
         }
+        return withText { buffer in
+            var reader = JSONParser.Reader(bytes: buffer)
+            reader.skipWhitespace()
+            return reader.next == UInt8(ascii: "{")
+        } ?? false
     }
 
     /// The text's `ObjectFingerprint` (a value's: of its compact text), leaving out the top-level
     /// members named in `ignoring`.
     func fingerprint(ignoring ignored: [String]) -> UInt64 {
-        switch storage {
-        case .value(let value):
+        if case .value(let value) = storage {
             return value.serializedBytes().withUnsafeBufferPointer { ObjectFingerprint.of($0, ignoring: ignored) }
-        case .text(let text):
-            return text.withUnsafeBufferPointer { ObjectFingerprint.of($0, ignoring: ignored) }
         }
+        return withText { ObjectFingerprint.of($0, ignoring: ignored) } ?? 0
     }
 
     /// The value pruned to `paths` (`RawPaths.prune`); nothing is built when no path is kept.
@@ -111,9 +133,11 @@ extension RawObject: Hashable {
     /// Equal when the values are: equal texts need no parsing.
     public static func == (a: RawObject, b: RawObject) -> Bool {
         switch (a.storage, b.storage) {
-        case (.text(let x), .text(let y)) where x == y: return true
         case (.value(let x), .value(let y)): return x == y
-        default: return a.value == b.value
+        case (.value, _), (_, .value): return a.value == b.value
+        default:
+            let same = a.withText { x in b.withText { y in x.elementsEqual(y) } }
+            return same == true || a.value == b.value
         }
     }
 
@@ -126,5 +150,18 @@ extension RawObject: Hashable {
 extension RawObject: ExpressibleByDictionaryLiteral {
     public init(dictionaryLiteral elements: (String, JSONValue)...) {
         self.init(.object(Dictionary(elements, uniquingKeysWith: { _, last in last })))
+    }
+}
+
+/// A marketplace's answer, shared by the raw objects of the items read from it (each keeps
+/// its stretch of the bytes: one reference instead of a copy per item). The answer stays
+/// in memory while one of them does; the tracker keeps none (it prunes raw objects).
+final class AnswerBytes: Sendable {
+    let data: Data
+    init(_ data: Data) { self.data = data }
+
+    @inline(__always)
+    func withBytes<T>(_ body: (UnsafeBufferPointer<UInt8>) throws -> T) rethrows -> T {
+        try data.withUnsafeBytes { try body($0.bindMemory(to: UInt8.self)) }
     }
 }

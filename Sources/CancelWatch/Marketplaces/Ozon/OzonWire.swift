@@ -37,12 +37,12 @@ enum OzonWire {
 
         /// `order_date` as a date, when it is one.
         var orderDate: Date? {
-            guard let range = orderDateValue, case .text(let text) = raw.storage else { return nil }
-            return text.withUnsafeBufferPointer { buffer in
+            guard let range = orderDateValue else { return nil }
+            return raw.withText { buffer in
                 var reader = JSONParser.Reader(bytes: buffer)
                 reader.index = range.lowerBound
                 return (try? OzonWire.readDate(&reader, depth: 1))?.date
-            }
+            } ?? nil
         }
 
         /// An item given as a value (tests): read from its text as a page's items are.
