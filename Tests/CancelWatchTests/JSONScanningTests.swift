@@ -370,6 +370,13 @@ import Testing
         let alone = try RawObject(json: Array(sent.utf8))
         #expect(request.rawObject == alone && request.rawObject.hashValue == alone.hashValue)
         #expect(request.rawObject.isObject && request.rawObject.jsonBytes == Array(sent.utf8))
+        #expect(request.rawObject.isSharedText)
+        // An event (which may wait long for its sink) holds its own copy, not the page.
+        let event = AlertEvent(
+            id: "e", kind: .firing, rule: "r", severity: .warning, source: "ozon", marketplace: .ozon, request: request,
+            occurredAt: Date(timeIntervalSince1970: 0), message: "", sinks: [])
+        let held = try #require(event.request?.rawObject)
+        #expect(!held.isSharedText && held == request.rawObject && held.changeFingerprint == request.rawObject.changeFingerprint)
 
         // The state file keeps those bytes, and what is read back has the same change
         // fingerprint as the listing (a restart does not make every request "changed").

@@ -56,7 +56,8 @@ public struct AlertEvent: Sendable, Hashable {
         self.severity = severity
         self.source = source
         self.marketplace = marketplace
-        self.request = request
+        // An event may wait long for its sink: its request does not keep the page it was read from.
+        self.request = request?.owningItsRaw()
         self.outcome = outcome
         self.occurredAt = occurredAt
         self.message = message

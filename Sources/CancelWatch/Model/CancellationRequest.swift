@@ -159,6 +159,14 @@ public struct CancellationRequest: Sendable, Hashable {
 
     public func hash(into hasher: inout Hasher) { hasher.combine(box.fields) }
 
+    /// The same request, its raw object holding its own bytes (`RawObject.owningItsBytes`).
+    func owningItsRaw() -> CancellationRequest {
+        guard rawObject.isSharedText else { return self }
+        var copy = self
+        copy.rawObject = rawObject.owningItsBytes()
+        return copy
+    }
+
     /// The request's identity across all sources.
     public var key: RequestKey { RequestKey(source: source, id: id) }
 

@@ -42,6 +42,19 @@ public struct RawObject: Sendable, CustomStringConvertible {
         self.changeFingerprint = changeFingerprint
     }
 
+    /// The same object holding its own bytes: a stretch of an answer is copied out, so that
+    /// a value kept long (an event waiting for its sink) does not keep its whole page.
+    func owningItsBytes() -> RawObject {
+        guard case .slice = storage else { return self }
+        return RawObject(checkedText: jsonBytes, changeFingerprint: changeFingerprint)
+    }
+
+    /// Whether the bytes are a stretch of an answer (shared with the page's other items).
+    var isSharedText: Bool {
+        if case .slice = storage { return true }
+        return false
+    }
+
     /// Runs `body` on the text, when the object is kept as text.
     @inline(__always)
     func withText<T>(_ body: (UnsafeBufferPointer<UInt8>) throws -> T) rethrows -> T? {
