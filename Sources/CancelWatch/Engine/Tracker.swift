@@ -366,54 +366,71 @@ public struct Tracker: Sendable {
         return table.source(at: slot) == source
     }
 
-    /// Every change to the table goes through here: it keeps the indexes and the journal.
+    /// Every change to the table goes through here (or `set(_:_:at:)`): it keeps the indexes
+    /// and the journal.
     private mutating func set(_ key: RequestKey, _ value: TrackedRequest?) {
-        set(key, value, at: table.locate(key))
+        let location = table.locate(key)
+        if let value {
+            set(key, value, at: location)
+        } else {
+            let existing = leave(key, at: location, pending: false)
+            if let slot = existing.slot { table.remove(slot) }
+        }
     }
 
-    /// `set`, where the caller has located the key.
-    private mutating func set(_ key: RequestKey, _ value: TrackedRequest?, at location: RequestTable<Record>.Location) {
-        let existing = location.slot
+    /// What a slot was before a change, once `leave` has taken it out of the counts (and out
+    /// of its source's pending list, unless it stays pending).
+    private struct Left {
+        var slot: Int32?
+        var wasPending = false
+        var deadline: Date?
+        var pendingPosition: Int32 = -1
+    }
+
+    /// Notes the journal entry and takes the slot at `location` out of the counts; out of
+    /// the pending list too unless the new value is `pending`.
+    private mutating func leave(_ key: RequestKey, at location: RequestTable<Record>.Location, pending: Bool) -> Left {
+        var left = Left(slot: location.slot)
         if journal != nil && journal?[key] == nil {
-            let previous = existing.map(tracked(at:))
+            let previous = location.slot.map(tracked(at:))
             journal?[key] = .some(previous)
         }
-        var wasPending = false
-        var oldDeadline: Date?
-        var pendingPosition: Int32 = -1
-        if let existing {
-            let old = table[extra: existing]
-            countByStatus[old.status.index] -= 1
-            wasPending = old.status == .pending
-            oldDeadline = table.deadline(at: existing)
-            pendingPosition = old.pendingPosition
-        }
-        let isPending = value?.status == .pending
-        if wasPending && !isPending, let existing {
-            removePending(existing, at: pendingPosition, source: position(of: key.source))
-            pendingPosition = -1
+        guard let existing = location.slot else { return left }
+        let old = table[extra: existing]
+        countByStatus[old.status.index] -= 1
+        left.wasPending = old.status == .pending
+        left.deadline = table.deadline(at: existing)
+        left.pendingPosition = old.pendingPosition
+        if left.wasPending && !pending {
+            removePending(existing, at: left.pendingPosition, source: position(of: key.source))
+            left.pendingPosition = -1
             unconfirmedVanish[key] = nil
         }
-        guard let value else {
-            if let existing { table.remove(existing) }
-            return
-        }
+        return left
+    }
+
+    /// `set`, where the caller has located the key. (`value` is borrowed: a request just
+    /// listed is stored and handed on as a change without a copy.)
+    private mutating func set(_ key: RequestKey, _ value: borrowing TrackedRequest, at location: RequestTable<Record>.Location) {
+        let isPending = value.status == .pending
+        let left = leave(key, at: location, pending: isPending)
         let record = Record(
             firstSeen: value.firstSeen.timeIntervalSinceReferenceDate, lastSeen: value.lastSeen.timeIntervalSinceReferenceDate,
             closedAt: value.closedAt?.timeIntervalSinceReferenceDate ?? 0,
-            fingerprint: value.rawFingerprint ?? Self.rawFingerprint(value.request), pendingPosition: pendingPosition,
+            fingerprint: value.rawFingerprint ?? Self.rawFingerprint(value.request), pendingPosition: left.pendingPosition,
             status: value.status, hasClosedAt: value.closedAt != nil)
         let slot = table.set(value.request, rawKept: value.rawKept, extra: record, at: location)
         countByStatus[value.status.index] += 1
         guard isPending else { return }
         let p = self.position(of: key.source)
-        if !wasPending {
+        if !left.wasPending {
             // Changed in place (no copy of the list).
             sources[p].pending.append(slot)
             table[extra: slot].pendingPosition = Int32(sources[p].pending.count - 1)
         }
-        if !(wasPending && oldDeadline == value.request.deadline) {
-            sources[p].deadlines.push(value.request.deadline, slot)
+        let deadline = value.request.deadline
+        if !(left.wasPending && left.deadline == deadline) {
+            sources[p].deadlines.push(deadline, slot)
             // Entries left behind by moved deadlines are dropped when they reach the top;
             // when they outnumber the live ones, the heap is built again.
             if sources[p].deadlines.count > 2 * sources[p].pending.count + 64 {
