@@ -31,10 +31,15 @@ public struct HTTPRequest: Sendable {
     /// The whole transfer's limit, connection included.
     public var timeout: TimeInterval
     public var tls: TLSOptions
+    /// The largest answer taken: a longer one fails the transfer (a list page is well under
+    /// a megabyte; a proxy or server gone wrong must not fill the memory).
+    public var maxResponseBytes: Int
+
+    public static let defaultMaxResponseBytes = 64 << 20
 
     public init(
         method: String, url: String, headers: [HTTPHeader] = [], body: Data? = nil, timeout: TimeInterval = 30,
-        tls: TLSOptions = TLSOptions()
+        tls: TLSOptions = TLSOptions(), maxResponseBytes: Int = HTTPRequest.defaultMaxResponseBytes
     ) {
         self.method = method
         self.url = url
@@ -42,6 +47,7 @@ public struct HTTPRequest: Sendable {
         self.body = body
         self.timeout = timeout
         self.tls = tls
+        self.maxResponseBytes = maxResponseBytes
     }
 }
 
@@ -98,6 +104,10 @@ enum CurlGlobal {
 final class CurlResponseBuffer {
     var body = Data()
     var headers: [HTTPHeader] = []
+    let limit: Int
+    /// Set when the body would have passed `limit` (the transfer was stopped).
+    var tooLarge = false
+    init(limit: Int) { self.limit = limit }
 }
 
 /// `HTTPTransport` over libcurl's easy interface, one reused handle per worker thread
@@ -135,7 +145,7 @@ public final class CurlHTTPTransport: HTTPTransport {
             context.storage["curl"] = box
         }
         let curl = box.handle
-        let buffer = CurlResponseBuffer()
+        let buffer = CurlResponseBuffer(limit: request.maxResponseBytes)
         let userdata = Unmanaged.passUnretained(buffer).toOpaque()
         var errorBuffer = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
 
@@ -207,6 +217,12 @@ public final class CurlHTTPTransport: HTTPTransport {
         // The buffer must outlive the transfer: curl holds a raw pointer to it.
         withExtendedLifetime(buffer) {}
 
+        if buffer.tooLarge {
+            return .failure(
+                TransportError(
+                    kind: .other, code: Int(code.rawValue),
+                    message: "the answer was longer than \(request.maxResponseBytes) bytes; stopped reading it"))
+        }
         guard code == CURLE_OK else {
             let detail = String(decoding: errorBuffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             let message = detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail
@@ -235,6 +251,10 @@ private let curlWrite: cw_data_callback = { pointer, size, count, userdata in
     guard let pointer, let userdata else { return 0 }
     let buffer = Unmanaged<CurlResponseBuffer>.fromOpaque(userdata).takeUnretainedValue()
     let length = size * count
+    guard buffer.body.count + length <= buffer.limit else {
+        buffer.tooLarge = true
+        return 0  // curl stops the transfer (a write error)
+    }
     pointer.withMemoryRebound(to: UInt8.self, capacity: length) { buffer.body.append($0, count: length) }
     return length
 }
