@@ -371,6 +371,12 @@ import Testing
         #expect(request.rawObject == alone && request.rawObject.hashValue == alone.hashValue)
         #expect(request.rawObject.isObject && request.rawObject.jsonBytes == Array(sent.utf8))
         #expect(request.rawObject.isSharedText)
+        // Equal to the same object as a value, and to a stretch of another page spaced otherwise.
+        #expect(request.rawObject == RawObject(request.raw) && request.rawObject.hashValue == RawObject(request.raw).hashValue)
+        let respaced = #"{"result": [ "# + sent.replacingOccurrences(of: ", ", with: ",\n  ") + "]}"
+        let other = try #require(try OzonWire.decodePage(Data(respaced.utf8)).items.first?.raw)
+        #expect(other.isSharedText && other.description != sent)
+        #expect(other == request.rawObject && other.hashValue == request.rawObject.hashValue)
         // An event (which may wait long for its sink) holds its own copy, not the page.
         let event = AlertEvent(
             id: "e", kind: .firing, rule: "r", severity: .warning, source: "ozon", marketplace: .ozon, request: request,

@@ -27,6 +27,49 @@ import Testing
         return try #require(result.ruleSet).rules
     }
 
+    /// A request read from a page keeps its text as a stretch of the page's bytes; once the
+    /// poll is over, nothing kept (the tracker, even keeping whole objects, the scheduler,
+    /// the events it made) holds the page.
+    @Test func nothingKeptAfterAPollHoldsThePageItWasReadFrom() async throws {
+        let rules = try rules(
+            """
+            rule "r" {
+              when remaining <= 1h
+              notify memory
+              message "{{order}}"
+            }
+            """)
+        let store = try SQLiteStateStore(path: try temporaryStatePath("cw-page"))
+        let scheduler = AlertScheduler(rules: rules, store: store, clock: clock, logger: logger, delivery: nil)
+        let events = EventLog()
+        await scheduler.onEvents { events.add($0) }
+        await scheduler.start(tracked: [])
+        var tracker = Tracker(keepingRaw: .everything)
+        weak var page: AnswerBytes?
+        do {
+            let body = Data(
+                (#"{"result": [{"cancellation_id": 1, "posting_number": "1-1-1", "auto_approve_date": "2025-11-24T16:30:00Z", "#
+                    + #""note": "x"}, {"cancellation_id": 2, "posting_number": "2-2-2", "auto_approve_date": "2025-11-26T16:00:00Z"}], "#
+                    + #""last_id": 2}"#).utf8)
+            let requests = try OzonWire.decodePage(body).items.map { item throws(PollErrorReason) in
+                try OzonWire.request(from: item, source: "ozon-main")
+            }
+            guard case .slice(let answer, _, _) = requests[0].rawObject.storage else {
+                Issue.record("a page's item keeps its text as a stretch of the page")
+                return
+            }
+            page = answer
+            let changes = tracker.apply(
+                snapshot: PendingSnapshot(requests: requests), outcomes: [:], source: "ozon-main", now: clock.now())
+            try store.save(changes.map(\.tracked), health: nil)
+            await scheduler.handle(changes)
+        }
+        #expect(tracker.requests.count == 2)
+        #expect(events.all.map(\.kind) == [.firing])
+        #expect(events.all.first?.request?.rawObject.value(atPath: ["note"]) == "x")
+        #expect(page == nil, "the page is gone with the poll")
+    }
+
     @Test func theStateFileKeepsTheWholeObjectThroughEveryChangeAndARestartPrunesIt() async throws {
         let store = try SQLiteStateStore(path: try temporaryStatePath("cw-raw"))
         let market = ScriptedMarketplace()

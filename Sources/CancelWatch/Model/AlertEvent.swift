@@ -37,7 +37,10 @@ public struct AlertEvent: Sendable, Hashable {
     public var source: String
     public var marketplace: Marketplace
     /// The request it is about; nil for source events.
-    public var request: CancellationRequest?
+    public var request: CancellationRequest? {
+        // An event may wait long for its sink: its request does not keep the page it was read from.
+        didSet { if request?.rawObject.isSharedText == true { request = request?.owningItsRaw() } }
+    }
     /// For `resolved`: approved, rejected or vanished.
     public var outcome: Outcome?
     public var occurredAt: Date
@@ -56,8 +59,7 @@ public struct AlertEvent: Sendable, Hashable {
         self.severity = severity
         self.source = source
         self.marketplace = marketplace
-        // An event may wait long for its sink: its request does not keep the page it was read from.
-        self.request = request?.owningItsRaw()
+        self.request = request?.owningItsRaw()  // (as `didSet` does, which `init` does not run)
         self.outcome = outcome
         self.occurredAt = occurredAt
         self.message = message

@@ -107,19 +107,17 @@ struct FastDigest {
 
 /// A set of strings told apart by their bytes (as `ExactText`), for the ids one listing
 /// has seen: open addressing over the fast digest, no seeded hasher per lookup (a poll
-/// checks every listed id once). Only grows: a listing's set lives for one poll.
+/// checks every listed id once). Only grows: a listing's set lives for one poll. The
+/// digest is not seeded: ids made to collide would slow it (they come from the
+/// marketplace's own authenticated answers).
 struct TextSet {
     private var texts: [String] = []
     private var digests: [UInt64] = []
     /// 0: empty; otherwise the high 32 bits of the digest and the text's index + 1.
     private var slots: [UInt64]
 
-    init(capacity: Int = 0) {
-        var size = 16
-        while size < capacity * 2 { size *= 2 }
-        slots = [UInt64](repeating: 0, count: size)
-        texts.reserveCapacity(capacity)
-        digests.reserveCapacity(capacity)
+    init() {
+        slots = [UInt64](repeating: 0, count: 16)
     }
 
     var count: Int { texts.count }

@@ -55,7 +55,8 @@ public enum JSONParser {
         /// stock messages (a sentence in Cyrillic is 60-100 bytes), whose sharing also lets
         /// the tracker intern them by identity.
         static let cacheableLength = 128
-        /// The answer `bytes` are, when the items read keep their text as stretches of it.
+        /// The answer whose bytes `bytes` are, exactly (offsets into `bytes` are offsets into
+        /// it), when the items read keep their text as stretches of it.
         var answer: AnswerBytes?
 
         init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }

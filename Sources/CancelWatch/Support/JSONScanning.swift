@@ -2,8 +2,9 @@ import Foundation
 
 /// Reading JSON without building it: the same reader as `JSONParser` (same grammar, same
 /// errors), walked member by member. The marketplace clients read a list page this way,
-/// taking the fields they need and keeping each item's own bytes as its raw object, so a
-/// page of 500 items costs one pass over its bytes instead of 500 dictionaries.
+/// taking the fields they need and keeping each item's text (its stretch of the answer) as
+/// its raw object, so a page of 500 items costs one pass over its bytes instead of 500
+/// dictionaries.
 extension JSONParser {
     /// Runs `body` on a reader at the start of the one JSON value in `bytes`, then checks
     /// that nothing but whitespace follows it.
@@ -222,8 +223,9 @@ extension JSONParser.Reader {
 
     /// One item of a list, read into a new `Item`: an object member by member with `member`
     /// (which must read or skip each value), or any other value (then `notAnObject` says
-    /// what it is). Either way the item keeps its own text; an object also its change
-    /// fingerprint, the members named in `volatile` left out.
+    /// what it is). Either way the item keeps its text: an object read from an answer
+    /// (`answer`) as its stretch of it, anything else as its own copy; an object also its
+    /// change fingerprint, the members named in `volatile` left out.
     @inline(__always)
     mutating func listItem<Item: ListItem>(
         depth: Int, volatile: [String], _ member: (inout Self, Key, Item) throws(JSONParseError) -> Void
@@ -241,7 +243,8 @@ extension JSONParser.Reader {
             try member(&reader, key, item)
         }
         let changeFingerprint = fingerprint.value(end: index)
-        if let answer {
+        if let answer, index <= Int(UInt32.max) {
+            // (A stretch is kept as 32-bit offsets: past 4 GB of one answer, the item copies its bytes.)
             item.raw = RawObject(checkedText: answer, start..<index, changeFingerprint: changeFingerprint)
         } else {
             item.raw = RawObject(checkedText: itemText(from: start), changeFingerprint: changeFingerprint)

@@ -38,6 +38,7 @@ public struct RawObject: Sendable, CustomStringConvertible {
     /// `range` of `answer`, which the caller has read as one JSON object, and its fingerprint
     /// if the caller took it.
     init(checkedText answer: AnswerBytes, _ range: Range<Int>, changeFingerprint: UInt64? = nil) {
+        assert(answer.withBytes { $0[range.lowerBound] } == UInt8(ascii: "{"), "a stretch of an answer is an object")
         storage = .slice(answer, start: UInt32(range.lowerBound), count: UInt32(range.count))
         self.changeFingerprint = changeFingerprint
     }
@@ -168,7 +169,9 @@ extension RawObject: ExpressibleByDictionaryLiteral {
 
 /// A marketplace's answer, shared by the raw objects of the items read from it (each keeps
 /// its stretch of the bytes: one reference instead of a copy per item). The answer stays
-/// in memory while one of them does; the tracker keeps none (it prunes raw objects).
+/// in memory while one of them does: for one poll. The tracker's and the scheduler's tables
+/// keep a raw object as a value (what the rules read of it), and an alert event copies its
+/// request's text out (`CancellationRequest.owningItsRaw`).
 final class AnswerBytes: Sendable {
     let data: Data
     init(_ data: Data) { self.data = data }
