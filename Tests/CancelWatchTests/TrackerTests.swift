@@ -25,6 +25,23 @@ import Testing
         #expect(tracker.pending().count == 1)
     }
 
+    @Test func idsEqualAsTextButNotAsBytesAreTwoRequests() {
+        // "café" composed and with a combining accent: Swift's `==` calls them equal; a
+        // marketplace sent two different ids.
+        var tracker = Tracker()
+        let composed = request("caf\u{E9}", deadlineIn: 3600)
+        let combining = request("cafe\u{301}", deadlineIn: 7200)
+        let first = tracker.apply(snapshot: snapshot(composed, combining), outcomes: [:], source: "ozon-main", now: clock.now())
+        #expect(first.count == 2 && tracker.requests.count == 2)
+        #expect(tracker.requests[composed.key]?.request.deadline == composed.deadline)
+        // Listed again alone, the composed one is not missing and the other one is.
+        let missing = tracker.missing(from: snapshot(composed), source: "ozon-main")
+        #expect(missing.map { Array($0.id.utf8) } == [Array(combining.id.utf8)])
+        // And as keys (the outcomes, the scheduler's and the watcher's dictionaries).
+        #expect(composed.key != combining.key && Set([composed.key, combining.key]).count == 2)
+        #expect(composed.key == request("caf\u{E9}", deadlineIn: 1).key)
+    }
+
     @Test func unchangedRequestOnTheNextPollIsNotAChange() {
         var tracker = Tracker()
         _ = tracker.apply(snapshot: snapshot(request("1", deadlineIn: 3600)), outcomes: [:], source: "ozon-main", now: clock.now())

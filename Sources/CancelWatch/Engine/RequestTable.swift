@@ -145,7 +145,8 @@ struct RequestTable<Extra: Sendable>: Sendable {
             if stored == 0 { return Location(slot: nil, hash: hash) }
             if stored & 0xFFFF_FFFF_0000_0000 == tag {
                 let slot = Self.slot(stored)
-                if entries[Int(slot)].request.id == key.id && texts[entries[Int(slot)].request.source].text == key.source {
+                // By bytes, as the key was hashed (and as the clients tell ids apart).
+                if sameBytes(entries[Int(slot)].request.id, key.id) && sameBytes(texts[entries[Int(slot)].request.source].text, key.source) {
                     return Location(slot: slot, hash: hash)
                 }
             }

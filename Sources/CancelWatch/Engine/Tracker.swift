@@ -231,9 +231,10 @@ public struct Tracker: Sendable {
     /// answers with the marketplace's.
     public func missing(from snapshot: PendingSnapshot, source: String) -> [CancellationRequest] {
         guard let slots = sourcePositions[source].map({ sources[$0].pending }), !slots.isEmpty else { return [] }
-        var present = Set<String>(minimumCapacity: snapshot.requests.count + snapshot.skippedIDs.count)
+        // Ids by their bytes, as the table and the clients tell them apart.
+        var present = TextSet()
         for request in snapshot.requests where request.source == source { present.insert(request.id) }
-        present.formUnion(snapshot.skippedIDs)
+        for id in snapshot.skippedIDs { present.insert(id) }
         var result: [CancellationRequest] = []
         for slot in slots where !present.contains(table.id(at: slot)) { result.append(table.request(at: slot)) }
         return result.sorted { $0.id < $1.id }

@@ -174,13 +174,21 @@ public struct CancellationRequest: Sendable, Hashable {
     public func remaining(at now: Date) -> TimeInterval { deadline.timeIntervalSince(now) }
 }
 
-/// A request's identity across sources.
+/// A request's identity across sources. Told apart by bytes, as the marketplace sent them
+/// (Swift's `==` would take two ids written with canonically equivalent characters as one).
 public struct RequestKey: Sendable, Hashable, Comparable, CustomStringConvertible {
     public var source: String
     public var id: String
     public init(source: String, id: String) {
         self.source = source
         self.id = id
+    }
+    public static func == (a: RequestKey, b: RequestKey) -> Bool { sameBytes(a.id, b.id) && sameBytes(a.source, b.source) }
+    public func hash(into hasher: inout Hasher) {
+        var digest = FastDigest()
+        digest.add(source)
+        digest.add(id)
+        hasher.combine(digest.value)
     }
     public static func < (a: RequestKey, b: RequestKey) -> Bool { (a.source, a.id) < (b.source, b.id) }
     public var description: String { "\(source)/\(id)" }
