@@ -5,7 +5,7 @@ import Foundation
 struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
-        abstract: "Show pending requests by time remaining, and each source's health.")
+        abstract: "Show pending requests by time remaining, each source's health, and each sink's deliveries.")
 
     @OptionGroup var config: ConfigOption
 
@@ -23,9 +23,12 @@ struct StatusCommand: AsyncParsableCommand {
             let now = Date()
             let tracked: [TrackedRequest]
             let health: [SourceHealth]
+            let deliveries: StatusView.Deliveries
             do throws(StoreError) {
                 tracked = try store.loadTracked(keepingRaw: .none)
                 health = try store.loadHealth()
+                deliveries = StatusView.Deliveries(
+                    counts: try store.outboxCounts(), latestDead: try store.deadLetters(limit: StatusView.deadLettersShown))
             } catch {
                 throw CleanExit.message("error: \(error.description)", exitCode: 1)
             }
@@ -37,7 +40,8 @@ struct StatusCommand: AsyncParsableCommand {
                 for request in pending { out += StatusView.json(request, now: now).serialized() + "\n" }
                 FileHandle.standardOutput.write(Data(out.utf8))
             case .text:
-                let text = StatusView.table(pending, health: health, sources: config.sources.map(\.name), now: now, timeZone: config.timezone)
+                var text = StatusView.table(pending, health: health, sources: config.sources.map(\.name), now: now, timeZone: config.timezone)
+                text += StatusView.deliveries(deliveries, sinks: config.sinks.map(\.name), now: now, timeZone: config.timezone)
                 FileHandle.standardOutput.write(Data(text.utf8))
             }
         }
@@ -60,10 +64,7 @@ enum StatusView {
     static func table(_ pending: [CancellationRequest], health: [SourceHealth], sources: [String], now: Date, timeZone: TimeZone)
         -> String
     {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = timeZone
-        formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
+        let formatter = dateFormatter(timeZone)
         var rows: [[String]] = [["REMAINING", "DEADLINE (\(timeZone.identifier))", "SOURCE", "ORDER", "INITIATOR", "REASON"]]
         for request in pending {
             rows.append([
@@ -93,6 +94,60 @@ enum StatusView {
             }
         }
         return out
+    }
+
+    /// What the outbox says of the sinks.
+    struct Deliveries {
+        var counts: [OutboxCount]
+        var latestDead: [DeadLetter]
+    }
+
+    static let deadLettersShown = 5
+
+    /// Per sink, what waits and what will never be delivered; then the latest dead letters.
+    static func deliveries(_ deliveries: Deliveries, sinks: [String], now: Date, timeZone: TimeZone) -> String {
+        var out = "\nDeliveries:\n"
+        func count(_ sink: String, _ status: String) -> Int {
+            deliveries.counts.first { $0.sink == sink && $0.status == status }?.count ?? 0
+        }
+        // Configured sinks first, then any the outbox still holds entries for.
+        var names = sinks
+        for entry in deliveries.counts where !names.contains(entry.sink) { names.append(entry.sink) }
+        if names.isEmpty { out += "  no sinks\n" }
+        for name in names {
+            let waiting = count(name, "pending")
+            let dead = count(name, "dead")
+            var parts: [String] = []
+            if waiting > 0 { parts.append("\(waiting) waiting") }
+            if dead > 0 { parts.append("\(dead) DEAD LETTER\(dead == 1 ? "" : "S") (never delivered)") }
+            let unconfigured = sinks.contains(name) ? "" : " (no longer configured)"
+            out += "  \(name)\(unconfigured): \(parts.isEmpty ? "ok" : parts.joined(separator: ", "))\n"
+        }
+        let totalDead = deliveries.counts.filter { $0.status == "dead" }.reduce(0) { $0 + $1.count }
+        guard !deliveries.latestDead.isEmpty else { return out }
+        let formatter = dateFormatter(timeZone)
+        let shown = deliveries.latestDead.count
+        out += "\nDead letters (\(shown < totalDead ? "latest \(shown) of \(totalDead)" : "\(totalDead)"), newest first):\n"
+        for letter in deliveries.latestDead {
+            let when = letter.at.map { formatter.string(from: $0) } ?? "-"
+            let what: String
+            if let event = letter.event {
+                let about = event.request.map { "\($0.source) \($0.order)" } ?? event.source
+                what = "\(event.kind.rawValue)\(event.rule.isEmpty ? "" : " \(event.rule)") \(about)"
+            } else {
+                what = "event \(letter.eventID)"
+            }
+            out += "  \(when)  \(letter.sink)  \(what), \(letter.attempts) attempt\(letter.attempts == 1 ? "" : "s"): \(oneLine(letter.error))\n"
+        }
+        return out
+    }
+
+    static func dateFormatter(_ timeZone: TimeZone) -> DateFormatter {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = timeZone
+        formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
+        return formatter
     }
 
     static func oneLine(_ text: String) -> String {

@@ -368,6 +368,22 @@ public final class SQLiteStateStore: StateStore {
         }
     }
 
+    /// The latest dead letters, newest first.
+    public func deadLetters(limit: Int) throws(StoreError) -> [DeadLetter] {
+        var result: [DeadLetter] = []
+        try database.query(
+            "SELECT event_id, sink, event, attempts, finished_at, last_error FROM outbox WHERE status = 'dead' ORDER BY finished_at DESC LIMIT ?",
+            [.integer(Int64(limit))]
+        ) { row in
+            let event = (try? JSONParser.parse(row.string(2))).flatMap { try? AlertEvent(storage: $0) }
+            result.append(
+                DeadLetter(
+                    eventID: row.string(0), sink: row.string(1), event: event, attempts: Int(row.integer(3)), at: row.date(4),
+                    error: row.string(5)))
+        }
+        return result
+    }
+
     public func outboxCounts() throws(StoreError) -> [OutboxCount] {
         var result: [OutboxCount] = []
         try database.query("SELECT sink, status, COUNT(*) FROM outbox GROUP BY sink, status ORDER BY sink, status") { row in

@@ -157,6 +157,18 @@ public struct OutboxCount: Sendable, Hashable {
     public var count: Int
 }
 
+/// An event a sink will never get (not retryable, attempts used up, or unreadable), as
+/// the outbox keeps it.
+public struct DeadLetter: Sendable {
+    public var eventID: String
+    public var sink: String
+    /// The event, when its stored form can still be read.
+    public var event: AlertEvent?
+    public var attempts: Int
+    public var at: Date?
+    public var error: String
+}
+
 /// What is due for one sink, oldest first, and the entries that could not be read
 /// (each already turned into a dead letter; one message per entry, for the log).
 public struct DueDeliveries: Sendable {
