@@ -32,7 +32,8 @@ public enum RequestState: String, Sendable, Hashable, Codable, CaseIterable {
 /// A value with its fields in one shared, immutable box: a request is copied many times
 /// on its way from a client through the tracker to the scheduler and its events, and a
 /// copy costs one reference count instead of one per string. Changing a field makes a
-/// new box (requests are rarely changed after they are built).
+/// new box (requests are rarely changed after they are built). Its strings and raw object
+/// are read borrowed from the box (`_read`): reading one costs no reference count.
 public struct CancellationRequest: Sendable, Hashable {
     struct Fields: Sendable, Hashable {
         var marketplace: Marketplace
@@ -69,18 +70,18 @@ public struct CancellationRequest: Sendable, Hashable {
     }
     /// The configured source (account) name it came from.
     public var source: String {
-        get { box.fields.source }
+        _read { yield box.fields.source }
         set { change { $0.source = newValue } }
     }
     /// The request's identity within its source: Ozon's `cancellation_id`;
     /// Xiaohongshu's `package_id` and `cancel_time` (a package can be asked to cancel twice).
     public var id: String {
-        get { box.fields.id }
+        _read { yield box.fields.id }
         set { change { $0.id = newValue } }
     }
     /// The order or package it would cancel: Ozon's `posting_number`, Xiaohongshu's `package_id`.
     public var order: String {
-        get { box.fields.order }
+        _read { yield box.fields.order }
         set { change { $0.order = newValue } }
     }
     public var state: RequestState {
@@ -89,24 +90,24 @@ public struct CancellationRequest: Sendable, Hashable {
     }
     /// The marketplace's own word for the state (`ON_APPROVAL`, `unaudited`, …).
     public var rawState: String {
-        get { box.fields.rawState }
+        _read { yield box.fields.rawState }
         set { change { $0.rawState = newValue } }
     }
     /// Who asked: `CLIENT`, `SELLER`, `OZON`, `SYSTEM`, `DELIVERY`; empty where unknown.
     public var initiator: String {
-        get { box.fields.initiator }
+        _read { yield box.fields.initiator }
         set { change { $0.initiator = newValue } }
     }
     public var reason: String {
-        get { box.fields.reason }
+        _read { yield box.fields.reason }
         set { change { $0.reason = newValue } }
     }
     public var reasonID: String {
-        get { box.fields.reasonID }
+        _read { yield box.fields.reasonID }
         set { change { $0.reasonID = newValue } }
     }
     public var logistics: String {
-        get { box.fields.logistics }
+        _read { yield box.fields.logistics }
         set { change { $0.logistics = newValue } }
     }
     public var createdAt: Date? {
@@ -120,7 +121,7 @@ public struct CancellationRequest: Sendable, Hashable {
     }
     /// The API's own object, untouched: as the text it came in, when a client read it.
     public var rawObject: RawObject {
-        get { box.fields.rawObject }
+        _read { yield box.fields.rawObject }
         set { change { $0.rawObject = newValue } }
     }
 
