@@ -108,6 +108,17 @@ final class AttemptLog: @unchecked Sendable {
         }
     }
 
+    @Test func aLongReplyIsCutAndJudgedByItsStatus() async throws {
+        // A 2xx with megabytes after it was taken (not sent again); a 400 with megabytes is refused.
+        let long = String(repeating: "x", count: 3 << 20)
+        let taken = try ScriptedServer(fallback: { _ in .text(status: 200, long) })
+        try await sink(taken.baseURL).deliver(SinkTestEvents.firing())
+        #expect(taken.requests.count == 1)
+        let refused = try ScriptedServer(fallback: { _ in .text(status: 400, long) })
+        let error = await #expect(throws: DeliveryError.self) { try await sink(refused.baseURL).deliver(SinkTestEvents.firing()) }
+        #expect(error?.retryable == false && error?.message.contains("HTTP 400: xxx") == true, "\(String(describing: error))")
+    }
+
     @Test func aReceiverThatFailsWith503IsRetriedUntilItRecoversWithTheSameID() async throws {
         let receiver = try ScriptedServer(
             [{ _ in .text(status: 503, "maintenance") }, { _ in .text(status: 503, "maintenance") }, { _ in .text(status: 200, "ok") }])

@@ -83,10 +83,14 @@ public struct WebhookSink: AlertSink {
             }
             headers.append(HTTPHeader(Self.headerSafe(name), Self.headerSafe(value)))
         }
+        // The reply only says whether it was taken (its status, a chat tool's short error
+        // object): a long one is cut, and judged by its status and start.
         return HTTPRequest(
             method: "POST", url: url, headers: headers, body: Data(body.utf8), timeout: config.timeout,
-            tls: TLSOptions(caFile: config.caFile, insecure: config.insecure))
+            tls: TLSOptions(caFile: config.caFile, insecure: config.insecure), maxResponseBytes: Self.maxReplyBytes)
     }
+
+    static let maxReplyBytes = 1 << 20
 
     /// `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
     public static func signature(secret: String, body: String, at now: Date) -> String {

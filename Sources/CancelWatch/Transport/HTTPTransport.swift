@@ -31,8 +31,9 @@ public struct HTTPRequest: Sendable {
     /// The whole transfer's limit, connection included.
     public var timeout: TimeInterval
     public var tls: TLSOptions
-    /// The largest answer taken: a longer one fails the transfer (a list page is well under
-    /// a megabyte; a proxy or server gone wrong must not fill the memory).
+    /// The largest answer body read: past it the transfer stops and the response says
+    /// `bodyTruncated` (a list page is well under a megabyte; a proxy or server gone wrong
+    /// must not fill the memory).
     public var maxResponseBytes: Int
 
     public static let defaultMaxResponseBytes = 64 << 20
@@ -55,11 +56,14 @@ public struct HTTPResponse: Sendable {
     public var status: Int
     public var headers: [HTTPHeader]
     public var body: Data
+    /// The body was longer than the request's `maxResponseBytes`: `body` is its start only.
+    public var bodyTruncated: Bool
 
-    public init(status: Int, headers: [HTTPHeader] = [], body: Data = Data()) {
+    public init(status: Int, headers: [HTTPHeader] = [], body: Data = Data(), bodyTruncated: Bool = false) {
         self.status = status
         self.headers = headers
         self.body = body
+        self.bodyTruncated = bodyTruncated
     }
 
     /// The first header of that name, case-insensitively.
@@ -217,20 +221,15 @@ public final class CurlHTTPTransport: HTTPTransport {
         // The buffer must outlive the transfer: curl holds a raw pointer to it.
         withExtendedLifetime(buffer) {}
 
-        if buffer.tooLarge {
-            return .failure(
-                TransportError(
-                    kind: .other, code: Int(code.rawValue),
-                    message: "the answer was longer than \(request.maxResponseBytes) bytes; stopped reading it"))
-        }
-        guard code == CURLE_OK else {
+        // Stopped on purpose: the status and headers came; the caller judges by them.
+        guard code == CURLE_OK || buffer.tooLarge else {
             let detail = String(decoding: errorBuffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             let message = detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail
             return .failure(TransportError(kind: errorKind(code), code: Int(code.rawValue), message: message))
         }
         var status = 0
         _ = cw_easy_getinfo_long(curl, CURLINFO_RESPONSE_CODE, &status)
-        return .success(HTTPResponse(status: status, headers: buffer.headers, body: buffer.body))
+        return .success(HTTPResponse(status: status, headers: buffer.headers, body: buffer.body, bodyTruncated: buffer.tooLarge))
     }
 
     static func errorKind(_ code: CURLcode) -> TransportError.Kind {
