@@ -88,7 +88,7 @@ enum StatusView {
             }
             let last = item.lastSuccessAt.map { "last success \(DurationText.format(now.timeIntervalSince($0))) ago" } ?? "never succeeded"
             if item.consecutiveFailures > 0 {
-                out += "  \(name): FAILING (\(item.consecutiveFailures) in a row, \(last)): \(item.lastError ?? "")\n"
+                out += "  \(name): FAILING (\(item.consecutiveFailures) in a row, \(last)): \(printable(item.lastError ?? ""))\n"
             } else {
                 out += "  \(name): ok, \(last)\n"
             }
@@ -137,7 +137,7 @@ enum StatusView {
             } else {
                 what = "event \(letter.eventID)"
             }
-            out += "  \(when)  \(letter.sink)  \(what), \(letter.attempts) attempt\(letter.attempts == 1 ? "" : "s"): \(oneLine(letter.error))\n"
+            out += "  \(when)  \(letter.sink)  \(what), \(letter.attempts) attempt\(letter.attempts == 1 ? "" : "s"): \(oneLine(letter.error, limit: 160))\n"
         }
         return out
     }
@@ -150,9 +150,15 @@ enum StatusView {
         return formatter
     }
 
-    static func oneLine(_ text: String) -> String {
-        let flat = text.replacingOccurrences(of: "\r", with: " ").replacingOccurrences(of: "\n", with: " ")
-        return flat.count > 60 ? String(flat.prefix(59)) + "…" : flat
+    /// `text` on one line, at most `limit` characters, every control character (line breaks,
+    /// a terminal's escape sequences from a receiver's reply) shown as a space.
+    static func oneLine(_ text: String, limit: Int = 60) -> String {
+        let flat = printable(text)
+        return flat.count > limit ? String(flat.prefix(limit - 1)) + "…" : flat
+    }
+
+    static func printable(_ text: String) -> String {
+        String(String.UnicodeScalarView(text.unicodeScalars.map { $0.properties.generalCategory == .control ? " " : $0 }))
     }
 
     static func render(_ rows: [[String]]) -> String {

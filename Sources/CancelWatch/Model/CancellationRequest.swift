@@ -191,7 +191,11 @@ public struct RequestKey: Sendable, Hashable, Comparable, CustomStringConvertibl
         digest.add(id)
         hasher.combine(digest.value)
     }
-    public static func < (a: RequestKey, b: RequestKey) -> Bool { (a.source, a.id) < (b.source, b.id) }
+    /// By bytes too (source, then id), so that two keys are ordered exactly when they differ.
+    public static func < (a: RequestKey, b: RequestKey) -> Bool {
+        if !sameBytes(a.source, b.source) { return a.source.utf8.lexicographicallyPrecedes(b.source.utf8) }
+        return a.id.utf8.lexicographicallyPrecedes(b.id.utf8)
+    }
     public var description: String { "\(source)/\(id)" }
 }
 

@@ -372,7 +372,7 @@ public final class SQLiteStateStore: StateStore {
     public func deadLetters(limit: Int) throws(StoreError) -> [DeadLetter] {
         var result: [DeadLetter] = []
         try database.query(
-            "SELECT event_id, sink, event, attempts, finished_at, last_error FROM outbox WHERE status = 'dead' ORDER BY finished_at DESC LIMIT ?",
+            "SELECT event_id, sink, event, attempts, finished_at, last_error FROM outbox WHERE status = 'dead' ORDER BY finished_at DESC, rowid DESC LIMIT ?",
             [.integer(Int64(limit))]
         ) { row in
             let event = (try? JSONParser.parse(row.string(2))).flatMap { try? AlertEvent(storage: $0) }
