@@ -22,15 +22,15 @@ public struct PendingSnapshot: Sendable {
     public var warnings: [String]
     /// How many HTTP calls it took.
     public var pages: Int
-    /// Ids of listed items that could not be decoded: they are still listed, so a tracked
-    /// request with one of these ids has not left the list.
-    public var skippedIDs: Set<String>
+    /// Ids of listed items that could not be decoded, each once (told apart by bytes): they
+    /// are still listed, so a tracked request with one of these ids has not left the list.
+    public var skippedIDs: [String]
     /// False when an item could not be decoded and not even its id was readable: then no
     /// tracked request may be taken for gone on the strength of this listing.
     public var complete: Bool
 
     public init(
-        requests: [CancellationRequest], warnings: [String] = [], pages: Int = 0, skippedIDs: Set<String> = [],
+        requests: [CancellationRequest], warnings: [String] = [], pages: Int = 0, skippedIDs: [String] = [],
         complete: Bool = true
     ) {
         self.requests = requests

@@ -108,7 +108,7 @@ public final class RedClient: MarketplaceClient {
             }
         }
         return PendingSnapshot(
-            requests: requests, warnings: warnings + unitWarnings, pages: pages, skippedIDs: Set(skipped.map(\.text)),
+            requests: requests, warnings: warnings + unitWarnings, pages: pages, skippedIDs: skipped.map(\.text).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) },
             complete: complete)
     }
 
@@ -129,11 +129,11 @@ public final class RedClient: MarketplaceClient {
             let findings = try await search(for: searchable, now: now)
             var notFound: [CancellationRequest] = []
             for request in searchable {
-                if let (outcome, at) = findings.audited[request.id] {
+                if let (outcome, at) = findings.audited[ExactText(request.id)] {
                     outcomes[request.key] = .resolved(outcome, at: at)
-                } else if let still = findings.pending[request.id] {
+                } else if let still = findings.pending[ExactText(request.id)] {
                     outcomes[request.key] = .stillPending(still)
-                } else if !findings.unreadable.contains(request.id),
+                } else if !findings.unreadable.contains(ExactText(request.id)),
                     !findings.incompleteModes.contains(Self.logistics(of: request))
                 {
                     notFound.append(request)
@@ -145,12 +145,12 @@ public final class RedClient: MarketplaceClient {
         return outcomes
     }
 
-    /// What the lists said about the requests being looked up.
+    /// What the lists said about the requests being looked up, by request id (its bytes).
     struct LookupFindings {
-        var audited: [String: (Outcome, Date?)] = [:]
-        var pending: [String: CancellationRequest] = [:]
+        var audited: [ExactText: (Outcome, Date?)] = [:]
+        var pending: [ExactText: CancellationRequest] = [:]
         /// Listed, but what became of it cannot be read.
-        var unreadable = Set<String>()
+        var unreadable = Set<ExactText>()
         /// Modes in which an item without a readable id was listed: it could be any request.
         var incompleteModes = Set<String>()
     }
@@ -181,7 +181,7 @@ public final class RedClient: MarketplaceClient {
     }
 
     private func record(_ item: RedWire.Item, queried status: String, logistics: String, sentAt: Date, into findings: inout LookupFindings) {
-        guard let id = RedWire.requestID(of: item) else {
+        guard let id = RedWire.requestID(of: item).map(ExactText.init) else {
             findings.incompleteModes.insert(logistics)
             return
         }
