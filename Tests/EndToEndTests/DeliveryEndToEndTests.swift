@@ -101,60 +101,6 @@ import Testing
     }
 }
 
-/// A webhook that refuses every event for good (404): the events become dead letters, and
-/// `status` says so per sink and lists them, where an operator looks first.
-@Suite(.serialized) struct DeadLetterStatusEndToEndTests {
-    @Test func statusShowsASinksDeadLetters() async throws {
-        let directory = try temporaryDirectory()
-        let scenario = directory.appendingPathComponent("scenario.json")
-        try """
-            {"seed": 5,
-             "ozon_accounts": [{"name": "shop-ozon", "client_id": "100001", "api_key": "k-ozon"}],
-             "requests": [
-               {"marketplace": "ozon", "account": "100001", "created": "-10m", "deadline": "+40m", "reason": "Покупатель передумал"},
-               {"marketplace": "ozon", "account": "100001", "created": "-5m", "deadline": "+3d", "reason": "Покупатель передумал"}
-             ]}
-            """.write(to: scenario, atomically: true, encoding: .utf8)
-        let simulator = try await SimulatorProcess(scenario: scenario.path, directory: directory)
-        let receiver = try WebhookReceiver()
-        receiver.setMode(.fail(status: 404, retryAfter: nil))
-        try FileManager.default.createDirectory(at: directory.appendingPathComponent("rules"), withIntermediateDirectories: true)
-        try """
-            rule "within-the-hour" {
-              when     remaining <= 1h
-              notify   hook
-              message  "{{order}} auto-approves in {{remaining}}"
-            }
-            """.write(to: directory.appendingPathComponent("rules/hour.rules"), atomically: true, encoding: .utf8)
-        try """
-            state: ./state.sqlite
-            rules: [./rules]
-            timezone: UTC
-            sources:
-              - {name: ozon, kind: ozon, client_id: "100001", api_key: "k-ozon", base_url: "\(simulator.baseURL)"}
-            sinks:
-              - {name: hook, kind: webhook, url: "\(receiver.url)"}
-              - {name: quiet, kind: stdout}
-            """.write(to: directory.appendingPathComponent("cancelwatch.yaml"), atomically: true, encoding: .utf8)
-
-        let once = try await RunningCommand.run(["once", "--config", "cancelwatch.yaml"], directory: directory)
-        #expect(once.status == 0, "once failed: \(once.stderr)")
-        #expect(once.stderr.contains("dead letter"))
-        #expect(receiver.allReceipts.count == 1, "a 404 is not retried")
-
-        let status = try await RunningCommand.run(["status", "--config", "cancelwatch.yaml"], directory: directory)
-        #expect(status.status == 0, "status failed: \(status.stderr)")
-        let text = status.stdout
-        #expect(text.contains("Deliveries:"))
-        #expect(text.contains("  hook: 1 DEAD LETTER (never delivered)"), "\(text)")
-        #expect(text.contains("  quiet: ok"), "\(text)")
-        #expect(text.contains("Dead letters (1, newest first):"), "\(text)")
-        let line = try #require(text.split(separator: "\n").first { $0.contains("  hook  firing within-the-hour ozon ") })
-        #expect(line.contains("1 attempt: HTTP 404"), "\(line)")
-        #expect(text.contains("2 pending"), "\(text)")
-    }
-}
-
 /// Runs the Python verification snippet from README.md, as a receiver would.
 func verifyWithReadmeCode(secret: String, header: String, body: String) throws -> Bool {
     let readme = try String(contentsOf: packageRoot().appendingPathComponent("README.md"), encoding: .utf8)

@@ -35,3 +35,30 @@ import Testing
                 """)
     }
 }
+
+/// A webhook that refuses every event for good (404): the events become dead letters, and
+/// `status` (the real binary, on the state file `once` wrote) says so per sink and lists them.
+@Suite(.serialized) struct DeadLetterStatusEndToEndTests {
+    @Test func statusShowsASinksDeadLetters() async throws {
+        var options = WatchOptions()
+        options.red = false
+        options.extraSinks = "  - {name: quiet, kind: stdout}"
+        let setup = try WatchSetup(ozon: 2, red: 0, options: options)
+        defer { setup.shutdown() }
+        setup.receiver.setMode(.fail(status: 404, retryAfter: nil))
+
+        let once = try await setup.command(["once", "--config", setup.configPath])
+        #expect(once.status == 0, "once failed: \(once.stderr)")
+        #expect(once.stderr.contains("dead letter"))
+        #expect(setup.receiver.allReceipts.count == 2, "a 404 is not retried")
+
+        let status = try await setup.command(["status", "--config", setup.configPath])
+        #expect(status.status == 0, "status failed: \(status.stderr)")
+        let text = status.stdout
+        #expect(text.contains("2 pending"), "\(text)")
+        #expect(text.contains("\nDeliveries:\n  hook: 2 DEAD LETTERS (never delivered)\n  quiet: ok\n"), "\(text)")
+        #expect(text.contains("Dead letters (2, newest first):"), "\(text)")
+        let lines = text.split(separator: "\n").filter { $0.contains("  hook  firing pending ozon ") }
+        #expect(lines.count == 2 && lines.allSatisfy { $0.contains("1 attempt: HTTP 404") }, "\(text)")
+    }
+}
