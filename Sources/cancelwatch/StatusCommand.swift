@@ -88,7 +88,7 @@ enum StatusView {
             }
             let last = item.lastSuccessAt.map { "last success \(DurationText.format(now.timeIntervalSince($0))) ago" } ?? "never succeeded"
             if item.consecutiveFailures > 0 {
-                out += "  \(name): FAILING (\(item.consecutiveFailures) in a row, \(last)): \(printable(item.lastError ?? ""))\n"
+                out += "  \(name): FAILING (\(item.consecutiveFailures) in a row, \(last)): \(StdoutSink.singleLine(item.lastError ?? ""))\n"
             } else {
                 out += "  \(name): ok, \(last)\n"
             }
@@ -137,7 +137,8 @@ enum StatusView {
             } else {
                 what = "event \(letter.eventID)"
             }
-            out += "  \(when)  \(letter.sink)  \(what), \(letter.attempts) attempt\(letter.attempts == 1 ? "" : "s"): \(oneLine(letter.error, limit: 160))\n"
+            let line = "\(what), \(letter.attempts) attempt\(letter.attempts == 1 ? "" : "s"): \(oneLine(letter.error, limit: 160))"
+            out += "  \(when)  \(StdoutSink.singleLine(letter.sink))  \(StdoutSink.singleLine(line))\n"
         }
         return out
     }
@@ -150,18 +151,16 @@ enum StatusView {
         return formatter
     }
 
-    /// `text` on one line, at most `limit` characters, every control character (line breaks,
-    /// a terminal's escape sequences from a receiver's reply) shown as a space.
+    /// `text` on one line (`StdoutSink.singleLine`: no line breaks, no terminal escape
+    /// sequences from marketplace data or a receiver's reply), at most `limit` characters.
     static func oneLine(_ text: String, limit: Int = 60) -> String {
-        let flat = printable(text)
+        let flat = StdoutSink.singleLine(text)
         return flat.count > limit ? String(flat.prefix(limit - 1)) + "…" : flat
     }
 
-    static func printable(_ text: String) -> String {
-        String(String.UnicodeScalarView(text.unicodeScalars.map { $0.properties.generalCategory == .control ? " " : $0 }))
-    }
-
-    static func render(_ rows: [[String]]) -> String {
+    /// Columns padded to their widest cell; every cell on one line (`StdoutSink.singleLine`).
+    static func render(_ table: [[String]]) -> String {
+        let rows = table.map { $0.map(StdoutSink.singleLine) }
         var widths = [Int](repeating: 0, count: rows[0].count)
         for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
         return rows.map { row in

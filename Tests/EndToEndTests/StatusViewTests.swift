@@ -30,7 +30,7 @@ import Testing
                   old (no longer configured): 7 DEAD LETTERS (never delivered)
 
                 Dead letters (latest 1 of 7, newest first):
-                  2025-11-24 16:00:00  old  event e1, 3 attempts: HTTP 400:  [31mred [0m  second line
+                  2025-11-24 16:00:00  old  event e1, 3 attempts: HTTP 400: [31mred [0m second line
 
                 """)
     }

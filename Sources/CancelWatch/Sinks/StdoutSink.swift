@@ -100,7 +100,7 @@ public final class StdoutSink: AlertSink {
 
     /// Marketplace and rule text on one line with no control characters, so that a
     /// reason can neither break the line nor send escape sequences to a terminal.
-    static func singleLine(_ text: String) -> String {
+    public static func singleLine(_ text: String) -> String {
         var out = String.UnicodeScalarView()
         var lastWasSpace = false
         for scalar in text.unicodeScalars {
