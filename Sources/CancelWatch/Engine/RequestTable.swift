@@ -181,13 +181,15 @@ struct RequestTable<Extra: Sendable>: Sendable {
     /// Whether `request` (with the key of `slot`) equals the one in `slot` in every field but the raw object.
     func sameFields(_ slot: Int32, _ request: CancellationRequest) -> Bool {
         let p = entries[Int(slot)].request
+        // Texts by bytes, as they are interned: a marketplace rewriting a reason in another
+        // Unicode form has changed it.
         return p.marketplace == request.marketplace && p.deadline == request.deadline.timeIntervalSinceReferenceDate
-            && p.state == request.state && p.order == request.order
+            && p.state == request.state && sameBytes(p.order, request.order)
             && p.hasCreatedAt == (request.createdAt != nil)
             && (request.createdAt.map { $0.timeIntervalSinceReferenceDate == p.createdAt } ?? true)
-            && texts[p.rawState].text == request.rawState && texts[p.initiator].text == request.initiator
-            && texts[p.reason].text == request.reason && texts[p.reasonID].text == request.reasonID
-            && texts[p.logistics].text == request.logistics
+            && sameBytes(texts[p.rawState].text, request.rawState) && sameBytes(texts[p.initiator].text, request.initiator)
+            && sameBytes(texts[p.reason].text, request.reason) && sameBytes(texts[p.reasonID].text, request.reasonID)
+            && sameBytes(texts[p.logistics].text, request.logistics)
     }
 
     /// Whether `raw` is exactly the raw object kept in `slot`.
@@ -343,10 +345,7 @@ struct RequestTable<Extra: Sendable>: Sendable {
     @inline(__always)
     private static func hash(source: String, id: String) -> Int {
         // The fast digest, not `Hasher`: two short strings per lookup, on every request of every poll.
-        var digest = FastDigest()
-        digest.add(source)
-        digest.add(id)
-        return Int(truncatingIfNeeded: digest.value)
+        Int(truncatingIfNeeded: FastDigest.of(source, id))
     }
 
     @inline(__always)

@@ -12,9 +12,7 @@ struct ExactText: Hashable, Sendable {
     func hash(into hasher: inout Hasher) {
         // The fast digest of the bytes, then one word for the seeded hasher (cheaper than
         // feeding it every byte; the texts are the marketplaces' ids and values).
-        var digest = FastDigest()
-        digest.add(text)
-        hasher.combine(digest.value)
+        hasher.combine(FastDigest.of(text))
     }
 }
 
@@ -97,6 +95,23 @@ struct FastDigest {
         add(tail)
     }
 
+    /// The digest of `text`'s bytes and length.
+    @inline(__always)
+    static func of(_ text: String) -> UInt64 {
+        var digest = FastDigest()
+        digest.add(text)
+        return digest.value
+    }
+
+    /// The digest of two texts, one after the other (a request's source and id).
+    @inline(__always)
+    static func of(_ first: String, _ second: String) -> UInt64 {
+        var digest = FastDigest()
+        digest.add(first)
+        digest.add(second)
+        return digest.value
+    }
+
     var value: UInt64 {
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
@@ -123,13 +138,13 @@ struct TextSet {
     var count: Int { texts.count }
 
     func contains(_ text: String) -> Bool {
-        find(text, digest: Self.digest(text)).found
+        find(text, digest: FastDigest.of(text)).found
     }
 
     /// Adds `text`; false when it was there already.
     @discardableResult
     mutating func insert(_ text: String) -> Bool {
-        let digest = Self.digest(text)
+        let digest = FastDigest.of(text)
         let (found, at) = find(text, digest: digest)
         if found { return false }
         texts.append(text)
@@ -140,12 +155,6 @@ struct TextSet {
     }
 
     private static let tagMask: UInt64 = 0xFFFF_FFFF_0000_0000
-
-    private static func digest(_ text: String) -> UInt64 {
-        var digest = FastDigest()
-        digest.add(text)
-        return digest.value
-    }
 
     private func find(_ text: String, digest: UInt64) -> (found: Bool, at: Int) {
         let mask = slots.count - 1
