@@ -237,7 +237,7 @@ public struct Tracker: Sendable {
         for id in snapshot.skippedIDs { present.insert(id) }
         var result: [CancellationRequest] = []
         for slot in slots where !present.contains(table.id(at: slot)) { result.append(table.request(at: slot)) }
-        return result.sorted { $0.id < $1.id }
+        return result.sorted { $0.key < $1.key }
     }
 
     /// Applies one successful poll of `source`: the pending list and the outcomes of

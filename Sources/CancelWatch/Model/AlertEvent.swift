@@ -36,11 +36,9 @@ public struct AlertEvent: Sendable, Hashable {
     public var severity: Severity
     public var source: String
     public var marketplace: Marketplace
-    /// The request it is about; nil for source events.
-    public var request: CancellationRequest? {
-        // An event may wait long for its sink: its request does not keep the page it was read from.
-        didSet { if request?.rawObject.isSharedText == true { request = request?.owningItsRaw() } }
-    }
+    /// The request it is about; nil for source events. Set by `init` (and by the scheduler,
+    /// filling in a raw object as a value).
+    public internal(set) var request: CancellationRequest?
     /// For `resolved`: approved, rejected or vanished.
     public var outcome: Outcome?
     public var occurredAt: Date
@@ -59,7 +57,8 @@ public struct AlertEvent: Sendable, Hashable {
         self.severity = severity
         self.source = source
         self.marketplace = marketplace
-        self.request = request?.owningItsRaw()  // (as `didSet` does, which `init` does not run)
+        // An event may wait long for its sink: its request does not keep the page it was read from.
+        self.request = request?.owningItsRaw()
         self.outcome = outcome
         self.occurredAt = occurredAt
         self.message = message
