@@ -57,12 +57,18 @@ import Testing
             #expect(String(decoding: response.body, as: UTF8.self) == "fine")
         }
     }
-    @Test func anAnswerLongerThanTheLimitIsCutAndTheHandleWorksAfterwards() async throws {
+    @Test func anAnswerLongerThanTheLimitFailsOrIsCutAndTheHandleWorksAfterwards() async throws {
         let long = String(repeating: "x", count: 200_000)
         let server = try ScriptedServer(fallback: { request in .text(request.path == "/long" ? long : "short") })
-        let cut = try await transport.send(HTTPRequest(method: "GET", url: server.baseURL + "/long", maxResponseBytes: 100_000))
+        let error = await #expect(throws: TransportError.self) {
+            _ = try await transport.send(HTTPRequest(method: "GET", url: server.baseURL + "/long", maxResponseBytes: 100_000))
+        }
+        #expect(error?.message == "the answer was longer than 100000 bytes; stopped reading it")
+        // Cut on request: the status, and the body's start (curl hands over at most 16 KiB at a time).
+        let cut = try await transport.send(
+            HTTPRequest(method: "GET", url: server.baseURL + "/long", maxResponseBytes: 100_000, cutsLongAnswer: true))
         #expect(cut.status == 200 && cut.bodyTruncated)
-        #expect(cut.body.count <= 100_000 && cut.body.allSatisfy { $0 == UInt8(ascii: "x") })
+        #expect(cut.body.count > 100_000 - 16_384 && cut.body.count <= 100_000 && cut.body.allSatisfy { $0 == UInt8(ascii: "x") })
         // Up to the limit, taken whole; the same handle then serves the next request.
         let exact = try await transport.send(HTTPRequest(method: "GET", url: server.baseURL + "/long", maxResponseBytes: 200_000))
         #expect(exact.body.count == 200_000 && !exact.bodyTruncated)

@@ -3,6 +3,7 @@ import CancelWatchTesting
 import Foundation
 import HTTPServing
 import Logging
+import Synchronization
 import Testing
 
 /// Records each delivery attempt the queue makes.
@@ -109,7 +110,20 @@ final class AttemptLog: @unchecked Sendable {
     }
 
     @Test func aLongReplyIsCutAndJudgedByItsStatus() async throws {
-        // A 2xx with megabytes after it was taken (not sent again); a 400 with megabytes is refused.
+        // Asked for: at most 1 MiB, cut rather than failed.
+        final class Spy: HTTPTransport {
+            let asked = Mutex<[HTTPRequest]>([])
+            func send(_ request: HTTPRequest) async throws(TransportError) -> HTTPResponse {
+                asked.withLock { $0.append(request) }
+                return HTTPResponse(status: 200, body: Data("ok".utf8))
+            }
+        }
+        let spy = Spy()
+        try await WebhookSink(name: "hook", config: WebhookSinkConfig(url: .url("http://127.0.0.1:9/x")), transport: spy)
+            .deliver(SinkTestEvents.firing())
+        #expect(spy.asked.withLock { $0.map { [$0.maxResponseBytes, $0.cutsLongAnswer ? 1 : 0] } } == [[1 << 20, 1]])
+        // Over curl: a 2xx with megabytes after it was taken (not sent again, not a transfer
+        // failure); a 400 with megabytes is refused.
         let long = String(repeating: "x", count: 3 << 20)
         let taken = try ScriptedServer(fallback: { _ in .text(status: 200, long) })
         try await sink(taken.baseURL).deliver(SinkTestEvents.firing())

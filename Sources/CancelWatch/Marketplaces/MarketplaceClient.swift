@@ -148,16 +148,10 @@ func sendWithRetry<T>(
         let error: PollError
         do {
             let response = try await transport.send(request)
-            if response.bodyTruncated {
-                error = PollError(
-                    source: source, kind: .decoding, status: response.status,
-                    message: "the answer was longer than \(request.maxResponseBytes) bytes; stopped reading it")
-            } else {
-                do throws(PollError) {
-                    return SentCall(value: try interpret(response, scrubbing), sentAt: sentAt)
-                } catch let failure {
-                    error = scrubbing.scrub(failure)
-                }
+            do throws(PollError) {
+                return SentCall(value: try interpret(response, scrubbing), sentAt: sentAt)
+            } catch let failure {
+                error = scrubbing.scrub(failure)
             }
         } catch let failure {
             error = scrubbing.scrub(PollError(source: source, kind: .transport, message: failure.description))

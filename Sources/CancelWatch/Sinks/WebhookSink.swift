@@ -87,7 +87,8 @@ public struct WebhookSink: AlertSink {
         // object): a long one is cut, and judged by its status and start.
         return HTTPRequest(
             method: "POST", url: url, headers: headers, body: Data(body.utf8), timeout: config.timeout,
-            tls: TLSOptions(caFile: config.caFile, insecure: config.insecure), maxResponseBytes: Self.maxReplyBytes)
+            tls: TLSOptions(caFile: config.caFile, insecure: config.insecure), maxResponseBytes: Self.maxReplyBytes,
+            cutsLongAnswer: true)
     }
 
     static let maxReplyBytes = 1 << 20

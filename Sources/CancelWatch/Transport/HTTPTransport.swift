@@ -31,16 +31,20 @@ public struct HTTPRequest: Sendable {
     /// The whole transfer's limit, connection included.
     public var timeout: TimeInterval
     public var tls: TLSOptions
-    /// The largest answer body read: past it the transfer stops and the response says
-    /// `bodyTruncated` (a list page is well under a megabyte; a proxy or server gone wrong
-    /// must not fill the memory).
+    /// The largest answer body read: past it the transfer stops and fails (a list page is well
+    /// under a megabyte; a proxy or server gone wrong must not fill the memory), unless
+    /// `cutsLongAnswer`.
     public var maxResponseBytes: Int
+    /// Past `maxResponseBytes`, answer with the start of the body (`bodyTruncated`) instead of
+    /// failing: for a caller that judges by the status (a webhook's reply).
+    public var cutsLongAnswer: Bool
 
     public static let defaultMaxResponseBytes = 64 << 20
 
     public init(
         method: String, url: String, headers: [HTTPHeader] = [], body: Data? = nil, timeout: TimeInterval = 30,
-        tls: TLSOptions = TLSOptions(), maxResponseBytes: Int = HTTPRequest.defaultMaxResponseBytes
+        tls: TLSOptions = TLSOptions(), maxResponseBytes: Int = HTTPRequest.defaultMaxResponseBytes,
+        cutsLongAnswer: Bool = false
     ) {
         self.method = method
         self.url = url
@@ -49,6 +53,7 @@ public struct HTTPRequest: Sendable {
         self.timeout = timeout
         self.tls = tls
         self.maxResponseBytes = maxResponseBytes
+        self.cutsLongAnswer = cutsLongAnswer
     }
 }
 
@@ -221,7 +226,13 @@ public final class CurlHTTPTransport: HTTPTransport {
         // The buffer must outlive the transfer: curl holds a raw pointer to it.
         withExtendedLifetime(buffer) {}
 
-        // Stopped on purpose: the status and headers came; the caller judges by them.
+        if buffer.tooLarge && !request.cutsLongAnswer {
+            return .failure(
+                TransportError(
+                    kind: .other, code: Int(code.rawValue),
+                    message: "the answer was longer than \(request.maxResponseBytes) bytes; stopped reading it"))
+        }
+        // Cut on purpose (`cutsLongAnswer`): the status and headers came; the caller judges by them.
         guard code == CURLE_OK || buffer.tooLarge else {
             let detail = String(decoding: errorBuffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             let message = detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail
