@@ -44,17 +44,15 @@ struct InternPool<Value: Hashable & Sendable>: Sendable {
         return id
     }
 
-    /// One reference less to `id`; the value goes when none is left (then true: the id
-    /// may name another value later).
-    @discardableResult
-    mutating func release(_ id: UInt32) -> Bool {
-        guard id != 0 else { return false }
+    /// One reference less to `id`; the value goes when none is left (the id may then name
+    /// another value later).
+    mutating func release(_ id: UInt32) {
+        guard id != 0 else { return }
         references[Int(id)] -= 1
-        guard references[Int(id)] == 0 else { return false }
+        guard references[Int(id)] == 0 else { return }
         ids[values[Int(id)]] = nil
         values[Int(id)] = values[0]
         free.append(id)
-        return true
     }
 }
 
@@ -106,7 +104,8 @@ struct RequestTable<Extra: Sendable>: Sendable {
     private var recentTexts = [UInt32](repeating: 0, count: 6 * recentPerField)
     private var recentNext = [Int](repeating: 0, count: 6)
     /// The string last interned through each recent slot, kept alive: its two words then
-    /// name it and no other.
+    /// name it and no other. A recent slot holds a reference to its id, so that id keeps its
+    /// value while the slot names it.
     private var recentStrings = [String](repeating: "", count: 6 * recentPerField)
     private static var recentPerField: Int { 8 }
 
@@ -291,7 +290,7 @@ struct RequestTable<Extra: Sendable>: Sendable {
         let bits = unsafeBitCast(text, to: SIMD2<UInt64>.self)
         let same: Int? = recentStrings.withUnsafeBytes { strings in
             for i in base..<base + Self.recentPerField
-            where strings.load(fromByteOffset: i * MemoryLayout<String>.stride, as: SIMD2<UInt64>.self) == bits {
+            where strings.loadUnaligned(fromByteOffset: i * MemoryLayout<String>.stride, as: SIMD2<UInt64>.self) == bits {
                 return i
             }
             return nil
@@ -310,6 +309,8 @@ struct RequestTable<Extra: Sendable>: Sendable {
         }
         let id = texts.retain(ExactText(text))
         let slot = base + recentNext[field]
+        texts.release(recentTexts[slot])
+        texts.retain(id: id)
         recentTexts[slot] = id
         recentStrings[slot] = text
         recentNext[field] = (recentNext[field] + 1) % Self.recentPerField
@@ -324,13 +325,7 @@ struct RequestTable<Extra: Sendable>: Sendable {
     }
 
     private mutating func releaseValues(of p: PackedRequest) {
-        for id in [p.source, p.rawState, p.initiator, p.reason, p.reasonID, p.logistics] where texts.release(id) {
-            // Gone from the pool: a recent slot must not answer for it by the old string's words.
-            for slot in recentTexts.indices where recentTexts[slot] == id {
-                recentTexts[slot] = 0
-                recentStrings[slot] = ""
-            }
-        }
+        for id in [p.source, p.rawState, p.initiator, p.reason, p.reasonID, p.logistics] { texts.release(id) }
         raws.release(p.raw)
     }
 
