@@ -271,21 +271,54 @@ indirect enum RuleCondition: Sendable {
         case .text(let field, let test):
             return test.test(field.value(of: request))
         case .duration(.remaining, let op, let seconds):
-            return op.test(request.deadline.timeIntervalSince(now), seconds)
+            return Self.remaining(request, op, seconds, now: now.timeIntervalSinceReferenceDate)
         case .duration(.age, let op, let seconds):
-            guard let created = request.createdAt else { return false }
-            return op.test(now.timeIntervalSince(created), seconds)
+            return Self.age(request, op, seconds, now: now.timeIntervalSinceReferenceDate)
         case .time(let field, let op, let instant):
-            guard let value = field.value(of: request) else { return false }
-            return op.test(value, instant)
+            return Self.time(request, field, op, instant.timeIntervalSinceReferenceDate)
         case .hour(let mask):
-            return mask & (1 << UInt32(clock.hour(at: now))) != 0
+            return Self.hour(mask, now: now, clock: clock)
         case .weekday(let mask):
-            return mask & (1 << UInt8(clock.weekday(at: now) - 1)) != 0
+            return Self.weekday(mask, now: now, clock: clock)
         case .raw(let path, let test):
-            guard let value = request.rawObject.value(atPath: path) else { return false }
-            return test.test(value)
+            return Self.raw(request, path, test)
         }
+    }
+
+    // The leaves' tests, one copy for the tree and for `RuleProgram` (instants as seconds
+    // since the reference date).
+
+    @inline(__always)
+    static func remaining(_ request: CancellationRequest, _ op: RuleOrder, _ seconds: TimeInterval, now: TimeInterval) -> Bool {
+        op.test(request.deadline.timeIntervalSinceReferenceDate - now, seconds)
+    }
+
+    @inline(__always)
+    static func age(_ request: CancellationRequest, _ op: RuleOrder, _ seconds: TimeInterval, now: TimeInterval) -> Bool {
+        guard let created = request.createdAt else { return false }
+        return op.test(now - created.timeIntervalSinceReferenceDate, seconds)
+    }
+
+    @inline(__always)
+    static func time(_ request: CancellationRequest, _ field: RuleTimeField, _ op: RuleOrder, _ instant: TimeInterval) -> Bool {
+        guard let value = field.value(of: request) else { return false }
+        return op.test(value.timeIntervalSinceReferenceDate, instant)
+    }
+
+    @inline(__always)
+    static func hour(_ mask: UInt32, now: Date, clock: RuleClock) -> Bool {
+        mask & (1 << UInt32(clock.hour(at: now))) != 0
+    }
+
+    @inline(__always)
+    static func weekday(_ mask: UInt8, now: Date, clock: RuleClock) -> Bool {
+        mask & (1 << UInt8(clock.weekday(at: now) - 1)) != 0
+    }
+
+    @inline(__always)
+    static func raw(_ request: CancellationRequest, _ path: [String], _ test: RuleRawTest) -> Bool {
+        guard let value = request.rawObject.value(atPath: path) else { return false }
+        return test.test(value)
     }
 
     /// The earliest instant after `now` at which the value may differ from its value at

@@ -29,7 +29,7 @@ enum RuleTextField: String, Sendable, CaseIterable {
     var closedValues: [String]? {
         switch self {
         case .marketplace: return Marketplace.allCases.map(\.rawValue)
-        case .state: return ["pending", "approved", "rejected"]
+        case .state: return RequestState.allCases.map(\.rawValue)
         default: return nil
         }
     }

@@ -36,7 +36,7 @@ struct RuleProgram: Sendable {
         var span: Int32
     }
 
-    private(set) var nodes: [Node] = []
+    private var nodes: [Node] = []
     private var texts: [RuleTextTest] = []
     private var raws: [(path: [String], test: RuleRawTest)] = []
 
@@ -110,21 +110,18 @@ struct RuleProgram: Sendable {
         case .text(let field, let test):
             return texts[Int(test)].test(field.value(of: request))
         case .remaining(let op, let seconds):
-            return op.test(request.deadline.timeIntervalSinceReferenceDate - now, seconds)
+            return RuleCondition.remaining(request, op, seconds, now: now)
         case .age(let op, let seconds):
-            guard let created = request.createdAt else { return false }
-            return op.test(now - created.timeIntervalSinceReferenceDate, seconds)
+            return RuleCondition.age(request, op, seconds, now: now)
         case .time(let field, let op, let instant):
-            guard let value = field.value(of: request) else { return false }
-            return op.test(value.timeIntervalSinceReferenceDate, instant)
+            return RuleCondition.time(request, field, op, instant)
         case .hour(let mask):
-            return mask & (1 << UInt32(clock.hour(at: Date(timeIntervalSinceReferenceDate: now)))) != 0
+            return RuleCondition.hour(mask, now: Date(timeIntervalSinceReferenceDate: now), clock: clock)
         case .weekday(let mask):
-            return mask & (1 << UInt8(clock.weekday(at: Date(timeIntervalSinceReferenceDate: now)) - 1)) != 0
+            return RuleCondition.weekday(mask, now: Date(timeIntervalSinceReferenceDate: now), clock: clock)
         case .raw(let test):
             let raw = raws[Int(test)]
-            guard let value = request.rawObject.value(atPath: raw.path) else { return false }
-            return raw.test.test(value)
+            return RuleCondition.raw(request, raw.path, raw.test)
         }
     }
 }
