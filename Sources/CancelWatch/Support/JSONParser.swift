@@ -113,7 +113,7 @@ public enum JSONParser {
             let base = memberStack.count
             defer { memberStack.removeSubrange(base...) }
             try members(depth: depth) { (reader: inout Self, key) throws(JSONParseError) in
-                let name = key.unescaped ?? reader.makeString(key.range(in: reader.bytes))
+                let name = key.unescaped ?? reader.makeString(key.raw)
                 let value = try reader.readValue(depth: depth + 1)
                 reader.memberStack.append((name, value))
             }
@@ -184,27 +184,39 @@ public enum JSONParser {
             return negative ? -value : value
         }
 
-        /// The string of `range`'s bytes (no escapes), shared with an earlier equal one when cached.
-        mutating func makeString(_ range: Range<Int>) -> String {
-            let count = range.count
+        /// The string of `text` (bytes of this reader's with no escapes), shared with an earlier
+        /// equal one when cached.
+        mutating func makeString(_ text: UnsafeBufferPointer<UInt8>) -> String {
+            let count = text.count
             guard count > 0 else { return "" }
-            guard count <= Self.cacheableLength else {
-                return String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
-            }
-            let first = Int(bytes[range.lowerBound])
-            let last = Int(bytes[range.upperBound - 1])
-            let middle = Int(bytes[range.lowerBound + count / 2])
+            guard count <= Self.cacheableLength else { return String(decoding: text, as: UTF8.self) }
+            let first = Int(text[0])
+            let last = Int(text[count - 1])
+            let middle = Int(text[count / 2])
             let slot = (count &* 31 &+ first &* 7 &+ last &* 131 &+ middle &* 17) & (Self.cacheSlots - 1)
             if stringCache.isEmpty { stringCache = Array(repeating: nil, count: Self.cacheSlots) }
             if let cached = stringCache[slot], cached.utf8.count == count {
                 let same = cached.utf8.withContiguousStorageIfAvailable { stored in
-                    memcmp(stored.baseAddress!, bytes.baseAddress! + range.lowerBound, count) == 0
+                    memcmp(stored.baseAddress!, text.baseAddress!, count) == 0
                 }
                 if same == true { return cached }
             }
-            let string = String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
+            let string = String(decoding: text, as: UTF8.self)
             stringCache[slot] = string
             return string
+        }
+
+        /// At a string's opening quote (the caller has seen it): when the string has no escapes
+        /// and no control characters, moves past it and gives its bytes (without the quotes);
+        /// otherwise stays, and gives nil (`readString` then reads the string, or says what is
+        /// wrong with it).
+        @inline(__always)
+        mutating func plainString() -> UnsafeBufferPointer<UInt8>? {
+            let start = index + 1
+            let stop = stringStop(from: start)
+            guard stop < bytes.count, bytes[stop] == UInt8(ascii: "\"") else { return nil }
+            index = stop + 1
+            return UnsafeBufferPointer(rebasing: bytes[start..<stop])
         }
 
         /// The first position from `start` holding a quote, a backslash or a control
@@ -237,19 +249,11 @@ public enum JSONParser {
         }
 
         mutating func readString() throws(JSONParseError) -> String {
+            if let plain = plainString() { return makeString(plain) }
             index += 1  // opening quote
             let start = index
-            // Fast path: no escapes.
             index = stringStop(from: start)
-            if index < bytes.count {
-                let c = bytes[index]
-                if c == UInt8(ascii: "\"") {
-                    let s = makeString(start..<index)
-                    index += 1
-                    return s
-                }
-                if c < 0x20 { throw error("control character in string") }
-            }
+            if index < bytes.count && bytes[index] < 0x20 { throw error("control character in string") }
             var buffer = [UInt8](UnsafeBufferPointer(rebasing: bytes[start..<index]))
             while index < bytes.count {
                 let c = bytes[index]

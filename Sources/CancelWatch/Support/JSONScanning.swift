@@ -65,13 +65,6 @@ extension JSONParser.Reader {
         let raw: UnsafeBufferPointer<UInt8>
         let unescaped: String?
 
-        /// Where `raw` is in `text`.
-        @inline(__always)
-        func range(in text: UnsafeBufferPointer<UInt8>) -> Range<Int> {
-            let start = raw.baseAddress! - text.baseAddress!
-            return start..<(start + raw.count)
-        }
-
         /// Whether the key is `name` (compared by bytes). A literal picks this one: the
         /// `String` comparison is `matches`.
         @inline(__always)
@@ -197,26 +190,16 @@ extension JSONParser.Reader {
 
     /// Moves past a string, checking its escapes and control characters as `readString` does.
     mutating func skipString() throws(JSONParseError) {
-        let open = index
-        let stop = stringStop(from: index + 1)
-        if stop < bytes.count && bytes[stop] == UInt8(ascii: "\"") {
-            index = stop + 1
-            return
-        }
+        if plainString() != nil { return }
         // An escape, a control character or no end: read as `readString` reads it (one copy
         // of the escape rules and their errors; strings with escapes are rare in a page).
-        index = open
         _ = try readString()
     }
 
     /// A key: its byte range when it has no escapes (no String made), its text otherwise.
     private mutating func readKey() throws(JSONParseError) -> Key {
         let start = index + 1
-        let i = stringStop(from: start)
-        if i < bytes.count, bytes[i] == UInt8(ascii: "\"") {
-            index = i + 1
-            return Key(raw: UnsafeBufferPointer(rebasing: bytes[start..<i]), unescaped: nil)
-        }
+        if let raw = plainString() { return Key(raw: raw, unescaped: nil) }
         let text = try readString()
         return Key(raw: UnsafeBufferPointer(rebasing: bytes[start..<start]), unescaped: text)
     }

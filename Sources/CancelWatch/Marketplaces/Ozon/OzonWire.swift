@@ -163,15 +163,9 @@ enum OzonWire {
 
     /// A string value read as an RFC 3339 date, straight from its bytes when it has no escapes.
     static func readDate(_ reader: inout JSONParser.Reader, depth: Int) throws(JSONParseError) -> DateField {
-        if reader.next == UInt8(ascii: "\"") {
-            let start = reader.index + 1
-            let stop = reader.stringStop(from: start)
-            if stop < reader.bytes.count && reader.bytes[stop] == UInt8(ascii: "\"") {
-                reader.index = stop + 1
-                let text = UnsafeBufferPointer(rebasing: reader.bytes[start..<stop])
-                if let date = Timestamp.parse(utf8: text) { return .date(date) }
-                return .invalid(String(decoding: text, as: UTF8.self))
-            }
+        if reader.next == UInt8(ascii: "\""), let text = reader.plainString() {
+            if let date = Timestamp.parse(utf8: text) { return .date(date) }
+            return .invalid(String(decoding: text, as: UTF8.self))
         }
         guard case .string(let text) = try reader.scalar(depth: depth) else { return .missing }
         return Timestamp.parse(text).map { .date($0) } ?? .invalid(text)
