@@ -22,8 +22,9 @@ public struct PendingSnapshot: Sendable {
     public var warnings: [String]
     /// How many HTTP calls it took.
     public var pages: Int
-    /// Ids of listed items that could not be decoded, each once (told apart by bytes): they
-    /// are still listed, so a tracked request with one of these ids has not left the list.
+    /// Ids of listed items that could not be decoded: they are still listed, so a tracked
+    /// request with one of these ids has not left the list. (An id may repeat, or also be a
+    /// decoded request's when it was listed twice: either way it is listed.)
     public var skippedIDs: [String]
     /// False when an item could not be decoded and not even its id was readable: then no
     /// tracked request may be taken for gone on the strength of this listing.

@@ -241,11 +241,12 @@ extension JSONParser.Reader {
         [UInt8](UnsafeBufferPointer(rebasing: bytes[start..<index]))
     }
 
-    /// A string value as its text, or nil for any other value (read or skipped as `scalar` would).
+    /// A string value as its text, or nil for any other value (skipped).
     @inline(__always)
     mutating func string(depth: Int) throws(JSONParseError) -> String? {
         if next == UInt8(ascii: "\"") { return try readString() }
-        return try scalar(depth: depth).stringValue
+        try skipValue(depth: depth)
+        return nil
     }
 
     // MARK: Fingerprints and paths over the text

@@ -52,7 +52,7 @@ public struct OzonClient: MarketplaceClient {
         result.requests.removeAll { $0.state != .pending }
         return PendingSnapshot(
             requests: result.requests, warnings: result.warnings, pages: result.pages,
-            skippedIDs: result.skippedIDs.sorted(), complete: result.complete)
+            skippedIDs: Array(result.skippedIDs), complete: result.complete)
     }
 
     /// Looks the requests up by posting number with state `ALL`. A request listed as decided

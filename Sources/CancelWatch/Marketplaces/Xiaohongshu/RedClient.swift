@@ -74,7 +74,7 @@ public final class RedClient: MarketplaceClient {
         var pages = 0
         // Ids by their bytes, hashed with the fast digest (ids are long; a poll lists thousands).
         var seen = TextSet()
-        var skipped = Set<ExactText>()
+        var skipped: [String] = []
         var complete = true
         for logistics in account.logistics {
             pages += try await forEachPage(query: [("logistics", logistics), ("status", "unaudited")]) { items, sentAt in
@@ -89,7 +89,7 @@ public final class RedClient: MarketplaceClient {
                     } catch {
                         // Still listed: whatever it is, it has not left the list.
                         if let id = RedWire.requestID(of: item) {
-                            if !seen.contains(id) { skipped.insert(ExactText(id)) }
+                            if !seen.contains(id) { skipped.append(id) }
                         } else {
                             complete = false
                         }
@@ -97,7 +97,6 @@ public final class RedClient: MarketplaceClient {
                         continue
                     }
                     guard seen.insert(pending.request.id) else { continue }
-                    if !skipped.isEmpty { skipped.remove(ExactText(pending.request.id)) }
                     if let warning = unitWarning.check(
                         pending.request, left: pending.left, unit: account.maxAuditTimeUnit, now: sentAt, source: source)
                     {
@@ -108,7 +107,7 @@ public final class RedClient: MarketplaceClient {
             }
         }
         return PendingSnapshot(
-            requests: requests, warnings: warnings + unitWarnings, pages: pages, skippedIDs: skipped.map(\.text).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) },
+            requests: requests, warnings: warnings + unitWarnings, pages: pages, skippedIDs: skipped,
             complete: complete)
     }
 
@@ -129,11 +128,12 @@ public final class RedClient: MarketplaceClient {
             let findings = try await search(for: searchable, now: now)
             var notFound: [CancellationRequest] = []
             for request in searchable {
-                if let (outcome, at) = findings.audited[ExactText(request.id)] {
+                let id = ExactText(request.id)
+                if let (outcome, at) = findings.audited[id] {
                     outcomes[request.key] = .resolved(outcome, at: at)
-                } else if let still = findings.pending[ExactText(request.id)] {
+                } else if let still = findings.pending[id] {
                     outcomes[request.key] = .stillPending(still)
-                } else if !findings.unreadable.contains(ExactText(request.id)),
+                } else if !findings.unreadable.contains(id),
                     !findings.incompleteModes.contains(Self.logistics(of: request))
                 {
                     notFound.append(request)

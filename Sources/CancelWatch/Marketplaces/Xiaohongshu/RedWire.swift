@@ -79,9 +79,9 @@ enum RedWire {
             } else if key.is("error_code") {
                 envelope.errorCode = try reader.scalar(depth: 1)
             } else if key.is("error_msg") {
-                envelope.errorMsg = try reader.scalar(depth: 1).stringValue
+                envelope.errorMsg = try reader.string(depth: 1)
             } else if key.is("msg") {
-                envelope.msg = try reader.scalar(depth: 1).stringValue
+                envelope.msg = try reader.string(depth: 1)
             } else if key.is("data") {
                 envelope.data = nil
                 guard reader.next == UInt8(ascii: "{") else { return try reader.skipValue(depth: 1) }
