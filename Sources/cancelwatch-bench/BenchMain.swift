@@ -36,7 +36,7 @@ struct BenchMain {
         do {
             if only.contains("ingest") { try await runIngest(sizes, table: &table) }
             if only.contains("rules") { try await runRules(sizes, table: &table) }
-            if only.contains("scale") { try runScale(sizes, table: &table) }
+            if only.contains("scale") { try await runScale(sizes, table: &table) }
             if only.contains("ontime") { try await runOnTime(sizes, table: &table) }
             if only.contains("fleet") { try await runFleet(sizes, table: &table) }
         } catch {
@@ -66,13 +66,11 @@ struct BenchMain {
     static func runIngest(_ sizes: BenchSizes, table: inout BenchTable) async throws {
         let rules = try loadShippedRules()
         progress("ingest: generating pages")
-        let corpus = IngestCorpus.generate(
-            ozonAccounts: sizes.ingestOzonAccounts, ozonPages: sizes.ingestOzonPages, redAccounts: sizes.ingestRedAccounts,
-            redPages: sizes.ingestRedPages)
+        let corpus = IngestCorpus.generate(sizes)
         let megabytes = Double(corpus.bytes) / 1e6
         let workload = "\(corpus.ozonItems) Ozon (pages of 500) + \(corpus.redItems) RED (pages of 100); \(fmt(megabytes, 1)) MB JSON"
         progress("ingest: Swift, \(workload)")
-        var first = IngestOutcome(seconds: .infinity, requests: 0, matches: 0, tracked: 0, stages: IngestStages())
+        var first = IngestOutcome.none
         var steady = first
         for _ in 0..<sizes.repeats {
             var tracker = Tracker()
@@ -84,11 +82,9 @@ struct BenchMain {
         guard first.requests == corpus.items else {
             throw BenchError("ingest: the clients returned \(first.requests) requests of \(corpus.items)")
         }
-        var together = IngestOutcome(seconds: .infinity, requests: 0, matches: 0, tracked: 0, stages: IngestStages())
-        for _ in 0..<sizes.repeats {
+        let together = try await IngestOutcome.best(of: sizes.repeats) {
             var tracker = Tracker()
-            let pass = try await concurrentIngestPass(clients: corpus.clients(), rules: rules, now: corpus.now, tracker: &tracker)
-            if pass.seconds < together.seconds { together = pass }
+            return try await concurrentIngestPass(clients: corpus.clients(), rules: rules, now: corpus.now, tracker: &tracker)
         }
         guard together.requests == first.requests, together.matches == first.matches, together.tracked == first.tracked else {
             throw BenchError("ingest: polled together, \(together.requests) requests and \(together.matches) matches; one by one \(first.requests) and \(first.matches)")
@@ -96,16 +92,16 @@ struct BenchMain {
         var swiftParse = Double.infinity
         var swiftScan = Double.infinity
         for _ in 0..<sizes.repeats {
-            swiftParse = min(swiftParse, try parseOnlyPass(corpus: corpus))
-            swiftScan = min(swiftScan, try scanOnlyPass(corpus: corpus))
+            swiftParse = min(swiftParse, try parseOnlyPass(corpus: corpus).seconds)
+            swiftScan = min(swiftScan, try scanOnlyPass(corpus: corpus).seconds)
         }
 
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cancelwatch-bench-\(getpid())")
         defer { try? FileManager.default.removeItem(at: directory) }
         try corpus.write(to: directory)
         progress("ingest: Python")
-        let python = try runPython(directory: directory, parseOnly: false, repeats: sizes.repeats)
-        let pythonParse = try runPython(directory: directory, parseOnly: true, repeats: sizes.repeats)
+        let python = try await runPython(directory: directory, parseOnly: false, repeats: sizes.repeats)
+        let pythonParse = try await runPython(directory: directory, parseOnly: true, repeats: sizes.repeats)
         guard python.requests == first.requests, python.matches == first.matches else {
             throw BenchError(
                 "ingest: Python saw \(python.requests) requests and \(python.matches) rule matches, Swift \(first.requests) and \(first.matches)")
@@ -138,15 +134,10 @@ struct BenchMain {
     /// The first-poll ingest pass alone, `passes` times (nothing else runs: a profile of it is clean).
     static func profileIngest(passes: Int) async throws {
         let rules = try loadShippedRules()
-        let sizes = BenchSizes.full
-        let corpus = IngestCorpus.generate(
-            ozonAccounts: sizes.ingestOzonAccounts, ozonPages: sizes.ingestOzonPages, redAccounts: sizes.ingestRedAccounts,
-            redPages: sizes.ingestRedPages)
-        var best = IngestOutcome(seconds: .infinity, requests: 0, matches: 0, tracked: 0, stages: IngestStages())
-        for _ in 0..<passes {
+        let corpus = IngestCorpus.generate(BenchSizes.full)
+        let best = try await IngestOutcome.best(of: passes) {
             var tracker = Tracker()
-            let pass = try await ingestPass(clients: corpus.clients(), rules: rules, now: corpus.now, tracker: &tracker)
-            if pass.seconds < best.seconds { best = pass }
+            return try await ingestPass(clients: corpus.clients(), rules: rules, now: corpus.now, tracker: &tracker)
         }
         print("first poll, best of \(passes): \(ms(best.seconds)); \(best.stages.text)")
     }
@@ -172,14 +163,14 @@ struct BenchMain {
 
     // MARK: scale
 
-    static func runScale(_ sizes: BenchSizes, table: inout BenchTable) throws {
+    static func runScale(_ sizes: BenchSizes, table: inout BenchTable) async throws {
         for count in sizes.scaleCounts {
             // (`--drop-raw`, the what-if of a raw object kept only in the state file, is what
             // the Tracker does now: no longer a row of its own.)
             for (scheduler, dropRaw) in [(false, false), (true, false)] {
                 let what = (scheduler ? "Tracker + AlertScheduler" : "Tracker") + (dropRaw ? ", raw JSON not kept (what-if)" : "")
                 progress("scale: \(count) tracked, \(what) (child process)")
-                let value = try runChild(
+                let value = try await runChild(
                     ["--scale-child", String(count)] + (scheduler ? ["--scheduler"] : []) + (dropRaw ? ["--drop-raw"] : []))
                 let perRequest = value["bytes_per_request"]?.lenientDouble ?? .nan
                 let peak = value["peak"]?.lenientDouble ?? .nan
@@ -192,19 +183,9 @@ struct BenchMain {
         }
     }
 
-    static func runChild(_ arguments: [String]) throws -> JSONValue {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        process.arguments = arguments
-        let out = Pipe()
-        process.standardOutput = out
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0, let value = try? JSONParser.parse(data) else {
-            throw BenchError("child \(arguments) failed (status \(process.terminationStatus)): \(String(decoding: data, as: UTF8.self))")
-        }
-        return value
+    /// This benchmark again, in a process of its own (each scale size starts from a clean heap).
+    static func runChild(_ arguments: [String]) async throws -> JSONValue {
+        try await runJSONProcess(URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath(), arguments)
     }
 
     static func scaleChild(count: Int, scheduler: Bool, dropRaw: Bool) async {
