@@ -234,7 +234,7 @@ import Testing
     @Test func aStringEndsWhereItsByteIsWhateverItsPlaceInAWord() throws {
         // (as written in JSON, as decoded; nil: not JSON)
         let specials: [(String, String?)] = [
-            ("\"", nil), ("\u{1}", nil), ("\\\"", "\""), ("\\\\", "\\"), ("\\n", "\n"), ("\\u00e9", "é"), ("é", "é"),
+            ("\"", nil), ("\u{1}", nil), ("\u{0}", nil), ("\u{1F}", nil), (" ", " "), ("!", "!"), ("\\\"", "\""), ("\\\\", "\\"), ("\\n", "\n"), ("\\u00e9", "é"), ("é", "é"),
             ("¢", "¢"), ("Ü", "Ü"), ("\u{85}", "\u{85}"), ("\u{7f}", "\u{7f}"), ("用", "用"),
         ]
         for length in 0..<24 {
@@ -258,6 +258,21 @@ import Testing
                 #expect(raw?.value(atPath: ["n"]) == .integer(1), "\(text)")
             }
         }
+    }
+
+    @Test func keysAreMatchedByTheirTextHoweverTheyAreWritten() throws {
+        // An empty key, at the top and nested (its bytes are empty: compared without them).
+        let empty = try RawObject(json: Array(#"{"": 1, "a": {"": 2}}"#.utf8))
+        #expect(empty.value(atPath: [""]) == .integer(1) && empty.value(atPath: ["a", ""]) == .integer(2))
+        // Keys written with escapes still name the fields the clients read.
+        let ozon = #"{"result": [{"cancellation\u005fid": 7, "auto\u005fapprove_date": "2026-11-27T10:00:00Z"}], "last_id": 7}"#
+        let item = try #require(try OzonWire.decodePage(Data(ozon.utf8)).items.first)
+        let request = try OzonWire.request(from: item, source: "ozon")
+        #expect(request.id == "7" && request.deadline == Date(timeIntervalSince1970: 1_795_773_600))
+        let envelope = #"{"success": true, "error_code": 0, "data": {"total_page": 1, "current_page": 1, "package_list": "#
+            + #"[{"package\u005fid": "P1", "cancel_time": 1, "max_audit_time": 5, "st\u0061tus": "unaudited"}]}}"#
+        let red = try #require(try RedWire.decodePage(Data(envelope.utf8)).items.first)
+        #expect(red.packageID == "P1" && red.status == "unaudited")
     }
 
     /// The countdown member is cut out wherever it stands, however its key is written; the

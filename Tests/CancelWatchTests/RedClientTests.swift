@@ -328,6 +328,17 @@ import Testing
         #expect(server.requests.dropFirst(2).map { $0.queryValue("start_time") } == [String(now - 101), String(now - 101)])
     }
 
+    @Test func anOutcomeGoesToTheRequestWhoseIDHasItsBytes() async throws {
+        // Two packages whose ids are equal as Swift text ("é" composed, and "e" with a combining
+        // accent), one audited: only that one is resolved; the other is not found.
+        let now = Int64(clock.now().timeIntervalSince1970)
+        let server = try Self.listServer(audited: [Self.audited("P\u{E9}", cancelTime: now - 300, at: now - 250)])
+        let asked = [pending("P\u{E9}", now - 300), pending("Pe\u{301}", now - 300)]
+        let outcomes = try await client(server).lookupOutcomes(of: asked)
+        #expect(outcomes[asked[0].key] == .resolved(.approved, at: Date(timeIntervalSince1970: TimeInterval(now - 250))))
+        #expect(outcomes[asked[1].key] == .resolved(.vanished, at: nil))
+    }
+
     @Test func aRequestAuditedLongAfterItWasAskedIsFoundWhicheverTimeTheWindowFilters() async throws {
         // Asked an hour and a half ago, audited ten seconds ago: a window over the cancel times
         // alone misses it when the API filters the audited list by audit time.

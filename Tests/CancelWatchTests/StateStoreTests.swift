@@ -20,6 +20,30 @@ import Testing
         return TrackedRequest(request: request, status: status, firstSeen: now, lastSeen: now.addingTimeInterval(60))
     }
 
+    @Test func deadLettersComeNewestFirstUpToTheLimitWithTheirEvents() throws {
+        let store = try SQLiteStateStore(path: temporaryPath())
+        let at = SinkTestEvents.occurredAt
+        let events = (0..<7).map { i in
+            var event = SinkTestEvents.firing(id: "e\(i)", order: "order-\(i)")
+            event.sinks = ["hook", "mail"]
+            return event
+        }
+        try store.commit(alerts: [], events: events, health: nil, at: at)
+        // All given up at the same instant (a tie: the later entry first), one delivered, one waiting.
+        for event in events.prefix(6) {
+            try store.recordDelivery(DeliveryResult(eventID: event.id, sink: "hook", status: .dead, attempts: 2, error: "HTTP 404", at: at))
+        }
+        try store.recordDelivery(DeliveryResult(eventID: "e6", sink: "hook", status: .delivered, attempts: 1, at: at))
+        try store.recordDelivery(DeliveryResult(eventID: "e0", sink: "mail", status: .dead, attempts: 1, error: "550", at: at.addingTimeInterval(1)))
+        let letters = try store.deadLetters(limit: 5)
+        #expect(letters.map { "\($0.sink)/\($0.eventID)" } == ["mail/e0", "hook/e5", "hook/e4", "hook/e3", "hook/e2"])
+        #expect(letters[1].attempts == 2 && letters[1].error == "HTTP 404" && letters[1].at == at)
+        #expect(letters[1].event?.request?.order == "order-5" && letters[1].event?.rule == "final-hour")
+        let counts = try store.outboxCounts()
+        #expect(counts.contains(OutboxCount(sink: "hook", status: "dead", count: 6)))
+        #expect(counts.contains(OutboxCount(sink: "mail", status: "pending", count: 6)))
+    }
+
     @Test func stateFileIsCreatedWithModeSixHundred() throws {
         let path = temporaryPath()
         _ = try SQLiteStateStore(path: path)

@@ -42,6 +42,16 @@ import Testing
         #expect(composed.key == request("caf\u{E9}", deadlineIn: 1).key)
     }
 
+    @Test func keysAreOrderedByTheirBytesExactlyWhenTheyDiffer() {
+        let composed = RequestKey(source: "s", id: "caf\u{E9}")
+        let combining = RequestKey(source: "s", id: "cafe\u{301}")
+        // Exactly one of <, ==, > for any two keys; by bytes ("e" 0x65 before "é" 0xC3 0xA9).
+        #expect(combining < composed && !(composed < combining) && composed != combining)
+        #expect(RequestKey(source: "a", id: "z") < RequestKey(source: "b", id: "a"))
+        #expect(!(composed < composed))
+        #expect([composed, combining].sorted() == [combining, composed].sorted())
+    }
+
     @Test func unchangedRequestOnTheNextPollIsNotAChange() {
         var tracker = Tracker()
         _ = tracker.apply(snapshot: snapshot(request("1", deadlineIn: 3600)), outcomes: [:], source: "ozon-main", now: clock.now())

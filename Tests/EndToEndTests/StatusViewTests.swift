@@ -8,6 +8,19 @@ import Testing
 @Suite struct StatusViewTests {
     let now = Date(timeIntervalSince1970: 1_764_000_000)
 
+    @Test func marketplaceTextCannotBreakTheTableOrReachTheTerminal() {
+        let request = CancellationRequest(
+            marketplace: .ozon, source: "ozon", id: "1", order: "1-1\u{1B}[2J", state: .pending, rawState: "ON_APPROVAL",
+            initiator: "CLIENT\r\n", reason: "Передумал\u{2028}\u{1B}[31mпокупать", deadline: now.addingTimeInterval(3600))
+        var health = SourceHealth(source: "ozon", marketplace: .ozon)
+        health.consecutiveFailures = 2
+        health.lastError = "HTTP 500: \u{1B}]0;owned\u{7}\nmore"
+        let text = StatusView.table([request], health: [health], sources: ["ozon"], now: now, timeZone: .gmt)
+        #expect(!text.unicodeScalars.contains { $0.value < 0x20 && $0 != "\n" || $0.value == 0x2028 || $0.value == 0x7F }, "\(text)")
+        #expect(text.split(separator: "\n").count == 5, "\(text)")  // header, the row, the count, "Sources:", the source
+        #expect(text.contains("1-1 [2J") && text.contains("Передумал [31mпокупать") && text.contains("HTTP 500: ]0;owned more"))
+    }
+
     @Test func sinksWithNothingAndSinksNoLongerConfiguredAreSaidSo() {
         #expect(StatusView.deliveries(.init(counts: [], latestDead: []), sinks: [], now: now, timeZone: .gmt) == "\nDeliveries:\n  no sinks\n")
         let deliveries = StatusView.Deliveries(
