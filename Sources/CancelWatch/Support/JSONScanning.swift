@@ -241,6 +241,34 @@ extension JSONParser.Reader {
         [UInt8](UnsafeBufferPointer(rebasing: bytes[start..<index]))
     }
 
+    /// An object's members, each read or skipped by `body` (true); any other value is skipped
+    /// (false).
+    @inline(__always)
+    @discardableResult
+    mutating func membersIfObject(depth: Int, _ body: (inout Self, Key) throws(JSONParseError) -> Void) throws(JSONParseError) -> Bool {
+        guard next == UInt8(ascii: "{") else {
+            try skipValue(depth: depth)
+            return false
+        }
+        try members(depth: depth, body)
+        return true
+    }
+
+    /// A list's elements, each read with `element`; for any other value no elements and what
+    /// the value is (nothing for null, which is no list).
+    @inline(__always)
+    mutating func list<Element>(
+        depth: Int, _ element: (inout Self) throws(JSONParseError) -> Element
+    ) throws(JSONParseError) -> (elements: [Element], notAnArray: String?) {
+        guard next == UInt8(ascii: "[") else {
+            let value = try scalar(depth: depth)
+            return ([], value == .null ? nil : value.typeDescription)
+        }
+        var elements: [Element] = []
+        try self.elements(depth: depth) { (reader: inout Self) throws(JSONParseError) in elements.append(try element(&reader)) }
+        return (elements, nil)
+    }
+
     /// A string value as its text, or nil for any other value (skipped).
     @inline(__always)
     mutating func string(depth: Int) throws(JSONParseError) -> String? {

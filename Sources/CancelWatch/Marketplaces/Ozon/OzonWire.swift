@@ -83,15 +83,8 @@ enum OzonWire {
         try reader.members(depth: 0) { (reader: inout JSONParser.Reader, key) throws(JSONParseError) in
             if key.is("result") {
                 // A repeated key counts by its last value, as the parser keeps it.
-                page.items.removeAll()
-                page.resultNotAnArray = nil
-                if reader.next == UInt8(ascii: "[") {
-                    try reader.elements(depth: 1) { (reader: inout JSONParser.Reader) throws(JSONParseError) in
-                        page.items.append(try readItem(&reader, depth: 2))
-                    }
-                } else {
-                    let value = try reader.scalar(depth: 1)
-                    if value != .null { page.resultNotAnArray = value.typeDescription }
+                (page.items, page.resultNotAnArray) = try reader.list(depth: 1) { (reader: inout JSONParser.Reader) throws(JSONParseError) in
+                    try readItem(&reader, depth: 2)
                 }
             } else if key.is("last_id") {
                 page.lastID = try reader.scalar(depth: 1).lenientInt64
@@ -119,15 +112,13 @@ enum OzonWire {
                 item.deadline = try readDate(&reader, depth: inner)
             } else if key.is("state") {
                 item.state = nil
-                guard reader.next == UInt8(ascii: "{") else { return try reader.skipValue(depth: inner) }
-                try reader.members(depth: inner) { (reader: inout JSONParser.Reader, key) throws(JSONParseError) in
+                try reader.membersIfObject(depth: inner) { (reader: inout JSONParser.Reader, key) throws(JSONParseError) in
                     if key.is("state") { item.state = try reader.string(depth: inner + 1) } else { try reader.skipValue(depth: inner + 1) }
                 }
             } else if key.is("cancellation_reason") {
                 item.reasonName = nil
                 item.reasonID = ""
-                guard reader.next == UInt8(ascii: "{") else { return try reader.skipValue(depth: inner) }
-                try reader.members(depth: inner) { (reader: inout JSONParser.Reader, key) throws(JSONParseError) in
+                try reader.membersIfObject(depth: inner) { (reader: inout JSONParser.Reader, key) throws(JSONParseError) in
                     if key.is("name") {
                         item.reasonName = try reader.string(depth: inner + 1)
                     } else if key.is("id") {

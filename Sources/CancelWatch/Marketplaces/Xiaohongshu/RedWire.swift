@@ -83,20 +83,11 @@ enum RedWire {
             } else if key.is("msg") {
                 envelope.msg = try reader.string(depth: 1)
             } else if key.is("data") {
-                envelope.data = nil
-                guard reader.next == UInt8(ascii: "{") else { return try reader.skipValue(depth: 1) }
                 var data = DataPart()
-                try reader.members(depth: 1) { (reader: inout JSONParser.Reader, key) throws(JSONParseError) in
+                let isObject = try reader.membersIfObject(depth: 1) { (reader: inout JSONParser.Reader, key) throws(JSONParseError) in
                     if key.is("package_list") {
-                        data.items.removeAll()
-                        data.notAnArray = nil
-                        if reader.next == UInt8(ascii: "[") {
-                            try reader.elements(depth: 2) { (reader: inout JSONParser.Reader) throws(JSONParseError) in
-                                data.items.append(try readItem(&reader, depth: 3))
-                            }
-                        } else {
-                            let value = try reader.scalar(depth: 2)
-                            if value != .null { data.notAnArray = value.typeDescription }
+                        (data.items, data.notAnArray) = try reader.list(depth: 2) { (reader: inout JSONParser.Reader) throws(JSONParseError) in
+                            try readItem(&reader, depth: 3)
                         }
                     } else if key.is("total_page") {
                         data.totalPage = try reader.scalar(depth: 2).lenientInt64
@@ -106,7 +97,7 @@ enum RedWire {
                         try reader.skipValue(depth: 2)
                     }
                 }
-                envelope.data = data
+                envelope.data = isObject ? data : nil
             } else {
                 try reader.skipValue(depth: 1)
             }
