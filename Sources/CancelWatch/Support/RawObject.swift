@@ -82,6 +82,7 @@ public struct RawObject: Sendable, CustomStringConvertible {
     /// The whole value (built from the text each time it is asked for).
     public var value: JSONValue {
         if case .value(let value) = storage { return value }
+        // (Unwrapped by pattern, not `?? nil`: `JSONValue` takes a `nil` literal as `.null`.)
         let parsed: JSONValue?? = withText { text in try? JSONParser.parse(buffer: text) }
         guard case .some(.some(let value)) = parsed else { return .null }
         return value

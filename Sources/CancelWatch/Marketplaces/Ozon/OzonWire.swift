@@ -30,17 +30,17 @@ enum OzonWire {
         var initiator: String?
         var logistics: String?
         var cancelledAt: Date?
-        /// Where `order_date`'s value is in the item's text: read only when needed (it is
+        /// Where `order_date`'s value starts in the item's text: read only when needed (it is
         /// `created` only for an item without `cancelled_at`).
-        var orderDateValue: Range<Int>?
+        var orderDateAt: Int?
         var approveDate: Date?
 
         /// `order_date` as a date, when it is one.
         var orderDate: Date? {
-            guard let range = orderDateValue else { return nil }
+            guard let offset = orderDateAt else { return nil }
             return raw.withText { buffer in
                 var reader = JSONParser.Reader(bytes: buffer)
-                reader.index = range.lowerBound
+                reader.index = offset
                 return (try? OzonWire.readDate(&reader, depth: 1))?.date
             } ?? nil
         }
@@ -141,9 +141,8 @@ enum OzonWire {
             } else if key.is("cancelled_at") {
                 item.cancelledAt = try readDate(&reader, depth: inner).date
             } else if key.is("order_date") {
-                let value = reader.index
+                item.orderDateAt = reader.index - start
                 try reader.skipValue(depth: inner)
-                item.orderDateValue = (value - start)..<(reader.index - start)
             } else if key.is("approve_date") {
                 item.approveDate = try readDate(&reader, depth: inner).date
             } else {
