@@ -37,6 +37,10 @@ final class WebhookReceiver: @unchecked Sendable {
     private var held = 0
     private var releaseStatus: Int?
     private var stopping = false
+    /// While stopped: a socket bound to the port and not listening. Connections are refused,
+    /// and no other server of the test run is given the port meanwhile (a simulator answering
+    /// 404 there once turned a "down" receiver's events into dead letters).
+    private var portHold: Int32?
     /// The port, kept for a restart on the same one.
     private(set) var port: Int = 0
 
@@ -44,13 +48,17 @@ final class WebhookReceiver: @unchecked Sendable {
         try start(port: port)
     }
 
-    deinit { stop() }
+    deinit {
+        stop()
+        releasePort()
+    }
 
     var url: String { "http://127.0.0.1:\(port)/hook" }
 
     /// (Re)starts listening, on the same port after `stop()` when `port` is that port.
     func start(port: Int) throws {
         condition.withLock { stopping = false }
+        releasePort()
         let server = try HTTPServer(host: "127.0.0.1", port: port) { [weak self] request in
             self?.handle(request) ?? .text(status: 503, "gone")
         }
@@ -68,6 +76,31 @@ final class WebhookReceiver: @unchecked Sendable {
             return s
         }
         server?.shutdown()
+        if server != nil { holdPort() }
+    }
+
+    private func holdPort() {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return }
+        var reuse: Int32 = 1
+        _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port)).bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        if bound == 0 { condition.withLock { portHold = fd } } else { close(fd) }
+    }
+
+    private func releasePort() {
+        if let fd = condition.withLock({ () -> Int32? in
+            defer { portHold = nil }
+            return portHold
+        }) {
+            close(fd)
+        }
     }
 
     func setMode(_ mode: Mode) {
