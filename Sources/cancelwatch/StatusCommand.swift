@@ -19,7 +19,9 @@ struct StatusCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let config = try config.load()
+            // Reads beside a running watcher (SQLite's WAL readers): takes no lock.
             let store = try openStore(config, readOnly: true)
+            for warning in store.warnings { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
             let now = Date()
             let tracked: [TrackedRequest]
             let health: [SourceHealth]

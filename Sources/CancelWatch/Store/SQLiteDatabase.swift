@@ -14,10 +14,14 @@ final class SQLiteDatabase: @unchecked Sendable {
     private var handle: OpaquePointer?
     private let lock = NSRecursiveLock()
     private var statements: [String: OpaquePointer] = [:]
+    /// One line per file found readable or writable by others, and made 0600.
+    let warnings: [String]
 
-    /// Opens (creating with mode 0600 when absent) the database at `path`.
+    /// Opens (creating with mode 0600 when absent) the database at `path`. The file and
+    /// SQLite's files beside it are made 0600 first when they are looser (a restored backup).
     init(path: String, readOnly: Bool = false) throws(StoreError) {
         self.path = path
+        warnings = Self.restrictModes([path] + Self.companions(of: path))
         let fileManager = FileManager.default
         if !readOnly && !fileManager.fileExists(atPath: path) {
             let directory = (path as NSString).deletingLastPathComponent
@@ -41,6 +45,29 @@ final class SQLiteDatabase: @unchecked Sendable {
             throw StoreError("state file \(path): cannot open it: \(message)")
         }
         sqlite3_busy_timeout(db, 5000)
+    }
+
+    /// The files SQLite keeps beside the database, and cancelwatch's lock file.
+    static func companions(of path: String) -> [String] { [path + "-wal", path + "-shm", path + "-journal", path + ".lock"] }
+
+    /// Takes away group and other permissions from each existing file among `paths`;
+    /// returns one warning per file that had them.
+    static func restrictModes(_ paths: [String]) -> [String] {
+        var warnings: [String] = []
+        for path in paths {
+            var info = stat()
+            guard stat(path, &info) == 0, info.st_mode & 0o077 != 0 else { continue }
+            let was = String(info.st_mode & 0o777, radix: 8)
+            let tightened = info.st_mode & 0o600
+            if chmod(path, tightened) == 0 {
+                warnings.append(
+                    "\(path) was mode \(was), readable or writable by others; it is now \(String(tightened, radix: 8)) (owner only)")
+            } else {
+                warnings.append(
+                    "\(path) is mode \(was), readable or writable by others, and cannot be restricted: \(String(cString: strerror(errno))); chmod 600 it")
+            }
+        }
+        return warnings
     }
 
     deinit {
@@ -99,12 +126,7 @@ final class SQLiteDatabase: @unchecked Sendable {
                 case .integer(let i): rc = sqlite3_bind_int64(statement, position, i)
                 case .real(let d): rc = sqlite3_bind_double(statement, position, d)
                 case .text(let s): rc = cw_sqlite3_bind_text_copy(statement, position, s, -1)
-                case .utf8(let bytes):
-                    rc = bytes.withUnsafeBufferPointer { buffer in
-                        cw_sqlite3_bind_text_copy(
-                            statement, position, UnsafeRawPointer(buffer.baseAddress ?? UnsafePointer(bitPattern: 1)!)
-                                .assumingMemoryBound(to: CChar.self), Int32(clamping: buffer.count))
-                    }
+                case .utf8(let bytes): rc = bytes.withUnsafeBufferPointer { bindText(statement, position, $0) }
                 }
                 guard rc == SQLITE_OK else { throw failure(rc, lastMessage) }
             }
@@ -115,6 +137,14 @@ final class SQLiteDatabase: @unchecked Sendable {
                 try row(SQLiteRow(statement: statement))
             }
         }
+    }
+
+    /// Binds text with its byte length: a NUL inside it is text, not its end.
+    private func bindText(_ statement: OpaquePointer, _ position: Int32, _ bytes: UnsafeBufferPointer<UInt8>) -> Int32 {
+        guard let length = Int32(exactly: bytes.count) else { return SQLITE_TOOBIG }
+        // Never a null pointer, which SQLite would store as NULL rather than as empty text.
+        let start = UnsafeRawPointer(bytes.baseAddress ?? UnsafePointer(bitPattern: 1)!).assumingMemoryBound(to: CChar.self)
+        return cw_sqlite3_bind_text_copy(statement, position, start, length)
     }
 
     private var lastMessage: String { handle.map { String(cString: sqlite3_errmsg($0)) } ?? "no connection" }
@@ -160,6 +190,7 @@ struct SQLiteRow {
 
     var columnCount: Int32 { sqlite3_column_count(statement) }
 
+    /// A text column as stored, with its byte length (a NUL inside it is kept); nil for NULL.
     func text(_ column: Int32) -> String? {
         guard sqlite3_column_type(statement, column) != SQLITE_NULL, let pointer = sqlite3_column_text(statement, column) else {
             return nil

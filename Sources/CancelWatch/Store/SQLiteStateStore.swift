@@ -1,18 +1,26 @@
 import Foundation
 
-/// The state file: an embedded SQLite database in WAL mode, created with mode 0600.
+/// The state file: an embedded SQLite database in WAL mode, mode 0600 (made so on every
+/// open), written by one process at a time (``StateFileLock``).
 public final class SQLiteStateStore: StateStore {
     static let schemaVersion: Int64 = 1
     let database: SQLiteDatabase
+    /// Held while the store is open for writing.
+    private let lock: StateFileLock?
     public var path: String { database.path }
+    /// Files found readable or writable by others when it opened, now owner-only: one
+    /// line each, for the log.
+    public var warnings: [String] { database.warnings }
 
     /// Opens the state file, creating it when absent. A file that is not a cancelwatch
-    /// state file is reported, never replaced.
+    /// state file is reported, never replaced. Opening for writing takes the state
+    /// file's lock, or throws naming the process that holds it; reading takes no lock.
     public init(path: String, readOnly: Bool = false) throws(StoreError) {
         if readOnly && !FileManager.default.fileExists(atPath: path) {
             throw StoreError("state file \(path) does not exist yet: run `cancelwatch once` or `cancelwatch run` first")
         }
         database = try SQLiteDatabase(path: path, readOnly: readOnly)
+        lock = readOnly ? nil : try StateFileLock(statePath: path)
         if readOnly {
             try checkVersion()
         } else {

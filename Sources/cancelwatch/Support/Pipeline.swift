@@ -22,6 +22,7 @@ struct Pipeline {
         config: CancelWatchConfig, rules: RuleSet, logger: Logger, clock: WatchClock, metrics: CancelWatchMetrics
     ) throws -> Pipeline {
         let store = try openStore(config)
+        for warning in store.warnings { logger.warning("\(warning)") }
         let transport = CurlHTTPTransport()
         let sinks = SinkFactory(transport: transport, smtp: CurlSMTPTransport(), clock: clock, timeZone: config.timezone)
         let routes = sinks.makeRoutes(config.sinks)
