@@ -125,7 +125,9 @@ final class SQLiteDatabase: @unchecked Sendable {
                 case .null: rc = sqlite3_bind_null(statement, position)
                 case .integer(let i): rc = sqlite3_bind_int64(statement, position, i)
                 case .real(let d): rc = sqlite3_bind_double(statement, position, d)
-                case .text(let s): rc = cw_sqlite3_bind_text_copy(statement, position, s, -1)
+                case .text(let s):
+                    var s = s
+                    rc = s.withUTF8 { bindText(statement, position, $0) }
                 case .utf8(let bytes): rc = bytes.withUnsafeBufferPointer { bindText(statement, position, $0) }
                 }
                 guard rc == SQLITE_OK else { throw failure(rc, lastMessage) }
@@ -195,7 +197,8 @@ struct SQLiteRow {
         guard sqlite3_column_type(statement, column) != SQLITE_NULL, let pointer = sqlite3_column_text(statement, column) else {
             return nil
         }
-        return String(cString: pointer)
+        let count = Int(sqlite3_column_bytes(statement, column))
+        return String(decoding: UnsafeBufferPointer(start: pointer, count: count), as: UTF8.self)
     }
 
     func string(_ column: Int32) -> String { text(column) ?? "" }
