@@ -47,7 +47,7 @@ struct DemoCommand: AsyncParsableCommand {
             defer { try? FileManager.default.removeItem(at: directory) }
 
             let config = Self.config(simulator: simulator, rules: rulesPath, state: directory.appendingPathComponent("state.sqlite").path)
-            let pipeline = try Pipeline.make(config: config, logger: logger, clock: clock)
+            let pipeline = try await Pipeline.make(config: config, logger: logger, clock: clock)
             let timeZone = config.timezone
             let output = DemoOutput(timeZone: timeZone)
             output.say(

@@ -19,7 +19,7 @@ struct OnceCommand: AsyncParsableCommand {
         try await reportingErrors {
             let logger = logging.bootstrap()
             let config = try config.load()
-            let pipeline = try Pipeline.make(config: config, logger: logger, clock: SystemClock())
+            let pipeline = try await Pipeline.make(config: config, logger: logger, clock: SystemClock())
             await pipeline.service.start()
             let reports = await pipeline.service.once()
             for report in reports where report.error == nil {

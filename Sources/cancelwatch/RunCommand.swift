@@ -24,7 +24,7 @@ struct RunCommand: AsyncParsableCommand {
             let clock = SystemClock()
             let metrics = CancelWatchMetrics()
             var current = try config.load()
-            var pipeline = try Pipeline.make(config: current, logger: logger, clock: clock, metrics: metrics)
+            var pipeline = try await Pipeline.make(config: current, logger: logger, clock: clock, metrics: metrics)
             var metricsServer = try startMetrics(current, metrics: metrics, clock: clock, logger: logger)
             defer { metricsServer?.shutdown() }
             while true {
@@ -64,11 +64,11 @@ struct RunCommand: AsyncParsableCommand {
                 await work.value
                 if let (next, nextRules) = reloaded {
                     do {
-                        pipeline = try Pipeline.make(config: next, rules: nextRules, logger: logger, clock: clock, metrics: metrics)
+                        pipeline = try await Pipeline.make(config: next, rules: nextRules, logger: logger, clock: clock, metrics: metrics)
                     } catch {
                         metrics.recordReload(succeeded: false)
                         logger.error("reload failed; the running config and rules stay: \(error)")
-                        pipeline = try Pipeline.make(config: current, rules: pipeline.rules, logger: logger, clock: clock, metrics: metrics)
+                        pipeline = try await Pipeline.make(config: current, rules: pipeline.rules, logger: logger, clock: clock, metrics: metrics)
                         continue
                     }
                     metrics.recordReload(succeeded: true)

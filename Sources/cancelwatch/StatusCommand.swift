@@ -19,21 +19,23 @@ struct StatusCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let config = try config.load()
-            // Reads beside a running watcher (SQLite's WAL readers): takes no lock.
-            let store = try openStore(config, readOnly: true)
-            for warning in store.warnings { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
             let now = Date()
-            let tracked: [TrackedRequest]
-            let health: [SourceHealth]
-            let deliveries: StatusView.Deliveries
-            do throws(StoreError) {
-                tracked = try store.loadTracked(keepingRaw: .none)
-                health = try store.loadHealth()
-                deliveries = StatusView.Deliveries(
-                    counts: try store.outboxCounts(), latestDead: try store.deadLetters(limit: StatusView.deadLettersShown))
-            } catch {
-                throw CleanExit.message("error: \(error.description)", exitCode: 1)
+            // Reads beside a running watcher (SQLite's WAL readers): takes no lock. SQLite
+            // blocks (a reader may wait for a checkpoint): on a thread of its own.
+            let (store, tracked, health, deliveries) = try await BlockingWorkers(threads: 1, name: "status").run {
+                () throws -> (SQLiteStateStore, [TrackedRequest], [SourceHealth], StatusView.Deliveries) in
+                let store = try openStore(config, readOnly: true)
+                do throws(StoreError) {
+                    return (
+                        store, try store.loadTracked(keepingRaw: .none), try store.loadHealth(),
+                        StatusView.Deliveries(
+                            counts: try store.outboxCounts(), latestDead: try store.deadLetters(limit: StatusView.deadLettersShown))
+                    )
+                } catch {
+                    throw CleanExit.message("error: \(error.description)", exitCode: 1)
+                }
             }
+            for warning in store.warnings { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
             let pending = tracked.filter { $0.status == .pending }.map(\.request)
                 .sorted { ($0.deadline, $0.source, $0.id) < ($1.deadline, $1.source, $1.id) }
             switch format {

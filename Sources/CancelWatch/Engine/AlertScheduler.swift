@@ -13,6 +13,10 @@ import Logging
 /// indexed heap. Events carry the whole raw object: the one a change brought, or the one
 /// in the state file. Alert states of closed requests stay in the state file only.
 public actor AlertScheduler {
+    /// Its methods call the state store: they run on a thread of their own (``Watcher``).
+    private let executor = BlockingExecutor(name: "scheduler")
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+
     public typealias ExpireHook = @Sendable () async -> [TrackerChange]
 
     private var rules: [AlertRule]

@@ -7,6 +7,10 @@ import Logging
 /// what the receiver said. Everything it knows lives in the state store, so a
 /// restart picks up where it left off, with the same event ids.
 public actor DeliveryQueue {
+    /// Its methods call the state store: they run on a thread of their own (``Watcher``).
+    private let executor = BlockingExecutor(name: "delivery")
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+
     /// A sink and how it retries.
     public struct Route: Sendable {
         public var sink: AlertSink

@@ -27,6 +27,11 @@ public struct PollReport: Sendable {
 /// the rest of the pipeline what changed. Each source is polled on its own interval,
 /// with backoff after failures; a failed poll never resolves anything.
 public actor Watcher {
+    /// The state file is written from this actor's methods (SQLite may wait seconds for a
+    /// lock, and fsyncs): they run on a thread of their own, not on the cooperative pool.
+    private let executor = BlockingExecutor(name: "watcher")
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+
     /// After this many failures in a row a source is reported down.
     public let downAfter: Int
     /// Closed requests are kept this long for `status`, then forgotten.

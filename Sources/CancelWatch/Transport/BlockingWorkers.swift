@@ -1,6 +1,7 @@
 import Foundation
 
-/// A fixed set of dedicated threads for blocking calls (libcurl's easy interface).
+/// A fixed set of dedicated threads for blocking calls (libcurl's easy interface, SQLite
+/// through ``BlockingExecutor``).
 /// Blocking work must never run on Swift's cooperative pool: on a 2-core machine
 /// one blocked transfer per core starves every task. The threads end when the
 /// pool is released and its queue is empty.
@@ -12,12 +13,12 @@ public final class BlockingWorkers: Sendable {
 
     private let queue = JobQueue()
 
-    public init(threads count: Int, name: String) {
+    public init(threads count: Int, name: String, stackSize: Int = 1 << 20) {
         for i in 0..<max(1, count) {
             let queue = self.queue
             let thread = Thread { queue.work() }
             thread.name = "\(name)-\(i)"
-            thread.stackSize = 1 << 20
+            thread.stackSize = stackSize
             thread.start()
         }
     }
@@ -30,6 +31,37 @@ public final class BlockingWorkers: Sendable {
             queue.enqueue { context in continuation.resume(returning: job(context)) }
         }
     }
+
+    /// Runs `body` on a worker thread; its result or error comes back to the awaiting task.
+    public func run<T: Sendable, E: Error>(_ body: @escaping @Sendable () throws(E) -> T) async throws(E) -> T {
+        let result: Result<T, E> = await run { _ in Result { () throws(E) -> T in try body() } }
+        return try result.get()
+    }
+
+    func enqueue(_ job: @escaping (WorkerContext) -> Void) { queue.enqueue(job) }
+}
+
+/// A serial executor on a thread of its own, for an actor whose methods make blocking
+/// calls (the engine's actors call SQLite, which may wait up to 5 s for a lock, and
+/// fsync): its jobs run there, never on the cooperative pool. The thread ends when the
+/// executor is released and its queue is empty.
+public final class BlockingExecutor: SerialExecutor, Sendable {
+    /// The executor's one thread; `thread.run { … }` runs a blocking call there from
+    /// outside the actor (opening the state file).
+    public let thread: BlockingWorkers
+
+    public init(name: String) {
+        // A main thread's stack: actor code (rule evaluation, JSON) runs here.
+        thread = BlockingWorkers(threads: 1, name: name, stackSize: 8 << 20)
+    }
+
+    public func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        let executor = asUnownedSerialExecutor()
+        thread.enqueue { _ in job.runSynchronously(on: executor) }
+    }
+
+    public func asUnownedSerialExecutor() -> UnownedSerialExecutor { UnownedSerialExecutor(ordinary: self) }
 }
 
 /// The jobs the worker threads share; the threads hold it, not the pool.

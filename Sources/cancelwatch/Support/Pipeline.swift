@@ -12,13 +12,22 @@ struct Pipeline {
     /// file and assembles the service.
     static func make(
         config: CancelWatchConfig, logger: Logger, clock: WatchClock, metrics: CancelWatchMetrics = CancelWatchMetrics()
-    ) throws -> Pipeline {
-        try make(config: config, rules: try loadRules(config, logger: logger), logger: logger, clock: clock, metrics: metrics)
+    ) async throws -> Pipeline {
+        try await make(config: config, rules: try loadRules(config, logger: logger), logger: logger, clock: clock, metrics: metrics)
     }
 
     /// Assembles the service for rules already loaded. It reads what the state file
-    /// knows, so no other pipeline may be writing to the same file meanwhile.
+    /// knows, so no other pipeline may be writing to the same file meanwhile. Opening and
+    /// reading the state file block (SQLite): that runs on a thread of its own.
     static func make(
+        config: CancelWatchConfig, rules: RuleSet, logger: Logger, clock: WatchClock, metrics: CancelWatchMetrics
+    ) async throws -> Pipeline {
+        try await BlockingWorkers(threads: 1, name: "state-open").run { () throws -> Pipeline in
+            try assemble(config: config, rules: rules, logger: logger, clock: clock, metrics: metrics)
+        }
+    }
+
+    private static func assemble(
         config: CancelWatchConfig, rules: RuleSet, logger: Logger, clock: WatchClock, metrics: CancelWatchMetrics
     ) throws -> Pipeline {
         let store = try openStore(config)

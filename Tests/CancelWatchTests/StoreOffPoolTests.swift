@@ -1,0 +1,94 @@
+import CancelWatchTesting
+import Foundation
+import Logging
+import TestServers
+import Testing
+
+@testable import CancelWatch
+
+/// SQLite's busy waits (up to 5 s while another connection writes) and fsyncs run on
+/// threads of their own: with more callers stuck in the store than the cooperative pool
+/// has threads, a task on the pool still runs, and the lock holder lets go only then.
+@Suite struct StoreOffPoolTests {
+    /// A store that says when a call has come in, before handing it on.
+    final class Entrances: StateStore, @unchecked Sendable {
+        let store: SQLiteStateStore
+        private let condition = NSCondition()
+        private var entered = 0
+
+        init(_ store: SQLiteStateStore) { self.store = store }
+
+        func waitUntil(entered count: Int) {
+            condition.lock()
+            while entered < count { condition.wait() }
+            condition.unlock()
+        }
+
+        private func enter() {
+            condition.lock()
+            entered += 1
+            condition.broadcast()
+            condition.unlock()
+        }
+
+        func loadTracked() throws(StoreError) -> [TrackedRequest] { try store.loadTracked() }
+        func save(_ tracked: [TrackedRequest], health: SourceHealth?) throws(StoreError) { try store.save(tracked, health: health) }
+        func delete(_ keys: [RequestKey]) throws(StoreError) { try store.delete(keys) }
+        func pruneOutbox(deliveredBefore: Date, deadBefore: Date) throws(StoreError) -> Int {
+            try store.pruneOutbox(deliveredBefore: deliveredBefore, deadBefore: deadBefore)
+        }
+        func loadHealth() throws(StoreError) -> [SourceHealth] { try store.loadHealth() }
+        func loadAlerts() throws(StoreError) -> [AlertState] { try store.loadAlerts() }
+        func commit(alerts: [AlertState], events: [AlertEvent], health: SourceHealth?, at now: Date) throws(StoreError) {
+            enter()
+            try store.commit(alerts: alerts, events: events, health: health, at: now)
+        }
+        func dueDeliveries(sink: String, now: Date, limit: Int) throws(StoreError) -> DueDeliveries {
+            try store.dueDeliveries(sink: sink, now: now, limit: limit)
+        }
+        func nextDeliveryAttempt(sink: String) throws(StoreError) -> Date? { try store.nextDeliveryAttempt(sink: sink) }
+        func recordDelivery(_ result: DeliveryResult) throws(StoreError) { try store.recordDelivery(result) }
+        func outboxCounts() throws(StoreError) -> [OutboxCount] { try store.outboxCounts() }
+    }
+
+    @Test func schedulersWaitingOnALockedStateFileLeaveTheCooperativePoolFree() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cw-offpool-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let path = directory.appendingPathComponent("state.sqlite").path
+        let store = Entrances(try SQLiteStateStore(path: path))
+        let clock = ManualClock(Date(timeIntervalSince1970: 1_764_000_000))
+        let quiet = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        // More schedulers writing at once than the cooperative pool has threads.
+        let pool = ProcessInfo.processInfo.activeProcessorCount
+        let writers = pool + 1
+        let schedulers = (0..<writers).map { _ in
+            AlertScheduler(rules: [ThresholdRule(name: "final-hour", threshold: 3600)], store: store, clock: clock, logger: quiet, delivery: nil)
+        }
+
+        // Another connection holds the write lock: every commit busy-waits for it.
+        let holder = try SQLiteDatabase(path: path)
+        try holder.execute("BEGIN IMMEDIATE")
+        let commits = schedulers.enumerated().map { index, scheduler in
+            Task {
+                let request = CancellationRequest(
+                    marketplace: .ozon, source: "ozon", id: "\(index)", order: "order-\(index)", state: .pending,
+                    rawState: "ON_APPROVAL", deadline: clock.now().addingTimeInterval(600))
+                await scheduler.handle([.new(TrackedRequest(request: request, status: .pending, firstSeen: clock.now(), lastSeen: clock.now()))])
+            }
+        }
+        // Once as many commits as the pool has threads wait on the lock, a task on the pool
+        // must run before the holder commits: on the pool, the waits would hold every
+        // thread until SQLite gave up (SQLITE_BUSY after 5 s) and those alerts were not saved.
+        let poolRan = try await offPool {
+            store.waitUntil(entered: pool)
+            let ran = DispatchSemaphore(value: 0)
+            Task.detached { ran.signal() }
+            ran.wait()
+            try holder.execute("COMMIT")
+            return true
+        }
+        #expect(poolRan)
+        for commit in commits { await commit.value }
+        #expect(try store.outboxCounts() == [OutboxCount(sink: "memory", status: "pending", count: writers)])
+    }
+}
