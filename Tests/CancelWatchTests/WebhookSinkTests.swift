@@ -147,8 +147,11 @@ final class AttemptLog: @unchecked Sendable {
         let running = Task { await queue.run() }
         defer { running.cancel() }
 
+        // Observers hear of an attempt after the state file recorded it (the queue runs on a
+        // thread of its own): wait for both.
         let delivered = try await eventually {
             try store.outboxCounts().contains { $0.sink == "hook" && $0.status == "delivered" && $0.count == 1 }
+                && log.results.last?.status == .delivered
         }
         running.cancel()
         #expect(delivered)
