@@ -18,10 +18,13 @@ import Testing
 
         init(_ store: SQLiteStateStore) { self.store = store }
 
-        func waitUntil(entered count: Int) {
+        /// False if that many never came (a guard against hanging, not a timing check).
+        func waitUntil(entered count: Int) -> Bool {
+            let limit = Date().addingTimeInterval(120)
             condition.lock()
-            while entered < count { condition.wait() }
-            condition.unlock()
+            defer { condition.unlock() }
+            while entered < count { if !condition.wait(until: limit) { return false } }
+            return true
         }
 
         private func enter() {
@@ -79,16 +82,39 @@ import Testing
         // Once as many commits as the pool has threads wait on the lock, a task on the pool
         // must run before the holder commits: on the pool, the waits would hold every
         // thread until SQLite gave up (SQLITE_BUSY after 5 s) and those alerts were not saved.
-        let poolRan = try await offPool {
-            store.waitUntil(entered: pool)
+        let (entered, poolRan) = try await offPool {
+            let entered = store.waitUntil(entered: pool)
             let ran = DispatchSemaphore(value: 0)
             Task.detached { ran.signal() }
-            ran.wait()
+            let poolRan = ran.wait(timeout: .now() + 120) == .success
             try holder.execute("COMMIT")
-            return true
+            return (entered, poolRan)
         }
-        #expect(poolRan)
+        #expect(entered && poolRan)
         for commit in commits { await commit.value }
         #expect(try store.outboxCounts() == [OutboxCount(sink: "memory", status: "pending", count: writers)])
+    }
+
+    /// Each engine actor owns a thread: a service let go (the old one after a reload) frees
+    /// its actors, and so their threads, instead of keeping them in a cycle of hooks.
+    @Test func aServiceLetGoFreesItsActorsAndTheirThreads() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cw-offpool-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let store = try SQLiteStateStore(path: directory.appendingPathComponent("state.sqlite").path)
+        let quiet = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        weak var watcher: Watcher?
+        weak var scheduler: AlertScheduler?
+        weak var delivery: DeliveryQueue?
+        do {
+            let service = try WatchService(
+                sources: [], rules: [ThresholdRule(name: "r", threshold: 60)], routes: [], store: store,
+                clock: ManualClock(Date(timeIntervalSince1970: 1_764_000_000)), logger: quiet)
+            await service.start()
+            _ = await service.once()
+            watcher = service.watcher
+            scheduler = service.scheduler
+            delivery = service.delivery
+        }
+        #expect(watcher == nil && scheduler == nil && delivery == nil)
     }
 }

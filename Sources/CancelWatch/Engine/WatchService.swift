@@ -35,23 +35,25 @@ public final class WatchService: Sendable {
         let watcher = watcher
         let delivery = delivery
         let metrics = metrics
-        await watcher.onPoll { report in
+        // The actors hold these hooks, so the hooks hold them weakly: a service let go (after
+        // a reload) frees its actors and their threads.
+        await watcher.onPoll { [weak watcher, weak scheduler] report in
             metrics.recordPoll(report)
-            if !report.changes.isEmpty { await scheduler.handle(report.changes) }
+            if !report.changes.isEmpty { await scheduler?.handle(report.changes) }
             if let event = report.healthEvent {
                 metrics.recordEvents([event])
                 delivery.wake(sinks: event.sinks)
             }
-            metrics.setTracked(await watcher.statusCounts(), nearestDeadline: await watcher.nearestDeadline())
+            if let watcher { metrics.setTracked(await watcher.statusCounts(), nearestDeadline: await watcher.nearestDeadline()) }
         }
-        await scheduler.onEvents { events in
+        await scheduler.onEvents { [weak watcher] events in
             metrics.recordEvents(events)
-            if events.contains(where: { $0.kind == .expired }) {
+            if events.contains(where: { $0.kind == .expired }), let watcher {
                 metrics.setTracked(await watcher.statusCounts(), nearestDeadline: await watcher.nearestDeadline())
             }
         }
         await delivery.onAttempt { delivery, result in metrics.recordDelivery(sink: delivery.sink, result: result.status) }
-        await scheduler.setExpireHook { await watcher.expireDue() }
+        await scheduler.setExpireHook { [weak watcher] in await watcher?.expireDue() ?? [] }
         await scheduler.start(tracked: await watcher.tracked)
         metrics.setTracked(await watcher.statusCounts(), nearestDeadline: await watcher.nearestDeadline())
     }
