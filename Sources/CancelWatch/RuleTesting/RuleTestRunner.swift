@@ -76,10 +76,13 @@ public struct RuleTestRunner: Sendable {
         var result = RuleTestCaseResult(testCase: testCase, timeZone: timeZone)
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cancelwatch-test-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
+        // SQLite blocks (fsync): its calls out of the scheduler run on a thread of their own.
+        let storeThread = BlockingWorkers(threads: 1, name: "rule-test-store")
         let store: SQLiteStateStore
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            store = try SQLiteStateStore(path: directory.appendingPathComponent("state.sqlite").path)
+            let path = directory.appendingPathComponent("state.sqlite").path
+            store = try await storeThread.run { () throws(StoreError) in try SQLiteStateStore(path: path) }
         } catch {
             result.error = "cannot create a temporary state store: \(error)"
             return result
@@ -97,7 +100,9 @@ public struct RuleTestRunner: Sendable {
         let logSaveFailure: @Sendable (StoreError) -> Void = { logger.error("cannot save the state: \($0.description)") }
         await scheduler.setExpireHook {
             let changes = tracker.expire(now: clock.now())
-            do throws(StoreError) { try store.save(changes.map(\.tracked), health: nil) } catch { logSaveFailure(error) }
+            await storeThread.run {
+                do throws(StoreError) { try store.save(changes.map(\.tracked), health: nil) } catch { logSaveFailure(error) }
+            }
             return changes
         }
         await scheduler.start(tracked: [])
@@ -159,7 +164,10 @@ public struct RuleTestRunner: Sendable {
                     now: now)
             }
             if !changes.isEmpty {
-                do throws(StoreError) { try store.save(changes.map(\.tracked), health: nil) } catch { logSaveFailure(error) }
+                let saved = changes
+                await storeThread.run {
+                    do throws(StoreError) { try store.save(saved.map(\.tracked), health: nil) } catch { logSaveFailure(error) }
+                }
                 await scheduler.handle(changes)
             }
         }
