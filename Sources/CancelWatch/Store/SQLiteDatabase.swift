@@ -21,7 +21,7 @@ final class SQLiteDatabase: @unchecked Sendable {
     /// SQLite's files beside it are made 0600 first when they are looser (a restored backup).
     init(path: String, readOnly: Bool = false) throws(StoreError) {
         self.path = path
-        warnings = Self.restrictModes([path] + Self.companions(of: path))
+        warnings = Self.restrictModes(of: path)
         let fileManager = FileManager.default
         if !readOnly && !fileManager.fileExists(atPath: path) {
             let directory = (path as NSString).deletingLastPathComponent
@@ -50,13 +50,15 @@ final class SQLiteDatabase: @unchecked Sendable {
     /// The files SQLite keeps beside the database, and cancelwatch's lock file.
     static func companions(of path: String) -> [String] { [path + "-wal", path + "-shm", path + "-journal", path + ".lock"] }
 
-    /// Takes away group and other permissions from each existing file among `paths`;
-    /// returns one warning per file that had them.
-    static func restrictModes(_ paths: [String]) -> [String] {
+    /// Takes away group and other permissions from the database at `path` (followed if it
+    /// is a link) and from each of its companions that is a regular file; returns one
+    /// warning per file that had them.
+    static func restrictModes(of path: String) -> [String] {
         var warnings: [String] = []
-        for path in paths {
+        for (path, follow) in [(path, true)] + companions(of: path).map({ ($0, false) }) {
             var info = stat()
-            guard stat(path, &info) == 0, info.st_mode & 0o077 != 0 else { continue }
+            let found = follow ? stat(path, &info) == 0 : lstat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFREG
+            guard found, info.st_mode & 0o077 != 0 else { continue }
             let was = String(info.st_mode & 0o777, radix: 8)
             let tightened = info.st_mode & 0o600
             if chmod(path, tightened) == 0 {

@@ -46,9 +46,7 @@ public final class BlockingWorkers: Sendable {
 /// fsync): its jobs run there, never on the cooperative pool. The thread ends when the
 /// executor is released and its queue is empty.
 public final class BlockingExecutor: SerialExecutor, Sendable {
-    /// The executor's one thread; `thread.run { … }` runs a blocking call there from
-    /// outside the actor (opening the state file).
-    public let thread: BlockingWorkers
+    private let thread: BlockingWorkers
 
     public init(name: String) {
         // A main thread's stack: actor code (rule evaluation, JSON) runs here.
