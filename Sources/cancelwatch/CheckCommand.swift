@@ -14,7 +14,8 @@ struct CheckCommand: AsyncParsableCommand {
             otherwise checks the config's `rules:` paths. When a config is found (--config, or ./cancelwatch.yaml \
             if it exists), `notify` names are checked against its sinks and its timezone applies; without one, \
             sink names are not checked and the timezone is UTC. Environment variables the config uses but that are \
-            not set are warnings here (the rules are still checked); `run` and `once` fail on them.
+            not set are warnings here (the rules are still checked); `run` and `once` fail on them. So are the \
+            config's downgrades (insecure: true, tls: none, http:// to another host), which `run` logs too.
             """)
 
     @Option(name: .long, help: "The configuration file (default: ./cancelwatch.yaml when it exists).")
@@ -32,8 +33,9 @@ struct CheckCommand: AsyncParsableCommand {
                 // Unset ${VAR}s are warnings here: the rules can be checked without the secrets.
                 let (config, missing) = try CancelWatchConfig.loadAllowingMissingVariables(path: configPath)
                 loaded = config
-                configWarnings = missing.count
-                for diagnostic in missing { Self.writeError(Self.warning(diagnostic)) }
+                let warnings = (missing + config.warnings).sorted { ($0.line, $0.column) < ($1.line, $1.column) }
+                configWarnings = warnings.count
+                for diagnostic in warnings { Self.writeError(diagnostic.rendered) }
             } catch {
                 Self.writeError("\(error)")
                 throw ExitCode(1)
@@ -61,17 +63,6 @@ struct CheckCommand: AsyncParsableCommand {
         }
         let rules = result.ruleSet?.rules.count ?? 0
         print("ok: \(Self.count(rules, "rule")) in \(Self.count(files, "file"))" + (warnings > 0 ? " (\(Self.count(warnings, "warning")))" : ""))
-    }
-
-    /// A config diagnostic as a warning: `path:line:col: warning: message`, the line and a caret.
-    private static func warning(_ diagnostic: ConfigDiagnostic) -> String {
-        let place = diagnostic.line > 0 ? "\(diagnostic.path):\(diagnostic.line):\(diagnostic.column)" : diagnostic.path
-        var text = "\(place): warning: \(diagnostic.message)"
-        if let line = diagnostic.sourceLine, let column = diagnostic.caretColumn {
-            let indent = String(String.UnicodeScalarView(line.unicodeScalars.prefix(max(0, column - 1)).map { $0 == "\t" ? "\t" : " " }))
-            text += "\n    \(line)\n    \(indent)^"
-        }
-        return text
     }
 
     private static func count(_ n: Int, _ noun: String) -> String { "\(n) \(noun)\(n == 1 ? "" : "s")" }

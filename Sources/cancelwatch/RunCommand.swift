@@ -11,7 +11,8 @@ struct RunCommand: AsyncParsableCommand {
             Polls each source on its interval, fires each rule's events at the instant they fall due, and \
             delivers them to the sinks (retrying from the outbox in the state file). SIGTERM and SIGINT stop \
             it: deliveries in flight finish or stay in the outbox for the next start. SIGHUP reloads the \
-            config and the rules; a broken reload is logged with its errors and the running set stays.
+            config and the rules; a reload that fails in any way (the config, the rules, the listen address, \
+            the state file) is logged with its reasons and the running set stays.
             """)
 
     @OptionGroup var config: ConfigOption
@@ -24,8 +25,16 @@ struct RunCommand: AsyncParsableCommand {
             let clock = SystemClock()
             let metrics = CancelWatchMetrics()
             var current = try config.load()
+            Self.logWarnings(of: current, logger: logger)
             var pipeline = try await Pipeline.make(config: current, logger: logger, clock: clock, metrics: metrics)
-            var metricsServer = try startMetrics(current, metrics: metrics, clock: clock, logger: logger)
+            var metricsServer: MetricsServer?
+            if let listen = current.listen {
+                do {
+                    metricsServer = try Self.serveMetrics(on: listen, metrics: metrics, clock: clock, logger: logger)
+                } catch {
+                    throw CleanExit.message("error: \(current.path): listen \(listen): \(error)", exitCode: 1)
+                }
+            }
             defer { metricsServer?.shutdown() }
             while true {
                 await pipeline.service.start()
@@ -38,11 +47,11 @@ struct RunCommand: AsyncParsableCommand {
                     ])
                 let service = pipeline.service
                 let work = Task { await service.run() }
-                // A reload checks the new config and rules while the old pipeline runs, then
-                // stops it (its deliveries in flight finish) before the new one reads the state
-                // file, so the two never work on the same state at once.
-                var reloaded: (CancelWatchConfig, RuleSet)?
-                while reloaded == nil {
+                // A reload checks the new config and rules and binds a new listen address while
+                // the old pipeline runs, then stops it (its deliveries in flight finish) before
+                // the new one reads the state file, so the two never work on the same state at once.
+                var reload: PreparedReload?
+                while reload == nil {
                     let signal = await signals.next()
                     if signal != SIGHUP {
                         logger.info("shutting down", metadata: ["signal": "\(SignalInbox.name(signal))"])
@@ -53,46 +62,164 @@ struct RunCommand: AsyncParsableCommand {
                     }
                     logger.info("reloading the config and the rules", metadata: ["config": "\(config.config)"])
                     do {
-                        let next = try config.load()
-                        reloaded = (next, try Pipeline.loadRules(next, logger: logger))
+                        reload = try prepareReload(
+                            running: current, server: &metricsServer, metrics: metrics, clock: clock, logger: logger)
                     } catch {
-                        metrics.recordReload(succeeded: false)
-                        logger.error("reload failed; the running config and rules stay: \(error)")
+                        Self.reloadFailed(error, metrics: metrics, logger: logger)
                     }
                 }
                 work.cancel()
                 await work.value
-                if let (next, nextRules) = reloaded {
-                    do {
-                        pipeline = try await Pipeline.make(config: next, rules: nextRules, logger: logger, clock: clock, metrics: metrics)
-                    } catch {
-                        metrics.recordReload(succeeded: false)
-                        logger.error("reload failed; the running config and rules stay: \(error)")
-                        pipeline = try await Pipeline.make(config: current, rules: pipeline.rules, logger: logger, clock: clock, metrics: metrics)
-                        continue
+                guard let reload else { continue }
+                do {
+                    pipeline = try await Pipeline.make(
+                        config: reload.config, rules: reload.rules, logger: logger, clock: clock, metrics: metrics)
+                } catch {
+                    Self.reloadFailed(error, metrics: metrics, logger: logger)
+                    if reload.listenChanged {
+                        reload.server?.shutdown()
+                        if reload.releasedRunningServer {
+                            metricsServer = Self.rebind(current, metrics: metrics, clock: clock, logger: logger)
+                        }
                     }
-                    metrics.recordReload(succeeded: true)
-                    if next.listen != current.listen {
-                        metricsServer?.shutdown()
-                        metricsServer = try startMetrics(next, metrics: metrics, clock: clock, logger: logger)
-                    }
-                    current = next
-                    logger.info("reloaded")
+                    guard let restored = await restore(current, rules: pipeline.rules, signals: signals, clock: clock, metrics: metrics, logger: logger)
+                    else { return }
+                    pipeline = restored
+                    continue
                 }
+                metrics.recordReload(succeeded: true)
+                if reload.listenChanged {
+                    if !reload.releasedRunningServer { metricsServer?.shutdown() }
+                    metricsServer = reload.server
+                }
+                current = reload.config
+                logger.info("reloaded")
+                Self.logWarnings(of: current, logger: logger)
             }
         }
     }
 
-    private func startMetrics(_ config: CancelWatchConfig, metrics: CancelWatchMetrics, clock: WatchClock, logger: Logger) throws
+    /// What a reload found ready: the config and rules, and a server on the new `listen:`.
+    private struct PreparedReload {
+        var config: CancelWatchConfig
+        var rules: RuleSet
+        var listenChanged: Bool
+        /// Bound to the new address (nil when the new config has no `listen:` or it did not change).
+        var server: MetricsServer?
+        /// The running server was shut to free its port for the new one.
+        var releasedRunningServer: Bool
+    }
+
+    /// Loads the new config and rules and binds a changed `listen:`; throws, with nothing
+    /// changed, when any of it fails.
+    private func prepareReload(
+        running: CancelWatchConfig, server: inout MetricsServer?, metrics: CancelWatchMetrics, clock: WatchClock,
+        logger: Logger
+    ) throws -> PreparedReload {
+        let next = try config.load()
+        let rules = try Pipeline.loadRules(next, logger: logger)
+        guard next.listen != running.listen else {
+            return PreparedReload(config: next, rules: rules, listenChanged: false, server: nil, releasedRunningServer: false)
+        }
+        guard let listen = next.listen else {
+            return PreparedReload(config: next, rules: rules, listenChanged: true, server: nil, releasedRunningServer: false)
+        }
+        do {
+            let bound = try Self.serveMetrics(on: listen, metrics: metrics, clock: clock, logger: logger)
+            return PreparedReload(config: next, rules: rules, listenChanged: true, server: bound, releasedRunningServer: false)
+        } catch {
+            // The running server may hold the port (127.0.0.1:9464 → 0.0.0.0:9464): free it and try once more.
+            guard let runningServer = server, listen.port != 0, listen.port == running.listen?.port else {
+                throw ListenFailure(listen: listen, path: next.path, reason: "\(error)")
+            }
+            runningServer.shutdown()
+            server = nil
+            do {
+                let bound = try Self.serveMetrics(on: listen, metrics: metrics, clock: clock, logger: logger)
+                return PreparedReload(config: next, rules: rules, listenChanged: true, server: bound, releasedRunningServer: true)
+            } catch {
+                server = Self.rebind(running, metrics: metrics, clock: clock, logger: logger)
+                throw ListenFailure(listen: listen, path: next.path, reason: "\(error)")
+            }
+        }
+    }
+
+    private struct ListenFailure: Error, CustomStringConvertible {
+        var listen: ListenAddress
+        var path: String
+        var reason: String
+        var description: String { "\(path): listen \(listen): \(reason)" }
+    }
+
+    private static func reloadFailed(_ error: Error, metrics: CancelWatchMetrics, logger: Logger) {
+        metrics.recordReload(succeeded: false)
+        logger.error("reload failed; the running config and rules stay: \(error)")
+    }
+
+    /// Builds the running config's pipeline again after a reload could not start the new one,
+    /// trying again with backoff (1s to 1m) while it fails; nil when SIGTERM or SIGINT comes first.
+    private func restore(
+        _ config: CancelWatchConfig, rules: RuleSet, signals: SignalInbox, clock: WatchClock, metrics: CancelWatchMetrics,
+        logger: Logger
+    ) async -> Pipeline? {
+        var delay: TimeInterval = 1
+        while true {
+            do {
+                return try await Pipeline.make(config: config, rules: rules, logger: logger, clock: clock, metrics: metrics)
+            } catch {
+                logger.error("cannot start the running config again; trying again in \(DurationText.spell(delay)): \(error)")
+            }
+            let pause = delay
+            let signal = await withTaskGroup(of: Int32?.self) { group in
+                group.addTask { await signals.next() }
+                group.addTask {
+                    try? await Task.sleep(for: .seconds(pause))
+                    return nil
+                }
+                // The first to finish cancels the other; a signal that still arrives is kept.
+                var received: Int32?
+                for await result in group {
+                    if let result, result != SignalInbox.cancelled { received = result }
+                    group.cancelAll()
+                }
+                return received
+            }
+            if let signal, signal != SIGHUP {
+                logger.info("shutting down", metadata: ["signal": "\(SignalInbox.name(signal))"])
+                return nil
+            }
+            delay = min(delay * 2, 60)
+        }
+    }
+
+    /// `/metrics` and `/healthz` on `listen`.
+    private static func serveMetrics(on listen: ListenAddress, metrics: CancelWatchMetrics, clock: WatchClock, logger: Logger)
+        throws -> MetricsServer
+    {
+        let server = try MetricsServer(address: listen, metrics: metrics, clock: clock)
+        logger.info("serving /metrics and /healthz", metadata: ["listen": "\(server.baseURL)"])
+        return server
+    }
+
+    /// The running config's server again, after its port was freed for a reload that failed;
+    /// nil (logged) when it cannot be bound any more.
+    private static func rebind(_ running: CancelWatchConfig, metrics: CancelWatchMetrics, clock: WatchClock, logger: Logger)
         -> MetricsServer?
     {
-        guard let listen = config.listen else { return nil }
+        guard let listen = running.listen else { return nil }
         do {
-            let server = try MetricsServer(address: listen, metrics: metrics, clock: clock)
-            logger.info("serving /metrics and /healthz", metadata: ["listen": "\(server.baseURL)"])
-            return server
+            return try serveMetrics(on: listen, metrics: metrics, clock: clock, logger: logger)
         } catch {
-            throw CleanExit.message("error: \(config.path): listen \(listen): \(error)", exitCode: 1)
+            logger.error("cannot serve /metrics and /healthz again on \(listen); watching goes on without them: \(error)")
+            return nil
+        }
+    }
+
+    /// Says each downgrade the config asks for (the same list `check` prints).
+    static func logWarnings(of config: CancelWatchConfig, logger: Logger) {
+        for warning in config.warnings {
+            let place = warning.line > 0 ? "\(warning.path):\(warning.line):\(warning.column)" : warning.path
+            logger.warning("config: \(warning.message)", metadata: ["at": "\(place)"])
         }
     }
 }

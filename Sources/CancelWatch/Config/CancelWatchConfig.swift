@@ -23,6 +23,9 @@ public struct CancelWatchConfig: Sendable {
     public var sinks: [SinkConfig]
     /// Alerts about the watcher itself (`source_down`, `source_up`).
     public var health: HealthConfig
+    /// What the file asks for that weakens it (`insecure: true`, `tls: none`, `http://` to
+    /// another host): `check` prints these and `run` logs them at start and after each reload.
+    public var warnings: [ConfigDiagnostic] = []
 
     public static let defaultStatePath = "./cancelwatch.sqlite"
     public static let defaultRulesPaths = ["./rules"]
@@ -102,6 +105,8 @@ public struct HealthConfig: Sendable, Hashable {
     public var downAfter: Int
 
     public static let defaultDownAfter = 3
+    /// `down_after:` from 1 to 1,000,000.
+    public static let downAfterRange = 1...1_000_000
 
     public init(notify: [String] = [], downAfter: Int = HealthConfig.defaultDownAfter) {
         self.notify = notify
@@ -126,6 +131,11 @@ public struct RetryPolicy: Sendable, Hashable {
         self.initialDelay = initialDelay
         self.maxDelay = maxDelay
     }
+
+    /// `initial_delay:` and `max_delay:` from 1ms to 1d.
+    public static let delayRange: ClosedRange<TimeInterval> = 0.001...86400
+    /// `max_attempts:` from 0 (until acknowledged) to 1,000,000.
+    public static let maxAttemptsRange = 0...1_000_000
 
     /// Until acknowledged, from 1s doubling up to 5m.
     public static let standard = RetryPolicy()

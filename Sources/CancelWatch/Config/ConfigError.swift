@@ -18,19 +18,31 @@ public struct ConfigDiagnostic: Sendable, Hashable, CustomStringConvertible {
     public var sourceLine: String?
     /// Where the caret goes under ``sourceLine`` (1-based, in Unicode scalars of the masked line).
     public var caretColumn: Int?
+    /// An error stops the config from loading; a warning is said (by `check`, and by `run`
+    /// at start and after each reload) and the config still loads.
+    public var severity: Severity
 
-    public init(path: String, line: Int, column: Int, message: String, sourceLine: String? = nil, caretColumn: Int? = nil) {
+    public enum Severity: String, Sendable, Hashable {
+        case error
+        case warning
+    }
+
+    public init(
+        path: String, line: Int, column: Int, message: String, sourceLine: String? = nil, caretColumn: Int? = nil,
+        severity: Severity = .error
+    ) {
         self.path = path
         self.line = line
         self.column = column
         self.message = message
         self.sourceLine = sourceLine
         self.caretColumn = caretColumn
+        self.severity = severity
     }
 
     /// `path:line:col: error: message` (`path: error: message` for the file as a whole).
     public var headline: String {
-        line > 0 ? "\(path):\(line):\(column): error: \(message)" : "\(path): error: \(message)"
+        line > 0 ? "\(path):\(line):\(column): \(severity.rawValue): \(message)" : "\(path): \(severity.rawValue): \(message)"
     }
 
     /// The headline, then the line of the file and a caret under the column.
@@ -69,22 +81,38 @@ public struct ConfigError: Error, Sendable, Hashable, CustomStringConvertible {
 }
 
 /// Masks secrets in a line of a config file before it is quoted in a diagnostic: the
-/// values of secret keys (`api_key`, `app_secret`, `secret`, `password`) unless they
-/// are only `${VAR}` references, the path of `url:` values, and any secret text the
+/// values of secret keys (`api_key`, `app_secret`, `secret`, `password`, credential
+/// headers such as `Authorization`) unless they are only `${VAR}` references, everything
+/// after the host of `url:` values, the user info of `base_url:`, and any secret text the
 /// loader saw. Works even when the YAML did not parse.
 enum ConfigLineMasking {
-    static let secretKeys = ["api_key", "app_secret", "secret", "password", "token"]
+    static let secretKeys = [
+        "api_key", "app_secret", "secret", "password", "token", "authorization", "proxy-authorization", "x-api-key",
+        "api-key", "x-auth-token", "private-token", "cookie",
+    ]
 
     /// The masked line and where `column` (1-based, in Unicode scalars) falls in it.
-    static func mask(line: String, column: Int, knownSecrets: Set<String>) -> (line: String, column: Int) {
+    /// `secretColumns` are where secret values start on this line (1-based): each is masked
+    /// whole, however it is written (quotes, escapes).
+    static func mask(line: String, column: Int, knownSecrets: Set<String>, secretColumns: [Int] = []) -> (
+        line: String, column: Int
+    ) {
         let scalars = Array(line.unicodeScalars)
         var replacements: [(range: Range<Int>, with: String)] = []
+        for start in secretColumns where start >= 1 && start <= scalars.count {
+            let range = valueRange(startingAt: start - 1, in: scalars)
+            if !range.isEmpty, !isOnlyEnvironmentReferences(String(String.UnicodeScalarView(scalars[range]))) {
+                replacements.append((range, Secret.placeholder))
+            }
+        }
 
-        for key in secretKeys + ["url"] {
+        for key in secretKeys + ["url", "base_url"] {
             for valueRange in valueRanges(ofKey: key, in: scalars) {
                 let value = String(String.UnicodeScalarView(scalars[valueRange]))
                 if isOnlyEnvironmentReferences(value) { continue }
-                if key == "url" {
+                if key == "base_url" {
+                    if value.contains("@") { replacements.append((valueRange, Secret.redactedURL(value))) }
+                } else if key == "url" {
                     let shown = Secret.redactedURL(value)
                     if shown != value, shown.hasSuffix(Secret.placeholder) || shown == Secret.placeholder {
                         replacements.append((valueRange, shown))
@@ -141,14 +169,33 @@ enum ConfigLineMasking {
         return (String(out), (maskedCaret ?? caret + shift) + 1)
     }
 
-    /// The ranges of the values written after `key:` on the line (quotes excluded).
+    /// The value that starts at `start`: a quoted one up to its closing quote (quotes
+    /// excluded), a plain one up to `,`, `}`, `]`, ` #` or the end of the line.
+    static func valueRange(startingAt start: Int, in s: [Unicode.Scalar]) -> Range<Int> {
+        if s[start] == "\"" || s[start] == "'" {
+            let quote = s[start]
+            var end = start + 1
+            while end < s.count, s[end] != quote || (quote == "\"" && s[end - 1] == "\\") { end += 1 }
+            return start + 1..<end
+        }
+        var end = start
+        while end < s.count, s[end] != ",", s[end] != "}", s[end] != "]", !(s[end] == "#" && end > start && s[end - 1] == " ") {
+            end += 1
+        }
+        while end > start, s[end - 1] == " " || s[end - 1] == "\t" { end -= 1 }
+        return start..<end
+    }
+
+    /// The ranges of the values written after `key:` on the line (quotes excluded); the
+    /// key is matched ignoring ASCII case (`Authorization`, `authorization`).
     static func valueRanges(ofKey key: String, in s: [Unicode.Scalar]) -> [Range<Int>] {
-        let k = Array(key.unicodeScalars)
+        let k = Array(key.lowercased().unicodeScalars)
         var result: [Range<Int>] = []
         var i = 0
         func isWord(_ c: Unicode.Scalar) -> Bool { c.properties.isAlphabetic || ("0"..."9").contains(c) || c == "_" || c == "-" }
+        func lower(_ c: Unicode.Scalar) -> Unicode.Scalar { ("A"..."Z").contains(c) ? Unicode.Scalar(c.value | 0x20)! : c }
         while i + k.count <= s.count {
-            guard Array(s[i..<i + k.count]) == k, i == 0 || !isWord(s[i - 1]) else {
+            guard s[i..<i + k.count].map(lower) == k, i == 0 || !isWord(s[i - 1]) else {
                 i += 1
                 continue
             }

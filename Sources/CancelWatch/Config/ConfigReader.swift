@@ -33,8 +33,9 @@ extension CancelWatchConfig {
         -> CancelWatchConfig
     {
         let reader = ConfigReader(text: yaml, path: path, environment: environment)
-        let config = reader.read()
+        var config = reader.read()
         let diagnostics = reader.finishedDiagnostics()
+        config?.warnings = reader.finishedWarnings()
         if let config, diagnostics.isEmpty { return config }
         throw ConfigError(
             diagnostics: diagnostics.isEmpty
@@ -68,11 +69,14 @@ struct ConfigScalar {
     /// Variables the value came from; such values are not echoed in messages.
     var variables: [String]
     var isSecret: Bool
+    /// A URL: shown as its scheme, host and port only when it has more (user info, a path, a query).
+    var isURL = false
 
     /// How a message may show the value: quoted, or only where it came from, or not at all.
     var shown: String {
         if isSecret { return "(the value is secret and not shown)" }
         if !variables.isEmpty { return "'\(raw)' (as expanded from the environment)" }
+        if isURL, case let redacted = Secret.redactedURL(text), redacted != text { return "'\(redacted)'" }
         let short = text.count > 60 ? String(text.prefix(57)) + "..." : text
         return "'\(short)'"
     }
@@ -98,8 +102,11 @@ final class ConfigReader {
     let environment: [String: String]
     let baseDirectory: String
     private(set) var diagnostics: [ConfigDiagnostic] = []
+    private(set) var warnings: [ConfigDiagnostic] = []
     /// Secret texts seen (as written and as expanded), masked in quoted lines and messages.
     private(set) var secretTexts: Set<String> = []
+    /// Where secret values start (line, column), masked whole when their line is quoted.
+    private var secretMarks: [Int: [Int]] = [:]
     private lazy var lines: [String] = text.split(separator: "\n", omittingEmptySubsequences: false).map {
         $0.hasSuffix("\r") ? String($0.dropLast()) : String($0)
     }
@@ -126,9 +133,22 @@ final class ConfigReader {
         report(message, line: mark?.line ?? 0, column: mark?.column ?? 0)
     }
 
+    /// A downgrade or other risk that does not stop the config from loading.
+    func warn(_ message: String, at mark: Mark?) {
+        warnings.append(
+            ConfigDiagnostic(
+                path: path, line: mark?.line ?? 0, column: mark?.column ?? 0, message: message, severity: .warning))
+    }
+
+    /// The warnings in file order, finished like ``finishedDiagnostics()``.
+    func finishedWarnings() -> [ConfigDiagnostic] { finished(warnings) }
+
     /// The diagnostics in file order, secrets masked, each with its line of the file.
-    func finishedDiagnostics() -> [ConfigDiagnostic] {
+    func finishedDiagnostics() -> [ConfigDiagnostic] { finished(diagnostics) }
+
+    private func finished(_ diagnostics: [ConfigDiagnostic]) -> [ConfigDiagnostic] {
         let scrubbable = secretTexts.filter { $0.count >= 4 && !ConfigLineMasking.isOnlyEnvironmentReferences($0) }
+            .sorted { $0.count > $1.count }
         var result: [ConfigDiagnostic] = []
         for var diagnostic in diagnostics {
             for secret in scrubbable {
@@ -136,7 +156,8 @@ final class ConfigReader {
             }
             if diagnostic.line >= 1, diagnostic.line <= lines.count {
                 let masked = ConfigLineMasking.mask(
-                    line: lines[diagnostic.line - 1], column: max(1, diagnostic.column), knownSecrets: secretTexts)
+                    line: lines[diagnostic.line - 1], column: max(1, diagnostic.column), knownSecrets: secretTexts,
+                    secretColumns: secretMarks[diagnostic.line] ?? [])
                 diagnostic.sourceLine = masked.line
                 diagnostic.caretColumn = masked.column
             }
@@ -263,15 +284,23 @@ final class ConfigReader {
             }
 
             var baseURL: URL?
-            if let value = scalar(view, "base_url", expected: "an http or https URL") {
+            if let value = scalar(view, "base_url", expected: "an http or https URL", url: true) {
                 baseURL = httpURL(value, key: "base_url", in: view)
                 if let url = baseURL, url.query != nil || url.fragment != nil {
                     report("'base_url' \(view.inName) must not have a query or fragment", at: value.mark)
                 }
+                if let url = baseURL, url.user != nil || url.password != nil {
+                    report("'base_url' \(view.inName) must not hold a user name or password", at: value.mark)
+                }
+                if let url = baseURL, Self.isCleartextToAnotherHost(url) {
+                    warn(
+                        "'base_url' \(view.inName) is http:// to \(url.host ?? "a host") (not this machine): the account's "
+                            + "credentials and every answer travel unencrypted; use https://", at: value.mark)
+                }
             }
             let pollInterval =
-                duration(view, "poll_interval", minimum: SourceConfig.minimumPollInterval) ?? SourceConfig.defaultPollInterval
-            let timeout = duration(view, "timeout", minimum: 0.001) ?? SourceConfig.defaultTimeout
+                duration(view, "poll_interval", range: SourceConfig.pollIntervalRange) ?? SourceConfig.defaultPollInterval
+            let timeout = duration(view, "timeout", range: SourceConfig.timeoutRange) ?? SourceConfig.defaultTimeout
 
             let credentials: SourceCredentials?
             switch kind {
@@ -388,13 +417,20 @@ final class ConfigReader {
 
     private func readWebhook(_ m: ConfigMappingView) -> WebhookSinkConfig? {
         var url: Secret?
-        if let value = scalar(m, "url", expected: "an http or https URL", secret: true) {
-            if httpURL(value, key: "url", in: m) != nil { url = Secret.url(value.text) }
+        if let value = scalar(m, "url", expected: "an http or https URL", secret: true, url: true) {
+            if let parsed = httpURL(value, key: "url", in: m) {
+                url = Secret.url(value.text)
+                if Self.isCleartextToAnotherHost(parsed) {
+                    warn(
+                        "'url' \(m.inName) is http:// to \(parsed.host ?? "a host") (not this machine): the alerts, and any "
+                            + "token in the URL or the headers, travel unencrypted; use https://", at: value.mark)
+                }
+            }
         } else {
             missing("url", in: m)
         }
         let signingSecret = secret(m, "secret", required: false)
-        let timeout = duration(m, "timeout", minimum: 0.001) ?? WebhookSinkConfig.defaultTimeout
+        let timeout = duration(m, "timeout", range: WebhookSinkConfig.timeoutRange) ?? WebhookSinkConfig.defaultTimeout
         let headers = readHeaders(m)
         let format = choice(m, "format", WebhookSinkConfig.Format.self) ?? .generic
         let chatID = string(m, "chat_id", required: false)
@@ -407,7 +443,7 @@ final class ConfigReader {
             report("'chat_id' \(m.inName) is only used with format: telegram (this sink's format is \(format.rawValue))", at: chatNode.mark)
         }
         let caFile = caFile(m)
-        let insecure = boolean(m, "insecure") ?? false
+        let insecure = insecureFlag(m)
         let retry = readRetry(m)
         guard let url else { return nil }
         return WebhookSinkConfig(
@@ -430,10 +466,6 @@ final class ConfigReader {
                 if isNull(entry.value) { report("header '\(entry.key)' of \(m.name) needs a value", at: entry.keyMark) }
                 continue
             }
-            if value.text.contains(where: { $0 == "\r" || $0 == "\n" }) {
-                report("header '\(entry.key)' of \(m.name) must be on one line (no CR or LF)", at: value.mark)
-                continue
-            }
             result[entry.key] = value.text
         }
         return result
@@ -442,7 +474,7 @@ final class ConfigReader {
     private func readEmail(_ m: ConfigMappingView) -> EmailSinkConfig? {
         var url: URL?
         var scheme = "smtp"
-        if let value = scalar(m, "url", expected: "an smtp:// or smtps:// URL") {
+        if let value = scalar(m, "url", expected: "an smtp:// or smtps:// URL", url: true) {
             if var components = URLComponents(string: value.text), let s = components.scheme?.lowercased(),
                 s == "smtp" || s == "smtps", let host = components.host, !host.isEmpty
             {
@@ -482,6 +514,16 @@ final class ConfigReader {
         if password != nil, username == nil, let node = m.value("password") {
             report("'password' \(m.inName) is set but 'username' is not", at: node.mark)
         }
+        if url != nil, tls == .unencrypted {
+            let mark = m.value("tls")?.mark ?? m.mark
+            if password != nil {
+                warn(
+                    "tls: none \(m.inName) sends the SMTP password in clear (AUTH PLAIN) and every message unencrypted; "
+                        + "use smtps:// or STARTTLS", at: mark)
+            } else {
+                warn("tls: none \(m.inName) sends every message unencrypted; use smtps:// or STARTTLS", at: mark)
+            }
+        }
         var from: String?
         if let value = scalar(m, "from", expected: "an address such as cancelwatch <watch@example.com>") {
             if isPlausibleAddress(value.text) {
@@ -502,17 +544,15 @@ final class ConfigReader {
         let cc = stringList(m, "cc", expected: "an address or a list of addresses").map { addresses($0, key: "cc", in: m) } ?? []
         var subject = EmailSinkConfig.defaultSubject
         if let value = scalar(m, "subject", expected: "a subject template") {
-            if value.text.contains(where: { $0 == "\r" || $0 == "\n" }) {
-                report("'subject' \(m.inName) must be one line", at: value.mark)
-            } else if case .failure(let errors) = MessageTemplate.compile(value.text) {
+            if case .failure(let errors) = MessageTemplate.compile(value.text) {
                 for problem in errors.problems { report("'subject' \(m.inName): \(problem.message)", at: value.mark) }
             } else {
                 subject = value.text
             }
         }
-        let timeout = duration(m, "timeout", minimum: 0.001) ?? EmailSinkConfig.defaultTimeout
+        let timeout = duration(m, "timeout", range: EmailSinkConfig.timeoutRange) ?? EmailSinkConfig.defaultTimeout
         let caFile = caFile(m)
-        let insecure = boolean(m, "insecure") ?? false
+        let insecure = insecureFlag(m)
         let retry = readRetry(m)
         guard let url, let from, !to.isEmpty else { return nil }
         return EmailSinkConfig(
@@ -532,9 +572,30 @@ final class ConfigReader {
         return result
     }
 
+    /// Control characters never get here: ``expand(_:node:key:in:secret:url:)`` refuses them.
     private func isPlausibleAddress(_ text: String) -> Bool {
-        text.contains("@") && !text.contains(where: { $0 == "\r" || $0 == "\n" || $0 == "\0" })
-            && !text.hasPrefix("@") && !text.hasSuffix("@")
+        text.contains("@") && !text.hasPrefix("@") && !text.hasSuffix("@")
+    }
+
+    /// `insecure:`, with a warning when it is true.
+    private func insecureFlag(_ m: ConfigMappingView) -> Bool {
+        guard let insecure = boolean(m, "insecure") else { return false }
+        if insecure {
+            warn(
+                "insecure: true \(m.inName) turns off TLS certificate verification: anyone on the network path can pose "
+                    + "as the server and read what is sent; use ca_file: for a private CA instead", at: m.value("insecure")?.mark)
+        }
+        return insecure
+    }
+
+    /// True for `http://` to a host other than this machine (loopback names and addresses).
+    static func isCleartextToAnotherHost(_ url: URL) -> Bool {
+        guard url.scheme?.lowercased() == "http", var host = url.host?.lowercased() else { return false }
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        if host == "localhost" || host.hasSuffix(".localhost") || host == "::1" { return false }
+        let parts = host.split(separator: ".", omittingEmptySubsequences: false)
+        if parts.count == 4, parts[0] == "127", parts.allSatisfy({ UInt8($0) != nil }) { return false }
+        return true
     }
 
     private func readRetry(_ m: ConfigMappingView) -> RetryPolicy {
@@ -543,9 +604,9 @@ final class ConfigReader {
         else { return .standard }
         checkKeys(r, allowed: ConfigKeys.retry)
         var policy = RetryPolicy.standard
-        if let attempts = integer(r, "max_attempts", range: 0...1_000_000) { policy.maxAttempts = attempts == 0 ? nil : attempts }
-        policy.initialDelay = duration(r, "initial_delay", minimum: 0.001) ?? policy.initialDelay
-        policy.maxDelay = duration(r, "max_delay", minimum: 0.001) ?? policy.maxDelay
+        if let attempts = integer(r, "max_attempts", range: RetryPolicy.maxAttemptsRange) { policy.maxAttempts = attempts == 0 ? nil : attempts }
+        policy.initialDelay = duration(r, "initial_delay", range: RetryPolicy.delayRange) ?? policy.initialDelay
+        policy.maxDelay = duration(r, "max_delay", range: RetryPolicy.delayRange) ?? policy.maxDelay
         if policy.maxDelay < policy.initialDelay {
             report("'max_delay' \(r.inName) is shorter than 'initial_delay'", at: r.value("max_delay")?.mark)
         }
@@ -580,7 +641,7 @@ final class ConfigReader {
                 }
             }
         }
-        health.downAfter = integer(m, "down_after", range: 1...1_000_000) ?? HealthConfig.defaultDownAfter
+        health.downAfter = integer(m, "down_after", range: HealthConfig.downAfterRange) ?? HealthConfig.defaultDownAfter
         return health
     }
 
@@ -680,20 +741,33 @@ final class ConfigReader {
     }
 
     /// The scalar at `key` after `${VAR}` expansion; nil when absent, empty or wrong (reported).
-    func scalar(_ m: ConfigMappingView, _ key: String, expected: String, secret: Bool = false) -> ConfigScalar? {
+    /// `url` marks a URL whose user info must never be shown (``ConfigScalar/isURL``).
+    func scalar(_ m: ConfigMappingView, _ key: String, expected: String, secret: Bool = false, url: Bool = false)
+        -> ConfigScalar?
+    {
         guard let node = m.value(key), !isNull(node) else { return nil }
         guard case .scalar(let s) = node else {
             typeError(key, in: m, expected: expected, got: node)
             return nil
         }
-        return expand(s, node: node, key: key, in: m, secret: secret)
+        return expand(s, node: node, key: key, in: m, secret: secret, url: url)
     }
 
-    private func expand(_ s: Node.Scalar, node: Node, key: String, in m: ConfigMappingView, secret: Bool) -> ConfigScalar? {
+    /// Expands `${VAR}`s, registers what is secret, and refuses control characters: every
+    /// value may reach a request line, a header or an SMTP command, where a CR or LF would
+    /// start a line of its own.
+    private func expand(
+        _ s: Node.Scalar, node: Node, key: String, in m: ConfigMappingView, secret: Bool, url: Bool = false
+    ) -> ConfigScalar? {
         let expansion = ConfigEnvironment.expand(s.string, environment: environment)
         if secret {
             secretTexts.insert(s.string)
             secretTexts.insert(expansion.text)
+            if let mark = s.mark { secretMarks[mark.line, default: []].append(mark.column) }
+        }
+        if url {
+            registerCredentials(ofURL: s.string)
+            registerCredentials(ofURL: expansion.text)
         }
         var failed = false
         for problem in expansion.problems {
@@ -712,8 +786,27 @@ final class ConfigReader {
             }
         }
         if failed { return nil }
+        if let control = ControlScalars.first(in: expansion.text) {
+            let origin = expansion.variables.isEmpty ? "" : " (from \(expansion.variables.map { "${\($0)}" }.joined(separator: ", ")))"
+            report(
+                "'\(key)' \(m.inName) holds a control character, \(ControlScalars.name(control))\(origin): config values "
+                    + "must be one line of text without control characters", at: s.mark)
+            return nil
+        }
         return ConfigScalar(
-            text: expansion.text, raw: s.string, mark: s.mark, variables: expansion.variables, isSecret: secret)
+            text: expansion.text, raw: s.string, mark: s.mark, variables: expansion.variables, isSecret: secret, isURL: url)
+    }
+
+    /// A URL's password is secret wherever it appears; a URL that does not parse is secret
+    /// whole when it may hold one. (Messages show URLs by ``Secret/redactedURL(_:)``.)
+    private func registerCredentials(ofURL text: String) {
+        guard let components = URLComponents(string: text.trimmingCharacters(in: .whitespaces)) else {
+            if text.contains("@") { secretTexts.insert(text) }
+            return
+        }
+        for part in [components.password, components.percentEncodedPassword] {
+            if let part, !part.isEmpty { secretTexts.insert(part) }
+        }
     }
 
     /// Where `needle` is written in the file, at or after `mark` (the value's own position if not found).
@@ -779,36 +872,51 @@ final class ConfigReader {
         }
     }
 
-    func duration(_ m: ConfigMappingView, _ key: String, minimum: TimeInterval) -> TimeInterval? {
+    /// A duration within `range` (its bounds are documented in the README).
+    func duration(_ m: ConfigMappingView, _ key: String, range: ClosedRange<TimeInterval>) -> TimeInterval? {
         guard let value = scalar(m, key, expected: "a duration such as 60s or 1h30m") else { return nil }
         let text = value.text.trimmingCharacters(in: .whitespaces)
-        if Double(text) != nil {
+        let outOfRange = "'\(key)' \(m.inName) must be from \(Self.spellBound(range.lowerBound)) to \(Self.spellBound(range.upperBound)), not \(value.shown)"
+        if !text.isEmpty, text.unicodeScalars.allSatisfy({ ("0"..."9").contains($0) || $0 == "." }), Double(text) != nil {
             report("'\(key)' \(m.inName) needs a unit: write \(text)s for seconds (units: ms, s, m, h, d, w)", at: value.mark)
             return nil
         }
         guard let seconds = DurationText.parse(text) else {
-            report(
-                "invalid duration \(value.shown) for '\(key)' \(m.inName): write a number and a unit (ms, s, m, h, d, w), e.g. 60s or 1h30m",
-                at: value.mark)
+            if DurationText.isTooLong(text) {
+                report(outOfRange, at: value.mark)
+            } else {
+                report(
+                    "invalid duration \(value.shown) for '\(key)' \(m.inName): write a number and a unit (ms, s, m, h, d, w), e.g. 60s or 1h30m",
+                    at: value.mark)
+            }
             return nil
         }
-        if seconds < minimum {
-            report(
-                "'\(key)' \(m.inName) must be at least \(minimum >= 1 ? DurationText.spell(minimum) : "more than 0s"), not \(value.shown)",
-                at: value.mark)
+        guard range.contains(seconds) else {
+            report(outOfRange, at: value.mark)
             return nil
         }
         return seconds
     }
 
+    /// `1ms`, `1s`, `10m`, `1d`: a bound as a config writes it.
+    static func spellBound(_ seconds: TimeInterval) -> String {
+        seconds < 1 ? "\(Int((seconds * 1000).rounded()))ms" : DurationText.spell(seconds)
+    }
+
     func integer(_ m: ConfigMappingView, _ key: String, range: ClosedRange<Int>) -> Int? {
         guard let value = scalar(m, key, expected: "a whole number") else { return nil }
-        guard let number = Int(value.text.trimmingCharacters(in: .whitespaces)) else {
-            report("'\(key)' \(m.inName) must be a whole number, not \(value.shown)", at: value.mark)
+        let text = value.text.trimmingCharacters(in: .whitespaces)
+        let bounds = "from \(range.lowerBound) to \(range.upperBound)"
+        guard let number = Int(text) else {
+            let digits = text.hasPrefix("-") || text.hasPrefix("+") ? text.dropFirst() : Substring(text)
+            if !digits.isEmpty, digits.unicodeScalars.allSatisfy({ ("0"..."9").contains($0) }) {
+                report("'\(key)' \(m.inName) must be \(bounds), not \(value.shown)", at: value.mark)
+            } else {
+                report("'\(key)' \(m.inName) must be a whole number, not \(value.shown)", at: value.mark)
+            }
             return nil
         }
         guard range.contains(number) else {
-            let bounds = range.upperBound >= 1_000_000 ? "at least \(range.lowerBound)" : "from \(range.lowerBound) to \(range.upperBound)"
             report("'\(key)' \(m.inName) must be \(bounds), not \(number)", at: value.mark)
             return nil
         }

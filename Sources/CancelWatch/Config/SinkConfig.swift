@@ -60,6 +60,8 @@ public struct WebhookSinkConfig: Sendable, Hashable {
     }
 
     public static let defaultTimeout: TimeInterval = 10
+    /// `timeout:` from 1ms to 10m.
+    public static let timeoutRange: ClosedRange<TimeInterval> = 0.001...600
 
     /// `url:` (http or https). A secret, since chat URLs carry their token
     /// (`https://api.telegram.org/bot<token>/sendMessage`); printing it shows the scheme and host only.
@@ -112,6 +114,8 @@ public struct EmailSinkConfig: Sendable, Hashable {
 
     public static let defaultSubject = "[cancelwatch] {{severity}}: {{rule}} {{order}}"
     public static let defaultTimeout: TimeInterval = 30
+    /// `timeout:` from 1ms to 10m.
+    public static let timeoutRange: ClosedRange<TimeInterval> = 0.001...600
 
     /// `url:`, `smtp://host:587` or `smtps://host:465`; always carries its port
     /// (587 for `smtp`, 465 for `smtps` when the config leaves it out).

@@ -32,16 +32,20 @@ public struct SourceConfig: Sendable, Hashable {
     /// Where requests go (`base_url:`): the production host by default, the simulator's in tests.
     /// Never ends with `/`.
     public var baseURL: URL
-    /// Time between polls (`poll_interval:`, default 60s, at least 1s).
+    /// Time between polls (`poll_interval:`, default 60s, 1s to 1d).
     public var pollInterval: TimeInterval
-    /// Time limit of one HTTP request (`timeout:`, default 30s).
+    /// Time limit of one HTTP request (`timeout:`, default 30s, 1ms to 10m).
     public var timeout: TimeInterval
     /// The kind-specific part: the account's credentials and, for RED, its polling options.
     public var credentials: SourceCredentials
 
     public static let defaultPollInterval: TimeInterval = 60
     public static let minimumPollInterval: TimeInterval = 1
+    /// `poll_interval:` from 1s to 1d.
+    public static let pollIntervalRange: ClosedRange<TimeInterval> = minimumPollInterval...86400
     public static let defaultTimeout: TimeInterval = 30
+    /// `timeout:` from 1ms to 10m.
+    public static let timeoutRange: ClosedRange<TimeInterval> = 0.001...600
 
     /// `ozon` or `red`, from ``credentials``.
     public var kind: Kind { credentials.kind }

@@ -491,6 +491,10 @@ final class RuleTestReader {
                 if negative || text.hasPrefix("+") { text.removeFirst() }
                 if let seconds = DurationText.parse(text) {
                     fields.append(.remaining(negative ? -seconds : seconds))
+                } else if DurationText.isTooLong(text) {
+                    report(
+                        "duration '\(value.string)' for 'remaining' \(where_) is too long; durations are at most "
+                            + DurationText.spell(DurationText.longest), at: value.mark, length: value.string.unicodeScalars.count)
                 } else {
                     report(
                         "invalid duration '\(value.string)' for 'remaining' \(where_): write 45s, 15m, 2h, 1d or 1h30m", at: value.mark,

@@ -241,8 +241,12 @@ struct RuleLexer {
         // A duration: digits and units, possibly several (`1h30m`).
         while let e = current, Self.isWordStart(e) || Self.isDigit(e) || e == "." { advance() }
         let written = text()
-        if let seconds = DurationText.parse(written), seconds.isFinite {
+        if let seconds = DurationText.parse(written) {
             return RuleToken(kind: .duration(seconds, text: written), span: spanned())
+        }
+        if DurationText.isTooLong(written) {
+            report(spanned(), "duration '\(written)' is too long; durations are at most \(DurationText.spell(DurationText.longest))")
+            return RuleToken(kind: .invalid, span: spanned())
         }
         report(spanned(), "invalid duration '\(written)'; write a number and a unit (s, m, h, d), such as 45s, 15m, 2h, 1d or 1h30m")
         return RuleToken(kind: .invalid, span: spanned())

@@ -3,9 +3,25 @@ import Foundation
 /// Durations as people write them in configs and rules (`45s`, `15m`, `2h`, `1d`,
 /// `1h30m`, `500ms`) and as alerts show them (`1h 05m`).
 public enum DurationText {
-    /// Seconds for `text`, or nil when it is not a duration. Units: ms, s, m, h, d, w;
-    /// several may follow each other, largest first (`1d2h`, `1h30m`).
+    /// The longest duration anything accepts (520w, about ten years): every duration from
+    /// a config, a rule or a test file is at most this before it meets date arithmetic.
+    public static let longest: TimeInterval = 520 * 604800
+
+    /// Seconds for `text`, or nil when it is not a duration or is longer than ``longest``.
+    /// Units: ms, s, m, h, d, w; several may follow each other, largest first (`1d2h`, `1h30m`).
     public static func parse(_ text: String) -> TimeInterval? {
+        guard let total = sum(text), total <= longest else { return nil }
+        return total
+    }
+
+    /// True when `text` is written as a duration but is longer than ``longest`` (or overflows).
+    public static func isTooLong(_ text: String) -> Bool {
+        guard let total = sum(text) else { return false }
+        return total > longest
+    }
+
+    /// The seconds `text` spells (infinity when they overflow), nil when it is not a duration.
+    private static func sum(_ text: String) -> TimeInterval? {
         let scalars = Array(text.unicodeScalars)
         guard !scalars.isEmpty else { return nil }
         var i = 0
@@ -32,7 +48,7 @@ public enum DurationText {
             lastUnitSize = size
             total += number * size
         }
-        return total
+        return total.isNaN ? nil : total
     }
 
     /// `2d 03h`, `1h 05m`, `4m 10s`, `45s`; a leading `-` once the instant has passed.

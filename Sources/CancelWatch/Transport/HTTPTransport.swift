@@ -109,6 +109,13 @@ enum CurlGlobal {
     }()
 }
 
+/// A timeout in curl's milliseconds, at least 1 and at most a day, whatever `seconds` is
+/// (NaN and infinities included): `Int(seconds * 1000)` traps on a huge value.
+func curlMilliseconds(_ seconds: TimeInterval) -> Int {
+    guard seconds.isFinite else { return seconds > 0 ? 86_400_000 : 1 }
+    return Int(max(1, min(86_400_000, (seconds * 1000).rounded(.down))))
+}
+
 /// Collects a transfer's response (userdata for curl's callbacks).
 final class CurlResponseBuffer {
     var body = Data()
@@ -142,6 +149,14 @@ public final class CurlHTTPTransport: HTTPTransport {
     }
 
     static func perform(_ request: HTTPRequest, context: BlockingWorkers.WorkerContext) -> Result<HTTPResponse, TransportError> {
+        // A CR or LF in a header would put lines of its own on the wire (the config refuses them; this is the last guard).
+        if let header = request.headers.first(where: {
+            ControlScalars.first(in: $0.name) != nil || ControlScalars.first(in: $0.value) != nil
+        }) {
+            let name = ControlScalars.first(in: header.name) == nil ? "'\(header.name)'" : "a header name"
+            return .failure(
+                TransportError(kind: .other, code: -1, message: "\(name) holds a control character; the request was not sent"))
+        }
         let box: HandleBox
         if let existing = context.storage["curl"] as? HandleBox {
             box = existing
@@ -169,8 +184,8 @@ public final class CurlHTTPTransport: HTTPTransport {
         let code: CURLcode = errorBuffer.withUnsafeMutableBufferPointer { errorPointer in
             _ = cw_easy_setopt_string(curl, CURLOPT_URL, request.url)
             _ = cw_easy_setopt_long(curl, CURLOPT_NOSIGNAL, 1)
-            _ = cw_easy_setopt_long(curl, CURLOPT_TIMEOUT_MS, max(1, Int(request.timeout * 1000)))
-            _ = cw_easy_setopt_long(curl, CURLOPT_CONNECTTIMEOUT_MS, max(1, Int(min(request.timeout, 10) * 1000)))
+            _ = cw_easy_setopt_long(curl, CURLOPT_TIMEOUT_MS, curlMilliseconds(request.timeout))
+            _ = cw_easy_setopt_long(curl, CURLOPT_CONNECTTIMEOUT_MS, curlMilliseconds(min(request.timeout, 10)))
             _ = cw_easy_setopt_long(curl, CURLOPT_FOLLOWLOCATION, 0)
             _ = cw_easy_setopt_string(curl, CURLOPT_PROTOCOLS_STR, "http,https")
             _ = cw_easy_setopt_string(curl, CURLOPT_USERAGENT, userAgent)

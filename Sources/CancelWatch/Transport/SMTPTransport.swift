@@ -124,6 +124,12 @@ public final class CurlSMTPTransport: SMTPTransport {
     }
 
     static func perform(_ message: SMTPMessage) -> Result<Void, SMTPError> {
+        // A CR or LF here would end an SMTP command and start one of its own.
+        let commandTexts = [message.mailFrom, message.username ?? "", message.password?.value ?? ""] + message.recipients
+        if commandTexts.contains(where: { ControlScalars.first(in: $0) != nil }) {
+            return .failure(
+                SMTPError(kind: .other, curlCode: -1, curlMessage: "an address or credential holds a control character; not sent"))
+        }
         guard let curl = curl_easy_init() else {
             return .failure(SMTPError(kind: .other, curlCode: -1, curlMessage: "curl_easy_init failed"))
         }
@@ -142,8 +148,8 @@ public final class CurlSMTPTransport: SMTPTransport {
             _ = cw_easy_setopt_string(curl, CURLOPT_URL, curlURL(for: message))
             _ = cw_easy_setopt_string(curl, CURLOPT_PROTOCOLS_STR, "smtp,smtps")
             _ = cw_easy_setopt_long(curl, CURLOPT_NOSIGNAL, 1)
-            _ = cw_easy_setopt_long(curl, CURLOPT_TIMEOUT_MS, max(1, Int(message.timeout * 1000)))
-            _ = cw_easy_setopt_long(curl, CURLOPT_CONNECTTIMEOUT_MS, max(1, Int(min(message.timeout, 15) * 1000)))
+            _ = cw_easy_setopt_long(curl, CURLOPT_TIMEOUT_MS, curlMilliseconds(message.timeout))
+            _ = cw_easy_setopt_long(curl, CURLOPT_CONNECTTIMEOUT_MS, curlMilliseconds(min(message.timeout, 15)))
             _ = cw_easy_setopt_pointer(curl, CURLOPT_ERRORBUFFER, errorPointer.baseAddress)
             switch message.tls {
             case .starttls, .implicit:
