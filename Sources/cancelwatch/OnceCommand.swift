@@ -19,6 +19,7 @@ struct OnceCommand: AsyncParsableCommand {
         try await reportingErrors {
             let logger = logging.bootstrap()
             let config = try config.load()
+            RunCommand.logWarnings(of: config, logger: logger)
             let pipeline = try await Pipeline.make(config: config, logger: logger, clock: SystemClock())
             await pipeline.service.start()
             let reports = await pipeline.service.once()

@@ -309,7 +309,7 @@ private let designEnvironment = [
         #expect(found[0].message.contains("60s or 1h30m"))
         #expect((found[0].line, found[0].column) == (2, 68))
         #expect(found[1].message.contains("needs a unit: write 60s"))
-        #expect(found[2].message.contains("must be at least 1s"))
+        #expect(found[2].message.contains("must be from 1s to 1d, not '500ms'"))
     }
 
     @Test func aBadEnumValueListsTheAllowedValues() {
@@ -465,7 +465,7 @@ private let designEnvironment = [
         #expect(found.map(\.message) == [
             "unknown sink 'opz' in health.notify; did you mean 'ops'?",
             "unknown sink 'pager' in health.notify (sinks: ops, owner-mail)",
-            "'down_after' in health must be at least 1, not 0",
+            "'down_after' in health must be from 1 to 1000000, not 0",
         ])
         #expect((found[0].line, found[0].column) == (5, 12))
     }

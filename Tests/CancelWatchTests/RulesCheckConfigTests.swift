@@ -34,12 +34,12 @@ import Testing
         #expect(loaded.sinkNames == ["ops", "mail", "chat"])
         #expect(loaded.timezone.identifier == "Europe/Moscow")
         #expect(missing.map(\.headline) == [
-            "\(path):3:47: error: environment variable 'OZON_CLIENT' is not set (used by 'client_id'); checked with a placeholder, but `run` and `once` need it",
-            "\(path):5:38: error: environment variable 'OPS_HOOK' is not set (used by 'url'); checked with a placeholder, but `run` and `once` need it",
-            "\(path):5:61: error: environment variable 'OPS_SECRET' is not set (used by 'secret'); checked with a placeholder, but `run` and `once` need it",
-            "\(path):6:37: error: environment variable 'SMTP_URL' is not set (used by 'url'); checked with a placeholder, but `run` and `once` need it",
-            "\(path):6:58: error: environment variable 'MAIL_FROM' is not set (used by 'from'); checked with a placeholder, but `run` and `once` need it",
-            "\(path):7:65: error: environment variable 'CHAT_TOKEN' is not set (used by 'url'); checked with a placeholder, but `run` and `once` need it",
+            "\(path):3:47: warning: environment variable 'OZON_CLIENT' is not set (used by 'client_id'); checked with a placeholder, but `run` and `once` need it",
+            "\(path):5:38: warning: environment variable 'OPS_HOOK' is not set (used by 'url'); checked with a placeholder, but `run` and `once` need it",
+            "\(path):5:61: warning: environment variable 'OPS_SECRET' is not set (used by 'secret'); checked with a placeholder, but `run` and `once` need it",
+            "\(path):6:37: warning: environment variable 'SMTP_URL' is not set (used by 'url'); checked with a placeholder, but `run` and `once` need it",
+            "\(path):6:58: warning: environment variable 'MAIL_FROM' is not set (used by 'from'); checked with a placeholder, but `run` and `once` need it",
+            "\(path):7:65: warning: environment variable 'CHAT_TOKEN' is not set (used by 'url'); checked with a placeholder, but `run` and `once` need it",
         ])
         #expect(missing.first?.sourceLine == #"  - {name: ozon-main, kind: ozon, client_id: "${OZON_CLIENT}", api_key: "${OZON_KEY}"}"#)
         #expect(missing.first?.caretColumn == 47)

@@ -37,8 +37,11 @@ import Testing
         try original.replacingOccurrences(of: "listen: 127.0.0.1:0", with: "listen: 127.0.0.1:\(taken)")
             .write(toFile: setup.configPath, atomically: true, encoding: .utf8)
         kill(run.process.processIdentifier, SIGHUP)
-        try await eventually("the failed reload in the metrics\n\(run.stderr)") { try await failures(url) == 1 }
-        #expect(run.process.isRunning, "\(run.stderr)")
+        try await eventually("the failed reload in the metrics\n\(run.stderr)") {
+            if !run.process.isRunning { return true }
+            return try await failures(url) == 1
+        }
+        try #require(run.process.isRunning, "the reload ended the process (\(run.process.terminationStatus)):\n\(run.stderr)")
         #expect(run.stderr.contains("reload failed; the running config and rules stay"), "\(run.stderr)")
         #expect(run.stderr.contains("listen 127.0.0.1:\(taken)"), "the reason names the address: \(run.stderr)")
 
@@ -48,8 +51,11 @@ import Testing
         try original.replacingOccurrences(of: "state: ./state.sqlite", with: "state: ./not-a-file.sqlite")
             .write(toFile: setup.configPath, atomically: true, encoding: .utf8)
         kill(run.process.processIdentifier, SIGHUP)
-        try await eventually("the second failed reload\n\(run.stderr)") { try await failures(url) == 2 }
-        #expect(run.process.isRunning, "\(run.stderr)")
+        try await eventually("the second failed reload\n\(run.stderr)") {
+            if !run.process.isRunning { return true }
+            return try await failures(url) == 2
+        }
+        try #require(run.process.isRunning, "the reload ended the process (\(run.process.terminationStatus)):\n\(run.stderr)")
         #expect(run.stderr.contains("not-a-file.sqlite"), "the reason names the file: \(run.stderr)")
 
         // Still watching under the running set: a new request fires and is delivered.
