@@ -55,6 +55,14 @@ import Testing
         #expect(!text.contains(Self.password), "\(text)")
     }
 
+    @Test func anEmailURLWithAPasswordWrittenBesideAVariableIsNeverQuotedWithIt() {
+        let text = everything(
+            sink("  - {name: mail, kind: email, url: \"smtp://alerts:\(Self.password)@${MAIL_HOST}\", from: a@example.com, to: b@example.com}"),
+            environment: ["MAIL_HOST": "mail.example.com"])
+        #expect(text.contains("'url' in sink 'mail'"), "\(text)")
+        #expect(!text.contains(Self.password), "\(text)")
+    }
+
     @Test(arguments: [
         "ftp://api.telegram.org/bot\(token)/sendMessage",
         "https://",

@@ -75,8 +75,8 @@ struct ConfigScalar {
     /// How a message may show the value: quoted, or only where it came from, or not at all.
     var shown: String {
         if isSecret { return "(the value is secret and not shown)" }
-        if !variables.isEmpty { return "'\(raw)' (as expanded from the environment)" }
         if isURL, case let redacted = Secret.redactedURL(text), redacted != text { return "'\(redacted)'" }
+        if !variables.isEmpty { return "'\(raw)' (as expanded from the environment)" }
         let short = text.count > 60 ? String(text.prefix(57)) + "..." : text
         return "'\(short)'"
     }
