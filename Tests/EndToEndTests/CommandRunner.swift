@@ -36,7 +36,11 @@ final class RunningCommand: @unchecked Sendable {
     /// Kept open while the reading threads use their descriptors.
     private var pipes: [Pipe] = []
 
-    init(_ arguments: [String], directory: URL? = nil, environment: [String: String] = [:]) throws {
+    /// `standardOutput` / `standardError`: where that stream goes instead of a pipe the test reads.
+    init(
+        _ arguments: [String], directory: URL? = nil, environment: [String: String] = [:], standardOutput: FileHandle? = nil,
+        standardError: FileHandle? = nil
+    ) throws {
         process.executableURL = CancelWatchBinary.url
         process.arguments = arguments
         if let directory { process.currentDirectoryURL = directory }
@@ -45,18 +49,26 @@ final class RunningCommand: @unchecked Sendable {
         process.environment = env
         let outPipe = Pipe()
         let errPipe = Pipe()
-        process.standardOutput = outPipe
-        process.standardError = errPipe
+        process.standardOutput = standardOutput ?? outPipe
+        process.standardError = standardError ?? errPipe
         process.standardInput = FileHandle.nullDevice
         try process.run()
         // Each pipe read on a thread of its own with blocking reads until end of file (no
         // dispatch readability handlers, which could end a read early under load).
         pipes = [outPipe, errPipe]
-        read(outPipe.fileHandleForReading.fileDescriptor, name: "stdout") { [weak self] data in self?.out.append(data) } closed: {
-            [weak self] in self?.outClosed = true
+        if standardOutput == nil {
+            read(outPipe.fileHandleForReading.fileDescriptor, name: "stdout") { [weak self] data in self?.out.append(data) } closed: {
+                [weak self] in self?.outClosed = true
+            }
+        } else {
+            outClosed = true
         }
-        read(errPipe.fileHandleForReading.fileDescriptor, name: "stderr") { [weak self] data in self?.err.append(data) } closed: {
-            [weak self] in self?.errClosed = true
+        if standardError == nil {
+            read(errPipe.fileHandleForReading.fileDescriptor, name: "stderr") { [weak self] data in self?.err.append(data) } closed: {
+                [weak self] in self?.errClosed = true
+            }
+        } else {
+            errClosed = true
         }
     }
 

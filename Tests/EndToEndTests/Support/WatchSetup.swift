@@ -136,9 +136,13 @@ final class WatchSetup: @unchecked Sendable {
     }
 
     /// Starts `cancelwatch run` on this directory.
-    func startRun(_ extra: [String] = [], environment: [String: String] = [:]) throws -> RunningCommand {
+    func startRun(
+        _ extra: [String] = [], environment: [String: String] = [:], standardOutput: FileHandle? = nil,
+        standardError: FileHandle? = nil
+    ) throws -> RunningCommand {
         let command = try RunningCommand(
-            ["run", "--config", configPath, "--log-level", "debug"] + extra, directory: directory, environment: environment)
+            ["run", "--config", configPath, "--log-level", "debug"] + extra, directory: directory, environment: environment,
+            standardOutput: standardOutput, standardError: standardError)
         lock.withLock { processes.append(command) }
         return command
     }
