@@ -35,9 +35,9 @@ struct CheckCommand: AsyncParsableCommand {
                 loaded = config
                 let warnings = (missing + config.warnings).sorted { ($0.line, $0.column) < ($1.line, $1.column) }
                 configWarnings = warnings.count
-                for diagnostic in warnings { Self.writeError(diagnostic.rendered) }
+                for diagnostic in warnings { await CommandOutput.printError(diagnostic.rendered) }
             } catch {
-                Self.writeError("\(error)")
+                await CommandOutput.printError("\(error)")
                 throw ExitCode(1)
             }
         }
@@ -50,24 +50,20 @@ struct CheckCommand: AsyncParsableCommand {
             timeZone: loaded?.timezone ?? TimeZone(identifier: "UTC")!)
         let result = loader.load(paths: paths)
         if !result.diagnostics.isEmpty {
-            Self.writeError(result.renderDiagnostics())
+            await CommandOutput.printError(result.renderDiagnostics())
         }
         let errors = result.errors.count
         let warnings = result.warnings.count + configWarnings
         let files = result.sources.count
         if errors > 0 {
-            Self.writeError(
+            await CommandOutput.printError(
                 "check failed: \(Self.count(errors, "error"))" + (warnings > 0 ? ", \(Self.count(warnings, "warning"))" : "")
                     + " in \(Self.count(files, "file"))\n")
             throw ExitCode(1)
         }
         let rules = result.ruleSet?.rules.count ?? 0
-        print("ok: \(Self.count(rules, "rule")) in \(Self.count(files, "file"))" + (warnings > 0 ? " (\(Self.count(warnings, "warning")))" : ""))
+        try await CommandOutput.print("ok: \(Self.count(rules, "rule")) in \(Self.count(files, "file"))" + (warnings > 0 ? " (\(Self.count(warnings, "warning")))" : ""))
     }
 
     private static func count(_ n: Int, _ noun: String) -> String { "\(n) \(noun)\(n == 1 ? "" : "s")" }
-
-    private static func writeError(_ text: String) {
-        FileHandle.standardError.write(Data((text.hasSuffix("\n") ? text : text + "\n").utf8))
-    }
 }

@@ -138,24 +138,25 @@ final class DemoOutput: Sendable {
 
     init(timeZone: TimeZone) { self.timeZone = timeZone }
 
+    /// Queued on stdout (called from the watcher's callbacks, which cannot wait).
     func say(_ text: String) {
-        FileHandle.standardOutput.write(Data((text + "\n").utf8))
+        StandardStream.output.enqueue(text + "\n")
     }
 
     func show(_ report: PollReport) {
         if let error = report.error {
-            say("  ! \(report.source): poll failed: \(error.description)")
+            say("  ! \(report.source): poll failed: \(StdoutSink.singleLine(error.description))")
             return
         }
         var news = 0
         for change in report.changes {
             let request = change.tracked.request
-            let label = "\(request.marketplace.rawValue) \(request.source) \(request.order)"
+            let label = StdoutSink.singleLine("\(request.marketplace.rawValue) \(request.source) \(request.order)")
             switch change {
             case .new:
                 news += 1
                 if news <= 8 {
-                    say("  + tracking \(label): deadline in \(DurationText.format(request.remaining(at: Date()))) (\(request.reason))")
+                    say("  + tracking \(label): deadline in \(DurationText.format(request.remaining(at: Date()))) (\(StdoutSink.singleLine(request.reason)))")
                 }
             case .resolved(_, let outcome):
                 say("  = \(label): \(outcome.rawValue)")
@@ -170,7 +171,7 @@ final class DemoOutput: Sendable {
 
     func summary(_ tracked: [TrackedRequest], now: Date) {
         let pending = tracked.filter { $0.status == .pending }.map(\.request).sorted { $0.deadline < $1.deadline }
-        let next = pending.prefix(3).map { "\($0.order) in \(DurationText.format($0.remaining(at: now)))" }
+        let next = pending.prefix(3).map { "\(StdoutSink.singleLine($0.order)) in \(DurationText.format($0.remaining(at: now)))" }
         say("  · \(pending.count) pending; next deadlines: \(next.joined(separator: ", "))")
     }
 }

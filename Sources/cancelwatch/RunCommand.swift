@@ -24,6 +24,10 @@ struct RunCommand: AsyncParsableCommand {
             let signals = SignalInbox()
             let clock = SystemClock()
             let metrics = CancelWatchMetrics()
+            // A failed write is counted and `run` goes on watching (the stdout sink retries its event).
+            for stream in [StandardStream.output, StandardStream.error] {
+                stream.onFailure { metrics.recordOutputFailure(stream: stream.name) }
+            }
             var current = try config.load()
             Self.logWarnings(of: current, logger: logger)
             var pipeline = try await Pipeline.make(config: current, logger: logger, clock: clock, metrics: metrics)

@@ -44,7 +44,7 @@ struct SimulateCommand: AsyncParsableCommand {
             do {
                 loaded = try SimScenario.load(path: scenario)
             } catch {
-                Self.fail("\(error)")
+                throw Self.failure("\(error)")
             }
         } else {
             loaded = .standard
@@ -53,35 +53,27 @@ struct SimulateCommand: AsyncParsableCommand {
         do {
             simulator = try MarketSimulator(scenario: loaded, clock: SystemClock(), host: "127.0.0.1", port: port)
         } catch {
-            Self.fail("cannot start the simulator: \(error)")
+            throw Self.failure("cannot start the simulator: \(error)")
         }
-        print("cancelwatch simulator listening on \(simulator.baseURL)")
-        fflush(nil)
-        print("")
-        print("accounts:")
-        for line in loaded.accountSummary() { print("  " + line) }
-        print("")
-        print("config snippet:")
-        print(simulator.configSourcesYAML(), terminator: "")
-        print("")
-        print("control: GET \(simulator.baseURL)/_sim/state, POST \(simulator.baseURL)/_sim/faults (Ctrl-C to stop)")
-        fflush(nil)
+        defer { simulator.shutdown() }
+        // Whoever started the simulator reads its address here: a banner that cannot be
+        // written ends the command (exit 1).
+        try await CommandOutput.print("cancelwatch simulator listening on \(simulator.baseURL)")
+        var banner = "\naccounts:\n"
+        for line in loaded.accountSummary() { banner += "  " + line + "\n" }
+        banner += "\nconfig snippet:\n" + simulator.configSourcesYAML() + "\n"
+        banner += "control: GET \(simulator.baseURL)/_sim/state, POST \(simulator.baseURL)/_sim/faults (Ctrl-C to stop)"
+        try await CommandOutput.print(banner)
 
         let signal = await Self.waitForSignal(orSeconds: duration.flatMap(DurationText.parse))
-        simulator.shutdown()
         if let signal {
-            FileHandle.standardError.write(Data("cancelwatch simulator: \(signal), stopped\n".utf8))
+            await CommandOutput.printError("cancelwatch simulator: \(signal), stopped")
         }
     }
 
-    /// Reports a startup error on stderr and exits 1.
-    static func fail(_ message: String) -> Never {
-        FileHandle.standardError.write(Data("cancelwatch simulate: error: \(message)\n".utf8))
-        #if canImport(Glibc)
-            Glibc.exit(1)
-        #else
-            Darwin.exit(1)
-        #endif
+    /// A startup error: one line on stderr, exit 1.
+    static func failure(_ message: String) -> CleanExit {
+        CleanExit.message("cancelwatch simulate: error: \(message)", exitCode: 1)
     }
 
     /// Waits for SIGINT or SIGTERM (returning its name), or `seconds` (returning nil),

@@ -41,12 +41,12 @@ struct StatusCommand: AsyncParsableCommand {
             switch format {
             case .json:
                 var out = ""
-                for request in pending { out += StatusView.json(request, now: now).serialized() + "\n" }
-                FileHandle.standardOutput.write(Data(out.utf8))
+                for request in pending { out += TerminalText.escapingJSON(StatusView.json(request, now: now).serialized()) + "\n" }
+                if !out.isEmpty { try await CommandOutput.print(out) }
             case .text:
                 var text = StatusView.table(pending, health: health, sources: config.sources.map(\.name), now: now, timeZone: config.timezone)
                 text += StatusView.deliveries(deliveries, sinks: config.sinks.map(\.name), now: now, timeZone: config.timezone)
-                FileHandle.standardOutput.write(Data(text.utf8))
+                try await CommandOutput.print(text)
             }
         }
     }
@@ -85,8 +85,9 @@ enum StatusView {
         }
         out += "\nSources:\n"
         let known = Dictionary(health.map { ($0.source, $0) }, uniquingKeysWith: { a, _ in a })
-        for name in sources {
-            guard let item = known[name] else {
+        for source in sources {
+            let name = StdoutSink.singleLine(source)
+            guard let item = known[source] else {
                 out += "  \(name): not polled yet\n"
                 continue
             }
@@ -125,7 +126,7 @@ enum StatusView {
             if waiting > 0 { parts.append("\(waiting) waiting") }
             if dead > 0 { parts.append("\(dead) DEAD LETTER\(dead == 1 ? "" : "S") (never delivered)") }
             let unconfigured = sinks.contains(name) ? "" : " (no longer configured)"
-            out += "  \(name)\(unconfigured): \(parts.isEmpty ? "ok" : parts.joined(separator: ", "))\n"
+            out += "  \(StdoutSink.singleLine(name))\(unconfigured): \(parts.isEmpty ? "ok" : parts.joined(separator: ", "))\n"
         }
         let totalDead = deliveries.counts.filter { $0.status == "dead" }.reduce(0) { $0 + $1.count }
         guard !deliveries.latestDead.isEmpty else { return out }

@@ -34,28 +34,28 @@ struct TestCommand: AsyncParsableCommand {
         for path in Self.expand(testFiles) {
             files += 1
             let result = await runner.run(path: path)
-            if !result.renderedDiagnostics.isEmpty { Self.writeError(result.renderedDiagnostics) }
+            if !result.renderedDiagnostics.isEmpty { await CommandOutput.printError(result.renderedDiagnostics) }
             if result.hasErrors {
                 brokenFiles += 1
                 let errors = result.diagnostics.filter(\.isError).count
-                Self.writeError("\(path): not run: \(Self.count(errors, "error"))\n")
+                await CommandOutput.printError("\(path): not run: \(Self.count(errors, "error"))\n")
                 continue
             }
             cases += result.cases.count
             events += result.eventsChecked
             for testCase in result.cases where !testCase.passed {
                 failedCases += 1
-                Self.writeError(testCase.report())
+                await CommandOutput.printError(testCase.report())
             }
         }
         if failedCases > 0 || brokenFiles > 0 {
             var parts: [String] = []
             if failedCases > 0 { parts.append("\(failedCases) of \(Self.count(cases, "test")) failed") }
             if brokenFiles > 0 { parts.append("\(Self.count(brokenFiles, "file")) could not run") }
-            Self.writeError("test failed: \(parts.joined(separator: ", ")) in \(Self.count(files, "file"))\n")
+            await CommandOutput.printError("test failed: \(parts.joined(separator: ", ")) in \(Self.count(files, "file"))\n")
             throw ExitCode(1)
         }
-        print("ok: \(Self.count(cases, "test")) in \(Self.count(files, "file")), \(Self.count(events, "expected event")) checked")
+        try await CommandOutput.print("ok: \(Self.count(cases, "test")) in \(Self.count(files, "file")), \(Self.count(events, "expected event")) checked")
     }
 
     /// Files as given; a directory stands for its `*.test.yaml` files, sorted.
@@ -76,10 +76,6 @@ struct TestCommand: AsyncParsableCommand {
     }
 
     private static func count(_ n: Int, _ noun: String) -> String { "\(n) \(noun)\(n == 1 ? "" : "s")" }
-
-    private static func writeError(_ text: String) {
-        FileHandle.standardError.write(Data((text.hasSuffix("\n") ? text : text + "\n").utf8))
-    }
 }
 
 /// `ManualClock` as the clock rule tests advance.

@@ -16,6 +16,7 @@ public final class CancelWatchMetrics: @unchecked Sendable {
     private var nearestDeadline: Date?
     private var reloads: [String: Int] = [:]
     private var lastReloadSucceeded = true
+    private var outputFailures: [String: Int] = [:]
     private var outbox: @Sendable () -> [OutboxCount] = { [] }
 
     struct LabelPair: Hashable {
@@ -66,6 +67,11 @@ public final class CancelWatchMetrics: @unchecked Sendable {
             reloads[succeeded ? "success" : "failure", default: 0] += 1
             lastReloadSucceeded = succeeded
         }
+    }
+
+    /// A write to `stream` (`stdout`, `stderr`) failed or was dropped.
+    public func recordOutputFailure(stream: String) {
+        lock.withLock { outputFailures[stream, default: 0] += 1 }
     }
 
     /// Sources reported down (their polls keep failing), or whose last successful poll is
@@ -129,6 +135,9 @@ public final class CancelWatchMetrics: @unchecked Sendable {
             family(
                 "cancelwatch_config_last_reload_success", "gauge", "1 when the last reload worked (or none was tried), 0 when it failed.",
                 [([], lastReloadSucceeded ? 1 : 0)])
+            family(
+                "cancelwatch_output_failures_total", "counter", "Writes to stdout or stderr that failed or were dropped.",
+                Set(["stdout", "stderr"]).union(outputFailures.keys).sorted().map { ([("stream", $0)], Double(outputFailures[$0] ?? 0)) })
             return out
         }
     }

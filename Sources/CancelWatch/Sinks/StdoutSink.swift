@@ -12,12 +12,13 @@ import Foundation
 ///
 /// `format: text` prints a line a person reads, coloured by severity only when the
 /// output is a terminal (and `NO_COLOR` is not set); `format: json` prints the generic
-/// webhook body, one object per line. Every line is written whole and at once under a
-/// process-wide lock, so lines from several sinks or tasks never interleave.
+/// webhook body, one object per line. Lines go through `StandardStream`: whole, in
+/// order, on a thread of its own (a stdout nobody reads blocks no task), and a failed
+/// write is a retryable delivery failure, never a trap.
 public final class StdoutSink: AlertSink {
     /// Where the lines go.
     public enum Output: Sendable {
-        /// A file descriptor, written with `write(2)` (standard output is 1).
+        /// A file descriptor, written by `StandardStream` (standard output is 1).
         case fileDescriptor(Int32)
         /// A closure that receives each line, newline included (tests).
         case lines(@Sendable (String) -> Void)
@@ -33,10 +34,10 @@ public final class StdoutSink: AlertSink {
     /// Whether text lines carry ANSI colour.
     public let colour: Bool
     private let output: Output
+    private let stream: StandardStream?
 
-    /// Serializes every write to any output, so lines stay whole even when two
-    /// stdout sinks share file descriptor 1.
-    private static let writeLock = NSLock()
+    /// Serializes the lines handed to `.lines` closures.
+    private static let linesLock = NSLock()
 
     /// - Parameters:
     ///   - colour: nil decides by the output: colour only on a terminal and only without `NO_COLOR`.
@@ -48,6 +49,11 @@ public final class StdoutSink: AlertSink {
         self.format = format
         self.timeZone = timeZone
         self.output = output
+        if case .fileDescriptor(let fd) = output {
+            stream = StandardStream.forDescriptor(fd)
+        } else {
+            stream = nil
+        }
         self.colour = colour ?? Self.wantsColour(output)
     }
 
@@ -60,13 +66,13 @@ public final class StdoutSink: AlertSink {
 
     public func deliver(_ event: AlertEvent) async throws(DeliveryError) {
         let line = self.line(for: event)
-        try emit(line + "\n")
+        try await emit(line + "\n")
     }
 
     /// The line printed for `event`, without its newline.
     public func line(for event: AlertEvent) -> String {
         switch format {
-        case .json: return event.webhookBody.serialized()
+        case .json: return TerminalText.escapingJSON(event.webhookBody.serialized())
         case .text: return textLine(for: event)
         }
     }
@@ -98,23 +104,11 @@ public final class StdoutSink: AlertSink {
             ? "\(DurationText.format(remaining)) left" : "overdue \(DurationText.format(-remaining))"
     }
 
-    /// Marketplace and rule text on one line with no control characters, so that a
-    /// reason can neither break the line nor send escape sequences to a terminal.
+    /// Marketplace and rule text on one line with no control or bidirectional characters,
+    /// so that a reason can neither break the line, send escape sequences to a terminal,
+    /// nor reorder what is read (`TerminalText.singleLine`).
     public static func singleLine(_ text: String) -> String {
-        var out = String.UnicodeScalarView()
-        var lastWasSpace = false
-        for scalar in text.unicodeScalars {
-            let isControl = scalar.value < 0x20 || scalar.value == 0x7F || (0x80..<0xA0).contains(scalar.value)
-                || scalar.value == 0x2028 || scalar.value == 0x2029
-            if isControl {
-                if !lastWasSpace { out.append(" ") }
-                lastWasSpace = true
-            } else {
-                out.append(scalar)
-                lastWasSpace = scalar == " "
-            }
-        }
-        return String(out).trimmingCharacters(in: .whitespaces)
+        TerminalText.singleLine(text)
     }
 
     static let ansiReset = "\u{1B}[0m"
@@ -127,33 +121,17 @@ public final class StdoutSink: AlertSink {
         }
     }
 
-    private func emit(_ text: String) throws(DeliveryError) {
-        switch output {
-        case .lines(let receive):
-            Self.writeLock.withLock { receive(text) }
-        case .fileDescriptor(let fd):
-            let failure: Int32? = Self.writeLock.withLock { Self.writeAll(Array(text.utf8), to: fd) }
-            if let failure {
+    private func emit(_ text: String) async throws(DeliveryError) {
+        if let stream {
+            do {
+                try await stream.write(text)
+            } catch {
                 // A closed or full pipe will not get better by itself soon, but the event must not be lost.
-                throw DeliveryError(retryable: true, message: "cannot write to stdout: \(String(cString: strerror(failure)))")
+                throw DeliveryError(retryable: true, message: error.description)
             }
+        } else if case .lines(let receive) = output {
+            Self.linesLock.withLock { receive(text) }
         }
-    }
-
-    /// Writes every byte (retrying short writes and EINTR); returns errno on failure.
-    private static func writeAll(_ bytes: [UInt8], to fd: Int32) -> Int32? {
-        var offset = 0
-        while offset < bytes.count {
-            let written = bytes.withUnsafeBufferPointer { buffer in
-                write(fd, buffer.baseAddress! + offset, buffer.count - offset)
-            }
-            if written < 0 {
-                if errno == EINTR { continue }
-                return errno
-            }
-            offset += written
-        }
-        return nil
     }
 }
 

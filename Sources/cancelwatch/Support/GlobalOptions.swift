@@ -53,7 +53,7 @@ extension AsyncParsableCommand {
         do {
             try await body()
         } catch let error as CleanExit {
-            FileHandle.standardError.write(Data((error.text.hasSuffix("\n") ? error.text : error.text + "\n").utf8))
+            await CommandOutput.printError(error.text)
             throw ExitCode(error.exitCode)
         }
     }

@@ -49,7 +49,7 @@ struct Pipeline {
     static func loadRules(_ config: CancelWatchConfig, logger: Logger) throws -> RuleSet {
         let result = RuleLoader(knownSinks: Set(config.sinkNames), timeZone: config.timezone).load(paths: config.rules)
         if !result.diagnostics.isEmpty {
-            FileHandle.standardError.write(Data(result.renderDiagnostics().utf8))
+            CommandOutput.queueError(result.renderDiagnostics())
         }
         guard let ruleSet = result.ruleSet, !result.hasErrors else {
             throw CleanExit.message(

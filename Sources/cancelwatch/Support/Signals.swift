@@ -83,3 +83,11 @@ enum ShutdownSignal {
         return SignalInbox.name(await inbox.next())
     }
 }
+
+/// A write to a pipe whose reader is gone fails with EPIPE instead of killing the
+/// process (SIGPIPE's default): the failure is reported where the write was made.
+enum BrokenPipes {
+    static func ignore() {
+        signal(SIGPIPE, SIG_IGN)
+    }
+}

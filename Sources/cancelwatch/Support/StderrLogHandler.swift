@@ -2,8 +2,9 @@ import CancelWatch
 import Foundation
 import Logging
 
-/// Logs to stderr as text for people or JSON lines for machines. Messages are written
-/// whole under a lock so lines from several tasks never interleave.
+/// Logs to stderr as text for people or JSON lines for machines (`LogLine`: controls
+/// escaped, long texts cut). A line is queued on `StandardStream.error` and written on
+/// its thread, so logging never blocks a task, and a failed write is counted, not fatal.
 struct StderrLogHandler: LogHandler {
     private static let lock = NSLock()
     nonisolated(unsafe) private static var bootstrapped = false
@@ -33,22 +34,13 @@ struct StderrLogHandler: LogHandler {
     func log(event: LogEvent) {
         var merged = metadata
         if let extra = event.metadata { merged.merge(extra) { _, new in new } }
-        let now = Date()
-        let line: String
-        switch format {
-        case .text:
-            let fields = merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-            line = "\(Timestamp.format(now)) \(event.level) \(event.message)" + (fields.isEmpty ? "" : " [\(fields)]") + "\n"
-        case .json:
-            var object: [String: JSONValue] = [
-                "ts": .string(Timestamp.format(now)), "level": .string(event.level.rawValue),
-                "msg": .string(event.message.description), "logger": .string(label),
-            ]
-            for (key, value) in merged { object[key] = .string(value.description) }
-            line = JSONValue.object(object).serialized() + "\n"
-        }
-        Self.lock.lock()
-        FileHandle.standardError.write(Data(line.utf8))
-        Self.lock.unlock()
+        let fields = merged.mapValues(\.description)
+        let line =
+            switch format {
+            case .text: LogLine.text(at: Date(), level: event.level.rawValue, message: event.message.description, metadata: fields)
+            case .json:
+                LogLine.json(at: Date(), level: event.level.rawValue, label: label, message: event.message.description, metadata: fields)
+            }
+        StandardStream.error.enqueue(line)
     }
 }
