@@ -35,7 +35,7 @@ struct StatusCommand: AsyncParsableCommand {
                     throw CleanExit.message("error: \(error.description)", exitCode: 1)
                 }
             }
-            for warning in store.warnings { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
+            for warning in store.warnings { await CommandOutput.printError("warning: \(warning)") }
             let pending = tracked.filter { $0.status == .pending }.map(\.request)
                 .sorted { ($0.deadline, $0.source, $0.id) < ($1.deadline, $1.source, $1.id) }
             switch format {

@@ -53,7 +53,7 @@ public final class StandardStream: Sendable {
         let failure = await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Int32?, Never>) in
                 waiter.set(continuation)
-                workers.submit { [self] _ in
+                workers.enqueue { [self] _ in
                     guard waiter.claimForWork() else { return }
                     let failure = Self.writeAll(bytes, to: fd)
                     record(failure)
@@ -80,7 +80,7 @@ public final class StandardStream: Sendable {
             return
         }
         let fd = fileDescriptor
-        workers.submit { [self] _ in
+        workers.enqueue { [self] _ in
             let failure = Self.writeAll(bytes, to: fd)
             state.withLock { $0.queued -= bytes.count }
             record(failure)
@@ -93,7 +93,7 @@ public final class StandardStream: Sendable {
         let waiter = ResumeOnce<Int32?>()
         _ = await withCheckedContinuation { (continuation: CheckedContinuation<Int32?, Never>) in
             waiter.set(continuation)
-            workers.submit { _ in waiter.resume(nil) }
+            workers.enqueue { _ in waiter.resume(nil) }
             DispatchQueue.global().asyncAfter(deadline: .now() + seconds) { waiter.resume(nil) }
         }
     }

@@ -25,11 +25,6 @@ public final class BlockingWorkers: Sendable {
 
     deinit { queue.stop() }
 
-    /// Runs `job` on a worker thread without waiting for it (jobs start in the order given).
-    public func submit(_ job: @escaping @Sendable (WorkerContext) -> Void) {
-        queue.enqueue(job)
-    }
-
     /// Runs `job` on a worker thread and returns its result to the awaiting task.
     public func run<T: Sendable>(_ job: @escaping @Sendable (WorkerContext) -> T) async -> T {
         await withCheckedContinuation { (continuation: CheckedContinuation<T, Never>) in
