@@ -33,7 +33,11 @@ public final class SMTPTestServer: @unchecked Sendable {
     /// - Parameters:
     ///   - credentials: user and password AUTH accepts; when set, AUTH is required.
     ///   - refuse: recipients answered with `550 5.1.1`.
-    public init(security: Security = .plain, credentials: (String, String)? = nil, refuse: [String] = []) throws {
+    ///   - refusal: the text of that `550` reply instead of the usual "user unknown" (`%s` is the address).
+    public init(
+        security: Security = .plain, credentials: (String, String)? = nil, refuse: [String] = [],
+        refusal: String = "5.1.1 <%s>: Recipient address rejected: User unknown"
+    ) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("cw-smtp-\(UUID().uuidString)")
         let mail = directory.appendingPathComponent("mail")
         try FileManager.default.createDirectory(at: mail, withIntermediateDirectories: true)
@@ -51,6 +55,7 @@ public final class SMTPTestServer: @unchecked Sendable {
         let configuration: [String: Any] = [
             "mail": mail.path, "security": "\(security)", "cert": certificatePath, "key": keyPath,
             "user": credentials?.0 ?? "", "password": credentials?.1 ?? "", "refuse": refuse,
+            "refusal": refusal,
         ]
         let configPath = directory.appendingPathComponent("config.json")
         try JSONSerialization.data(withJSONObject: configuration).write(to: configPath)
@@ -123,7 +128,7 @@ public final class SMTPTestServer: @unchecked Sendable {
         class Handler:
             async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
                 if address in config["refuse"]:
-                    return "550 5.1.1 <%s>: Recipient address rejected: User unknown" % address
+                    return "550 " + config["refusal"].replace("%s", address)
                 envelope.rcpt_tos.append(address)
                 return "250 OK"
 

@@ -52,6 +52,8 @@ struct WatchOptions {
     var sourceTimeout = "5s"
     var sinkTimeout = "3s"
     var downAfter = 2
+    /// `health.silent_after` when set: how long a source may go without a successful poll.
+    var silentAfter: String?
     var listen = false
     var retry = "{initial_delay: 300ms, max_delay: 2s}"
     var ozon = true
@@ -130,7 +132,7 @@ final class WatchSetup: @unchecked Sendable {
             sinks:
               - {name: hook, kind: webhook, url: "\(receiver.url)", timeout: \(options.sinkTimeout), retry: \(options.retry)}
             \(options.extraSinks)
-            health: {notify: [hook], down_after: \(options.downAfter)}
+            health: {notify: [hook], down_after: \(options.downAfter)\(options.silentAfter.map { ", silent_after: \($0)" } ?? "")}
             """
         try config.write(toFile: configPath, atomically: true, encoding: .utf8)
     }

@@ -15,6 +15,8 @@ final class WebhookReceiver: @unchecked Sendable {
         case slow(seconds: TimeInterval)
         /// The request is held open until `release(with:)` (or the receiver stops).
         case hold
+        /// This status and body (a chat tool's error object, a marketplace's error), as JSON.
+        case reply(status: Int, body: String)
     }
 
     /// One request the receiver got.
@@ -28,6 +30,8 @@ final class WebhookReceiver: @unchecked Sendable {
         var body: String
         var headers: [String: String]
         var status: Int
+        /// When the request arrived (the receiver's wall clock).
+        var receivedAt: Date
     }
 
     private let condition = NSCondition()
@@ -137,7 +141,8 @@ final class WebhookReceiver: @unchecked Sendable {
         var receipt = Receipt(
             id: object["id"] as? String ?? "", event: object["event"] as? String ?? "", source: object["source"] as? String ?? "",
             order: requestObject?["order"] as? String, requestID: requestObject?["id"] as? String,
-            message: object["message"] as? String ?? "", body: request.bodyText, headers: headers, status: 0)
+            message: object["message"] as? String ?? "", body: request.bodyText, headers: headers, status: 0,
+            receivedAt: Date())
         condition.lock()
         let mode = self.mode
         var response: ServerResponse
@@ -157,6 +162,8 @@ final class WebhookReceiver: @unchecked Sendable {
             held -= 1
             let status = stopping ? 503 : (releaseStatus ?? 503)
             response = (200..<300).contains(status) ? .json(status: status, text: "{\"ok\":true}") : .text(status: status, "released")
+        case .reply(let status, let body):
+            response = .json(status: status, text: body)
         }
         receipt.status = response.status
         receipts.append(receipt)

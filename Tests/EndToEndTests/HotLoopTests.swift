@@ -1,0 +1,41 @@
+@testable import CancelWatch
+import Foundation
+import Testing
+
+/// No answer can make the watcher loop hot: a retry is never scheduled at "now" by accident.
+@Suite struct HotLoopTests {
+    /// Telegram's rate-limit reply with a `retry_after` that is not a number, with Telegram's
+    /// own 429 and with a 200 (as some compatible gateways answer).
+    @Test(arguments: [429, 200])
+    func aTelegramRetryAfterOfNaNSchedulesTheNextAttemptAtLeastTheFloorLater(_ status: Int) async throws {
+        var options = WatchOptions()
+        options.red = false
+        options.rules = pendingRule.replacingOccurrences(of: "notify   hook", with: "notify   tg")
+        let telegram = try WebhookReceiver()
+        defer { telegram.stop() }
+        telegram.setMode(.reply(status: status, body: #"{"ok":false,"error_code":429,"parameters":{"retry_after":"nan"}}"#))
+        options.extraSinks = """
+              - {name: tg, kind: webhook, format: telegram, chat_id: "-100200300",
+                 url: "http://127.0.0.1:\(telegram.port)/bot123456:hotloop-token/sendMessage", timeout: 3s,
+                 retry: {initial_delay: 300ms, max_delay: 2s}}
+            """
+        let setup = try WatchSetup(ozon: 1, red: 0, options: options)
+        defer { setup.shutdown() }
+        let run = try setup.startRun()
+
+        try await eventually("two attempts at the Telegram receiver\n\(run.stderr)") { telegram.allReceipts.count >= 2 }
+        let receipts = telegram.allReceipts
+        let gap = receipts[1].receivedAt.timeIntervalSince(receipts[0].receivedAt)
+        #expect(gap >= WakeTime.floor, "the second attempt came \(gap)s after the first")
+
+        let rows = try StateFileReader.rows(setup.statePath, "SELECT attempts, next_attempt_at FROM outbox WHERE sink = 'tg'")
+        let row = try #require(rows.first, "no outbox row for tg")
+        let attempts = try #require(Int(row[0]))
+        let next = try #require(Double(row[1]), "next_attempt_at is \(row[1])")
+        #expect(next.isFinite)
+        try #require(attempts >= 1 && attempts <= receipts.count, "\(attempts) attempts recorded, \(receipts.count) received")
+        let attempted = receipts[attempts - 1].receivedAt.timeIntervalSince1970
+        #expect(next >= attempted + WakeTime.floor, "attempt \(attempts) at \(attempted) is to be retried at \(next)")
+        #expect(try await run.stop() == 0, "\(run.stderr)")
+    }
+}
