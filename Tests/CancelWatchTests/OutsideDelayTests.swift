@@ -51,7 +51,8 @@ import Testing
         #expect(OutsideDelay.parse(.number(-1), now: Self.now) == nil)
         #expect(OutsideDelay.parse(.string("nan"), now: Self.now) == nil)
         #expect(OutsideDelay.parse(.bool(true), now: Self.now) == nil)
-        #expect(OutsideDelay.parse(nil, now: Self.now) == nil)
+        #expect(OutsideDelay.parse(nil as JSONValue?, now: Self.now) == nil)
+        #expect(OutsideDelay.parse(nil as String?, now: Self.now) == nil)
     }
 
     /// The errors that carry a wait clamp it however they are built.

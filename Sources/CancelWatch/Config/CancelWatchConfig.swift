@@ -103,14 +103,21 @@ public struct HealthConfig: Sendable, Hashable {
     public var notify: [String]
     /// Consecutive failed polls of a source before `source_down` (`down_after:`); default 3.
     public var downAfter: Int
+    /// How long a source may go without a successful poll before `source_down`, whether its
+    /// polls fail, hang or never run (`silent_after:`); default `down_after` poll intervals
+    /// plus 15 minutes (the longest wait a marketplace can impose).
+    public var silentAfter: TimeInterval?
 
     public static let defaultDownAfter = 3
     /// `down_after:` from 1 to 1,000,000.
     public static let downAfterRange = 1...1_000_000
+    /// `silent_after:` from 1s to 1w.
+    public static let silentAfterRange: ClosedRange<TimeInterval> = 1...(7 * 86400)
 
-    public init(notify: [String] = [], downAfter: Int = HealthConfig.defaultDownAfter) {
+    public init(notify: [String] = [], downAfter: Int = HealthConfig.defaultDownAfter, silentAfter: TimeInterval? = nil) {
         self.notify = notify
         self.downAfter = downAfter
+        self.silentAfter = silentAfter
     }
 }
 

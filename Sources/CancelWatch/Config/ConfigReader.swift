@@ -55,7 +55,7 @@ enum ConfigKeys {
     static let email = [
         "url", "tls", "username", "password", "from", "to", "cc", "subject", "timeout", "ca_file", "insecure", "retry",
     ]
-    static let health = ["notify", "down_after"]
+    static let health = ["notify", "down_after", "silent_after"]
     static let retry = ["max_attempts", "initial_delay", "max_delay"]
 }
 
@@ -229,7 +229,7 @@ final class ConfigReader {
             config.sinks = readSinks(items)
         }
         if let healthNode = top.value("health"), !isNull(healthNode),
-            let health = mappingView(healthNode, name: "health", expected: "a mapping (notify:, down_after:)")
+            let health = mappingView(healthNode, name: "health", expected: "a mapping (notify:, down_after:, silent_after:)")
         {
             config.health = readHealth(health, sinkNames: config.sinks.map(\.name))
         }
@@ -642,6 +642,7 @@ final class ConfigReader {
             }
         }
         health.downAfter = integer(m, "down_after", range: HealthConfig.downAfterRange) ?? HealthConfig.defaultDownAfter
+        health.silentAfter = duration(m, "silent_after", range: HealthConfig.silentAfterRange)
         return health
     }
 

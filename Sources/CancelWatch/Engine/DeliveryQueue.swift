@@ -83,11 +83,11 @@ public actor DeliveryQueue {
                     logger.error("cannot read the outbox: \(error.description)", metadata: ["sink": "\(name)"])
                     next = clock.now().addingTimeInterval(Self.storeRetryDelay)
                 }
-                if let next, next <= clock.now() { continue }
             }
             // A wake (a new event) does not cut a sink's pause short; it only ends an idle wait.
+            // Either wait is at least the floor: nothing the outbox holds makes this loop spin.
             if let resumeAt = pass.resumeAt {
-                try? await clock.sleep(until: resumeAt)
+                try? await clock.sleep(until: WakeTime.bounded(resumeAt, now: clock.now()))
             } else {
                 await waker.wait(until: next, clock: clock)
             }
@@ -156,11 +156,13 @@ public actor DeliveryQueue {
         } catch {
             let now = clock.now()
             let exhausted = route.retry.maxAttempts.map { attempts >= $0 } ?? false
+            // Sinks scrub and cut what they quote; this bounds what any sink says.
+            let message = SecretScrubber.bounded(error.message)
             if !error.retryable || exhausted {
                 result = DeliveryResult(
-                    eventID: delivery.event.id, sink: route.sink.name, status: .dead, attempts: attempts, error: error.message, at: now)
+                    eventID: delivery.event.id, sink: route.sink.name, status: .dead, attempts: attempts, error: message, at: now)
                 logger.error(
-                    "dead letter: \(error.message)",
+                    "dead letter: \(message)",
                     metadata: [
                         "sink": "\(route.sink.name)", "event": "\(delivery.event.id)", "kind": "\(delivery.event.kind.rawValue)",
                         "attempts": "\(attempts)",
@@ -169,9 +171,9 @@ public actor DeliveryQueue {
                 let wait = route.retry.delay(afterAttempt: attempts, retryAfter: error.retryAfter)
                 result = DeliveryResult(
                     eventID: delivery.event.id, sink: route.sink.name, status: .retry, attempts: attempts,
-                    nextAttemptAt: now.addingTimeInterval(wait), error: error.message, at: now)
+                    nextAttemptAt: WakeTime.after(wait, from: now), error: message, at: now)
                 logger.warning(
-                    "delivery failed, retrying in \(DurationText.format(wait)): \(error.message)",
+                    "delivery failed, retrying in \(DurationText.format(wait)): \(message)",
                     metadata: ["sink": "\(route.sink.name)", "event": "\(delivery.event.id)", "attempts": "\(attempts)"])
             }
         }

@@ -20,9 +20,12 @@ public final class Waker: @unchecked Sendable {
         for continuation in current.values { continuation.resume() }
     }
 
-    /// Returns at `deadline` (nil: no deadline), on a signal, or on cancellation.
+    /// Returns at `deadline` (nil: no deadline), on a signal, or on cancellation. A deadline
+    /// is kept finite and at least the floor away (``WakeTime/bounded(_:now:)``): a loop
+    /// waiting here cannot spin on a deadline that is past, NaN or never moves.
     public func wait(until deadline: Date?, clock: WatchClock) async {
         if consumeSignal() { return }
+        let deadline = deadline.map { WakeTime.bounded($0, now: clock.now()) }
         await withTaskGroup(of: Void.self) { group in
             if let deadline {
                 group.addTask { try? await clock.sleep(until: deadline) }

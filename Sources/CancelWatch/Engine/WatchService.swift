@@ -23,7 +23,7 @@ public final class WatchService: Sendable {
             outbox: { (try? store.outboxCounts()) ?? [] })
         watcher = try Watcher(
             sources: sources, store: store, clock: clock, logger: logger, downAfter: health.downAfter,
-            healthNotify: health.notify, keepingRaw: rules.rawPaths)
+            silentAfter: health.silentAfter, healthNotify: health.notify, keepingRaw: rules.rawPaths)
         delivery = DeliveryQueue(routes: routes, store: store, clock: clock, logger: logger)
         scheduler = AlertScheduler(rules: rules, store: store, clock: clock, logger: logger, delivery: delivery)
     }
@@ -40,11 +40,11 @@ public final class WatchService: Sendable {
         await watcher.onPoll { [weak watcher, weak scheduler] report in
             metrics.recordPoll(report)
             if !report.changes.isEmpty { await scheduler?.handle(report.changes) }
-            if let event = report.healthEvent {
-                metrics.recordEvents([event])
-                delivery.wake(sinks: event.sinks)
-            }
             if let watcher { metrics.setTracked(await watcher.statusCounts(), nearestDeadline: await watcher.nearestDeadline()) }
+        }
+        await watcher.onHealthEvent { event in
+            metrics.recordEvents([event])
+            delivery.wake(sinks: event.sinks)
         }
         await scheduler.onEvents { [weak watcher] events in
             metrics.recordEvents(events)

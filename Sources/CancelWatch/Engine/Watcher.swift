@@ -25,7 +25,9 @@ public struct PollReport: Sendable {
 
 /// Polls every source, keeps the tracked set and the state file in step, and tells
 /// the rest of the pipeline what changed. Each source is polled on its own interval,
-/// with backoff after failures; a failed poll never resolves anything.
+/// with backoff after failures; a failed poll never resolves anything. A source is
+/// reported down after `downAfter` failures in a row, or when it has had no successful
+/// poll within its window, whether its polls fail, hang or never run (a deadman).
 public actor Watcher {
     /// The state file is written from this actor's methods (SQLite may wait seconds for a
     /// lock, and fsyncs): they run on a thread of their own, not on the cooperative pool.
@@ -34,6 +36,9 @@ public actor Watcher {
 
     /// After this many failures in a row a source is reported down.
     public let downAfter: Int
+    /// How long a source may go without a successful poll before it is reported down
+    /// (`health.silent_after`); nil: `downAfter` intervals plus the backoff's cap.
+    public let silentAfter: TimeInterval?
     /// Closed requests are kept this long for `status`, then forgotten.
     public let retention: TimeInterval = 7 * 86400
 
@@ -50,14 +55,20 @@ public actor Watcher {
     private let pollWakers: [String: Waker]
     /// True while `run` polls each source on its own loop.
     private var running = false
+    /// When `run` started: no source is silent for longer than the watcher has been watching.
+    private var watchingSince: Date?
+    /// Cuts the deadman's wait short (a source came back up).
+    private let silenceWaker = Waker()
+    private var healthObservers: [@Sendable (AlertEvent) async -> Void] = []
 
     /// `keepingRaw`: what of each request's raw object stays in memory, the paths the
     /// rules read (the whole object is in the state file; events read it there).
     public init(
         sources: [PolledSource], store: StateStore, clock: WatchClock, logger: Logger, downAfter: Int = 3,
-        healthNotify: [String] = [], keepingRaw rawPaths: RawPaths = .none
+        silentAfter: TimeInterval? = nil, healthNotify: [String] = [], keepingRaw rawPaths: RawPaths = .none
     ) throws(StoreError) {
         self.healthNotify = healthNotify
+        self.silentAfter = silentAfter
         self.sources = sources
         self.store = store
         self.clock = clock
@@ -76,6 +87,11 @@ public actor Watcher {
     /// Called after every poll with what it found (events, demo output, metrics).
     public func onPoll(_ observer: @escaping @Sendable (PollReport) async -> Void) {
         observers.append(observer)
+    }
+
+    /// Called with every `source_down` and `source_up` event once it is in the outbox.
+    public func onHealthEvent(_ observer: @escaping @Sendable (AlertEvent) async -> Void) {
+        healthObservers.append(observer)
     }
 
     public var tracked: [TrackedRequest] { Array(tracker.requests.values) }
@@ -97,11 +113,13 @@ public actor Watcher {
     /// Polls each source on its interval until cancelled.
     public func run() async {
         running = true
+        watchingSince = clock.now()
         defer { running = false }
         await withTaskGroup(of: Void.self) { group in
             for source in sources {
                 group.addTask { await self.pollLoop(source) }
             }
+            group.addTask { await self.watchForSilence() }
         }
     }
 
@@ -117,13 +135,67 @@ public actor Watcher {
     /// exponential backoff with jitter (capped at 15 minutes), `Retry-After` honoured,
     /// and at least 5 minutes after an authentication failure.
     nonisolated func nextPollDelay(after report: PollReport, interval: TimeInterval) -> TimeInterval {
+        let interval = WakeTime.delay(interval)
         guard let error = report.error else { return interval }
         let failures = max(1, report.health.consecutiveFailures)
-        let backoff = min(900, interval * pow(2, Double(min(failures - 1, 10))))
-        var wait = Double.random(in: (backoff * 0.75)...max(backoff * 0.75, backoff))
-        if let retryAfter = error.retryAfter { wait = max(wait, retryAfter) }
+        let backoff = WakeTime.delay(min(OutsideDelay.cap, interval * pow(2, Double(min(failures - 1, 10)))))
+        var wait = Double.random(in: (backoff * 0.75)...backoff)
+        if let retryAfter = OutsideDelay.clamped(error.retryAfter) { wait = max(wait, retryAfter) }
         if error.kind == .auth { wait = max(wait, 300) }
-        return max(wait, min(interval, 1))
+        return WakeTime.delay(max(wait, min(interval, 1)))
+    }
+
+    /// How long `source` may go without a successful poll before it is reported down.
+    func silenceWindow(of source: PolledSource) -> TimeInterval {
+        WakeTime.delay(silentAfter ?? Double(downAfter) * source.pollInterval + OutsideDelay.cap)
+    }
+
+    /// The deadman: reports each source that has had no successful poll within its window
+    /// (since `run` started, at the earliest), however its polls are doing.
+    private func watchForSilence() async {
+        while !Task.isCancelled {
+            let next = await reportSilentSources()
+            await silenceWaker.wait(until: next, clock: clock)
+        }
+    }
+
+    /// Raises `source_down` for every source silent past its window; returns when the next
+    /// one may fall silent (nil: every source is down already).
+    private func reportSilentSources() async -> Date? {
+        let now = clock.now()
+        var next: Date?
+        for source in sources {
+            let name = source.client.source
+            var sourceHealth = health[name] ?? SourceHealth(source: name, marketplace: source.client.marketplace)
+            guard !sourceHealth.down else { continue }
+            let since = max(sourceHealth.lastSuccessAt ?? .distantPast, watchingSince ?? now)
+            let due = since.addingTimeInterval(silenceWindow(of: source))
+            if due > now {
+                next = min(next ?? due, due)
+                continue
+            }
+            var why = "no successful poll for \(DurationText.format(now.timeIntervalSince(since)))"
+            if let lastError = sourceHealth.lastError { why += " (last error: \(lastError))" }
+            let event = wentDown(&sourceHealth, marketplace: source.client.marketplace, why: why)
+            do {
+                if let event {
+                    try store.commit(alerts: [], events: [event], health: sourceHealth, at: now)
+                } else {
+                    try store.save([], health: sourceHealth)
+                }
+                health[name] = sourceHealth
+                if let event { await notifyHealth(event) }
+            } catch {
+                logger.error("could not save the state: \(error.description)", metadata: ["source": "\(name)"])
+                let retry = now.addingTimeInterval(DeliveryQueue.storeRetryDelay)
+                next = min(next ?? retry, retry)
+            }
+        }
+        return next
+    }
+
+    private func notifyHealth(_ event: AlertEvent) async {
+        for observer in healthObservers { await observer(event) }
     }
 
     /// One poll of one source: the pending list, then outcomes of what left it,
@@ -131,8 +203,7 @@ public actor Watcher {
     public func poll(_ client: MarketplaceClient) async -> PollReport {
         let source = client.source
         let started = clock.now()
-        var sourceHealth = health[source] ?? SourceHealth(source: source, marketplace: client.marketplace)
-        sourceHealth.lastPollAt = started
+        var succeededAt: Date?
         var changes: [TrackerChange] = []
         var failure: PollError?
         // Whether a listing arrived and was applied (even if its outcome lookup then failed).
@@ -140,7 +211,7 @@ public actor Watcher {
         do throws(PollError) {
             let listedAt = clock.now()
             let snapshot = try await client.fetchPending()
-            for warning in snapshot.warnings { logger.warning("\(warning)") }
+            for warning in snapshot.warnings { logger.warning("\(SecretScrubber.bounded(warning))") }
             if !snapshot.complete {
                 logger.warning(
                     "an item of the listing could not be read, not even its id: no request is taken for gone this poll",
@@ -161,11 +232,7 @@ public actor Watcher {
             tracker.beginChanges()
             changes = tracker.apply(snapshot: snapshot, outcomes: outcomes, source: source, now: clock.now(), listedAt: listedAt)
             listed = true
-            if failure == nil {
-                sourceHealth.lastSuccessAt = clock.now()
-                sourceHealth.consecutiveFailures = 0
-                sourceHealth.lastError = nil
-            }
+            if failure == nil { succeededAt = clock.now() }
             logger.debug(
                 "polled source",
                 metadata: ["source": "\(source)", "pending": "\(snapshot.requests.count)", "pages": "\(snapshot.pages)",
@@ -175,9 +242,17 @@ public actor Watcher {
                 // Shutting down mid-poll is not the source's fault: record nothing.
                 return PollReport(
                     source: source, changes: [], pending: tracker.pendingCount(source: source), error: error,
-                    health: health[source] ?? sourceHealth)
+                    health: health[source] ?? SourceHealth(source: source, marketplace: client.marketplace))
             }
             failure = error
+        }
+        // Read after the calls: the deadman may have changed it meanwhile.
+        var sourceHealth = health[source] ?? SourceHealth(source: source, marketplace: client.marketplace)
+        sourceHealth.lastPollAt = started
+        if let succeededAt {
+            sourceHealth.lastSuccessAt = succeededAt
+            sourceHealth.consecutiveFailures = 0
+            sourceHealth.lastError = nil
         }
         if let failure {
             if !listed {
@@ -186,9 +261,9 @@ public actor Watcher {
                 changes = tracker.expire(now: clock.now(), source: source)
             }
             sourceHealth.consecutiveFailures += 1
-            sourceHealth.lastError = failure.description
+            sourceHealth.lastError = SecretScrubber.bounded(failure.description)
             logger.warning(
-                "poll failed: \(failure.description)",
+                "poll failed: \(sourceHealth.lastError ?? "")",
                 metadata: ["source": "\(source)", "kind": "\(failure.kind.rawValue)", "failures": "\(sourceHealth.consecutiveFailures)"])
         }
         let previousHealth = health[source]
@@ -217,6 +292,10 @@ public actor Watcher {
                 healthEvent = nil
             }
         }
+        if let healthEvent {
+            if healthEvent.kind == .sourceUp { silenceWaker.signal() }
+            await notifyHealth(healthEvent)
+        }
         let report = PollReport(
             source: source, changes: changes, pending: tracker.pendingCount(source: source), error: failure,
             health: health[source] ?? sourceHealth, healthEvent: healthEvent)
@@ -226,30 +305,38 @@ public actor Watcher {
 
     /// `source_down` after `downAfter` failures in a row, `source_up` on the first success after.
     private func healthChange(_ health: inout SourceHealth, failure: PollError?, marketplace: Marketplace) -> AlertEvent? {
-        let now = clock.now()
-        let kind: AlertEvent.Kind
-        let message: String
-        let severity: Severity
-        if let failure {
+        if failure != nil {
             guard !health.down, health.consecutiveFailures >= downAfter else { return nil }
-            health.down = true
-            health.downCount += 1
-            kind = .sourceDown
-            severity = .critical
-            var text = "source \(health.source) is down: \(health.consecutiveFailures) polls failed in a row (\(failure.description))"
-            if let risk = tracker.pending(source: health.source).min(by: { $0.request.deadline < $1.request.deadline }) {
-                text += "; earliest pending deadline at risk: \(risk.request.order) at \(Timestamp.format(risk.request.deadline)) (in \(DurationText.format(risk.request.remaining(at: now))))"
-            } else {
-                text += "; no pending request is known for it"
-            }
-            message = text
-        } else {
-            guard health.down else { return nil }
-            health.down = false
-            kind = .sourceUp
-            severity = .info
-            message = "source \(health.source) is up again: polls succeed"
+            return wentDown(
+                &health, marketplace: marketplace,
+                why: "\(health.consecutiveFailures) polls failed in a row (\(health.lastError ?? ""))")
         }
+        guard health.down else { return nil }
+        health.down = false
+        return healthEvent(
+            of: health, kind: .sourceUp, severity: .info, marketplace: marketplace,
+            message: "source \(health.source) is up again: polls succeed")
+    }
+
+    /// Marks `health` down and says why, naming the earliest pending deadline at risk.
+    private func wentDown(_ health: inout SourceHealth, marketplace: Marketplace, why: String) -> AlertEvent? {
+        let now = clock.now()
+        health.down = true
+        health.downCount += 1
+        var text = "source \(health.source) is down: \(why)"
+        if let risk = tracker.pending(source: health.source).min(by: { $0.request.deadline < $1.request.deadline }) {
+            text += "; earliest pending deadline at risk: \(risk.request.order) at \(Timestamp.format(risk.request.deadline)) (in \(DurationText.format(risk.request.remaining(at: now))))"
+        } else {
+            text += "; no pending request is known for it"
+        }
+        return healthEvent(of: health, kind: .sourceDown, severity: .critical, marketplace: marketplace, message: text)
+    }
+
+    /// Logs a health change; the event for `health.notify`, if any sinks are named there.
+    private func healthEvent(
+        of health: SourceHealth, kind: AlertEvent.Kind, severity: Severity, marketplace: Marketplace, message: String
+    ) -> AlertEvent? {
+        let now = clock.now()
         logger.notice("\(message)", metadata: ["source": "\(health.source)"])
         guard !healthNotify.isEmpty else { return nil }
         return AlertEvent(

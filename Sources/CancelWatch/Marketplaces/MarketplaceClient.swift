@@ -71,14 +71,19 @@ public struct PollError: Error, Sendable, CustomStringConvertible {
     public var kind: Kind
     public var status: Int?
     public var message: String
-    public var retryAfter: TimeInterval?
+    /// The wait the marketplace asked for, always sane (``OutsideDelay/clamped(_:)``).
+    public var retryAfter: TimeInterval? {
+        get { saneRetryAfter }
+        set { saneRetryAfter = OutsideDelay.clamped(newValue) }
+    }
+    private var saneRetryAfter: TimeInterval?
 
     public init(source: String, kind: Kind, status: Int? = nil, message: String, retryAfter: TimeInterval? = nil) {
         self.source = source
         self.kind = kind
         self.status = status
         self.message = message
-        self.retryAfter = retryAfter
+        saneRetryAfter = OutsideDelay.clamped(retryAfter)
     }
 
     public var description: String {
@@ -104,23 +109,12 @@ extension RetryPolicy {
     /// The wait before try `attempt + 1` (tries count from 1): exponential with jitter
     /// between half and all of the step, or `retryAfter` when the server said (capped, and
     /// never below `initialDelay`: a "Retry-After: 0" must not become a loop without a pause).
+    /// Always a wait (``WakeTime/delay(_:)``), whatever the policy's numbers or the server's.
     public func delay(afterAttempt attempt: Int, retryAfter: TimeInterval?) -> TimeInterval {
-        if let retryAfter { return min(max(retryAfter, initialDelay), maxDelay) }
-        let ceiling = min(maxDelay, initialDelay * pow(2, Double(min(attempt - 1, 30))))
-        return Double.random(in: (ceiling / 2)...ceiling)
+        if let retryAfter = OutsideDelay.clamped(retryAfter) { return WakeTime.delay(min(max(retryAfter, initialDelay), maxDelay)) }
+        let ceiling = WakeTime.delay(min(maxDelay, initialDelay * pow(2, Double(min(max(attempt, 1) - 1, 30)))))
+        return WakeTime.delay(Double.random(in: (ceiling / 2)...ceiling))
     }
-}
-
-/// `Retry-After` as seconds or an HTTP date.
-func parseRetryAfter(_ value: String?, now: Date) -> TimeInterval? {
-    guard let value = value?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { return nil }
-    if let seconds = Double(value) { return seconds.isFinite ? max(0, seconds) : nil }
-    let formatter = DateFormatter()
-    formatter.locale = Locale(identifier: "en_US_POSIX")
-    formatter.timeZone = TimeZone(identifier: "GMT")
-    formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
-    if let date = formatter.date(from: value) { return max(0, date.timeIntervalSince(now)) }
-    return nil
 }
 
 /// A marketplace call's result and when the try that produced it was sent.
@@ -169,6 +163,7 @@ func sendWithRetry<T>(
 }
 
 extension SecretScrubber {
+    /// `error` with its message scrubbed, then cut to ``SecretScrubber/textLimit``.
     func scrub(_ error: PollError) -> PollError {
         var copy = error
         copy.message = scrub(error.message)

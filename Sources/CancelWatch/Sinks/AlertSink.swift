@@ -6,13 +6,17 @@ public struct DeliveryError: Error, Sendable, CustomStringConvertible {
     public var retryable: Bool
     /// What happened, for the log: status and the first bytes of the reply, never secrets.
     public var message: String
-    /// How long the receiver asked us to wait (`Retry-After`).
-    public var retryAfter: TimeInterval?
+    /// How long the receiver asked us to wait (`Retry-After`), always sane (``OutsideDelay/clamped(_:)``).
+    public var retryAfter: TimeInterval? {
+        get { saneRetryAfter }
+        set { saneRetryAfter = OutsideDelay.clamped(newValue) }
+    }
+    private var saneRetryAfter: TimeInterval?
 
     public init(retryable: Bool, message: String, retryAfter: TimeInterval? = nil) {
         self.retryable = retryable
         self.message = message
-        self.retryAfter = retryAfter
+        saneRetryAfter = OutsideDelay.clamped(retryAfter)
     }
 
     public var description: String { message }

@@ -114,9 +114,12 @@ public enum ChatWebhookFormat {
         return message.isEmpty ? header : header + "\n" + message
     }
 
-    /// A reply with HTTP 2xx that still means the message was not posted, or nil.
-    static func rejection(format: WebhookSinkConfig.Format, response: HTTPResponse) -> DeliveryError? {
-        let excerpt = response.bodyExcerpt()
+    /// A reply with HTTP 2xx that still means the message was not posted, or nil. The reply's
+    /// start is quoted scrubbed by `scrubber` before it is cut.
+    static func rejection(
+        format: WebhookSinkConfig.Format, response: HTTPResponse, now: Date, scrubber: SecretScrubber
+    ) -> DeliveryError? {
+        let excerpt = scrubber.excerpt(of: response.body, limit: WebhookSink.replyExcerptBytes)
         switch format {
         case .generic:
             return nil
@@ -128,7 +131,7 @@ public enum ChatWebhookFormat {
         case .telegram:
             guard let reply = try? JSONParser.parse(response.body), reply["ok"]?.boolValue == false else { return nil }
             let code = reply["error_code"]?.lenientInt64
-            let retryAfter = reply["parameters"]?["retry_after"]?.lenientDouble
+            let retryAfter = OutsideDelay.parse(reply["parameters"]?["retry_after"], now: now)
             return DeliveryError(
                 retryable: code == 429, message: "telegram replied ok=false: \(excerpt)", retryAfter: retryAfter)
         case .feishu:
@@ -153,9 +156,9 @@ public enum ChatWebhookFormat {
     }
 
     /// A wait a chat tool names in its body rather than in `Retry-After` (Telegram's `parameters.retry_after`).
-    static func retryAfterHint(format: WebhookSinkConfig.Format, response: HTTPResponse) -> TimeInterval? {
+    static func retryAfterHint(format: WebhookSinkConfig.Format, response: HTTPResponse, now: Date) -> TimeInterval? {
         guard format == .telegram, let reply = try? JSONParser.parse(response.body) else { return nil }
-        return reply["parameters"]?["retry_after"]?.lenientDouble
+        return OutsideDelay.parse(reply["parameters"]?["retry_after"], now: now)
     }
 
     static func unixSeconds(_ date: Date) -> Int64 { Int64(date.timeIntervalSince1970.rounded(.down)) }

@@ -39,11 +39,9 @@ public struct EmailSink: AlertSink {
         do {
             try await transport.send(message)
         } catch {
-            var text = "SMTP \(config.host):\(config.port): \(error.description)"
-            if let password = config.password?.value, password.count >= 3 {
-                text = text.replacingOccurrences(of: password, with: Secret.placeholder)
-            }
-            throw DeliveryError(retryable: !error.isPermanent, message: text)
+            let scrubber = CurlSMTPTransport.scrubber(for: message)
+            throw DeliveryError(
+                retryable: !error.isPermanent, message: scrubber.scrub("SMTP \(config.host):\(config.port): \(error.description)"))
         }
     }
 

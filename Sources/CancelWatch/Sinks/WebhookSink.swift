@@ -45,13 +45,14 @@ public struct WebhookSink: AlertSink {
     public func deliver(_ event: AlertEvent) async throws(DeliveryError) {
         let request = self.request(for: event)
         let response: HTTPResponse
+        let scrubber = self.scrubber
         do {
             response = try await transport.send(request)
         } catch {
-            throw DeliveryError(retryable: true, message: redact(error.description))
+            throw DeliveryError(retryable: true, message: scrubber.scrub(error.description))
         }
-        if let failure = Self.failure(of: response, format: config.format, now: clock.now()) {
-            throw DeliveryError(retryable: failure.retryable, message: redact(failure.message), retryAfter: failure.retryAfter)
+        if let failure = Self.failure(of: response, format: config.format, now: clock.now(), scrubber: scrubber) {
+            throw DeliveryError(retryable: failure.retryable, message: scrubber.scrub(failure.message), retryAfter: failure.retryAfter)
         }
     }
 
@@ -100,17 +101,20 @@ public struct WebhookSink: AlertSink {
         return "t=\(t),v1=\(Digest.hex(mac))"
     }
 
-    /// What went wrong with `response`, or nil when the receiver acknowledged the event.
-    static func failure(of response: HTTPResponse, format: WebhookSinkConfig.Format, now: Date) -> DeliveryError? {
+    /// What went wrong with `response`, or nil when the receiver acknowledged the event. The
+    /// reply's start is quoted scrubbed by `scrubber` before it is cut.
+    static func failure(
+        of response: HTTPResponse, format: WebhookSinkConfig.Format, now: Date, scrubber: SecretScrubber
+    ) -> DeliveryError? {
         let status = response.status
-        let retryAfter = parseRetryAfter(response.header("Retry-After"), now: now)
+        let retryAfter = OutsideDelay.parse(response.header("Retry-After"), now: now)
         if (200..<300).contains(status) {
-            return ChatWebhookFormat.rejection(format: format, response: response)
+            return ChatWebhookFormat.rejection(format: format, response: response, now: now, scrubber: scrubber)
         }
-        let message = "HTTP \(status): \(response.bodyExcerpt())"
+        let message = "HTTP \(status): \(scrubber.excerpt(of: response.body, limit: Self.replyExcerptBytes))"
         switch status {
         case 408, 425, 429, 500..<600:
-            let hinted = retryAfter ?? ChatWebhookFormat.retryAfterHint(format: format, response: response)
+            let hinted = retryAfter ?? ChatWebhookFormat.retryAfterHint(format: format, response: response, now: now)
             return DeliveryError(retryable: true, message: message, retryAfter: hinted)
         default:
             return DeliveryError(retryable: false, message: message)
@@ -122,17 +126,22 @@ public struct WebhookSink: AlertSink {
         String(text.unicodeScalars.filter { $0 != "\r" && $0 != "\n" && $0 != "\0" }.map(Character.init))
     }
 
-    /// `text` without anything secret in it: the URL (its token), the signing secret,
-    /// configured header values.
-    func redact(_ text: String) -> String {
+    /// How much of a reply an error message quotes.
+    static let replyExcerptBytes = 200
+
+    /// Takes out what is secret: the URL (its token), the signing secret, configured header values.
+    var scrubber: SecretScrubber {
         var sensitive = [config.url.value, config.secret?.value].compactMap { $0 } + Array(config.headers.values)
         if let components = URLComponents(string: config.url.value) {
-            sensitive += components.path.split(separator: "/").map(String.init)
+            let segments = components.path.split(separator: "/")
+            sensitive += segments.map(String.init)
+            // Telegram's `/bot<token>/`: the token is a secret without its prefix too.
+            sensitive += segments.filter { $0.hasPrefix("bot") }.map { String($0.dropFirst(3)) }
             sensitive += (components.queryItems ?? []).compactMap(\.value)
             if let user = components.user { sensitive.append(user) }
             if let password = components.password { sensitive.append(password) }
         }
         // Six bytes at least: shorter URL path segments ("v1", "hooks") are not secrets.
-        return SecretScrubber(sensitive, shortest: 6).scrub(text)
+        return SecretScrubber(sensitive, shortest: 6)
     }
 }

@@ -29,19 +29,33 @@ struct SecretScrubber: Sendable {
         values = all.sorted { $0.count != $1.count ? $0.count > $1.count : $0.lexicographicallyPrecedes($1) }
     }
 
-    func scrub(_ text: String) -> String {
-        guard !values.isEmpty else { return text }
-        return Array(text.utf8).withUnsafeBufferPointer { scrubbed($0, limit: nil) }
+    /// The longest error text kept or logged, in bytes: what came from outside (a reply, a
+    /// marketplace's message) is cut to this, after scrubbing.
+    static let textLimit = 1024
+
+    /// `text` with every secret taken out, then cut to `limit` bytes on a character's
+    /// boundary (ending in `…` when cut). A secret that starts before the cut is taken out
+    /// whole, never left as a readable prefix; what lies past the cut is never read.
+    func scrub(_ text: String, limit: Int = SecretScrubber.textLimit) -> String {
+        var text = text
+        return text.withUTF8 { scrubbed($0, limit: limit) }
     }
 
-    /// The body's first `limit` bytes as text, credentials taken out first: a credential that
-    /// starts within the excerpt is replaced whole, never cut into a readable prefix.
+    /// `text` cut as ``scrub(_:limit:)`` cuts, for text already scrubbed where it was made:
+    /// what is stored or logged stays bounded whoever built it.
+    static func bounded(_ text: String, limit: Int = SecretScrubber.textLimit) -> String {
+        SecretScrubber([]).scrub(text, limit: limit)
+    }
+
+    /// The body's first `limit` bytes as text, credentials taken out first (as ``scrub(_:limit:)``).
     func excerpt(of body: Data, limit: Int = 160) -> String {
         body.withUnsafeBytes { raw in scrubbed(raw.bindMemory(to: UInt8.self), limit: limit) }
     }
 
-    private func scrubbed(_ bytes: UnsafeBufferPointer<UInt8>, limit: Int?) -> String {
-        let end = min(bytes.count, limit ?? bytes.count)
+    private func scrubbed(_ bytes: UnsafeBufferPointer<UInt8>, limit: Int) -> String {
+        var end = min(bytes.count, max(0, limit))
+        // Never inside a UTF-8 sequence: back to the start of the character the cut falls in.
+        while end < bytes.count, end > 0, bytes[end] & 0xC0 == 0x80 { end -= 1 }
         var out: [UInt8] = []
         out.reserveCapacity(end)
         var i = 0
@@ -55,7 +69,7 @@ struct SecretScrubber: Sendable {
             i += 1
         }
         let text = String(decoding: out, as: UTF8.self)
-        return limit != nil && bytes.count > i ? text + "…" : text
+        return bytes.count > i ? text + "…" : text
     }
 
     private func matches(_ value: [UInt8], in bytes: UnsafeBufferPointer<UInt8>, at start: Int) -> Bool {

@@ -75,12 +75,6 @@ public struct HTTPResponse: Sendable {
     public func header(_ name: String) -> String? {
         headers.first { $0.name.caseInsensitiveCompare(name) == .orderedSame }?.value
     }
-
-    /// The body's first bytes as text, for error messages.
-    public func bodyExcerpt(limit: Int = 200) -> String {
-        let text = String(decoding: body.prefix(limit), as: UTF8.self)
-        return body.count > limit ? text + "…" : text
-    }
 }
 
 /// A transfer that did not produce an HTTP response.

@@ -114,6 +114,11 @@ public final class CurlSMTPTransport: SMTPTransport {
         try result.get()
     }
 
+    /// Takes the conversation's credentials out of what the server and curl say.
+    static func scrubber(for message: SMTPMessage) -> SecretScrubber {
+        SecretScrubber([message.password?.value, message.url.password].compactMap { $0 })
+    }
+
     /// The URL curl is given: the scheme follows the TLS mode.
     static func curlURL(for message: SMTPMessage) -> String {
         let host = message.url.host ?? ""
@@ -134,7 +139,7 @@ public final class CurlSMTPTransport: SMTPTransport {
             return .failure(SMTPError(kind: .other, curlCode: -1, curlMessage: "curl_easy_init failed"))
         }
         defer { curl_easy_cleanup(curl) }
-        let state = SMTPConversation(upload: message.content)
+        let state = SMTPConversation(upload: message.content, scrubber: scrubber(for: message))
         let userdata = Unmanaged.passUnretained(state).toOpaque()
         var errorBuffer = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
 
@@ -195,9 +200,7 @@ public final class CurlSMTPTransport: SMTPTransport {
 
         var detail = String(decoding: errorBuffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         if detail.isEmpty { detail = String(cString: curl_easy_strerror(code)) }
-        if let password = message.password?.value, password.count >= 3 {
-            detail = detail.replacingOccurrences(of: password, with: Secret.placeholder)
-        }
+        detail = scrubber(for: message).scrub(detail)
         let reply = state.lastErrorReply
         return .failure(
             SMTPError(
@@ -234,13 +237,20 @@ final class SMTPConversation {
 
     let upload: Data
     var uploadOffset = 0
-    /// Bytes of server output not yet ending in a line break.
+    /// Server output not yet ending in a line break (its start only, when a line is huge).
     private var pending = ""
     /// The last reply with a 4xx or 5xx code.
     private(set) var lastErrorReply: Reply?
+    private let scrubber: SecretScrubber
 
-    init(upload: Data) {
+    /// How much of a reply line is kept: scrubbed, then cut to this.
+    static let replyLimit = 300
+    /// How much of an unfinished line is kept: room for the kept reply and a secret across its cut.
+    static let pendingLimit = 8192
+
+    init(upload: Data, scrubber: SecretScrubber) {
         self.upload = upload
+        self.scrubber = scrubber
     }
 
     /// Server output, possibly several lines or part of one.
@@ -250,6 +260,9 @@ final class SMTPConversation {
             let line = String(pending[..<end]).trimmingCharacters(in: .whitespacesAndNewlines)
             pending = String(pending[pending.index(after: end)...])
             record(line)
+        }
+        if pending.utf8.count > Self.pendingLimit {
+            pending = scrubber.scrub(pending, limit: Self.pendingLimit)
         }
     }
 
@@ -261,7 +274,7 @@ final class SMTPConversation {
         // `550-…` continues a multi-line reply; `550 …` ends it. Keep the final line.
         let final = bytes.count == 3 || bytes[3] == UInt8(ascii: " ")
         if final, code >= 400 {
-            lastErrorReply = Reply(code: code, text: String(line.prefix(300)))
+            lastErrorReply = Reply(code: code, text: scrubber.scrub(line, limit: Self.replyLimit))
         }
     }
 }

@@ -190,7 +190,7 @@ public struct OzonClient: MarketplaceClient {
             if kind == .auth { message += " (check client_id and api_key, and that the seller accepted Ozon's current offer)" }
             throw PollError(
                 source: source, kind: kind, status: status, message: message,
-                retryAfter: parseRetryAfter(response.header("Retry-After"), now: clock.now()))
+                retryAfter: OutsideDelay.parse(response.header("Retry-After"), now: clock.now()))
         }
         do {
             return try OzonWire.decodePage(response.body)

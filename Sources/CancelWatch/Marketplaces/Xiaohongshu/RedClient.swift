@@ -294,7 +294,7 @@ public final class RedClient: MarketplaceClient {
     /// (`sendWithRetry` scrubs every error that leaves, whole).
     private func interpret(_ response: HTTPResponse, scrubber: SecretScrubber) throws(PollError) -> RedWire.Page {
         let status = response.status
-        let retryAfter = parseRetryAfter(response.header("Retry-After"), now: clock.now())
+        let retryAfter = OutsideDelay.parse(response.header("Retry-After"), now: clock.now())
         guard (200..<300).contains(status) else {
             let kind: PollError.Kind
             switch status {
