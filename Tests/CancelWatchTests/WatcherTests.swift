@@ -112,11 +112,14 @@ final class ScriptedMarketplace: MarketplaceClient, @unchecked Sendable {
         #expect(try store.loadTracked().first?.status == .expired)
     }
 
-    /// A source backing off after a failure (here a 429 with Retry-After) is not called
-    /// out of turn at a deadline: the deadline is taken as passed, as a failed poll would.
+    /// A source backing off after a failure (here a 429 with Retry-After, which the cap makes
+    /// 15 minutes) is not called out of turn at a deadline within that wait: the deadline is
+    /// taken as passed, as a failed poll would.
     @Test func aDeadlineOfASourceThatIsBackingOffExpiresWithoutCallingIt() async throws {
         let (watcher, store, market, reports) = try await running(pollInterval: 60)
-        market.list([request("a")])
+        var a = request("a")
+        a.deadline = clock.now().addingTimeInterval(600)
+        market.list([a])
         let running = Task { await watcher.run() }
         defer { running.cancel() }
         try await waitFor { reports.count == 1 }
@@ -124,7 +127,7 @@ final class ScriptedMarketplace: MarketplaceClient, @unchecked Sendable {
         clock.advance(by: 60)
         try await waitFor { reports.count == 2 }
         let calls = market.listingCount
-        clock.advance(by: 3540)
+        clock.advance(by: 540)
         let changes = await watcher.expireDue()
         #expect(changes.map(\.tracked.request.id) == ["a"])
         try await Task.sleep(for: .milliseconds(100))

@@ -38,7 +38,7 @@ enum ConfigPlaceholders {
         case "from", "to", "cc": return "placeholder@example.invalid"
         case "timezone": return "UTC"
         case "listen": return "127.0.0.1:9464"
-        case "poll_interval", "timeout", "initial_delay", "max_delay": return "60s"
+        case "poll_interval", "timeout", "initial_delay", "max_delay", "silent_after": return "60s"
         case "down_after", "max_attempts": return "1"
         default: return "placeholder"
         }

@@ -229,7 +229,7 @@ final class ConfigReader {
             config.sinks = readSinks(items)
         }
         if let healthNode = top.value("health"), !isNull(healthNode),
-            let health = mappingView(healthNode, name: "health", expected: "a mapping (notify:, down_after:, silent_after:)")
+            let health = mappingView(healthNode, name: "health", expected: "a mapping (notify:, down_after:)")
         {
             config.health = readHealth(health, sinkNames: config.sinks.map(\.name))
         }

@@ -70,10 +70,12 @@ extension CancelWatchConfig {
             subject: "[cancelwatch] {{severity}}: {{rule}} {{order}}"
 
         # Alerts about cancelwatch itself: source_down after down_after failed
-        # polls in a row (naming the nearest deadline at risk), then source_up.
+        # polls in a row, or no successful poll for silent_after (naming the
+        # nearest deadline at risk), then source_up.
         health:
           notify: [ops, team-chat]
           down_after: 3
+          # silent_after: 20m   # default: down_after poll intervals + 15m
 
         """
 

@@ -146,7 +146,7 @@ public actor Watcher {
     }
 
     /// How long `source` may go without a successful poll before it is reported down.
-    func silenceWindow(of source: PolledSource) -> TimeInterval {
+    nonisolated func silenceWindow(of source: PolledSource) -> TimeInterval {
         WakeTime.delay(silentAfter ?? Double(downAfter) * source.pollInterval + OutsideDelay.cap)
     }
 
