@@ -77,4 +77,20 @@ import TestServers
             #expect(!Self.leaksPrefix(error.message), "\(error.message)")
         }
     }
+
+    /// A text someone else cut (curl's 256-byte error buffer), marked with `…`: the start of
+    /// a secret right before the mark is taken out too.
+    @Test func theStartOfASecretCutShortByCurlIsTakenOut() {
+        var buffer = [CChar](repeating: 0, count: 257)
+        let curlText = String(repeating: "e", count: 240) + Self.secret
+        for (index, byte) in curlText.utf8.prefix(255).enumerated() { buffer[index] = CChar(bitPattern: byte) }
+        let detail = curlErrorText(buffer)
+        #expect(detail.hasSuffix("…"))
+        #expect(detail.contains(String(Self.secret.prefix(8))), "the test's own premise: curl cut the secret")
+        let message = SecretScrubber([Self.secret]).scrub("source 'x': transport error (curl 3): \(detail)")
+        #expect(!Self.leaksPrefix(message), "\(message)")
+        #expect(message.hasSuffix(Secret.placeholder + "…"), "\(message)")
+        // Ordinary text before a `…` is left alone.
+        #expect(SecretScrubber([Self.secret]).scrub("see S3C…") == "see S3C…")
+    }
 }

@@ -356,8 +356,9 @@ public actor Watcher {
         for source in tracker.sourcesWithDeadlinesPassed(now: clock.now()) {
             // A source whose last poll failed is backing off (maybe told to by Retry-After):
             // it is not asked out of turn, and like a failed poll its deadlines are taken as
-            // passed. So is a source no longer in the config, which cannot be asked.
-            if let waker = pollWakers[source], (health[source]?.consecutiveFailures ?? 0) == 0 {
+            // passed. So is a source reported down (its polls may hang) and one no longer in
+            // the config, which cannot be asked.
+            if let waker = pollWakers[source], (health[source]?.consecutiveFailures ?? 0) == 0, health[source]?.down != true {
                 waker.signal()
             } else {
                 unpolled.append(source)

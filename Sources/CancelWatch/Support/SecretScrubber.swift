@@ -56,6 +56,7 @@ struct SecretScrubber: Sendable {
         var end = min(bytes.count, max(0, limit))
         // Never inside a UTF-8 sequence: back to the start of the character the cut falls in.
         while end < bytes.count, end > 0, bytes[end] & 0xC0 == 0x80 { end -= 1 }
+        let cutSecrets = secretsCutShort(in: bytes, before: end)
         var out: [UInt8] = []
         out.reserveCapacity(end)
         var i = 0
@@ -65,12 +66,41 @@ struct SecretScrubber: Sendable {
                 i += value.count
                 continue scan
             }
+            if let cutEnd = cutSecrets[i] {
+                out.append(contentsOf: Secret.placeholder.utf8)
+                i = cutEnd
+                continue scan
+            }
             out.append(bytes[i])
             i += 1
         }
         let text = String(decoding: out, as: UTF8.self)
         return bytes.count > i ? text + "…" : text
     }
+
+    /// The start of a secret that someone else cut (curl's error buffer, a reply quoted
+    /// elsewhere): at least `partialShortest` of its first bytes right before a `…`. Start to end.
+    private func secretsCutShort(in bytes: UnsafeBufferPointer<UInt8>, before end: Int) -> [Int: Int] {
+        var found: [Int: Int] = [:]
+        let ellipsis = Array("…".utf8)
+        guard !values.isEmpty, end >= ellipsis.count else { return found }
+        for e in 0..<min(end, bytes.count - ellipsis.count + 1) where bytes[e] == ellipsis[0] {
+            guard bytes[e + 1] == ellipsis[1], bytes[e + 2] == ellipsis[2] else { continue }
+            for value in values {
+                let longest = min(value.count - 1, e)
+                guard longest >= Self.partialShortest else { continue }
+                for length in stride(from: longest, through: Self.partialShortest, by: -1)
+                where matches(Array(value.prefix(length)), in: bytes, at: e - length) {
+                    found[e - length] = max(found[e - length] ?? e, e)
+                    break
+                }
+            }
+        }
+        return found
+    }
+
+    /// The shortest start of a secret taken out before a `…`.
+    static let partialShortest = 4
 
     private func matches(_ value: [UInt8], in bytes: UnsafeBufferPointer<UInt8>, at start: Int) -> Bool {
         guard start + value.count <= bytes.count else { return false }

@@ -243,7 +243,7 @@ public final class CurlHTTPTransport: HTTPTransport {
         }
         // Cut on purpose (`cutsLongAnswer`): the status and headers came; the caller judges by them.
         guard code == CURLE_OK || buffer.tooLarge else {
-            let detail = String(decoding: errorBuffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            let detail = curlErrorText(errorBuffer)
             let message = detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail
             return .failure(TransportError(kind: errorKind(code), code: Int(code.rawValue), message: message))
         }
@@ -293,4 +293,12 @@ private let curlHeader: cw_data_callback = { pointer, size, count, userdata in
         buffer.headers.append(HTTPHeader(name, value))
     }
     return length
+}
+
+/// The text curl left in an error buffer, ending in `…` when it filled the buffer (curl cut
+/// it): scrubbing then takes out a secret's start before that mark too.
+func curlErrorText(_ buffer: [CChar]) -> String {
+    let bytes = buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
+    let text = String(decoding: bytes, as: UTF8.self)
+    return bytes.count >= Int(CURL_ERROR_SIZE) - 1 ? text + "…" : text
 }

@@ -198,7 +198,7 @@ public final class CurlSMTPTransport: SMTPTransport {
         withExtendedLifetime(state) {}
         guard code != CURLE_OK else { return .success(()) }
 
-        var detail = String(decoding: errorBuffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        var detail = curlErrorText(errorBuffer)
         if detail.isEmpty { detail = String(cString: curl_easy_strerror(code)) }
         detail = scrubber(for: message).scrub(detail)
         let reply = state.lastErrorReply
