@@ -24,11 +24,12 @@ import Testing
         let run = try setup.startRun()
 
         try await eventually("two attempts at the Telegram receiver\n\(run.stderr)") { telegram.allReceipts.count >= 2 }
+        // The state file first: every attempt it records has reached the receiver by then.
+        let rows = try StateFileReader.rows(setup.statePath, "SELECT attempts, next_attempt_at FROM outbox WHERE sink = 'tg'")
         let receipts = telegram.allReceipts
         let gap = receipts[1].receivedAt.timeIntervalSince(receipts[0].receivedAt)
         #expect(gap >= WakeTime.floor, "the second attempt came \(gap)s after the first")
 
-        let rows = try StateFileReader.rows(setup.statePath, "SELECT attempts, next_attempt_at FROM outbox WHERE sink = 'tg'")
         let row = try #require(rows.first, "no outbox row for tg")
         let attempts = try #require(Int(row[0]))
         let next = try #require(Double(row[1]), "next_attempt_at is \(row[1])")

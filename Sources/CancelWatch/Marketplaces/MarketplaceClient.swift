@@ -129,7 +129,7 @@ struct SentCall<Value> {
 /// reused), and the answer carries the send time of the try that succeeded.
 /// `interpret` turns a response into a value or a `PollError` (whose kind decides
 /// whether to retry); it gets a scrubber that also knows the try's own credentials,
-/// and every error that leaves is scrubbed with it.
+/// and every error that leaves is scrubbed with it, then cut.
 func sendWithRetry<T>(
     source: String, transport: HTTPTransport, clock: WatchClock, policy: RetryPolicy, scrubber: SecretScrubber, secretHeaders: Set<String>,
     makeRequest: (Date) -> HTTPRequest,

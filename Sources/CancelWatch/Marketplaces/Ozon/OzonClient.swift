@@ -176,7 +176,7 @@ public struct OzonClient: MarketplaceClient {
         let status = response.status
         guard (200..<300).contains(status) else {
             // The vendor may echo the request's headers: an excerpt is scrubbed before it is cut;
-            // `sendWithRetry` scrubs every error that leaves, whole.
+            // `sendWithRetry` scrubs every error that leaves, then cuts it.
             let detail = OzonWire.errorMessage(response.body)
                 ?? "body: \(scrubber.excerpt(of: response.body, limit: 160))"
             let kind: PollError.Kind

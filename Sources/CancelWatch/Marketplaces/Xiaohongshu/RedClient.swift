@@ -291,7 +291,7 @@ public final class RedClient: MarketplaceClient {
     }
 
     /// `scrubber` knows this try's credentials: a body excerpt is scrubbed before it is cut
-    /// (`sendWithRetry` scrubs every error that leaves, whole).
+    /// (`sendWithRetry` scrubs every error that leaves, then cuts it).
     private func interpret(_ response: HTTPResponse, scrubber: SecretScrubber) throws(PollError) -> RedWire.Page {
         let status = response.status
         let retryAfter = OutsideDelay.parse(response.header("Retry-After"), now: clock.now())
