@@ -122,7 +122,8 @@ final class ScriptedMarketplace: MarketplaceClient, @unchecked Sendable {
         market.list([a])
         let running = Task { await watcher.run() }
         defer { running.cancel() }
-        try await waitFor { reports.count == 1 }
+        // The poll loop and the deadman both wait on the clock before it moves.
+        try await waitFor { reports.count == 1 && clock.sleeperCount == 2 }
         market.failListings(PollError(source: "ozon-main", kind: .rateLimited, status: 429, message: "slow down", retryAfter: 7200))
         clock.advance(by: 60)
         try await waitFor { reports.count == 2 }
