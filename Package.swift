@@ -1,9 +1,9 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 import PackageDescription
 
 let package = Package(
     name: "cancelwatch",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "cancelwatch", targets: ["cancelwatch"]),
         .library(name: "CancelWatch", targets: ["CancelWatch"]),
@@ -13,6 +13,14 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        // HTTP serving (/metrics, /healthz, the simulator, test receivers) and the metrics behind it.
+        // Hummingbird's optional swift-configuration support is left off (`traits: []`).
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // Already pulled in by Hummingbird; named so HTTPServing can add its own channel handlers.
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // System libraries: libcurl (HTTP and SMTP), SQLite (state), libcrypto (MD5/HMAC).
@@ -20,8 +28,18 @@ let package = Package(
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
 
-        // A small HTTP/1.1 server on POSIX sockets: the simulator, /metrics, test receivers.
-        .target(name: "HTTPServing"),
+        // HTTP/1.1 serving on Hummingbird, with limits: the simulator, /metrics, test receivers.
+        .target(
+            name: "HTTPServing",
+            dependencies: [
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
 
         // The engine: no command line, no test helpers.
         .target(
@@ -29,6 +47,8 @@ let package = Package(
             dependencies: [
                 "CCurl", "CSQLite", "CCrypto", "HTTPServing",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Yams", package: "Yams"),
             ]
         ),

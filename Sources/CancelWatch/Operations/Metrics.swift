@@ -1,30 +1,78 @@
 import Foundation
+import Metrics
+import Prometheus
 
-/// What an operator graphs and alerts on, in the Prometheus text format. One instance
-/// lives as long as the process (across config reloads); the pipeline reports into it.
+/// What an operator graphs and alerts on. The pipeline reports through the recording
+/// methods below; they go through swift-metrics into a Prometheus registry of this
+/// instance's own (nothing is bootstrapped globally, so several can live in one process),
+/// and ``render(now:)`` is that registry's exposition text. One instance lives as long as
+/// the process (across config reloads).
+///
+/// A new metric: a case in ``Family`` (its name and help), a recording method here.
 public final class CancelWatchMetrics: @unchecked Sendable {
+    /// Every metric family: its name and its help text (the only place either is written).
+    enum Family: String, CaseIterable {
+        case polls = "cancelwatch_polls_total"
+        case pollErrors = "cancelwatch_poll_errors_total"
+        case lastSuccessfulPoll = "cancelwatch_last_successful_poll_timestamp_seconds"
+        case tracked = "cancelwatch_tracked_requests"
+        case events = "cancelwatch_events_total"
+        case deliveries = "cancelwatch_deliveries_total"
+        case outboxPending = "cancelwatch_outbox_pending"
+        case outboxDeadLetters = "cancelwatch_outbox_dead_letters"
+        case nearestDeadline = "cancelwatch_nearest_deadline_seconds"
+        case reloads = "cancelwatch_config_reloads_total"
+        case lastReloadSuccess = "cancelwatch_config_last_reload_success"
+        case outputFailures = "cancelwatch_output_failures_total"
+
+        var help: String {
+            switch self {
+            case .polls: "Polls of each source, successful or not."
+            case .pollErrors: "Failed polls by source and kind of failure."
+            case .lastSuccessfulPoll: "Unix time of each source's last successful poll."
+            case .tracked: "Tracked cancellation requests by state."
+            case .events: "Alert events emitted by kind."
+            case .deliveries: "Delivery attempts by sink and result (delivered, retry, dead)."
+            case .outboxPending: "Deliveries waiting in the outbox, by sink."
+            case .outboxDeadLetters: "Deliveries given up on, by sink."
+            case .nearestDeadline: "Seconds until the nearest pending request's deadline (absent when none is pending)."
+            case .reloads: "SIGHUP reloads by result."
+            case .lastReloadSuccess: "1 when the last reload worked (or none was tried), 0 when it failed."
+            case .outputFailures: "Writes to stdout or stderr that failed or were dropped."
+            }
+        }
+
+        var descriptor: MetricNameDescriptor { MetricNameDescriptor(metricName: rawValue, unitName: "", helpText: help) }
+    }
+
+    private let registry = PrometheusCollectorRegistry()
+    private let factory: any MetricsFactory
     private let lock = NSLock()
-    private var polls: [String: Int] = [:]
-    private var pollErrors: [LabelPair: Int] = [:]
     private var lastSuccess: [String: Date] = [:]
     /// Sources whose `source_down` has been raised and not yet answered by `source_up`.
     private var down: Set<String> = []
     private var pollIntervals: [String: TimeInterval] = [:]
-    private var tracked: [String: Int] = [:]
-    private var events: [String: Int] = [:]
-    private var deliveries: [LabelPair: Int] = [:]
     private var nearestDeadline: Date?
-    private var reloads: [String: Int] = [:]
-    private var lastReloadSucceeded = true
-    private var outputFailures: [String: Int] = [:]
     private var outbox: @Sendable () -> [OutboxCount] = { [] }
+    /// Gauges set at each scrape, kept to be removed when their series goes away.
+    private var scrapeGauges: [String: Prometheus.Gauge] = [:]
 
-    struct LabelPair: Hashable {
-        var first: String
-        var second: String
+    public init() {
+        factory = HelpfulPrometheusFactory(registry: registry)
+        for state in TrackedStatus.allCases { meter(.tracked, [("state", state.rawValue)]).set(0) }
+        for kind in AlertEvent.Kind.allCases { _ = counter(.events, [("kind", kind.rawValue)]) }
+        for result in ["success", "failure"] { _ = counter(.reloads, [("result", result)]) }
+        meter(.lastReloadSuccess, []).set(1)
+        for stream in ["stdout", "stderr"] { _ = counter(.outputFailures, [("stream", stream)]) }
     }
 
-    public init() {}
+    private func counter(_ family: Family, _ labels: [(String, String)]) -> Metrics.Counter {
+        Metrics.Counter(label: family.rawValue, dimensions: labels, factory: factory)
+    }
+
+    private func meter(_ family: Family, _ labels: [(String, String)]) -> Meter {
+        Meter(label: family.rawValue, dimensions: labels, factory: factory)
+    }
 
     /// The sources being polled and their intervals (for `/healthz`).
     public func configure(sources: [(name: String, interval: TimeInterval)], outbox: @escaping @Sendable () -> [OutboxCount]) {
@@ -35,43 +83,40 @@ public final class CancelWatchMetrics: @unchecked Sendable {
     }
 
     public func recordPoll(_ report: PollReport) {
+        counter(.polls, [("source", report.source)]).increment()
+        if let error = report.error {
+            counter(.pollErrors, [("source", report.source), ("kind", error.kind.rawValue)]).increment()
+        }
+        if let success = report.health.lastSuccessAt {
+            meter(.lastSuccessfulPoll, [("source", report.source)]).set(success.timeIntervalSince1970)
+        }
         lock.withLock {
-            polls[report.source, default: 0] += 1
-            if let error = report.error {
-                pollErrors[LabelPair(first: report.source, second: error.kind.rawValue), default: 0] += 1
-            }
             if let success = report.health.lastSuccessAt { lastSuccess[report.source] = success }
             if report.health.down { down.insert(report.source) } else { down.remove(report.source) }
         }
     }
 
     public func setTracked(_ counts: [TrackedStatus: Int], nearestDeadline: Date?) {
-        lock.withLock {
-            tracked = Dictionary(uniqueKeysWithValues: counts.map { ($0.key.rawValue, $0.value) })
-            self.nearestDeadline = nearestDeadline
-        }
+        for state in TrackedStatus.allCases { meter(.tracked, [("state", state.rawValue)]).set(counts[state] ?? 0) }
+        lock.withLock { self.nearestDeadline = nearestDeadline }
     }
 
     public func recordEvents(_ batch: [AlertEvent]) {
-        lock.withLock {
-            for event in batch { events[event.kind.rawValue, default: 0] += 1 }
-        }
+        for event in batch { counter(.events, [("kind", event.kind.rawValue)]).increment() }
     }
 
     public func recordDelivery(sink: String, result: DeliveryResult.Status) {
-        lock.withLock { deliveries[LabelPair(first: sink, second: result.rawValue), default: 0] += 1 }
+        counter(.deliveries, [("sink", sink), ("result", result.rawValue)]).increment()
     }
 
     public func recordReload(succeeded: Bool) {
-        lock.withLock {
-            reloads[succeeded ? "success" : "failure", default: 0] += 1
-            lastReloadSucceeded = succeeded
-        }
+        counter(.reloads, [("result", succeeded ? "success" : "failure")]).increment()
+        meter(.lastReloadSuccess, []).set(succeeded ? 1 : 0)
     }
 
     /// A write to `stream` (`stdout`, `stderr`) failed or was dropped.
     public func recordOutputFailure(stream: String) {
-        lock.withLock { outputFailures[stream, default: 0] += 1 }
+        counter(.outputFailures, [("stream", stream)]).increment()
     }
 
     /// Sources reported down (their polls keep failing), or whose last successful poll is
@@ -86,68 +131,69 @@ public final class CancelWatchMetrics: @unchecked Sendable {
         }
     }
 
-    /// The exposition text for `/metrics`.
+    /// The exposition text for `/metrics` (Prometheus text format 0.0.4).
     public func render(now: Date) -> String {
-        let outboxCounts = lock.withLock { outbox }()
-        return lock.withLock {
-            var out = ""
-            func family(_ name: String, _ type: String, _ help: String, _ samples: [(labels: [(String, String)], value: Double)]) {
-                out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
-                for sample in samples {
-                    let labels = sample.labels.map { "\($0.0)=\"\(escape($0.1))\"" }.joined(separator: ",")
-                    out += name + (labels.isEmpty ? "" : "{\(labels)}") + " " + format(sample.value) + "\n"
-                }
-            }
-            family(
-                "cancelwatch_polls_total", "counter", "Polls of each source, successful or not.",
-                polls.sorted { $0.key < $1.key }.map { ([("source", $0.key)], Double($0.value)) })
-            family(
-                "cancelwatch_poll_errors_total", "counter", "Failed polls by source and kind of failure.",
-                pollErrors.sorted { ($0.key.first, $0.key.second) < ($1.key.first, $1.key.second) }.map {
-                    ([("source", $0.key.first), ("kind", $0.key.second)], Double($0.value))
-                })
-            family(
-                "cancelwatch_last_successful_poll_timestamp_seconds", "gauge", "Unix time of each source's last successful poll.",
-                lastSuccess.sorted { $0.key < $1.key }.map { ([("source", $0.key)], $0.value.timeIntervalSince1970) })
-            let states = TrackedStatus.allCases.map { ([("state", $0.rawValue)], Double(tracked[$0.rawValue] ?? 0)) }
-            family("cancelwatch_tracked_requests", "gauge", "Tracked cancellation requests by state.", states)
-            family(
-                "cancelwatch_events_total", "counter", "Alert events emitted by kind.",
-                AlertEvent.Kind.allCases.map { ([("kind", $0.rawValue)], Double(events[$0.rawValue] ?? 0)) })
-            family(
-                "cancelwatch_deliveries_total", "counter", "Delivery attempts by sink and result (delivered, retry, dead).",
-                deliveries.sorted { ($0.key.first, $0.key.second) < ($1.key.first, $1.key.second) }.map {
-                    ([("sink", $0.key.first), ("result", $0.key.second)], Double($0.value))
-                })
-            family(
-                "cancelwatch_outbox_pending", "gauge", "Deliveries waiting in the outbox, by sink.",
-                outboxCounts.filter { $0.status == "pending" }.map { ([("sink", $0.sink)], Double($0.count)) })
-            family(
-                "cancelwatch_outbox_dead_letters", "gauge", "Deliveries given up on, by sink.",
-                outboxCounts.filter { $0.status == "dead" }.map { ([("sink", $0.sink)], Double($0.count)) })
-            family(
-                "cancelwatch_nearest_deadline_seconds", "gauge",
-                "Seconds until the nearest pending request's deadline (absent when none is pending).",
-                nearestDeadline.map { [([], $0.timeIntervalSince(now))] } ?? [])
-            family(
-                "cancelwatch_config_reloads_total", "counter", "SIGHUP reloads by result.",
-                ["success", "failure"].map { ([("result", $0)], Double(reloads[$0] ?? 0)) })
-            family(
-                "cancelwatch_config_last_reload_success", "gauge", "1 when the last reload worked (or none was tried), 0 when it failed.",
-                [([], lastReloadSucceeded ? 1 : 0)])
-            family(
-                "cancelwatch_output_failures_total", "counter", "Writes to stdout or stderr that failed or were dropped.",
-                Set(["stdout", "stderr"]).union(outputFailures.keys).sorted().map { ([("stream", $0)], Double(outputFailures[$0] ?? 0)) })
-            return out
+        let (outboxCounts, deadline) = lock.withLock { (outbox(), nearestDeadline) }
+        var current: [String: (Family, [(String, String)], Double)] = [:]
+        for count in outboxCounts {
+            guard let family = count.status == "pending" ? Family.outboxPending : count.status == "dead" ? .outboxDeadLetters : nil
+            else { continue }
+            current["\(family.rawValue)\u{0}\(count.sink)"] = (family, [("sink", count.sink)], Double(count.count))
         }
+        if let deadline { current[Family.nearestDeadline.rawValue] = (.nearestDeadline, [], deadline.timeIntervalSince(now)) }
+        lock.withLock {
+            for (key, gauge) in scrapeGauges where current[key] == nil {
+                registry.unregisterGauge(gauge)
+                scrapeGauges[key] = nil
+            }
+            for (key, (family, labels, value)) in current {
+                let gauge = scrapeGauges[key] ?? registry.makeGauge(descriptor: family.descriptor, labels: labels)
+                gauge.set(value)
+                scrapeGauges[key] = gauge
+            }
+        }
+        return registry.emitToString()
+    }
+}
+
+/// swift-prometheus's factory for swift-metrics, with each family's help text: counters
+/// and meters become Prometheus counters and gauges registered with their `# HELP` line.
+private struct HelpfulPrometheusFactory: MetricsFactory {
+    let registry: PrometheusCollectorRegistry
+    private let plain: PrometheusMetricsFactory
+
+    init(registry: PrometheusCollectorRegistry) {
+        self.registry = registry
+        plain = PrometheusMetricsFactory(registry: registry)
     }
 
-    private func format(_ value: Double) -> String {
-        value.rounded() == value && abs(value) < 1e15 ? String(Int64(value)) : String(format: "%.3f", value)
+    private func descriptor(_ label: String) -> MetricNameDescriptor {
+        CancelWatchMetrics.Family(rawValue: label)?.descriptor ?? MetricNameDescriptor(metricName: label, unitName: "", helpText: "")
     }
 
-    private func escape(_ text: String) -> String {
-        text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
-            .replacingOccurrences(of: "\n", with: "\\n")
+    func makeCounter(label: String, dimensions: [(String, String)]) -> any CounterHandler {
+        registry.makeCounter(descriptor: descriptor(label), labels: dimensions)
     }
+
+    func makeMeter(label: String, dimensions: [(String, String)]) -> any MeterHandler {
+        registry.makeGauge(descriptor: descriptor(label), labels: dimensions)
+    }
+
+    func makeFloatingPointCounter(label: String, dimensions: [(String, String)]) -> any FloatingPointCounterHandler {
+        plain.makeFloatingPointCounter(label: label, dimensions: dimensions)
+    }
+
+    func makeRecorder(label: String, dimensions: [(String, String)], aggregate: Bool) -> any RecorderHandler {
+        plain.makeRecorder(label: label, dimensions: dimensions, aggregate: aggregate)
+    }
+
+    func makeTimer(label: String, dimensions: [(String, String)]) -> any TimerHandler {
+        plain.makeTimer(label: label, dimensions: dimensions)
+    }
+
+    func destroyCounter(_ handler: any CounterHandler) { plain.destroyCounter(handler) }
+    func destroyMeter(_ handler: any MeterHandler) { plain.destroyMeter(handler) }
+    func destroyFloatingPointCounter(_ handler: any FloatingPointCounterHandler) { plain.destroyFloatingPointCounter(handler) }
+    func destroyRecorder(_ handler: any RecorderHandler) { plain.destroyRecorder(handler) }
+    func destroyTimer(_ handler: any TimerHandler) { plain.destroyTimer(handler) }
 }

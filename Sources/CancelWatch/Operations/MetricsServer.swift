@@ -2,19 +2,27 @@ import Foundation
 import HTTPServing
 
 /// `/metrics` (Prometheus text) and `/healthz` on the config's `listen:` address.
+///
+/// Its limits hold against clients that try to exhaust it: a request head must arrive whole
+/// within 10 s and 16 KB, no request body is accepted (413 from the head alone), at most
+/// 100 connections are served at once (more wait in the backlog).
 public final class MetricsServer: Sendable {
     private let server: HTTPServer
+
+    /// The limits above.
+    public static let options = HTTPServer.Options(
+        maxHeaderBytes: 16 * 1024, maxBodyBytes: 0, maxConnections: 100, requestHeadTimeout: 10, idleTimeout: 10)
 
     public var baseURL: String { server.baseURL }
 
     public init(address: ListenAddress, metrics: CancelWatchMetrics, clock: WatchClock) throws {
-        server = try HTTPServer(host: address.host, port: address.port) { request in
+        server = try HTTPServer(host: address.host, port: address.port, options: Self.options) { request in
             switch (request.method, request.path) {
-            case ("GET", "/metrics"):
+            case ("GET", "/metrics"), ("HEAD", "/metrics"):
                 return ServerResponse(
                     status: 200, headers: ["Content-Type": "text/plain; version=0.0.4; charset=utf-8"],
                     body: Data(metrics.render(now: clock.now()).utf8))
-            case ("GET", "/healthz"):
+            case ("GET", "/healthz"), ("HEAD", "/healthz"):
                 let unhealthy = metrics.unhealthySources(now: clock.now())
                 if unhealthy.isEmpty { return .text("ok\n") }
                 return .text(status: 503, "unhealthy: no recent successful poll of \(unhealthy.joined(separator: ", "))\n")
