@@ -178,7 +178,7 @@ private let designEnvironment = [
         let config = try load(
             """
             timezone: Asia/Shanghai
-            listen: ":9100"
+            listen: 0.0.0.0:9100
             sources:
               - name: r
                 kind: xiaohongshu
@@ -595,7 +595,8 @@ private let designEnvironment = [
     @Test func listenAddressesParseHostAndPort() {
         #expect(ListenAddress(parsing: "127.0.0.1:9464") == ListenAddress(host: "127.0.0.1", port: 9464))
         #expect(ListenAddress(parsing: "[::1]:80") == ListenAddress(host: "::1", port: 80))
-        #expect(ListenAddress(parsing: ":9464") == ListenAddress(host: "0.0.0.0", port: 9464))
+        #expect(ListenAddress(parsing: ":9464") == nil)
+        #expect(ListenAddress(parsing: "0.0.0.0:9464") == ListenAddress(host: "0.0.0.0", port: 9464))
         #expect(ListenAddress(parsing: "9464") == ListenAddress(host: "127.0.0.1", port: 9464))
         #expect(ListenAddress(parsing: "host:99999") == nil)
         #expect(ListenAddress(parsing: "host:") == nil)

@@ -1,5 +1,9 @@
 import Foundation
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Everything a `cancelwatch.yaml` says (DESIGN §8): where the state and rules are,
 /// which accounts to poll, where alerts go and who hears about the watcher's own health.
 ///
@@ -24,7 +28,8 @@ public struct CancelWatchConfig: Sendable {
     /// Alerts about the watcher itself (`source_down`, `source_up`).
     public var health: HealthConfig
     /// What the file asks for that weakens it (`insecure: true`, `tls: none`, `http://` to
-    /// another host): `check` prints these and `run` logs them at start and after each reload.
+    /// another host, metrics on every interface): `check` prints these and `run` logs them at
+    /// start and after each reload.
     public var warnings: [ConfigDiagnostic] = []
 
     public static let defaultStatePath = "./cancelwatch.sqlite"
@@ -56,7 +61,10 @@ public struct CancelWatchConfig: Sendable {
     public var sinkNames: [String] { sinks.map(\.name) }
 }
 
-/// A host and port to listen on: `127.0.0.1:9464`, `[::1]:9464`, `:9464` (every interface).
+/// A host and port `/metrics` and `/healthz` listen on: an IPv4 address (`127.0.0.1:9464`,
+/// `0.0.0.0:9464` for every interface), an IPv6 one in brackets (`[::1]:9464`), `localhost`
+/// (bound as 127.0.0.1), or a bare port (127.0.0.1). Anything else, a host name or `:9464`
+/// with the host left out, is refused: it is not what the server would bind.
 public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
     public var host: String
     public var port: Int
@@ -66,31 +74,84 @@ public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
         self.port = port
     }
 
-    /// Reads `host:port`, `[v6]:port`, `:port` (host `0.0.0.0`) or a bare port (host `127.0.0.1`).
+    /// Why a `listen:` value is not an address to listen on; `message` says what to write.
+    public struct ParseError: Error, Sendable, Hashable {
+        public var message: String
+    }
+
+    /// Reads an address as ``parse(_:)`` does; nil when it is refused.
     public init?(parsing text: String) {
+        guard case .success(let address) = Self.parse(text) else { return nil }
+        self = address
+    }
+
+    /// Reads `host:port`, `[v6]:port`, `localhost:port` or a bare port, or says why not.
+    public static func parse(_ text: String) -> Result<ListenAddress, ParseError> {
         let text = text.trimmingCharacters(in: .whitespaces)
         var host: String
         var portText: Substring
         if text.hasPrefix("[") {
-            guard let close = text.firstIndex(of: "]") else { return nil }
+            guard let close = text.firstIndex(of: "]"), text[close...].hasPrefix("]:") else {
+                return .failure(ParseError(message: "write an IPv6 address in brackets and then its port, e.g. [::1]:9464"))
+            }
             host = String(text[text.index(after: text.startIndex)..<close])
-            let rest = text[text.index(after: close)...]
-            guard rest.hasPrefix(":") else { return nil }
-            portText = rest.dropFirst()
+            guard isAddress(host, family: AF_INET6) else {
+                return .failure(ParseError(message: "'\(host)' is not an IPv6 address (e.g. [::1]:9464)"))
+            }
+            portText = text[text.index(close, offsetBy: 2)...]
         } else if let colon = text.lastIndex(of: ":") {
             host = String(text[..<colon])
             portText = text[text.index(after: colon)...]
-            if host.contains(":") { return nil }
-            if host.isEmpty { host = "0.0.0.0" }
+            if host.isEmpty {
+                let port = portText.isEmpty ? "9464" : String(portText)
+                return .failure(
+                    ParseError(
+                        message: "the host is missing: write 127.0.0.1:\(port) to serve this machine only, "
+                            + "or 0.0.0.0:\(port) to serve every interface (metrics are then public)"))
+            }
+            if host.contains(":") {
+                return .failure(ParseError(message: "write an IPv6 address in brackets, e.g. [::1]:9464"))
+            }
+            if host.lowercased() == "localhost" {
+                host = "localhost"
+            } else if !isAddress(host, family: AF_INET) {
+                return .failure(
+                    ParseError(message: "'\(host)' is not an IP address: write an IPv4 address, [an IPv6 one] or localhost"))
+            }
         } else {
             host = "127.0.0.1"
             portText = Substring(text)
         }
-        guard !host.isEmpty, !host.contains(where: { $0 == " " || $0 == "/" }),
-            !portText.isEmpty, portText.allSatisfy(\.isASCIIDigit), let port = Int(portText), (0...65535).contains(port)
-        else { return nil }
-        self.host = host
-        self.port = port
+        guard !portText.isEmpty, portText.count <= 5, portText.allSatisfy(\.isASCIIDigit), let port = Int(portText),
+            (0...65535).contains(port)
+        else {
+            return .failure(ParseError(message: "the port must be a number from 0 to 65535, e.g. 127.0.0.1:9464"))
+        }
+        return .success(ListenAddress(host: host, port: port))
+    }
+
+    private static func isAddress(_ text: String, family: Int32) -> Bool {
+        var storage = in6_addr()
+        return inet_pton(family, text, &storage) == 1
+    }
+
+    /// The address the server binds: `localhost` is bound as 127.0.0.1.
+    public var bindHost: String { host == "localhost" ? "127.0.0.1" : host }
+
+    /// Whether this is every interface (`0.0.0.0`, `[::]`): anyone who can reach the host can read the metrics.
+    public var servesEveryInterface: Bool {
+        var v4 = in_addr()
+        if inet_pton(AF_INET, host, &v4) == 1 { return v4.s_addr == 0 }
+        var v6 = in6_addr()
+        guard inet_pton(AF_INET6, host, &v6) == 1 else { return false }
+        return withUnsafeBytes(of: &v6) { $0.allSatisfy { $0 == 0 } }
+    }
+
+    /// What `check` and `run` say when metrics are served on every interface.
+    public var publicWarning: String? {
+        guard servesEveryInterface else { return nil }
+        return "listen \(self) serves /metrics and /healthz on every interface: they are public to anyone who can reach "
+            + "this host (write 127.0.0.1:\(port) to keep them on this machine, or firewall the port)"
     }
 
     /// `127.0.0.1:9464`, `[::1]:9464`.

@@ -206,10 +206,12 @@ final class ConfigReader {
             }
         }
         if let listen = scalar(top, "listen", expected: "an address such as 127.0.0.1:9464") {
-            if let address = ListenAddress(parsing: listen.text) {
+            switch ListenAddress.parse(listen.text) {
+            case .success(let address):
                 config.listen = address
-            } else {
-                report("invalid listen address \(listen.shown): write host:port, e.g. 127.0.0.1:9464", at: listen.mark)
+                if let warning = address.publicWarning { warn(warning, at: listen.mark) }
+            case .failure(let error):
+                report("invalid listen address \(listen.shown): \(error.message)", at: listen.mark)
             }
         }
 

@@ -16,7 +16,7 @@ public final class MetricsServer: Sendable {
     public var baseURL: String { server.baseURL }
 
     public init(address: ListenAddress, metrics: CancelWatchMetrics, clock: WatchClock) throws {
-        server = try HTTPServer(host: address.host, port: address.port, options: Self.options) { request in
+        server = try HTTPServer(host: address.bindHost, port: address.port, options: Self.options) { request in
             switch (request.method, request.path) {
             case ("GET", "/metrics"), ("HEAD", "/metrics"):
                 return ServerResponse(

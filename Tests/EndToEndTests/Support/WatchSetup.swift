@@ -55,6 +55,8 @@ struct WatchOptions {
     /// `health.silent_after` when set: how long a source may go without a successful poll.
     var silentAfter: String?
     var listen = false
+    /// What `listen:` says when `listen` is on.
+    var listenAddress = "127.0.0.1:0"
     var retry = "{initial_delay: 300ms, max_delay: 2s}"
     var ozon = true
     var red = true
@@ -126,7 +128,7 @@ final class WatchSetup: @unchecked Sendable {
             state: ./state.sqlite
             rules: [./rules]
             timezone: UTC
-            \(options.listen ? "listen: 127.0.0.1:0" : "")
+            \(options.listen ? "listen: \"\(options.listenAddress)\"" : "")
             sources:
             \(sources)
             sinks:
@@ -349,12 +351,12 @@ extension RunningCommand {
         _ = try await wait(timeout: 30)
     }
 
-    /// The `http://127.0.0.1:PORT` of `/metrics`, from the log line that announces it.
+    /// The `http://127.0.0.1:PORT` (or `http://[::1]:PORT`) of `/metrics`, from the log line that announces it.
     func metricsURL(timeout: TimeInterval = 30) async throws -> String {
         var found: String?
         try await eventually("the /metrics address in the log", timeout: timeout) {
             // `listen=http://…` in text logs, `"listen":"http://…"` in JSON ones.
-            guard let range = self.stderr.range(of: #"listen"?[=:]"?http://127\.0\.0\.1:[0-9]+"#, options: .regularExpression),
+            guard let range = self.stderr.range(of: #"listen"?[=:]"?http://(127\.0\.0\.1|\[::1\]):[0-9]+"#, options: .regularExpression),
                 let start = self.stderr[range].range(of: "http://")
             else { return false }
             found = String(self.stderr[start.lowerBound..<range.upperBound])
