@@ -10,7 +10,7 @@ public struct ServerRequest: Sendable {
     public var path: String
     /// The query's items in order, `+` and percent-escapes decoded. An item without `=` has an empty value.
     public var query: [(name: String, value: String)]
-    /// `HTTP/1.1` or `HTTP/1.0`.
+    /// `HTTP/1.1` as served (the parsed request does not keep the version it came with).
     public var version: String
     public var headers: HTTPHeaderFields
     public var body: Data

@@ -1,7 +1,7 @@
 import Foundation
 
-/// What a handler answers. The server adds `Content-Length`, `Date` and, when it
-/// closes the connection, `Connection: close`; handlers set everything else.
+/// What a handler answers. The server adds `Content-Length` and, when it closes the
+/// connection, `Connection: close`; handlers set everything else.
 public struct ServerResponse: Sendable {
     /// How the server should misbehave while sending this response, for fault tests.
     public enum DeliveryFault: Sendable, Hashable {
@@ -15,8 +15,8 @@ public struct ServerResponse: Sendable {
     public var status: Int
     public var headers: HTTPHeaderFields
     public var body: Data
-    /// Seconds to wait before answering. The wait holds only this connection's
-    /// thread and ends early when the server shuts down.
+    /// Seconds to wait before answering (at most a day). The wait holds only this
+    /// connection and ends early when the server shuts down.
     public var delay: TimeInterval
     /// A deliberate failure while sending, or nil to send normally.
     public var fault: DeliveryFault?
