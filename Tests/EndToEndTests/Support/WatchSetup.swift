@@ -57,6 +57,8 @@ struct WatchOptions {
     var listen = false
     /// What `listen:` says when `listen` is on.
     var listenAddress = "127.0.0.1:0"
+    /// `listenAddress` as YAML: quoted only where YAML needs it (`[::1]:0`, `:9464`).
+    var listenYAML: String { listenAddress.hasPrefix("[") || listenAddress.hasPrefix(":") ? "\"\(listenAddress)\"" : listenAddress }
     var retry = "{initial_delay: 300ms, max_delay: 2s}"
     var ozon = true
     var red = true
@@ -128,7 +130,7 @@ final class WatchSetup: @unchecked Sendable {
             state: ./state.sqlite
             rules: [./rules]
             timezone: UTC
-            \(options.listen ? "listen: \"\(options.listenAddress)\"" : "")
+            \(options.listen ? "listen: \(options.listenYAML)" : "")
             sources:
             \(sources)
             sinks:
