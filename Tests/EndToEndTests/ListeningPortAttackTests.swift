@@ -32,9 +32,11 @@ import TestServers
         let port = target.port
         let drippers = try await offPool { try (0..<64).map { _ in try RawHTTPClient(port: port) } }
         // Each sends a head that never ends, one byte every two seconds, until the server closes it.
+        let started = DispatchSemaphore(value: 0)
         let dripping = Task.detached {
             try await offPool { () -> Int in
                 for client in drippers { client.send("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Drip: ") }
+                started.signal()
                 var open = Set(drippers.indices)
                 let limit = Date().addingTimeInterval(90)
                 while !open.isEmpty && Date() < limit {
@@ -47,6 +49,7 @@ import TestServers
             }
         }
         // While all 64 drip, /healthz answers.
+        try await offPool { started.wait() }
         let (status, body) = try await httpGet(target.url + "/healthz", timeout: 30)
         #expect(status == 200, "\(body)")
         #expect(try await dripping.value == 0, "drippers still open after 90 s")
