@@ -40,10 +40,12 @@ final class ConnectionGuard: ChannelDuplexHandler {
     /// Whether the last byte other than CR was LF: a second LF ends the head.
     private var lineEnded = false
     private var deadline: Scheduled<Void>?
+    private let onInactive: @Sendable () -> Void
 
-    init(maxHeadBytes: Int, headTimeout: TimeAmount) {
+    init(maxHeadBytes: Int, headTimeout: TimeAmount, onInactive: @escaping @Sendable () -> Void = {}) {
         self.maxHeadBytes = maxHeadBytes
         self.headTimeout = headTimeout
+        self.onInactive = onInactive
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -63,6 +65,7 @@ final class ConnectionGuard: ChannelDuplexHandler {
     func channelInactive(context: ChannelHandlerContext) {
         deadline?.cancel()
         deadline = nil
+        onInactive()
         context.fireChannelInactive()
     }
 

@@ -163,14 +163,17 @@ final class ServerCore: Sendable {
             return true
         }
         guard admitted else { return channel.close() }
-        channel.closeFuture.whenComplete { [self] _ in
+        // Counted out when the connection goes inactive, which comes before the connection
+        // cap lets the next one in (that waits for the close future).
+        let ended: @Sendable () -> Void = { [self] in
             _ = state.withLockedValue { $0.connections.removeValue(forKey: id) }
         }
+        channel.closeFuture.whenComplete { _ in ended() }
         return channel.eventLoop.makeCompletedFuture {
             try channel.pipeline.syncOperations.addHandler(
                 ConnectionGuard(
                     maxHeadBytes: max(1024, options.maxHeaderBytes),
-                    headTimeout: .milliseconds(Int64(Self.clamp(options.requestHeadTimeout) * 1000))))
+                    headTimeout: .milliseconds(Int64(Self.clamp(options.requestHeadTimeout) * 1000)), onInactive: ended))
         }.flatMap {
             http.setup(channel: channel, logger: self.logger)
         }.map { [self] value in
