@@ -134,7 +134,11 @@ final class ServerBox: @unchecked Sendable {
         let gate = NSCondition()
         nonisolated(unsafe) var inside = 0
         nonisolated(unsafe) var most = 0
-        let server = try HTTPServer { _ in
+        // Only this test's requests count: another test's probe of a port it just closed
+        // can land here when the kernel hands that port out again.
+        let token = UUID().uuidString
+        let server = try HTTPServer { request in
+            guard request.queryValue("run") == token else { return .text(status: 404, "not this test") }
             gate.lock()
             inside += 1
             most = max(most, inside)
@@ -149,7 +153,7 @@ final class ServerBox: @unchecked Sendable {
         let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
             for _ in 0..<6 {
                 group.addTask {
-                    try await parallel.send(HTTPRequest(method: "GET", url: server.baseURL + "/slow", timeout: 30)).status
+                    try await parallel.send(HTTPRequest(method: "GET", url: server.baseURL + "/slow?run=\(token)", timeout: 30)).status
                 }
             }
             return try await group.reduce(into: []) { $0.append($1) }
