@@ -5,6 +5,7 @@ import Foundation
 #endif
 import MarketSim
 import Testing
+import TestServers
 
 /// The accounts every fault scenario's simulator knows.
 enum E2EAccounts {
@@ -77,6 +78,7 @@ final class WatchSetup: @unchecked Sendable {
     var options: WatchOptions
     private let lock = NSLock()
     private var simulatorStore: MarketSimulator?
+    private var simulatorPortHold: PortHold?
     private var processes: [RunningCommand] = []
     let simulatorPort: Int
 
@@ -200,7 +202,9 @@ final class WatchSetup: @unchecked Sendable {
             stderr: try String(contentsOf: errURL, encoding: .utf8))
     }
 
-    /// Stops the simulator: connections to its port are refused until `restartSimulator()`.
+    /// Stops the simulator: connections to its port are refused until `restartSimulator()`,
+    /// and no other server of the test run is given the port meanwhile (the watcher keeps
+    /// polling it: a webhook receiver that got the port once received its RED polls).
     func stopSimulator() {
         let simulator = lock.withLock {
             let s = simulatorStore
@@ -208,11 +212,16 @@ final class WatchSetup: @unchecked Sendable {
             return s
         }
         simulator?.shutdown()
+        if simulator != nil {
+            let hold = PortHold(port: simulatorPort)
+            lock.withLock { simulatorPortHold = hold }
+        }
     }
 
     /// A new simulator on the same port with the same (absolute-time) requests.
     func restartSimulator() async throws {
         var lastError: Error?
+        lock.withLock { simulatorPortHold = nil }
         for _ in 0..<50 {
             do {
                 let simulator = try MarketSimulator(scenario: scenario, clock: SystemClock(), port: simulatorPort)
@@ -234,6 +243,7 @@ final class WatchSetup: @unchecked Sendable {
             process.process.waitUntilExit()
         }
         stopSimulator()
+        lock.withLock { simulatorPortHold = nil }
         receiver.stop()
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import HTTPServing
+import TestServers
 
 /// A webhook receiver in the test process on 127.0.0.1 that records every event it is
 /// sent and which ids it acknowledged (answered 2xx), and fails on purpose when told:
@@ -44,7 +45,7 @@ final class WebhookReceiver: @unchecked Sendable {
     /// While stopped: a socket bound to the port and not listening. Connections are refused,
     /// and no other server of the test run is given the port meanwhile (a simulator answering
     /// 404 there once turned a "down" receiver's events into dead letters).
-    private var portHold: Int32?
+    private var portHold: PortHold?
     /// The port, kept for a restart on the same one.
     private(set) var port: Int = 0
 
@@ -84,27 +85,12 @@ final class WebhookReceiver: @unchecked Sendable {
     }
 
     private func holdPort() {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return }
-        var reuse: Int32 = 1
-        _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, socklen_t(MemoryLayout<Int32>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port)).bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        if bound == 0 { condition.withLock { portHold = fd } } else { close(fd) }
+        let hold = PortHold(port: port)
+        condition.withLock { portHold = hold }
     }
 
     private func releasePort() {
-        if let fd = condition.withLock({ () -> Int32? in
-            defer { portHold = nil }
-            return portHold
-        }) {
-            close(fd)
-        }
+        condition.withLock { portHold = nil }
     }
 
     func setMode(_ mode: Mode) {
