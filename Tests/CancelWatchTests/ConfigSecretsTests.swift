@@ -109,4 +109,56 @@ import Testing
         #expect(text.contains("YAML"), "\(text)")
         #expect(!text.contains("tok-0123456789"), "\(text)")
     }
+
+    /// When the YAML does not parse nothing has been read, so the quoted line is masked by
+    /// its shape alone: every value in a `headers:` mapping (any header name), the values of
+    /// secret keys to the end of a block line (a comma is part of a plain value there), a
+    /// webhook URL after its host, and the user info of any URL.
+    func quotedBrokenLine(_ yaml: String) -> String {
+        do {
+            _ = try CancelWatchConfig.parse(yaml: yaml, path: "/etc/cw/cancelwatch.yaml", environment: [:])
+            Issue.record("the config loaded:\n\(yaml)")
+            return ""
+        } catch {
+            #expect(error.diagnostics.contains { $0.message.contains("YAML") && $0.sourceLine?.isEmpty == false }, "\(error)")
+            return error.description + "\n" + error.headlines
+        }
+    }
+
+    static let brokenStart = "sources:\n  - {name: shop, kind: ozon, client_id: 1, api_key: k}\nsinks:\n"
+
+    @Test func aCustomHeaderInAFlowMappingIsMaskedInALineThatDidNotParse() {
+        let text = quotedBrokenLine(
+            Self.brokenStart + "  - {name: hook, kind: webhook, headers: {X-Shop-Token: s3cr3t-0123: x}}\n")
+        #expect(text.contains("X-Shop-Token"), "\(text)")
+        #expect(!text.contains("s3cr3t"), "\(text)")
+    }
+
+    @Test func aCustomHeaderInABlockMappingIsMaskedInALineThatDidNotParse() {
+        let text = quotedBrokenLine(
+            Self.brokenStart + "  - name: hook\n    kind: webhook\n    headers:\n      X-Shop-Token: s3cr3t-0123: x\n")
+        #expect(text.contains("X-Shop-Token"), "\(text)")
+        #expect(!text.contains("s3cr3t"), "\(text)")
+    }
+
+    @Test func aWebhookURLTokenIsMaskedInALineThatDidNotParse() {
+        let text = quotedBrokenLine(
+            Self.brokenStart + "  - name: hook\n    kind: webhook\n"
+                + "    url: https://oapi.dingtalk.com/robot/send?sign=a,access_token=T0KEN-SECRET: x\n")
+        #expect(text.contains("oapi.dingtalk.com"), "\(text)")
+        #expect(!text.contains("T0KEN"), "\(text)")
+    }
+
+    @Test func aPasswordWithACommaIsMaskedWholeInALineThatDidNotParse() {
+        let text = quotedBrokenLine(
+            Self.brokenStart + "  - name: mail\n    kind: email\n    password: ab,Pa55-rest: x\n")
+        #expect(!text.contains("Pa55"), "\(text)")
+    }
+
+    @Test func theUserInfoOfAnyURLIsMaskedInALineThatDidNotParse() {
+        let text = quotedBrokenLine(
+            Self.brokenStart + "  - name: mail\n    kind: email\n    relay_url: smtp://alerts:\(Self.password)@mail.example.com: x\n")
+        #expect(text.contains("mail.example.com"), "\(text)")
+        #expect(!text.contains("Pa55"), "\(text)")
+    }
 }

@@ -80,48 +80,44 @@ public struct ConfigError: Error, Sendable, Hashable, CustomStringConvertible {
     public var headlines: String { diagnostics.map(\.headline).joined(separator: "\n") }
 }
 
-/// Masks secrets in a line of a config file before it is quoted in a diagnostic: the
-/// values of secret keys (`api_key`, `app_secret`, `secret`, `password`, credential
-/// headers such as `Authorization`) unless they are only `${VAR}` references, everything
-/// after the host of `url:` values, the user info of `base_url:`, and any secret text the
-/// loader saw. Works even when the YAML did not parse.
+/// Masks secrets in a line of a config file before it is quoted in a diagnostic. It works
+/// from the line's shape, so it holds when the YAML did not parse and nothing was read:
+/// every value in a `headers:` mapping (flow form, or block form by indentation), the
+/// values of `api_key`, `app_secret`, `secret` and `password`, a `url:` after its host,
+/// the user info of any URL, and any secret text the loader saw. Values that are only
+/// `${VAR}` references are shown.
 enum ConfigLineMasking {
-    static let secretKeys = [
-        "api_key", "app_secret", "secret", "password", "token", "authorization", "proxy-authorization", "x-api-key",
-        "api-key", "x-auth-token", "private-token", "cookie",
-    ]
+    static let secretKeys = ["api_key", "app_secret", "secret", "password"]
 
-    /// The masked line and where `column` (1-based, in Unicode scalars) falls in it.
-    /// `secretColumns` are where secret values start on this line (1-based): each is masked
-    /// whole, however it is written (quotes, escapes).
-    static func mask(line: String, column: Int, knownSecrets: Set<String>, secretColumns: [Int] = []) -> (
-        line: String, column: Int
-    ) {
+    /// Line `index` (0-based) of `lines` masked, and where `column` (1-based, in Unicode
+    /// scalars) falls in it. `secretColumns` are where secret values start on this line
+    /// (1-based): each is masked whole, however it is written (quotes, escapes).
+    static func mask(
+        lines: [String], index: Int, column: Int, knownSecrets: Set<String>, secretColumns: [Int] = []
+    ) -> (line: String, column: Int) {
+        let line = lines[index]
         let scalars = Array(line.unicodeScalars)
         var replacements: [(range: Range<Int>, with: String)] = []
+        func hide(_ range: Range<Int>) {
+            let value = String(String.UnicodeScalarView(scalars[range]))
+            if !range.isEmpty, !isOnlyEnvironmentReferences(value) { replacements.append((range, Secret.placeholder)) }
+        }
         for start in secretColumns where start >= 1 && start <= scalars.count {
-            let range = valueRange(startingAt: start - 1, in: scalars)
-            if !range.isEmpty, !isOnlyEnvironmentReferences(String(String.UnicodeScalarView(scalars[range]))) {
-                replacements.append((range, Secret.placeholder))
-            }
+            hide(valueRange(startingAt: start - 1, in: scalars))
         }
-
-        for key in secretKeys + ["url", "base_url"] {
-            for valueRange in valueRanges(ofKey: key, in: scalars) {
-                let value = String(String.UnicodeScalarView(scalars[valueRange]))
-                if isOnlyEnvironmentReferences(value) { continue }
-                if key == "base_url" {
-                    if value.contains("@") { replacements.append((valueRange, Secret.redactedURL(value))) }
-                } else if key == "url" {
-                    let shown = Secret.redactedURL(value)
-                    if shown != value, shown.hasSuffix(Secret.placeholder) || shown == Secret.placeholder {
-                        replacements.append((valueRange, shown))
-                    }
-                } else if !value.isEmpty {
-                    replacements.append((valueRange, Secret.placeholder))
-                }
-            }
+        for key in secretKeys {
+            for range in valueRanges(ofKey: key, in: scalars) { hide(range) }
         }
+        for range in valueRanges(ofKey: "url", in: scalars) {
+            let value = String(String.UnicodeScalarView(scalars[range]))
+            if isOnlyEnvironmentReferences(value) { continue }
+            let shown = Secret.redactedURL(value)
+            if shown != value, shown.hasSuffix(Secret.placeholder) { replacements.append((range, shown)) }
+        }
+        for range in headerValueRanges(in: scalars, insideHeadersBlock: isInsideHeadersBlock(lines: lines, index: index)) {
+            hide(range)
+        }
+        for range in userInfoRanges(in: scalars) { replacements.append((range, Secret.placeholder)) }
         for secret in knownSecrets where secret.unicodeScalars.count >= 3 && !isOnlyEnvironmentReferences(secret) {
             let needle = Array(secret.unicodeScalars)
             var i = 0
@@ -170,64 +166,170 @@ enum ConfigLineMasking {
     }
 
     /// The value that starts at `start`: a quoted one up to its closing quote (quotes
-    /// excluded), a plain one up to `,`, `}`, `]`, ` #` or the end of the line.
+    /// excluded; an unclosed one to the end of the line), a plain one up to ` #` or the end
+    /// of the line, and also up to `,`, `}` or `]` inside a flow collection.
     static func valueRange(startingAt start: Int, in s: [Unicode.Scalar]) -> Range<Int> {
         if s[start] == "\"" || s[start] == "'" {
-            let quote = s[start]
-            var end = start + 1
-            while end < s.count, s[end] != quote || (quote == "\"" && s[end - 1] == "\\") { end += 1 }
+            let end = closingQuote(openedAt: start, in: s)
             return start + 1..<end
         }
+        let inFlow = flowDepth(before: start, in: s) > 0
         var end = start
-        while end < s.count, s[end] != ",", s[end] != "}", s[end] != "]", !(s[end] == "#" && end > start && s[end - 1] == " ") {
+        while end < s.count, !(inFlow && (s[end] == "," || s[end] == "}" || s[end] == "]")),
+            !(s[end] == "#" && end > start && (s[end - 1] == " " || s[end - 1] == "\t"))
+        {
             end += 1
         }
         while end > start, s[end - 1] == " " || s[end - 1] == "\t" { end -= 1 }
         return start..<end
     }
 
-    /// The ranges of the values written after `key:` on the line (quotes excluded); the
-    /// key is matched ignoring ASCII case (`Authorization`, `authorization`).
-    static func valueRanges(ofKey key: String, in s: [Unicode.Scalar]) -> [Range<Int>] {
-        let k = Array(key.lowercased().unicodeScalars)
-        var result: [Range<Int>] = []
-        var i = 0
-        func isWord(_ c: Unicode.Scalar) -> Bool { c.properties.isAlphabetic || ("0"..."9").contains(c) || c == "_" || c == "-" }
-        func lower(_ c: Unicode.Scalar) -> Unicode.Scalar { ("A"..."Z").contains(c) ? Unicode.Scalar(c.value | 0x20)! : c }
-        while i + k.count <= s.count {
-            guard s[i..<i + k.count].map(lower) == k, i == 0 || !isWord(s[i - 1]) else {
-                i += 1
+    /// Where the quote opened at `start` closes (`\"` and `''` escapes skipped), or the line's end.
+    private static func closingQuote(openedAt start: Int, in s: [Unicode.Scalar]) -> Int {
+        let quote = s[start]
+        var end = start + 1
+        while end < s.count {
+            if quote == "\"", s[end] == "\\" {
+                end += 2
                 continue
             }
+            if s[end] == quote {
+                guard quote == "'", end + 1 < s.count, s[end + 1] == "'" else { return end }
+                end += 2
+                continue
+            }
+            end += 1
+        }
+        return s.count
+    }
+
+    /// How many flow collections (`{`, `[`) are open before `position` on the line.
+    private static func flowDepth(before position: Int, in s: [Unicode.Scalar]) -> Int {
+        var depth = 0
+        var i = 0
+        while i < min(position, s.count) {
+            let c = s[i]
+            if c == "\"" || c == "'", i == 0 || [" ", "\t", "{", "[", ",", ":"].contains(s[i - 1]) {
+                i = closingQuote(openedAt: i, in: s) + 1
+                continue
+            }
+            if c == "{" || c == "[" { depth += 1 }
+            if c == "}" || c == "]" { depth = max(0, depth - 1) }
+            if c == "#", i > 0, s[i - 1] == " " { break }
+            i += 1
+        }
+        return depth
+    }
+
+    /// Where the values written after `key:` on the line start; the key is matched
+    /// ignoring ASCII case (`Password`, `password`) and may be quoted.
+    static func valueStarts(ofKey key: String, in s: [Unicode.Scalar]) -> [Int] {
+        var starts: [Int] = []
+        var i = 0
+        while let colon = keyEnd(ofKey: key, in: s, from: i) {
+            var j = colon
+            while j < s.count, s[j] == " " || s[j] == "\t" { j += 1 }
+            guard j < s.count else { break }
+            starts.append(j)
+            i = max(j, valueRange(startingAt: j, in: s).upperBound)
+        }
+        return starts
+    }
+
+    /// Just after the colon of the first `key:` at or after `from`.
+    private static func keyEnd(ofKey key: String, in s: [Unicode.Scalar], from: Int) -> Int? {
+        let k = Array(key.lowercased().unicodeScalars)
+        func isWord(_ c: Unicode.Scalar) -> Bool { c.properties.isAlphabetic || ("0"..."9").contains(c) || c == "_" || c == "-" }
+        func lower(_ c: Unicode.Scalar) -> Unicode.Scalar { ("A"..."Z").contains(c) ? Unicode.Scalar(c.value | 0x20)! : c }
+        var i = from
+        while i + k.count <= s.count {
+            defer { i += 1 }
+            guard s[i..<i + k.count].map(lower) == k, i == 0 || !isWord(s[i - 1]) else { continue }
             var j = i + k.count
             if j < s.count, s[j] == "\"" || s[j] == "'" { j += 1 }  // a quoted key
             while j < s.count, s[j] == " " || s[j] == "\t" { j += 1 }
-            guard j < s.count, s[j] == ":" else {
+            if j < s.count, s[j] == ":" { return j + 1 }
+        }
+        return nil
+    }
+
+    /// The ranges of the values written after `key:` on the line (quotes excluded).
+    static func valueRanges(ofKey key: String, in s: [Unicode.Scalar]) -> [Range<Int>] {
+        valueStarts(ofKey: key, in: s).map { valueRange(startingAt: $0, in: s) }
+    }
+
+    /// The values of header mappings on the line: each entry of a `headers: {…}` flow
+    /// mapping, and, on a line of a block `headers:` mapping, the text after the name (or
+    /// the whole line when it has no name: the continuation of a value).
+    static func headerValueRanges(in s: [Unicode.Scalar], insideHeadersBlock: Bool) -> [Range<Int>] {
+        var ranges: [Range<Int>] = []
+        for start in valueStarts(ofKey: "headers", in: s) where s[start] == "{" {
+            var i = start + 1
+            while i < s.count, s[i] != "}" {
+                if s[i] == " " || s[i] == "\t" || s[i] == "," {
+                    i += 1
+                    continue
+                }
+                if s[i] == "\"" || s[i] == "'" { i = closingQuote(openedAt: i, in: s) + 1 }  // a quoted name
+                while i < s.count, s[i] != ":", s[i] != ",", s[i] != "}" { i += 1 }
+                guard i < s.count, s[i] == ":" else { continue }
+                i += 1
+                while i < s.count, s[i] == " " || s[i] == "\t" { i += 1 }
+                guard i < s.count else { break }
+                let range = valueRange(startingAt: i, in: s)
+                ranges.append(range)
+                i = range.upperBound + (s[i] == "\"" || s[i] == "'" ? 1 : 0)
+            }
+        }
+        guard insideHeadersBlock, let first = s.firstIndex(where: { $0 != " " && $0 != "\t" }) else { return ranges }
+        var i = first
+        if s[i] == "\"" || s[i] == "'" { i = closingQuote(openedAt: i, in: s) + 1 }
+        while i < s.count, !(s[i] == ":" && (i + 1 == s.count || s[i + 1] == " " || s[i + 1] == "\t")) { i += 1 }
+        if i >= s.count {
+            ranges.append(valueRange(startingAt: first, in: s))
+        } else {
+            var j = i + 1
+            while j < s.count, s[j] == " " || s[j] == "\t" { j += 1 }
+            if j < s.count { ranges.append(valueRange(startingAt: j, in: s)) }
+        }
+        return ranges
+    }
+
+    /// True when line `index` sits, by its indentation, inside a block `headers:` mapping.
+    static func isInsideHeadersBlock(lines: [String], index: Int) -> Bool {
+        func indentation(_ line: String) -> Int? {
+            let scalars = line.unicodeScalars
+            guard let first = scalars.firstIndex(where: { $0 != " " && $0 != "\t" }), scalars[first] != "#" else { return nil }
+            return scalars.distance(from: scalars.startIndex, to: first)
+        }
+        guard index < lines.count, var indent = indentation(lines[index]) else { return false }
+        var j = index - 1
+        while j >= 0, indent > 0 {
+            if let parent = indentation(lines[j]), parent < indent {
+                if keyEnd(ofKey: "headers", in: Array(lines[j].unicodeScalars), from: 0) != nil { return true }
+                indent = parent
+            }
+            j -= 1
+        }
+        return false
+    }
+
+    /// The user info (`user:password`) of every `scheme://user:password@host` on the line.
+    static func userInfoRanges(in s: [Unicode.Scalar]) -> [Range<Int>] {
+        var ranges: [Range<Int>] = []
+        var i = 0
+        while i + 3 <= s.count {
+            guard s[i] == ":", s[i + 1] == "/", s[i + 2] == "/" else {
                 i += 1
                 continue
             }
-            j += 1
-            while j < s.count, s[j] == " " || s[j] == "\t" { j += 1 }
-            guard j < s.count else { break }
-            if s[j] == "\"" || s[j] == "'" {
-                let quote = s[j]
-                var end = j + 1
-                while end < s.count, s[end] != quote || (quote == "\"" && s[end - 1] == "\\") { end += 1 }
-                result.append(j + 1..<end)
-                i = end
-            } else {
-                var end = j
-                while end < s.count, s[end] != ",", s[end] != "}", s[end] != "]",
-                    !(s[end] == "#" && end > j && s[end - 1] == " ")
-                {
-                    end += 1
-                }
-                while end > j, s[end - 1] == " " || s[end - 1] == "\t" { end -= 1 }
-                result.append(j..<end)
-                i = end
-            }
+            let start = i + 3
+            var end = start
+            while end < s.count, !["/", "?", "#", " ", "\t", "\"", "'"].contains(s[end]) { end += 1 }
+            if let at = s[start..<end].lastIndex(of: "@"), at > start { ranges.append(start..<at) }
+            i = end
         }
-        return result
+        return ranges
     }
 
     /// True for `${A}`, `${A}${B}`, `"${A}"`: nothing but references, so safe to show.

@@ -69,7 +69,7 @@ enum ConfigPlaceholders {
                     message: "environment variable '\(name)' is not set (used by '\(key)'); checked with a placeholder, "
                         + "but `run` and `once` need it", severity: .warning)
                 if line >= 1, line <= lines.count {
-                    let masked = ConfigLineMasking.mask(line: lines[line - 1], column: max(1, column), knownSecrets: [])
+                    let masked = ConfigLineMasking.mask(lines: lines, index: line - 1, column: max(1, column), knownSecrets: [])
                     diagnostic.sourceLine = masked.line
                     diagnostic.caretColumn = masked.column
                 }

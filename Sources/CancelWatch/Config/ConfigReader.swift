@@ -156,7 +156,7 @@ final class ConfigReader {
             }
             if diagnostic.line >= 1, diagnostic.line <= lines.count {
                 let masked = ConfigLineMasking.mask(
-                    line: lines[diagnostic.line - 1], column: max(1, diagnostic.column), knownSecrets: secretTexts,
+                    lines: lines, index: diagnostic.line - 1, column: max(1, diagnostic.column), knownSecrets: secretTexts,
                     secretColumns: secretMarks[diagnostic.line] ?? [])
                 diagnostic.sourceLine = masked.line
                 diagnostic.caretColumn = masked.column
