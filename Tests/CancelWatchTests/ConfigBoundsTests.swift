@@ -44,6 +44,9 @@ import Testing
             key: "max_delay",
             yaml: { sink("{name: hook, kind: webhook, url: \"https://h.example.com\", retry: {initial_delay: 1ms, max_delay: \($0)}}") },
             lowest: "1ms", highest: "1d", justAbove: "2d"),
+        Field(
+            key: "silent_after", yaml: { source("poll_interval: 1m") + "health: {silent_after: \($0)}\n" }, lowest: "1s",
+            highest: "1w", justAbove: "1w1ms"),
     ]
 
     static let integers: [Field] = [
@@ -115,6 +118,39 @@ import Testing
     func aListenPortOutOfRangeIsRefused(port: String) {
         let found = diagnostics("listen: 127.0.0.1:\(port)\n" + Self.source("poll_interval: 1m"))
         #expect(found.contains { $0.line == 1 && $0.message.contains("listen") }, "\(found)")
+    }
+
+    /// The URLs of the config with `port` after their host: a base_url, a webhook url, an email url.
+    static let urlFields: [(key: String, yaml: @Sendable (String) -> String)] = [
+        ("'base_url' in source 'shop'", { source("base_url: \"https://api.example.com:\($0)\"") }),
+        ("'url' in sink 'hook'", { sink("{name: hook, kind: webhook, url: \"https://h.example.com:\($0)/hook\"}") }),
+        ("'url' in sink 'mail'", {
+            sink("{name: mail, kind: email, url: \"smtp://m.example.com:\($0)\", from: a@example.com, to: b@example.com}")
+        }),
+    ]
+
+    @Test(arguments: ["0", "65536", "99999", "99999999999999999999"])
+    func aPortInsideAURLOutOfRangeIsRefusedAtItsLineAndColumn(port: String) {
+        for (field, yaml) in Self.urlFields {
+            let found = diagnostics(yaml(port))
+            #expect(
+                found.contains { $0.message.contains(field) && $0.line >= 2 && $0.column > 1 },
+                "\(field) with port \(port): \(found)")
+        }
+    }
+
+    @Test func aPortInsideAURLSaysTheRange() {
+        let found = diagnostics(Self.urlFields[2].yaml("99999"))
+        #expect(found.map(\.headline) == [
+            "/etc/cw/cancelwatch.yaml:4:57: error: 'url' in sink 'mail' has port 99999: a port is from 1 to 65535"
+        ])
+    }
+
+    @Test(arguments: ["1", "65535"])
+    func theEndsOfTheURLPortRangeLoad(port: String) {
+        for (field, yaml) in Self.urlFields {
+            #expect(diagnostics(yaml(port)).isEmpty, "\(field) with port \(port)")
+        }
     }
 
     @Test func durationTextNeverReturnsMoreThanTheLongest() {

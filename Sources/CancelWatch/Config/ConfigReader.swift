@@ -484,7 +484,7 @@ final class ConfigReader {
                     report(
                         "'url' \(m.inName) must not hold a user name or password: put them in 'username' and 'password'",
                         at: value.mark)
-                } else {
+                } else if portIsInRange(components, key: "url", in: m, value: value) {
                     scheme = s
                     components.scheme = s
                     if components.port == nil { components.port = s == "smtps" ? 465 : 587 }
@@ -965,6 +965,7 @@ final class ConfigReader {
             let scheme = components.scheme?.lowercased(), scheme == "http" || scheme == "https",
             let host = components.host, !host.isEmpty, var url = components.url
         {
+            guard portIsInRange(components, key: key, in: m, value: value) else { return nil }
             if key == "base_url" {
                 var text = url.absoluteString
                 while text.hasSuffix("/") { text.removeLast() }
@@ -974,6 +975,23 @@ final class ConfigReader {
         }
         report("'\(key)' \(m.inName) must be an http:// or https:// URL, not \(value.shown)", at: value.mark)
         return nil
+    }
+
+    /// The ports a URL may name.
+    static let urlPortRange = 1...65535
+
+    /// True when the URL names no port or one in ``urlPortRange``; otherwise reported at the port.
+    private func portIsInRange(_ components: URLComponents, key: String, in m: ConfigMappingView, value: ConfigScalar)
+        -> Bool
+    {
+        guard let range = components.rangeOfPort, let text = components.string else { return true }
+        let written = text[range]
+        if let port = Int(written), Self.urlPortRange.contains(port) { return true }
+        let position = locate(":" + written, from: value.mark)
+        report(
+            "'\(key)' \(m.inName) has port \(written.prefix(24)): a port is from \(Self.urlPortRange.lowerBound) to "
+                + "\(Self.urlPortRange.upperBound)", line: position.line, column: position.column)
+        return false
     }
 
     /// `path` resolved against the config file's directory (`~/` against HOME).
