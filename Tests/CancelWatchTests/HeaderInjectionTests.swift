@@ -1,5 +1,6 @@
 import Foundation
 import HTTPServing
+import TestServers
 import Testing
 @testable import CancelWatch
 
@@ -116,5 +117,67 @@ import Testing
         #expect(server.requests.count == 1)
         #expect(refused?.message.contains("control character") == true, "\(String(describing: refused))")
         #expect(refused?.message.contains("X-Injected") == false)
+    }
+
+    /// The webhook sink once stripped CR, LF and NUL from configured headers before the
+    /// transport saw them, so its last guard could never fire and a value was sent altered.
+    /// Given to the sink directly (past the config), such a header is refused by the
+    /// transport, the attempt fails saying why, and the receiver sees only the clean delivery.
+    @Test(arguments: [
+        ["X-Shop-Token": "s3cr3t-token\r\nX-Injected: yes"],
+        ["X-Shop-Token": "s3cr3t-token\0"],
+        ["X-Shop-Token\r\nX-Injected": "yes"],
+    ])
+    func aWebhookHeaderWithAControlCharacterIsRefusedByTheTransportNotSentStripped(headers: [String: String]) async throws {
+        let receiver = try ScriptedServer(fallback: { _ in .text(status: 204, "") })
+        let transport = CurlHTTPTransport(threads: 1)
+        func sink(_ headers: [String: String]) -> WebhookSink {
+            WebhookSink(
+                name: "hook", config: WebhookSinkConfig(url: .url(receiver.baseURL + "/hook"), headers: headers),
+                transport: transport)
+        }
+        var refused: DeliveryError?
+        do {
+            try await sink(headers).deliver(SinkTestEvents.firing())
+        } catch {
+            refused = error
+        }
+        try await sink(["X-Shop-Token": "clean"]).deliver(SinkTestEvents.firing())
+        // The clean delivery was answered, so anything the refused one sent had arrived before it.
+        #expect(receiver.requests.count == 1, "\(receiver.requests.map(\.headers))")
+        #expect(receiver.requests.first?.header("X-Shop-Token") == "clean")
+        #expect(!receiver.requests.contains { $0.header("X-Injected") != nil })
+        let message = try #require(refused?.message, "the sink sent the header instead of refusing it")
+        #expect(message.contains("control character"), "\(message)")
+        #expect(!message.contains("s3cr3t"), "\(message)")
+    }
+
+    /// The email sink likewise once dropped controls from addresses, sending to an altered
+    /// one. Given to it directly, such an address is refused by the SMTP transport.
+    @Test(arguments: [
+        (from: "watch@example.com\r\nRCPT TO:evil@example.com", to: "owner@example.com"),
+        (from: "watch@example.com", to: "owner@example.com\r\n"),
+        (from: "cancelwatch <watch@example.com\0>", to: "owner@example.com"),
+    ])
+    func anEmailAddressWithAControlCharacterIsRefusedByTheTransportNotSentStripped(from: String, to: String) async throws {
+        let server = try await SMTPTestServer.start()
+        let transport = CurlSMTPTransport(threads: 1)
+        func sink(from: String, to: String) -> EmailSink {
+            let config = EmailSinkConfig(
+                url: URL(string: "smtp://127.0.0.1:\(server.port)")!, tls: .unencrypted, from: from, to: [to], timeout: 20)
+            return EmailSink(name: "mail", config: config, transport: transport)
+        }
+        var refused: DeliveryError?
+        do {
+            try await sink(from: from, to: to).deliver(SinkTestEvents.firing())
+        } catch {
+            refused = error
+        }
+        try await sink(from: "watch@example.com", to: "owner@example.com").deliver(SinkTestEvents.firing())
+        let delivered = try server.messages()
+        #expect(delivered.count == 1, "\(delivered.map { ($0.mailFrom, $0.recipients) })")
+        #expect(delivered.first?.mailFrom == "watch@example.com")
+        let message = try #require(refused?.message, "the sink sent the message instead of refusing it")
+        #expect(message.contains("control character"), "\(message)")
     }
 }

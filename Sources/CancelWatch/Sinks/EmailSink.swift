@@ -114,24 +114,25 @@ struct MailAddress {
     var displayName: String?
     var address: String
 
+    /// The address keeps any control character, so that the SMTP transport refuses it
+    /// (the config already does) rather than sending to an altered address.
     init(_ text: String) {
-        let clean = MailHeader.oneLine(text)
-        if let open = clean.lastIndex(of: "<"), clean.hasSuffix(">") {
-            address = String(clean[clean.index(after: open)..<clean.index(before: clean.endIndex)])
+        if let open = text.lastIndex(of: "<"), text.hasSuffix(">") {
+            address = String(text[text.index(after: open)..<text.index(before: text.endIndex)])
                 .trimmingCharacters(in: .whitespaces)
-            var name = clean[..<open].trimmingCharacters(in: .whitespaces)
+            var name = TerminalText.singleLine(String(text[..<open]))
             if name.count >= 2, name.hasPrefix("\""), name.hasSuffix("\"") { name = String(name.dropFirst().dropLast()) }
             displayName = name.isEmpty ? nil : name
         } else {
-            address = clean.trimmingCharacters(in: .whitespaces)
+            address = text.trimmingCharacters(in: .whitespaces)
             displayName = nil
         }
-        // An envelope address has no brackets, spaces or controls.
-        address = String(address.unicodeScalars.filter { $0.value > 0x20 && $0 != "<" && $0 != ">" }.map(Character.init))
+        address = String(address.unicodeScalars.filter { $0 != " " && $0 != "<" && $0 != ">" }.map(Character.init))
     }
 
-    /// `addr`, `"Name" <addr>` or `=?UTF-8?B?…?= <addr>`.
+    /// `addr`, `"Name" <addr>` or `=?UTF-8?B?…?= <addr>`, on one line.
     var headerForm: String {
+        let address = TerminalText.singleLine(address)
         guard let displayName else { return address }
         return "\(MailHeader.phrase(displayName)) <\(address)>"
     }

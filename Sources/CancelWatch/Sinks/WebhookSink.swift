@@ -82,7 +82,7 @@ public struct WebhookSink: AlertSink {
             if let index = headers.firstIndex(where: { $0.name.caseInsensitiveCompare(name) == .orderedSame }) {
                 headers.remove(at: index)
             }
-            headers.append(HTTPHeader(Self.headerSafe(name), Self.headerSafe(value)))
+            headers.append(HTTPHeader(name, value))
         }
         // The reply only says whether it was taken (its status, a chat tool's short error
         // object): a long one is cut, and judged by its status and start.
@@ -119,11 +119,6 @@ public struct WebhookSink: AlertSink {
         default:
             return DeliveryError(retryable: false, message: message)
         }
-    }
-
-    /// Configured header names and values on one line.
-    static func headerSafe(_ text: String) -> String {
-        String(text.unicodeScalars.filter { $0 != "\r" && $0 != "\n" && $0 != "\0" }.map(Character.init))
     }
 
     /// How much of a reply an error message quotes.
