@@ -77,7 +77,11 @@ import Testing
         sink("{name: mail, kind: email, url: \"smtp://m.example.com\", from: a@example.com, to: b@example.com, \(extra)}")
     }
 
-    @Test(arguments: [#"\r\nX-Injected: yes"#, #"\nX-Injected: yes"#, #"\rX"#, #"\0"#, #"\e[2J"#, #"\x7F"#, #"\x85"#, #"\t"#])
+    @Test(arguments: [
+        #"\r\nX-Injected: yes"#, #"\nX-Injected: yes"#, #"\rX"#, #"\0"#, #"\e[2J"#, #"\x7F"#, #"\x85"#, #"\t"#,
+        // The line and paragraph separators and the bidirectional controls TerminalText keeps off a terminal.
+        #"\u2028"#, #"\u2029"#, #"\u202E"#, #"\u061C"#, #"\u200E"#, #"\u200F"#, #"\u202A"#, #"\u2066"#, #"\u2069"#,
+    ])
     func everyValueThatReachesTheWireRefusesControlCharacters(escape: String) {
         for (field, yaml) in Self.wireFields {
             let found = diagnostics(yaml("v1\(escape)v2"))
@@ -85,6 +89,15 @@ import Testing
                 found.contains { $0.message.contains(field) && $0.message.contains("control character") && $0.line >= 2 },
                 "\(field) with \(escape): \(found)")
         }
+    }
+
+    @Test func aRightToLeftOverrideIsRefusedNamingTheFieldAndTheCharacter() {
+        let found = diagnostics(Self.sink(#"{name: hook, kind: webhook, url: "https://h.example.com", headers: {X-Team: "ops\u202Egpj.exe"}}"#))
+        #expect(
+            found.map(\.headline) == [
+                "/etc/cw/cancelwatch.yaml:4:81: error: 'X-Team' in headers of sink 'hook' holds a control character, "
+                    + "RIGHT-TO-LEFT OVERRIDE (U+202E): config values must be one line of text without control characters"
+            ], "\(found)")
     }
 
     @Test func theSameValuesWithoutControlCharactersLoad() throws {
@@ -127,6 +140,8 @@ import Testing
         ["X-Shop-Token": "s3cr3t-token\r\nX-Injected: yes"],
         ["X-Shop-Token": "s3cr3t-token\0"],
         ["X-Shop-Token\r\nX-Injected": "yes"],
+        ["X-Shop-Token": "s3cr3t-token\u{202E}"],
+        ["X-Shop-Token": "s3cr3t-token\u{2028}X-Injected: yes"],
     ])
     func aWebhookHeaderWithAControlCharacterIsRefusedByTheTransportNotSentStripped(headers: [String: String]) async throws {
         let receiver = try ScriptedServer(fallback: { _ in .text(status: 204, "") })
