@@ -156,11 +156,10 @@ enum StatusView {
         return formatter
     }
 
-    /// `text` on one line (`StdoutSink.singleLine`: no line breaks, no terminal escape
-    /// sequences from marketplace data or a receiver's reply), at most `limit` characters.
+    /// `text` on one line (`TerminalText.singleLine`: no line breaks, no terminal escape
+    /// sequences from marketplace data or a receiver's reply), cut to `limit` UTF-8 bytes.
     static func oneLine(_ text: String, limit: Int = 60) -> String {
-        let flat = StdoutSink.singleLine(text)
-        return flat.count > limit ? String(flat.prefix(limit - 1)) + "…" : flat
+        TextCut.cut(TerminalText.singleLine(text), limit: limit)
     }
 
     /// Columns padded to their widest cell; every cell on one line (`StdoutSink.singleLine`).

@@ -14,7 +14,7 @@ import Testing
 
     @Test func aFiveMegabyteOzonErrorMessageIsCutAfterItsKeyIsScrubbed() async throws {
         let key = "ozon-key-across-the-cut-5f2e"
-        let message = String(repeating: "x", count: SecretScrubber.textLimit - 10) + key + Self.huge
+        let message = String(repeating: "x", count: TextCut.errorTextLimit - 10) + key + Self.huge
         let body = Data(#"{"code":3,"message":"\#(message)"}"#.utf8)
         let server = try ScriptedServer(fallback: { _ in .json(status: 400, body) })
         let client = OzonClient(

@@ -43,14 +43,14 @@ import Testing
             ? LogLine.text(at: Self.date, level: "error", message: huge, metadata: ["error": huge])
             : LogLine.json(at: Self.date, level: "error", label: "cancelwatch", message: huge, metadata: ["error": huge])
         #expect(line.utf8.count < LogLine.messageLimit + LogLine.valueLimit + 200, "\(line.utf8.count) bytes")
-        #expect(line.contains("more bytes)"))
+        #expect(line.contains("é…"))
         if format == "json" { #expect(try JSONSerialization.jsonObject(with: Data(line.utf8)) is [String: Any]) }
     }
 
     @Test func anEscapeIsNeverCutInHalf() {
         let text = String(repeating: "a", count: 9) + "\u{1B}" + "tail"
         let cut = TerminalText.escaped(text, limit: 12)
-        #expect(cut == "aaaaaaaaa…(5 more bytes)")
+        #expect(cut == "aaaaaaaaa…")
     }
 
     @Test func singleLineRemovesBidirectionalControlsAndFlattensTheRest() {

@@ -157,7 +157,7 @@ public actor DeliveryQueue {
             let now = clock.now()
             let exhausted = route.retry.maxAttempts.map { attempts >= $0 } ?? false
             // Sinks scrub and cut what they quote; this bounds what any sink says.
-            let message = SecretScrubber.bounded(error.message)
+            let message = TextCut.cut(error.message, limit: TextCut.errorTextLimit)
             if !error.retryable || exhausted {
                 result = DeliveryResult(
                     eventID: delivery.event.id, sink: route.sink.name, status: .dead, attempts: attempts, error: message, at: now)

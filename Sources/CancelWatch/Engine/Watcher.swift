@@ -211,7 +211,7 @@ public actor Watcher {
         do throws(PollError) {
             let listedAt = clock.now()
             let snapshot = try await client.fetchPending()
-            for warning in snapshot.warnings { logger.warning("\(SecretScrubber.bounded(warning))") }
+            for warning in snapshot.warnings { logger.warning("\(TextCut.cut(warning, limit: TextCut.errorTextLimit))") }
             if !snapshot.complete {
                 logger.warning(
                     "an item of the listing could not be read, not even its id: no request is taken for gone this poll",
@@ -261,7 +261,7 @@ public actor Watcher {
                 changes = tracker.expire(now: clock.now(), source: source)
             }
             sourceHealth.consecutiveFailures += 1
-            sourceHealth.lastError = SecretScrubber.bounded(failure.description)
+            sourceHealth.lastError = TextCut.cut(failure.description, limit: TextCut.errorTextLimit)
             logger.warning(
                 "poll failed: \(sourceHealth.lastError ?? "")",
                 metadata: ["source": "\(source)", "kind": "\(failure.kind.rawValue)", "failures": "\(sourceHealth.consecutiveFailures)"])

@@ -163,7 +163,7 @@ func sendWithRetry<T>(
 }
 
 extension SecretScrubber {
-    /// `error` with its message scrubbed, then cut to ``SecretScrubber/textLimit``.
+    /// `error` with its message scrubbed, then cut to ``TextCut/errorTextLimit``.
     func scrub(_ error: PollError) -> PollError {
         var copy = error
         copy.message = scrub(error.message)

@@ -64,7 +64,7 @@ public enum ChatWebhookFormat {
             return Message(url: url, body: JSONValue.object(body).serialized())
         case .dingtalk:
             let body: JSONValue = [
-                "msgtype": "text", "text": ["content": .string(truncated(text, utf8Bytes: dingtalkContentLimit))],
+                "msgtype": "text", "text": ["content": .string(TextCut.cut(text, limit: dingtalkContentLimit))],
             ]
             var signedURL = url
             if let secret {
@@ -75,7 +75,7 @@ public enum ChatWebhookFormat {
             return Message(url: signedURL, body: body.serialized())
         case .wecom:
             let body: JSONValue = [
-                "msgtype": "text", "text": ["content": .string(truncated(text, utf8Bytes: wecomContentLimit))],
+                "msgtype": "text", "text": ["content": .string(TextCut.cut(text, limit: wecomContentLimit))],
             ]
             return Message(url: url, body: body.serialized())
         }
@@ -184,23 +184,9 @@ public enum ChatWebhookFormat {
         return out
     }
 
-    /// At most `limit` characters, ending in `…` when cut.
+    /// At most `limit` characters (the unit Telegram, Slack and Feishu count), ending in ``TextCut/marker`` when cut.
     static func truncated(_ text: String, characters limit: Int) -> String {
         guard text.count > limit else { return text }
-        return String(text.prefix(limit - 1)) + "…"
-    }
-
-    /// At most `limit` UTF-8 bytes, cut on a character boundary, ending in `…` when cut.
-    static func truncated(_ text: String, utf8Bytes limit: Int) -> String {
-        guard text.utf8.count > limit else { return text }
-        var out = ""
-        var size = 3  // the ellipsis
-        for character in text {
-            let length = character.utf8.count
-            if size + length > limit { break }
-            out.append(character)
-            size += length
-        }
-        return out + "…"
+        return String(text.prefix(limit - 1)) + TextCut.marker
     }
 }

@@ -233,7 +233,7 @@ enum MailHeader {
 
     /// Printable ASCII folded at spaces so lines stay near 78 characters where the words allow.
     static func foldASCII(_ text: String, firstLineUsed: Int) -> String {
-        let limited = text.count > 900 ? String(text.prefix(900)) : text
+        let limited = TextCut.cut(text, limit: 900)
         var out = ""
         var lineLength = firstLineUsed
         for (i, word) in limited.split(separator: " ", omittingEmptySubsequences: false).enumerated() {

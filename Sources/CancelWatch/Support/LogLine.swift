@@ -4,9 +4,9 @@ import Foundation
 /// marketplace's or receiver's words cannot end the line, forge the next one, move a
 /// terminal's cursor or reorder what is read, and a huge text is cut.
 public enum LogLine {
-    /// The message is cut after this many UTF-8 bytes.
+    /// The message is cut to this many UTF-8 bytes (``TextCut``).
     public static let messageLimit = 4096
-    /// Each metadata value is cut after this many UTF-8 bytes.
+    /// Each metadata key and value is cut to this many UTF-8 bytes.
     public static let valueLimit = 1024
 
     /// `2026-11-23T19:01:00Z warning message [key=value ...]`, controls escaped (`\n`, `\u{1B}`).
@@ -25,25 +25,11 @@ public enum LogLine {
     /// no raw control or bidirectional character (they are `\u` escapes).
     public static func json(at date: Date, level: String, label: String, message: String, metadata: [String: String]) -> String {
         var object: [String: JSONValue] = [:]
-        for (key, value) in metadata { object[cut(key, valueLimit)] = .string(cut(value, valueLimit)) }
+        for (key, value) in metadata { object[TextCut.cut(key, limit: valueLimit)] = .string(TextCut.cut(value, limit: valueLimit)) }
         object["ts"] = .string(Timestamp.format(date))
         object["level"] = .string(level)
-        object["msg"] = .string(cut(message, messageLimit))
+        object["msg"] = .string(TextCut.cut(message, limit: messageLimit))
         object["logger"] = .string(label)
         return TerminalText.escapingJSON(JSONValue.object(object).serialized()) + "\n"
-    }
-
-    /// `text` at most `limit` UTF-8 bytes (whole scalars), then `…(N more bytes)`.
-    static func cut(_ text: String, _ limit: Int) -> String {
-        guard text.utf8.count > limit else { return text }
-        var kept = String.UnicodeScalarView()
-        var size = 0
-        for scalar in text.unicodeScalars {
-            size += scalar.utf8.count
-            if size > limit { break }
-            kept.append(scalar)
-        }
-        let keptBytes = String(kept).utf8.count
-        return String(kept) + "…(\(text.utf8.count - keptBytes) more bytes)"
     }
 }

@@ -29,22 +29,12 @@ struct SecretScrubber: Sendable {
         values = all.sorted { $0.count != $1.count ? $0.count > $1.count : $0.lexicographicallyPrecedes($1) }
     }
 
-    /// The longest error text kept or logged, in bytes: what came from outside (a reply, a
-    /// marketplace's message) is cut to this, after scrubbing.
-    static let textLimit = 1024
-
-    /// `text` with every secret taken out, then cut to `limit` bytes on a character's
-    /// boundary (ending in `…` when cut). A secret that starts before the cut is taken out
-    /// whole, never left as a readable prefix; what lies past the cut is never read.
-    func scrub(_ text: String, limit: Int = SecretScrubber.textLimit) -> String {
+    /// `text` with every secret taken out, then cut to `limit` bytes (``TextCut``). A secret
+    /// that starts before the cut is taken out whole, never left as a readable prefix; what
+    /// lies past the cut is never read.
+    func scrub(_ text: String, limit: Int = TextCut.errorTextLimit) -> String {
         var text = text
         return text.withUTF8 { scrubbed($0, limit: limit) }
-    }
-
-    /// `text` cut as ``scrub(_:limit:)`` cuts, for text already scrubbed where it was made:
-    /// what is stored or logged stays bounded whoever built it.
-    static func bounded(_ text: String, limit: Int = SecretScrubber.textLimit) -> String {
-        SecretScrubber([]).scrub(text, limit: limit)
     }
 
     /// The body's first `limit` bytes as text, credentials taken out first (as ``scrub(_:limit:)``).
@@ -52,51 +42,67 @@ struct SecretScrubber: Sendable {
         body.withUnsafeBytes { raw in scrubbed(raw.bindMemory(to: UInt8.self), limit: limit) }
     }
 
+    /// Scrubs from the start until the scrubbed text is longer than `limit` (or all is read),
+    /// then cuts it with ``TextCut``. A placeholder that starts before the cut is kept whole,
+    /// so the text may be longer than `limit` by up to a placeholder.
     private func scrubbed(_ bytes: UnsafeBufferPointer<UInt8>, limit: Int) -> String {
-        var end = min(bytes.count, max(0, limit))
-        // Never inside a UTF-8 sequence: back to the start of the character the cut falls in.
-        while end < bytes.count, end > 0, bytes[end] & 0xC0 == 0x80 { end -= 1 }
-        let cutSecrets = secretsCutShort(in: bytes, before: end)
-        var out: [UInt8] = []
-        out.reserveCapacity(end)
+        var pieces: [String] = []
+        var raw: [UInt8] = []
+        var size = 0
+        var keep = limit
+        let room = limit - TextCut.marker.utf8.count
+        func placeholder() {
+            flush()
+            pieces.append(Secret.placeholder)
+            if size < room { keep = max(keep, size + Secret.placeholder.utf8.count + TextCut.marker.utf8.count) }
+            size += Secret.placeholder.utf8.count
+        }
+        func flush() {
+            pieces += String(decoding: raw, as: UTF8.self).unicodeScalars.map(String.init)
+            raw.removeAll()
+        }
         var i = 0
-        scan: while i < end {
+        scan: while i < bytes.count, size <= keep {
             for value in values where matches(value, in: bytes, at: i) {
-                out.append(contentsOf: Secret.placeholder.utf8)
+                placeholder()
                 i += value.count
                 continue scan
             }
-            if let cutEnd = cutSecrets[i] {
-                out.append(contentsOf: Secret.placeholder.utf8)
+            if let cutEnd = secretCutShort(in: bytes, at: i) {
+                placeholder()
                 i = cutEnd
                 continue scan
             }
-            out.append(bytes[i])
+            raw.append(bytes[i])
+            size += 1
             i += 1
         }
-        let text = String(decoding: out, as: UTF8.self)
-        return bytes.count > i ? text + "…" : text
+        flush()
+        // Past `limit` the cut falls before the end; a scalar split there is cut off with it.
+        return TextCut.joined(pieces, limit: keep)
     }
 
-    /// The start of a secret that someone else cut (curl's error buffer, a reply quoted
-    /// elsewhere): at least `partialShortest` of its first bytes right before a `…`. Start to end.
-    private func secretsCutShort(in bytes: UnsafeBufferPointer<UInt8>, before end: Int) -> [Int: Int] {
-        var found: [Int: Int] = [:]
-        let ellipsis = Array("…".utf8)
-        guard !values.isEmpty, end >= ellipsis.count else { return found }
-        for e in 0..<min(end, bytes.count - ellipsis.count + 1) where bytes[e] == ellipsis[0] {
-            guard bytes[e + 1] == ellipsis[1], bytes[e + 2] == ellipsis[2] else { continue }
-            for value in values {
-                let longest = min(value.count - 1, e)
-                guard longest >= Self.partialShortest else { continue }
-                for length in stride(from: longest, through: Self.partialShortest, by: -1)
-                where matches(Array(value.prefix(length)), in: bytes, at: e - length) {
-                    found[e - length] = max(found[e - length] ?? e, e)
-                    break
+    /// Where a secret that someone else cut (curl's error buffer, a reply quoted elsewhere)
+    /// ends, if one starts at `start`: at least `partialShortest` of its first bytes right
+    /// before a `…`, the furthest such `…` taken.
+    private func secretCutShort(in bytes: UnsafeBufferPointer<UInt8>, at start: Int) -> Int? {
+        let ellipsis = Array(TextCut.marker.utf8)
+        var end: Int?
+        for value in values {
+            var length = 0
+            while length < value.count - 1, start + length < bytes.count,
+                Self.folded(bytes[start + length]) == Self.folded(value[length])
+            {
+                length += 1
+                if length >= Self.partialShortest, start + length + ellipsis.count <= bytes.count,
+                    bytes[start + length] == ellipsis[0], bytes[start + length + 1] == ellipsis[1],
+                    bytes[start + length + 2] == ellipsis[2]
+                {
+                    end = max(end ?? 0, start + length)
                 }
             }
         }
-        return found
+        return end
     }
 
     /// The shortest start of a secret taken out before a `…`.

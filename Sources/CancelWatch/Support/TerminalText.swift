@@ -37,31 +37,20 @@ public enum TerminalText {
     }
 
     /// For a log line: controls and bidirectional controls escaped (`\n`, `\r`, `\t`,
-    /// `\u{1B}`), at most `limit` UTF-8 bytes, then `…(N more bytes)` when cut.
+    /// `\u{1B}`), cut to `limit` UTF-8 bytes (``TextCut``, an escape kept whole or not at all).
     public static func escaped(_ text: String, limit: Int) -> String {
-        var out = ""
-        var written = 0
-        var consumed = 0
-        for scalar in text.unicodeScalars {
-            let piece: String
-            switch scalar {
-            case "\n": piece = "\\n"
-            case "\r": piece = "\\r"
-            case "\t": piece = "\\t"
-            case _ where isControl(scalar) || isBidiControl(scalar):
-                piece = "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
-            default: piece = String(scalar)
-            }
-            let size = piece.utf8.count
-            if written + size > limit {
-                out += "…(\(text.utf8.count - consumed) more bytes)"
-                break
-            }
-            out += piece
-            written += size
-            consumed += scalar.utf8.count
-        }
-        return out
+        TextCut.joined(
+            text.unicodeScalars.lazy.map { scalar in
+                switch scalar {
+                case "\n": "\\n"
+                case "\r": "\\r"
+                case "\t": "\\t"
+                case _ where isControl(scalar) || isBidiControl(scalar):
+                    "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
+                default: String(scalar)
+                }
+            },
+            limit: limit)
     }
 
     /// Serialized JSON with the scalars JSON lets pass raw (DEL, C1 controls,

@@ -199,7 +199,7 @@ enum OzonWire {
         switch item.deadline {
         case .missing: throw PollErrorReason("request \(id) (\(order)) has no 'auto_approve_date'")
         case .invalid(let text):
-            throw PollErrorReason("request \(id) (\(order)): 'auto_approve_date' \"\(text.prefix(40))\" is not an RFC 3339 date")
+            throw PollErrorReason("request \(id) (\(order)): 'auto_approve_date' \"\(TextCut.cut(text, limit: 40))\" is not an RFC 3339 date")
         case .date(let date): deadline = date
         }
         let rawState = item.state ?? "ON_APPROVAL"
