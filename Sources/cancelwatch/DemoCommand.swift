@@ -145,18 +145,18 @@ final class DemoOutput: Sendable {
 
     func show(_ report: PollReport) {
         if let error = report.error {
-            say("  ! \(report.source): poll failed: \(StdoutSink.singleLine(error.description))")
+            say("  ! \(report.source): poll failed: \(TerminalText.singleLine(error.description))")
             return
         }
         var news = 0
         for change in report.changes {
             let request = change.tracked.request
-            let label = StdoutSink.singleLine("\(request.marketplace.rawValue) \(request.source) \(request.order)")
+            let label = TerminalText.singleLine("\(request.marketplace.rawValue) \(request.source) \(request.order)")
             switch change {
             case .new:
                 news += 1
                 if news <= 8 {
-                    say("  + tracking \(label): deadline in \(DurationText.format(request.remaining(at: Date()))) (\(StdoutSink.singleLine(request.reason)))")
+                    say("  + tracking \(label): deadline in \(DurationText.format(request.remaining(at: Date()))) (\(TerminalText.singleLine(request.reason)))")
                 }
             case .resolved(_, let outcome):
                 say("  = \(label): \(outcome.rawValue)")
@@ -171,7 +171,7 @@ final class DemoOutput: Sendable {
 
     func summary(_ tracked: [TrackedRequest], now: Date) {
         let pending = tracked.filter { $0.status == .pending }.map(\.request).sorted { $0.deadline < $1.deadline }
-        let next = pending.prefix(3).map { "\(StdoutSink.singleLine($0.order)) in \(DurationText.format($0.remaining(at: now)))" }
+        let next = pending.prefix(3).map { "\(TerminalText.singleLine($0.order)) in \(DurationText.format($0.remaining(at: now)))" }
         say("  · \(pending.count) pending; next deadlines: \(next.joined(separator: ", "))")
     }
 }

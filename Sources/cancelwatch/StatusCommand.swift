@@ -86,14 +86,14 @@ enum StatusView {
         out += "\nSources:\n"
         let known = Dictionary(health.map { ($0.source, $0) }, uniquingKeysWith: { a, _ in a })
         for source in sources {
-            let name = StdoutSink.singleLine(source)
+            let name = TerminalText.singleLine(source)
             guard let item = known[source] else {
                 out += "  \(name): not polled yet\n"
                 continue
             }
             let last = item.lastSuccessAt.map { "last success \(DurationText.format(now.timeIntervalSince($0))) ago" } ?? "never succeeded"
             if item.consecutiveFailures > 0 {
-                out += "  \(name): FAILING (\(item.consecutiveFailures) in a row, \(last)): \(StdoutSink.singleLine(item.lastError ?? ""))\n"
+                out += "  \(name): FAILING (\(item.consecutiveFailures) in a row, \(last)): \(TerminalText.singleLine(item.lastError ?? ""))\n"
             } else {
                 out += "  \(name): ok, \(last)\n"
             }
@@ -126,7 +126,7 @@ enum StatusView {
             if waiting > 0 { parts.append("\(waiting) waiting") }
             if dead > 0 { parts.append("\(dead) DEAD LETTER\(dead == 1 ? "" : "S") (never delivered)") }
             let unconfigured = sinks.contains(name) ? "" : " (no longer configured)"
-            out += "  \(StdoutSink.singleLine(name))\(unconfigured): \(parts.isEmpty ? "ok" : parts.joined(separator: ", "))\n"
+            out += "  \(TerminalText.singleLine(name))\(unconfigured): \(parts.isEmpty ? "ok" : parts.joined(separator: ", "))\n"
         }
         let totalDead = deliveries.counts.filter { $0.status == "dead" }.reduce(0) { $0 + $1.count }
         guard !deliveries.latestDead.isEmpty else { return out }
@@ -143,7 +143,7 @@ enum StatusView {
                 what = "event \(letter.eventID)"
             }
             let line = "\(what), \(letter.attempts) attempt\(letter.attempts == 1 ? "" : "s"): \(oneLine(letter.error, limit: 160))"
-            out += "  \(when)  \(StdoutSink.singleLine(letter.sink))  \(StdoutSink.singleLine(line))\n"
+            out += "  \(when)  \(TerminalText.singleLine(letter.sink))  \(TerminalText.singleLine(line))\n"
         }
         return out
     }
@@ -162,9 +162,9 @@ enum StatusView {
         TextCut.cut(TerminalText.singleLine(text), limit: limit)
     }
 
-    /// Columns padded to their widest cell; every cell on one line (`StdoutSink.singleLine`).
+    /// Columns padded to their widest cell; every cell on one line (`TerminalText.singleLine`).
     static func render(_ table: [[String]]) -> String {
-        let rows = table.map { $0.map(StdoutSink.singleLine) }
+        let rows = table.map { $0.map(TerminalText.singleLine) }
         var widths = [Int](repeating: 0, count: rows[0].count)
         for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
         return rows.map { row in

@@ -54,7 +54,7 @@ import Testing
     }
 
     @Test func singleLineRemovesBidirectionalControlsAndFlattensTheRest() {
-        #expect(StdoutSink.singleLine("a\u{202E}b\u{2066}c\u{200F}d\u{061C}e\r\n\u{1B}f\u{9B}g") == "abcde f g")
+        #expect(TerminalText.singleLine("a\u{202E}b\u{2066}c\u{200F}d\u{061C}e\r\n\u{1B}f\u{9B}g") == "abcde f g")
     }
 
     @Test func stdoutJSONLinesCarryBidirectionalAndC1ControlsAsEscapes() async throws {

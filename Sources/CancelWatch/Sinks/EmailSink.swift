@@ -65,7 +65,7 @@ public struct EmailSink: AlertSink {
         } else {
             text = "[cancelwatch] \(event.severity.rawValue): \(event.kind.rawValue) \(event.source)"
         }
-        return MailHeader.oneLine(text)
+        return TerminalText.singleLine(text)
     }
 
     /// The whole message, headers and body, CRLF line ends.
@@ -140,12 +140,6 @@ struct MailAddress {
 
 /// Header construction: one-line text, RFC 2047 encoded-words, folding, dates.
 enum MailHeader {
-    /// `text` with every control character (CR and LF included) replaced by a space:
-    /// nothing from marketplace or rule text can start a header line.
-    static func oneLine(_ text: String) -> String {
-        StdoutSink.singleLine(text)
-    }
-
     /// A header field with a value that needs no encoding (already safe ASCII).
     static func field(_ name: String, _ value: String) -> String {
         "\(name): \(value)"
@@ -175,7 +169,7 @@ enum MailHeader {
     /// An unstructured field (`Subject`): printable ASCII folded at spaces, anything
     /// else as RFC 2047 encoded-words of at most 75 characters, one per line.
     static func unstructured(_ name: String, _ value: String) -> String {
-        let text = oneLine(value)
+        let text = TerminalText.singleLine(value)
         let prefix = "\(name): "
         if needsEncoding(text) {
             return prefix + encodedWords(text, firstLineUsed: prefix.count).joined(separator: "\r\n ")
@@ -185,7 +179,7 @@ enum MailHeader {
 
     /// A display name: an atom-safe name as is, specials quoted, non-ASCII as encoded-words.
     static func phrase(_ name: String) -> String {
-        let text = oneLine(name)
+        let text = TerminalText.singleLine(name)
         if needsEncoding(text) { return encodedWords(text, firstLineUsed: 6).joined(separator: "\r\n ") }
         let specials = Set("()<>[]:;@\\,.\"")
         if text.contains(where: { specials.contains($0) }) {

@@ -83,14 +83,14 @@ public final class StdoutSink: AlertSink {
         let label = event.severity.rawValue.uppercased()
         parts.append(colour ? Self.ansi(for: event.severity) + label + Self.ansiReset : label)
         parts.append(event.kind.rawValue)
-        if !event.rule.isEmpty { parts.append(Self.singleLine(event.rule)) }
-        parts.append(Self.singleLine(event.source))
+        if !event.rule.isEmpty { parts.append(TerminalText.singleLine(event.rule)) }
+        parts.append(TerminalText.singleLine(event.source))
         if let request = event.request {
-            parts.append(Self.singleLine(request.order.isEmpty ? request.id : request.order))
+            parts.append(TerminalText.singleLine(request.order.isEmpty ? request.id : request.order))
             parts.append("(\(Self.status(of: event, request: request)))")
         }
         var line = parts.joined(separator: " ")
-        let message = Self.singleLine(event.message)
+        let message = TerminalText.singleLine(event.message)
         if !message.isEmpty { line += ": " + message }
         return line
     }
@@ -102,13 +102,6 @@ public final class StdoutSink: AlertSink {
         let remaining = request.deadline.timeIntervalSince(event.occurredAt)
         return remaining >= 0
             ? "\(DurationText.format(remaining)) left" : "overdue \(DurationText.format(-remaining))"
-    }
-
-    /// Marketplace and rule text on one line with no control or bidirectional characters,
-    /// so that a reason can neither break the line, send escape sequences to a terminal,
-    /// nor reorder what is read (`TerminalText.singleLine`).
-    public static func singleLine(_ text: String) -> String {
-        TerminalText.singleLine(text)
     }
 
     static let ansiReset = "\u{1B}[0m"
