@@ -115,9 +115,10 @@ import Testing
         }
     }
 
-    /// A receiver asking for NaN seconds on every answer: one try, then the queue sleeps
-    /// (on this manual clock, until it moves), with a finite next attempt at least the floor away.
-    @Test func aRetryAfterOfNaNParksTheSinkInsteadOfLoopingHot() async throws {
+    /// A receiver asking for NaN seconds on every answer: the error drops the wait where it
+    /// is set, so the queue backs off by its policy: one try, then it sleeps (on this manual
+    /// clock, until it moves), with a finite next attempt at least the floor away.
+    @Test func aRetryAfterOfNaNIsDroppedAndTheSinkBacksOffInsteadOfLoopingHot() async throws {
         let clock = ManualClock(SinkTestEvents.occurredAt)
         var event = SinkTestEvents.firing(id: String(format: "%032x", 1), order: "0123-0001-1")
         event.sinks = ["memory"]
@@ -126,6 +127,7 @@ import Testing
         let sink = InMemorySink(clock: clock)
         var nan = DeliveryError(retryable: true, message: "telegram replied ok=false")
         nan.retryAfter = .nan
+        #expect(nan.retryAfter == nil)
         sink.failNext(1000, with: nan)
         let queue = DeliveryQueue(
             routes: [DeliveryQueue.Route(sink: sink, retry: RetryPolicy(initialDelay: 1, maxDelay: 60))], store: store, clock: clock,

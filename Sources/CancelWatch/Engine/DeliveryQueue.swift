@@ -85,9 +85,10 @@ public actor DeliveryQueue {
                 }
             }
             // A wake (a new event) does not cut a sink's pause short; it only ends an idle wait.
-            // Either wait is at least the floor: nothing the outbox holds makes this loop spin.
+            // Either wait is at least the floor: a pause ends at a stored next attempt
+            // (WakeTime.after), an idle wait is the waker's. Nothing the outbox holds makes this loop spin.
             if let resumeAt = pass.resumeAt {
-                try? await clock.sleep(until: WakeTime.bounded(resumeAt, now: clock.now()))
+                try? await clock.sleep(until: resumeAt)
             } else {
                 await waker.wait(until: next, clock: clock)
             }

@@ -134,15 +134,16 @@ public actor Watcher {
     /// The wait before the next poll: the interval after a success; after failures,
     /// exponential backoff with jitter (capped at 15 minutes), `Retry-After` honoured,
     /// and at least 5 minutes after an authentication failure.
+    /// `interval` is bounded by the config and `Retry-After` where it came in; the poll
+    /// loop's waker keeps the wake time finite and at least the floor away.
     nonisolated func nextPollDelay(after report: PollReport, interval: TimeInterval) -> TimeInterval {
-        let interval = WakeTime.delay(interval)
         guard let error = report.error else { return interval }
         let failures = max(1, report.health.consecutiveFailures)
-        let backoff = WakeTime.delay(min(OutsideDelay.cap, interval * pow(2, Double(min(failures - 1, 10)))))
-        var wait = Double.random(in: (backoff * 0.75)...backoff)
-        if let retryAfter = OutsideDelay.clamped(error.retryAfter) { wait = max(wait, retryAfter) }
+        let backoff = min(OutsideDelay.cap, interval * pow(2, Double(min(failures - 1, 10))))
+        var wait = backoff * Double.random(in: 0.75...1)
+        if let retryAfter = error.retryAfter { wait = max(wait, retryAfter) }
         if error.kind == .auth { wait = max(wait, 300) }
-        return WakeTime.delay(max(wait, min(interval, 1)))
+        return max(wait, min(interval, 1))
     }
 
     /// How long `source` may go without a successful poll before it is reported down.

@@ -71,19 +71,15 @@ public struct PollError: Error, Sendable, CustomStringConvertible {
     public var kind: Kind
     public var status: Int?
     public var message: String
-    /// The wait the marketplace asked for, always sane (``OutsideDelay/clamped(_:)``).
-    public var retryAfter: TimeInterval? {
-        get { saneRetryAfter }
-        set { saneRetryAfter = OutsideDelay.clamped(newValue) }
-    }
-    private var saneRetryAfter: TimeInterval?
+    /// The wait the marketplace asked for, always sane.
+    @ClampedOutsideDelay public var retryAfter: TimeInterval?
 
     public init(source: String, kind: Kind, status: Int? = nil, message: String, retryAfter: TimeInterval? = nil) {
         self.source = source
         self.kind = kind
         self.status = status
         self.message = message
-        saneRetryAfter = OutsideDelay.clamped(retryAfter)
+        self.retryAfter = retryAfter
     }
 
     public var description: String {
@@ -109,11 +105,12 @@ extension RetryPolicy {
     /// The wait before try `attempt + 1` (tries count from 1): exponential with jitter
     /// between half and all of the step, or `retryAfter` when the server said (capped, and
     /// never below `initialDelay`: a "Retry-After: 0" must not become a loop without a pause).
-    /// Always a wait (``WakeTime/delay(_:)``), whatever the policy's numbers or the server's.
+    /// `retryAfter` is an error's, clamped where it came in. Always a wait
+    /// (``WakeTime/delay(_:)``), as a marketplace call sleeps it directly.
     public func delay(afterAttempt attempt: Int, retryAfter: TimeInterval?) -> TimeInterval {
-        if let retryAfter = OutsideDelay.clamped(retryAfter) { return WakeTime.delay(min(max(retryAfter, initialDelay), maxDelay)) }
-        let ceiling = WakeTime.delay(min(maxDelay, initialDelay * pow(2, Double(min(max(attempt, 1) - 1, 30)))))
-        return WakeTime.delay(Double.random(in: (ceiling / 2)...ceiling))
+        if let retryAfter { return WakeTime.delay(min(max(retryAfter, initialDelay), maxDelay)) }
+        let ceiling = min(maxDelay, initialDelay * pow(2, Double(min(max(attempt, 1) - 1, 30))))
+        return WakeTime.delay(ceiling * Double.random(in: 0.5...1))
     }
 }
 

@@ -6,17 +6,13 @@ public struct DeliveryError: Error, Sendable, CustomStringConvertible {
     public var retryable: Bool
     /// What happened, for the log: status and the first bytes of the reply, never secrets.
     public var message: String
-    /// How long the receiver asked us to wait (`Retry-After`), always sane (``OutsideDelay/clamped(_:)``).
-    public var retryAfter: TimeInterval? {
-        get { saneRetryAfter }
-        set { saneRetryAfter = OutsideDelay.clamped(newValue) }
-    }
-    private var saneRetryAfter: TimeInterval?
+    /// How long the receiver asked us to wait (`Retry-After`), always sane.
+    @ClampedOutsideDelay public var retryAfter: TimeInterval?
 
     public init(retryable: Bool, message: String, retryAfter: TimeInterval? = nil) {
         self.retryable = retryable
         self.message = message
-        saneRetryAfter = OutsideDelay.clamped(retryAfter)
+        self.retryAfter = retryAfter
     }
 
     public var description: String { message }

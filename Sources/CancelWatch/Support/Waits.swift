@@ -52,6 +52,22 @@ public enum OutsideDelay {
     private static let httpDateFormats = ["EEE, dd MMM yyyy HH:mm:ss zzz", "EEEE, dd-MMM-yy HH:mm:ss zzz", "EEE MMM d HH:mm:ss yyyy"]
 }
 
+/// A wait from outside held by a value (an error's `retryAfter`): clamped by
+/// ``OutsideDelay/clamped(_:)`` whenever it is set, so whatever reads it reads a sane wait.
+@propertyWrapper
+public struct ClampedOutsideDelay: Sendable, Hashable {
+    private var seconds: TimeInterval?
+
+    public init(wrappedValue: TimeInterval?) {
+        seconds = OutsideDelay.clamped(wrappedValue)
+    }
+
+    public var wrappedValue: TimeInterval? {
+        get { seconds }
+        set { seconds = OutsideDelay.clamped(newValue) }
+    }
+}
+
 /// The instants loops wake at (a delivery's next attempt, the next poll, a timer): always
 /// finite and at least ``floor`` after now, whatever arithmetic produced them, so that a
 /// NaN, a negative or an overflowing wait never means "at once, again and again" (a hot
