@@ -24,10 +24,7 @@ final class SQLiteDatabase: @unchecked Sendable {
         warnings = Self.restrictModes(of: path)
         let fileManager = FileManager.default
         if !readOnly && !fileManager.fileExists(atPath: path) {
-            let directory = (path as NSString).deletingLastPathComponent
-            if !directory.isEmpty && !fileManager.fileExists(atPath: directory) {
-                throw StoreError("state file \(path): the directory \(directory) does not exist")
-            }
+            try Self.requireDirectory(of: path)
             let fd = open(path, O_CREAT | O_EXCL | O_WRONLY, 0o600)
             if fd < 0 && errno != EEXIST {
                 throw StoreError("state file \(path): cannot create it: \(String(cString: strerror(errno)))")
@@ -126,11 +123,15 @@ final class SQLiteDatabase: @unchecked Sendable {
                 switch value {
                 case .null: rc = sqlite3_bind_null(statement, position)
                 case .integer(let i): rc = sqlite3_bind_int64(statement, position, i)
-                case .real(let d): rc = sqlite3_bind_double(statement, position, d)
+                case .real(let d):
+                    // SQLite would store NaN as NULL (a next attempt read back as "due now").
+                    guard d.isFinite else {
+                        throw StoreError("state file \(path): value #\(position) is not a finite number (\(d)); nothing was written")
+                    }
+                    rc = sqlite3_bind_double(statement, position, d)
                 case .text(let s):
                     var s = s
                     rc = s.withUTF8 { bindText(statement, position, $0) }
-                case .utf8(let bytes): rc = bytes.withUnsafeBufferPointer { bindText(statement, position, $0) }
                 }
                 guard rc == SQLITE_OK else { throw failure(rc, lastMessage) }
             }
@@ -149,6 +150,14 @@ final class SQLiteDatabase: @unchecked Sendable {
         // Never a null pointer, which SQLite would store as NULL rather than as empty text.
         let start = UnsafeRawPointer(bytes.baseAddress ?? UnsafePointer(bitPattern: 1)!).assumingMemoryBound(to: CChar.self)
         return cw_sqlite3_bind_text_copy(statement, position, start, length)
+    }
+
+    /// Throws naming the directory `path` would be in when it does not exist.
+    static func requireDirectory(of path: String) throws(StoreError) {
+        let directory = (path as NSString).deletingLastPathComponent
+        if !directory.isEmpty && !FileManager.default.fileExists(atPath: directory) {
+            throw StoreError("state file \(path): the directory \(directory) does not exist")
+        }
     }
 
     private var lastMessage: String { handle.map { String(cString: sqlite3_errmsg($0)) } ?? "no connection" }
@@ -181,9 +190,8 @@ enum SQLiteValue {
     case null
     case integer(Int64)
     case real(Double)
+    /// Text, bound with its byte length.
     case text(String)
-    /// Text given as its UTF-8 bytes (stored as they are, length and all).
-    case utf8([UInt8])
 
     init(_ string: String?) { self = string.map { .text($0) } ?? .null }
     init(_ date: Date?) { self = date.map { .real($0.timeIntervalSince1970) } ?? .null }
@@ -204,13 +212,6 @@ struct SQLiteRow {
     }
 
     func string(_ column: Int32) -> String { text(column) ?? "" }
-
-    /// A text column's bytes as stored (empty for NULL).
-    func utf8(_ column: Int32) -> [UInt8] {
-        guard let pointer = sqlite3_column_text(statement, column) else { return [] }
-        let count = Int(sqlite3_column_bytes(statement, column))
-        return [UInt8](UnsafeBufferPointer(start: pointer, count: count))
-    }
 
     func integer(_ column: Int32) -> Int64 { sqlite3_column_int64(statement, column) }
 

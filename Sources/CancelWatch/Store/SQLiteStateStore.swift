@@ -19,8 +19,10 @@ public final class SQLiteStateStore: StateStore {
         if readOnly && !FileManager.default.fileExists(atPath: path) {
             throw StoreError("state file \(path) does not exist yet: run `cancelwatch once` or `cancelwatch run` first")
         }
-        database = try SQLiteDatabase(path: path, readOnly: readOnly)
+        // The lock first: a process refused by it never opens the file nor changes its mode.
+        if !readOnly { try SQLiteDatabase.requireDirectory(of: path) }
         lock = readOnly ? nil : try StateFileLock(statePath: path)
+        database = try SQLiteDatabase(path: path, readOnly: readOnly)
         if readOnly {
             try checkVersion()
         } else {
@@ -142,7 +144,7 @@ public final class SQLiteStateStore: StateStore {
                 marketplace: marketplace, source: source, id: id, order: row.string(3), state: state,
                 rawState: row.string(5), initiator: row.string(6), reason: row.string(7), reasonID: row.string(8),
                 logistics: row.string(9), createdAt: row.date(10), deadline: deadline,
-                rawObject: (try? RawObject(json: row.utf8(12))) ?? RawObject(.object([:])))
+                rawObject: (try? RawObject(json: Array(row.string(12).utf8))) ?? RawObject(.object([:])))
             // Pruned row by row: the whole objects never sit in memory together.
             result.append(
                 TrackedRequest(request: request, status: status, firstSeen: firstSeen, lastSeen: lastSeen, closedAt: row.date(16))
@@ -182,7 +184,7 @@ public final class SQLiteStateStore: StateStore {
                     [
                         .text(r.source), .text(r.id), .text(r.marketplace.rawValue), .text(r.order), .text(r.state.rawValue),
                         .text(r.rawState), .text(r.initiator), .text(r.reason), .text(r.reasonID), .text(r.logistics),
-                        SQLiteValue(r.createdAt), SQLiteValue(r.deadline), .utf8(r.rawObject.jsonBytes), .text(item.status.rawValue),
+                        SQLiteValue(r.createdAt), SQLiteValue(r.deadline), .text(String(decoding: r.rawObject.jsonBytes, as: UTF8.self)), .text(item.status.rawValue),
                         SQLiteValue(item.firstSeen), SQLiteValue(item.lastSeen), SQLiteValue(item.closedAt),
                         // A pruned raw object leaves the whole one already saved as it is.
                         .integer(item.hasWholeRaw ? 0 : 1),
