@@ -21,8 +21,8 @@ struct StatusCommand: AsyncParsableCommand {
             let config = try config.load()
             let now = Date()
             // Reads beside a running watcher (SQLite's WAL readers): takes no lock. SQLite
-            // blocks (a reader may wait for a checkpoint): on a thread of its own.
-            let (store, tracked, health, deliveries) = try await BlockingWorkers(threads: 1, name: "status").run {
+            // blocks (a reader may wait for a checkpoint): on BlockingWorkers.shared.
+            let (store, tracked, health, deliveries) = try await BlockingWorkers.shared.run {
                 () throws -> (SQLiteStateStore, [TrackedRequest], [SourceHealth], StatusView.Deliveries) in
                 let store = try openStore(config, readOnly: true)
                 do throws(StoreError) {

@@ -76,8 +76,8 @@ public struct RuleTestRunner: Sendable {
         var result = RuleTestCaseResult(testCase: testCase, timeZone: timeZone)
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cancelwatch-test-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
-        // SQLite blocks (fsync): its calls out of the scheduler run on a thread of their own.
-        let storeThread = BlockingWorkers(threads: 1, name: "rule-test-store")
+        // SQLite blocks (fsync): its calls out of the scheduler run on the shared blocking thread.
+        let storeThread = BlockingWorkers.shared
         let store: SQLiteStateStore
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)

@@ -25,6 +25,10 @@ public final class BlockingWorkers: Sendable {
 
     deinit { queue.stop() }
 
+    /// One thread kept for the process's one-off blocking calls (opening the state file,
+    /// `status`'s reads, a rule test's store), rather than a thread made for each.
+    public static let shared = BlockingWorkers(threads: 1, name: "blocking")
+
     /// Runs `job` on a worker thread and returns its result to the awaiting task.
     public func run<T: Sendable>(_ job: @escaping @Sendable (WorkerContext) -> T) async -> T {
         await withCheckedContinuation { (continuation: CheckedContinuation<T, Never>) in

@@ -18,11 +18,11 @@ struct Pipeline {
 
     /// Assembles the service for rules already loaded. It reads what the state file
     /// knows, so no other pipeline may be writing to the same file meanwhile. Opening and
-    /// reading the state file block (SQLite): that runs on a thread of its own.
+    /// reading the state file block (SQLite): that runs on ``BlockingWorkers/shared``.
     static func make(
         config: CancelWatchConfig, rules: RuleSet, logger: Logger, clock: WatchClock, metrics: CancelWatchMetrics
     ) async throws -> Pipeline {
-        try await BlockingWorkers(threads: 1, name: "state-open").run { () throws -> Pipeline in
+        try await BlockingWorkers.shared.run { () throws -> Pipeline in
             try assemble(config: config, rules: rules, logger: logger, clock: clock, metrics: metrics)
         }
     }
