@@ -54,7 +54,7 @@ let package = Package(
         ),
 
         // The simulator of both marketplaces.
-        .target(name: "MarketSim", dependencies: ["CancelWatch", "HTTPServing"]),
+        .target(name: "MarketSim", dependencies: ["CancelWatch", "CancelWatchTesting", "HTTPServing"]),
 
         // Test support: manual clock, in-memory sink, fixtures.
         .target(name: "CancelWatchTesting", dependencies: ["CancelWatch"]),

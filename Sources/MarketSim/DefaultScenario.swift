@@ -1,3 +1,4 @@
+import CancelWatchTesting
 import Foundation
 
 extension SimScenario {

@@ -1,4 +1,5 @@
 import CancelWatch
+import CancelWatchTesting
 import Foundation
 
 /// The two marketplaces the simulator stands in for.
@@ -236,20 +237,5 @@ public struct SimScenario: Sendable, Hashable {
                     + "max_audit_time in \(account.auditTimeUnit.rawValue) (\(count) requests)")
         }
         return lines
-    }
-}
-
-/// A deterministic generator (SplitMix64), so generated ids and texts repeat for a seed.
-public struct SeededGenerator: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-
-    public init(seed: UInt64) { state = seed }
-
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -1,4 +1,5 @@
 import CancelWatch
+import CancelWatchTesting
 import Foundation
 import MarketSim
 

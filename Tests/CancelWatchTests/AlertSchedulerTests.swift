@@ -165,8 +165,7 @@ struct ThresholdRule: AlertRule {
         try await Task.sleep(for: .milliseconds(100))
         try store.database.execute("PRAGMA query_only=0")
         clock.advance(by: AlertScheduler.unsavedRetry)
-        let limit = Date().addingTimeInterval(10)
-        while events.events.isEmpty && Date() < limit { try await Task.sleep(for: .milliseconds(10)) }
+        _ = await eventually(limit: 10) { !events.events.isEmpty }
         #expect(events.kinds == ["firing/final-hour"])
         #expect(try store.dueDeliveries(sink: "memory", now: clock.now(), limit: 10).deliveries.count == 1)
     }

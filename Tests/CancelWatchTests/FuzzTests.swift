@@ -1,3 +1,4 @@
+import CancelWatchTesting
 import Foundation
 import Testing
 
@@ -8,19 +9,9 @@ import Testing
 /// and whatever decodes must be usable downstream (formatted, serialized, evaluated).
 /// Bounded by input count, a few seconds each; the seed makes a failure reproduce.
 @Suite struct FuzzTests {
-    struct Generator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
 
     /// Byte-level and token-level mutations of `seed`.
-    static func mutate(_ seed: [UInt8], pieces: [String], using rng: inout Generator) -> [UInt8] {
+    static func mutate(_ seed: [UInt8], pieces: [String], using rng: inout SeededGenerator) -> [UInt8] {
         var bytes = seed
         for _ in 0..<Int.random(in: 1...6, using: &rng) {
             let at = bytes.isEmpty ? 0 : Int.random(in: 0..<bytes.count, using: &rng)
@@ -55,7 +46,7 @@ import Testing
         "99999999999999999999999999", "0.0000000000000000000001", "NaN", "Infinity", "4.5", "-0", "1E400", "18446744073709551616",
     ]
 
-    static func randomBytes(using rng: inout Generator) -> [UInt8] {
+    static func randomBytes(using rng: inout SeededGenerator) -> [UInt8] {
         (0..<Int.random(in: 0..<300, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
     }
 
@@ -75,7 +66,7 @@ import Testing
     }
 
     @Test func theConfigLoaderSurvivesMutatedAndRandomInput() async throws {
-        var rng = Generator(state: 51)
+        var rng = SeededGenerator(seed: 51)
         let seeds = [
             CancelWatchConfig.sample,
             """
@@ -121,7 +112,7 @@ import Testing
     }
 
     @Test func theOzonDecoderSurvivesMutatedAndRandomPages() async throws {
-        var rng = Generator(state: 52)
+        var rng = SeededGenerator(seed: 52)
         let fixture = try Data(contentsOf: Self.fixtures.appendingPathComponent("ozon-seed-response.json"))
         let seeds: [[UInt8]] = [
             Array(fixture),
@@ -151,7 +142,7 @@ import Testing
     }
 
     @Test func theXiaohongshuDecoderSurvivesMutatedAndRandomPages() async throws {
-        var rng = Generator(state: 53)
+        var rng = SeededGenerator(seed: 53)
         let fixture = try Data(contentsOf: Self.fixtures.appendingPathComponent("red-seed-response.json"))
         let seeds: [[UInt8]] = [
             Array(fixture),
@@ -198,7 +189,7 @@ import Testing
     }
 
     @Test func theJSONParserSurvivesMutatedAndRandomText() async throws {
-        var rng = Generator(state: 54)
+        var rng = SeededGenerator(seed: 54)
         let seeds: [[UInt8]] = [
             Array(#"{"a":[1,-2.5e10,"x\u00e9\ud83d\ude00",true,false,null,{"b":{}}],"c":"\\\"\/\b\f\n\r\t"}"#.utf8),
             Array("[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]".utf8),

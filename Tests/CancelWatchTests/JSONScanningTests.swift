@@ -1,4 +1,5 @@
 @testable import CancelWatch
+import CancelWatchTesting
 import Foundation
 import Testing
 
@@ -6,14 +7,12 @@ import Testing
 /// parsed value would: its value, `raw.a.b` paths, the change fingerprint, and which
 /// texts are JSON at all. Checked against `JSONParser` on generated and mutated text.
 @Suite struct JSONScanningTests {
-    typealias Generator = FuzzTests.Generator
-
-    static func randomString(using rng: inout Generator) -> String {
+    static func randomString(using rng: inout SeededGenerator) -> String {
         let pieces = ["a", "b", "ключ", "用户", "\"", "\\", "/", "\n", "\u{1}", "😀", "é", " ", "x_y"]
         return (0..<Int.random(in: 0...4, using: &rng)).map { _ in pieces.randomElement(using: &rng)! }.joined()
     }
 
-    static func randomValue(depth: Int = 0, using rng: inout Generator) -> JSONValue {
+    static func randomValue(depth: Int = 0, using rng: inout SeededGenerator) -> JSONValue {
         switch Int.random(in: 0..<(depth > 3 ? 6 : 8), using: &rng) {
         case 0: return .null
         case 1: return .bool(Bool.random(using: &rng))
@@ -32,7 +31,7 @@ import Testing
     }
 
     /// The same value written differently: spaces, `\u` escapes, repeated keys (the last counts).
-    static func variant(of value: JSONValue, using rng: inout Generator) -> String {
+    static func variant(of value: JSONValue, using rng: inout SeededGenerator) -> String {
         let space = [" ", "", "\n\t", "  "].randomElement(using: &rng)!
         switch value {
         case .string(let s):
@@ -84,7 +83,7 @@ import Testing
     }
 
     @Test func aTextAnswersEveryPathValueAndFingerprintAsItsParsedValue() async throws {
-        var rng = Generator(state: 2026)
+        var rng = SeededGenerator(seed: 2026)
         for round in 0..<3000 {
             if round % 64 == 0 { await Task.yield() }
             let value = Self.randomValue(using: &rng)
@@ -108,7 +107,7 @@ import Testing
     }
 
     @Test func aTextIsAcceptedExactlyWhenTheParserAcceptsIt() async throws {
-        var rng = Generator(state: 77)
+        var rng = SeededGenerator(seed: 77)
         let seeds: [[UInt8]] = [
             Array(#"{"a":[1,-2.5e10,"x\u00e9\ud83d\ude00",true,false,null,{"b":{}}],"c":"\\\"\/\b\f\n\r\t",}"#.utf8),
             Array(#"  {"n": 123456789012345678901234567890, "f": 0.1e-400, "neg": -0, "s": "Покупатель 用户", "l": [1,2,]}  "#.utf8),

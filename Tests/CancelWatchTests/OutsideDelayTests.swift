@@ -137,8 +137,7 @@ import Testing
         let running = Task { await queue.run() }
         defer { running.cancel() }
         // The signal: the sink's loop waits on the clock (a hot loop never does).
-        let limit = Date().addingTimeInterval(30)
-        while (clock.sleeperCount == 0 || attempts.count == 0) && Date() < limit { try await Task.sleep(for: .milliseconds(5)) }
+        _ = await eventually { clock.sleeperCount > 0 && attempts.count > 0 }
         #expect(clock.sleeperCount > 0, "the sink never waited: \(attempts.count) attempts")
         #expect(attempts.count == 1, "\(attempts.count) attempts without the clock moving")
         let next = try #require(try store.nextDeliveryAttempt(sink: "memory"))

@@ -1,3 +1,4 @@
+import CancelWatchTesting
 import Foundation
 import Testing
 @testable import CancelWatch
@@ -295,20 +296,8 @@ import Testing
 
     // MARK: Fuzzing
 
-    /// A small deterministic generator (SplitMix64), so a failure reproduces.
-    struct SeededGenerator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     @Test func randomBytesAndMutatedRuleFilesNeverCrashTheChecker() async throws {
-        var rng = SeededGenerator(state: 20_261_123)
+        var rng = SeededGenerator(seed: 20_261_123)
         let root = RulesFixture.packageRoot.appendingPathComponent("rules")
         var seeds = try FileManager.default.contentsOfDirectory(atPath: root.path).filter { $0.hasSuffix(".rules") }.sorted().map {
             try String(contentsOf: root.appendingPathComponent($0), encoding: .utf8)

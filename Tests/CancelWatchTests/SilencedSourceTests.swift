@@ -91,14 +91,6 @@ final class HangingMarketplace: MarketplaceClient, @unchecked Sendable {
         #expect(config.health.silentAfter == 600)
         #expect(config.health.downAfter == 2)
     }
-
-    func waitFor(_ condition: () -> Bool) async throws {
-        let limit = Date().addingTimeInterval(30)
-        while !condition() {
-            guard Date() < limit else { throw CancellationError() }
-            try await Task.sleep(for: .milliseconds(5))
-        }
-    }
 }
 
 final class HealthEvents: @unchecked Sendable {

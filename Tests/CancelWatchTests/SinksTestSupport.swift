@@ -68,15 +68,6 @@ func runPython(_ script: String, arguments: [String] = [], input: Data? = nil) t
     return String(decoding: data, as: UTF8.self)
 }
 
-/// Waits (polling) until `condition` holds or `limit` seconds pass; returns whether it held.
-func eventually(limit: TimeInterval = 30, _ condition: () async throws -> Bool) async rethrows -> Bool {
-    let end = Date().addingTimeInterval(limit)
-    while Date() < end {
-        if try await condition() { return true }
-        try? await Task.sleep(for: .milliseconds(20))
-    }
-    return try await condition()
-}
 
 /// A fresh state file in a temporary directory.
 func temporaryStatePath(_ prefix: String) throws -> String {

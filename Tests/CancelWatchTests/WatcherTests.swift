@@ -131,7 +131,9 @@ final class ScriptedMarketplace: MarketplaceClient, @unchecked Sendable {
         clock.advance(by: 540)
         let changes = await watcher.expireDue()
         #expect(changes.map(\.tracked.request.id) == ["a"])
-        try await Task.sleep(for: .milliseconds(100))
+        // The signal: both loops parked on the clock again (a poll started by the move or
+        // the deadline would have run before its loop waits again).
+        try await waitFor { clock.sleeperCount == 2 }
         #expect(market.listingCount == calls, "the source was called during its Retry-After")
         #expect(try store.loadTracked().first?.status == .expired)
     }
@@ -220,11 +222,6 @@ final class ScriptedMarketplace: MarketplaceClient, @unchecked Sendable {
         let reports = ReportLog()
         await watcher.onPoll { reports.add($0) }
         return (watcher, store, market, reports)
-    }
-
-    /// `eventually`, failing the test when it does not happen within a minute.
-    func waitFor(_ condition: () -> Bool) async throws {
-        guard await eventually(limit: 60, { condition() }) else { throw CancellationError() }
     }
 }
 

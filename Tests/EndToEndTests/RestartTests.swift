@@ -1,4 +1,5 @@
 import CancelWatch
+import CancelWatchTesting
 import Foundation
 import MarketSim
 import Testing
@@ -78,7 +79,7 @@ import Testing
         let setup = try WatchSetup(ozon: 2, red: 2)
         defer { setup.shutdown() }
         var ledger = DeliveryLedger()
-        var random = SplitMix(seed: 20_261_125)
+        var random = SeededGenerator(seed: 20_261_125)
         var resolved: [SimRequestInfo] = []
         for round in 0..<5 {
             let run = try setup.startRun()
@@ -158,7 +159,7 @@ import Testing
         let setup = try WatchSetup(ozon: 1, red: 1)
         defer { setup.shutdown() }
         var garbage = Data("this is not a cancelwatch state file\n".utf8)
-        var random = SplitMix(seed: 7)
+        var random = SeededGenerator(seed: 7)
         for _ in 0..<8192 { garbage.append(UInt8(truncatingIfNeeded: random.next())) }
         try garbage.write(to: URL(fileURLWithPath: setup.statePath))
 
@@ -189,18 +190,5 @@ import Testing
             #expect(result.stderr.contains(setup.statePath), "\(arguments): \(result.stderr)")
             #expect(try Data(contentsOf: URL(fileURLWithPath: setup.statePath)) == data, "\(arguments) changed the file")
         }
-    }
-}
-
-/// A small seeded generator (SplitMix64) for reproducible test randomness.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
