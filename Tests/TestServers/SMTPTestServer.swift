@@ -33,10 +33,12 @@ public final class SMTPTestServer: @unchecked Sendable {
     /// - Parameters:
     ///   - credentials: user and password AUTH accepts; when set, AUTH is required.
     ///   - refuse: recipients answered with `550 5.1.1`.
-    ///   - refusal: the text of that `550` reply instead of the usual "user unknown" (`%s` is the address).
+    ///   - refusal: the text of that `550` reply instead of the usual "user unknown" (`%s` is the
+    ///     address), sent as its UTF-8 bytes whatever they are (controls, CR LF, U+202E included).
+    ///   - silent: accept connections and never send a byte (no greeting, no reply).
     public init(
         security: Security = .plain, credentials: (String, String)? = nil, refuse: [String] = [],
-        refusal: String = "5.1.1 <%s>: Recipient address rejected: User unknown"
+        refusal: String = "5.1.1 <%s>: Recipient address rejected: User unknown", silent: Bool = false
     ) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("cw-smtp-\(UUID().uuidString)")
         let mail = directory.appendingPathComponent("mail")
@@ -55,7 +57,7 @@ public final class SMTPTestServer: @unchecked Sendable {
         let configuration: [String: Any] = [
             "mail": mail.path, "security": "\(security)", "cert": certificatePath, "key": keyPath,
             "user": credentials?.0 ?? "", "password": credentials?.1 ?? "", "refuse": refuse,
-            "refusal": refusal,
+            "refusal": refusal, "silent": silent, "connections": directory.appendingPathComponent("connections").path,
         ]
         let configPath = directory.appendingPathComponent("config.json")
         try JSONSerialization.data(withJSONObject: configuration).write(to: configPath)
@@ -87,6 +89,11 @@ public final class SMTPTestServer: @unchecked Sendable {
     }
 
     deinit { stop() }
+
+    /// Connections accepted so far.
+    public var connections: Int {
+        ((try? Data(contentsOf: directory.appendingPathComponent("connections"))) ?? Data()).count
+    }
 
     /// Closes stdin: the server exits by itself.
     public func stop() {
@@ -128,7 +135,8 @@ public final class SMTPTestServer: @unchecked Sendable {
         class Handler:
             async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
                 if address in config["refuse"]:
-                    return "550 " + config["refusal"].replace("%s", address)
+                    # Bytes: sent as they are, whatever the refusal holds.
+                    return ("550 " + config["refusal"].replace("%s", address)).encode()
                 envelope.rcpt_tos.append(address)
                 return "250 OK"
 
@@ -153,6 +161,14 @@ public final class SMTPTestServer: @unchecked Sendable {
             ctx.load_cert_chain(config["cert"], config["key"])
             return ctx
 
+        def counted(protocol):
+            with open(config["connections"], "ab") as f:
+                f.write(b"x")
+            return protocol
+
+        class Silent(asyncio.Protocol):
+            """Accepts and never says a word."""
+
         async def main():
             loop = asyncio.get_running_loop()
             security = config["security"]
@@ -161,8 +177,9 @@ public final class SMTPTestServer: @unchecked Sendable {
                 options.update(authenticator=authenticator, auth_required=True, auth_require_tls=security != "plain")
             if security == "starttls":
                 options.update(tls_context=context(), require_starttls=True)
+            factory = Silent if config["silent"] else (lambda: SMTP(Handler(), **options))
             server = await loop.create_server(
-                lambda: SMTP(Handler(), **options), host="127.0.0.1", port=0,
+                lambda: counted(factory()), host="127.0.0.1", port=0,
                 ssl=context() if security == "implicitTLS" else None)
             print(server.sockets[0].getsockname()[1], flush=True)
             done = asyncio.Event()
