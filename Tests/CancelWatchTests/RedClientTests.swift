@@ -206,7 +206,7 @@ import Testing
         let clock = self.clock
         let waker = Task {
             // The client is backing off on the test's clock: let seven seconds pass.
-            while clock.sleeperCount == 0 { try await Task.sleep(for: .milliseconds(5)) }
+            try await waitFor { clock.sleeperCount > 0 }
             clock.advance(by: 7)
         }
         defer { waker.cancel() }
