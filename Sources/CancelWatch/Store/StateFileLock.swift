@@ -48,7 +48,7 @@ final class StateFileLock: Sendable {
             self.key = key
             return
         }
-        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+        guard Self.lock(descriptor) else {
             let failure = errno
             let holder = Self.holder(descriptor)
             close(descriptor)
@@ -77,6 +77,25 @@ final class StateFileLock: Sendable {
             table.entries[key] = nil
             close(entry.descriptor)
         }
+    }
+
+    /// Takes the lock, or returns false with `errno` set. Refused with this process's own
+    /// pid in the file while no store of it holds the lock, the holder is a child another
+    /// thread is starting (`Process`): it has a copy of a descriptor closed here until it
+    /// execs, within moments, so this waits up to a second for it.
+    private static func lock(_ descriptor: Int32) -> Bool {
+        let own = String(getpid())
+        for _ in 0..<1000 {
+            if flock(descriptor, LOCK_EX | LOCK_NB) == 0 { return true }
+            let failure = errno
+            guard failure == EWOULDBLOCK, holder(descriptor) == own else {
+                errno = failure
+                return false
+            }
+            usleep(1000)
+        }
+        errno = EWOULDBLOCK
+        return false
     }
 
     /// The pid written by the holder, when it reads as one.
