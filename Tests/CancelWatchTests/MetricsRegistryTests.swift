@@ -37,7 +37,7 @@ import Testing
     @Test func theNearestDeadlineAndOutboxGaugesFollowWhatIsThereAtEachScrape() {
         let metrics = CancelWatchMetrics()
         let outbox = OutboxBox()
-        metrics.configure(sources: [], outbox: { outbox.counts })
+        metrics.configure(outbox: { outbox.counts })
         let now = Date()
         outbox.counts = [OutboxCount(sink: "hook", status: "pending", count: 3)]
         metrics.setTracked([.pending: 2], nearestDeadline: now.addingTimeInterval(90))

@@ -18,9 +18,7 @@ public final class WatchService: Sendable {
         self.clock = clock
         self.logger = logger
         self.metrics = metrics
-        metrics.configure(
-            sources: sources.map { ($0.client.source, $0.pollInterval) },
-            outbox: { (try? store.outboxCounts()) ?? [] })
+        metrics.configure(outbox: { (try? store.outboxCounts()) ?? [] })
         watcher = try Watcher(
             sources: sources, store: store, clock: clock, logger: logger, downAfter: health.downAfter,
             silentAfter: health.silentAfter, healthNotify: health.notify, keepingRaw: rules.rawPaths)
@@ -42,6 +40,7 @@ public final class WatchService: Sendable {
             if !report.changes.isEmpty { await scheduler?.handle(report.changes) }
             if let watcher { metrics.setTracked(await watcher.statusCounts(), nearestDeadline: await watcher.nearestDeadline()) }
         }
+        await watcher.onHealthState { metrics.setSources($0) }
         await watcher.onHealthEvent { event in
             metrics.recordEvents([event])
             delivery.wake(sinks: event.sinks)

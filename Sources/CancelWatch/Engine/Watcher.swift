@@ -23,6 +23,16 @@ public struct PollReport: Sendable {
     public var healthEvent: AlertEvent?
 }
 
+/// One source's health as the watcher sees it (what `/healthz` answers from).
+public struct SourceHealthState: Sendable, Equatable {
+    public var source: String
+    /// Reported down (`source_down`, by the deadman or by `downAfter` failures), not yet up again.
+    public var down: Bool
+    public var lastSuccessAt: Date?
+    /// How long it may go without a successful poll before it is reported down.
+    public var window: TimeInterval
+}
+
 /// Polls every source, keeps the tracked set and the state file in step, and tells
 /// the rest of the pipeline what changed. Each source is polled on its own interval,
 /// with backoff after failures; a failed poll never resolves anything. A source is
@@ -60,6 +70,7 @@ public actor Watcher {
     /// Cuts the deadman's wait short (a source came back up).
     private let silenceWaker = Waker()
     private var healthObservers: [@Sendable (AlertEvent) async -> Void] = []
+    private var stateObservers: [@Sendable ([SourceHealthState]) -> Void] = []
 
     /// `keepingRaw`: what of each request's raw object stays in memory, the paths the
     /// rules read (the whole object is in the state file; events read it there).
@@ -92,6 +103,28 @@ public actor Watcher {
     /// Called with every `source_down` and `source_up` event once it is in the outbox.
     public func onHealthEvent(_ observer: @escaping @Sendable (AlertEvent) async -> Void) {
         healthObservers.append(observer)
+    }
+
+    /// Called with every source's health now and whenever it changes (metrics, `/healthz`):
+    /// the watcher is the one owner of health.
+    public func onHealthState(_ observer: @escaping @Sendable ([SourceHealthState]) -> Void) {
+        stateObservers.append(observer)
+        observer(healthStates())
+    }
+
+    private func healthStates() -> [SourceHealthState] {
+        sources.map { source in
+            let name = source.client.source
+            return SourceHealthState(
+                source: name, down: health[name]?.down ?? false, lastSuccessAt: health[name]?.lastSuccessAt,
+                window: silenceWindow(of: source))
+        }
+    }
+
+    private func publishHealth() {
+        guard !stateObservers.isEmpty else { return }
+        let states = healthStates()
+        for observer in stateObservers { observer(states) }
     }
 
     public var tracked: [TrackedRequest] { Array(tracker.requests.values) }
@@ -185,6 +218,7 @@ public actor Watcher {
                     try store.save([], health: sourceHealth)
                 }
                 health[name] = sourceHealth
+                publishHealth()
                 if let event { await notifyHealth(event) }
             } catch {
                 logger.error("could not save the state: \(error.description)", metadata: ["source": "\(name)"])
@@ -293,6 +327,7 @@ public actor Watcher {
                 healthEvent = nil
             }
         }
+        publishHealth()
         if let healthEvent {
             if healthEvent.kind == .sourceUp { silenceWaker.signal() }
             await notifyHealth(healthEvent)

@@ -48,10 +48,8 @@ public final class CancelWatchMetrics: @unchecked Sendable {
     private let registry = PrometheusCollectorRegistry()
     private let factory: any MetricsFactory
     private let lock = NSLock()
-    private var lastSuccess: [String: Date] = [:]
-    /// Sources whose `source_down` has been raised and not yet answered by `source_up`.
-    private var down: Set<String> = []
-    private var pollIntervals: [String: TimeInterval] = [:]
+    /// Each source's health, as the watcher last published it.
+    private var sources: [SourceHealthState] = []
     private var nearestDeadline: Date?
     private var outbox: @Sendable () -> [OutboxCount] = { [] }
     /// Gauges set at each scrape, kept to be removed when their series goes away.
@@ -74,12 +72,14 @@ public final class CancelWatchMetrics: @unchecked Sendable {
         Meter(label: family.rawValue, dimensions: labels, factory: factory)
     }
 
-    /// The sources being polled and their intervals (for `/healthz`).
-    public func configure(sources: [(name: String, interval: TimeInterval)], outbox: @escaping @Sendable () -> [OutboxCount]) {
-        lock.withLock {
-            pollIntervals = Dictionary(sources.map { ($0.name, $0.interval) }, uniquingKeysWith: { a, _ in a })
-            self.outbox = outbox
-        }
+    /// Every source's health, from the watcher (``Watcher/onHealthState(_:)``).
+    public func setSources(_ states: [SourceHealthState]) {
+        lock.withLock { sources = states }
+    }
+
+    /// Where the outbox counts come from.
+    public func configure(outbox: @escaping @Sendable () -> [OutboxCount]) {
+        lock.withLock { self.outbox = outbox }
     }
 
     public func recordPoll(_ report: PollReport) {
@@ -89,10 +89,6 @@ public final class CancelWatchMetrics: @unchecked Sendable {
         }
         if let success = report.health.lastSuccessAt {
             meter(.lastSuccessfulPoll, [("source", report.source)]).set(success.timeIntervalSince1970)
-        }
-        lock.withLock {
-            if let success = report.health.lastSuccessAt { lastSuccess[report.source] = success }
-            if report.health.down { down.insert(report.source) } else { down.remove(report.source) }
         }
     }
 
@@ -119,16 +115,9 @@ public final class CancelWatchMetrics: @unchecked Sendable {
         counter(.outputFailures, [("stream", stream)]).increment()
     }
 
-    /// Sources reported down (their polls keep failing), or whose last successful poll is
-    /// older than three intervals plus a minute.
-    public func unhealthySources(now: Date) -> [String] {
-        lock.withLock {
-            pollIntervals.keys.sorted().filter { name in
-                if down.contains(name) { return true }
-                guard let success = lastSuccess[name] else { return true }
-                return now.timeIntervalSince(success) > 3 * (pollIntervals[name] ?? 60) + 60
-            }
-        }
+    /// The sources the watcher reports down (for `/healthz`), by name.
+    public func downSources() -> [SourceHealthState] {
+        lock.withLock { sources.filter(\.down).sorted { $0.source < $1.source } }
     }
 
     /// The exposition text for `/metrics` (Prometheus text format 0.0.4).

@@ -23,9 +23,9 @@ public final class MetricsServer: Sendable {
                     status: 200, headers: ["Content-Type": "text/plain; version=0.0.4; charset=utf-8"],
                     body: Data(metrics.render(now: clock.now()).utf8))
             case ("GET", "/healthz"), ("HEAD", "/healthz"):
-                let unhealthy = metrics.unhealthySources(now: clock.now())
-                if unhealthy.isEmpty { return .text("ok\n") }
-                return .text(status: 503, "unhealthy: no recent successful poll of \(unhealthy.joined(separator: ", "))\n")
+                let down = metrics.downSources()
+                if down.isEmpty { return .text("ok\n") }
+                return .text(status: 503, "unhealthy: source down: \(down.map(\.source).joined(separator: ", "))\n")
             default:
                 return .text(status: 404, "not found: try /metrics or /healthz\n")
             }
