@@ -36,29 +36,18 @@ import Testing
 
     @Test func theNearestDeadlineAndOutboxGaugesFollowWhatIsThereAtEachScrape() {
         let metrics = CancelWatchMetrics()
-        let outbox = OutboxBox()
-        metrics.configure(outbox: { outbox.counts })
         let now = Date()
-        outbox.counts = [OutboxCount(sink: "hook", status: "pending", count: 3)]
+        metrics.setOutbox([OutboxCount(sink: "hook", status: "pending", count: 3)])
         metrics.setTracked([.pending: 2], nearestDeadline: now.addingTimeInterval(90))
         var seen = samples(metrics.render(now: now))
         #expect(seen["cancelwatch_nearest_deadline_seconds"] == 90)
         #expect(seen[#"cancelwatch_outbox_pending{sink="hook"}"#] == 3)
         #expect(seen[#"cancelwatch_tracked_requests{state="pending"}"#] == 2)
-        outbox.counts = []
+        metrics.setOutbox([])
         metrics.setTracked([:], nearestDeadline: nil)
         seen = samples(metrics.render(now: now))
         #expect(seen["cancelwatch_nearest_deadline_seconds"] == nil)
         #expect(seen[#"cancelwatch_outbox_pending{sink="hook"}"#] == nil)
         #expect(seen[#"cancelwatch_tracked_requests{state="pending"}"#] == 0)
-    }
-}
-
-private final class OutboxBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var stored: [OutboxCount] = []
-    var counts: [OutboxCount] {
-        get { lock.withLock { stored } }
-        set { lock.withLock { stored = newValue } }
     }
 }

@@ -27,6 +27,7 @@ public actor DeliveryQueue {
     private let logger: Logger
     private let wakers: [String: Waker]
     private var observers: [@Sendable (PendingDelivery, DeliveryResult) async -> Void] = []
+    private var countObservers: [@Sendable ([OutboxCount]) -> Void] = []
 
     public init(routes: [Route], store: StateStore, clock: WatchClock, logger: Logger) {
         self.routes = Dictionary(routes.map { ($0.sink.name, $0) }, uniquingKeysWith: { first, _ in first })
@@ -41,6 +42,22 @@ public actor DeliveryQueue {
         observers.append(observer)
     }
 
+    /// Called with the outbox's counts when `run` starts and after each pass (metrics: a
+    /// scrape never reads the state file, where SQLite may wait seconds).
+    public func onOutboxCounts(_ observer: @escaping @Sendable ([OutboxCount]) -> Void) {
+        countObservers.append(observer)
+    }
+
+    private func publishCounts() {
+        guard !countObservers.isEmpty else { return }
+        do {
+            let counts = try store.outboxCounts()
+            for observer in countObservers { observer(counts) }
+        } catch {
+            logger.error("cannot count the outbox: \(error.description)")
+        }
+    }
+
     /// New events are in the outbox: wake the sinks' loops.
     public nonisolated func wake(sinks: [String]? = nil) {
         for (name, waker) in wakers where sinks?.contains(name) ?? true { waker.signal() }
@@ -49,6 +66,7 @@ public actor DeliveryQueue {
     /// Runs every sink's loop until cancelled. An attempt in flight finishes; what it
     /// could not record stays in the outbox and is sent again (same id) after a restart.
     public func run() async {
+        publishCounts()
         await withTaskGroup(of: Void.self) { group in
             for name in routes.keys.sorted() {
                 group.addTask { await self.sinkLoop(name) }
@@ -63,12 +81,14 @@ public actor DeliveryQueue {
                 group.addTask { _ = await self.deliverDue(name) }
             }
         }
+        publishCounts()
     }
 
     private func sinkLoop(_ name: String) async {
         guard let waker = wakers[name] else { return }
         while !Task.isCancelled {
             let pass = await deliverDue(name)
+            publishCounts()
             let next: Date?
             if let resumeAt = pass.resumeAt {
                 // The sink failed (or the outbox could not be read or written): the whole sink

@@ -18,7 +18,6 @@ public final class WatchService: Sendable {
         self.clock = clock
         self.logger = logger
         self.metrics = metrics
-        metrics.configure(outbox: { (try? store.outboxCounts()) ?? [] })
         watcher = try Watcher(
             sources: sources, store: store, clock: clock, logger: logger, downAfter: health.downAfter,
             silentAfter: health.silentAfter, healthNotify: health.notify, keepingRaw: rules.rawPaths)
@@ -41,6 +40,7 @@ public final class WatchService: Sendable {
             if let watcher { metrics.setTracked(await watcher.statusCounts(), nearestDeadline: await watcher.nearestDeadline()) }
         }
         await watcher.onHealthState { metrics.setSources($0) }
+        await delivery.onOutboxCounts { metrics.setOutbox($0) }
         await watcher.onHealthEvent { event in
             metrics.recordEvents([event])
             delivery.wake(sinks: event.sinks)

@@ -51,7 +51,8 @@ public final class CancelWatchMetrics: @unchecked Sendable {
     /// Each source's health, as the watcher last published it.
     private var sources: [SourceHealthState] = []
     private var nearestDeadline: Date?
-    private var outbox: @Sendable () -> [OutboxCount] = { [] }
+    /// As the delivery queue last counted them (a scrape never reads the state file).
+    private var outbox: [OutboxCount] = []
     /// Gauges set at each scrape, kept to be removed when their series goes away.
     private var scrapeGauges: [String: Prometheus.Gauge] = [:]
 
@@ -77,9 +78,9 @@ public final class CancelWatchMetrics: @unchecked Sendable {
         lock.withLock { sources = states }
     }
 
-    /// Where the outbox counts come from.
-    public func configure(outbox: @escaping @Sendable () -> [OutboxCount]) {
-        lock.withLock { self.outbox = outbox }
+    /// The outbox's counts, from the delivery queue (``DeliveryQueue/onOutboxCounts(_:)``).
+    public func setOutbox(_ counts: [OutboxCount]) {
+        lock.withLock { outbox = counts }
     }
 
     public func recordPoll(_ report: PollReport) {
@@ -122,7 +123,7 @@ public final class CancelWatchMetrics: @unchecked Sendable {
 
     /// The exposition text for `/metrics` (Prometheus text format 0.0.4).
     public func render(now: Date) -> String {
-        let (outboxCounts, deadline) = lock.withLock { (outbox(), nearestDeadline) }
+        let (outboxCounts, deadline) = lock.withLock { (outbox, nearestDeadline) }
         var current: [String: (Family, [(String, String)], Double)] = [:]
         for count in outboxCounts {
             guard let family = count.status == "pending" ? Family.outboxPending : count.status == "dead" ? .outboxDeadLetters : nil
