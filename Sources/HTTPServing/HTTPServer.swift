@@ -111,6 +111,11 @@ public final class HTTPServer: Sendable {
         core.shutdown()
     }
 
+    /// Stops listening and closes every connection, waiting for them without blocking a thread.
+    public func close() async {
+        await core.shutdown()
+    }
+
     /// Connections open right now.
     public var openConnections: Int { core.openConnectionCount }
 }
@@ -197,6 +202,24 @@ final class ServerCore: Sendable {
     }
 
     func shutdown() {
+        let closing = close()
+        guard let first = closing.first else { return }
+        // Waits for the sockets to be closed (so the port can be bound again at once), never
+        // on an event loop: the closing happens there.
+        if !first.eventLoop.inEventLoop, MultiThreadedEventLoopGroup.currentEventLoop == nil {
+            try? EventLoopFuture.andAllComplete(closing, on: first.eventLoop).wait()
+        }
+    }
+
+    /// ``shutdown()`` for async callers: waits for the sockets to close without blocking a thread.
+    func shutdown() async {
+        let closing = close()
+        guard let first = closing.first else { return }
+        try? await EventLoopFuture.andAllComplete(closing, on: first.eventLoop).get()
+    }
+
+    /// Stops listening and closes every connection; the futures of their closing.
+    private func close() -> [EventLoopFuture<Void>] {
         let (listener, connections) = state.withLockedValue { state in
             state.stopping = true
             defer {
@@ -208,12 +231,7 @@ final class ServerCore: Sendable {
         for connection in connections { connection.task?.cancel() }
         var closing: [EventLoopFuture<Void>] = connections.map { $0.channel.close() }
         if let listener { closing.append(listener.close()) }
-        guard let first = closing.first else { return }
-        // Waits for the sockets to be closed (so the port can be bound again at once), never
-        // on an event loop: the closing happens there.
-        if !first.eventLoop.inEventLoop, MultiThreadedEventLoopGroup.currentEventLoop == nil {
-            try? EventLoopFuture.andAllComplete(closing, on: first.eventLoop).wait()
-        }
+        return closing
     }
 
     // MARK: Answering

@@ -39,7 +39,6 @@ struct RunCommand: AsyncParsableCommand {
                     throw CleanExit.message("error: \(current.path): listen \(listen): \(error)", exitCode: 1)
                 }
             }
-            defer { metricsServer?.shutdown() }
             while true {
                 await pipeline.service.start()
                 logger.info(
@@ -49,8 +48,9 @@ struct RunCommand: AsyncParsableCommand {
                         "rules": "\(pipeline.rules.rules.count)", "sinks": "\(current.sinkNames.joined(separator: ","))",
                         "state": "\(current.state)",
                     ])
-                let service = pipeline.service
-                let work = Task { await service.run() }
+                // The task holds the service only while it runs: a retired pipeline's last
+                // reference is its own (see retire).
+                let work = Task { [service = pipeline.service] in await service.run() }
                 // A reload checks the new config and rules and binds a new listen address while
                 // the old pipeline runs, then stops it (its deliveries in flight finish) before
                 // the new one reads the state file, so the two never work on the same state at once.
@@ -61,12 +61,13 @@ struct RunCommand: AsyncParsableCommand {
                         logger.info("shutting down", metadata: ["signal": "\(SignalInbox.name(signal))"])
                         work.cancel()
                         await work.value
+                        await metricsServer?.shutdown()
                         logger.info("stopped")
                         return
                     }
                     logger.info("reloading the config and the rules", metadata: ["config": "\(config.config)"])
                     do {
-                        reload = try prepareReload(
+                        reload = try await prepareReload(
                             running: current, server: &metricsServer, metrics: metrics, clock: clock, logger: logger)
                     } catch {
                         Self.reloadFailed(error, metrics: metrics, logger: logger)
@@ -76,24 +77,28 @@ struct RunCommand: AsyncParsableCommand {
                 await work.value
                 guard let reload else { continue }
                 do {
-                    pipeline = try await Pipeline.make(
+                    let next = try await Pipeline.make(
                         config: reload.config, rules: reload.rules, logger: logger, clock: clock, metrics: metrics)
+                    await Self.retire(&pipeline, for: next)
                 } catch {
                     Self.reloadFailed(error, metrics: metrics, logger: logger)
                     if reload.listenChanged {
-                        reload.server?.shutdown()
+                        await reload.server?.shutdown()
                         if reload.releasedRunningServer {
                             metricsServer = Self.rebind(current, metrics: metrics, clock: clock, logger: logger)
                         }
                     }
                     guard let restored = await restore(current, rules: pipeline.rules, signals: signals, clock: clock, metrics: metrics, logger: logger)
-                    else { return }
-                    pipeline = restored
+                    else {
+                        await metricsServer?.shutdown()
+                        return
+                    }
+                    await Self.retire(&pipeline, for: restored)
                     continue
                 }
                 metrics.recordReload(succeeded: true)
                 if reload.listenChanged {
-                    if !reload.releasedRunningServer { metricsServer?.shutdown() }
+                    if !reload.releasedRunningServer { await metricsServer?.shutdown() }
                     metricsServer = reload.server
                 }
                 current = reload.config
@@ -119,7 +124,7 @@ struct RunCommand: AsyncParsableCommand {
     private func prepareReload(
         running: CancelWatchConfig, server: inout MetricsServer?, metrics: CancelWatchMetrics, clock: WatchClock,
         logger: Logger
-    ) throws -> PreparedReload {
+    ) async throws -> PreparedReload {
         let next = try config.load()
         let rules = try Pipeline.loadRules(next, logger: logger)
         guard next.listen != running.listen else {
@@ -136,7 +141,7 @@ struct RunCommand: AsyncParsableCommand {
             guard let runningServer = server, listen.port != 0, listen.port == running.listen?.port else {
                 throw ListenFailure(listen: listen, path: next.path, reason: "\(error)")
             }
-            runningServer.shutdown()
+            await runningServer.shutdown()
             server = nil
             do {
                 let bound = try Self.serveMetrics(on: listen, metrics: metrics, clock: clock, logger: logger)
@@ -146,6 +151,21 @@ struct RunCommand: AsyncParsableCommand {
                 throw ListenFailure(listen: listen, path: next.path, reason: "\(error)")
             }
         }
+    }
+
+    /// Puts `next` in place of `pipeline` and lets the old one go on a thread of its own:
+    /// closing its state file checkpoints and fsyncs (SQLite's WAL), not for the cooperative pool.
+    private static func retire(_ pipeline: inout Pipeline, for next: Pipeline) async {
+        let retired = Retired(pipeline)
+        pipeline = next
+        await BlockingWorkers.shared.run { retired.release() }
+    }
+
+    /// The last reference to a pipeline that is done with.
+    private final class Retired: @unchecked Sendable {
+        private var pipeline: Pipeline?
+        init(_ pipeline: Pipeline) { self.pipeline = pipeline }
+        func release() { pipeline = nil }
     }
 
     private struct ListenFailure: Error, CustomStringConvertible {

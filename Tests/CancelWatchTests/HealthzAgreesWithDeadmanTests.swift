@@ -22,7 +22,6 @@ import Testing
             sources: [PolledSource(client: market, pollInterval: 60)], rules: [], routes: [], store: store, clock: clock,
             logger: quiet, health: HealthConfig(notify: ["ops"], downAfter: 10, silentAfter: 600), metrics: metrics)
         let server = try MetricsServer(address: ListenAddress(host: "127.0.0.1", port: 0), metrics: metrics, clock: clock)
-        defer { server.shutdown() }
         let events = HealthEvents()
         await service.start()
         await service.watcher.onHealthEvent { events.add($0) }
@@ -51,6 +50,7 @@ import Testing
         try await waitFor { events.all.count == 2 }
         #expect(events.all.last?.kind == .sourceUp)
         #expect(try await healthz(server).status == 200)
+        await server.shutdown()
     }
 
     @Test func healthzSays503OnceDownAfterPollsFailedInARow() async throws {
@@ -62,7 +62,6 @@ import Testing
             sources: [PolledSource(client: market, pollInterval: 60)], rules: [], routes: [], store: store, clock: clock,
             logger: quiet, health: HealthConfig(notify: ["ops"], downAfter: 1, silentAfter: 7 * 86400), metrics: metrics)
         let server = try MetricsServer(address: ListenAddress(host: "127.0.0.1", port: 0), metrics: metrics, clock: clock)
-        defer { server.shutdown() }
         let events = HealthEvents()
         await service.start()
         await service.watcher.onHealthEvent { events.add($0) }
@@ -71,6 +70,7 @@ import Testing
         let down = try await healthz(server)
         #expect(down.status == 503)
         #expect(down.body.contains(market.source), "\(down.body)")
+        await server.shutdown()
     }
 
     private func healthz(_ server: MetricsServer) async throws -> (status: Int, body: String) {

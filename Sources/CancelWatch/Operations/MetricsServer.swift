@@ -32,5 +32,6 @@ public final class MetricsServer: Sendable {
         }
     }
 
-    public func shutdown() { server.shutdown() }
+    /// Stops serving; the port is free when it returns (it waits without blocking a thread).
+    public func shutdown() async { await server.close() }
 }
