@@ -109,6 +109,9 @@ final class SelectiveSink: AlertSink, @unchecked Sendable {
         try await settle { sink.delivered.count == 4 }
         #expect(sink.delivered.last == late.id)
         sink.heal()
+        // The clock moves only once the loop waits on it (a loop that read the next attempt
+        // before the move would wait from after it, a floor later, and the clock never moves again).
+        try await waitFor { clock.sleeperCount == 1 }
         clock.advance(by: 60)
         try await settle { sink.delivered.count == 5 }
         #expect(sink.delivered.last == queued[0].id)
