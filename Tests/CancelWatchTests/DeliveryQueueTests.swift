@@ -66,6 +66,16 @@ final class SelectiveSink: AlertSink, @unchecked Sendable {
         try await Task.sleep(for: .milliseconds(150))
     }
 
+    /// Moves the clock once the queue waits on it. A move made while the loop is still
+    /// choosing its wait is taken as its "now", and the wait's floor puts its deadline
+    /// past the moved clock, which no test moves again (a loaded run saw 4 of 5 delivered).
+    func advanceWhenWaiting(by seconds: TimeInterval) async throws {
+        let limit = Date().addingTimeInterval(10)
+        while clock.sleeperCount == 0 && Date() < limit { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(clock.sleeperCount == 1, "the queue never waited on the clock")
+        clock.advance(by: seconds)
+    }
+
     @Test func aFailingSinkWaitsAsAWholeForItsRetryAfterInsteadOfTryingEveryEvent() async throws {
         let queued = events(5)
         let store = try store(with: queued)
@@ -78,12 +88,12 @@ final class SelectiveSink: AlertSink, @unchecked Sendable {
         try await settle { log.results.count >= 2 }
         #expect(log.results.count == 2, "tries while the sink asked to wait: \(log.results.map(\.status))")
         #expect(sink.events.isEmpty)
-        clock.advance(by: 10)
+        try await advanceWhenWaiting(by: 10)
         try await settle { log.results.count >= 3 }
         // The third failure pauses it again (still failing in a row); then all go through.
         #expect(log.results.count == 3)
         #expect(sink.events.isEmpty)
-        clock.advance(by: 10)
+        try await advanceWhenWaiting(by: 10)
         try await settle { sink.events.count == 5 }
         #expect(Set(sink.events.map(\.id)) == Set(queued.map(\.id)))
         #expect(log.results.count == 8)
@@ -109,10 +119,7 @@ final class SelectiveSink: AlertSink, @unchecked Sendable {
         try await settle { sink.delivered.count == 4 }
         #expect(sink.delivered.last == late.id)
         sink.heal()
-        // The clock moves only once the loop waits on it (a loop that read the next attempt
-        // before the move would wait from after it, a floor later, and the clock never moves again).
-        try await waitFor { clock.sleeperCount == 1 }
-        clock.advance(by: 60)
+        try await advanceWhenWaiting(by: 60)
         try await settle { sink.delivered.count == 5 }
         #expect(sink.delivered.last == queued[0].id)
         #expect(sink.delivered.count == 5)
@@ -128,7 +135,7 @@ final class SelectiveSink: AlertSink, @unchecked Sendable {
         defer { running.cancel() }
         let later = events(4).dropFirst()
         for (index, event) in later.enumerated() {
-            clock.advance(by: 120)  // past the poisoned event's next backoff
+            try await advanceWhenWaiting(by: 120)  // past the poisoned event's next backoff
             try await settle { log.results.filter { $0.eventID == poisoned[0].id }.count >= index + 1 }
             try store.commit(alerts: [], events: [event], health: nil, at: clock.now())
             queue.wake()
@@ -149,7 +156,7 @@ final class SelectiveSink: AlertSink, @unchecked Sendable {
         defer { running.cancel() }
         try await settle { log.results.count >= 1 }
         #expect(log.results.count == 1, "\(log.results.count) tries without the clock moving")
-        clock.advance(by: 1)
+        try await advanceWhenWaiting(by: 1)
         try await settle { log.results.count >= 2 }
         #expect(log.results.count == 2)
         // The same floor for marketplace calls (one policy type), and the cap above.
