@@ -88,18 +88,29 @@ final class GeneratingTransport: HTTPTransport, @unchecked Sendable {
     }
 }
 
-/// `/proc/self/status` figures, in bytes.
-enum ProcStatus {
-    static func value(_ field: String) -> Int {
-        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
-        for line in text.split(separator: "\n") where line.hasPrefix(field + ":") {
-            let digits = line.dropFirst(field.count + 1).trimmingCharacters(in: .whitespaces).split(separator: " ").first ?? "0"
-            return (Int(digits) ?? 0) * 1024
+/// `/proc/self/status` figures, in bytes, from one read of the file: the kernel reports
+/// VmHWM as at least the VmRSS it reports beside it, which two separate reads do not
+/// promise (the resident count moves between them while other threads allocate and free).
+struct ProcStatus {
+    var rss = 0
+    var peak = 0
+
+    static func read() -> ProcStatus {
+        var status = ProcStatus()
+        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return status }
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: ":", maxSplits: 1)
+            guard parts.count == 2 else { continue }
+            let digits = parts[1].trimmingCharacters(in: .whitespaces).split(separator: " ").first ?? "0"
+            let bytes = (Int(digits) ?? 0) * 1024
+            switch parts[0] {
+            case "VmRSS": status.rss = bytes
+            case "VmHWM": status.peak = bytes
+            default: break
+            }
         }
-        return 0
+        return status
     }
-    static var rss: Int { value("VmRSS") }
-    static var peak: Int { value("VmHWM") }
 }
 
 struct ScaleOutcome {
@@ -129,7 +140,7 @@ func scalePass(count: Int, scheduler withScheduler: Bool, dropRaw: Bool = false)
     logger.logLevel = .error
     let scheduler = withScheduler
         ? AlertScheduler(rules: rules, store: NullStore(), clock: clock, logger: logger, delivery: nil) : nil
-    let baseline = ProcStatus.rss
+    let baseline = ProcStatus.read().rss
     // As the watcher does: only what the rules read of each raw object stays in memory.
     var tracker = Tracker(keepingRaw: rules.rawPaths)
     let start = DispatchTime.now().uptimeNanoseconds
@@ -146,8 +157,9 @@ func scalePass(count: Int, scheduler withScheduler: Bool, dropRaw: Bool = false)
     }
     let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
     let pending = tracker.pendingCount()
+    let status = ProcStatus.read()
     let outcome = ScaleOutcome(
-        count: tracker.requests.count, pending: pending, baselineRSS: baseline, rss: ProcStatus.rss, peak: ProcStatus.peak,
+        count: tracker.requests.count, pending: pending, baselineRSS: baseline, rss: status.rss, peak: status.peak,
         seconds: seconds)
     withExtendedLifetime(tracker) {}
     if let scheduler { _ = await scheduler.openCount }
