@@ -1,5 +1,6 @@
 import CancelWatch
 import Foundation
+import TestServers
 
 /// Events for sink tests: a fixed instant, an Ozon request with an hour and five minutes left.
 enum SinkTestEvents {
@@ -53,8 +54,8 @@ func runPython(_ script: String, arguments: [String] = [], input: Data? = nil) t
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
     process.arguments = ["-c", script] + arguments
-    let output = Pipe()
-    let stdin = Pipe()
+    let output = Pipe.closeOnExec()
+    let stdin = Pipe.closeOnExec()
     process.standardOutput = output
     process.standardInput = stdin
     try process.run()

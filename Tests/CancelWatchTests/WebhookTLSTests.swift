@@ -10,7 +10,7 @@ import Testing
 final class HTTPSTestReceiver: @unchecked Sendable {
     let port: Int
     let certificatePath: String
-    private let stdin = Pipe()
+    private let stdin = Pipe.closeOnExec()
     private let process = Process()
 
     init() throws {
@@ -47,7 +47,7 @@ final class HTTPSTestReceiver: @unchecked Sendable {
             """
         process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
         process.arguments = ["-c", script, certificatePath, keyPath]
-        let stdout = Pipe()
+        let stdout = Pipe.closeOnExec()
         process.standardInput = stdin
         process.standardOutput = stdout
         process.standardError = FileHandle.nullDevice

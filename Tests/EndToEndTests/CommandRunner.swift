@@ -1,4 +1,5 @@
 import Foundation
+import TestServers
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -33,8 +34,6 @@ final class RunningCommand: @unchecked Sendable {
     /// Set when each pipe reached end of file (the process and its children closed it).
     private var outClosed = false
     private var errClosed = false
-    /// Kept open while the reading threads use their descriptors.
-    private var pipes: [Pipe] = []
 
     /// `standardOutput` / `standardError`: where that stream goes instead of a pipe the test reads.
     init(
@@ -47,46 +46,36 @@ final class RunningCommand: @unchecked Sendable {
         var env = ProcessInfo.processInfo.environment
         for (key, value) in environment { env[key] = value }
         process.environment = env
-        let outPipe = Pipe()
-        let errPipe = Pipe()
+        // Pipes only for the streams the test reads, close-on-exec so that no other
+        // test's child holds their write ends open.
+        let outPipe = standardOutput == nil ? Pipe.closeOnExec() : nil
+        let errPipe = standardError == nil ? Pipe.closeOnExec() : nil
         process.standardOutput = standardOutput ?? outPipe
         process.standardError = standardError ?? errPipe
         process.standardInput = FileHandle.nullDevice
         try process.run()
         // Each pipe read on a thread of its own with blocking reads until end of file (no
-        // dispatch readability handlers, which could end a read early under load).
-        pipes = [outPipe, errPipe]
-        if standardOutput == nil {
-            read(outPipe.fileHandleForReading.fileDescriptor, name: "stdout") { [weak self] data in self?.out.append(data) } closed: {
-                [weak self] in self?.outClosed = true
+        // dispatch readability handlers, which could end a read early under load). The
+        // threads read descriptors of their own: these pipes may go with this object first.
+        let lock = self.lock
+        if let outPipe {
+            readToEndInBackground(outPipe.fileHandleForReading.fileDescriptor, name: "command-stdout") { [weak self] data in
+                lock.withLock { self?.out.append(data) }
+            } closed: {
+                [weak self] in lock.withLock { self?.outClosed = true }
             }
         } else {
             outClosed = true
         }
-        if standardError == nil {
-            read(errPipe.fileHandleForReading.fileDescriptor, name: "stderr") { [weak self] data in self?.err.append(data) } closed: {
-                [weak self] in self?.errClosed = true
+        if let errPipe {
+            readToEndInBackground(errPipe.fileHandleForReading.fileDescriptor, name: "command-stderr") { [weak self] data in
+                lock.withLock { self?.err.append(data) }
+            } closed: {
+                [weak self] in lock.withLock { self?.errClosed = true }
             }
         } else {
             errClosed = true
         }
-    }
-
-    private func read(_ fd: Int32, name: String, append: @escaping @Sendable (Data) -> Void, closed: @escaping @Sendable () -> Void) {
-        let lock = self.lock
-        let thread = Thread {
-            var buffer = [UInt8](repeating: 0, count: 65536)
-            while true {
-                let count = buffer.withUnsafeMutableBytes { Foundation.read(fd, $0.baseAddress, $0.count) }
-                if count < 0 && errno == EINTR { continue }
-                if count <= 0 { break }
-                let data = Data(buffer[0..<count])
-                lock.withLock { append(data) }
-            }
-            lock.withLock { closed() }
-        }
-        thread.name = "command-\(name)"
-        thread.start()
     }
 
     deinit {

@@ -118,7 +118,7 @@ func verifyWithReadmeCode(secret: String, header: String, body: String) throws -
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
     process.arguments = ["-c", program, secret, header]
-    let input = Pipe()
+    let input = Pipe.closeOnExec()
     process.standardInput = input
     try process.run()
     input.fileHandleForWriting.write(Data(body.utf8))
@@ -142,8 +142,8 @@ func parseEmail(_ raw: Data) throws -> [String: String] {
         print(json.dumps({k.lower(): str(v) for k, v in m.items()}))
         """,
     ]
-    let input = Pipe()
-    let output = Pipe()
+    let input = Pipe.closeOnExec()
+    let output = Pipe.closeOnExec()
     process.standardInput = input
     process.standardOutput = output
     try process.run()

@@ -65,8 +65,8 @@ public final class SMTPTestServer: @unchecked Sendable {
         process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
         process.arguments = [script.path, configPath.path]
-        stdin = Pipe()
-        let stdout = Pipe()
+        stdin = Pipe.closeOnExec()
+        let stdout = Pipe.closeOnExec()
         process.standardInput = stdin
         process.standardOutput = stdout
         // The server's own log (a client that aborts a TLS handshake makes it print a traceback).

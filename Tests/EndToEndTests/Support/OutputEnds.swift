@@ -71,18 +71,10 @@ final class TestPipe: @unchecked Sendable {
         while write(writeFD, chunk, 1) == 1 {}
     }
 
-    /// Reads and drops everything written to the pipe until it ends (a thread of its own).
+    /// Reads and drops everything written to the pipe until it ends (a thread of its own,
+    /// on a duplicate of the read end: this pipe may be closed first).
     func drainInBackground() {
-        let fd = readFD
-        let thread = Thread {
-            var buffer = [UInt8](repeating: 0, count: 65536)
-            while true {
-                let count = read(fd, &buffer, buffer.count)
-                if count < 0 && errno == EINTR { continue }
-                if count <= 0 { return }
-            }
-        }
-        thread.start()
+        readToEndInBackground(readFD, name: "drain", append: { _ in }, closed: {})
     }
 }
 
