@@ -385,3 +385,31 @@ func httpGet(_ url: String, timeout: TimeInterval = 10) async throws -> (status:
     let (data, response) = try await URLSession.shared.data(for: request)
     return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
 }
+
+extension RunningCommand {
+    /// The TCP addresses (`127.0.0.1:port`) this process listens on, from the kernel's
+    /// socket table and the process's own descriptors. Unlike a request to an address,
+    /// this cannot be answered by another test's server that got the port meanwhile.
+    func listeningAddresses() throws -> Set<String> {
+        let fdDirectory = "/proc/\(process.processIdentifier)/fd"
+        var inodes: Set<String> = []
+        for name in try FileManager.default.contentsOfDirectory(atPath: fdDirectory) {
+            guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(fdDirectory)/\(name)"),
+                target.hasPrefix("socket:[")
+            else { continue }
+            inodes.insert(String(target.dropFirst("socket:[".count).dropLast()))
+        }
+        var addresses: Set<String> = []
+        for line in try String(contentsOfFile: "/proc/net/tcp", encoding: .utf8).split(separator: "\n").dropFirst() {
+            let fields = line.split(separator: " ")
+            // sl local_address rem_address st … inode: LISTEN is state 0A.
+            guard fields.count > 9, fields[3] == "0A", inodes.contains(String(fields[9])) else { continue }
+            let local = fields[1].split(separator: ":")
+            guard local.count == 2, let host = UInt32(local[0], radix: 16), let port = UInt16(local[1], radix: 16) else { continue }
+            // The kernel prints the address as a host-order number of network-order bytes.
+            let octets = (0..<4).map { String((host >> (8 * $0)) & 0xff) }
+            addresses.insert("\(octets.joined(separator: ".")):\(port)")
+        }
+        return addresses
+    }
+}
