@@ -27,7 +27,7 @@ struct CommandResult {
 
 /// A running `cancelwatch` process whose output is collected as it comes.
 final class RunningCommand: @unchecked Sendable {
-    let process = Process()
+    let process: ChildProcess
     private let lock = NSLock()
     private var out = Data()
     private var err = Data()
@@ -40,20 +40,18 @@ final class RunningCommand: @unchecked Sendable {
         _ arguments: [String], directory: URL? = nil, environment: [String: String] = [:], standardOutput: FileHandle? = nil,
         standardError: FileHandle? = nil
     ) throws {
-        process.executableURL = CancelWatchBinary.url
-        process.arguments = arguments
-        if let directory { process.currentDirectoryURL = directory }
         var env = ProcessInfo.processInfo.environment
         for (key, value) in environment { env[key] = value }
-        process.environment = env
         // Pipes only for the streams the test reads, close-on-exec so that no other
         // test's child holds their write ends open.
         let outPipe = standardOutput == nil ? Pipe.closeOnExec() : nil
         let errPipe = standardError == nil ? Pipe.closeOnExec() : nil
-        process.standardOutput = standardOutput ?? outPipe
-        process.standardError = standardError ?? errPipe
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
+        process = try ChildProcess(
+            executable: CancelWatchBinary.url.path, arguments: arguments, environment: env, directory: directory?.path,
+            standardOutput: standardOutput?.fileDescriptor ?? outPipe?.fileHandleForWriting.fileDescriptor,
+            standardError: standardError?.fileDescriptor ?? errPipe?.fileHandleForWriting.fileDescriptor)
+        try? outPipe?.fileHandleForWriting.close()
+        try? errPipe?.fileHandleForWriting.close()
         // Each pipe read on a thread of its own with blocking reads until end of file (no
         // dispatch readability handlers, which could end a read early under load). The
         // threads read descriptors of their own: these pipes may go with this object first.

@@ -173,19 +173,13 @@ final class WatchSetup: @unchecked Sendable {
             try? FileManager.default.removeItem(at: outURL)
             try? FileManager.default.removeItem(at: errURL)
         }
-        let process = Process()
-        process.executableURL = CancelWatchBinary.url
-        process.arguments = arguments
-        process.currentDirectoryURL = directory
         var env = ProcessInfo.processInfo.environment
         for (key, value) in environment { env[key] = value }
-        process.environment = env
         let out = try FileHandle(forWritingTo: outURL)
         let err = try FileHandle(forWritingTo: errURL)
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
+        let process = try ChildProcess(
+            executable: CancelWatchBinary.url.path, arguments: arguments, environment: env, directory: directory.path,
+            standardOutput: out.fileDescriptor, standardError: err.fileDescriptor)
         let deadline = Date().addingTimeInterval(timeout)
         while process.isRunning {
             if Date() > deadline {
@@ -400,7 +394,7 @@ extension RunningCommand {
             inodes.insert(String(target.dropFirst("socket:[".count).dropLast()))
         }
         var addresses: Set<String> = []
-        for line in try String(contentsOfFile: "/proc/net/tcp", encoding: .utf8).split(separator: "\n").dropFirst() {
+        for line in try procFile("/proc/net/tcp").split(separator: "\n").dropFirst() {
             let fields = line.split(separator: " ")
             // sl local_address rem_address st … inode: LISTEN is state 0A.
             guard fields.count > 9, fields[3] == "0A", inodes.contains(String(fields[9])) else { continue }
@@ -412,4 +406,21 @@ extension RunningCommand {
         }
         return addresses
     }
+}
+
+/// A file under /proc read to its end (Foundation's `String(contentsOfFile:)` stops at
+/// the first 4 KB of these files, whose size reads as 0).
+func procFile(_ path: String) throws -> String {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { throw CommandFailure("\(path): \(String(cString: strerror(errno)))") }
+    defer { close(fd) }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let count = read(fd, &chunk, chunk.count)
+        if count < 0 && errno == EINTR { continue }
+        guard count > 0 else { break }
+        bytes += chunk[0..<count]
+    }
+    return String(decoding: bytes, as: UTF8.self)
 }
