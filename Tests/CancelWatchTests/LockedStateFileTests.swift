@@ -1,4 +1,5 @@
 import Foundation
+import TestServers
 import Testing
 
 @testable import CancelWatch
@@ -20,8 +21,8 @@ import Testing
             "import fcntl, os, sys\nfd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)\nfcntl.flock(fd, fcntl.LOCK_EX)\nprint('locked', flush=True)\nsys.stdin.read()",
             path + ".lock",
         ]
-        let output = Pipe()
-        let input = Pipe()
+        let output = Pipe.closeOnExec()
+        let input = Pipe.closeOnExec()
         holder.standardOutput = output
         holder.standardInput = input
         try holder.run()
