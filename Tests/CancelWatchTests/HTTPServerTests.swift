@@ -57,7 +57,9 @@ final class ServerBox: @unchecked Sendable {
     }
 
     @Test func keepsTheConnectionAliveBetweenRequests() async throws {
-        let server = try HTTPServer(handler: echoHandler)
+        // A kept-alive connection waits for the next request as long as the head deadline
+        // (10 s by default): longer here than any pause of a loaded full run between requests.
+        let server = try HTTPServer(options: HTTPServer.Options(requestHeadTimeout: 600), handler: echoHandler)
         defer { server.shutdown() }
         var remotes: Set<String> = []
         for _ in 0..<3 {

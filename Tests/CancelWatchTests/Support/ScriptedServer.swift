@@ -12,11 +12,12 @@ final class ScriptedServer: @unchecked Sendable {
 
     init(
         _ script: [(ServerRequest) -> ServerResponse] = [],
-        fallback: @escaping (ServerRequest) -> ServerResponse = { _ in .text(status: 599, "script exhausted") }
+        fallback: @escaping (ServerRequest) -> ServerResponse = { _ in .text(status: 599, "script exhausted") },
+        options: HTTPServer.Options = HTTPServer.Options()
     ) throws {
         self.script = script
         self.fallback = fallback
-        server = try HTTPServer { [unowned self] request in self.answer(request) }
+        server = try HTTPServer(options: options) { [unowned self] request in self.answer(request) }
     }
 
     deinit { server.shutdown() }
