@@ -27,7 +27,7 @@ public final class SMTPTestServer: @unchecked Sendable {
     public let directory: URL
     /// The throwaway self-signed certificate (for 127.0.0.1), a PEM file usable as `ca_file`.
     public let certificatePath: String
-    private let process: Process
+    private let process: ChildProcess
     private let stdin: Pipe
 
     /// - Parameters:
@@ -62,18 +62,19 @@ public final class SMTPTestServer: @unchecked Sendable {
         let configPath = directory.appendingPathComponent("config.json")
         try JSONSerialization.data(withJSONObject: configuration).write(to: configPath)
 
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        process.arguments = [script.path, configPath.path]
         stdin = Pipe.closeOnExec()
         let stdout = Pipe.closeOnExec()
-        process.standardInput = stdin
-        process.standardOutput = stdout
         // The server's own log (a client that aborts a TLS handshake makes it print a traceback).
         let logPath = directory.appendingPathComponent("smtpd.log").path
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        process.standardError = FileHandle(forWritingAtPath: logPath)
-        try process.run()
+        guard let log = FileHandle(forWritingAtPath: logPath) else { throw CocoaError(.fileNoSuchFile) }
+        process = try ChildProcess(
+            executable: "/usr/bin/python3", arguments: [script.path, configPath.path], environment: ProcessInfo.processInfo.environment,
+            standardInput: stdin.fileHandleForReading.fileDescriptor, standardOutput: stdout.fileHandleForWriting.fileDescriptor,
+            standardError: log.fileDescriptor)
+        try? stdin.fileHandleForReading.close()
+        try? stdout.fileHandleForWriting.close()
+        try? log.close()
         // The first line is the port it listens on.
         var line = Data()
         while !line.contains(UInt8(ascii: "\n")) {
@@ -113,12 +114,7 @@ public final class SMTPTestServer: @unchecked Sendable {
     }
 
     private static func run(_ executable: String, _ arguments: [String]) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        let process = try ChildProcess(executable: executable, arguments: arguments, environment: ProcessInfo.processInfo.environment)
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
             throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "\(executable) failed"])
