@@ -51,14 +51,14 @@ enum IndependentHMAC {
 
 /// Runs `/usr/bin/python3 -c script args…` and returns its standard output.
 func runPython(_ script: String, arguments: [String] = [], input: Data? = nil) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-    process.arguments = ["-c", script] + arguments
     let output = Pipe.closeOnExec()
     let stdin = Pipe.closeOnExec()
-    process.standardOutput = output
-    process.standardInput = stdin
-    try process.run()
+    let process = try ChildProcess(
+        executable: "/usr/bin/python3", arguments: ["-c", script] + arguments, environment: ProcessInfo.processInfo.environment,
+        standardInput: stdin.fileHandleForReading.fileDescriptor, standardOutput: output.fileHandleForWriting.fileDescriptor,
+        standardError: 2)
+    try stdin.fileHandleForReading.close()
+    try output.fileHandleForWriting.close()
     if let input { stdin.fileHandleForWriting.write(input) }
     try stdin.fileHandleForWriting.close()
     let data = output.fileHandleForReading.readDataToEndOfFile()

@@ -115,12 +115,11 @@ func verifyWithReadmeCode(secret: String, header: String, body: String) throws -
         ok = verify(sys.argv[1].encode(), sys.argv[2], sys.stdin.buffer.read())
         sys.exit(0 if ok else 3)
         """
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-    process.arguments = ["-c", program, secret, header]
     let input = Pipe.closeOnExec()
-    process.standardInput = input
-    try process.run()
+    let process = try ChildProcess(
+        executable: "/usr/bin/python3", arguments: ["-c", program, secret, header], environment: ProcessInfo.processInfo.environment,
+        standardInput: input.fileHandleForReading.fileDescriptor, standardOutput: 1, standardError: 2)
+    try input.fileHandleForReading.close()
     input.fileHandleForWriting.write(Data(body.utf8))
     try input.fileHandleForWriting.close()
     process.waitUntilExit()
@@ -132,21 +131,19 @@ func verifyWithReadmeCode(secret: String, header: String, body: String) throws -
 
 /// Parses a delivered message with Python's email package (RFC 2047 words decoded).
 func parseEmail(_ raw: Data) throws -> [String: String] {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-    process.arguments = [
-        "-c",
-        """
+    let script = """
         import email, email.policy, json, sys
         m = email.message_from_bytes(sys.stdin.buffer.read(), policy=email.policy.default)
         print(json.dumps({k.lower(): str(v) for k, v in m.items()}))
-        """,
-    ]
+        """
     let input = Pipe.closeOnExec()
     let output = Pipe.closeOnExec()
-    process.standardInput = input
-    process.standardOutput = output
-    try process.run()
+    let process = try ChildProcess(
+        executable: "/usr/bin/python3", arguments: ["-c", script], environment: ProcessInfo.processInfo.environment,
+        standardInput: input.fileHandleForReading.fileDescriptor, standardOutput: output.fileHandleForWriting.fileDescriptor,
+        standardError: 2)
+    try input.fileHandleForReading.close()
+    try output.fileHandleForWriting.close()
     input.fileHandleForWriting.write(raw)
     try input.fileHandleForWriting.close()
     let data = output.fileHandleForReading.readDataToEndOfFile()
