@@ -14,18 +14,18 @@ import Testing
         try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: path)
 
         // Another process holds the lock until its standard input closes.
-        let holder = Process()
-        holder.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        holder.arguments = [
-            "-c",
-            "import fcntl, os, sys\nfd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)\nfcntl.flock(fd, fcntl.LOCK_EX)\nprint('locked', flush=True)\nsys.stdin.read()",
-            path + ".lock",
-        ]
         let output = Pipe.closeOnExec()
         let input = Pipe.closeOnExec()
-        holder.standardOutput = output
-        holder.standardInput = input
-        try holder.run()
+        let holder = try ChildProcess(
+            executable: "/usr/bin/python3",
+            arguments: [
+                "-c",
+                "import fcntl, os, sys\nfd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)\nfcntl.flock(fd, fcntl.LOCK_EX)\nprint('locked', flush=True)\nsys.stdin.read()",
+                path + ".lock",
+            ], environment: ProcessInfo.processInfo.environment, standardInput: input.fileHandleForReading.fileDescriptor,
+            standardOutput: output.fileHandleForWriting.fileDescriptor, standardError: 2)
+        try input.fileHandleForReading.close()
+        try output.fileHandleForWriting.close()
         defer {
             try? input.fileHandleForWriting.close()
             holder.waitUntilExit()

@@ -11,22 +11,19 @@ final class HTTPSTestReceiver: @unchecked Sendable {
     let port: Int
     let certificatePath: String
     private let stdin = Pipe.closeOnExec()
-    private let process = Process()
+    private var process: ChildProcess?
 
     init() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cw-https-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         certificatePath = directory.appendingPathComponent("cert.pem").path
         let keyPath = directory.appendingPathComponent("key.pem").path
-        let openssl = Process()
-        openssl.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        openssl.arguments = [
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", keyPath, "-out", certificatePath, "-days", "1",
-            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-        ]
-        openssl.standardOutput = FileHandle.nullDevice
-        openssl.standardError = FileHandle.nullDevice
-        try openssl.run()
+        let openssl = try ChildProcess(
+            executable: "/usr/bin/openssl",
+            arguments: [
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", keyPath, "-out", certificatePath, "-days", "1",
+                "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+            ], environment: ProcessInfo.processInfo.environment)
         openssl.waitUntilExit()
 
         let script = """
@@ -45,13 +42,13 @@ final class HTTPSTestReceiver: @unchecked Sendable {
             threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
             done.wait(120)
             """
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        process.arguments = ["-c", script, certificatePath, keyPath]
         let stdout = Pipe.closeOnExec()
-        process.standardInput = stdin
-        process.standardOutput = stdout
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        process = try ChildProcess(
+            executable: "/usr/bin/python3", arguments: ["-c", script, certificatePath, keyPath],
+            environment: ProcessInfo.processInfo.environment, standardInput: stdin.fileHandleForReading.fileDescriptor,
+            standardOutput: stdout.fileHandleForWriting.fileDescriptor)
+        try? stdin.fileHandleForReading.close()
+        try? stdout.fileHandleForWriting.close()
         var line = Data()
         while !line.contains(UInt8(ascii: "\n")) {
             let chunk = stdout.fileHandleForReading.availableData
