@@ -60,6 +60,25 @@ import TestServers
         }
     }
 
+    /// A receiver that echoes the URL as it was sent (percent-encoded) leaks nothing either:
+    /// the token's encoded form, in the path and in the query, is as secret as its decoded one.
+    @Test func aWebhookTokenEchoedPercentEncodedIsTakenOut() async throws {
+        let server = try ScriptedServer(fallback: { request in .text(status: 404, "no such hook: \(request.target)") })
+        let sink = WebhookSink(
+            name: "hook",
+            config: WebhookSinkConfig(url: .url(server.baseURL + "/bot123456%3AAAbbCC-dd/send?key=k3y%2Fvalue%2Bx")),
+            transport: CurlHTTPTransport(threads: 1), clock: ManualClock())
+        do {
+            try await sink.deliver(SinkTestEvents.firing())
+            Issue.record("the receiver refuses the event")
+        } catch {
+            #expect(error.message.contains("404"), "\(error.message)")
+            for leak in ["123456%3AAAbbCC-dd", "AAbbCC-dd", "k3y%2Fvalue%2Bx", "value%2B"] {
+                #expect(!error.message.contains(leak), "\(leak) in \(error.message)")
+            }
+        }
+    }
+
     /// An SMTP reply is kept to 300 bytes: the password it echoes across that is scrubbed first.
     @Test func anSMTPPasswordAcrossTheCutOfTheReplyLeavesNoPrefix() async throws {
         let refusal = "5.7.1 <%s> refused: " + Self.text(cut: 300 - 44, total: 340)

@@ -128,11 +128,13 @@ public struct WebhookSink: AlertSink {
     var scrubber: SecretScrubber {
         var sensitive = [config.url.value, config.secret?.value].compactMap { $0 } + Array(config.headers.values)
         if let components = URLComponents(string: config.url.value) {
-            let segments = components.path.split(separator: "/")
+            // Decoded and as sent (percent-encoded): a receiver may echo either form.
+            let segments = components.path.split(separator: "/") + components.percentEncodedPath.split(separator: "/")
             sensitive += segments.map(String.init)
             // Telegram's `/bot<token>/`: the token is a secret without its prefix too.
             sensitive += segments.filter { $0.hasPrefix("bot") }.map { String($0.dropFirst(3)) }
             sensitive += (components.queryItems ?? []).compactMap(\.value)
+            sensitive += (components.percentEncodedQueryItems ?? []).compactMap(\.value)
             if let user = components.user { sensitive.append(user) }
             if let password = components.password { sensitive.append(password) }
         }
