@@ -127,7 +127,12 @@ struct RunCommand: AsyncParsableCommand {
     ) async throws -> PreparedReload {
         let next = try config.load()
         let rules = try Pipeline.loadRules(next, logger: logger)
-        guard next.listen != running.listen else {
+        // A server lost to an earlier failed rebind is bound again, even on the same address.
+        let serverLost = next.listen != nil && server == nil
+        if serverLost, let listen = next.listen, listen == running.listen {
+            logger.info("binding /metrics and /healthz again: no server is running", metadata: ["listen": "\(listen)"])
+        }
+        guard next.listen != running.listen || serverLost else {
             return PreparedReload(config: next, rules: rules, listenChanged: false, server: nil, releasedRunningServer: false)
         }
         guard let listen = next.listen else {
