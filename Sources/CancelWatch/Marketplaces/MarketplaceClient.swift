@@ -134,6 +134,8 @@ func sendWithRetry<T>(
 ) async throws(PollError) -> SentCall<T> {
     var attempt = 1
     while true {
+        // Every page loop calls through here: a cancelled poll stops before its next call.
+        if Task.isCancelled { throw PollError(source: source, kind: .transport, message: "cancelled") }
         let sentAt = clock.now()
         let request = makeRequest(sentAt)
         let scrubbing = scrubber.including(headersOf: request, named: secretHeaders)

@@ -7,11 +7,15 @@ final class CannedAnswerServer: @unchecked Sendable {
     let port: Int
     private let listener: Int32
     private let answer: [UInt8]
-    private let lock = NSLock()
+    private let delay: TimeInterval
+    private let lock = NSCondition()
     private var requests = 0
+    private var taken = 0
     private var stopped = false
 
-    init(status: Int, contentType: String = "application/json", body: String) throws {
+    /// `delay`: how long each answer is held back (cut short by `stop()`).
+    init(status: Int, contentType: String = "application/json", body: String, delay: TimeInterval = 0) throws {
+        self.delay = delay
         let bytes = Array(body.utf8)
         answer = Array(
             "HTTP/1.1 \(status) Canned\r\nContent-Type: \(contentType)\r\nContent-Length: \(bytes.count)\r\nConnection: close\r\n\r\n".utf8)
@@ -45,9 +49,15 @@ final class CannedAnswerServer: @unchecked Sendable {
     /// Requests answered so far.
     var answered: Int { lock.withLock { requests } }
 
+    /// Requests read whole so far, answered or still held back.
+    var received: Int { lock.withLock { taken } }
+
     func stop() {
         let first = lock.withLock { () -> Bool in
-            defer { stopped = true }
+            defer {
+                stopped = true
+                lock.broadcast()
+            }
             return !stopped
         }
         if first {
@@ -64,6 +74,11 @@ final class CannedAnswerServer: @unchecked Sendable {
                 return
             }
             readRequest(connection)
+            lock.withLock { taken += 1 }
+            if delay > 0 {
+                let until = Date(timeIntervalSinceNow: delay)
+                lock.withLock { while !stopped, lock.wait(until: until) {} }
+            }
             var offset = 0
             while offset < answer.count {
                 let written = answer[offset...].withUnsafeBytes { send(connection, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
