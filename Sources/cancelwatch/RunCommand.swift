@@ -59,8 +59,10 @@ struct RunCommand: AsyncParsableCommand {
                     let signal = await signals.next()
                     if signal != SIGHUP {
                         logger.info("shutting down", metadata: ["signal": "\(SignalInbox.name(signal))"])
+                        let impatient = Self.exitOnSecondSignal(signals, logger: logger)
                         work.cancel()
                         await work.value
+                        impatient.cancel()
                         await metricsServer?.shutdown()
                         logger.info("stopped")
                         return
@@ -218,6 +220,20 @@ struct RunCommand: AsyncParsableCommand {
                 return nil
             }
             delay = min(delay * 2, 60)
+        }
+    }
+
+    /// Ends the process at once on a SIGTERM or SIGINT that comes while the graceful stop
+    /// runs: deliveries not yet made stay in the outbox for the next start.
+    private static func exitOnSecondSignal(_ signals: SignalInbox, logger: Logger) -> Task<Void, Never> {
+        Task {
+            while true {
+                let signal = await signals.next()
+                if signal == SignalInbox.cancelled { return }
+                guard signal != SIGHUP else { continue }
+                logger.error("second signal: exiting now", metadata: ["signal": "\(SignalInbox.name(signal))"])
+                Foundation.exit(1)
+            }
         }
     }
 

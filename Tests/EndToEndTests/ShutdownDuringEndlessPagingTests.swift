@@ -3,7 +3,8 @@ import Testing
 
 /// SIGTERM stops `run` while a marketplace keeps saying "there is another page": the page
 /// loops stop at the next call instead of paging on (up to 10,000 pages, each up to the
-/// source's timeout). On deb1852 `run` paged on after SIGTERM.
+/// source's timeout), and a second SIGTERM during the graceful stop ends the process at once.
+/// On deb1852 the first `run` paged on after SIGTERM and the second ignored the second signal.
 @Suite struct ShutdownDuringEndlessPagingTests {
     /// A RED listing that is always empty and always has 10,000 pages.
     static let endlessPage = #"{"success": true, "error_code": 0, "data": {"total_page": 10000, "current_page": 1, "package_list": []}}"#
@@ -30,5 +31,20 @@ import Testing
         let status = try await run.stop(signal: SIGTERM, timeout: 60)
         #expect(status == 0, "\(run.stderr)")
         #expect(run.stderr.contains("stopped"), "\(run.stderr)")
+    }
+
+    @Test func aSecondSigtermDuringTheGracefulStopExitsAtOnceWithAFailureStatus() async throws {
+        // The answer is held far longer than the test waits: only the second signal ends `run`.
+        let server = try CannedAnswerServer(status: 200, body: Self.endlessPage, delay: 3600)
+        defer { server.stop() }
+        let setup = try redOnly(on: server, timeout: "600s")
+        defer { setup.shutdown() }
+        let run = try setup.startRun()
+        try await eventually("the first page asked for\n\(run.stderr)") { server.received >= 1 }
+        kill(run.process.processIdentifier, SIGTERM)
+        try await eventually("the graceful stop begun\n\(run.stderr)") { run.stderr.contains("shutting down") }
+        let status = try await run.stop(signal: SIGTERM, timeout: 60)
+        #expect(status != 0, "\(run.stderr)")
+        #expect(run.stderr.contains("second signal: exiting now"), "\(run.stderr)")
     }
 }
