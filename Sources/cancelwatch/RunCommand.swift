@@ -10,7 +10,8 @@ struct RunCommand: AsyncParsableCommand {
         discussion: """
             Polls each source on its interval, fires each rule's events at the instant they fall due, and \
             delivers them to the sinks (retrying from the outbox in the state file). SIGTERM and SIGINT stop \
-            it: deliveries in flight finish or stay in the outbox for the next start. SIGHUP reloads the \
+            it: deliveries in flight finish or stay in the outbox for the next start; a second one ends it at \
+            once. SIGHUP reloads the \
             config and the rules; a reload that fails in any way (the config, the rules, the listen address, \
             the state file) is logged with its reasons and the running set stays.
             """)
