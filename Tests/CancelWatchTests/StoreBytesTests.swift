@@ -4,7 +4,7 @@ import Testing
 
 @testable import CancelWatch
 
-/// Text in the state file is bytes: a NUL, any control byte, U+FFFD (what a JSON "\ud800"
+/// Text in the state file is bytes: a NUL, any control byte, U+FFFD, a lone "\ud800"
 /// becomes), 64 KB strings come back as they went in, from every column that holds text.
 @Suite struct StoreBytesTests {
     static func temporaryPath() -> String {

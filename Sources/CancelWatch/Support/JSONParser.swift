@@ -14,6 +14,11 @@ public struct JSONParseError: Error, Sendable, Equatable, CustomStringConvertibl
 /// trailing commas (Xiaohongshu's own example has them). Integers that fit in
 /// 64 bits stay exact.
 public enum JSONParser {
+    /// A lone surrogate escape `\uD800`...`\uDFFF` (no Swift string holds one) reads as
+    /// U+F0000 + (u - 0xD800), plane 15's private use: distinct escapes stay distinct ids
+    /// (U+FFFD would make them one). Only literal U+F0000...U+F07FF text reads the same.
+    static let loneSurrogateBase: UInt32 = 0xF0000
+
     public static func parse(_ data: Data) throws(JSONParseError) -> JSONValue {
         let result: Result<JSONValue, JSONParseError> = data.withUnsafeBytes { raw in
             Result { () throws(JSONParseError) in try parse(buffer: raw.bindMemory(to: UInt8.self)) }
@@ -282,23 +287,20 @@ public enum JSONParser {
                 case UInt8(ascii: "t"): buffer.append(0x09)
                 case UInt8(ascii: "u"):
                     var scalar = try readHex4()
-                    if (0xD800...0xDBFF).contains(scalar) {
-                        if index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") {
-                            index += 2
-                            let low = try readHex4()
-                            if (0xDC00...0xDFFF).contains(low) {
-                                scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
-                            } else {
-                                scalar = 0xFFFD
-                            }
+                    if (0xD800...0xDBFF).contains(scalar), index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"),
+                        bytes[index + 1] == UInt8(ascii: "u")
+                    {
+                        let next = index
+                        index += 2
+                        let low = try readHex4()
+                        if (0xDC00...0xDFFF).contains(low) {
+                            scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
                         } else {
-                            scalar = 0xFFFD
+                            index = next  // not a pair: the next escape is read on its own
                         }
-                    } else if (0xDC00...0xDFFF).contains(scalar) {
-                        scalar = 0xFFFD
                     }
-                    let character = Character(Unicode.Scalar(scalar) ?? "\u{FFFD}")
-                    buffer.append(contentsOf: Array(String(character).utf8))
+                    if (0xD800...0xDFFF).contains(scalar) { scalar = JSONParser.loneSurrogateBase + (scalar - 0xD800) }
+                    UTF8.encode(Unicode.Scalar(scalar) ?? "\u{FFFD}") { buffer.append($0) }
                 default:
                     throw error("invalid escape '\\\(Character(Unicode.Scalar(escape)))'")
                 }
