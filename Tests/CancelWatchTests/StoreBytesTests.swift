@@ -5,7 +5,7 @@ import Testing
 @testable import CancelWatch
 
 /// Text in the state file is bytes: a NUL, any control byte, U+FFFD, a lone "\ud800"
-/// becomes), 64 KB strings come back as they went in, from every column that holds text.
+/// escape, 64 KB strings come back as they went in, from every column that holds text.
 @Suite struct StoreBytesTests {
     static func temporaryPath() -> String {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cw-bytes-\(UUID().uuidString)")
