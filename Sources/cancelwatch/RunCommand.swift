@@ -233,6 +233,8 @@ struct RunCommand: AsyncParsableCommand {
                 if signal == SignalInbox.cancelled { return }
                 guard signal != SIGHUP else { continue }
                 logger.error("second signal: exiting now", metadata: ["signal": "\(SignalInbox.name(signal))"])
+                // The log line is queued on stderr's writer thread: let it out before exiting.
+                await StandardStream.error.drain(within: 2)
                 Foundation.exit(1)
             }
         }
