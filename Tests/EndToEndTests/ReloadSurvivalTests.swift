@@ -8,17 +8,8 @@ import Testing
 /// reason, the running config, rules and /metrics stay, and the next good reload works.
 /// On deb1852 a reload to a taken port ended `run` with exit code 1.
 @Suite struct ReloadSurvivalTests {
-    func metric(_ url: String, _ sample: String) async throws -> Double? {
-        let (status, body) = try await httpGet(url + "/metrics")
-        guard status == 200 else { return nil }
-        for line in body.split(separator: "\n") where line.hasPrefix(sample + " ") {
-            return Double(line.dropFirst(sample.count + 1))
-        }
-        return nil
-    }
-
     func failures(_ url: String) async throws -> Double? {
-        try await metric(url, #"cancelwatch_config_reloads_total{result="failure"}"#)
+        try await scrapedMetric(url, #"cancelwatch_config_reloads_total{result="failure"}"#)
     }
 
     @Test func aReloadToATakenPortOrAnUnopenableStateKeepsWatchingAndTheNextGoodReloadWorks() async throws {
@@ -72,12 +63,12 @@ import Testing
         try setup.writeRules(ReloadTests.secondRule, file: "second.rules")
         kill(run.process.processIdentifier, SIGHUP)
         try await eventually("the good reload\n\(run.stderr)") {
-            try await metric(url, #"cancelwatch_config_reloads_total{result="success"}"#) == 1
+            try await scrapedMetric(url, #"cancelwatch_config_reloads_total{result="success"}"#) == 1
         }
         let ozon = try setup.pendingRequests().filter { $0.marketplace == .ozon }
         let second = try setup.dueFirings(rule: "ozon-second", of: ozon)
         try await eventually("the new rule's firings\n\(run.stderr)") { Set(setup.receiver.acknowledged).isSuperset(of: second) }
-        #expect(try await metric(url, "cancelwatch_config_last_reload_success") == 1)
+        #expect(try await scrapedMetric(url, "cancelwatch_config_last_reload_success") == 1)
         #expect(try await run.stop() == 0, "\(run.stderr)")
     }
 
@@ -98,7 +89,7 @@ import Testing
             run.stderr.range(of: #"listen=http://127\.0\.0\.2:[0-9]+"#, options: .regularExpression).map {
                 String(run.stderr[run.stderr.index($0.lowerBound, offsetBy: "listen=".count)..<$0.upperBound])
             }, "\(run.stderr)")
-        #expect(try await metric(moved, "cancelwatch_config_last_reload_success") == 1)
+        #expect(try await scrapedMetric(moved, "cancelwatch_config_last_reload_success") == 1)
         // The old address is no longer this watcher's (a request to it could reach another
         // test's server, given the freed port).
         let listening = try run.listeningAddresses()

@@ -13,15 +13,6 @@ import Testing
         }
         """
 
-    func metric(_ url: String, _ sample: String) async throws -> Double? {
-        let (status, body) = try await httpGet(url + "/metrics")
-        guard status == 200 else { return nil }
-        for line in body.split(separator: "\n") where line.hasPrefix(sample + " ") {
-            return Double(line.dropFirst(sample.count + 1))
-        }
-        return nil
-    }
-
     @Test func aGoodReloadAddsRulesAndABrokenOneIsLoggedWithItsDiagnosticsWhileTheRunningRulesKeepFiring() async throws {
         var options = WatchOptions()
         options.listen = true
@@ -31,7 +22,7 @@ import Testing
         let url = try await run.metricsURL()
         let first = try setup.dueFirings()
         try await eventually("the first firings\n\(run.stderr)") { Set(setup.receiver.acknowledged).isSuperset(of: first) }
-        #expect(try await metric(url, "cancelwatch_config_last_reload_success") == 1)
+        #expect(try await scrapedMetric(url, "cancelwatch_config_last_reload_success") == 1)
 
         // A good reload: a second rule joins; the first one's alerts are not sent again.
         try setup.writeRules(Self.secondRule, file: "second.rules")
@@ -40,8 +31,8 @@ import Testing
         let ozon = try setup.pendingRequests().filter { $0.marketplace == .ozon }
         let second = try setup.dueFirings(rule: "ozon-second", of: ozon)
         try await eventually("the new rule's firings\n\(run.stderr)") { Set(setup.receiver.acknowledged).isSuperset(of: second) }
-        #expect(try await metric(url, #"cancelwatch_config_reloads_total{result="success"}"#) == 1)
-        #expect(try await metric(url, "cancelwatch_config_last_reload_success") == 1)
+        #expect(try await scrapedMetric(url, #"cancelwatch_config_reloads_total{result="success"}"#) == 1)
+        #expect(try await scrapedMetric(url, "cancelwatch_config_last_reload_success") == 1)
 
         // A broken reload: a misspelt field. The diagnostics are logged, the rules stay.
         try """
@@ -56,17 +47,17 @@ import Testing
         #expect(run.stderr.contains("remainig"))
         #expect(run.stderr.contains("remaining"), "no suggestion in \(run.stderr)")
         try await eventually("the failure in the metrics") {
-            try await metric(url, #"cancelwatch_config_reloads_total{result="failure"}"#) == 1
+            try await scrapedMetric(url, #"cancelwatch_config_reloads_total{result="failure"}"#) == 1
         }
-        #expect(try await metric(url, "cancelwatch_config_last_reload_success") == 0)
-        #expect(try await metric(url, #"cancelwatch_config_reloads_total{result="success"}"#) == 1)
+        #expect(try await scrapedMetric(url, "cancelwatch_config_last_reload_success") == 0)
+        #expect(try await scrapedMetric(url, #"cancelwatch_config_reloads_total{result="success"}"#) == 1)
 
         // A broken config is refused the same way.
         let config = try String(contentsOfFile: setup.configPath, encoding: .utf8)
         try (config + "\nunknown_key: 1\n").write(toFile: setup.configPath, atomically: true, encoding: .utf8)
         kill(run.process.processIdentifier, SIGHUP)
         try await eventually("the second failed reload") {
-            try await metric(url, #"cancelwatch_config_reloads_total{result="failure"}"#) == 2
+            try await scrapedMetric(url, #"cancelwatch_config_reloads_total{result="failure"}"#) == 2
         }
         #expect(run.stderr.contains("unknown_key"))
 

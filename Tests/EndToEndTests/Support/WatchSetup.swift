@@ -372,6 +372,13 @@ extension RunningCommand {
     }
 }
 
+/// The value of one sample (`name{labels}` as written) in `url`'s `/metrics`, or nil when
+/// the scrape fails or the sample is absent.
+func scrapedMetric(_ url: String, _ sample: String) async throws -> Double? {
+    let (status, body) = try await httpGet(url + "/metrics")
+    return status == 200 ? metricValue(body, sample) : nil
+}
+
 /// A plain HTTP GET from the test (URLSession), with its status and body.
 func httpGet(_ url: String, timeout: TimeInterval = 10) async throws -> (status: Int, body: String) {
     var request = URLRequest(url: URL(string: url)!)
