@@ -43,42 +43,18 @@ import Testing
 }
 
 /// A state store that counts the calls made from a scrape's thread.
-final class ScrapeWatchingStore: StateStore, @unchecked Sendable {
-    let store: SQLiteStateStore
+final class ScrapeWatchingStore: ObservedStore, @unchecked Sendable {
     private let lock = NSLock()
     private var scrapeThread: pthread_t?
     private var fromScrapes = 0
     var callsFromScrapes: Int { lock.withLock { fromScrapes } }
 
-    init(_ store: SQLiteStateStore) { self.store = store }
-
     /// Calls from `thread` count as a scrape's.
     func scraping(on thread: pthread_t) { lock.withLock { scrapeThread = thread } }
 
-    private func enter() {
+    override func willCall(_ name: String) throws(StoreError) {
         lock.withLock {
             if let scrapeThread, pthread_equal(scrapeThread, pthread_self()) != 0 { fromScrapes += 1 }
         }
-    }
-
-    func loadTracked() throws(StoreError) -> [TrackedRequest] { try store.loadTracked() }
-    func save(_ tracked: [TrackedRequest], health: SourceHealth?) throws(StoreError) { try store.save(tracked, health: health) }
-    func delete(_ keys: [RequestKey]) throws(StoreError) { try store.delete(keys) }
-    func pruneOutbox(deliveredBefore: Date, deadBefore: Date) throws(StoreError) -> Int {
-        try store.pruneOutbox(deliveredBefore: deliveredBefore, deadBefore: deadBefore)
-    }
-    func loadHealth() throws(StoreError) -> [SourceHealth] { try store.loadHealth() }
-    func loadAlerts() throws(StoreError) -> [AlertState] { try store.loadAlerts() }
-    func commit(alerts: [AlertState], events: [AlertEvent], health: SourceHealth?, at now: Date) throws(StoreError) {
-        try store.commit(alerts: alerts, events: events, health: health, at: now)
-    }
-    func dueDeliveries(sink: String, now: Date, limit: Int) throws(StoreError) -> DueDeliveries {
-        try store.dueDeliveries(sink: sink, now: now, limit: limit)
-    }
-    func nextDeliveryAttempt(sink: String) throws(StoreError) -> Date? { try store.nextDeliveryAttempt(sink: sink) }
-    func recordDelivery(_ result: DeliveryResult) throws(StoreError) { try store.recordDelivery(result) }
-    func outboxCounts() throws(StoreError) -> [OutboxCount] {
-        enter()
-        return try store.outboxCounts()
     }
 }

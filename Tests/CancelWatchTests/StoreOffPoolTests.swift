@@ -11,12 +11,9 @@ import Testing
 /// has threads, a task on the pool still runs, and the lock holder lets go only then.
 @Suite struct StoreOffPoolTests {
     /// A store that says when a call has come in, before handing it on.
-    final class Entrances: StateStore, @unchecked Sendable {
-        let store: SQLiteStateStore
+    final class Entrances: ObservedStore, @unchecked Sendable {
         private let condition = NSCondition()
         private var entered = 0
-
-        init(_ store: SQLiteStateStore) { self.store = store }
 
         /// False if that many never came (a guard against hanging, not a timing check).
         func waitUntil(entered count: Int) -> Bool {
@@ -27,31 +24,13 @@ import Testing
             return true
         }
 
-        private func enter() {
+        override func willCall(_ name: String) throws(StoreError) {
+            guard name == "commit" else { return }
             condition.lock()
             entered += 1
             condition.broadcast()
             condition.unlock()
         }
-
-        func loadTracked() throws(StoreError) -> [TrackedRequest] { try store.loadTracked() }
-        func save(_ tracked: [TrackedRequest], health: SourceHealth?) throws(StoreError) { try store.save(tracked, health: health) }
-        func delete(_ keys: [RequestKey]) throws(StoreError) { try store.delete(keys) }
-        func pruneOutbox(deliveredBefore: Date, deadBefore: Date) throws(StoreError) -> Int {
-            try store.pruneOutbox(deliveredBefore: deliveredBefore, deadBefore: deadBefore)
-        }
-        func loadHealth() throws(StoreError) -> [SourceHealth] { try store.loadHealth() }
-        func loadAlerts() throws(StoreError) -> [AlertState] { try store.loadAlerts() }
-        func commit(alerts: [AlertState], events: [AlertEvent], health: SourceHealth?, at now: Date) throws(StoreError) {
-            enter()
-            try store.commit(alerts: alerts, events: events, health: health, at: now)
-        }
-        func dueDeliveries(sink: String, now: Date, limit: Int) throws(StoreError) -> DueDeliveries {
-            try store.dueDeliveries(sink: sink, now: now, limit: limit)
-        }
-        func nextDeliveryAttempt(sink: String) throws(StoreError) -> Date? { try store.nextDeliveryAttempt(sink: sink) }
-        func recordDelivery(_ result: DeliveryResult) throws(StoreError) { try store.recordDelivery(result) }
-        func outboxCounts() throws(StoreError) -> [OutboxCount] { try store.outboxCounts() }
     }
 
     @Test func schedulersWaitingOnALockedStateFileLeaveTheCooperativePoolFree() async throws {

@@ -234,8 +234,7 @@ final class ReportLog: @unchecked Sendable {
 }
 
 /// A state file that can be told to refuse writes of tracked requests (a full disk).
-final class RefusingStore: StateStore, @unchecked Sendable {
-    let inner: SQLiteStateStore
+final class RefusingStore: ObservedStore, @unchecked Sendable {
     private let lock = NSLock()
     private var refuses = false
     var refusing: Bool {
@@ -243,36 +242,7 @@ final class RefusingStore: StateStore, @unchecked Sendable {
         set { lock.withLock { refuses = newValue } }
     }
 
-    init(_ inner: SQLiteStateStore) { self.inner = inner }
-
-    private func check() throws(StoreError) {
-        if refusing { throw StoreError("state file: disk full (test)") }
+    override func willCall(_ name: String) throws(StoreError) {
+        if refusing && (name == "save" || name == "delete") { throw StoreError("state file: disk full (test)") }
     }
-
-    func loadTracked() throws(StoreError) -> [TrackedRequest] { try inner.loadTracked() }
-    func loadTracked(keepingRaw paths: RawPaths) throws(StoreError) -> [TrackedRequest] { try inner.loadTracked(keepingRaw: paths) }
-    func loadRaw(of keys: [RequestKey]) throws(StoreError) -> [RequestKey: JSONValue] { try inner.loadRaw(of: keys) }
-    func save(_ tracked: [TrackedRequest], health: SourceHealth?) throws(StoreError) {
-        try check()
-        try inner.save(tracked, health: health)
-    }
-    func delete(_ keys: [RequestKey]) throws(StoreError) {
-        try check()
-        try inner.delete(keys)
-    }
-    func pruneOutbox(deliveredBefore: Date, deadBefore: Date) throws(StoreError) -> Int {
-        try inner.pruneOutbox(deliveredBefore: deliveredBefore, deadBefore: deadBefore)
-    }
-    func loadHealth() throws(StoreError) -> [SourceHealth] { try inner.loadHealth() }
-    func loadAlerts() throws(StoreError) -> [AlertState] { try inner.loadAlerts() }
-    func loadAlerts(of keys: [RequestKey]) throws(StoreError) -> [AlertState] { try inner.loadAlerts(of: keys) }
-    func commit(alerts: [AlertState], events: [AlertEvent], health: SourceHealth?, at now: Date) throws(StoreError) {
-        try inner.commit(alerts: alerts, events: events, health: health, at: now)
-    }
-    func dueDeliveries(sink: String, now: Date, limit: Int) throws(StoreError) -> DueDeliveries {
-        try inner.dueDeliveries(sink: sink, now: now, limit: limit)
-    }
-    func nextDeliveryAttempt(sink: String) throws(StoreError) -> Date? { try inner.nextDeliveryAttempt(sink: sink) }
-    func recordDelivery(_ result: DeliveryResult) throws(StoreError) { try inner.recordDelivery(result) }
-    func outboxCounts() throws(StoreError) -> [OutboxCount] { try inner.outboxCounts() }
 }

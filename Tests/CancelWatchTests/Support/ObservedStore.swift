@@ -1,0 +1,70 @@
+import CancelWatch
+import Foundation
+
+/// A state store that forwards every call to a real one after `willCall(_:)` with the
+/// call's name: a test subclasses it to count calls, hold one back or refuse it (a full disk).
+class ObservedStore: StateStore, @unchecked Sendable {
+    let inner: SQLiteStateStore
+
+    init(_ inner: SQLiteStateStore) { self.inner = inner }
+
+    /// Called before each call is forwarded; throwing refuses it.
+    func willCall(_ name: String) throws(StoreError) {}
+
+    func loadTracked() throws(StoreError) -> [TrackedRequest] {
+        try willCall("loadTracked")
+        return try inner.loadTracked()
+    }
+    func loadTracked(keepingRaw paths: RawPaths) throws(StoreError) -> [TrackedRequest] {
+        try willCall("loadTracked")
+        return try inner.loadTracked(keepingRaw: paths)
+    }
+    func loadRaw(of keys: [RequestKey]) throws(StoreError) -> [RequestKey: JSONValue] {
+        try willCall("loadRaw")
+        return try inner.loadRaw(of: keys)
+    }
+    func save(_ tracked: [TrackedRequest], health: SourceHealth?) throws(StoreError) {
+        try willCall("save")
+        try inner.save(tracked, health: health)
+    }
+    func delete(_ keys: [RequestKey]) throws(StoreError) {
+        try willCall("delete")
+        try inner.delete(keys)
+    }
+    func pruneOutbox(deliveredBefore: Date, deadBefore: Date) throws(StoreError) -> Int {
+        try willCall("pruneOutbox")
+        return try inner.pruneOutbox(deliveredBefore: deliveredBefore, deadBefore: deadBefore)
+    }
+    func loadHealth() throws(StoreError) -> [SourceHealth] {
+        try willCall("loadHealth")
+        return try inner.loadHealth()
+    }
+    func loadAlerts() throws(StoreError) -> [AlertState] {
+        try willCall("loadAlerts")
+        return try inner.loadAlerts()
+    }
+    func loadAlerts(of keys: [RequestKey]) throws(StoreError) -> [AlertState] {
+        try willCall("loadAlerts")
+        return try inner.loadAlerts(of: keys)
+    }
+    func commit(alerts: [AlertState], events: [AlertEvent], health: SourceHealth?, at now: Date) throws(StoreError) {
+        try willCall("commit")
+        try inner.commit(alerts: alerts, events: events, health: health, at: now)
+    }
+    func dueDeliveries(sink: String, now: Date, limit: Int) throws(StoreError) -> DueDeliveries {
+        try willCall("dueDeliveries")
+        return try inner.dueDeliveries(sink: sink, now: now, limit: limit)
+    }
+    func nextDeliveryAttempt(sink: String) throws(StoreError) -> Date? {
+        try willCall("nextDeliveryAttempt")
+        return try inner.nextDeliveryAttempt(sink: sink)
+    }
+    func recordDelivery(_ result: DeliveryResult) throws(StoreError) {
+        try willCall("recordDelivery")
+        try inner.recordDelivery(result)
+    }
+    func outboxCounts() throws(StoreError) -> [OutboxCount] {
+        try willCall("outboxCounts")
+        return try inner.outboxCounts()
+    }
+}
