@@ -21,6 +21,8 @@ let package = Package(
         // Already pulled in by Hummingbird; named so HTTPServing can add its own channel handlers.
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        // `run`'s services in one ServiceGroup: graceful SIGTERM/SIGINT, SIGHUP reload.
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // System libraries: libcurl (HTTP and SMTP), SQLite (state), libcrypto (MD5/HMAC).
@@ -50,6 +52,7 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
 
@@ -66,6 +69,8 @@ let package = Package(
                 "CancelWatch", "CancelWatchTesting", "MarketSim",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
 

@@ -3,6 +3,8 @@ import CancelWatch
 import Foundation
 import Logging
 import MarketSim
+import ServiceLifecycle
+import UnixSignals
 
 /// `cancelwatch demo`: the simulator, the default rules and the stdout sink, with no setup.
 struct DemoCommand: AsyncParsableCommand {
@@ -29,6 +31,8 @@ struct DemoCommand: AsyncParsableCommand {
             guard let seconds = DurationText.parse(duration), seconds > 0 else {
                 throw CleanExit.message("error: --duration '\(duration)' is not a duration like 90s or 10m", exitCode: 1)
             }
+            // Trapped before anything else: from here on these signals stop the demo instead of ending the process.
+            let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
             StderrLogHandler.bootstrapOnce(format: .text, level: logLevel)
             var logger = Logger(label: "cancelwatch")
             logger.logLevel = logLevel
@@ -60,19 +64,32 @@ struct DemoCommand: AsyncParsableCommand {
                 """)
             await pipeline.service.watcher.onPoll { report in output.show(report) }
             await pipeline.service.start()
-            let work = Task { await pipeline.service.run() }
-            let summary = Task {
-                while !Task.isCancelled {
-                    try? await clock.sleep(for: 20)
-                    if Task.isCancelled { break }
-                    output.summary(await pipeline.service.watcher.tracked, now: clock.now())
+            let service = pipeline.service
+            let summary = ClosureService {
+                await cancelWhenGracefulShutdown {
+                    while !Task.isCancelled {
+                        try? await clock.sleep(for: 20)
+                        if Task.isCancelled { break }
+                        output.summary(await service.watcher.tracked, now: clock.now())
+                    }
                 }
             }
-            let stop = await Self.waitForSignal(orSeconds: seconds)
-            output.say("\ncancelwatch demo: \(stop); stopping")
-            summary.cancel()
-            work.cancel()
-            await work.value
+            let stop = ClosureService {
+                let reason = await Self.waitForSignal(signals, orSeconds: seconds)
+                output.say("\ncancelwatch demo: \(reason); stopping")
+            }
+            // The stop service ending stops the others gracefully, the summary before the pipeline.
+            let group = ServiceGroup(
+                configuration: ServiceGroupConfiguration(
+                    services: service.services.map { .init(service: $0) } + [
+                        .init(service: summary, serviceName: "summary"),
+                        .init(service: stop, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "stop"),
+                    ], logger: logger))
+            do {
+                try await group.run()
+            } catch {
+                throw CleanExit.message("error: \(error)", exitCode: 1)
+            }
         }
     }
 
@@ -118,9 +135,12 @@ struct DemoCommand: AsyncParsableCommand {
     }
 
     /// Returns a description of why the demo stops: a signal, or the duration.
-    static func waitForSignal(orSeconds seconds: TimeInterval) async -> String {
+    static func waitForSignal(_ signals: UnixSignalsSequence, orSeconds seconds: TimeInterval) async -> String {
         await withTaskGroup(of: String.self) { group in
-            group.addTask { await ShutdownSignal.wait() }
+            group.addTask {
+                for await signal in signals { return "\(signal)" }
+                return "stopped"
+            }
             group.addTask {
                 try? await Task.sleep(for: .seconds(seconds))
                 return "\(DurationText.format(seconds)) passed"

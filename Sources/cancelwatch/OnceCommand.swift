@@ -1,6 +1,10 @@
 import ArgumentParser
 import CancelWatch
 import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+import UnixSignals
 
 struct OnceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -22,7 +26,7 @@ struct OnceCommand: AsyncParsableCommand {
             RunCommand.logWarnings(of: config, logger: logger)
             let pipeline = try await Pipeline.make(config: config, logger: logger, clock: SystemClock())
             await pipeline.service.start()
-            let reports = await pipeline.service.once()
+            let reports = try await Self.cycle(pipeline.service, logger: logger)
             for report in reports where report.error == nil {
                 logger.info(
                     "polled",
@@ -33,6 +37,31 @@ struct OnceCommand: AsyncParsableCommand {
                 throw CleanExit.message(failed.map { "error: \($0.description)" }.joined(separator: "\n"), exitCode: 1)
             }
         }
+    }
+
+    /// The cycle as the one service of a group that SIGTERM and SIGINT stop gracefully: they
+    /// cancel it, and it ends as on cancellation (polling stops before its next call; what is
+    /// not delivered stays in the outbox).
+    private static func cycle(_ service: WatchService, logger: Logger) async throws -> [PollReport] {
+        let reports = CycleReports()
+        let cycle = ClosureService { reports.keep(await cancelWhenGracefulShutdown { await service.once() }) }
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: [.init(service: cycle, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "once")],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            throw CleanExit.message("error: \(error)", exitCode: 1)
+        }
+        return reports.kept
+    }
+
+    /// What the cycle's service reported.
+    private final class CycleReports: Sendable {
+        private let reports = Mutex<[PollReport]>([])
+        func keep(_ reports: [PollReport]) { self.reports.withLock { $0 = reports } }
+        var kept: [PollReport] { reports.withLock { $0 } }
     }
 }
 

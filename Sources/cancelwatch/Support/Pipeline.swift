@@ -1,6 +1,7 @@
 import CancelWatch
 import Foundation
 import Logging
+import ServiceLifecycle
 
 /// What `run`, `once` and `demo` share: a config becomes clients, compiled rules,
 /// sinks and a `WatchService`.
@@ -58,5 +59,33 @@ struct Pipeline {
         }
         logger.info("rules loaded", metadata: ["rules": "\(ruleSet.rules.count)", "files": "\(ruleSet.files.count)"])
         return ruleSet
+    }
+}
+
+/// One pipeline's run as a service of `run`'s group: the pipeline's services in a group of
+/// their own, so that a reload can stop this pipeline alone and wait until it has stopped.
+/// It keeps no reference to the pipeline once it has run.
+final class PipelineRun: Service, Sendable, CustomStringConvertible {
+    private let stages: ServiceGroup
+    private let ended: AsyncStream<Never>
+    private let end: AsyncStream<Never>.Continuation
+
+    init(_ pipeline: Pipeline, logger: Logger) {
+        stages = ServiceGroup(configuration: ServiceGroupConfiguration(services: pipeline.service.services, logger: logger))
+        (ended, end) = AsyncStream.makeStream(of: Never.self)
+    }
+
+    var description: String { "pipeline" }
+
+    func run() async throws {
+        defer { end.finish() }
+        try await stages.run()
+    }
+
+    /// Stops the pipeline (deliveries in flight finish or stay in the outbox) and returns once
+    /// it has stopped, or at once when the calling task is cancelled.
+    func stop() async {
+        await stages.triggerGracefulShutdown()
+        for await _ in ended {}
     }
 }
