@@ -21,7 +21,7 @@ let package = Package(
         // Already pulled in by Hummingbird; named so HTTPServing can add its own channel handlers.
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
-        // `run`'s services in one ServiceGroup: graceful SIGTERM/SIGINT, SIGHUP reload.
+        // `run`'s services in one ServiceGroup (graceful SIGTERM/SIGINT, SIGHUP reload); Hummingbird uses it too.
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
@@ -88,7 +88,10 @@ let package = Package(
 
         .testTarget(
             name: "CancelWatchTests",
-            dependencies: ["CancelWatch", "CancelWatchTesting", "MarketSim", "HTTPServing", "TestServers", "cancelwatch-bench"],
+            dependencies: [
+                "CancelWatch", "CancelWatchTesting", "MarketSim", "HTTPServing", "TestServers", "cancelwatch-bench",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(
