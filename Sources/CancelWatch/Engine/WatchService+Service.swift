@@ -11,7 +11,7 @@ extension WatchService {
 struct WatchServiceRun: Service, CustomStringConvertible {
     let service: WatchService
 
-    var description: String { "pipeline" }
+    var description: String { "watch" }
 
     func run() async {
         await cancelWhenGracefulShutdown { [service] in await service.run() }
