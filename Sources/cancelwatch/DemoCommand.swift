@@ -4,7 +4,6 @@ import Foundation
 import Logging
 import MarketSim
 import ServiceLifecycle
-import UnixSignals
 
 /// `cancelwatch demo`: the simulator, the default rules and the stdout sink, with no setup.
 struct DemoCommand: AsyncParsableCommand {
@@ -31,8 +30,7 @@ struct DemoCommand: AsyncParsableCommand {
             guard let seconds = DurationText.parse(duration), seconds > 0 else {
                 throw CleanExit.message("error: --duration '\(duration)' is not a duration like 90s or 10m", exitCode: 1)
             }
-            // Trapped before anything else: from here on these signals stop the demo instead of ending the process.
-            let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
+            let signals = await StopSignals()
             StderrLogHandler.bootstrapOnce(format: .text, level: logLevel)
             var logger = Logger(label: "cancelwatch")
             logger.logLevel = logLevel
@@ -75,7 +73,7 @@ struct DemoCommand: AsyncParsableCommand {
                 }
             }
             let stop = ClosureService {
-                let reason = await Self.waitForSignal(signals, orSeconds: seconds)
+                let reason = await signals.first(orSeconds: seconds) ?? "\(DurationText.format(seconds)) passed"
                 output.say("\ncancelwatch demo: \(reason); stopping")
             }
             // The stop service ending stops the others gracefully, the summary before the pipeline.
@@ -132,23 +130,6 @@ struct DemoCommand: AsyncParsableCommand {
             path: "<demo>", state: state, rules: [rules], timezone: TimeZone.current, sources: sources,
             sinks: [SinkConfig(name: "console", kind: .stdout(StdoutSinkConfig(format: .text)))],
             health: HealthConfig(notify: ["console"], downAfter: 3))
-    }
-
-    /// Returns a description of why the demo stops: a signal, or the duration.
-    static func waitForSignal(_ signals: UnixSignalsSequence, orSeconds seconds: TimeInterval) async -> String {
-        await withTaskGroup(of: String.self) { group in
-            group.addTask {
-                for await signal in signals { return "\(signal)" }
-                return "stopped"
-            }
-            group.addTask {
-                try? await Task.sleep(for: .seconds(seconds))
-                return "\(DurationText.format(seconds)) passed"
-            }
-            let first = await group.next() ?? "stopped"
-            group.cancelAll()
-            return first
-        }
     }
 }
 

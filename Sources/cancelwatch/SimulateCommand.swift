@@ -1,14 +1,7 @@
 import ArgumentParser
 import CancelWatch
-import Dispatch
 import Foundation
 import MarketSim
-
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif
 
 /// `cancelwatch simulate`: both marketplace APIs on loopback, until interrupted.
 struct SimulateCommand: AsyncParsableCommand {
@@ -39,6 +32,7 @@ struct SimulateCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        let signals = await StopSignals()
         let loaded: SimScenario
         if let scenario {
             do {
@@ -65,7 +59,7 @@ struct SimulateCommand: AsyncParsableCommand {
         banner += "control: GET \(simulator.baseURL)/_sim/state, POST \(simulator.baseURL)/_sim/faults (Ctrl-C to stop)"
         try await CommandOutput.print(banner)
 
-        let signal = await Self.waitForSignal(orSeconds: duration.flatMap(DurationText.parse))
+        let signal = await signals.first(orSeconds: duration.flatMap(DurationText.parse))
         if let signal {
             await CommandOutput.printError("cancelwatch simulator: \(signal), stopped")
         }
@@ -74,51 +68,5 @@ struct SimulateCommand: AsyncParsableCommand {
     /// A startup error: one line on stderr, exit 1.
     static func failure(_ message: String) -> CleanExit {
         CleanExit.message("cancelwatch simulate: error: \(message)", exitCode: 1)
-    }
-
-    /// Waits for SIGINT or SIGTERM (returning its name), or `seconds` (returning nil),
-    /// without blocking a thread of the cooperative pool.
-    static func waitForSignal(orSeconds seconds: TimeInterval?) async -> String? {
-        let queue = DispatchQueue(label: "cancelwatch.simulate.signals")
-        let once = ResumeOnce()
-        return await withCheckedContinuation { (continuation: CheckedContinuation<String?, Never>) in
-            var sources: [DispatchSourceSignal] = []
-            for (number, name) in [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM")] {
-                signal(number, SIG_IGN)
-                let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
-                source.setEventHandler {
-                    if once.claim() { continuation.resume(returning: name) }
-                }
-                source.resume()
-                sources.append(source)
-            }
-            if let seconds {
-                queue.asyncAfter(deadline: .now() + seconds) {
-                    if once.claim() { continuation.resume(returning: nil) }
-                }
-            }
-            once.keep(sources.map { $0 as AnyObject })
-        }
-    }
-}
-
-/// Lets exactly one of several callbacks resume a continuation, and keeps the signal sources alive.
-private final class ResumeOnce: @unchecked Sendable {
-    private let lock = NSLock()
-    private var done = false
-    private var retained: [AnyObject] = []
-
-    func claim() -> Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        if done { return false }
-        done = true
-        return true
-    }
-
-    func keep(_ objects: [AnyObject]) {
-        lock.lock()
-        retained += objects
-        lock.unlock()
     }
 }
