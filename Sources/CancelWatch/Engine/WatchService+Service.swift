@@ -1,8 +1,10 @@
 import ServiceLifecycle
 
 extension WatchService {
-    /// The pipeline as services for a `ServiceGroup`, in the order they start (a group stops
-    /// them in reverse). Call ``start()`` first.
+    /// The pipeline as services for a `ServiceGroup`, in the order they start; a group stops
+    /// them in reverse, so a stage comes before the stages that feed it (the delivery queue
+    /// first, the poller last: the poller stops first, the deliveries finish last). Call
+    /// ``start()`` first.
     public var services: [any Service] { [WatchServiceRun(service: self)] }
 }
 
