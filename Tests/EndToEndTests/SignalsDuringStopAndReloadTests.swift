@@ -4,11 +4,12 @@ import Testing
 /// Signals that overlap: a SIGHUP while `run` stops, a SIGTERM while a reload waits for the
 /// running pipeline to stop, and a SIGTERM that stops `once` in the middle of its cycle.
 @Suite struct SignalsDuringStopAndReloadTests {
-    /// `run` on a RED source whose answer is held far longer than the tests wait (the call's
-    /// timeout too), so that its pipeline cannot stop; returns once the first page is asked for.
-    func runHeld() async throws -> (server: CannedAnswerServer, setup: WatchSetup, run: RunningCommand) {
+    /// `run` on a RED source whose answer is held far longer than the tests wait, so that its
+    /// pipeline cannot stop before the call's `timeout` (by default longer than the tests wait
+    /// too); returns once the first page is asked for.
+    func runHeld(timeout: String = "600s") async throws -> (server: CannedAnswerServer, setup: WatchSetup, run: RunningCommand) {
         let server = try CannedAnswerServer(status: 200, body: ShutdownDuringEndlessPagingTests.endlessPage, delay: 3600)
-        let setup = try ShutdownDuringEndlessPagingTests().redOnly(on: server, timeout: "600s")
+        let setup = try ShutdownDuringEndlessPagingTests().redOnly(on: server, timeout: timeout)
         let run = try setup.startRun()
         try await eventually("the first page asked for\n\(run.stderr)") { server.received >= 1 }
         return (server, setup, run)
@@ -41,6 +42,19 @@ import Testing
         try await eventually("the graceful stop begun during the reload\n\(run.stderr)") { run.stderr.contains("shutting down") }
         try await expectASecondSigtermEndsIt(run)
         #expect(!run.stderr.contains("info reloaded"), "\(run.stderr)")
+    }
+
+    @Test func aSigtermWhileAReloadWaitsForTheRunningPipelineStopsRunCleanlyWithoutStartingTheNewConfig() async throws {
+        // The page in flight ends at its timeout, long after the signals: then the pipeline stops.
+        let (server, setup, run) = try await runHeld(timeout: "20s")
+        defer { server.stop(); setup.shutdown() }
+        kill(run.process.processIdentifier, SIGHUP)
+        try await eventually("the reload begun\n\(run.stderr)") { run.stderr.contains("reloading the config and the rules") }
+        let status = try await run.stop(signal: SIGTERM, timeout: 60)
+        #expect(status == 0, "\(run.stderr)")
+        #expect(run.stderr.contains("stopped"), "\(run.stderr)")
+        #expect(!run.stderr.contains("info reloaded"), "\(run.stderr)")
+        #expect(run.stderr.components(separatedBy: "info watching").count == 2, "\(run.stderr)")
     }
 
     @Test func aSigtermRightAfterASighupStopsRunCleanlyWhereverTheReloadWas() async throws {
