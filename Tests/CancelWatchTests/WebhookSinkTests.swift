@@ -56,7 +56,7 @@ final class AttemptLog: @unchecked Sendable {
         #expect(request.header("Authorization") == "Bearer token-123456")
         #expect(request.header("X-Team") == "ops")
 
-        // The body is the DESIGN §5 generic body, compact.
+        // The body is the generic body (`AlertEvent.webhookBody`), compact.
         #expect(request.bodyText == event.webhookBody.serialized())
         let body = try JSONParser.parse(request.body)
         #expect(body["version"]?.stringValue == "1")

@@ -4,7 +4,7 @@ import Foundation
     import Glibc
 #endif
 
-/// Everything a `cancelwatch.yaml` says (DESIGN §8): where the state and rules are,
+/// Everything a `cancelwatch.yaml` says (README.md, "Configuration for real accounts"): where the state and rules are,
 /// which accounts to poll, where alerts go and who hears about the watcher's own health.
 ///
 /// Load it with ``load(path:environment:)``; every problem in the file comes back at
@@ -158,7 +158,7 @@ public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
     public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 }
 
-/// Alerts about the watcher's own health (DESIGN §4).
+/// Alerts about the watcher's own health (README.md, "Alerts about the watcher itself").
 public struct HealthConfig: Sendable, Hashable {
     /// Sinks that receive `source_down` and `source_up` (`notify:`); default none.
     public var notify: [String]

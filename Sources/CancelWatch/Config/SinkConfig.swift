@@ -47,7 +47,7 @@ public struct StdoutSinkConfig: Sendable, Hashable {
     }
 }
 
-/// `kind: webhook`: an HTTP `POST` per event (DESIGN §5).
+/// `kind: webhook`: an HTTP `POST` per event.
 public struct WebhookSinkConfig: Sendable, Hashable {
     /// The body shape: cancelwatch's own JSON or a chat tool's message.
     public enum Format: String, Sendable, Hashable, CaseIterable {
@@ -100,7 +100,7 @@ public struct WebhookSinkConfig: Sendable, Hashable {
     }
 }
 
-/// `kind: email`: a message per event over SMTP (DESIGN §5).
+/// `kind: email`: a message per event over SMTP (README.md, "Email").
 public struct EmailSinkConfig: Sendable, Hashable {
     /// How the SMTP connection is protected (`tls:`).
     public enum TLSMode: String, Sendable, Hashable, CaseIterable {

@@ -1,7 +1,7 @@
 import Foundation
 
-/// The string fields of a request (DESIGN §3: "strings or numbers": compared with a
-/// number literal they are read as numbers).
+/// The string fields of a request (rules/README.md, "Fields": compared with a number
+/// literal they are read as numbers).
 enum RuleTextField: String, Sendable, CaseIterable {
     case marketplace, source, id, order, state
     case rawState = "raw_state"

@@ -112,8 +112,8 @@ public final class CompiledRule: Sendable, CustomStringConvertible {
     }
 
     /// When the quiet window containing `date` ends, or nil when `date` is not in one.
-    /// (DESIGN §3: a firing is held until then, unless the deadline falls inside the
-    /// window, which the scheduler checks by comparing the deadline with this instant.)
+    /// (A firing is held until then, unless the deadline falls inside the window, which
+    /// the scheduler checks by comparing the deadline with this instant: rules/README.md, "Clauses".)
     public func quietEnd(containing date: Date) -> Date? {
         guard let quiet, isQuiet(at: date) else { return nil }
         let minute = clock.minuteOfDay(at: date)

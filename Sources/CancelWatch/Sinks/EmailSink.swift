@@ -1,6 +1,6 @@
 import Foundation
 
-/// `kind: email`: one message per event over SMTP (DESIGN §5).
+/// `kind: email`: one message per event over SMTP (README.md, "Email").
 ///
 /// The message is plain RFC 5322: CRLF line ends, `Date`, a `Message-ID` stable per
 /// event (`<event-id@cancelwatch>`, so a retry that did arrive twice is recognisable),

@@ -8,7 +8,7 @@ import Foundation
     import Darwin
 #endif
 
-/// `kind: stdout`: one line per event on standard output (DESIGN §5).
+/// `kind: stdout`: one line per event on standard output.
 ///
 /// `format: text` prints a line a person reads, coloured by severity only when the
 /// output is a terminal (and `NO_COLOR` is not set); `format: json` prints the generic

@@ -1,6 +1,6 @@
 import Foundation
 
-/// `kind: webhook`: one HTTP `POST` per event (DESIGN §5).
+/// `kind: webhook`: one HTTP `POST` per event (README.md, "Verifying a webhook's signature").
 ///
 /// `format: generic` sends ``AlertEvent/webhookBody`` with `Idempotency-Key` and, when a
 /// `secret` is set, `X-Cancelwatch-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
