@@ -57,16 +57,15 @@ let package = Package(
         ),
 
         // The simulator of both marketplaces.
-        .target(name: "MarketSim", dependencies: ["CancelWatch", "CancelWatchTesting", "HTTPServing"]),
+        .target(name: "MarketSim", dependencies: ["CancelWatch", "HTTPServing"]),
 
-        // Test support: manual clock, in-memory sink, fixtures.
+        // Test support for the tests and the benchmarks (never the shipped binary): in-memory sink, waiting on a condition.
         .target(name: "CancelWatchTesting", dependencies: ["CancelWatch"]),
 
         .executableTarget(
             name: "cancelwatch",
             dependencies: [
-                // CancelWatchTesting: `cancelwatch test` runs rules on its ManualClock.
-                "CancelWatch", "CancelWatchTesting", "MarketSim",
+                "CancelWatch", "MarketSim",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -1,5 +1,4 @@
 import CancelWatch
-import CancelWatchTesting
 import Foundation
 
 /// The two marketplaces the simulator stands in for.

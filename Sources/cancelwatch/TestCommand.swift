@@ -1,6 +1,5 @@
 import ArgumentParser
 import CancelWatch
-import CancelWatchTesting
 import Foundation
 
 /// `cancelwatch test TEST_FILE...`: runs rule tests on a virtual clock (the format is in
@@ -25,7 +24,7 @@ struct TestCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let runner = RuleTestRunner { ManualRuleTestClock(ManualClock($0)) }
+        let runner = RuleTestRunner()
         var files = 0
         var cases = 0
         var failedCases = 0
@@ -78,11 +77,3 @@ struct TestCommand: AsyncParsableCommand {
     private static func count(_ n: Int, _ noun: String) -> String { "\(n) \(noun)\(n == 1 ? "" : "s")" }
 }
 
-/// `ManualClock` as the clock rule tests advance.
-struct ManualRuleTestClock: RuleTestClock {
-    let clock: ManualClock
-    init(_ clock: ManualClock) { self.clock = clock }
-    func now() -> Date { clock.now() }
-    func sleep(until deadline: Date) async throws { try await clock.sleep(until: deadline) }
-    func advance(to date: Date) { clock.advance(to: date) }
-}

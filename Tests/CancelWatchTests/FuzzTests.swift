@@ -1,5 +1,5 @@
-import CancelWatchTesting
 import Foundation
+import MarketSim
 import Testing
 
 @testable import CancelWatch

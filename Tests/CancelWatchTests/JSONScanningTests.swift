@@ -1,6 +1,6 @@
 @testable import CancelWatch
-import CancelWatchTesting
 import Foundation
+import MarketSim
 import Testing
 
 /// A raw object kept as the text the marketplace sent must answer everything as the

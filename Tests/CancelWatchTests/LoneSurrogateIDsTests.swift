@@ -1,4 +1,3 @@
-import CancelWatchTesting
 import Foundation
 import HTTPServing
 import Testing

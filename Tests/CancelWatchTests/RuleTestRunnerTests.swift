@@ -1,21 +1,12 @@
-import CancelWatchTesting
 import Foundation
 import Testing
 
 @testable import CancelWatch
 
-/// `ManualClock` as the clock rule tests advance.
-private struct TestClock: RuleTestClock {
-    let clock: ManualClock
-    func now() -> Date { clock.now() }
-    func sleep(until deadline: Date) async throws { try await clock.sleep(until: deadline) }
-    func advance(to date: Date) { clock.advance(to: date) }
-}
-
 /// The test-file parser and the runner of `cancelwatch test`.
 @Suite struct RuleTestRunnerTests {
     let directory: URL
-    let runner = RuleTestRunner { TestClock(clock: ManualClock($0)) }
+    let runner = RuleTestRunner()
     let moscow = TimeZone(identifier: "Europe/Moscow")!
 
     init() throws {

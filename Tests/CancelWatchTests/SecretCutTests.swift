@@ -1,5 +1,4 @@
 import CancelWatch
-import CancelWatchTesting
 import Foundation
 import HTTPServing
 import Testing

@@ -51,10 +51,16 @@ enum IndependentHMAC {
 
 /// Runs `/usr/bin/python3 -c script args…` and returns its standard output.
 func runPython(_ script: String, arguments: [String] = [], input: Data? = nil) throws -> String {
+    try runToEnd("/usr/bin/python3", ["-c", script] + arguments, input: input)
+}
+
+/// Runs `executable` with `arguments` and this process's environment, feeds it `input`,
+/// and returns its standard output; throws unless it exits 0 (its stderr goes to ours).
+func runToEnd(_ executable: String, _ arguments: [String], input: Data? = nil) throws -> String {
     let output = Pipe.closeOnExec()
     let stdin = Pipe.closeOnExec()
     let process = try ChildProcess(
-        executable: "/usr/bin/python3", arguments: ["-c", script] + arguments, environment: ProcessInfo.processInfo.environment,
+        executable: executable, arguments: arguments, environment: ProcessInfo.processInfo.environment,
         standardInput: stdin.fileHandleForReading.fileDescriptor, standardOutput: output.fileHandleForWriting.fileDescriptor,
         standardError: 2)
     try stdin.fileHandleForReading.close()
@@ -64,7 +70,7 @@ func runPython(_ script: String, arguments: [String] = [], input: Data? = nil) t
     let data = output.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
     guard process.terminationStatus == 0 else {
-        throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "python3 exited \(process.terminationStatus)"])
+        throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "\(executable) exited \(process.terminationStatus)"])
     }
     return String(decoding: data, as: UTF8.self)
 }

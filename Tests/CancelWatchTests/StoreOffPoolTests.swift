@@ -1,4 +1,3 @@
-import CancelWatchTesting
 import Foundation
 import Logging
 import TestServers

@@ -1,14 +1,7 @@
 import Foundation
 import Logging
 
-/// A clock that a test moves by hand: what `cancelwatch test` runs the scheduler on
-/// (the executable wraps `CancelWatchTesting.ManualClock` in one).
-public protocol RuleTestClock: WatchClock {
-    /// Moves time forward to `date`.
-    func advance(to date: Date)
-}
-
-/// Runs rule tests on a virtual clock: the real ``AlertScheduler`` over the compiled rules,
+/// Runs rule tests on a virtual clock (``ManualClock``): the real ``AlertScheduler`` over the compiled rules,
 /// a temporary SQLite state store, and the real ``Tracker`` turning each scripted moment of
 /// the marketplace's pending list into the changes a poll would produce.
 ///
@@ -17,14 +10,10 @@ public protocol RuleTestClock: WatchClock {
 /// fall, what is due by time goes first, then the change. Without an `end`, a test runs
 /// until no request is pending and nothing is scripted.
 public struct RuleTestRunner: Sendable {
-    /// Makes the virtual clock a test case runs on, set to its start.
-    public var makeClock: @Sendable (Date) -> any RuleTestClock
     /// A safety stop: no test takes more steps than this.
     public var maximumSteps = 200_000
 
-    public init(makeClock: @escaping @Sendable (Date) -> any RuleTestClock) {
-        self.makeClock = makeClock
-    }
+    public init() {}
 
     /// Reads the test file at `path`, loads the rule files it names, and runs every test case.
     public func run(path: String) async -> RuleTestFileResult {
@@ -88,7 +77,7 @@ public struct RuleTestRunner: Sendable {
             return result
         }
 
-        let clock = makeClock(testCase.start)
+        let clock = ManualClock(testCase.start)
         let logs = CollectedLogs()
         let logger = Logger(label: "cancelwatch.test") { _ in CollectingLogHandler(logs: logs) }
         let scheduler = AlertScheduler(rules: rules, store: store, clock: clock, logger: logger, delivery: nil)

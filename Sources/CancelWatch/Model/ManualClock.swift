@@ -1,8 +1,7 @@
-import CancelWatch
 import Foundation
 
-/// A clock that moves only when a test says so. Sleepers wake, in deadline order,
-/// when `advance` passes their instant.
+/// A virtual clock that moves only when told to: what `cancelwatch test` and the tests run on.
+/// Sleepers wake, in deadline order, when `advance` passes their instant.
 public final class ManualClock: WatchClock, @unchecked Sendable {
     private let lock = NSLock()
     private var current: Date

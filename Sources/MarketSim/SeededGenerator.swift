@@ -1,4 +1,4 @@
-/// A deterministic generator (SplitMix64), so generated ids, texts and test inputs repeat for a seed.
+/// A deterministic generator (SplitMix64), so the simulator's ids and texts (and the tests' inputs) repeat for a seed.
 public struct SeededGenerator: RandomNumberGenerator, Sendable {
     private var state: UInt64
 
