@@ -33,6 +33,4 @@ public final class InMemorySink: AlertSink, @unchecked Sendable {
         }
         if let failure { throw failure }
     }
-
-    public func removeAll() { lock.withLock { stored.removeAll() } }
 }

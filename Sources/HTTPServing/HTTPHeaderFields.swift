@@ -42,13 +42,6 @@ public struct HTTPHeaderFields: Sendable, Hashable, Sequence, ExpressibleByDicti
         fields.append((name: name, value: value))
     }
 
-    /// Removes every field named `name`.
-    public mutating func remove(_ name: String) {
-        fields.removeAll { Self.sameName($0.name, name) }
-    }
-
-    public var count: Int { fields.count }
-
     public func makeIterator() -> IndexingIterator<[(name: String, value: String)]> {
         fields.makeIterator()
     }

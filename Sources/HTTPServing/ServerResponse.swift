@@ -51,11 +51,6 @@ public struct ServerResponse: Sendable {
         return ServerResponse(status: status, headers: all, body: Data(text.utf8))
     }
 
-    /// A response with no body.
-    public static func empty(status: Int = 204, headers: HTTPHeaderFields = HTTPHeaderFields()) -> ServerResponse {
-        ServerResponse(status: status, headers: headers)
-    }
-
     /// The connection is closed without any response (a fault for tests).
     public static var dropConnection: ServerResponse {
         ServerResponse(status: 500, fault: .dropConnection)

@@ -99,9 +99,6 @@ public final class MarketSimulator: Sendable {
     /// Every request and its state now.
     public func requests() -> [SimRequestInfo] { state.requestInfos() }
 
-    /// The whole state as `GET /_sim/state` shows it.
-    public func stateJSON() -> JSONValue { state.stateJSON(filters: [:]) }
-
     // MARK: Counts
 
     /// Requests served for `path` (any method when nil), for one account when given

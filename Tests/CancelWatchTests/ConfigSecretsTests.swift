@@ -15,7 +15,7 @@ import Testing
     func everything(_ yaml: String, environment: [String: String] = [:]) -> String {
         do {
             let config = try CancelWatchConfig.parse(yaml: yaml, path: "/etc/cw/cancelwatch.yaml", environment: environment)
-            return config.redactedSummary() + "\n" + config.warnings.map { $0.rendered + "\n" + $0.headline }.joined(separator: "\n")
+            return String(reflecting: config) + "\n" + config.warnings.map { $0.rendered + "\n" + $0.headline }.joined(separator: "\n")
         } catch {
             return error.description + "\n" + error.headlines
         }

@@ -81,7 +81,7 @@ private let designEnvironment = [
         #expect(config.health.notify == ["ops"])
     }
 
-    @Test func theSampleConfigLoadsWithItsVariablesSetAndItsSummaryHidesEverySecret() throws {
+    @Test func theSampleConfigLoadsWithItsVariablesSetAndItsDescriptionHidesEverySecret() throws {
         var environment: [String: String] = [:]
         for (index, name) in CancelWatchConfig.sampleEnvironmentVariables.enumerated() {
             environment[name] = "S3CRET\(index)-\(name.lowercased())"
@@ -100,11 +100,7 @@ private let designEnvironment = [
         #expect(telegram.chatID == "-100200300")
         #expect(telegram.url.value.contains(environment["TELEGRAM_BOT_TOKEN"]!))
 
-        let summary = config.redactedSummary()
-        #expect(summary.contains("ozon-main"))
-        #expect(summary.contains("https://api.telegram.org/<redacted>"))
         for name in ["OZON_API_KEY", "RED_APP_SECRET", "WEBHOOK_SECRET", "TELEGRAM_BOT_TOKEN", "SMTP_PASSWORD"] {
-            #expect(!summary.contains(environment[name]!), "summary shows \(name)")
             #expect(!String(describing: config).contains(environment[name]!), "description shows \(name)")
             var dumped = ""
             dump(config, to: &dumped)

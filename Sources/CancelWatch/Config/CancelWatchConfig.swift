@@ -53,8 +53,6 @@ public struct CancelWatchConfig: Sendable {
         self.health = health
     }
 
-    /// The source called `name`, if any.
-    public func source(named name: String) -> SourceConfig? { sources.first { $0.name == name } }
     /// The sink called `name`, if any.
     public func sink(named name: String) -> SinkConfig? { sinks.first { $0.name == name } }
     /// Every sink name, in the order of the file (what rules may name in `notify`).

@@ -28,9 +28,6 @@ public struct Secret: Sendable, Hashable, CustomStringConvertible, CustomDebugSt
     /// The secret text (the same as ``value``), named so that its uses stand out.
     public func reveal() -> String { value }
 
-    /// True when the secret is the empty string.
-    public var isEmpty: Bool { value.isEmpty }
-
     public var description: String { redactedText }
     public var debugDescription: String { "Secret(\(redactedText))" }
     public var customMirror: Mirror { Mirror(self, children: [], displayStyle: .struct) }

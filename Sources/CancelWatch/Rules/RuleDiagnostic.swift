@@ -51,8 +51,6 @@ public struct RuleDiagnostic: Sendable, Hashable, CustomStringConvertible {
 
     public var isError: Bool { severity == .error }
 
-    public var location: RuleSourceLocation { RuleSourceLocation(path: path, line: line, column: column) }
-
     /// `path:line:col: error: message` (without the source line; see `RuleDiagnosticRenderer`).
     public var description: String {
         line > 0 ? "\(path):\(line):\(column): \(severity.rawValue): \(message)" : "\(path): \(severity.rawValue): \(message)"

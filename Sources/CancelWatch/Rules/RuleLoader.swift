@@ -18,11 +18,6 @@ public struct RuleLoadResult: Sendable {
     public func renderDiagnostics() -> String {
         RuleDiagnosticRenderer(sources: sources).render(diagnostics)
     }
-
-    /// One diagnostic as a compiler prints it.
-    public func render(_ diagnostic: RuleDiagnostic) -> String {
-        RuleDiagnosticRenderer(sources: sources).render(diagnostic)
-    }
 }
 
 /// Reads, checks and compiles rule files.

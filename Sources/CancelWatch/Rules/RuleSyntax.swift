@@ -23,12 +23,6 @@ enum RuleOperandSyntax: Sendable {
     case field(String, RuleSpan)
     case literal(RuleLiteralSyntax, RuleSpan)
     case list([(RuleLiteralSyntax, RuleSpan)], RuleSpan)
-
-    var span: RuleSpan {
-        switch self {
-        case .field(_, let s), .literal(_, let s), .list(_, let s): return s
-        }
-    }
 }
 
 /// The comparison operators, as written.
@@ -55,8 +49,6 @@ enum RuleComparisonOperator: String, Sendable, CaseIterable {
         default: return self
         }
     }
-
-    var isOrdering: Bool { self == .less || self == .lessOrEqual || self == .greater || self == .greaterOrEqual }
 }
 
 /// A condition as parsed, before names and types are checked.

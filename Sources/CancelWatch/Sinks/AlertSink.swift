@@ -27,32 +27,3 @@ public protocol AlertSink: Sendable {
     /// Delivers `event` once. Returns when the receiver acknowledged it.
     func deliver(_ event: AlertEvent) async throws(DeliveryError)
 }
-
-/// Several sinks as one: delivers to each in turn and reports the first failure
-/// after trying them all. (The delivery queue fans out per sink itself so that one
-/// failing sink never holds back another; this is for simple embedding.)
-public struct FanOutSink: AlertSink {
-    public let name: String
-    public let sinks: [AlertSink]
-
-    public init(name: String = "fan-out", sinks: [AlertSink]) {
-        self.name = name
-        self.sinks = sinks
-    }
-
-    public func deliver(_ event: AlertEvent) async throws(DeliveryError) {
-        var failures: [String] = []
-        var retryable = false
-        for sink in sinks {
-            do {
-                try await sink.deliver(event)
-            } catch {
-                failures.append("\(sink.name): \(error.message)")
-                retryable = retryable || error.retryable
-            }
-        }
-        if !failures.isEmpty {
-            throw DeliveryError(retryable: retryable, message: failures.joined(separator: "; "))
-        }
-    }
-}

@@ -22,35 +22,24 @@ public struct SinkFactory: Sendable {
         self.stdout = stdout
     }
 
-    /// The sink for one `sinks:` entry.
-    public func makeSink(_ config: SinkConfig) -> AlertSink {
-        switch config.kind {
-        case .stdout(let settings):
-            return StdoutSink(name: config.name, format: settings.format, timeZone: timeZone, output: stdout)
-        case .webhook(let settings):
-            return WebhookSink(name: config.name, config: settings, transport: transport, clock: clock)
-        case .email(let settings):
-            return EmailSink(name: config.name, config: settings, transport: smtp, clock: clock, timeZone: timeZone)
-        }
-    }
-
     /// The sink for one `sinks:` entry with its retry policy, for the delivery queue.
     public func makeRoute(_ config: SinkConfig) -> DeliveryQueue.Route {
-        DeliveryQueue.Route(sink: makeSink(config), retry: config.retryPolicy)
+        let sink: AlertSink =
+            switch config.kind {
+            case .stdout(let settings):
+                StdoutSink(name: config.name, format: settings.format, timeZone: timeZone, output: stdout)
+            case .webhook(let settings):
+                WebhookSink(name: config.name, config: settings, transport: transport, clock: clock)
+            case .email(let settings):
+                EmailSink(name: config.name, config: settings, transport: smtp, clock: clock, timeZone: timeZone)
+            }
+        return DeliveryQueue.Route(sink: sink, retry: config.retryPolicy)
     }
 
     /// A route for every configured sink, in order.
     public func makeRoutes(_ configs: [SinkConfig]) -> [DeliveryQueue.Route] {
         configs.map(makeRoute)
     }
-}
-
-/// The sink for one `sinks:` entry (see ``SinkFactory``).
-public func makeSink(
-    _ config: SinkConfig, transport: HTTPTransport, smtp: SMTPTransport, timeZone: TimeZone,
-    clock: WatchClock = SystemClock()
-) -> AlertSink {
-    SinkFactory(transport: transport, smtp: smtp, clock: clock, timeZone: timeZone).makeSink(config)
 }
 
 extension SinkConfig {
