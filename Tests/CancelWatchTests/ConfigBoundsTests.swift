@@ -193,6 +193,6 @@ import Testing
         let (file, diagnostics) = RuleTestParser.parse(text: text, path: "t.test.yaml")
         #expect(file == nil)
         #expect(diagnostics.contains { $0.line == 5 }, "\(diagnostics)")
-        #expect(diagnostics.contains { $0.line == 7 && $0.message.contains("too long") }, "\(diagnostics)")
+        #expect(diagnostics.contains { $0.line == 7 && $0.message.contains("must be from -3640d to 3640d") }, "\(diagnostics)")
     }
 }

@@ -130,13 +130,13 @@ import Testing
         let expected = [
             "t.test.yaml:2:11: error: unknown timezone 'Europe/Moskow'; did you mean 'Europe/Moscow'?",
             "t.test.yaml:6:5: error: unknown key 'requsts' in test 'broken'; did you mean 'requests'?",
-            "t.test.yaml:8:30: error: invalid duration '3x' for 'remaining' in request '1' in test 'broken': write 45s, 15m, 2h, 1d or 1h30m",
+            "t.test.yaml:8:30: error: invalid duration '3x' for 'remaining' in request '1' in test 'broken': write a number and a unit (ms, s, m, h, d, w), e.g. 60s or 1h30m",
             "t.test.yaml:9:9: error: request '2' in test 'broken' needs 'remaining' (such as 30h) or 'deadline' (a time)",
             "t.test.yaml:11:28: error: unknown request '3' in test 'broken'; did you mean '1'?",
-            "t.test.yaml:12:42: error: unknown outcome 'aproved'; expected approved, rejected or vanished (did you mean 'approved'?)",
+            "t.test.yaml:12:42: error: invalid outcome 'aproved' in a change in test 'broken'; expected one of: approved, rejected, vanished (did you mean 'approved'?)",
             "t.test.yaml:13:9: error: this change in test 'broken' changes nothing: write 'resolve: approved' (or rejected, vanished), or a field to change such as 'remaining: 2h'",
             "t.test.yaml:15:14: error: invalid time 'soon' for 'at': write an offset from the test's start (+6h, +1d2h30m) or a date and time (2025-11-24 16:00)",
-            "t.test.yaml:16:26: error: unknown event 'fireing'; expected one of firing, repeat, resolved, expired (did you mean 'firing'?)",
+            "t.test.yaml:16:26: error: invalid event 'fireing' in an expected event in test 'broken'; expected one of: firing, repeat, resolved, expired (did you mean 'firing'?)",
         ]
         #expect(rendered == expected)
         // Rendered like rule diagnostics: the line and a caret under the column.

@@ -22,10 +22,7 @@ public struct ConfigDiagnostic: Sendable, Hashable, CustomStringConvertible {
     /// at start and after each reload) and the config still loads.
     public var severity: Severity
 
-    public enum Severity: String, Sendable, Hashable {
-        case error
-        case warning
-    }
+    public typealias Severity = RuleDiagnostic.Severity
 
     public init(
         path: String, line: Int, column: Int, message: String, sourceLine: String? = nil, caretColumn: Int? = nil,

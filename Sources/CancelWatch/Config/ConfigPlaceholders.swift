@@ -49,9 +49,7 @@ enum ConfigPlaceholders {
         uses: [ConfigDiagnostic], placeholders: [String: String]
     ) {
         guard let root = try? Yams.compose(yaml: text) else { return ([], [:]) }
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map {
-            $0.hasSuffix("\r") ? String($0.dropLast()) : String($0)
-        }
+        let lines = YAMLReader.lines(of: text)
         var uses: [ConfigDiagnostic] = []
         var placeholders: [String: String] = [:]
 
@@ -63,7 +61,7 @@ enum ConfigPlaceholders {
                 if placeholders[name] == nil {
                     placeholders[name] = placeholder(forKey: key, wholeValue: whole, sinkKind: sinkKind)
                 }
-                let (line, column) = locate("${" + name, from: scalar.mark, lines: lines)
+                let (line, column) = YAMLReader.locate("${" + name, from: scalar.mark, lines: lines)
                 var diagnostic = ConfigDiagnostic(
                     path: path, line: line, column: column,
                     message: "environment variable '\(name)' is not set (used by '\(key)'); checked with a placeholder, "
@@ -98,22 +96,5 @@ enum ConfigPlaceholders {
         }
         walk(root, key: "", sinkKind: nil)
         return (uses, placeholders)
-    }
-
-    /// Where `needle` is written, at or after `mark` (the mark itself if not found).
-    static func locate(_ needle: String, from mark: Mark?, lines: [String]) -> (line: Int, column: Int) {
-        guard let mark else { return (0, 0) }
-        let needleScalars = Array(needle.unicodeScalars)
-        for lineIndex in max(0, mark.line - 1)..<min(lines.count, mark.line + 20) {
-            let scalars = Array(lines[lineIndex].unicodeScalars)
-            var i = lineIndex == mark.line - 1 ? max(0, mark.column - 1) : 0
-            while i + needleScalars.count <= scalars.count {
-                if Array(scalars[i..<i + needleScalars.count]) == needleScalars, i == 0 || scalars[i - 1] != "$" {
-                    return (lineIndex + 1, i + 1)
-                }
-                i += 1
-            }
-        }
-        return (mark.line, mark.column)
     }
 }

@@ -59,61 +59,18 @@ enum ConfigKeys {
     static let retry = ["max_attempts", "initial_delay", "max_delay"]
 }
 
-/// A scalar value after `${VAR}` expansion.
-struct ConfigScalar {
-    /// The expanded text.
-    var text: String
-    /// The text as written in the file.
-    var raw: String
-    var mark: Mark?
-    /// Variables the value came from; such values are not echoed in messages.
-    var variables: [String]
-    var isSecret: Bool
-    /// A URL: shown as its scheme, host and port only when it has more (user info, a path, a query).
-    var isURL = false
-
-    /// How a message may show the value: quoted, or only where it came from, or not at all.
-    var shown: String {
-        if isSecret { return "(the value is secret and not shown)" }
-        if isURL, case let redacted = Secret.redactedURL(text), redacted != text { return "'\(redacted)'" }
-        if !variables.isEmpty { return "'\(raw)' (as expanded from the environment)" }
-        let short = text.count > 60 ? String(text.prefix(57)) + "..." : text
-        return "'\(short)'"
-    }
-}
-
-/// A mapping of the file with its keys read, and what to call it in messages.
-struct ConfigMappingView {
-    var mark: Mark?
-    var entries: [(key: String, keyMark: Mark?, value: Node)]
-    /// `source 'ozon-main'`, `sink #2`, `health`, `the top level`.
-    var name: String
-    /// `in source 'ozon-main'`, `at the top level`.
-    var inName: String { name == "the top level" ? "at the top level" : "in \(name)" }
-
-    func value(_ key: String) -> Node? { entries.first { $0.key == key }?.value }
-    func has(_ key: String) -> Bool { value(key) != nil }
-}
-
 /// Turns YAML text into a ``CancelWatchConfig``, collecting every problem on the way.
-final class ConfigReader {
-    let text: String
-    let path: String
+/// Values are read after `${VAR}` expansion, secrets are remembered so that no message
+/// or quoted line shows them, and no value may hold a control character.
+final class ConfigReader: YAMLReader {
     let environment: [String: String]
     let baseDirectory: String
-    private(set) var diagnostics: [ConfigDiagnostic] = []
-    private(set) var warnings: [ConfigDiagnostic] = []
     /// Secret texts seen (as written and as expanded), masked in quoted lines and messages.
     private(set) var secretTexts: Set<String> = []
     /// Where secret values start (line, column), masked whole when their line is quoted.
     private var secretMarks: [Int: [Int]] = [:]
-    private lazy var lines: [String] = text.split(separator: "\n", omittingEmptySubsequences: false).map {
-        $0.hasSuffix("\r") ? String($0.dropLast()) : String($0)
-    }
 
     init(text: String, path: String, environment: [String: String]) {
-        self.text = text
-        self.path = path
         self.environment = environment
         var directory = (path as NSString).deletingLastPathComponent
         if directory.isEmpty { directory = "." }
@@ -121,36 +78,29 @@ final class ConfigReader {
             directory = FileManager.default.currentDirectoryPath + "/" + directory
         }
         self.baseDirectory = URL(fileURLWithPath: directory).standardizedFileURL.path
+        super.init(text: text, path: path)
     }
 
     // MARK: Diagnostics
 
-    func report(_ message: String, line: Int, column: Int) {
-        diagnostics.append(ConfigDiagnostic(path: path, line: line, column: column, message: message))
-    }
-
-    func report(_ message: String, at mark: Mark?) {
-        report(message, line: mark?.line ?? 0, column: mark?.column ?? 0)
-    }
-
     /// A downgrade or other risk that does not stop the config from loading.
     func warn(_ message: String, at mark: Mark?) {
-        warnings.append(
-            ConfigDiagnostic(
-                path: path, line: mark?.line ?? 0, column: mark?.column ?? 0, message: message, severity: .warning))
+        report(message, at: mark, severity: .warning)
     }
 
     /// The warnings in file order, finished like ``finishedDiagnostics()``.
-    func finishedWarnings() -> [ConfigDiagnostic] { finished(warnings) }
+    func finishedWarnings() -> [ConfigDiagnostic] { finished(.warning) }
 
-    /// The diagnostics in file order, secrets masked, each with its line of the file.
-    func finishedDiagnostics() -> [ConfigDiagnostic] { finished(diagnostics) }
+    /// The errors in file order, secrets masked, each with its line of the file.
+    func finishedDiagnostics() -> [ConfigDiagnostic] { finished(.error) }
 
-    private func finished(_ diagnostics: [ConfigDiagnostic]) -> [ConfigDiagnostic] {
+    private func finished(_ severity: ConfigDiagnostic.Severity) -> [ConfigDiagnostic] {
         let scrubbable = secretTexts.filter { $0.count >= 4 && !ConfigLineMasking.isOnlyEnvironmentReferences($0) }
             .sorted { $0.count > $1.count }
         var result: [ConfigDiagnostic] = []
-        for var diagnostic in diagnostics {
+        for found in sortedDiagnostics() where found.severity == severity {
+            var diagnostic = ConfigDiagnostic(
+                path: path, line: found.line, column: found.column, message: found.message, severity: severity)
             for secret in scrubbable {
                 diagnostic.message = diagnostic.message.replacingOccurrences(of: secret, with: Secret.placeholder)
             }
@@ -163,48 +113,25 @@ final class ConfigReader {
             }
             if !result.contains(diagnostic) { result.append(diagnostic) }
         }
-        return result.enumerated().sorted {
-            ($0.element.line, $0.element.column, $0.offset) < ($1.element.line, $1.element.column, $1.offset)
-        }.map(\.element)
+        return result
     }
 
     // MARK: The whole file
 
     func read() -> CancelWatchConfig? {
-        let root: Node?
-        do {
-            root = try Yams.compose(yaml: text)
-        } catch let error as YamlError {
-            reportSyntax(error)
-            return nil
-        } catch {
-            report("the file is not valid YAML", line: 0, column: 0)
-            return nil
-        }
-        guard let root, !isNull(root) else {
-            report("the config file is empty: it needs at least 'sources:' (see the sample config in the README)", line: 0, column: 0)
-            return nil
-        }
-        guard let top = mappingView(root, name: "the top level", expected: "a mapping of settings (state:, sources:, sinks:, …)")
+        guard let root = compose(ifEmpty: "the config file is empty: it needs at least 'sources:' (see the sample config in the README)"),
+            let top = mapping(root, name: "the top level", expected: "a mapping of settings (state:, sources:, sinks:, …)")
         else { return nil }
         checkKeys(top, allowed: ConfigKeys.top)
 
         var config = CancelWatchConfig(path: path)
         config.state = resolvePath(string(top, "state", required: false) ?? CancelWatchConfig.defaultStatePath)
-        if let rules = stringList(top, "rules", expected: "a rule file or directory, or a list of them") {
+        if let rules = scalars(top, "rules", expected: "a rule file or directory, or a list of them") {
             config.rules = rules.map { resolvePath($0.text) }
         } else {
             config.rules = CancelWatchConfig.defaultRulesPaths.map(resolvePath)
         }
-        if let zone = scalar(top, "timezone", expected: "an IANA time zone name such as Europe/Moscow") {
-            if let timeZone = TimeZone(identifier: zone.text) {
-                config.timezone = timeZone
-            } else {
-                let hint = NameSuggester.closest(to: zone.text, among: TimeZone.knownTimeZoneIdentifiers)
-                    .map { "; did you mean '\($0)'?" } ?? " (write an IANA name such as Europe/Moscow, Asia/Shanghai or UTC)"
-                report("unknown timezone \(zone.shown)\(hint)", at: zone.mark)
-            }
-        }
+        if let zone = timeZone(top, "timezone") { config.timezone = zone }
         if let listen = scalar(top, "listen", expected: "an address such as 127.0.0.1:9464") {
             switch ListenAddress.parse(listen.text) {
             case .success(let address):
@@ -216,7 +143,7 @@ final class ConfigReader {
         }
 
         if let sourcesNode = top.value("sources"), !isNull(sourcesNode) {
-            if let items = sequence(sourcesNode, key: "sources", in: top, expected: "a list of sources") {
+            if let items = items(top, "sources", expected: "a list of sources") {
                 if items.isEmpty { report("'sources' is empty: add at least one marketplace account", at: sourcesNode.mark) }
                 config.sources = readSources(items)
             }
@@ -226,42 +153,16 @@ final class ConfigReader {
                 at: top.value("sources")?.mark ?? top.mark)
         }
         if let sinksNode = top.value("sinks"), !isNull(sinksNode),
-            let items = sequence(sinksNode, key: "sinks", in: top, expected: "a list of sinks")
+            let items = items(top, "sinks", expected: "a list of sinks")
         {
             config.sinks = readSinks(items)
         }
         if let healthNode = top.value("health"), !isNull(healthNode),
-            let health = mappingView(healthNode, name: "health", expected: "a mapping (notify:, down_after:)")
+            let health = mapping(healthNode, name: "health", expected: "a mapping (notify:, down_after:)")
         {
             config.health = readHealth(health, sinkNames: config.sinks.map(\.name))
         }
         return config
-    }
-
-    private func reportSyntax(_ error: YamlError) {
-        switch error {
-        case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
-            .composer(let context, let problem, let mark, _):
-            var message = "YAML syntax error: \(problem)"
-            if let context {
-                message += " (\(context.text) at line \(context.mark.line), column \(context.mark.column))"
-            }
-            report(message, at: mark)
-        case .reader(let problem, let offset, _, _):
-            var line = 0
-            var column = 0
-            if let offset {
-                let prefix = text.prefix(offset)
-                line = prefix.filter { $0 == "\n" }.count + 1
-                column = (prefix.split(separator: "\n", omittingEmptySubsequences: false).last?.unicodeScalars.count ?? 0) + 1
-            }
-            report("the file cannot be read as YAML: \(problem)", line: line, column: column)
-        case .duplicatedKeysInMapping(let duplicates, let context):
-            let keys = duplicates.map { "'\($0)'" }.joined(separator: ", ")
-            report("duplicate key \(keys) in the same mapping: each key may appear once", at: context.mark)
-        default:
-            report("the file is not valid YAML", line: 0, column: 0)
-        }
     }
 
     // MARK: Sources
@@ -270,7 +171,7 @@ final class ConfigReader {
         var sources: [SourceConfig] = []
         var seen: [String: Int] = [:]
         for (index, item) in items.enumerated() {
-            guard let m = mappingView(item, name: "source #\(index + 1)", expected: "a mapping (name:, kind:, …)") else {
+            guard let m = mapping(item, name: "source #\(index + 1)", expected: "a mapping (name:, kind:, …)") else {
                 continue
             }
             var view = m
@@ -286,7 +187,7 @@ final class ConfigReader {
             }
 
             var baseURL: URL?
-            if let value = scalar(view, "base_url", expected: "an http or https URL", url: true) {
+            if let value = scalar(view, "base_url", expected: "an http or https URL", secret: false, url: true) {
                 baseURL = httpURL(value, key: "base_url", in: view)
                 if let url = baseURL, url.query != nil || url.fragment != nil {
                     report("'base_url' \(view.inName) must not have a query or fragment", at: value.mark)
@@ -320,7 +221,7 @@ final class ConfigReader {
         return sources
     }
 
-    private func readOzon(_ m: ConfigMappingView) -> OzonCredentials? {
+    private func readOzon(_ m: YAMLMapping) -> OzonCredentials? {
         var clientID: String?
         if let value = scalar(m, "client_id", expected: "the numeric Client-Id") {
             let digits = value.text.trimmingCharacters(in: .whitespaces)
@@ -337,23 +238,20 @@ final class ConfigReader {
         return OzonCredentials(clientID: clientID, apiKey: apiKey)
     }
 
-    private func readRed(_ m: ConfigMappingView) -> RedCredentials? {
+    private func readRed(_ m: YAMLMapping) -> RedCredentials? {
         let appKey = string(m, "app_key", required: true)
         let appSecret = secret(m, "app_secret", required: true)
         var logistics = RedCredentials.defaultLogistics
-        if let values = stringList(m, "logistics", expected: "a list of logistics modes (red_auto, red_box)") {
+        if let values = scalars(m, "logistics", expected: "a list of logistics modes (red_auto, red_box)") {
             var chosen: [String] = []
             for value in values {
-                if !RedCredentials.knownLogistics.contains(value.text) {
-                    let hint = NameSuggester.closest(to: value.text, among: RedCredentials.knownLogistics)
-                        .map { " (did you mean '\($0)'?)" } ?? ""
-                    report(
-                        "invalid logistics mode \(value.shown) \(m.inName); expected one of: red_auto, red_box\(hint)",
-                        at: value.mark)
-                } else if chosen.contains(value.text) {
-                    report("logistics mode '\(value.text)' is listed twice \(m.inName)", at: value.mark)
+                guard
+                    let mode = oneOf(value, key: "logistics", in: m, allowed: RedCredentials.knownLogistics, what: "logistics mode")
+                else { continue }
+                if chosen.contains(mode) {
+                    report("logistics mode '\(mode)' is listed twice \(m.inName)", at: value.mark)
                 } else {
-                    chosen.append(value.text)
+                    chosen.append(mode)
                 }
             }
             if values.isEmpty { report("'logistics' \(m.inName) is empty; leave it out for [red_auto]", at: m.value("logistics")?.mark) }
@@ -373,24 +271,14 @@ final class ConfigReader {
         var sinks: [SinkConfig] = []
         var seen: [String: Int] = [:]
         for (index, item) in items.enumerated() {
-            guard let m = mappingView(item, name: "sink #\(index + 1)", expected: "a mapping (name:, kind:, …)") else {
+            guard let m = mapping(item, name: "sink #\(index + 1)", expected: "a mapping (name:, kind:, …)") else {
                 continue
             }
             var view = m
             let name = itemName(view, kind: "sink", seen: &seen)
             if let name { view.name = "sink '\(name)'" }
 
-            let kindValue = scalar(view, "kind", expected: "one of: stdout, webhook, email")
-            var kindName: String?
-            if let kindValue {
-                if SinkConfig.Kind.names.contains(kindValue.text) {
-                    kindName = kindValue.text
-                } else {
-                    badChoice(kindValue, key: "kind", in: view, allowed: SinkConfig.Kind.names)
-                }
-            } else {
-                missing("kind", in: view)
-            }
+            let kindName = choice(view, "kind", among: SinkConfig.Kind.names, required: true)
             var kind: SinkConfig.Kind?
             let others: (String) -> [String: [String]] = { mine in
                 var result: [String: [String]] = [:]
@@ -417,7 +305,7 @@ final class ConfigReader {
         return sinks
     }
 
-    private func readWebhook(_ m: ConfigMappingView) -> WebhookSinkConfig? {
+    private func readWebhook(_ m: YAMLMapping) -> WebhookSinkConfig? {
         var url: Secret?
         if let value = scalar(m, "url", expected: "an http or https URL", secret: true, url: true) {
             if let parsed = httpURL(value, key: "url", in: m) {
@@ -453,9 +341,9 @@ final class ConfigReader {
             caFile: caFile, insecure: insecure, retry: retry)
     }
 
-    private func readHeaders(_ m: ConfigMappingView) -> [String: String] {
+    private func readHeaders(_ m: YAMLMapping) -> [String: String] {
         guard let node = m.value("headers"), !isNull(node) else { return [:] }
-        guard let headers = mappingView(node, name: "headers of \(m.name)", expected: "a mapping of header names to values")
+        guard let headers = mapping(node, name: "headers of \(m.name)", expected: "a mapping of header names to values")
         else { return [:] }
         var result: [String: String] = [:]
         for entry in headers.entries {
@@ -473,10 +361,10 @@ final class ConfigReader {
         return result
     }
 
-    private func readEmail(_ m: ConfigMappingView) -> EmailSinkConfig? {
+    private func readEmail(_ m: YAMLMapping) -> EmailSinkConfig? {
         var url: URL?
         var scheme = "smtp"
-        if let value = scalar(m, "url", expected: "an smtp:// or smtps:// URL", url: true) {
+        if let value = scalar(m, "url", expected: "an smtp:// or smtps:// URL", secret: false, url: true) {
             if var components = URLComponents(string: value.text), let s = components.scheme?.lowercased(),
                 s == "smtp" || s == "smtps", let host = components.host, !host.isEmpty
             {
@@ -537,13 +425,13 @@ final class ConfigReader {
             missing("from", in: m)
         }
         var to: [String] = []
-        if let values = stringList(m, "to", expected: "an address or a list of addresses") {
+        if let values = scalars(m, "to", expected: "an address or a list of addresses") {
             to = addresses(values, key: "to", in: m)
             if values.isEmpty { report("'to' \(m.inName) needs at least one address", at: m.value("to")?.mark) }
         } else {
             missing("to", in: m)
         }
-        let cc = stringList(m, "cc", expected: "an address or a list of addresses").map { addresses($0, key: "cc", in: m) } ?? []
+        let cc = scalars(m, "cc", expected: "an address or a list of addresses").map { addresses($0, key: "cc", in: m) } ?? []
         var subject = EmailSinkConfig.defaultSubject
         if let value = scalar(m, "subject", expected: "a subject template") {
             if case .failure(let errors) = MessageTemplate.compile(value.text) {
@@ -562,7 +450,7 @@ final class ConfigReader {
             timeout: timeout, caFile: caFile, insecure: insecure, retry: retry)
     }
 
-    private func addresses(_ values: [ConfigScalar], key: String, in m: ConfigMappingView) -> [String] {
+    private func addresses(_ values: [YAMLScalar], key: String, in m: YAMLMapping) -> [String] {
         var result: [String] = []
         for value in values {
             if isPlausibleAddress(value.text) {
@@ -574,13 +462,13 @@ final class ConfigReader {
         return result
     }
 
-    /// Control characters never get here: ``expand(_:node:key:in:secret:url:)`` refuses them.
+    /// Control characters never get here: ``expand(_:key:in:secret:url:)`` refuses them.
     private func isPlausibleAddress(_ text: String) -> Bool {
         text.contains("@") && !text.hasPrefix("@") && !text.hasSuffix("@")
     }
 
     /// `insecure:`, with a warning when it is true.
-    private func insecureFlag(_ m: ConfigMappingView) -> Bool {
+    private func insecureFlag(_ m: YAMLMapping) -> Bool {
         guard let insecure = boolean(m, "insecure") else { return false }
         if insecure {
             warn(
@@ -600,9 +488,9 @@ final class ConfigReader {
         return true
     }
 
-    private func readRetry(_ m: ConfigMappingView) -> RetryPolicy {
+    private func readRetry(_ m: YAMLMapping) -> RetryPolicy {
         guard let node = m.value("retry"), !isNull(node),
-            let r = mappingView(node, name: "retry of \(m.name)", expected: "a mapping (max_attempts:, initial_delay:, max_delay:)")
+            let r = mapping(node, name: "retry of \(m.name)", expected: "a mapping (max_attempts:, initial_delay:, max_delay:)")
         else { return .standard }
         checkKeys(r, allowed: ConfigKeys.retry)
         var policy = RetryPolicy.standard
@@ -615,7 +503,7 @@ final class ConfigReader {
         return policy
     }
 
-    private func caFile(_ m: ConfigMappingView) -> String? {
+    private func caFile(_ m: YAMLMapping) -> String? {
         guard let value = scalar(m, "ca_file", expected: "the path of a PEM file") else { return nil }
         let resolved = resolvePath(value.text)
         var isDirectory: ObjCBool = false
@@ -627,10 +515,10 @@ final class ConfigReader {
 
     // MARK: Health
 
-    private func readHealth(_ m: ConfigMappingView, sinkNames: [String]) -> HealthConfig {
+    private func readHealth(_ m: YAMLMapping, sinkNames: [String]) -> HealthConfig {
         checkKeys(m, allowed: ConfigKeys.health)
         var health = HealthConfig()
-        if let names = stringList(m, "notify", expected: "a list of sink names") {
+        if let names = scalars(m, "notify", expected: "a list of sink names") {
             for value in names {
                 if sinkNames.contains(value.text) {
                     if !health.notify.contains(value.text) { health.notify.append(value.text) }
@@ -654,7 +542,7 @@ final class ConfigReader {
     // MARK: Items
 
     /// Reads `name:` of a source or sink: required, well formed, unique among its kind.
-    private func itemName(_ m: ConfigMappingView, kind: String, seen: inout [String: Int]) -> String? {
+    private func itemName(_ m: YAMLMapping, kind: String, seen: inout [String: Int]) -> String? {
         guard let value = scalar(m, "name", expected: "a name such as ozon-main") else {
             missing("name", in: m)
             return nil
@@ -678,90 +566,22 @@ final class ConfigReader {
         return name
     }
 
-    // MARK: Typed values
+    // MARK: Values
 
-    func isNull(_ node: Node) -> Bool {
-        guard case .scalar(let s) = node, s.style == .plain || s.style == .any else { return false }
-        return ["", "~", "null", "Null", "NULL"].contains(s.string)
+    override func value(_ scalar: Node.Scalar, key: String, in m: YAMLMapping) -> YAMLScalar? {
+        expand(scalar, key: key, in: m, secret: false, url: false)
     }
 
-    private func describe(_ node: Node) -> String {
-        switch node {
-        case .mapping: return "a mapping"
-        case .sequence: return "a list"
-        case .alias: return "an alias"
-        case .scalar:
-            if isNull(node) { return "empty" }
-            if node.bool != nil { return "true/false" }
-            if node.int != nil || node.float != nil { return "a number" }
-            return "text"
-        }
-    }
-
-    private func typeError(_ key: String, in m: ConfigMappingView, expected: String, got node: Node) {
-        report("'\(key)' \(m.inName) must be \(expected), not \(describe(node))", at: node.mark)
-    }
-
-    private func missing(_ key: String, in m: ConfigMappingView) {
-        report("missing required key '\(key)' \(m.inName)", at: m.mark)
-    }
-
-    func mappingView(_ node: Node, name: String, expected: String) -> ConfigMappingView? {
-        guard case .mapping(let mapping) = node else {
-            report("\(name) must be \(expected), not \(describe(node))", at: node.mark)
-            return nil
-        }
-        var entries: [(key: String, keyMark: Mark?, value: Node)] = []
-        for (key, value) in mapping {
-            guard case .scalar(let k) = key else {
-                report("keys in \(name) must be plain names, not \(describe(key))", at: key.mark)
-                continue
-            }
-            entries.append((k.string, key.mark, value))
-        }
-        return ConfigMappingView(mark: node.mark, entries: entries, name: name)
-    }
-
-    private func sequence(_ node: Node, key: String, in m: ConfigMappingView, expected: String) -> [Node]? {
-        guard case .sequence(let items) = node else {
-            typeError(key, in: m, expected: expected, got: node)
-            return nil
-        }
-        return Array(items)
-    }
-
-    /// Reports keys not in `allowed`, with the closest known key, or the kind of item they belong to.
-    private func checkKeys(_ m: ConfigMappingView, allowed: [String], elsewhere: [String: [String]] = [:]) {
-        for entry in m.entries where !allowed.contains(entry.key) {
-            if let owner = elsewhere.sorted(by: { $0.key < $1.key }).first(where: { $0.value.contains(entry.key) })?.key {
-                report("'\(entry.key)' is not a setting of \(m.name): it belongs to \(owner)", at: entry.keyMark)
-            } else if let suggestion = NameSuggester.closest(to: entry.key, among: allowed) {
-                report("unknown key '\(entry.key)' \(m.inName); did you mean '\(suggestion)'?", at: entry.keyMark)
-            } else {
-                report("unknown key '\(entry.key)' \(m.inName) (known keys: \(allowed.joined(separator: ", ")))", at: entry.keyMark)
-            }
-        }
-    }
-
-    /// The scalar at `key` after `${VAR}` expansion; nil when absent, empty or wrong (reported).
-    /// `url` marks a URL whose user info must never be shown (``ConfigScalar/isURL``).
-    func scalar(_ m: ConfigMappingView, _ key: String, expected: String, secret: Bool = false, url: Bool = false)
-        -> ConfigScalar?
-    {
-        guard let node = m.value(key), !isNull(node) else { return nil }
-        guard case .scalar(let s) = node else {
-            typeError(key, in: m, expected: expected, got: node)
-            return nil
-        }
-        return expand(s, node: node, key: key, in: m, secret: secret, url: url)
+    /// The scalar at `key` as ``value(_:key:in:)`` reads it, remembered as secret when it is
+    /// one; `url` marks a URL whose user info and password must never be shown.
+    func scalar(_ m: YAMLMapping, _ key: String, expected: String, secret: Bool, url: Bool = false) -> YAMLScalar? {
+        scalarNode(m, key, expected: expected).flatMap { expand($0, key: key, in: m, secret: secret, url: url) }
     }
 
     /// Expands `${VAR}`s, registers what is secret, and refuses control characters: every
     /// value may reach a request line, a header or an SMTP command, where a CR or LF would
     /// start a line of its own.
-    private func expand(
-        _ s: Node.Scalar, node: Node, key: String, in m: ConfigMappingView, secret: Bool, url: Bool = false
-    ) -> ConfigScalar? {
+    private func expand(_ s: Node.Scalar, key: String, in m: YAMLMapping, secret: Bool, url: Bool) -> YAMLScalar? {
         let expansion = ConfigEnvironment.expand(s.string, environment: environment)
         if secret {
             secretTexts.insert(s.string)
@@ -772,32 +592,40 @@ final class ConfigReader {
             registerCredentials(ofURL: s.string)
             registerCredentials(ofURL: expansion.text)
         }
-        var failed = false
         for problem in expansion.problems {
-            failed = true
             switch problem {
             case .missing(let name, _):
-                let position = locate("${" + name, from: s.mark)
+                let position = Self.locate("${" + name, from: s.mark, lines: lines)
                 report(
                     "environment variable '\(name)' is not set (used by '\(key)' \(m.inName)); "
                         + "set it, or write ${\(name):-default}", line: position.line, column: position.column)
             case .malformed:
-                let position = locate("${", from: s.mark)
+                let position = Self.locate("${", from: s.mark, lines: lines)
                 report(
                     "malformed variable reference in '\(key)' \(m.inName): write ${NAME}, or $${ for a literal ${",
                     line: position.line, column: position.column)
             }
         }
-        if failed { return nil }
+        if !expansion.problems.isEmpty { return nil }
+        let origin = expansion.variables.map { "${\($0)}" }.joined(separator: ", ")
         if let control = ControlScalars.first(in: expansion.text) {
-            let origin = expansion.variables.isEmpty ? "" : " (from \(expansion.variables.map { "${\($0)}" }.joined(separator: ", ")))"
             report(
-                "'\(key)' \(m.inName) holds a control character, \(ControlScalars.name(control))\(origin): config values "
-                    + "must be one line of text without control characters", at: s.mark)
+                "'\(key)' \(m.inName) holds a control character, \(ControlScalars.name(control))"
+                    + (origin.isEmpty ? "" : " (from \(origin))")
+                    + ": config values must be one line of text without control characters", at: s.mark)
             return nil
         }
-        return ConfigScalar(
-            text: expansion.text, raw: s.string, mark: s.mark, variables: expansion.variables, isSecret: secret, isURL: url)
+        let shown: String
+        if secret {
+            shown = "(the value is secret and not shown)"
+        } else if url, case let redacted = Secret.redactedURL(expansion.text), redacted != expansion.text {
+            shown = "'\(redacted)'"
+        } else if !origin.isEmpty {
+            shown = "'\(s.string)' (as expanded from the environment)"
+        } else {
+            shown = YAMLScalar.quoted(expansion.text)
+        }
+        return YAMLScalar(text: expansion.text, mark: s.mark, shown: shown, length: s.string.unicodeScalars.count)
     }
 
     /// A URL's password is secret wherever it appears; a URL that does not parse is secret
@@ -812,27 +640,7 @@ final class ConfigReader {
         }
     }
 
-    /// Where `needle` is written in the file, at or after `mark` (the value's own position if not found).
-    private func locate(_ needle: String, from mark: Mark?) -> (line: Int, column: Int) {
-        guard let mark else { return (0, 0) }
-        for lineIndex in (mark.line - 1)..<min(lines.count, mark.line + 20) where lineIndex >= 0 {
-            let scalars = Array(lines[lineIndex].unicodeScalars)
-            let needleScalars = Array(needle.unicodeScalars)
-            let start = lineIndex == mark.line - 1 ? max(0, mark.column - 1) : 0
-            var i = start
-            while i + needleScalars.count <= scalars.count {
-                if Array(scalars[i..<i + needleScalars.count]) == needleScalars,
-                    i == 0 || scalars[i - 1] != "$"
-                {
-                    return (lineIndex + 1, i + 1)
-                }
-                i += 1
-            }
-        }
-        return (mark.line, mark.column)
-    }
-
-    func string(_ m: ConfigMappingView, _ key: String, required: Bool) -> String? {
+    func string(_ m: YAMLMapping, _ key: String, required: Bool) -> String? {
         guard let value = scalar(m, key, expected: "text") else {
             if required, m.value(key).map(isNull) ?? true { missing(key, in: m) }
             return nil
@@ -840,127 +648,21 @@ final class ConfigReader {
         return value.text
     }
 
-    func secret(_ m: ConfigMappingView, _ key: String, required: Bool) -> Secret? {
+    func secret(_ m: YAMLMapping, _ key: String, required: Bool) -> Secret? {
         guard let value = scalar(m, key, expected: "text (best written as \"${VARIABLE}\")", secret: true) else {
             if required, m.value(key).map(isNull) ?? true { missing(key, in: m) }
             return nil
         }
         if value.text.isEmpty {
-            let source = value.variables.isEmpty ? "" : " (\(value.variables.map { "${\($0)}" }.joined(separator: ", ")) is empty)"
+            let variables = scalarNode(m, key, expected: "").map { ConfigEnvironment.expand($0.string, environment: environment).variables } ?? []
+            let source = variables.isEmpty ? "" : " (\(variables.map { "${\($0)}" }.joined(separator: ", ")) is empty)"
             report("'\(key)' \(m.inName) is empty\(source)", at: value.mark)
             return nil
         }
         return Secret(value.text)
     }
 
-    /// A list of scalars; a single scalar counts as a list of one.
-    func stringList(_ m: ConfigMappingView, _ key: String, expected: String) -> [ConfigScalar]? {
-        guard let node = m.value(key), !isNull(node) else { return nil }
-        switch node {
-        case .scalar(let s):
-            return expand(s, node: node, key: key, in: m, secret: false).map { [$0] } ?? []
-        case .sequence(let items):
-            var result: [ConfigScalar] = []
-            for item in items {
-                guard case .scalar(let s) = item, !isNull(item) else {
-                    report("items of '\(key)' \(m.inName) must be text, not \(describe(item))", at: item.mark)
-                    continue
-                }
-                if let value = expand(s, node: item, key: key, in: m, secret: false) { result.append(value) }
-            }
-            return result
-        default:
-            typeError(key, in: m, expected: expected, got: node)
-            return nil
-        }
-    }
-
-    /// A duration within `range` (its bounds are documented in the README).
-    func duration(_ m: ConfigMappingView, _ key: String, range: ClosedRange<TimeInterval>) -> TimeInterval? {
-        guard let value = scalar(m, key, expected: "a duration such as 60s or 1h30m") else { return nil }
-        let text = value.text.trimmingCharacters(in: .whitespaces)
-        let outOfRange = "'\(key)' \(m.inName) must be from \(Self.spellBound(range.lowerBound)) to \(Self.spellBound(range.upperBound)), not \(value.shown)"
-        if !text.isEmpty, text.unicodeScalars.allSatisfy({ ("0"..."9").contains($0) || $0 == "." }), Double(text) != nil {
-            report("'\(key)' \(m.inName) needs a unit: write \(text)s for seconds (units: ms, s, m, h, d, w)", at: value.mark)
-            return nil
-        }
-        guard let seconds = DurationText.parse(text) else {
-            if DurationText.isTooLong(text) {
-                report(outOfRange, at: value.mark)
-            } else {
-                report(
-                    "invalid duration \(value.shown) for '\(key)' \(m.inName): write a number and a unit (ms, s, m, h, d, w), e.g. 60s or 1h30m",
-                    at: value.mark)
-            }
-            return nil
-        }
-        guard range.contains(seconds) else {
-            report(outOfRange, at: value.mark)
-            return nil
-        }
-        return seconds
-    }
-
-    /// `1ms`, `1s`, `10m`, `1d`: a bound as a config writes it.
-    static func spellBound(_ seconds: TimeInterval) -> String {
-        seconds < 1 ? "\(Int((seconds * 1000).rounded()))ms" : DurationText.spell(seconds)
-    }
-
-    func integer(_ m: ConfigMappingView, _ key: String, range: ClosedRange<Int>) -> Int? {
-        guard let value = scalar(m, key, expected: "a whole number") else { return nil }
-        let text = value.text.trimmingCharacters(in: .whitespaces)
-        let bounds = "from \(range.lowerBound) to \(range.upperBound)"
-        guard let number = Int(text) else {
-            let digits = text.hasPrefix("-") || text.hasPrefix("+") ? text.dropFirst() : Substring(text)
-            if !digits.isEmpty, digits.unicodeScalars.allSatisfy({ ("0"..."9").contains($0) }) {
-                report("'\(key)' \(m.inName) must be \(bounds), not \(value.shown)", at: value.mark)
-            } else {
-                report("'\(key)' \(m.inName) must be a whole number, not \(value.shown)", at: value.mark)
-            }
-            return nil
-        }
-        guard range.contains(number) else {
-            report("'\(key)' \(m.inName) must be \(bounds), not \(number)", at: value.mark)
-            return nil
-        }
-        return number
-    }
-
-    func boolean(_ m: ConfigMappingView, _ key: String) -> Bool? {
-        guard let value = scalar(m, key, expected: "true or false") else { return nil }
-        switch value.text.lowercased() {
-        case "true", "yes", "on": return true
-        case "false", "no", "off": return false
-        default:
-            report("'\(key)' \(m.inName) must be true or false, not \(value.shown)", at: value.mark)
-            return nil
-        }
-    }
-
-    func choice<Choice: RawRepresentable & CaseIterable>(
-        _ m: ConfigMappingView, _ key: String, _ type: Choice.Type, aliases: [String: Choice] = [:], required: Bool = false
-    ) -> Choice? where Choice.RawValue == String {
-        let allowed = Choice.allCases.map(\.rawValue)
-        guard let value = scalar(m, key, expected: "one of: \(allowed.joined(separator: ", "))") else {
-            if required, m.value(key).map(isNull) ?? true { missing(key, in: m) }
-            return nil
-        }
-        let text = value.text.trimmingCharacters(in: .whitespaces)
-        if let found = Choice(rawValue: text) ?? Choice(rawValue: text.lowercased()) ?? aliases[text.lowercased()] {
-            return found
-        }
-        badChoice(value, key: key, in: m, allowed: allowed)
-        return nil
-    }
-
-    private func badChoice(_ value: ConfigScalar, key: String, in m: ConfigMappingView, allowed: [String]) {
-        let hint = NameSuggester.closest(to: value.text, among: allowed).map { " (did you mean '\($0)'?)" } ?? ""
-        report(
-            "invalid \(key) \(value.shown) \(m.inName); expected one of: \(allowed.joined(separator: ", "))\(hint)",
-            at: value.mark)
-    }
-
-    private func httpURL(_ value: ConfigScalar, key: String, in m: ConfigMappingView) -> URL? {
+    private func httpURL(_ value: YAMLScalar, key: String, in m: YAMLMapping) -> URL? {
         if let components = URLComponents(string: value.text.trimmingCharacters(in: .whitespaces)),
             let scheme = components.scheme?.lowercased(), scheme == "http" || scheme == "https",
             let host = components.host, !host.isEmpty, var url = components.url
@@ -981,13 +683,13 @@ final class ConfigReader {
     static let urlPortRange = 1...65535
 
     /// True when the URL names no port or one in ``urlPortRange``; otherwise reported at the port.
-    private func portIsInRange(_ components: URLComponents, key: String, in m: ConfigMappingView, value: ConfigScalar)
+    private func portIsInRange(_ components: URLComponents, key: String, in m: YAMLMapping, value: YAMLScalar)
         -> Bool
     {
         guard let range = components.rangeOfPort, let text = components.string else { return true }
         let written = text[range]
         if let port = Int(written), Self.urlPortRange.contains(port) { return true }
-        let position = locate(":" + written, from: value.mark)
+        let position = Self.locate(":" + written, from: value.mark, lines: lines)
         report(
             "'\(key)' \(m.inName) has port \(written.prefix(24)): a port is from \(Self.urlPortRange.lowerBound) to "
                 + "\(Self.urlPortRange.upperBound)", line: position.line, column: position.column)

@@ -32,9 +32,7 @@ public enum RuleTestParser {
     public static func parse(text: String, path: String) -> (file: RuleTestFile?, diagnostics: [RuleDiagnostic]) {
         let reader = RuleTestReader(text: text, path: path)
         let file = reader.read()
-        let diagnostics = reader.diagnostics.enumerated().sorted {
-            ($0.element.line, $0.element.column, $0.offset) < ($1.element.line, $1.element.column, $1.offset)
-        }.map(\.element)
+        let diagnostics = reader.sortedDiagnostics()
         return (diagnostics.isEmpty ? file : nil, diagnostics)
     }
 
@@ -123,25 +121,8 @@ enum RuleTestTime {
 }
 
 /// The reading of one test file: a YAML tree walked with every problem collected.
-final class RuleTestReader {
-    let text: String
-    let path: String
-    private(set) var diagnostics: [RuleDiagnostic] = []
-    private var timeZone = TimeZone(identifier: "UTC")!
-
-    init(text: String, path: String) {
-        self.text = text
-        self.path = path
-    }
-
-    // MARK: Diagnostics
-
-    func report(_ message: String, at mark: Mark?, length: Int = 1, suggestion: String? = nil) {
-        diagnostics.append(
-            RuleDiagnostic(
-                severity: .error, path: path, line: mark?.line ?? 0, column: mark?.column ?? 0, length: length, message: message,
-                suggestion: suggestion))
-    }
+final class RuleTestReader: YAMLReader {
+    private var zone = TimeZone(identifier: "UTC")!
 
     func location(_ mark: Mark?) -> RuleSourceLocation {
         RuleSourceLocation(path: path, line: mark?.line ?? 0, column: mark?.column ?? 0)
@@ -150,70 +131,40 @@ final class RuleTestReader {
     // MARK: The file
 
     func read() -> RuleTestFile? {
-        let root: Node?
-        do {
-            root = try Yams.compose(yaml: text)
-        } catch let error as YamlError {
-            reportSyntax(error)
-            return nil
-        } catch {
-            report("the test file is not valid YAML", at: nil)
-            return nil
-        }
-        guard let root, !isNull(root) else {
-            report("the test file is empty: it needs 'rules:' and 'tests:' (see rules/README.md, \"Testing rules\")", at: nil)
-            return nil
-        }
-        guard let top = mapping(root, what: "the top level", expected: "a mapping (rules:, timezone:, tests:)") else { return nil }
-        checkKeys(top, allowed: RuleTestParser.topKeys, in: "at the top level")
+        guard let root = compose(ifEmpty: "the test file is empty: it needs 'rules:' and 'tests:' (see rules/README.md, \"Testing rules\")"),
+            let top = mapping(root, name: "the top level", expected: "a mapping (rules:, timezone:, tests:)")
+        else { return nil }
+        checkKeys(top, allowed: RuleTestParser.topKeys)
 
         var ruleFiles: [String] = []
         if let node = top.value("rules") {
-            let items = scalarList(node, key: "rules", expected: "a rule file, or a list of rule files")
-            if items.isEmpty, !isNull(node) { report("'rules' is empty: name the rule files to test", at: node.mark) }
-            ruleFiles = items.map { resolve($0.string) }
+            let items = scalars(top, "rules", expected: "a rule file, or a list of rule files") ?? []
+            if items.isEmpty, case .sequence = node { report("'rules' is empty: name the rule files to test", at: node.mark) }
+            ruleFiles = items.map { resolve($0.text) }
         } else {
             report("missing 'rules' at the top level: name the rule files to test (relative to this file)", at: top.mark)
         }
-        if let zone = scalar(top, "timezone", expected: "an IANA time zone name such as Europe/Moscow") {
-            if let tz = TimeZone(identifier: zone.string) {
-                timeZone = tz
-            } else {
-                let hint = NameSuggester.closest(to: zone.string, among: TimeZone.knownTimeZoneIdentifiers)
-                report(
-                    "unknown timezone '\(zone.string)'" + (hint.map { "; did you mean '\($0)'?" } ?? " (write an IANA name such as Europe/Moscow or UTC)"),
-                    at: zone.mark, length: zone.string.unicodeScalars.count, suggestion: hint)
-            }
-        }
-        var sinks: Set<String>?
-        if let node = top.value("sinks"), !isNull(node) {
-            sinks = Set(scalarList(node, key: "sinks", expected: "a list of sink names").map(\.string))
-        }
-        var defaultStart: Date?
-        if let value = scalar(top, "start", expected: "a date and time such as 2025-11-24 10:00") {
-            defaultStart = absoluteTime(value, key: "start")
+        if let zone = timeZone(top, "timezone") { self.zone = zone }
+        let sinks = scalars(top, "sinks", expected: "a list of sink names").map { Set($0.map(\.text)) }
+        let defaultStart = scalar(top, "start", expected: "a date and time such as 2025-11-24 10:00").flatMap {
+            absoluteTime($0, key: "start")
         }
         var cases: [RuleTestCase] = []
-        if let node = top.value("tests"), !isNull(node) {
-            if case .sequence(let sequence) = node {
-                if Array(sequence).isEmpty { report("'tests' is empty: add at least one test", at: node.mark) }
-                var names: [String: Int] = [:]
-                for (index, item) in Array(sequence).enumerated() {
-                    if let testCase = readCase(item, index: index, defaultStart: defaultStart) {
-                        if let line = names[testCase.name] {
-                            report("duplicate test name '\(testCase.name)' (first used on line \(line))", at: item.mark)
-                        }
-                        names[testCase.name] = testCase.location.line
-                        cases.append(testCase)
-                    }
+        if let items = items(top, "tests", expected: "a list of tests (each starting with '- name:')") {
+            if items.isEmpty { report("'tests' is empty: add at least one test", at: top.value("tests")?.mark) }
+            var names: [String: Int] = [:]
+            for (index, item) in items.enumerated() {
+                guard let testCase = readCase(item, index: index, defaultStart: defaultStart) else { continue }
+                if let line = names[testCase.name] {
+                    report("duplicate test name '\(testCase.name)' (first used on line \(line))", at: item.mark)
                 }
-            } else {
-                report("'tests' must be a list of tests (each starting with '- name:')", at: node.mark)
+                names[testCase.name] = testCase.location.line
+                cases.append(testCase)
             }
-        } else {
+        } else if top.value("tests").map(isNull) ?? true {
             report("missing 'tests' at the top level: list the tests, each with name:, start:, requests: and expect:", at: top.mark)
         }
-        return RuleTestFile(path: path, ruleFiles: ruleFiles, timeZone: timeZone, sinks: sinks, cases: cases)
+        return RuleTestFile(path: path, ruleFiles: ruleFiles, timeZone: zone, sinks: sinks, cases: cases)
     }
 
     private func resolve(_ file: String) -> String {
@@ -225,17 +176,18 @@ final class RuleTestReader {
     // MARK: Test cases
 
     private func readCase(_ node: Node, index: Int, defaultStart: Date?) -> RuleTestCase? {
-        guard let m = mapping(node, what: "test #\(index + 1)", expected: "a mapping (name:, start:, requests:, expect:)") else {
+        guard var m = mapping(node, name: "test #\(index + 1)", expected: "a mapping (name:, start:, requests:, expect:)") else {
             return nil
         }
-        var name = "test #\(index + 1)"
+        var name = m.name
         if let value = scalar(m, "name", expected: "the test's name") {
-            name = value.string
+            name = value.text
         } else if !m.has("name") {
-            report("test #\(index + 1) has no 'name': say what it checks", at: m.mark)
+            report("\(name) has no 'name': say what it checks", at: m.mark)
         }
-        let where_ = "in test '\(name)'"
-        checkKeys(m, allowed: RuleTestParser.caseKeys, in: where_)
+        m.name = "test '\(name)'"
+        let where_ = m.inName
+        checkKeys(m, allowed: RuleTestParser.caseKeys)
         var start = defaultStart
         if let value = scalar(m, "start", expected: "a date and time such as 2025-11-24 10:00") {
             start = absoluteTime(value, key: "start")
@@ -250,95 +202,76 @@ final class RuleTestReader {
         }
 
         var requests: [RuleTestRequest] = []
-        if let node = m.value("requests"), !isNull(node) {
-            for item in sequenceItems(node, key: "requests", expected: "a list of requests") {
-                if let request = readRequest(item, start: start, where_: where_) {
-                    if requests.contains(where: { $0.request.key == request.request.key }) {
-                        report("request '\(request.request.id)' of source '\(request.request.source)' is listed twice \(where_)", at: item.mark)
-                    } else {
-                        requests.append(request)
-                    }
+        if let items = items(m, "requests", expected: "a list of requests (each item starting with '- ')") {
+            for item in items {
+                guard let request = readRequest(item, start: start, where_: where_) else { continue }
+                if requests.contains(where: { $0.request.key == request.request.key }) {
+                    report("request '\(request.request.id)' of source '\(request.request.source)' is listed twice \(where_)", at: item.mark)
+                } else {
+                    requests.append(request)
                 }
             }
-        } else {
+        } else if m.value("requests").map(isNull) ?? true {
             report("test '\(name)' has no 'requests': list the cancellation requests it starts with", at: m.mark)
         }
 
         var changes: [RuleTestChange] = []
         var closedAt: [RequestKey: Date] = [:]
-        if let node = m.value("changes"), !isNull(node) {
-            for item in sequenceItems(node, key: "changes", expected: "a list of changes") {
-                guard let change = readChange(item, start: start, requests: requests, where_: where_) else { continue }
-                if let appears = requests.first(where: { $0.request.key == change.request })?.appearsAt, change.at < appears {
-                    report("this change \(where_) comes before request '\(change.request.id)' appears", at: item.mark)
-                    continue
-                }
-                if let closed = closedAt[change.request], change.at >= closed {
-                    report("request '\(change.request.id)' was already resolved before this change \(where_)", at: item.mark)
-                    continue
-                }
-                if case .resolve = change.action { closedAt[change.request] = change.at }
-                changes.append(change)
+        for item in items(m, "changes", expected: "a list of changes (each item starting with '- ')") ?? [] {
+            guard let change = readChange(item, start: start, requests: requests, where_: where_) else { continue }
+            if let appears = requests.first(where: { $0.request.key == change.request })?.appearsAt, change.at < appears {
+                report("this change \(where_) comes before request '\(change.request.id)' appears", at: item.mark)
+                continue
             }
+            if let closed = closedAt[change.request], change.at >= closed {
+                report("request '\(change.request.id)' was already resolved before this change \(where_)", at: item.mark)
+                continue
+            }
+            if case .resolve = change.action { closedAt[change.request] = change.at }
+            changes.append(change)
         }
 
         var expected: [RuleTestExpectation] = []
-        if let node = m.value("expect"), !isNull(node) {
-            for item in sequenceItems(node, key: "expect", expected: "a list of expected events") {
+        if let items = items(m, "expect", expected: "a list of expected events (each item starting with '- ')") {
+            for item in items {
                 if let expectation = readExpectation(item, start: start, requests: requests, where_: where_) { expected.append(expectation) }
             }
         } else if !m.has("expect") {
             report("test '\(name)' has no 'expect': list the events it expects (write 'expect: []' for none)", at: m.mark)
         }
 
-        var onlyRules: [String]?
-        var onlyRuleLocations: [RuleSourceLocation] = []
-        if let node = m.value("only_rules"), !isNull(node) {
-            let items = scalarList(node, key: "only_rules", expected: "a list of rule names")
-            onlyRules = items.map(\.string)
-            onlyRuleLocations = items.map { location($0.mark) }
-        }
+        let onlyRules = scalars(m, "only_rules", expected: "a list of rule names")
         return RuleTestCase(
             name: name, location: location(m.mark), start: start, end: end, requests: requests,
             changes: changes.enumerated().sorted { ($0.element.at, $0.offset) < ($1.element.at, $1.offset) }.map(\.element),
-            expected: expected, onlyRules: onlyRules, onlyRuleLocations: onlyRuleLocations)
+            expected: expected, onlyRules: onlyRules?.map(\.text), onlyRuleLocations: onlyRules?.map { location($0.mark) } ?? [])
     }
 
     private func readRequest(_ node: Node, start: Date, where_: String) -> RuleTestRequest? {
-        guard let m = mapping(node, what: "request", expected: "a mapping (id:, remaining: or deadline:, …)") else { return nil }
-        checkKeys(m, allowed: RuleTestParser.requestKeys, in: "in a request \(where_)")
-        let id = scalar(m, "id", expected: "the request's id")?.string
+        guard var m = mapping(node, name: "a request \(where_)", expected: "a mapping (id:, remaining: or deadline:, …)") else {
+            return nil
+        }
+        checkKeys(m, allowed: RuleTestParser.requestKeys)
+        let id = scalar(m, "id", expected: "the request's id")?.text
         if id == nil, !m.has("id") { report("a request \(where_) has no 'id'", at: m.mark) }
-        var marketplace = Marketplace.ozon
-        if let value = scalar(m, "marketplace", expected: "ozon or xiaohongshu") {
-            switch value.string.lowercased() {
-            case "ozon": marketplace = .ozon
-            case "xiaohongshu", "red": marketplace = .xiaohongshu
-            default:
-                let hint = NameSuggester.closest(to: value.string, among: ["ozon", "xiaohongshu", "red"])
-                report(
-                    "unknown marketplace '\(value.string)'; expected ozon or xiaohongshu" + (hint.map { " (did you mean '\($0)'?)" } ?? ""),
-                    at: value.mark, length: value.string.unicodeScalars.count, suggestion: hint)
-            }
-        }
-        let source = scalar(m, "source", expected: "a source name such as ozon-main")?.string ?? marketplace.rawValue
+        m.name = "request '\(id ?? "?")' \(where_)"
+        let marketplace = choice(m, "marketplace", Marketplace.self, aliases: ["red": .xiaohongshu]) ?? .ozon
+        let source = scalar(m, "source", expected: "a source name such as ozon-main")?.text ?? marketplace.rawValue
         var appearsAt = start
-        if let value = scalar(m, "at", expected: "when it appears, such as +2h") {
-            if let at = time(value, key: "at", start: start) {
-                if at < start {
-                    report("a request cannot appear before the test starts", at: value.mark)
-                } else {
-                    appearsAt = at
-                }
+        if let value = scalar(m, "at", expected: "when it appears, such as +2h"), let at = time(value, key: "at", start: start) {
+            if at < start {
+                report("a request cannot appear before the test starts", at: value.mark)
+            } else {
+                appearsAt = at
             }
         }
-        let fields = readFields(m, start: start, now: appearsAt, where_: "in request '\(id ?? "?")' \(where_)")
+        let fields = readFields(m, start: start)
         let hasDeadline = fields.contains { if case .deadline = $0 { return true } else { return false } }
         let hasRemaining = fields.contains { if case .remaining = $0 { return true } else { return false } }
         if !hasDeadline && !hasRemaining, !m.has("deadline"), !m.has("remaining") {
-            report("request '\(id ?? "?")' \(where_) needs 'remaining' (such as 30h) or 'deadline' (a time)", at: m.mark)
+            report("\(m.name) needs 'remaining' (such as 30h) or 'deadline' (a time)", at: m.mark)
         } else if m.has("deadline") && m.has("remaining") {
-            report("request '\(id ?? "?")' \(where_) has both 'deadline' and 'remaining': keep one", at: m.value("remaining")?.mark)
+            report("\(m.name) has both 'deadline' and 'remaining': keep one", at: m.value("remaining")?.mark)
         }
         guard let id else { return nil }
         var request = CancellationRequest(
@@ -349,8 +282,10 @@ final class RuleTestReader {
     }
 
     private func readChange(_ node: Node, start: Date, requests: [RuleTestRequest], where_: String) -> RuleTestChange? {
-        guard let m = mapping(node, what: "change", expected: "a mapping (at:, request:, resolve: or fields)") else { return nil }
-        checkKeys(m, allowed: RuleTestParser.changeKeys, in: "in a change \(where_)")
+        guard let m = mapping(node, name: "a change \(where_)", expected: "a mapping (at:, request:, resolve: or fields)") else {
+            return nil
+        }
+        checkKeys(m, allowed: RuleTestParser.changeKeys)
         var at: Date?
         if let value = scalar(m, "at", expected: "a time such as +20h") {
             at = time(value, key: "at", start: start)
@@ -358,32 +293,26 @@ final class RuleTestReader {
             report("a change \(where_) has no 'at': when it happens, such as +20h", at: m.mark)
         }
         let key = requestReference(m, requests: requests, where_: where_)
-        let fields = readFields(m, start: start, now: at ?? start, where_: "in a change \(where_)")
+        let fields = readFields(m, start: start)
+        let changesFields = m.entries.contains { RuleTestParser.fieldKeys.contains($0.key) }
         var action: RuleTestChange.Action?
         if let value = scalar(m, "resolve", expected: "approved, rejected or vanished") {
-            if let outcome = Outcome(rawValue: value.string) {
+            if let outcome = outcome(value, key: "resolve", in: m) {
                 action = .resolve(outcome)
-                if m.entries.contains(where: { RuleTestParser.fieldKeys.contains($0.key) }) {
+                if changesFields {
                     report("a change that resolves a request cannot also change its fields; write two changes", at: value.mark)
                 }
-            } else {
-                let hint = NameSuggester.closest(to: value.string, among: ["approved", "rejected", "vanished"])
-                report(
-                    "unknown outcome '\(value.string)'; expected approved, rejected or vanished" + (hint.map { " (did you mean '\($0)'?)" } ?? ""),
-                    at: value.mark, length: value.string.unicodeScalars.count, suggestion: hint)
             }
         } else if !m.has("resolve") {
             if m.has("deadline") && m.has("remaining") {
                 report("a change \(where_) has both 'deadline' and 'remaining': keep one", at: m.value("remaining")?.mark)
             }
-            if fields.isEmpty {
-                if !m.entries.contains(where: { RuleTestParser.fieldKeys.contains($0.key) }) {
-                    report(
-                        "this change \(where_) changes nothing: write 'resolve: approved' (or rejected, vanished), "
-                            + "or a field to change such as 'remaining: 2h'", at: m.mark)
-                }
-            } else {
+            if !fields.isEmpty {
                 action = .update(fields)
+            } else if !changesFields {
+                report(
+                    "this change \(where_) changes nothing: write 'resolve: approved' (or rejected, vanished), "
+                        + "or a field to change such as 'remaining: 2h'", at: m.mark)
             }
         }
         guard let at, let key, let action else { return nil }
@@ -391,87 +320,78 @@ final class RuleTestReader {
     }
 
     private func readExpectation(_ node: Node, start: Date, requests: [RuleTestRequest], where_: String) -> RuleTestExpectation? {
-        guard let m = mapping(node, what: "expected event", expected: "a mapping (at:, event:, rule:, request:)") else { return nil }
-        checkKeys(m, allowed: RuleTestParser.expectKeys, in: "in an expected event \(where_)")
+        guard let m = mapping(node, name: "an expected event \(where_)", expected: "a mapping (at:, event:, rule:, request:)") else {
+            return nil
+        }
+        checkKeys(m, allowed: RuleTestParser.expectKeys)
         var at: Date?
         if let value = scalar(m, "at", expected: "a time such as +6h") {
             at = time(value, key: "at", start: start)
             if let a = at, a < start { report("an event cannot be expected before the test starts", at: value.mark) }
         } else if !m.has("at") {
-            report("an expected event \(where_) has no 'at': when it should happen, such as +6h", at: m.mark)
+            report("\(m.name) has no 'at': when it should happen, such as +6h", at: m.mark)
         }
         let kinds = ["firing", "repeat", "resolved", "expired"]
         var kind: AlertEvent.Kind?
         if let value = scalar(m, "event", expected: kinds.joined(separator: ", ")) {
-            if kinds.contains(value.string) {
-                kind = AlertEvent.Kind(rawValue: value.string)
-            } else if value.string == "source_down" || value.string == "source_up" {
-                report("'\(value.string)' is about polling, which rule tests do not simulate; expect firing, repeat, resolved or expired", at: value.mark)
+            if value.text == "source_down" || value.text == "source_up" {
+                report("'\(value.text)' is about polling, which rule tests do not simulate; expect firing, repeat, resolved or expired", at: value)
             } else {
-                let hint = NameSuggester.closest(to: value.string, among: kinds)
-                report(
-                    "unknown event '\(value.string)'; expected one of \(kinds.joined(separator: ", "))" + (hint.map { " (did you mean '\($0)'?)" } ?? ""),
-                    at: value.mark, length: value.string.unicodeScalars.count, suggestion: hint)
+                kind = oneOf(value, key: "event", in: m, allowed: kinds).flatMap(AlertEvent.Kind.init(rawValue:))
             }
         } else if !m.has("event") {
-            report("an expected event \(where_) has no 'event': firing, repeat, resolved or expired", at: m.mark)
+            report("\(m.name) has no 'event': firing, repeat, resolved or expired", at: m.mark)
         }
         let rule = scalar(m, "rule", expected: "a rule name")
-        if rule == nil, !m.has("rule") { report("an expected event \(where_) has no 'rule'", at: m.mark) }
+        if rule == nil, !m.has("rule") { report("\(m.name) has no 'rule'", at: m.mark) }
         let key = requestReference(m, requests: requests, where_: where_)
         var outcome: Outcome?
         if let value = scalar(m, "outcome", expected: "approved, rejected or vanished") {
-            if let o = Outcome(rawValue: value.string) {
-                outcome = o
-                if let kind, kind != .resolved { report("'outcome' only goes with event: resolved", at: value.mark) }
-            } else {
-                let hint = NameSuggester.closest(to: value.string, among: ["approved", "rejected", "vanished"])
-                report(
-                    "unknown outcome '\(value.string)'; expected approved, rejected or vanished" + (hint.map { " (did you mean '\($0)'?)" } ?? ""),
-                    at: value.mark, length: value.string.unicodeScalars.count, suggestion: hint)
-            }
+            outcome = self.outcome(value, key: "outcome", in: m)
+            if outcome != nil, let kind, kind != .resolved { report("'outcome' only goes with event: resolved", at: value.mark) }
         }
-        let message = scalar(m, "message", expected: "text the message contains")?.string
+        let message = scalar(m, "message", expected: "text the message contains")?.text
         guard let at, let kind, let rule, let key else { return nil }
         return RuleTestExpectation(
-            at: at, kind: kind, rule: rule.string, request: key, outcome: outcome, messageContains: message, location: location(m.mark),
+            at: at, kind: kind, rule: rule.text, request: key, outcome: outcome, messageContains: message, location: location(m.mark),
             ruleLocation: location(rule.mark))
     }
 
+    private func outcome(_ value: YAMLScalar, key: String, in m: YAMLMapping) -> Outcome? {
+        oneOf(value, key: key, in: m, allowed: ["approved", "rejected", "vanished"], what: "outcome").flatMap(Outcome.init(rawValue:))
+    }
+
     /// `request: "1001"` (an id) or `request: ozon-main/1001` (source/id) among the test's requests.
-    private func requestReference(_ m: MappingView, requests: [RuleTestRequest], where_: String) -> RequestKey? {
+    private func requestReference(_ m: YAMLMapping, requests: [RuleTestRequest], where_: String) -> RequestKey? {
         guard let value = scalar(m, "request", expected: "a request id") else {
             if !m.has("request") { report("no 'request' \(where_): name the request's id", at: m.mark) }
             return nil
         }
-        let reference = value.string
+        let reference = value.text
         let matches = requests.filter { $0.request.id == reference || "\($0.request.source)/\($0.request.id)" == reference }
         if matches.count == 1 { return matches[0].request.key }
         if matches.count > 1 {
             report(
                 "request '\(reference)' is ambiguous \(where_): write source/id (\(matches.map { "\($0.request.source)/\($0.request.id)" }.joined(separator: " or ")))",
-                at: value.mark, length: reference.unicodeScalars.count)
+                at: value)
             return nil
         }
         let ids = requests.map(\.request.id)
         let hint = NameSuggester.closest(to: reference, among: ids)
         let known = ids.isEmpty ? " (the test has no requests)" : " (requests: \(ids.joined(separator: ", ")))"
-        report(
-            "unknown request '\(reference)' \(where_)" + (hint.map { "; did you mean '\($0)'?" } ?? known), at: value.mark,
-            length: reference.unicodeScalars.count, suggestion: hint)
+        report("unknown request '\(reference)' \(where_)" + (hint.map { "; did you mean '\($0)'?" } ?? known), at: value, suggestion: hint)
         return nil
     }
 
     /// The request fields written in `m`. Offsets in `created` and `deadline` count from the
-    /// test's `start`; `remaining` counts from `now`, when the fields apply.
-    private func readFields(_ m: MappingView, start: Date, now: Date, where_: String) -> [RuleTestField] {
+    /// test's `start`; `remaining` counts from the instant the fields apply.
+    private func readFields(_ m: YAMLMapping, start: Date) -> [RuleTestField] {
         var fields: [RuleTestField] = []
         for entry in m.entries {
             let key = entry.key
             switch key {
             case "order", "raw_state", "initiator", "reason", "reason_id", "logistics":
-                guard let value = scalar(m, key, expected: "text") else { continue }
-                let s = value.string
+                guard let s = scalar(m, key, expected: "text")?.text else { continue }
                 switch key {
                 case "order": fields.append(.order(s))
                 case "raw_state": fields.append(.rawState(s))
@@ -481,27 +401,16 @@ final class RuleTestReader {
                 default: fields.append(.logistics(s))
                 }
             case "created", "deadline":
-                guard let value = scalar(m, key, expected: "a time such as +30h or 2025-11-25 16:00") else { continue }
-                guard let date = time(value, key: key, start: start) else { continue }
+                guard let value = scalar(m, key, expected: "a time such as +30h or 2025-11-25 16:00"),
+                    let date = time(value, key: key, start: start)
+                else { continue }
                 fields.append(key == "created" ? .created(date) : .deadline(date))
             case "remaining":
-                guard let value = scalar(m, key, expected: "a duration such as 30h or 1h30m") else { continue }
-                var text = value.string.trimmingCharacters(in: .whitespaces)
-                let negative = text.hasPrefix("-")
-                if negative || text.hasPrefix("+") { text.removeFirst() }
-                if let seconds = DurationText.parse(text) {
-                    fields.append(.remaining(negative ? -seconds : seconds))
-                } else if DurationText.isTooLong(text) {
-                    report(
-                        "duration '\(value.string)' for 'remaining' \(where_) is too long; durations are at most "
-                            + DurationText.spell(DurationText.longest), at: value.mark, length: value.string.unicodeScalars.count)
-                } else {
-                    report(
-                        "invalid duration '\(value.string)' for 'remaining' \(where_): write 45s, 15m, 2h, 1d or 1h30m", at: value.mark,
-                        length: value.string.unicodeScalars.count)
+                if let seconds = duration(m, key, range: -DurationText.longest...DurationText.longest) {
+                    fields.append(.remaining(seconds))
                 }
             case "raw":
-                if let node = m.value("raw") { fields.append(.raw(json(node))) }
+                fields.append(.raw(json(entry.value)))
             default:
                 continue
             }
@@ -512,19 +421,19 @@ final class RuleTestReader {
     // MARK: Values
 
     /// A time that may be an offset from `start` (`+6h`) or absolute.
-    private func time(_ value: Node.Scalar, key: String, start: Date) -> Date? {
-        if let date = RuleTestTime.parse(value.string, start: start, timeZone: timeZone) { return date }
+    private func time(_ value: YAMLScalar, key: String, start: Date) -> Date? {
+        if let date = RuleTestTime.parse(value.text, start: start, timeZone: zone) { return date }
         report(
-            "invalid time '\(value.string)' for '\(key)': write an offset from the test's start (+6h, +1d2h30m) "
-                + "or a date and time (2025-11-24 16:00)", at: value.mark, length: value.string.unicodeScalars.count)
+            "invalid time \(value.shown) for '\(key)': write an offset from the test's start (+6h, +1d2h30m) "
+                + "or a date and time (2025-11-24 16:00)", at: value)
         return nil
     }
 
-    private func absoluteTime(_ value: Node.Scalar, key: String) -> Date? {
-        if let date = RuleTestTime.parse(value.string, start: nil, timeZone: timeZone) { return date }
+    private func absoluteTime(_ value: YAMLScalar, key: String) -> Date? {
+        if let date = RuleTestTime.parse(value.text, start: nil, timeZone: zone) { return date }
         report(
-            "invalid time '\(value.string)' for '\(key)': write a date and time such as 2025-11-24 10:00 (in the file's timezone)",
-            at: value.mark, length: value.string.unicodeScalars.count)
+            "invalid time \(value.shown) for '\(key)': write a date and time such as 2025-11-24 10:00 (in the file's timezone)",
+            at: value)
         return nil
     }
 
@@ -533,7 +442,7 @@ final class RuleTestReader {
         switch node {
         case .scalar(let s):
             guard s.style == .plain || s.style == .any else { return .string(s.string) }
-            if ["", "~", "null", "Null", "NULL"].contains(s.string) { return .null }
+            if isNull(node) { return .null }
             if ["true", "True", "TRUE"].contains(s.string) { return .bool(true) }
             if ["false", "False", "FALSE"].contains(s.string) { return .bool(false) }
             if let i = Int64(s.string) { return .integer(i) }
@@ -549,96 +458,6 @@ final class RuleTestReader {
             return .object(members)
         case .alias:
             return .null
-        }
-    }
-
-    // MARK: YAML helpers
-
-    struct MappingView {
-        var mark: Mark?
-        var entries: [(key: String, keyMark: Mark?, value: Node)]
-        func value(_ key: String) -> Node? { entries.first { $0.key == key }?.value }
-        func has(_ key: String) -> Bool { value(key) != nil }
-    }
-
-    func isNull(_ node: Node) -> Bool {
-        guard case .scalar(let s) = node, s.style == .plain || s.style == .any else { return false }
-        return ["", "~", "null", "Null", "NULL"].contains(s.string)
-    }
-
-    private func mapping(_ node: Node, what: String, expected: String) -> MappingView? {
-        guard case .mapping(let mapping) = node else {
-            report("\(what) must be \(expected)", at: node.mark)
-            return nil
-        }
-        var entries: [(key: String, keyMark: Mark?, value: Node)] = []
-        for (key, value) in mapping {
-            guard case .scalar(let k) = key else {
-                report("keys in \(what) must be plain words", at: key.mark)
-                continue
-            }
-            entries.append((k.string, k.mark, value))
-        }
-        return MappingView(mark: mapping.mark, entries: entries)
-    }
-
-    private func checkKeys(_ m: MappingView, allowed: [String], in place: String) {
-        for entry in m.entries where !allowed.contains(entry.key) {
-            let hint = NameSuggester.closest(to: entry.key, among: allowed)
-            report(
-                "unknown key '\(entry.key)' \(place)" + (hint.map { "; did you mean '\($0)'?" } ?? " (known: \(allowed.joined(separator: ", ")))"),
-                at: entry.keyMark, length: entry.key.unicodeScalars.count, suggestion: hint)
-        }
-    }
-
-    private func scalar(_ m: MappingView, _ key: String, expected: String) -> Node.Scalar? {
-        guard let node = m.value(key), !isNull(node) else { return nil }
-        guard case .scalar(let s) = node else {
-            report("'\(key)' must be \(expected)", at: node.mark)
-            return nil
-        }
-        return s
-    }
-
-    private func scalarList(_ node: Node, key: String, expected: String) -> [Node.Scalar] {
-        switch node {
-        case .scalar(let s): return isNull(node) ? [] : [s]
-        case .sequence(let sequence):
-            var result: [Node.Scalar] = []
-            for item in sequence {
-                if case .scalar(let s) = item, !isNull(item) {
-                    result.append(s)
-                } else {
-                    report("'\(key)' must be \(expected)", at: item.mark)
-                }
-            }
-            return result
-        default:
-            report("'\(key)' must be \(expected)", at: node.mark)
-            return []
-        }
-    }
-
-    private func sequenceItems(_ node: Node, key: String, expected: String) -> [Node] {
-        guard case .sequence(let sequence) = node else {
-            report("'\(key)' must be \(expected) (each item starting with '- ')", at: node.mark)
-            return []
-        }
-        return Array(sequence)
-    }
-
-    private func reportSyntax(_ error: YamlError) {
-        switch error {
-        case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
-            .composer(let context, let problem, let mark, _):
-            var message = "YAML syntax error: \(problem)"
-            if let context { message += " (\(context.text) at line \(context.mark.line), column \(context.mark.column))" }
-            report(message, at: mark)
-        case .duplicatedKeysInMapping(let duplicates, let context):
-            let keys = duplicates.map { "'\($0)'" }.joined(separator: ", ")
-            report("duplicate key \(keys) in the same mapping: each key may appear once", at: context.mark)
-        default:
-            report("the test file is not valid YAML: \(error)", at: nil)
         }
     }
 }
