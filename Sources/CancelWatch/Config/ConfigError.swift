@@ -51,6 +51,16 @@ public struct ConfigDiagnostic: Sendable, Hashable, CustomStringConvertible {
     }
 
     public var description: String { rendered }
+
+    /// Sets ``sourceLine`` to the diagnostic's line of `lines` with its secrets masked, and
+    /// ``caretColumn`` to where its column falls in it.
+    mutating func quoteLine(of lines: [String], knownSecrets: Set<String>, secretColumns: [Int] = []) {
+        guard line >= 1, line <= lines.count else { return }
+        let masked = ConfigLineMasking.mask(
+            lines: lines, index: line - 1, column: max(1, column), knownSecrets: knownSecrets, secretColumns: secretColumns)
+        sourceLine = masked.line
+        caretColumn = masked.column
+    }
 }
 
 /// Everything wrong with a config file, found in one pass. Its ``description`` lists

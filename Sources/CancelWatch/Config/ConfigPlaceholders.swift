@@ -66,11 +66,7 @@ enum ConfigPlaceholders {
                     path: path, line: line, column: column,
                     message: "environment variable '\(name)' is not set (used by '\(key)'); checked with a placeholder, "
                         + "but `run` and `once` need it", severity: .warning)
-                if line >= 1, line <= lines.count {
-                    let masked = ConfigLineMasking.mask(lines: lines, index: line - 1, column: max(1, column), knownSecrets: [])
-                    diagnostic.sourceLine = masked.line
-                    diagnostic.caretColumn = masked.column
-                }
+                diagnostic.quoteLine(of: lines, knownSecrets: [])
                 if !uses.contains(diagnostic) { uses.append(diagnostic) }
             }
         }

@@ -104,13 +104,7 @@ final class ConfigReader: YAMLReader {
             for secret in scrubbable {
                 diagnostic.message = diagnostic.message.replacingOccurrences(of: secret, with: Secret.placeholder)
             }
-            if diagnostic.line >= 1, diagnostic.line <= lines.count {
-                let masked = ConfigLineMasking.mask(
-                    lines: lines, index: diagnostic.line - 1, column: max(1, diagnostic.column), knownSecrets: secretTexts,
-                    secretColumns: secretMarks[diagnostic.line] ?? [])
-                diagnostic.sourceLine = masked.line
-                diagnostic.caretColumn = masked.column
-            }
+            diagnostic.quoteLine(of: lines, knownSecrets: secretTexts, secretColumns: secretMarks[diagnostic.line] ?? [])
             if !result.contains(diagnostic) { result.append(diagnostic) }
         }
         return result
