@@ -62,7 +62,7 @@ import Testing
             request: request, occurredAt: now, message: request.reason, sinks: ["s"])
         let body = event.webhookBody.serialized()
         _ = try? JSONParser.parse(body)
-        _ = event.storageJSON.serialized()
+        _ = try? event.outboxText()
     }
 
     @Test func theConfigLoaderSurvivesMutatedAndRandomInput() async throws {

@@ -67,28 +67,6 @@ import Testing
         #expect(try readOnly.loadTracked().count == 2)
     }
 
-    /// A state file written by the previous version (with its `(status, deadline)` index
-    /// and re-serialized raw objects) opens with its rows, and the unused index is gone.
-    @Test func aStateFileOfThePreviousVersionOpensAndLosesItsUnusedIndex() throws {
-        let path = temporaryPath()
-        do {
-            let store = try SQLiteStateStore(path: path)
-            try store.save([sample("1")], health: nil)
-            try store.database.execute("CREATE INDEX requests_open ON requests (status, deadline)")
-        }
-        func indexes() throws -> [String] {
-            var names: [String] = []
-            try SQLiteStateStore(path: path, readOnly: true).database.query(
-                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'requests'"
-            ) { row in names.append(row.string(0)) }
-            return names
-        }
-        #expect(try indexes().contains("requests_open"))
-        let reopened = try SQLiteStateStore(path: path)
-        #expect(try indexes().contains("requests_open") == false)
-        #expect(try reopened.loadTracked() == [sample("1")])
-    }
-
     @Test func saveUpdatesInPlaceAndDeleteForgets() throws {
         let store = try SQLiteStateStore(path: temporaryPath())
         try store.save([sample("1")], health: nil)

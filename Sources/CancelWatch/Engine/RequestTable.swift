@@ -56,8 +56,37 @@ struct InternPool<Value: Hashable & Sendable>: Sendable {
     }
 }
 
-/// A `CancellationRequest` in 80 bytes: the repeated strings as pool ids, dates as
-/// seconds, the raw object pruned to what rules read and pooled too.
+/// What a request shares with many others: every field but those a table keeps per request
+/// (`PackedRequest`: its key, order, dates and raw object). Interned whole and told apart by
+/// bytes, so that a field added to the model is kept, compared and given back with no change
+/// to the table.
+struct RequestProfile: Hashable, Sendable {
+    let shared: CancellationRequest
+    let digest: UInt64
+
+    init(of request: CancellationRequest) {
+        var shared = request
+        shared.source = ""
+        shared.id = ""
+        shared.order = ""
+        shared.deadline = Self.noDate
+        shared.createdAt = nil
+        shared.rawObject = Self.noRaw
+        self.shared = shared
+        digest = shared.textDigest
+    }
+
+    static let none = RequestProfile(
+        of: CancellationRequest(marketplace: .ozon, source: "", id: "", order: "", state: .pending, rawState: "", deadline: noDate))
+    private static let noDate = Date(timeIntervalSinceReferenceDate: 0)
+    private static let noRaw = RawObject(.object([:]))
+
+    static func == (a: RequestProfile, b: RequestProfile) -> Bool { a.digest == b.digest && a.shared.sameBytes(as: b.shared) }
+    func hash(into hasher: inout Hasher) { hasher.combine(digest) }
+}
+
+/// A `CancellationRequest` in 64 bytes: its id and order inline, its source, profile and
+/// raw object (pruned to what rules read) as pool ids, dates as seconds.
 struct PackedRequest: Sendable {
     var id: String = ""
     var order: String = ""
@@ -65,14 +94,8 @@ struct PackedRequest: Sendable {
     var deadline: Double = 0
     var createdAt: Double = 0
     var source: UInt32 = 0
-    var rawState: UInt32 = 0
-    var initiator: UInt32 = 0
-    var reason: UInt32 = 0
-    var reasonID: UInt32 = 0
-    var logistics: UInt32 = 0
+    var profile: UInt32 = 0
     var raw: UInt32 = 0
-    var marketplace: Marketplace = .ozon
-    var state: RequestState = .pending
     var hasCreatedAt = false
     var live = false
 }
@@ -96,18 +119,13 @@ struct RequestTable<Extra: Sendable>: Sendable {
     /// without touching the entry, and gives rehashing and removal every home for free.
     private var buckets: [UInt64] = []
     private(set) var count = 0
-    private var texts = InternPool(reserved: ExactText(""))
+    private var sources = InternPool(reserved: ExactText(""))
+    private var profiles = InternPool(reserved: RequestProfile.none)
     private var raws = InternPool<JSONValue>(reserved: .object([:]))
-    /// The text ids each field had lately (source, raw state, initiator, reason, reason
-    /// id, logistics; `recentPerField` each): requests mostly repeat a few values, and a
-    /// byte comparison is cheaper than a lookup.
-    private var recentTexts = [UInt32](repeating: 0, count: 6 * recentPerField)
-    private var recentNext = [Int](repeating: 0, count: 6)
-    /// The string last interned through each recent slot, kept alive: its two words then
-    /// name it and no other. A recent slot holds a reference to its id, so that id keeps its
-    /// value while the slot names it.
-    private var recentStrings = [String](repeating: "", count: 6 * recentPerField)
-    private static var recentPerField: Int { 8 }
+    /// The source and profile ids seen lately (each holding a reference): requests mostly
+    /// repeat a few, and comparing with them is cheaper than a lookup.
+    private var recentSources = RecentIDs()
+    private var recentProfiles = RecentIDs()
 
     init(rawPaths: RawPaths) {
         self.rawPaths = rawPaths
@@ -145,7 +163,7 @@ struct RequestTable<Extra: Sendable>: Sendable {
             if stored & 0xFFFF_FFFF_0000_0000 == tag {
                 let slot = Self.slot(stored)
                 // By bytes, as the key was hashed (and as the clients tell ids apart).
-                if sameBytes(entries[Int(slot)].request.id, key.id) && sameBytes(texts[entries[Int(slot)].request.source].text, key.source) {
+                if sameBytes(entries[Int(slot)].request.id, key.id) && sameBytes(sources[entries[Int(slot)].request.source].text, key.source) {
                     return Location(slot: slot, hash: hash)
                 }
             }
@@ -162,19 +180,21 @@ struct RequestTable<Extra: Sendable>: Sendable {
     @inline(__always)
     func deadline(at slot: Int32) -> Date { Date(timeIntervalSinceReferenceDate: entries[Int(slot)].request.deadline) }
 
-    func source(at slot: Int32) -> String { texts[entries[Int(slot)].request.source].text }
+    func source(at slot: Int32) -> String { sources[entries[Int(slot)].request.source].text }
     func id(at slot: Int32) -> String { entries[Int(slot)].request.id }
     func key(at slot: Int32) -> RequestKey { RequestKey(source: source(at: slot), id: id(at: slot)) }
 
     /// The request in `slot`, its raw object as kept (`rawPaths`).
     func request(at slot: Int32) -> CancellationRequest {
         let p = entries[Int(slot)].request
-        return CancellationRequest(
-            marketplace: p.marketplace, source: texts[p.source].text, id: p.id, order: p.order, state: p.state,
-            rawState: texts[p.rawState].text, initiator: texts[p.initiator].text, reason: texts[p.reason].text,
-            reasonID: texts[p.reasonID].text, logistics: texts[p.logistics].text,
-            createdAt: p.hasCreatedAt ? Date(timeIntervalSinceReferenceDate: p.createdAt) : nil,
-            deadline: Date(timeIntervalSinceReferenceDate: p.deadline), raw: raws[p.raw])
+        var request = profiles[p.profile].shared
+        request.source = sources[p.source].text
+        request.id = p.id
+        request.order = p.order
+        request.deadline = Date(timeIntervalSinceReferenceDate: p.deadline)
+        request.createdAt = p.hasCreatedAt ? Date(timeIntervalSinceReferenceDate: p.createdAt) : nil
+        request.raw = raws[p.raw]
+        return request
     }
 
     /// Whether `request` (with the key of `slot`) equals the one in `slot` in every field but the raw object.
@@ -182,13 +202,10 @@ struct RequestTable<Extra: Sendable>: Sendable {
         let p = entries[Int(slot)].request
         // Texts by bytes, as they are interned: a marketplace rewriting a reason in another
         // Unicode form has changed it.
-        return p.marketplace == request.marketplace && p.deadline == request.deadline.timeIntervalSinceReferenceDate
-            && p.state == request.state && sameBytes(p.order, request.order)
+        return p.deadline == request.deadline.timeIntervalSinceReferenceDate && sameBytes(p.order, request.order)
             && p.hasCreatedAt == (request.createdAt != nil)
             && (request.createdAt.map { $0.timeIntervalSinceReferenceDate == p.createdAt } ?? true)
-            && sameBytes(texts[p.rawState].text, request.rawState) && sameBytes(texts[p.initiator].text, request.initiator)
-            && sameBytes(texts[p.reason].text, request.reason) && sameBytes(texts[p.reasonID].text, request.reasonID)
-            && sameBytes(texts[p.logistics].text, request.logistics)
+            && profiles[p.profile] == RequestProfile(of: request)
     }
 
     /// Whether `raw` is exactly the raw object kept in `slot`.
@@ -224,15 +241,9 @@ struct RequestTable<Extra: Sendable>: Sendable {
         packed.deadline = request.deadline.timeIntervalSinceReferenceDate
         packed.createdAt = request.createdAt?.timeIntervalSinceReferenceDate ?? 0
         packed.hasCreatedAt = request.createdAt != nil
-        packed.marketplace = request.marketplace
-        packed.state = request.state
         packed.live = true
-        packed.source = intern(request.source, field: 0)
-        packed.rawState = intern(request.rawState, field: 1)
-        packed.initiator = intern(request.initiator, field: 2)
-        packed.reason = intern(request.reason, field: 3)
-        packed.reasonID = intern(request.reasonID, field: 4)
-        packed.logistics = intern(request.logistics, field: 5)
+        packed.source = recentSources.intern(ExactText(request.source), in: &sources)
+        packed.profile = recentProfiles.intern(RequestProfile(of: request), in: &profiles)
         packed.raw = retainRaw(request.rawObject, kept: rawKept)
         if let existing {
             releaseValues(of: entries[Int(existing)].request)
@@ -281,42 +292,6 @@ struct RequestTable<Extra: Sendable>: Sendable {
         }
     }
 
-    @inline(__always)
-    private mutating func intern(_ text: String, field: Int) -> UInt32 {
-        if text.isEmpty { return 0 }
-        let base = field * Self.recentPerField
-        // The very string seen last for a recent id (the clients share repeated values):
-        // its two words identify it while `recentStrings` keeps it alive. No bytes compared.
-        let bits = unsafeBitCast(text, to: SIMD2<UInt64>.self)
-        let same: Int? = recentStrings.withUnsafeBytes { strings in
-            for i in base..<base + Self.recentPerField
-            where strings.loadUnaligned(fromByteOffset: i * MemoryLayout<String>.stride, as: SIMD2<UInt64>.self) == bits {
-                return i
-            }
-            return nil
-        }
-        if let same, recentTexts[same] != 0 {
-            texts.retain(id: recentTexts[same])
-            return recentTexts[same]
-        }
-        for i in base..<base + Self.recentPerField {
-            let id = recentTexts[i]
-            if id != 0 && sameBytes(texts[id].text, text) {
-                texts.retain(id: id)
-                recentStrings[i] = text
-                return id
-            }
-        }
-        let id = texts.retain(ExactText(text))
-        let slot = base + recentNext[field]
-        texts.release(recentTexts[slot])
-        texts.retain(id: id)
-        recentTexts[slot] = id
-        recentStrings[slot] = text
-        recentNext[field] = (recentNext[field] + 1) % Self.recentPerField
-        return id
-    }
-
     private mutating func retainRaw(_ raw: RawObject, kept: RawPaths) -> UInt32 {
         if rawPaths.isEmpty, raw.isObject { return 0 }
         let pruned = kept == rawPaths || !kept.covers(rawPaths) ? raw.value : raw.pruned(to: rawPaths)
@@ -325,7 +300,8 @@ struct RequestTable<Extra: Sendable>: Sendable {
     }
 
     private mutating func releaseValues(of p: PackedRequest) {
-        for id in [p.source, p.rawState, p.initiator, p.reason, p.reasonID, p.logistics] { texts.release(id) }
+        sources.release(p.source)
+        profiles.release(p.profile)
         raws.release(p.raw)
     }
 
@@ -356,7 +332,7 @@ struct RequestTable<Extra: Sendable>: Sendable {
 
     private func hash(of slot: Int32) -> Int {
         let p = entries[Int(slot)].request
-        return Self.hash(source: texts[p.source].text, id: p.id)
+        return Self.hash(source: sources[p.source].text, id: p.id)
     }
 
     private mutating func index(_ slot: Int32, hash: Int? = nil) {
@@ -396,5 +372,25 @@ struct RequestTable<Extra: Sendable>: Sendable {
         buckets = [UInt64](repeating: 0, count: size)
         // Every indexed entry is in the old index with its hash: no key is hashed again.
         for bucket in old where bucket != 0 { insert(bucket) }
+    }
+}
+
+/// The pool ids a table interned lately, each holding a reference to its value (so that
+/// an id keeps naming it): a few compared with `==` before the pool's dictionary is asked.
+struct RecentIDs: Sendable {
+    private var ids = [UInt32](repeating: 0, count: 8)
+    private var next = 0
+
+    mutating func intern<Value>(_ value: Value, in pool: inout InternPool<Value>) -> UInt32 {
+        for id in ids where id != 0 && pool[id] == value {
+            pool.retain(id: id)
+            return id
+        }
+        let id = pool.retain(value)
+        pool.release(ids[next])
+        pool.retain(id: id)
+        ids[next] = id
+        next = (next + 1) % ids.count
+        return id
     }
 }

@@ -12,6 +12,12 @@ public enum Severity: String, Sendable, Hashable, Codable, CaseIterable, Compara
 }
 
 /// Something a sink delivers: a rule's alert about a request, or a source's health.
+///
+/// Its Codable form is the `generic` webhook body (also what `stdout` prints with
+/// `format: json`, and, dates to the microsecond, what the outbox keeps): `version`, `id`,
+/// `event`, `rule`, `severity`, `source`, `marketplace`, `outcome`, `occurred_at`,
+/// `message`, `request`, `deadline`, `remaining_seconds`, every one present (null where it
+/// does not apply). `sinks` is not part of it.
 public struct AlertEvent: Sendable, Hashable {
     public enum Kind: String, Sendable, Hashable, Codable, CaseIterable {
         /// The rule's condition became true.
@@ -36,9 +42,8 @@ public struct AlertEvent: Sendable, Hashable {
     public var severity: Severity
     public var source: String
     public var marketplace: Marketplace
-    /// The request it is about; nil for source events. Set by `init` (and by the scheduler,
-    /// filling in a raw object as a value).
-    public internal(set) var request: CancellationRequest?
+    /// The request it is about; nil for source events.
+    public var request: CancellationRequest?
     /// For `resolved`: approved, rejected or vanished.
     public var outcome: Outcome?
     public var occurredAt: Date
@@ -76,27 +81,54 @@ public struct AlertEvent: Sendable, Hashable {
         request.map { Int64(clampingFloor: $0.deadline.timeIntervalSince(occurredAt)) }
     }
 
-    /// The `generic` webhook body (DESIGN §5), also what `stdout` prints with `format: json`.
+    /// The `generic` webhook body: the event's Codable form, dates in whole seconds.
     public var webhookBody: JSONValue {
-        var body: [String: JSONValue] = [
-            "version": "1", "id": .string(id), "event": .string(kind.rawValue), "rule": rule.isEmpty ? .null : .string(rule),
-            "severity": .string(severity.rawValue), "source": .string(source), "marketplace": .string(marketplace.rawValue),
-            "outcome": outcome.map { .string($0.rawValue) } ?? .null, "occurred_at": .string(Timestamp.format(occurredAt)),
-            "message": .string(message),
-        ]
-        if let request {
-            body["request"] = [
-                "id": .string(request.id), "order": .string(request.order), "state": .string(request.state.rawValue),
-                "raw_state": .string(request.rawState), "initiator": .string(request.initiator), "reason": .string(request.reason),
-                "created_at": request.createdAt.map { .string(Timestamp.format($0)) } ?? .null, "raw": request.raw,
-            ]
-            body["deadline"] = .string(Timestamp.format(request.deadline))
-            body["remaining_seconds"] = remainingSeconds.map { .integer($0) } ?? .null
-        } else {
-            body["request"] = .null
-            body["deadline"] = .null
-            body["remaining_seconds"] = .null
-        }
-        return .object(body)
+        // Whole-second dates cannot fail to encode (one out of range is written as a note).
+        (try? JSONValueEncoder(dates: .wholeSeconds).encode(self)) ?? .null
+    }
+}
+
+extension AlertEvent: Codable {
+    enum CodingKeys: String, CodingKey {
+        case version, id
+        case kind = "event"
+        case rule, severity, source, marketplace, outcome
+        case occurredAt = "occurred_at"
+        case message, request, deadline
+        case remainingSeconds = "remaining_seconds"
+    }
+
+    /// The form's version, for the webhook's receivers.
+    static let formVersion = "1"
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(Self.formVersion, forKey: .version)
+        try container.encode(id, forKey: .id)
+        try container.encode(kind, forKey: .kind)
+        try container.encodeIfPresent(rule.isEmpty ? nil : rule, forKey: .rule)
+        try container.encode(severity, forKey: .severity)
+        try container.encode(source, forKey: .source)
+        try container.encode(marketplace, forKey: .marketplace)
+        try container.encodeIfPresent(outcome, forKey: .outcome)
+        try container.encode(occurredAt, forKey: .occurredAt)
+        try container.encode(message, forKey: .message)
+        try container.encodeIfPresent(request, forKey: .request)
+        try container.encodeIfPresent(request?.deadline, forKey: .deadline)
+        try container.encodeIfPresent(remainingSeconds, forKey: .remainingSeconds)
+    }
+
+    /// The event the form describes; `sinks` is empty (the outbox keeps them beside it).
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            id: try container.decode(String.self, forKey: .id), kind: try container.decode(Kind.self, forKey: .kind),
+            rule: try container.decodeIfPresent(String.self, forKey: .rule) ?? "",
+            severity: try container.decode(Severity.self, forKey: .severity), source: try container.decode(String.self, forKey: .source),
+            marketplace: try container.decode(Marketplace.self, forKey: .marketplace),
+            request: try container.decodeIfPresent(CancellationRequest.self, forKey: .request),
+            outcome: try container.decodeIfPresent(Outcome.self, forKey: .outcome),
+            occurredAt: try container.decode(Date.self, forKey: .occurredAt), message: try container.decode(String.self, forKey: .message),
+            sinks: [])
     }
 }

@@ -29,100 +29,40 @@ public enum RequestState: String, Sendable, Hashable, Codable, CaseIterable {
 /// One buyer's (or the marketplace's) request to cancel an order, in one shape
 /// for every marketplace. Built by the marketplace clients from their wire types.
 ///
-/// A value with its fields in one shared, immutable box: a request is copied many times
-/// on its way from a client through the tracker to the scheduler and its events, and a
-/// copy costs one reference count instead of one per string. Changing a field makes a
-/// new box (requests are rarely changed after they are built). Its strings and raw object
-/// are read borrowed from the box (`_read`): reading one costs no reference count.
-public struct CancellationRequest: Sendable, Hashable {
-    struct Fields: Sendable, Hashable {
-        var marketplace: Marketplace
-        var source: String
-        var id: String
-        var order: String
-        var state: RequestState
-        var rawState: String
-        var initiator: String
-        var reason: String
-        var reasonID: String
-        var logistics: String
-        var createdAt: Date?
-        var deadline: Date
-        var rawObject: RawObject
-    }
-
-    final class Box: Sendable {
-        let fields: Fields
-        init(_ fields: Fields) { self.fields = fields }
-    }
-
-    private var box: Box
-
-    private mutating func change(_ body: (inout Fields) -> Void) {
-        var fields = box.fields
-        body(&fields)
-        box = Box(fields)
-    }
-
-    public var marketplace: Marketplace {
-        get { box.fields.marketplace }
-        set { change { $0.marketplace = newValue } }
-    }
+/// Its Codable form (member names as the webhook body's `request` has them) is the one
+/// the webhook body and the state file use (`JSONValueEncoder`).
+public struct CancellationRequest: Sendable, Hashable, Codable {
+    public var marketplace: Marketplace
     /// The configured source (account) name it came from.
-    public var source: String {
-        _read { yield box.fields.source }
-        set { change { $0.source = newValue } }
-    }
+    public var source: String
     /// The request's identity within its source: Ozon's `cancellation_id`;
     /// Xiaohongshu's `package_id` and `cancel_time` (a package can be asked to cancel twice).
-    public var id: String {
-        _read { yield box.fields.id }
-        set { change { $0.id = newValue } }
-    }
+    public var id: String
     /// The order or package it would cancel: Ozon's `posting_number`, Xiaohongshu's `package_id`.
-    public var order: String {
-        _read { yield box.fields.order }
-        set { change { $0.order = newValue } }
-    }
-    public var state: RequestState {
-        get { box.fields.state }
-        set { change { $0.state = newValue } }
-    }
+    public var order: String
+    public var state: RequestState
     /// The marketplace's own word for the state (`ON_APPROVAL`, `unaudited`, …).
-    public var rawState: String {
-        _read { yield box.fields.rawState }
-        set { change { $0.rawState = newValue } }
-    }
+    public var rawState: String
     /// Who asked: `CLIENT`, `SELLER`, `OZON`, `SYSTEM`, `DELIVERY`; empty where unknown.
-    public var initiator: String {
-        _read { yield box.fields.initiator }
-        set { change { $0.initiator = newValue } }
-    }
-    public var reason: String {
-        _read { yield box.fields.reason }
-        set { change { $0.reason = newValue } }
-    }
-    public var reasonID: String {
-        _read { yield box.fields.reasonID }
-        set { change { $0.reasonID = newValue } }
-    }
-    public var logistics: String {
-        _read { yield box.fields.logistics }
-        set { change { $0.logistics = newValue } }
-    }
-    public var createdAt: Date? {
-        get { box.fields.createdAt }
-        set { change { $0.createdAt = newValue } }
-    }
+    public var initiator: String
+    public var reason: String
+    public var reasonID: String
+    public var logistics: String
+    public var createdAt: Date?
     /// When the marketplace decides on its own if the seller has not.
-    public var deadline: Date {
-        get { box.fields.deadline }
-        set { change { $0.deadline = newValue } }
-    }
+    public var deadline: Date
     /// The API's own object, untouched: as the text it came in, when a client read it.
-    public var rawObject: RawObject {
-        _read { yield box.fields.rawObject }
-        set { change { $0.rawObject = newValue } }
+    public var rawObject: RawObject
+
+    enum CodingKeys: String, CodingKey {
+        case marketplace, source, id, order, state
+        case rawState = "raw_state"
+        case initiator, reason
+        case reasonID = "reason_id"
+        case logistics
+        case createdAt = "created_at"
+        case deadline
+        case rawObject = "raw"
     }
 
     /// The API's own object as a value (built from the text each time it is read).
@@ -147,18 +87,20 @@ public struct CancellationRequest: Sendable, Hashable {
         rawState: String, initiator: String, reason: String, reasonID: String,
         logistics: String, createdAt: Date?, deadline: Date, rawObject: RawObject
     ) {
-        box = Box(
-            Fields(
-                marketplace: marketplace, source: source, id: id, order: order, state: state, rawState: rawState,
-                initiator: initiator, reason: reason, reasonID: reasonID, logistics: logistics, createdAt: createdAt,
-                deadline: deadline, rawObject: rawObject))
+        self.marketplace = marketplace
+        self.source = source
+        self.id = id
+        self.order = order
+        self.state = state
+        self.rawState = rawState
+        self.initiator = initiator
+        self.reason = reason
+        self.reasonID = reasonID
+        self.logistics = logistics
+        self.createdAt = createdAt
+        self.deadline = deadline
+        self.rawObject = rawObject
     }
-
-    public static func == (a: CancellationRequest, b: CancellationRequest) -> Bool {
-        a.box === b.box || a.box.fields == b.box.fields
-    }
-
-    public func hash(into hasher: inout Hasher) { hasher.combine(box.fields) }
 
     /// The same request, its raw object holding its own bytes (`RawObject.owningItsBytes`).
     func owningItsRaw() -> CancellationRequest {
@@ -201,4 +143,25 @@ public enum Outcome: String, Sendable, Hashable, Codable {
     case rejected
     /// It left the pending list and the marketplace no longer knows it.
     case vanished
+}
+
+extension CancellationRequest {
+    /// Its text fields. Where bytes matter (a marketplace rewriting a text in another Unicode
+    /// form has changed it), requests are compared through these (`sameBytes(as:)`), not by
+    /// `==`, which takes canonically equivalent strings as equal.
+    static let texts: [KeyPath<CancellationRequest, String> & Sendable] = [
+        \.source, \.id, \.order, \.rawState, \.initiator, \.reason, \.reasonID, \.logistics,
+    ]
+
+    /// Equal, with every text of the same bytes.
+    func sameBytes(as other: CancellationRequest) -> Bool {
+        self == other && Self.texts.allSatisfy { CancelWatch.sameBytes(self[keyPath: $0], other[keyPath: $0]) }
+    }
+
+    /// The fast digest of its texts' bytes (equal for requests the same by `sameBytes(as:)`).
+    var textDigest: UInt64 {
+        var digest = FastDigest()
+        for text in Self.texts { digest.add(self[keyPath: text]) }
+        return digest.value
+    }
 }

@@ -1,29 +1,42 @@
 import Foundation
 
-/// How events are kept in the outbox: every field, so that a delivery after a
-/// restart sends exactly what the first attempt would have.
+/// How events are kept in the outbox: the event's Codable form (the webhook body's) with
+/// its dates to the microsecond (seconds since 1970), its sinks in a column of their own.
+/// Every attempt, the first and any after a restart, is made from the stored row.
 extension AlertEvent {
-    var storageJSON: JSONValue {
-        var object: [String: JSONValue] = [
-            "id": .string(id), "kind": .string(kind.rawValue), "rule": .string(rule), "severity": .string(severity.rawValue),
-            "source": .string(source), "marketplace": .string(marketplace.rawValue),
-            "outcome": outcome.map { .string($0.rawValue) } ?? .null,
-            "occurred_at": .number(occurredAt.timeIntervalSince1970), "message": .string(message),
-            "sinks": .array(sinks.map { .string($0) }),
-        ]
-        if let r = request {
-            object["request"] = [
-                "marketplace": .string(r.marketplace.rawValue), "source": .string(r.source), "id": .string(r.id),
-                "order": .string(r.order), "state": .string(r.state.rawValue), "raw_state": .string(r.rawState),
-                "initiator": .string(r.initiator), "reason": .string(r.reason), "reason_id": .string(r.reasonID),
-                "logistics": .string(r.logistics), "created_at": r.createdAt.map { .number($0.timeIntervalSince1970) } ?? .null,
-                "deadline": .number(r.deadline.timeIntervalSince1970), "raw": r.raw,
-            ]
+    func outboxText() throws(StoreError) -> String {
+        do {
+            return try JSONValueEncoder(dates: .secondsSince1970).encode(self).serialized()
+        } catch {
+            throw StoreError("event \(id): \(error)")
         }
-        return .object(object)
     }
 
-    init(storage: JSONValue) throws(StoreError) {
+    /// The event an outbox row holds: `text` in the event's Codable form with its `sinks`
+    /// beside it, or a row written before schema 2 (its own form, sinks inside).
+    init(outboxText text: String, sinks: String?) throws(StoreError) {
+        let json: JSONValue
+        do throws(JSONParseError) {
+            json = try JSONParser.parse(text)
+        } catch {
+            throw StoreError("not JSON: \(error.description)")
+        }
+        guard json["version"] != nil else {
+            try self.init(schema1Storage: json)
+            return
+        }
+        do {
+            self = try JSONValueDecoder().decode(AlertEvent.self, from: json)
+        } catch {
+            throw StoreError("an outbox event does not read: \(error)")
+        }
+        self.sinks = (sinks.flatMap { try? JSONParser.parse($0) }?.arrayValue ?? []).compactMap(\.stringValue)
+    }
+
+    static func outboxSinks(_ sinks: [String]) -> String { JSONValue.array(sinks.map { .string($0) }).serialized() }
+
+    /// An outbox row as schema 1 wrote it: its own member names, dates as seconds since 1970.
+    private init(schema1Storage storage: JSONValue) throws(StoreError) {
         func string(_ key: String, in value: JSONValue = storage) throws(StoreError) -> String {
             guard let text = value[key]?.stringValue else { throw StoreError("an outbox event lacks '\(key)'") }
             return text
@@ -49,5 +62,29 @@ extension AlertEvent {
             marketplace: marketplace, request: request, outcome: storage["outcome"]?.stringValue.flatMap(Outcome.init(rawValue:)),
             occurredAt: Date(timeIntervalSince1970: occurred), message: try string("message"),
             sinks: storage["sinks"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+    }
+}
+
+/// How a request is kept in the state file's `requests` row: its Codable form with the
+/// raw object left out (the row keeps it whole in a column of its own) and dates to the
+/// microsecond.
+extension CancellationRequest {
+    func storedFields() throws(StoreError) -> String {
+        do {
+            return try JSONValueEncoder(dates: .secondsSince1970, omitsRawObjects: true).encode(self).serialized()
+        } catch {
+            throw StoreError("request \(key): \(error)")
+        }
+    }
+
+    init(storedFields text: String, raw: RawObject) throws(StoreError) {
+        do {
+            guard case .object(var members) = try JSONParser.parse(text) else { throw StoreError("not a JSON object") }
+            members[CodingKeys.rawObject.stringValue] = .object([:])
+            self = try JSONValueDecoder().decode(CancellationRequest.self, from: .object(members))
+        } catch {
+            throw StoreError("\(error)")
+        }
+        rawObject = raw
     }
 }

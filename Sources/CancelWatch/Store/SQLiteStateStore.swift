@@ -3,7 +3,9 @@ import Foundation
 /// The state file: an embedded SQLite database in WAL mode, mode 0600 (made so on every
 /// open), written by one process at a time (``StateFileLock``).
 public final class SQLiteStateStore: StateStore {
-    static let schemaVersion: Int64 = 1
+    /// 2: a request's fields in one column (`fields`, its Codable form); outbox events in
+    /// their Codable form with their sinks beside them. 1: a column per field.
+    static let schemaVersion: Int64 = 2
     let database: SQLiteDatabase
     /// Held while the store is open for writing.
     private let lock: StateFileLock?
@@ -11,6 +13,8 @@ public final class SQLiteStateStore: StateStore {
     /// Files found readable or writable by others when it opened, now owner-only: one
     /// line each, for the log.
     public var warnings: [String] { database.warnings }
+    /// Whether the file is still in schema 1 (opened for reading only: a writer converts it).
+    private let schema1: Bool
 
     /// Opens the state file, creating it when absent. A file that is not a cancelwatch
     /// state file is reported, never replaced. Opening for writing takes the state
@@ -23,6 +27,7 @@ public final class SQLiteStateStore: StateStore {
         if !readOnly { try SQLiteDatabase.requireDirectory(of: path) }
         lock = readOnly ? nil : try StateFileLock(statePath: path)
         database = try SQLiteDatabase(path: path, readOnly: readOnly)
+        schema1 = readOnly ? try Self.columns(of: "requests", in: database).contains("order_id") : false
         if readOnly {
             try checkVersion()
         } else {
@@ -49,28 +54,10 @@ public final class SQLiteStateStore: StateStore {
         try database.execute("PRAGMA journal_size_limit=67108864")
         try checkVersion()
         try database.transaction { () throws(StoreError) in
+            try convertSchema1()
             try database.execute(
                 """
-                CREATE TABLE IF NOT EXISTS requests (
-                    source TEXT NOT NULL,
-                    id TEXT NOT NULL,
-                    marketplace TEXT NOT NULL,
-                    order_id TEXT NOT NULL,
-                    state TEXT NOT NULL,
-                    raw_state TEXT NOT NULL,
-                    initiator TEXT NOT NULL,
-                    reason TEXT NOT NULL,
-                    reason_id TEXT NOT NULL,
-                    logistics TEXT NOT NULL,
-                    created_at REAL,
-                    deadline REAL NOT NULL,
-                    raw TEXT NOT NULL,
-                    status TEXT NOT NULL,
-                    first_seen REAL NOT NULL,
-                    last_seen REAL NOT NULL,
-                    closed_at REAL,
-                    PRIMARY KEY (source, id)
-                );
+                CREATE TABLE IF NOT EXISTS requests (\(Self.requestsColumns));
                 -- Nothing reads requests by (status, deadline): an index on it cost a random
                 -- page write per new request (a fleet's first poll wrote GBs of log for it).
                 DROP INDEX IF EXISTS requests_open;
@@ -107,6 +94,7 @@ public final class SQLiteStateStore: StateStore {
                     created_at REAL NOT NULL,
                     finished_at REAL,
                     last_error TEXT,
+                    sinks TEXT,
                     PRIMARY KEY (event_id, sink)
                 );
                 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (sink, status, next_attempt_at);
@@ -115,20 +103,59 @@ public final class SQLiteStateStore: StateStore {
         }
     }
 
-    public func loadTracked() throws(StoreError) -> [TrackedRequest] {
-        try loadTracked(keeping: .everything)
+    /// The `requests` table: its key, what is queried or kept per row, and the request's
+    /// fields in one column (`CancellationRequest.storedFields`): a new field needs no column.
+    static let requestsColumns = """
+        source TEXT NOT NULL,
+            id TEXT NOT NULL,
+            fields TEXT NOT NULL,
+            raw TEXT NOT NULL,
+            status TEXT NOT NULL,
+            first_seen REAL NOT NULL,
+            last_seen REAL NOT NULL,
+            closed_at REAL,
+            PRIMARY KEY (source, id)
+        """
+
+    private static func columns(of table: String, in database: SQLiteDatabase) throws(StoreError) -> Set<String> {
+        var names: Set<String> = []
+        try database.query("PRAGMA table_info(\(table))") { row in names.insert(row.string(1)) }
+        return names
     }
 
-    public func loadTracked(keepingRaw paths: RawPaths) throws(StoreError) -> [TrackedRequest] {
-        try loadTracked(keeping: paths)
+    /// Converts a schema 1 file (a column per request field; outbox rows without `sinks`)
+    /// in place. Raw objects are copied as they are; outbox rows keep their schema 1 text,
+    /// which is still read.
+    private func convertSchema1() throws(StoreError) {
+        if try Self.columns(of: "requests", in: database).contains("order_id") {
+            try database.execute(
+                """
+                ALTER TABLE requests RENAME TO requests_schema1;
+                CREATE TABLE requests (\(Self.requestsColumns));
+                INSERT INTO requests (source, id, fields, raw, status, first_seen, last_seen, closed_at)
+                    SELECT source, id, '', raw, status, first_seen, last_seen, closed_at FROM requests_schema1;
+                """)
+            // Without their raw objects: the whole objects never sit in memory together.
+            for item in try loadSchema1Requests(from: "requests_schema1", raw: "'{}'") {
+                try database.query(
+                    "UPDATE requests SET fields = ? WHERE source = ? AND id = ?",
+                    [.text(try item.request.storedFields()), .text(item.request.source), .text(item.request.id)])
+            }
+            try database.execute("DROP TABLE requests_schema1")
+        }
+        let outbox = try Self.columns(of: "outbox", in: database)
+        if !outbox.isEmpty && !outbox.contains("sinks") { try database.execute("ALTER TABLE outbox ADD COLUMN sinks TEXT") }
     }
 
-    private func loadTracked(keeping paths: RawPaths) throws(StoreError) -> [TrackedRequest] {
+    /// Requests as schema 1 kept them in `table`, each raw object read from the expression `raw`.
+    private func loadSchema1Requests(from table: String, raw: String, keeping paths: RawPaths = .everything) throws(StoreError)
+        -> [TrackedRequest]
+    {
         var result: [TrackedRequest] = []
         try database.query(
             """
             SELECT source, id, marketplace, order_id, state, raw_state, initiator, reason, reason_id, logistics,
-                   created_at, deadline, raw, status, first_seen, last_seen, closed_at FROM requests
+                   created_at, deadline, \(raw), status, first_seen, last_seen, closed_at FROM \(table)
             """
         ) { (row) throws(StoreError) in
             let source = row.string(0)
@@ -144,10 +171,47 @@ public final class SQLiteStateStore: StateStore {
                 marketplace: marketplace, source: source, id: id, order: row.string(3), state: state,
                 rawState: row.string(5), initiator: row.string(6), reason: row.string(7), reasonID: row.string(8),
                 logistics: row.string(9), createdAt: row.date(10), deadline: deadline,
-                rawObject: (try? RawObject(json: Array(row.string(12).utf8))) ?? RawObject(.object([:])))
-            // Pruned row by row: the whole objects never sit in memory together.
+                rawObject: Self.rawObject(row.string(12)))
             result.append(
                 TrackedRequest(request: request, status: status, firstSeen: firstSeen, lastSeen: lastSeen, closedAt: row.date(16))
+                    .pruned(to: paths))
+        }
+        return result
+    }
+
+    private static func rawObject(_ text: String) -> RawObject {
+        (try? RawObject(json: Array(text.utf8))) ?? RawObject(.object([:]))
+    }
+
+    public func loadTracked() throws(StoreError) -> [TrackedRequest] {
+        try loadTracked(keeping: .everything)
+    }
+
+    public func loadTracked(keepingRaw paths: RawPaths) throws(StoreError) -> [TrackedRequest] {
+        try loadTracked(keeping: paths)
+    }
+
+    private func loadTracked(keeping paths: RawPaths) throws(StoreError) -> [TrackedRequest] {
+        if schema1 { return try loadSchema1Requests(from: "requests", raw: "raw", keeping: paths) }
+        var result: [TrackedRequest] = []
+        try database.query("SELECT source, id, fields, raw, status, first_seen, last_seen, closed_at FROM requests") {
+            (row) throws(StoreError) in
+            let source = row.string(0)
+            let id = row.string(1)
+            let request: CancellationRequest
+            do throws(StoreError) {
+                request = try CancellationRequest(storedFields: row.string(2), raw: Self.rawObject(row.string(3)))
+            } catch {
+                throw StoreError("state file \(path): request \(source)/\(id) does not read: \(error.description)")
+            }
+            guard let status = TrackedStatus(rawValue: row.string(4)), let firstSeen = row.date(5), let lastSeen = row.date(6),
+                sameBytes(request.source, source), sameBytes(request.id, id)
+            else {
+                throw StoreError("state file \(path): request \(source)/\(id) has values this cancelwatch does not know")
+            }
+            // Pruned row by row: the whole objects never sit in memory together.
+            result.append(
+                TrackedRequest(request: request, status: status, firstSeen: firstSeen, lastSeen: lastSeen, closedAt: row.date(7))
                     .pruned(to: paths))
         }
         return result
@@ -170,21 +234,16 @@ public final class SQLiteStateStore: StateStore {
                 let r = item.request
                 try database.query(
                     """
-                    INSERT INTO requests (source, id, marketplace, order_id, state, raw_state, initiator, reason, reason_id,
-                        logistics, created_at, deadline, raw, status, first_seen, last_seen, closed_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO requests (source, id, fields, raw, status, first_seen, last_seen, closed_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                     ON CONFLICT (source, id) DO UPDATE SET
-                        marketplace = excluded.marketplace, order_id = excluded.order_id, state = excluded.state,
-                        raw_state = excluded.raw_state, initiator = excluded.initiator, reason = excluded.reason,
-                        reason_id = excluded.reason_id, logistics = excluded.logistics, created_at = excluded.created_at,
-                        deadline = excluded.deadline, status = excluded.status,
+                        fields = excluded.fields, status = excluded.status,
                         last_seen = excluded.last_seen, closed_at = excluded.closed_at,
                         raw = CASE WHEN ? THEN requests.raw ELSE excluded.raw END
                     """,
                     [
-                        .text(r.source), .text(r.id), .text(r.marketplace.rawValue), .text(r.order), .text(r.state.rawValue),
-                        .text(r.rawState), .text(r.initiator), .text(r.reason), .text(r.reasonID), .text(r.logistics),
-                        SQLiteValue(r.createdAt), SQLiteValue(r.deadline), .text(String(decoding: r.rawObject.jsonBytes, as: UTF8.self)), .text(item.status.rawValue),
+                        .text(r.source), .text(r.id), .text(try r.storedFields()),
+                        .text(String(decoding: r.rawObject.jsonBytes, as: UTF8.self)), .text(item.status.rawValue),
                         SQLiteValue(item.firstSeen), SQLiteValue(item.lastSeen), SQLiteValue(item.closedAt),
                         // A pruned raw object leaves the whole one already saved as it is.
                         .integer(item.hasWholeRaw ? 0 : 1),
@@ -294,15 +353,16 @@ public final class SQLiteStateStore: StateStore {
                     ])
             }
             for event in events {
-                let text = event.storageJSON.serialized()
+                let text = try event.outboxText()
+                let sinks = AlertEvent.outboxSinks(event.sinks)
                 for sink in event.sinks {
                     // The same event id for the same sink is queued once, whatever happens.
                     try database.query(
                         """
-                        INSERT OR IGNORE INTO outbox (event_id, sink, event, status, attempts, next_attempt_at, created_at)
-                        VALUES (?, ?, ?, 'pending', 0, ?, ?)
+                        INSERT OR IGNORE INTO outbox (event_id, sink, event, sinks, status, attempts, next_attempt_at, created_at)
+                        VALUES (?, ?, ?, ?, 'pending', 0, ?, ?)
                         """,
-                        [.text(event.id), .text(sink), .text(text), SQLiteValue(now), SQLiteValue(now)])
+                        [.text(event.id), .text(sink), .text(text), .text(sinks), SQLiteValue(now), SQLiteValue(now)])
                 }
             }
             if let health { try saveHealth(health) }
@@ -314,7 +374,7 @@ public final class SQLiteStateStore: StateStore {
         var unreadable: [(id: String, error: String)] = []
         try database.query(
             """
-            SELECT event_id, event, attempts, next_attempt_at FROM outbox
+            SELECT event_id, event, attempts, next_attempt_at, \(outboxSinks) FROM outbox
             WHERE sink = ? AND status = 'pending' AND next_attempt_at <= ?
             ORDER BY next_attempt_at, created_at LIMIT ?
             """,
@@ -322,15 +382,9 @@ public final class SQLiteStateStore: StateStore {
         ) { (row) throws(StoreError) in
             let id = row.string(0)
             do throws(StoreError) {
-                let json: JSONValue
-                do throws(JSONParseError) {
-                    json = try JSONParser.parse(row.string(1))
-                } catch {
-                    throw StoreError("not JSON: \(error.description)")
-                }
                 result.append(
                     PendingDelivery(
-                        event: try AlertEvent(storage: json), sink: sink, attempts: Int(row.integer(2)),
+                        event: try AlertEvent(outboxText: row.string(1), sinks: row.text(4)), sink: sink, attempts: Int(row.integer(2)),
                         nextAttemptAt: row.date(3) ?? now))
             } catch {
                 unreadable.append((id, error.description))
@@ -382,10 +436,10 @@ public final class SQLiteStateStore: StateStore {
     public func deadLetters(limit: Int) throws(StoreError) -> [DeadLetter] {
         var result: [DeadLetter] = []
         try database.query(
-            "SELECT event_id, sink, event, attempts, finished_at, last_error FROM outbox WHERE status = 'dead' ORDER BY finished_at DESC, rowid DESC LIMIT ?",
+            "SELECT event_id, sink, event, attempts, finished_at, last_error, \(outboxSinks) FROM outbox WHERE status = 'dead' ORDER BY finished_at DESC, rowid DESC LIMIT ?",
             [.integer(Int64(limit))]
         ) { row in
-            let event = (try? JSONParser.parse(row.string(2))).flatMap { try? AlertEvent(storage: $0) }
+            let event = try? AlertEvent(outboxText: row.string(2), sinks: row.text(6))
             result.append(
                 DeadLetter(
                     eventID: row.string(0), sink: row.string(1), event: event, attempts: Int(row.integer(3)), at: row.date(4),
@@ -393,6 +447,9 @@ public final class SQLiteStateStore: StateStore {
         }
         return result
     }
+
+    /// The outbox's `sinks` column (none in a schema 1 file).
+    private var outboxSinks: String { schema1 ? "NULL" : "sinks" }
 
     public func outboxCounts() throws(StoreError) -> [OutboxCount] {
         var result: [OutboxCount] = []

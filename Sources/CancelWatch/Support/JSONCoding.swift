@@ -1,0 +1,412 @@
+import Foundation
+
+/// Encodes `Encodable` values as `JSONValue` (and so as the project's JSON text:
+/// strings byte for byte, lone-surrogate scalars as the parser maps them, integers exact).
+///
+/// An absent optional (`encodeIfPresent`) is written as `null`, as the webhook body has
+/// it. A `JSONValue` is written as itself and a `RawObject` as its value. Dates are
+/// written as `dates` says.
+struct JSONValueEncoder {
+    enum Dates: Sendable {
+        /// RFC 3339 UTC in whole seconds (`Timestamp.format`): the webhook body's form.
+        case wholeSeconds
+        /// Seconds since 1970 as a number, every digit a `Double` holds (as the state file's
+        /// date columns keep them); a date that is not finite cannot be written.
+        case secondsSince1970
+    }
+
+    var dates: Dates
+    /// Leaves `RawObject` members out (a store keeping the object in a column of its own).
+    var omitsRawObjects = false
+
+    func encode<T: Encodable>(_ value: T) throws -> JSONValue {
+        let node = EncodedNode()
+        try node.store(value, options: self, codingPath: [])
+        return node.json
+    }
+}
+
+/// Decodes `Decodable` values from `JSONValue`. A date is read from either form the
+/// encoder writes (an RFC 3339 string or seconds since 1970).
+struct JSONValueDecoder {
+    func decode<T: Decodable>(_ type: T.Type, from value: JSONValue) throws -> T {
+        try JSONValueDecoding.read(type, from: value, codingPath: [])
+    }
+}
+
+// MARK: Encoding
+
+/// One value being encoded; containers fill it in place.
+private final class EncodedNode {
+    var value: JSONValue?
+    var members: [String: EncodedNode]?
+    var elements: [EncodedNode]?
+
+    var json: JSONValue {
+        if let members { return .object(members.mapValues(\.json)) }
+        if let elements { return .array(elements.map(\.json)) }
+        return value ?? .object([:])
+    }
+
+    func store<T: Encodable>(_ item: T, options: JSONValueEncoder, codingPath: [any CodingKey]) throws {
+        switch item {
+        case let json as JSONValue: value = json
+        case let raw as RawObject: value = raw.value
+        case let date as Date:
+            switch options.dates {
+            case .wholeSeconds: value = .string(Timestamp.format(date))
+            case .secondsSince1970:
+                guard date.timeIntervalSince1970.isFinite else {
+                    throw EncodingError.invalidValue(
+                        date, .init(codingPath: codingPath, debugDescription: "not a finite instant (\(date.timeIntervalSince1970) s from 1970)"))
+                }
+                value = .number(date.timeIntervalSince1970)
+            }
+        case let text as String: value = .string(text)
+        case let flag as Bool: value = .bool(flag)
+        case let number as Double: value = .number(number)
+        case let number as Float: value = .number(Double(number))
+        case let number as any BinaryInteger:
+            guard let exact = Int64(exactly: number) else {
+                throw EncodingError.invalidValue(item, .init(codingPath: codingPath, debugDescription: "beyond a 64-bit integer"))
+            }
+            value = .integer(exact)
+        default: try item.encode(to: NodeEncoder(node: self, options: options, codingPath: codingPath))
+        }
+    }
+}
+
+private struct NodeEncoder: Encoder {
+    let node: EncodedNode
+    let options: JSONValueEncoder
+    let codingPath: [any CodingKey]
+    var userInfo: [CodingUserInfoKey: Any] { [:] }
+
+    func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
+        if node.members == nil { node.members = [:] }
+        return KeyedEncodingContainer(KeyedNodeContainer<Key>(node: node, options: options, codingPath: codingPath))
+    }
+
+    func unkeyedContainer() -> any UnkeyedEncodingContainer {
+        if node.elements == nil { node.elements = [] }
+        return UnkeyedNodeContainer(node: node, options: options, codingPath: codingPath)
+    }
+
+    func singleValueContainer() -> any SingleValueEncodingContainer {
+        SingleNodeContainer(node: node, options: options, codingPath: codingPath)
+    }
+}
+
+private struct KeyedNodeContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
+    let node: EncodedNode
+    let options: JSONValueEncoder
+    let codingPath: [any CodingKey]
+
+    private func child(_ key: Key) -> EncodedNode {
+        let child = EncodedNode()
+        node.members?[key.stringValue] = child
+        return child
+    }
+
+    mutating func encodeNil(forKey key: Key) throws { child(key).value = .null }
+
+    mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
+        if options.omitsRawObjects, value is RawObject { return }
+        try child(key).store(value, options: options, codingPath: codingPath + [key])
+    }
+
+    mutating func encodeIfPresent<T: Encodable>(_ value: T?, forKey key: Key) throws {
+        guard let value else { return try encodeNil(forKey: key) }
+        try encode(value, forKey: key)
+    }
+
+    // Every concrete overload too: their default implementations leave a nil out.
+    mutating func encodeIfPresent(_ value: Bool?, forKey key: Key) throws { try encodeIfPresent(value as Bool?, key) }
+    mutating func encodeIfPresent(_ value: String?, forKey key: Key) throws { try encodeIfPresent(value as String?, key) }
+    mutating func encodeIfPresent(_ value: Double?, forKey key: Key) throws { try encodeIfPresent(value as Double?, key) }
+    mutating func encodeIfPresent(_ value: Float?, forKey key: Key) throws { try encodeIfPresent(value as Float?, key) }
+    mutating func encodeIfPresent(_ value: Int?, forKey key: Key) throws { try encodeIfPresent(value as Int?, key) }
+    mutating func encodeIfPresent(_ value: Int8?, forKey key: Key) throws { try encodeIfPresent(value as Int8?, key) }
+    mutating func encodeIfPresent(_ value: Int16?, forKey key: Key) throws { try encodeIfPresent(value as Int16?, key) }
+    mutating func encodeIfPresent(_ value: Int32?, forKey key: Key) throws { try encodeIfPresent(value as Int32?, key) }
+    mutating func encodeIfPresent(_ value: Int64?, forKey key: Key) throws { try encodeIfPresent(value as Int64?, key) }
+    mutating func encodeIfPresent(_ value: UInt?, forKey key: Key) throws { try encodeIfPresent(value as UInt?, key) }
+    mutating func encodeIfPresent(_ value: UInt8?, forKey key: Key) throws { try encodeIfPresent(value as UInt8?, key) }
+    mutating func encodeIfPresent(_ value: UInt16?, forKey key: Key) throws { try encodeIfPresent(value as UInt16?, key) }
+    mutating func encodeIfPresent(_ value: UInt32?, forKey key: Key) throws { try encodeIfPresent(value as UInt32?, key) }
+    mutating func encodeIfPresent(_ value: UInt64?, forKey key: Key) throws { try encodeIfPresent(value as UInt64?, key) }
+
+    private mutating func encodeIfPresent<T: Encodable>(_ value: T?, _ key: Key) throws {
+        guard let value else { return try encodeNil(forKey: key) }
+        try encode(value, forKey: key)
+    }
+
+    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key)
+        -> KeyedEncodingContainer<NestedKey>
+    {
+        NodeEncoder(node: child(key), options: options, codingPath: codingPath + [key]).container(keyedBy: keyType)
+    }
+
+    mutating func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer {
+        NodeEncoder(node: child(key), options: options, codingPath: codingPath + [key]).unkeyedContainer()
+    }
+
+    mutating func superEncoder() -> any Encoder { NodeEncoder(node: node, options: options, codingPath: codingPath) }
+    mutating func superEncoder(forKey key: Key) -> any Encoder {
+        NodeEncoder(node: child(key), options: options, codingPath: codingPath + [key])
+    }
+}
+
+private struct IndexKey: CodingKey {
+    var stringValue: String { String(intValue ?? 0) }
+    var intValue: Int?
+    init(_ index: Int) { intValue = index }
+    init?(stringValue: String) { nil }
+    init?(intValue: Int) { self.intValue = intValue }
+}
+
+private struct UnkeyedNodeContainer: UnkeyedEncodingContainer {
+    let node: EncodedNode
+    let options: JSONValueEncoder
+    let codingPath: [any CodingKey]
+    var count: Int { node.elements?.count ?? 0 }
+
+    private func next() -> (EncodedNode, [any CodingKey]) {
+        let child = EncodedNode()
+        let path = codingPath + [IndexKey(count)]
+        node.elements?.append(child)
+        return (child, path)
+    }
+
+    mutating func encodeNil() throws { next().0.value = .null }
+    mutating func encode<T: Encodable>(_ value: T) throws {
+        let (child, path) = next()
+        try child.store(value, options: options, codingPath: path)
+    }
+    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
+        let (child, path) = next()
+        return NodeEncoder(node: child, options: options, codingPath: path).container(keyedBy: keyType)
+    }
+    mutating func nestedUnkeyedContainer() -> any UnkeyedEncodingContainer {
+        let (child, path) = next()
+        return NodeEncoder(node: child, options: options, codingPath: path).unkeyedContainer()
+    }
+    mutating func superEncoder() -> any Encoder {
+        let (child, path) = next()
+        return NodeEncoder(node: child, options: options, codingPath: path)
+    }
+}
+
+private struct SingleNodeContainer: SingleValueEncodingContainer {
+    let node: EncodedNode
+    let options: JSONValueEncoder
+    let codingPath: [any CodingKey]
+
+    mutating func encodeNil() throws { node.value = .null }
+    mutating func encode<T: Encodable>(_ value: T) throws { try node.store(value, options: options, codingPath: codingPath) }
+}
+
+// MARK: Decoding
+
+private enum JSONValueDecoding {
+    static func read<T: Decodable>(_ type: T.Type, from value: JSONValue, codingPath: [any CodingKey]) throws -> T {
+        func mismatch() -> DecodingError {
+            .typeMismatch(type, .init(codingPath: codingPath, debugDescription: "found \(value.typeDescription)"))
+        }
+        switch type {
+        case is JSONValue.Type: return value as! T
+        case is RawObject.Type: return RawObject(value) as! T
+        case is Date.Type:
+            if case .string(let text) = value, let date = Timestamp.parse(text) { return date as! T }
+            if case .string = value {} else if let seconds = value.lenientDouble { return Date(timeIntervalSince1970: seconds) as! T }
+            throw mismatch()
+        case is String.Type:
+            guard let text = value.stringValue else { throw mismatch() }
+            return text as! T
+        case is Bool.Type:
+            guard let flag = value.boolValue else { throw mismatch() }
+            return flag as! T
+        case let integer as any FixedWidthInteger.Type:
+            guard case .integer(let number) = value, let exact = integer.init(exactly: number) else { throw mismatch() }
+            return exact as! T
+        case is Double.Type, is Float.Type:
+            let number: Double
+            switch value {
+            case .integer(let whole): number = Double(whole)
+            case .number(let fraction): number = fraction
+            default: throw mismatch()
+            }
+            return (type == Float.self ? Float(number) as Any : number) as! T
+        default:
+            return try T(from: ValueDecoder(value: value, codingPath: codingPath))
+        }
+    }
+}
+
+private struct ValueDecoder: Decoder {
+    let value: JSONValue
+    let codingPath: [any CodingKey]
+    var userInfo: [CodingUserInfoKey: Any] { [:] }
+
+    func container<Key: CodingKey>(keyedBy type: Key.Type) throws -> KeyedDecodingContainer<Key> {
+        guard let members = value.objectValue else {
+            throw DecodingError.typeMismatch(
+                [String: JSONValue].self, .init(codingPath: codingPath, debugDescription: "found \(value.typeDescription)"))
+        }
+        return KeyedDecodingContainer(KeyedValueContainer<Key>(members: members, codingPath: codingPath))
+    }
+
+    func unkeyedContainer() throws -> any UnkeyedDecodingContainer {
+        guard let elements = value.arrayValue else {
+            throw DecodingError.typeMismatch(
+                [JSONValue].self, .init(codingPath: codingPath, debugDescription: "found \(value.typeDescription)"))
+        }
+        return UnkeyedValueContainer(elements: elements, codingPath: codingPath)
+    }
+
+    func singleValueContainer() throws -> any SingleValueDecodingContainer { SingleValueContainer(value: value, codingPath: codingPath) }
+}
+
+private struct KeyedValueContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
+    let members: [String: JSONValue]
+    let codingPath: [any CodingKey]
+    var allKeys: [Key] { members.keys.compactMap(Key.init(stringValue:)) }
+
+    func contains(_ key: Key) -> Bool { members[key.stringValue] != nil }
+
+    private func member(_ key: Key) throws -> JSONValue {
+        guard let value = members[key.stringValue] else {
+            throw DecodingError.keyNotFound(key, .init(codingPath: codingPath, debugDescription: "no member '\(key.stringValue)'"))
+        }
+        return value
+    }
+
+    func decodeNil(forKey key: Key) throws -> Bool { members[key.stringValue]?.isNull ?? true }
+
+    func decode<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T {
+        try JSONValueDecoding.read(type, from: try member(key), codingPath: codingPath + [key])
+    }
+
+    func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type, forKey key: Key) throws -> KeyedDecodingContainer<NestedKey> {
+        try ValueDecoder(value: try member(key), codingPath: codingPath + [key]).container(keyedBy: type)
+    }
+
+    func nestedUnkeyedContainer(forKey key: Key) throws -> any UnkeyedDecodingContainer {
+        try ValueDecoder(value: try member(key), codingPath: codingPath + [key]).unkeyedContainer()
+    }
+
+    func superDecoder() throws -> any Decoder { ValueDecoder(value: .object(members), codingPath: codingPath) }
+    func superDecoder(forKey key: Key) throws -> any Decoder { ValueDecoder(value: try member(key), codingPath: codingPath + [key]) }
+}
+
+private struct UnkeyedValueContainer: UnkeyedDecodingContainer {
+    let elements: [JSONValue]
+    let codingPath: [any CodingKey]
+    var currentIndex = 0
+    var count: Int? { elements.count }
+    var isAtEnd: Bool { currentIndex >= elements.count }
+
+    private mutating func next() throws -> (JSONValue, [any CodingKey]) {
+        guard !isAtEnd else {
+            throw DecodingError.valueNotFound(JSONValue.self, .init(codingPath: codingPath, debugDescription: "no more elements"))
+        }
+        defer { currentIndex += 1 }
+        return (elements[currentIndex], codingPath + [IndexKey(currentIndex)])
+    }
+
+    mutating func decodeNil() throws -> Bool {
+        guard !isAtEnd, elements[currentIndex].isNull else { return false }
+        currentIndex += 1
+        return true
+    }
+
+    mutating func decode<T: Decodable>(_ type: T.Type) throws -> T {
+        let (value, path) = try next()
+        return try JSONValueDecoding.read(type, from: value, codingPath: path)
+    }
+
+    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type) throws -> KeyedDecodingContainer<NestedKey> {
+        let (value, path) = try next()
+        return try ValueDecoder(value: value, codingPath: path).container(keyedBy: type)
+    }
+
+    mutating func nestedUnkeyedContainer() throws -> any UnkeyedDecodingContainer {
+        let (value, path) = try next()
+        return try ValueDecoder(value: value, codingPath: path).unkeyedContainer()
+    }
+
+    mutating func superDecoder() throws -> any Decoder {
+        let (value, path) = try next()
+        return ValueDecoder(value: value, codingPath: path)
+    }
+}
+
+private struct SingleValueContainer: SingleValueDecodingContainer {
+    let value: JSONValue
+    let codingPath: [any CodingKey]
+    func decodeNil() -> Bool { value.isNull }
+    func decode<T: Decodable>(_ type: T.Type) throws -> T { try JSONValueDecoding.read(type, from: value, codingPath: codingPath) }
+}
+
+// MARK: Conformances
+
+/// Any JSON as itself (`JSONValueEncoder` writes it as it is, without these).
+extension JSONValue: Codable {
+    private struct MemberKey: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        switch self {
+        case .array(let items):
+            var container = encoder.unkeyedContainer()
+            for item in items { try container.encode(item) }
+        case .object(let members):
+            var container = encoder.container(keyedBy: MemberKey.self)
+            for (key, member) in members { try container.encode(member, forKey: MemberKey(stringValue: key)) }
+        default:
+            var container = encoder.singleValueContainer()
+            switch self {
+            case .bool(let flag): try container.encode(flag)
+            case .number(let number): try container.encode(number)
+            case .integer(let number): try container.encode(number)
+            case .string(let text): try container.encode(text)
+            default: try container.encodeNil()
+            }
+        }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        if let container = try? decoder.container(keyedBy: MemberKey.self) {
+            var members: [String: JSONValue] = [:]
+            for key in container.allKeys { members[key.stringValue] = try container.decode(JSONValue.self, forKey: key) }
+            self = .object(members)
+        } else if var container = try? decoder.unkeyedContainer() {
+            var items: [JSONValue] = []
+            while !container.isAtEnd { items.append(try container.decode(JSONValue.self)) }
+            self = .array(items)
+        } else {
+            let container = try decoder.singleValueContainer()
+            if container.decodeNil() {
+                self = .null
+            } else if let flag = try? container.decode(Bool.self) {
+                self = .bool(flag)
+            } else if let number = try? container.decode(Int64.self) {
+                self = .integer(number)
+            } else if let number = try? container.decode(Double.self) {
+                self = .number(number)
+            } else {
+                self = .string(try container.decode(String.self))
+            }
+        }
+    }
+}
+
+/// A raw object as its value.
+extension RawObject: Codable {
+    public func encode(to encoder: any Encoder) throws { try value.encode(to: encoder) }
+    public init(from decoder: any Decoder) throws { self.init(try JSONValue(from: decoder)) }
+}

@@ -1,0 +1,69 @@
+import Foundation
+import Testing
+
+@testable import CancelWatch
+
+/// One Codable form of an event: the webhook body (whole-second RFC 3339 dates) and the
+/// outbox row (dates to the microsecond) are the same members.
+@Suite struct AlertEventFormTests {
+    /// Sub-second instants, a non-BMP reason, a lone surrogate's scalar, a NUL and a raw
+    /// object with an integer past a double's precision.
+    static func event() -> AlertEvent {
+        let occurred = Date(timeIntervalSince1970: 1_795_460_460.734_512)
+        let request = CancellationRequest(
+            marketplace: .xiaohongshu, source: "red-shop", id: "P1@1763999900", order: "P1", state: .pending, rawState: "unaudited",
+            initiator: "", reason: "不想要了 😀 \u{F0000}", reasonID: "", logistics: "red_box",
+            createdAt: occurred.addingTimeInterval(-100.000_001), deadline: occurred.addingTimeInterval(3899.5),
+            rawObject: try! RawObject(json: Array(#"{"package_id":"P1\u0000","big":9007199254740993,"x":"\ud800"}"#.utf8)))
+        return AlertEvent(
+            id: "e1", kind: .firing, rule: "final-hour", severity: .critical, source: "red-shop", marketplace: .xiaohongshu,
+            request: request, occurredAt: occurred, message: "P1 \u{0} 1h 04m", sinks: ["hook", "mail"])
+    }
+
+    @Test func theWebhookBodyHasEveryMemberOfItsContractWithWholeSecondDates() throws {
+        let body = Self.event().webhookBody
+        #expect(
+            Set(body.objectValue?.keys.map { $0 } ?? []) == [
+                "version", "id", "event", "rule", "severity", "source", "marketplace", "outcome", "occurred_at", "message", "request",
+                "deadline", "remaining_seconds",
+            ])
+        #expect(body["version"] == "1" && body["event"] == "firing" && body["outcome"] == .null)
+        #expect(body["occurred_at"] == "2026-11-23T19:01:00Z")
+        #expect(body["deadline"] == "2026-11-23T20:06:00Z")
+        #expect(body["remaining_seconds"] == .integer(3899))
+        #expect(body["request"]?["created_at"] == "2026-11-23T18:59:20Z")
+        #expect(body["request"]?["raw_state"] == "unaudited" && body["request"]?["reason"] == "不想要了 😀 \u{F0000}")
+        #expect(body["request"]?["raw"]?["big"] == .integer(9_007_199_254_740_993))
+
+        let health = SinkTestEvents.sourceDown().webhookBody
+        for member in ["rule", "outcome", "request", "deadline", "remaining_seconds"] { #expect(health[member] == .null, "\(member)") }
+    }
+
+    @Test func anOutboxRowReadsBackAsTheSameEventAndTheSameBodyAfterARestart() throws {
+        let path = try temporaryStatePath("cw-event-form")
+        let event = Self.event()
+        let at = event.occurredAt
+        let firstBody: String
+        do {
+            let store = try SQLiteStateStore(path: path)
+            try store.commit(alerts: [], events: [event], health: nil, at: at)
+            let due = try store.dueDeliveries(sink: "hook", now: at, limit: 10).deliveries
+            #expect(due.map(\.event) == [event])
+            firstBody = try #require(due.first).event.webhookBody.serialized()
+        }
+        #expect(firstBody == event.webhookBody.serialized())
+        let reopened = try SQLiteStateStore(path: path)
+        let due = try reopened.dueDeliveries(sink: "mail", now: at, limit: 10).deliveries
+        #expect(due.map(\.event) == [event])
+        #expect(due.first?.event.webhookBody.serialized() == firstBody)
+        #expect(due.first?.event.occurredAt.timeIntervalSince1970 == event.occurredAt.timeIntervalSince1970)
+    }
+
+    @Test func theOutboxKeepsTheWebhookMembersWithDatesToTheMicrosecond() throws {
+        let stored = try JSONParser.parse(try Self.event().outboxText())
+        let body = Self.event().webhookBody
+        #expect(Set(stored.objectValue?.keys.map { $0 } ?? []) == Set(body.objectValue?.keys.map { $0 } ?? []))
+        #expect(stored["occurred_at"]?.lenientDouble == 1_795_460_460.734_512)
+        #expect(stored["remaining_seconds"] == body["remaining_seconds"] && stored["message"] == body["message"])
+    }
+}
