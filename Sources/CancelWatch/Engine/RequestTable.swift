@@ -18,6 +18,10 @@ struct InternPool<Value: Hashable & Sendable>: Sendable {
     @inline(__always)
     subscript(id: UInt32) -> Value { values[Int(id)] }
 
+    /// Whether `id` names `value` (read in place).
+    @inline(__always)
+    func holds(_ value: Value, at id: UInt32) -> Bool { values[Int(id)] == value }
+
     /// One more reference to `id`.
     @inline(__always)
     mutating func retain(id: UInt32) {
@@ -56,37 +60,9 @@ struct InternPool<Value: Hashable & Sendable>: Sendable {
     }
 }
 
-/// What a request shares with many others: every field but those a table keeps per request
-/// (`PackedRequest`: its key, order, dates and raw object). Interned whole and told apart by
-/// bytes, so that a field added to the model is kept, compared and given back with no change
-/// to the table.
-struct RequestProfile: Hashable, Sendable {
-    let shared: CancellationRequest
-    let digest: UInt64
-
-    init(of request: CancellationRequest) {
-        var shared = request
-        shared.source = ""
-        shared.id = ""
-        shared.order = ""
-        shared.deadline = Self.noDate
-        shared.createdAt = nil
-        shared.rawObject = Self.noRaw
-        self.shared = shared
-        digest = shared.textDigest
-    }
-
-    static let none = RequestProfile(
-        of: CancellationRequest(marketplace: .ozon, source: "", id: "", order: "", state: .pending, rawState: "", deadline: noDate))
-    private static let noDate = Date(timeIntervalSinceReferenceDate: 0)
-    private static let noRaw = RawObject(.object([:]))
-
-    static func == (a: RequestProfile, b: RequestProfile) -> Bool { a.digest == b.digest && a.shared.sameBytes(as: b.shared) }
-    func hash(into hasher: inout Hasher) { hasher.combine(digest) }
-}
-
-/// A `CancellationRequest` in 64 bytes: its id and order inline, its source, profile and
-/// raw object (pruned to what rules read) as pool ids, dates as seconds.
+/// A `CancellationRequest` in 64 bytes: its id and order inline, its source, details
+/// (interned whole: a text field added to `CancellationRequest.Details` needs nothing here)
+/// and raw object (pruned to what rules read) as pool ids, dates as seconds.
 struct PackedRequest: Sendable {
     var id: String = ""
     var order: String = ""
@@ -94,8 +70,10 @@ struct PackedRequest: Sendable {
     var deadline: Double = 0
     var createdAt: Double = 0
     var source: UInt32 = 0
-    var profile: UInt32 = 0
+    var details: UInt32 = 0
     var raw: UInt32 = 0
+    var marketplace: Marketplace = .ozon
+    var state: RequestState = .pending
     var hasCreatedAt = false
     var live = false
 }
@@ -120,12 +98,12 @@ struct RequestTable<Extra: Sendable>: Sendable {
     private var buckets: [UInt64] = []
     private(set) var count = 0
     private var sources = InternPool(reserved: ExactText(""))
-    private var profiles = InternPool(reserved: RequestProfile.none)
+    private var details = InternPool(reserved: CancellationRequest.Details(rawState: ""))
     private var raws = InternPool<JSONValue>(reserved: .object([:]))
-    /// The source and profile ids seen lately (each holding a reference): requests mostly
+    /// The source and details ids seen lately (each holding a reference): requests mostly
     /// repeat a few, and comparing with them is cheaper than a lookup.
     private var recentSources = RecentIDs()
-    private var recentProfiles = RecentIDs()
+    private var recentDetails = RecentIDs()
 
     init(rawPaths: RawPaths) {
         self.rawPaths = rawPaths
@@ -187,13 +165,11 @@ struct RequestTable<Extra: Sendable>: Sendable {
     /// The request in `slot`, its raw object as kept (`rawPaths`).
     func request(at slot: Int32) -> CancellationRequest {
         let p = entries[Int(slot)].request
-        var request = profiles[p.profile].shared
-        request.source = sources[p.source].text
-        request.id = p.id
-        request.order = p.order
-        request.deadline = Date(timeIntervalSinceReferenceDate: p.deadline)
-        request.createdAt = p.hasCreatedAt ? Date(timeIntervalSinceReferenceDate: p.createdAt) : nil
-        request.raw = raws[p.raw]
+        var request = CancellationRequest(
+            marketplace: p.marketplace, source: sources[p.source].text, id: p.id, order: p.order, state: p.state, rawState: "",
+            createdAt: p.hasCreatedAt ? Date(timeIntervalSinceReferenceDate: p.createdAt) : nil,
+            deadline: Date(timeIntervalSinceReferenceDate: p.deadline), raw: raws[p.raw])
+        request.details = details[p.details]
         return request
     }
 
@@ -202,10 +178,11 @@ struct RequestTable<Extra: Sendable>: Sendable {
         let p = entries[Int(slot)].request
         // Texts by bytes, as they are interned: a marketplace rewriting a reason in another
         // Unicode form has changed it.
-        return p.deadline == request.deadline.timeIntervalSinceReferenceDate && sameBytes(p.order, request.order)
+        return p.marketplace == request.marketplace && p.deadline == request.deadline.timeIntervalSinceReferenceDate
+            && p.state == request.state && sameBytes(p.order, request.order)
             && p.hasCreatedAt == (request.createdAt != nil)
             && (request.createdAt.map { $0.timeIntervalSinceReferenceDate == p.createdAt } ?? true)
-            && profiles[p.profile] == RequestProfile(of: request)
+            && details.holds(request.details, at: p.details)
     }
 
     /// Whether `raw` is exactly the raw object kept in `slot`.
@@ -242,8 +219,12 @@ struct RequestTable<Extra: Sendable>: Sendable {
         packed.createdAt = request.createdAt?.timeIntervalSinceReferenceDate ?? 0
         packed.hasCreatedAt = request.createdAt != nil
         packed.live = true
-        packed.source = recentSources.intern(ExactText(request.source), in: &sources)
-        packed.profile = recentProfiles.intern(RequestProfile(of: request), in: &profiles)
+        let source = ExactText(request.source)
+        packed.source = recentSources.intern(source, digest: FastDigest.of(source.text), in: &sources)
+        let shared = request.details
+        packed.details = recentDetails.intern(shared, digest: shared.digest, in: &details)
+        packed.marketplace = request.marketplace
+        packed.state = request.state
         packed.raw = retainRaw(request.rawObject, kept: rawKept)
         if let existing {
             releaseValues(of: entries[Int(existing)].request)
@@ -301,7 +282,7 @@ struct RequestTable<Extra: Sendable>: Sendable {
 
     private mutating func releaseValues(of p: PackedRequest) {
         sources.release(p.source)
-        profiles.release(p.profile)
+        details.release(p.details)
         raws.release(p.raw)
     }
 
@@ -375,22 +356,26 @@ struct RequestTable<Extra: Sendable>: Sendable {
     }
 }
 
-/// The pool ids a table interned lately, each holding a reference to its value (so that
-/// an id keeps naming it): a few compared with `==` before the pool's dictionary is asked.
+/// The pool ids a table interned lately, by the fast digest of their values (a slot per
+/// digest's low bits, each holding a reference so that its id keeps naming its value):
+/// requests mostly repeat a few hundred values, and finding one here costs a digest and one
+/// comparison instead of a seeded hash and a dictionary probe.
 struct RecentIDs: Sendable {
-    private var ids = [UInt32](repeating: 0, count: 8)
-    private var next = 0
+    private var digests = [UInt64](repeating: 0, count: 256)
+    private var ids = [UInt32](repeating: 0, count: 256)
 
-    mutating func intern<Value>(_ value: Value, in pool: inout InternPool<Value>) -> UInt32 {
-        for id in ids where id != 0 && pool[id] == value {
-            pool.retain(id: id)
-            return id
+    mutating func intern<Value>(_ value: Value, digest: UInt64, in pool: inout InternPool<Value>) -> UInt32 {
+        let slot = Int(truncatingIfNeeded: digest) & (ids.count - 1)
+        let cached = ids[slot]
+        if cached != 0 && digests[slot] == digest && pool.holds(value, at: cached) {
+            pool.retain(id: cached)
+            return cached
         }
         let id = pool.retain(value)
-        pool.release(ids[next])
+        pool.release(cached)
         pool.retain(id: id)
-        ids[next] = id
-        next = (next + 1) % ids.count
+        ids[slot] = id
+        digests[slot] = digest
         return id
     }
 }

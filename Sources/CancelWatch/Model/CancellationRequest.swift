@@ -41,28 +41,115 @@ public struct CancellationRequest: Sendable, Hashable, Codable {
     /// The order or package it would cancel: Ozon's `posting_number`, Xiaohongshu's `package_id`.
     public var order: String
     public var state: RequestState
-    /// The marketplace's own word for the state (`ON_APPROVAL`, `unaudited`, …).
-    public var rawState: String
-    /// Who asked: `CLIENT`, `SELLER`, `OZON`, `SYSTEM`, `DELIVERY`; empty where unknown.
-    public var initiator: String
-    public var reason: String
-    public var reasonID: String
-    public var logistics: String
+    /// What the marketplace says of it in words that many requests share.
+    public var details: Details
     public var createdAt: Date?
     /// When the marketplace decides on its own if the seller has not.
     public var deadline: Date
     /// The API's own object, untouched: as the text it came in, when a client read it.
     public var rawObject: RawObject
 
+    /// The texts a marketplace repeats across requests (a few hundred values among a
+    /// million requests; a request table keeps each combination once). Compared by bytes:
+    /// a marketplace rewriting a reason in another Unicode form has changed it (Swift's
+    /// `==` on strings would take the two as equal). A new text field that rules read
+    /// belongs here, with its accessor on the request.
+    public struct Details: Sendable, Hashable, Codable {
+        /// The marketplace's own word for the state (`ON_APPROVAL`, `unaudited`, …).
+        public var rawState: String
+        /// Who asked: `CLIENT`, `SELLER`, `OZON`, `SYSTEM`, `DELIVERY`; empty where unknown.
+        public var initiator: String
+        public var reason: String
+        public var reasonID: String
+        public var logistics: String
+
+        public init(rawState: String, initiator: String = "", reason: String = "", reasonID: String = "", logistics: String = "") {
+            self.rawState = rawState
+            self.initiator = initiator
+            self.reason = reason
+            self.reasonID = reasonID
+            self.logistics = logistics
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case rawState = "raw_state"
+            case initiator, reason
+            case reasonID = "reason_id"
+            case logistics
+        }
+
+        public static func == (a: Details, b: Details) -> Bool {
+            sameBytes(a.reason, b.reason) && sameBytes(a.initiator, b.initiator) && sameBytes(a.rawState, b.rawState)
+                && sameBytes(a.reasonID, b.reasonID) && sameBytes(a.logistics, b.logistics)
+        }
+
+        public func hash(into hasher: inout Hasher) { hasher.combine(digest) }
+
+        /// The fast digest of the texts' bytes.
+        var digest: UInt64 {
+            var digest = FastDigest()
+            digest.add(rawState)
+            digest.add(initiator)
+            digest.add(reason)
+            digest.add(reasonID)
+            digest.add(logistics)
+            return digest.value
+        }
+    }
+
+    public var rawState: String {
+        get { details.rawState }
+        set { details.rawState = newValue }
+    }
+    public var initiator: String {
+        get { details.initiator }
+        set { details.initiator = newValue }
+    }
+    public var reason: String {
+        get { details.reason }
+        set { details.reason = newValue }
+    }
+    public var reasonID: String {
+        get { details.reasonID }
+        set { details.reasonID = newValue }
+    }
+    public var logistics: String {
+        get { details.logistics }
+        set { details.logistics = newValue }
+    }
+
     enum CodingKeys: String, CodingKey {
         case marketplace, source, id, order, state
-        case rawState = "raw_state"
-        case initiator, reason
-        case reasonID = "reason_id"
-        case logistics
         case createdAt = "created_at"
         case deadline
         case rawObject = "raw"
+    }
+
+    /// One object: its own members and its details' side by side.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(marketplace, forKey: .marketplace)
+        try container.encode(source, forKey: .source)
+        try container.encode(id, forKey: .id)
+        try container.encode(order, forKey: .order)
+        try container.encode(state, forKey: .state)
+        try container.encodeIfPresent(createdAt, forKey: .createdAt)
+        try container.encode(deadline, forKey: .deadline)
+        try container.encode(rawObject, forKey: .rawObject)
+        try details.encode(to: encoder)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        marketplace = try container.decode(Marketplace.self, forKey: .marketplace)
+        source = try container.decode(String.self, forKey: .source)
+        id = try container.decode(String.self, forKey: .id)
+        order = try container.decode(String.self, forKey: .order)
+        state = try container.decode(RequestState.self, forKey: .state)
+        details = try Details(from: decoder)
+        createdAt = try container.decodeIfPresent(Date.self, forKey: .createdAt)
+        deadline = try container.decode(Date.self, forKey: .deadline)
+        rawObject = try container.decode(RawObject.self, forKey: .rawObject)
     }
 
     /// The API's own object as a value (built from the text each time it is read).
@@ -92,11 +179,7 @@ public struct CancellationRequest: Sendable, Hashable, Codable {
         self.id = id
         self.order = order
         self.state = state
-        self.rawState = rawState
-        self.initiator = initiator
-        self.reason = reason
-        self.reasonID = reasonID
-        self.logistics = logistics
+        details = Details(rawState: rawState, initiator: initiator, reason: reason, reasonID: reasonID, logistics: logistics)
         self.createdAt = createdAt
         self.deadline = deadline
         self.rawObject = rawObject
@@ -143,25 +226,4 @@ public enum Outcome: String, Sendable, Hashable, Codable {
     case rejected
     /// It left the pending list and the marketplace no longer knows it.
     case vanished
-}
-
-extension CancellationRequest {
-    /// Its text fields. Where bytes matter (a marketplace rewriting a text in another Unicode
-    /// form has changed it), requests are compared through these (`sameBytes(as:)`), not by
-    /// `==`, which takes canonically equivalent strings as equal.
-    static let texts: [KeyPath<CancellationRequest, String> & Sendable] = [
-        \.source, \.id, \.order, \.rawState, \.initiator, \.reason, \.reasonID, \.logistics,
-    ]
-
-    /// Equal, with every text of the same bytes.
-    func sameBytes(as other: CancellationRequest) -> Bool {
-        self == other && Self.texts.allSatisfy { CancelWatch.sameBytes(self[keyPath: $0], other[keyPath: $0]) }
-    }
-
-    /// The fast digest of its texts' bytes (equal for requests the same by `sameBytes(as:)`).
-    var textDigest: UInt64 {
-        var digest = FastDigest()
-        for text in Self.texts { digest.add(self[keyPath: text]) }
-        return digest.value
-    }
 }

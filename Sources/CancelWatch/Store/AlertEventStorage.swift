@@ -6,7 +6,7 @@ import Foundation
 extension AlertEvent {
     func outboxText() throws(StoreError) -> String {
         do {
-            return try JSONValueEncoder(dates: .secondsSince1970).encode(self).serialized()
+            return try JSONValueEncoder(dates: .secondsSince1970).encodeText(self)
         } catch {
             throw StoreError("event \(id): \(error)")
         }
@@ -71,7 +71,7 @@ extension AlertEvent {
 extension CancellationRequest {
     func storedFields() throws(StoreError) -> String {
         do {
-            return try JSONValueEncoder(dates: .secondsSince1970, omitsRawObjects: true).encode(self).serialized()
+            return try JSONValueEncoder(dates: .secondsSince1970, omitsRawObjects: true).encodeText(self)
         } catch {
             throw StoreError("request \(key): \(error)")
         }

@@ -24,6 +24,43 @@ struct JSONValueEncoder {
         try node.store(value, options: self, codingPath: [])
         return node.json
     }
+
+    /// The same value as compact JSON text, written as it is encoded: members in the order
+    /// they are encoded (not sorted), no tree built (the state file writes a row per request).
+    func encodeText<T: Encodable>(_ value: T) throws -> String {
+        let text = TextValue(TextSink())
+        try text.write(value, options: self, codingPath: [])
+        return String(decoding: text.sink.out, as: UTF8.self)
+    }
+
+    /// `item` as a `JSONValue` when it is one of the values written as they are (dates,
+    /// strings, numbers, `JSONValue`, `RawObject`); nil for anything with containers.
+    fileprivate func scalar<T: Encodable>(_ item: T, codingPath: [any CodingKey]) throws -> JSONValue? {
+        switch item {
+        case let json as JSONValue: return json
+        case let raw as RawObject: return raw.value
+        case let date as Date:
+            switch dates {
+            case .wholeSeconds: return .string(Timestamp.format(date))
+            case .secondsSince1970:
+                guard date.timeIntervalSince1970.isFinite else {
+                    throw EncodingError.invalidValue(
+                        date, .init(codingPath: codingPath, debugDescription: "not a finite instant (\(date.timeIntervalSince1970) s from 1970)"))
+                }
+                return .number(date.timeIntervalSince1970)
+            }
+        case let text as String: return .string(text)
+        case let flag as Bool: return .bool(flag)
+        case let number as Double: return .number(number)
+        case let number as Float: return .number(Double(number))
+        case let number as any BinaryInteger:
+            guard let exact = Int64(exactly: number) else {
+                throw EncodingError.invalidValue(item, .init(codingPath: codingPath, debugDescription: "beyond a 64-bit integer"))
+            }
+            return .integer(exact)
+        default: return nil
+        }
+    }
 }
 
 /// Decodes `Decodable` values from `JSONValue`. A date is read from either form the
@@ -49,29 +86,10 @@ private final class EncodedNode {
     }
 
     func store<T: Encodable>(_ item: T, options: JSONValueEncoder, codingPath: [any CodingKey]) throws {
-        switch item {
-        case let json as JSONValue: value = json
-        case let raw as RawObject: value = raw.value
-        case let date as Date:
-            switch options.dates {
-            case .wholeSeconds: value = .string(Timestamp.format(date))
-            case .secondsSince1970:
-                guard date.timeIntervalSince1970.isFinite else {
-                    throw EncodingError.invalidValue(
-                        date, .init(codingPath: codingPath, debugDescription: "not a finite instant (\(date.timeIntervalSince1970) s from 1970)"))
-                }
-                value = .number(date.timeIntervalSince1970)
-            }
-        case let text as String: value = .string(text)
-        case let flag as Bool: value = .bool(flag)
-        case let number as Double: value = .number(number)
-        case let number as Float: value = .number(Double(number))
-        case let number as any BinaryInteger:
-            guard let exact = Int64(exactly: number) else {
-                throw EncodingError.invalidValue(item, .init(codingPath: codingPath, debugDescription: "beyond a 64-bit integer"))
-            }
-            value = .integer(exact)
-        default: try item.encode(to: NodeEncoder(node: self, options: options, codingPath: codingPath))
+        if let scalar = try options.scalar(item, codingPath: codingPath) {
+            value = scalar
+        } else {
+            try item.encode(to: NodeEncoder(node: self, options: options, codingPath: codingPath))
         }
     }
 }
@@ -204,6 +222,200 @@ private struct SingleNodeContainer: SingleValueEncodingContainer {
 
     mutating func encodeNil() throws { node.value = .null }
     mutating func encode<T: Encodable>(_ value: T) throws { try node.store(value, options: options, codingPath: codingPath) }
+}
+
+// MARK: Encoding as text
+
+private final class TextSink {
+    var out: [UInt8] = []
+    init() { out.reserveCapacity(512) }
+}
+
+/// One value being written: opened as an object or array by the first container asked
+/// for, closed when its `encode(to:)` returns. A nested container's value is closed when
+/// its parent writes its next member or closes.
+private final class TextValue {
+    enum Shape { case none, object, array, single }
+    let sink: TextSink
+    private var shape = Shape.none
+    private var count = 0
+    private var child: TextValue?
+
+    init(_ sink: TextSink) { self.sink = sink }
+
+    func write<T: Encodable>(_ item: T, options: JSONValueEncoder, codingPath: [any CodingKey]) throws {
+        if let scalar = try options.scalar(item, codingPath: codingPath) {
+            scalar.write(to: &sink.out)
+            shape = .single
+        } else {
+            try item.encode(to: TextEncoder(text: self, options: options, codingPath: codingPath))
+            close()
+        }
+    }
+
+    func open(_ wanted: Shape) {
+        guard shape == .none else { return }
+        shape = wanted
+        sink.out.append(wanted == .object ? UInt8(ascii: "{") : UInt8(ascii: "["))
+    }
+
+    /// Starts the next member (`key` in an object) or element; returns its value's writer.
+    func next(key: String?) -> TextValue {
+        child?.close()
+        child = nil
+        if count > 0 { sink.out.append(UInt8(ascii: ",")) }
+        count += 1
+        if let key {
+            JSONValue.writeString(key, to: &sink.out)
+            sink.out.append(UInt8(ascii: ":"))
+        }
+        return TextValue(sink)
+    }
+
+    /// Adopts `value` as a nested container's, closed later.
+    func nest(_ value: TextValue) -> TextValue {
+        child = value
+        return value
+    }
+
+    func close() {
+        child?.close()
+        child = nil
+        switch shape {
+        case .object: sink.out.append(UInt8(ascii: "}"))
+        case .array: sink.out.append(UInt8(ascii: "]"))
+        case .none: sink.out.append(contentsOf: "{}".utf8)
+        case .single: break
+        }
+        shape = .single
+    }
+
+    func writeNull() {
+        sink.out.append(contentsOf: "null".utf8)
+        shape = .single
+    }
+}
+
+private struct TextEncoder: Encoder {
+    let text: TextValue
+    let options: JSONValueEncoder
+    let codingPath: [any CodingKey]
+    var userInfo: [CodingUserInfoKey: Any] { [:] }
+
+    func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
+        text.open(.object)
+        return KeyedEncodingContainer(KeyedTextContainer<Key>(text: text, options: options, codingPath: codingPath))
+    }
+
+    func unkeyedContainer() -> any UnkeyedEncodingContainer {
+        text.open(.array)
+        return UnkeyedTextContainer(text: text, options: options, codingPath: codingPath)
+    }
+
+    func singleValueContainer() -> any SingleValueEncodingContainer {
+        SingleTextContainer(text: text, options: options, codingPath: codingPath)
+    }
+}
+
+private struct KeyedTextContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
+    let text: TextValue
+    let options: JSONValueEncoder
+    let codingPath: [any CodingKey]
+
+    mutating func encodeNil(forKey key: Key) throws { text.next(key: key.stringValue).writeNull() }
+
+    mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
+        if options.omitsRawObjects, value is RawObject { return }
+        try text.next(key: key.stringValue).write(value, options: options, codingPath: codingPath + [key])
+    }
+
+    mutating func encodeIfPresent<T: Encodable>(_ value: T?, forKey key: Key) throws {
+        guard let value else { return try encodeNil(forKey: key) }
+        try encode(value, forKey: key)
+    }
+
+    // Every concrete overload too: their default implementations leave a nil out.
+    mutating func encodeIfPresent(_ value: Bool?, forKey key: Key) throws { try encodeIfPresent(value as Bool?, key) }
+    mutating func encodeIfPresent(_ value: String?, forKey key: Key) throws { try encodeIfPresent(value as String?, key) }
+    mutating func encodeIfPresent(_ value: Double?, forKey key: Key) throws { try encodeIfPresent(value as Double?, key) }
+    mutating func encodeIfPresent(_ value: Float?, forKey key: Key) throws { try encodeIfPresent(value as Float?, key) }
+    mutating func encodeIfPresent(_ value: Int?, forKey key: Key) throws { try encodeIfPresent(value as Int?, key) }
+    mutating func encodeIfPresent(_ value: Int8?, forKey key: Key) throws { try encodeIfPresent(value as Int8?, key) }
+    mutating func encodeIfPresent(_ value: Int16?, forKey key: Key) throws { try encodeIfPresent(value as Int16?, key) }
+    mutating func encodeIfPresent(_ value: Int32?, forKey key: Key) throws { try encodeIfPresent(value as Int32?, key) }
+    mutating func encodeIfPresent(_ value: Int64?, forKey key: Key) throws { try encodeIfPresent(value as Int64?, key) }
+    mutating func encodeIfPresent(_ value: UInt?, forKey key: Key) throws { try encodeIfPresent(value as UInt?, key) }
+    mutating func encodeIfPresent(_ value: UInt8?, forKey key: Key) throws { try encodeIfPresent(value as UInt8?, key) }
+    mutating func encodeIfPresent(_ value: UInt16?, forKey key: Key) throws { try encodeIfPresent(value as UInt16?, key) }
+    mutating func encodeIfPresent(_ value: UInt32?, forKey key: Key) throws { try encodeIfPresent(value as UInt32?, key) }
+    mutating func encodeIfPresent(_ value: UInt64?, forKey key: Key) throws { try encodeIfPresent(value as UInt64?, key) }
+
+    private mutating func encodeIfPresent<T: Encodable>(_ value: T?, _ key: Key) throws {
+        guard let value else { return try encodeNil(forKey: key) }
+        try encode(value, forKey: key)
+    }
+
+    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key)
+        -> KeyedEncodingContainer<NestedKey>
+    {
+        let child = text.nest(text.next(key: key.stringValue))
+        return TextEncoder(text: child, options: options, codingPath: codingPath + [key]).container(keyedBy: keyType)
+    }
+
+    mutating func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer {
+        let child = text.nest(text.next(key: key.stringValue))
+        return TextEncoder(text: child, options: options, codingPath: codingPath + [key]).unkeyedContainer()
+    }
+
+    mutating func superEncoder() -> any Encoder { TextEncoder(text: text, options: options, codingPath: codingPath) }
+    mutating func superEncoder(forKey key: Key) -> any Encoder {
+        TextEncoder(text: text.nest(text.next(key: key.stringValue)), options: options, codingPath: codingPath + [key])
+    }
+}
+
+private struct UnkeyedTextContainer: UnkeyedEncodingContainer {
+    let text: TextValue
+    let options: JSONValueEncoder
+    let codingPath: [any CodingKey]
+    private(set) var count = 0
+
+    init(text: TextValue, options: JSONValueEncoder, codingPath: [any CodingKey]) {
+        self.text = text
+        self.options = options
+        self.codingPath = codingPath
+    }
+
+    private mutating func next() -> (TextValue, [any CodingKey]) {
+        defer { count += 1 }
+        return (text.next(key: nil), codingPath + [IndexKey(count)])
+    }
+
+    mutating func encodeNil() throws { next().0.writeNull() }
+    mutating func encode<T: Encodable>(_ value: T) throws {
+        let (element, path) = next()
+        try element.write(value, options: options, codingPath: path)
+    }
+    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
+        let (element, path) = next()
+        return TextEncoder(text: text.nest(element), options: options, codingPath: path).container(keyedBy: keyType)
+    }
+    mutating func nestedUnkeyedContainer() -> any UnkeyedEncodingContainer {
+        let (element, path) = next()
+        return TextEncoder(text: text.nest(element), options: options, codingPath: path).unkeyedContainer()
+    }
+    mutating func superEncoder() -> any Encoder {
+        let (element, path) = next()
+        return TextEncoder(text: text.nest(element), options: options, codingPath: path)
+    }
+}
+
+private struct SingleTextContainer: SingleValueEncodingContainer {
+    let text: TextValue
+    let options: JSONValueEncoder
+    let codingPath: [any CodingKey]
+
+    mutating func encodeNil() throws { text.writeNull() }
+    mutating func encode<T: Encodable>(_ value: T) throws { try text.write(value, options: options, codingPath: codingPath) }
 }
 
 // MARK: Decoding

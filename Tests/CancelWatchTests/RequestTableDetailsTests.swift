@@ -3,8 +3,8 @@ import Testing
 
 @testable import CancelWatch
 
-/// The request table keeps what requests share as one interned profile, told apart by bytes.
-@Suite struct RequestTableProfileTests {
+/// The request table keeps a request's details as one interned value, told apart by bytes.
+@Suite struct RequestTableDetailsTests {
     static func request(_ id: String, reason: String, logistics: String = "red_box") -> CancellationRequest {
         CancellationRequest(
             marketplace: .xiaohongshu, source: "red-shop", id: id, order: "P-\(id)", state: .pending, rawState: "unaudited",
@@ -12,18 +12,22 @@ import Testing
             deadline: Date(timeIntervalSince1970: 1_764_000_000.5), rawObject: RawObject(.object([:])))
     }
 
-    /// Every text field of the model is in `CancellationRequest.texts`: a field added without it
-    /// would be told apart by `==` (canonical equivalence) in the tables.
-    @Test func everyTextFieldOfTheModelIsComparedByBytes() {
-        let sample = Self.request("1", reason: "r")
-        let textFields = Mirror(reflecting: sample).children.filter { $0.value is String }
-        #expect(textFields.count == CancellationRequest.texts.count)
-        var nfd = sample
-        nfd.reason = "e\u{301}"
-        var nfc = sample
-        nfc.reason = "\u{E9}"
-        #expect(nfd == nfc)
-        #expect(!nfd.sameBytes(as: nfc))
+    /// Every text of a request's details is compared by bytes: one left out of `==` would let a
+    /// reason rewritten in another Unicode form pass as unchanged.
+    @Test func everyDetailIsComparedByBytes() throws {
+        let form = try JSONValueEncoder(dates: .secondsSince1970).encode(Self.request("1", reason: "r").details)
+        let members = try #require(form.objectValue)
+        #expect(members.count == Mirror(reflecting: Self.request("1", reason: "r").details).children.count)
+        for key in members.keys {
+            var composed = members
+            composed[key] = "\u{E9}"
+            var decomposed = members
+            decomposed[key] = "e\u{301}"
+            let a = try JSONValueDecoder().decode(CancellationRequest.Details.self, from: .object(composed))
+            let b = try JSONValueDecoder().decode(CancellationRequest.Details.self, from: .object(decomposed))
+            #expect(a != b, "\(key)")
+            #expect(a == a && a.hashValue == a.hashValue)
+        }
     }
 
     @Test func requestsDifferingOnlyInTheUnicodeFormOfAReasonComeBackWithTheirOwnBytes() {
@@ -37,9 +41,9 @@ import Testing
         #expect(table.sameFields(a, composed) && !table.sameFields(a, Self.request("1", reason: "e\u{301}")))
     }
 
-    @Test func aProfileLeavesWithItsLastRequestAndAnotherTakesItsPlace() {
+    @Test func detailsLeaveWithTheirLastRequestAndOthersTakeTheirPlace() {
         var table = RequestTable<Int>(rawPaths: .none)
-        // More profiles than the recent ones, interleaved, then all removed and replaced.
+        // More details than the recent ones, interleaved, then all removed and replaced.
         var slots: [Int32] = []
         for i in 0..<40 { slots.append(table.set(Self.request("\(i)", reason: "reason \(i % 20)"), rawKept: .everything, extra: i)) }
         for (i, slot) in slots.enumerated() { #expect(table.request(at: slot) == Self.request("\(i)", reason: "reason \(i % 20)")) }
