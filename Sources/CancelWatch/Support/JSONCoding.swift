@@ -1,10 +1,10 @@
 import Foundation
 
-/// Encodes `Encodable` values as `JSONValue` (and so as the project's JSON text:
-/// strings byte for byte, lone-surrogate scalars as the parser maps them, integers exact).
+/// Encodes `Encodable` values as the project's JSON text (strings byte for byte,
+/// lone-surrogate scalars as the parser maps them, integers exact) or as `JSONValue`.
 ///
 /// An absent optional (`encodeIfPresent`) is written as `null`, as the webhook body has
-/// it. A `JSONValue` is written as itself and a `RawObject` as its value. Dates are
+/// it. A `JSONValue` is written as itself and a `RawObject` as its own bytes. Dates are
 /// written as `dates` says.
 struct JSONValueEncoder {
     enum Dates: Sendable {
@@ -19,14 +19,13 @@ struct JSONValueEncoder {
     /// Leaves `RawObject` members out (a store keeping the object in a column of its own).
     var omitsRawObjects = false
 
+    /// The value as `JSONValue` (read back from its text).
     func encode<T: Encodable>(_ value: T) throws -> JSONValue {
-        let node = EncodedNode()
-        try node.store(value, options: self, codingPath: [])
-        return node.json
+        try JSONParser.parse(try encodeText(value))
     }
 
-    /// The same value as compact JSON text, written as it is encoded: members in the order
-    /// they are encoded (not sorted), no tree built (the state file writes a row per request).
+    /// The value as compact JSON text, written as it is encoded: members in the order they
+    /// are encoded (not sorted), no tree built (the state file writes a row per request).
     func encodeText<T: Encodable>(_ value: T) throws -> String {
         let text = TextValue(TextSink())
         try text.write(value, options: self, codingPath: [])
@@ -35,27 +34,32 @@ struct JSONValueEncoder {
 
     /// `item` as a `JSONValue` when it is one of the values written as they are (dates,
     /// strings, numbers, `JSONValue`, `RawObject`); nil for anything with containers.
-    fileprivate func scalar<T: Encodable>(_ item: T, codingPath: [any CodingKey]) throws -> JSONValue? {
-        switch item {
-        case let json as JSONValue: return json
-        case let raw as RawObject: return raw.value
-        case let date as Date:
+    fileprivate func scalar<T: Encodable>(_ item: T, codingPath: @autoclosure () -> [any CodingKey]) throws -> JSONValue? {
+        // By type, not by casts (a cast is a runtime search per member of every row).
+        if T.self == String.self { return .string(unsafeBitCast(item, to: String.self)) }
+        if T.self == Date.self {
+            let date = unsafeBitCast(item, to: Date.self)
             switch dates {
             case .wholeSeconds: return .string(Timestamp.format(date))
             case .secondsSince1970:
                 guard date.timeIntervalSince1970.isFinite else {
                     throw EncodingError.invalidValue(
-                        date, .init(codingPath: codingPath, debugDescription: "not a finite instant (\(date.timeIntervalSince1970) s from 1970)"))
+                        date, .init(codingPath: codingPath(), debugDescription: "not a finite instant (\(date.timeIntervalSince1970) s from 1970)"))
                 }
                 return .number(date.timeIntervalSince1970)
             }
-        case let text as String: return .string(text)
-        case let flag as Bool: return .bool(flag)
-        case let number as Double: return .number(number)
+        }
+        if T.self == Bool.self { return .bool(unsafeBitCast(item, to: Bool.self)) }
+        if T.self == Double.self { return .number(unsafeBitCast(item, to: Double.self)) }
+        if T.self == Int.self { return .integer(Int64(unsafeBitCast(item, to: Int.self))) }
+        if T.self == Int64.self { return .integer(unsafeBitCast(item, to: Int64.self)) }
+        if T.self == RawObject.self { return unsafeBitCast(item, to: RawObject.self).value }
+        if T.self == JSONValue.self { return unsafeBitCast(item, to: JSONValue.self) }
+        switch item {
         case let number as Float: return .number(Double(number))
         case let number as any BinaryInteger:
             guard let exact = Int64(exactly: number) else {
-                throw EncodingError.invalidValue(item, .init(codingPath: codingPath, debugDescription: "beyond a 64-bit integer"))
+                throw EncodingError.invalidValue(item, .init(codingPath: codingPath(), debugDescription: "beyond a 64-bit integer"))
             }
             return .integer(exact)
         default: return nil
@@ -73,108 +77,6 @@ struct JSONValueDecoder {
 
 // MARK: Encoding
 
-/// One value being encoded; containers fill it in place.
-private final class EncodedNode {
-    var value: JSONValue?
-    var members: [String: EncodedNode]?
-    var elements: [EncodedNode]?
-
-    var json: JSONValue {
-        if let members { return .object(members.mapValues(\.json)) }
-        if let elements { return .array(elements.map(\.json)) }
-        return value ?? .object([:])
-    }
-
-    func store<T: Encodable>(_ item: T, options: JSONValueEncoder, codingPath: [any CodingKey]) throws {
-        if let scalar = try options.scalar(item, codingPath: codingPath) {
-            value = scalar
-        } else {
-            try item.encode(to: NodeEncoder(node: self, options: options, codingPath: codingPath))
-        }
-    }
-}
-
-private struct NodeEncoder: Encoder {
-    let node: EncodedNode
-    let options: JSONValueEncoder
-    let codingPath: [any CodingKey]
-    var userInfo: [CodingUserInfoKey: Any] { [:] }
-
-    func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
-        if node.members == nil { node.members = [:] }
-        return KeyedEncodingContainer(KeyedNodeContainer<Key>(node: node, options: options, codingPath: codingPath))
-    }
-
-    func unkeyedContainer() -> any UnkeyedEncodingContainer {
-        if node.elements == nil { node.elements = [] }
-        return UnkeyedNodeContainer(node: node, options: options, codingPath: codingPath)
-    }
-
-    func singleValueContainer() -> any SingleValueEncodingContainer {
-        SingleNodeContainer(node: node, options: options, codingPath: codingPath)
-    }
-}
-
-private struct KeyedNodeContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
-    let node: EncodedNode
-    let options: JSONValueEncoder
-    let codingPath: [any CodingKey]
-
-    private func child(_ key: Key) -> EncodedNode {
-        let child = EncodedNode()
-        node.members?[key.stringValue] = child
-        return child
-    }
-
-    mutating func encodeNil(forKey key: Key) throws { child(key).value = .null }
-
-    mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
-        if options.omitsRawObjects, value is RawObject { return }
-        try child(key).store(value, options: options, codingPath: codingPath + [key])
-    }
-
-    mutating func encodeIfPresent<T: Encodable>(_ value: T?, forKey key: Key) throws {
-        guard let value else { return try encodeNil(forKey: key) }
-        try encode(value, forKey: key)
-    }
-
-    // Every concrete overload too: their default implementations leave a nil out.
-    mutating func encodeIfPresent(_ value: Bool?, forKey key: Key) throws { try encodeIfPresent(value as Bool?, key) }
-    mutating func encodeIfPresent(_ value: String?, forKey key: Key) throws { try encodeIfPresent(value as String?, key) }
-    mutating func encodeIfPresent(_ value: Double?, forKey key: Key) throws { try encodeIfPresent(value as Double?, key) }
-    mutating func encodeIfPresent(_ value: Float?, forKey key: Key) throws { try encodeIfPresent(value as Float?, key) }
-    mutating func encodeIfPresent(_ value: Int?, forKey key: Key) throws { try encodeIfPresent(value as Int?, key) }
-    mutating func encodeIfPresent(_ value: Int8?, forKey key: Key) throws { try encodeIfPresent(value as Int8?, key) }
-    mutating func encodeIfPresent(_ value: Int16?, forKey key: Key) throws { try encodeIfPresent(value as Int16?, key) }
-    mutating func encodeIfPresent(_ value: Int32?, forKey key: Key) throws { try encodeIfPresent(value as Int32?, key) }
-    mutating func encodeIfPresent(_ value: Int64?, forKey key: Key) throws { try encodeIfPresent(value as Int64?, key) }
-    mutating func encodeIfPresent(_ value: UInt?, forKey key: Key) throws { try encodeIfPresent(value as UInt?, key) }
-    mutating func encodeIfPresent(_ value: UInt8?, forKey key: Key) throws { try encodeIfPresent(value as UInt8?, key) }
-    mutating func encodeIfPresent(_ value: UInt16?, forKey key: Key) throws { try encodeIfPresent(value as UInt16?, key) }
-    mutating func encodeIfPresent(_ value: UInt32?, forKey key: Key) throws { try encodeIfPresent(value as UInt32?, key) }
-    mutating func encodeIfPresent(_ value: UInt64?, forKey key: Key) throws { try encodeIfPresent(value as UInt64?, key) }
-
-    private mutating func encodeIfPresent<T: Encodable>(_ value: T?, _ key: Key) throws {
-        guard let value else { return try encodeNil(forKey: key) }
-        try encode(value, forKey: key)
-    }
-
-    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key)
-        -> KeyedEncodingContainer<NestedKey>
-    {
-        NodeEncoder(node: child(key), options: options, codingPath: codingPath + [key]).container(keyedBy: keyType)
-    }
-
-    mutating func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer {
-        NodeEncoder(node: child(key), options: options, codingPath: codingPath + [key]).unkeyedContainer()
-    }
-
-    mutating func superEncoder() -> any Encoder { NodeEncoder(node: node, options: options, codingPath: codingPath) }
-    mutating func superEncoder(forKey key: Key) -> any Encoder {
-        NodeEncoder(node: child(key), options: options, codingPath: codingPath + [key])
-    }
-}
-
 private struct IndexKey: CodingKey {
     var stringValue: String { String(intValue ?? 0) }
     var intValue: Int?
@@ -183,48 +85,6 @@ private struct IndexKey: CodingKey {
     init?(intValue: Int) { self.intValue = intValue }
 }
 
-private struct UnkeyedNodeContainer: UnkeyedEncodingContainer {
-    let node: EncodedNode
-    let options: JSONValueEncoder
-    let codingPath: [any CodingKey]
-    var count: Int { node.elements?.count ?? 0 }
-
-    private func next() -> (EncodedNode, [any CodingKey]) {
-        let child = EncodedNode()
-        let path = codingPath + [IndexKey(count)]
-        node.elements?.append(child)
-        return (child, path)
-    }
-
-    mutating func encodeNil() throws { next().0.value = .null }
-    mutating func encode<T: Encodable>(_ value: T) throws {
-        let (child, path) = next()
-        try child.store(value, options: options, codingPath: path)
-    }
-    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
-        let (child, path) = next()
-        return NodeEncoder(node: child, options: options, codingPath: path).container(keyedBy: keyType)
-    }
-    mutating func nestedUnkeyedContainer() -> any UnkeyedEncodingContainer {
-        let (child, path) = next()
-        return NodeEncoder(node: child, options: options, codingPath: path).unkeyedContainer()
-    }
-    mutating func superEncoder() -> any Encoder {
-        let (child, path) = next()
-        return NodeEncoder(node: child, options: options, codingPath: path)
-    }
-}
-
-private struct SingleNodeContainer: SingleValueEncodingContainer {
-    let node: EncodedNode
-    let options: JSONValueEncoder
-    let codingPath: [any CodingKey]
-
-    mutating func encodeNil() throws { node.value = .null }
-    mutating func encode<T: Encodable>(_ value: T) throws { try node.store(value, options: options, codingPath: codingPath) }
-}
-
-// MARK: Encoding as text
 
 private final class TextSink {
     var out: [UInt8] = []
@@ -243,12 +103,17 @@ private final class TextValue {
 
     init(_ sink: TextSink) { self.sink = sink }
 
-    func write<T: Encodable>(_ item: T, options: JSONValueEncoder, codingPath: [any CodingKey]) throws {
-        if let scalar = try options.scalar(item, codingPath: codingPath) {
+    /// Writes `item`, whose coding path is `codingPath` and then `key` (the path is made only
+    /// where it is needed: not for a member that is a scalar).
+    func write<T: Encodable>(_ item: T, options: JSONValueEncoder, codingPath: [any CodingKey], key: (any CodingKey)? = nil) throws {
+        if T.self == RawObject.self {
+            sink.out.append(contentsOf: unsafeBitCast(item, to: RawObject.self).jsonBytes)
+            shape = .single
+        } else if let scalar = try options.scalar(item, codingPath: codingPath + (key.map { [$0] } ?? [])) {
             scalar.write(to: &sink.out)
             shape = .single
         } else {
-            try item.encode(to: TextEncoder(text: self, options: options, codingPath: codingPath))
+            try item.encode(to: TextEncoder(text: self, options: options, codingPath: codingPath + (key.map { [$0] } ?? [])))
             close()
         }
     }
@@ -261,6 +126,26 @@ private final class TextValue {
 
     /// Starts the next member (`key` in an object) or element; returns its value's writer.
     func next(key: String?) -> TextValue {
+        start(key: key)
+        return TextValue(sink)
+    }
+
+    /// Writes the next member (or element) when it is a scalar; false when it is not (nothing written).
+    func nextScalar<T: Encodable>(_ item: T, key: String?, options: JSONValueEncoder, codingPath: @autoclosure () -> [any CodingKey])
+        throws -> Bool
+    {
+        if T.self == RawObject.self {
+            start(key: key)
+            sink.out.append(contentsOf: unsafeBitCast(item, to: RawObject.self).jsonBytes)
+            return true
+        }
+        guard let scalar = try options.scalar(item, codingPath: codingPath()) else { return false }
+        start(key: key)
+        scalar.write(to: &sink.out)
+        return true
+    }
+
+    private func start(key: String?) {
         child?.close()
         child = nil
         if count > 0 { sink.out.append(UInt8(ascii: ",")) }
@@ -269,7 +154,6 @@ private final class TextValue {
             JSONValue.writeString(key, to: &sink.out)
             sink.out.append(UInt8(ascii: ":"))
         }
-        return TextValue(sink)
     }
 
     /// Adopts `value` as a nested container's, closed later.
@@ -325,8 +209,9 @@ private struct KeyedTextContainer<Key: CodingKey>: KeyedEncodingContainerProtoco
     mutating func encodeNil(forKey key: Key) throws { text.next(key: key.stringValue).writeNull() }
 
     mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
-        if options.omitsRawObjects, value is RawObject { return }
-        try text.next(key: key.stringValue).write(value, options: options, codingPath: codingPath + [key])
+        if options.omitsRawObjects, T.self == RawObject.self { return }
+        if try text.nextScalar(value, key: key.stringValue, options: options, codingPath: codingPath + [key]) { return }
+        try text.next(key: key.stringValue).write(value, options: options, codingPath: codingPath, key: key)
     }
 
     mutating func encodeIfPresent<T: Encodable>(_ value: T?, forKey key: Key) throws {
