@@ -124,4 +124,26 @@ import Testing
         #expect(try store.outboxCounts() == [OutboxCount(sink: "hook", status: "pending", count: 1), OutboxCount(sink: "mail", status: "pending", count: 1)])
         #expect(try store.deadLetters(limit: 5).isEmpty)
     }
+
+    /// Not about schema 1, but about the one column that replaced its columns: a deadline that
+    /// is not a number is refused by name, and a row whose fields do not read says where.
+    @Test func theFieldsColumnRefusesAnInstantThatIsNotANumberAndNamesAnUnreadableMember() throws {
+        let store = try SQLiteStateStore(path: try temporaryStatePath("cw-fields"))
+        var item = Self.expectedRequest()
+        item.request.deadline = Date(timeIntervalSince1970: .nan)
+        do {
+            try store.save([item], health: nil)
+            Issue.record("a NaN deadline was stored")
+        } catch {
+            #expect(error.message.contains("deadline: not a finite instant"), "\(error.message)")
+        }
+        try store.save([Self.expectedRequest()], health: nil)
+        try store.database.execute(#"UPDATE requests SET fields = replace(fields, '"state":"pending"', '"state":"waiting"')"#)
+        do {
+            _ = try store.loadTracked()
+            Issue.record("an unknown state was read")
+        } catch {
+            #expect(error.message.contains("state"), "\(error.message)")
+        }
+    }
 }

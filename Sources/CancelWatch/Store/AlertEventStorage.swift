@@ -8,7 +8,7 @@ extension AlertEvent {
         do {
             return try JSONValueEncoder(dates: .secondsSince1970).encodeText(self)
         } catch {
-            throw StoreError("event \(id): \(error)")
+            throw StoreError("event \(id): \(codingProblem(error))")
         }
     }
 
@@ -28,7 +28,7 @@ extension AlertEvent {
         do {
             self = try JSONValueDecoder().decode(AlertEvent.self, from: json)
         } catch {
-            throw StoreError("an outbox event does not read: \(error)")
+            throw StoreError("an outbox event does not read: \(codingProblem(error))")
         }
         self.sinks = (sinks.flatMap { try? JSONParser.parse($0) }?.arrayValue ?? []).compactMap(\.stringValue)
     }
@@ -73,7 +73,7 @@ extension CancellationRequest {
         do {
             return try JSONValueEncoder(dates: .secondsSince1970, omitsRawObjects: true).encodeText(self)
         } catch {
-            throw StoreError("request \(key): \(error)")
+            throw StoreError("request \(key): \(codingProblem(error))")
         }
     }
 
@@ -82,9 +82,26 @@ extension CancellationRequest {
             guard case .object(var members) = try JSONParser.parse(text) else { throw StoreError("not a JSON object") }
             members[CodingKeys.rawObject.stringValue] = .object([:])
             self = try JSONValueDecoder().decode(CancellationRequest.self, from: .object(members))
+        } catch let error as StoreError {
+            throw error
         } catch {
-            throw StoreError("\(error)")
+            throw StoreError(codingProblem(error))
         }
         rawObject = raw
     }
+}
+
+/// What an encoding or decoding error says, with where (`request.deadline: not a finite instant`).
+private func codingProblem(_ error: any Error) -> String {
+    let context: (path: [any CodingKey], text: String)
+    switch error {
+    case EncodingError.invalidValue(_, let c): context = (c.codingPath, c.debugDescription)
+    case DecodingError.typeMismatch(_, let c), DecodingError.valueNotFound(_, let c), DecodingError.keyNotFound(_, let c),
+        DecodingError.dataCorrupted(let c):
+        context = (c.codingPath, c.debugDescription)
+    case let error as JSONParseError: return "not JSON: \(error.description)"
+    default: return "\(error)"
+    }
+    let path = context.path.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
+    return path.isEmpty ? context.text : "\(path): \(context.text)"
 }
