@@ -219,10 +219,8 @@ struct RequestTable<Extra: Sendable>: Sendable {
         packed.createdAt = request.createdAt?.timeIntervalSinceReferenceDate ?? 0
         packed.hasCreatedAt = request.createdAt != nil
         packed.live = true
-        let source = ExactText(request.source)
-        packed.source = recentSources.intern(source, digest: FastDigest.of(source.text), in: &sources)
-        let shared = request.details
-        packed.details = recentDetails.intern(shared, digest: shared.digest, in: &details)
+        packed.source = recentSources.intern(ExactText(request.source), digest: FastDigest.of(request.source), in: &sources)
+        packed.details = recentDetails.intern(request.details, digest: request.details.digest, in: &details)
         packed.marketplace = request.marketplace
         packed.state = request.state
         packed.raw = retainRaw(request.rawObject, kept: rawKept)
