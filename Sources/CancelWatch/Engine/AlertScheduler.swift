@@ -215,10 +215,10 @@ public actor AlertScheduler {
                 fresh[key] = tracked.hasWholeRaw ? tracked.request : nil
             case .resolved(_, let outcome):
                 fresh[key] = nil
-                close(tracked, kind: .resolved, outcome: outcome, now: now, saved: saved, events: &closing, needRaw: &needRaw, states: &states)
+                close(tracked, as: .resolved(outcome), now: now, saved: saved, events: &closing, needRaw: &needRaw, states: &states)
             case .expired:
                 fresh[key] = nil
-                close(tracked, kind: .expired, outcome: nil, now: now, saved: saved, events: &closing, needRaw: &needRaw, states: &states)
+                close(tracked, as: .expired, now: now, saved: saved, events: &closing, needRaw: &needRaw, states: &states)
             }
         }
         fillRaw(&closing, needRaw)
@@ -262,23 +262,17 @@ public actor AlertScheduler {
         }
         var result: [AlertState] = []
         for rule in rules {
-            guard var state = known[rule.name] else { continue }
-            if state.closed {
-                state.closed = false
-                state.active = false
-                state.nextRepeatAt = nil
-                state.heldUntil = nil
-                // Not fired since it reopened: closing again sends no second `resolved`.
-                state.lastFiredAt = nil
-                states.append(state)
-            }
-            result.append(state)
+            guard let state = known[rule.name] else { continue }
+            let reopened = Decisions.reopen(PackedAlert(state, rule: 0))
+            let value = reopened.state.state(request: key, rule: rule.name)
+            if reopened.changed { states.append(value) }
+            result.append(value)
         }
         return result
     }
 
     private func close(
-        _ tracked: TrackedRequest, kind: AlertEvent.Kind, outcome: Outcome?, now: Date, saved: [RequestKey: [AlertState]],
+        _ tracked: TrackedRequest, as closing: Decisions.Closing, now: Date, saved: [RequestKey: [AlertState]],
         events: inout [AlertEvent], needRaw: inout [Int], states: inout [AlertState]
     ) {
         let key = tracked.key
@@ -291,28 +285,16 @@ public actor AlertScheduler {
         } else {
             for state in saved[key] ?? [] { current[state.rule] = state }
         }
-        for rule in rules {
-            guard var state = current[rule.name], !state.closed else { continue }
-            state.closed = true
-            state.active = false
-            state.nextRepeatAt = nil
-            state.heldUntil = nil
-            states.append(state)
-            guard state.firings > 0, state.lastFiredAt != nil, rule.notifiesResolution else { continue }
-            let request = tracked.request
-            let text: String
-            if kind == .expired {
-                text = "\(request.marketplace.rawValue) \(request.source) \(request.order): the deadline \(Timestamp.format(request.deadline)) passed while pending; the marketplace decided (rule \(rule.name))"
-            } else {
-                text = "\(request.marketplace.rawValue) \(request.source) \(request.order): cancellation request \(outcome?.rawValue ?? "resolved") (rule \(rule.name))"
-            }
-            if !tracked.hasWholeRaw { needRaw.append(events.count) }
-            events.append(
-                AlertEvent(
-                    id: AlertEvent.makeID(source: request.source, request: request.id, rule: rule.name, kind: kind, occurrence: state.firings),
-                    kind: kind, rule: rule.name, severity: rule.severity, source: request.source, marketplace: request.marketplace,
-                    request: request, outcome: outcome, occurredAt: now, message: text, sinks: rule.notify))
+        let decision = Decisions.close(
+            tracked.request, as: closing,
+            states: rules.map { rule in current[rule.name].map { PackedAlert($0, rule: 0) } }, rules: rules, now: now)
+        for (rule, state) in zip(rules, decision.states) {
+            if let state { states.append(state.state(request: key, rule: rule.name)) }
         }
+        if !tracked.hasWholeRaw {
+            for index in decision.events.indices { needRaw.append(events.count + index) }
+        }
+        events += decision.events
     }
 
     private func ruleName(_ id: UInt16) -> String? {
@@ -338,63 +320,17 @@ public actor AlertScheduler {
             for (index, rule) in rules.enumerated() {
                 let ruleID = ruleIDs[index]
                 let found = alerts.find(ruleID, in: head)
-                let before = found.map { alerts[$0] }
-                var state = before ?? PackedAlert(rule: ruleID)
-                if state.closed { continue }
-                let matches = rule.matches(request, now: now)
-                if matches {
-                    let due: Bool
-                    let kind: AlertEvent.Kind
-                    if !state.active {
-                        due = true
-                        kind = .firing
-                    } else if let next = state.nextRepeatAt, next <= now {
-                        due = true
-                        kind = .repeat
-                    } else {
-                        due = false
-                        kind = .repeat
-                    }
-                    if due {
-                        let release = rule.quietRelease(at: now, deadline: request.deadline)
-                        if release > now {
-                            state.heldUntil = release
-                        } else {
-                            state.heldUntil = nil
-                            let occurrence: Int
-                            if kind == .firing {
-                                state.firings += 1
-                                state.active = true
-                                occurrence = Int(state.firings)
-                            } else {
-                                state.repeats += 1
-                                occurrence = Int(state.repeats)
-                            }
-                            state.lastFiredAt = now
-                            // After downtime, one repeat now, then the cadence from here.
-                            state.nextRepeatAt = rule.repeatEvery.map { now.addingTimeInterval($0) }
-                            if !wholeRaw { needRaw.append(firing.count) }
-                            firing.append(
-                                AlertEvent(
-                                    id: AlertEvent.makeID(
-                                        source: key.source, request: key.id, rule: rule.name, kind: kind, occurrence: occurrence),
-                                    kind: kind, rule: rule.name, severity: rule.severity, source: key.source,
-                                    marketplace: request.marketplace, request: request, occurredAt: now,
-                                    message: rule.message(for: request, now: now), sinks: rule.notify))
-                        }
-                    }
-                } else if state.active || state.heldUntil != nil {
-                    state.active = false
-                    state.nextRepeatAt = nil
-                    state.heldUntil = nil
-                }
-                if state != before && (before != nil || state.firings > 0 || state.heldUntil != nil) {
+                let verdict = Decisions.evaluate(request, state: found.map { alerts[$0] }, rule: rule, now: now)
+                if verdict.changed, var state = verdict.state {
+                    state.rule = ruleID
                     if let found { alerts[found] = state } else { alerts.set(state, in: &head) }
                     states.append(state.state(request: key, rule: rule.name))
                 }
-                for candidate in [rule.nextChange(for: request, after: now), state.active ? state.nextRepeatAt : nil, state.heldUntil] {
-                    if let candidate, candidate > now { wake = min(wake ?? candidate, candidate) }
+                if let event = verdict.event {
+                    if !wholeRaw { needRaw.append(firing.count) }
+                    firing.append(event)
                 }
+                if let next = verdict.wake { wake = min(wake ?? next, next) }
             }
             open[extra: slot] = head
             if let wake { timers.schedule(slot, at: wake) } else { timers.remove(slot) }

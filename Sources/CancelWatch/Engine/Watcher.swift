@@ -200,17 +200,21 @@ public actor Watcher {
         var next: Date?
         for source in sources {
             let name = source.client.source
-            var sourceHealth = health[name] ?? SourceHealth(source: name, marketplace: source.client.marketplace)
-            guard !sourceHealth.down else { continue }
-            let since = max(sourceHealth.lastSuccessAt ?? .distantPast, watchingSince ?? now)
-            let due = since.addingTimeInterval(silenceWindow(of: source))
-            if due > now {
+            let current = health[name] ?? SourceHealth(source: name, marketplace: source.client.marketplace)
+            guard !current.down else { continue }
+            let since = max(current.lastSuccessAt ?? .distantPast, watchingSince ?? now)
+            let window = silenceWindow(of: source)
+            guard
+                let decision = Decisions.silence(
+                    current, since: since, window: window, risk: earliestPending(of: name), notify: healthNotify, now: now)
+            else {
+                let due = since.addingTimeInterval(window)
                 next = min(next ?? due, due)
                 continue
             }
-            var why = "no successful poll for \(DurationText.format(now.timeIntervalSince(since)))"
-            if let lastError = sourceHealth.lastError { why += " (last error: \(lastError))" }
-            let event = wentDown(&sourceHealth, marketplace: source.client.marketplace, why: why)
+            if let notice = decision.notice { logger.notice("\(notice)", metadata: ["source": "\(name)"]) }
+            let sourceHealth = decision.health
+            let event = decision.event
             do {
                 if let event {
                     try store.commit(alerts: [], events: [event], health: sourceHealth, at: now)
@@ -281,28 +285,25 @@ public actor Watcher {
             }
             failure = error
         }
-        // Read after the calls: the deadman may have changed it meanwhile.
-        var sourceHealth = health[source] ?? SourceHealth(source: source, marketplace: client.marketplace)
-        sourceHealth.lastPollAt = started
-        if let succeededAt {
-            sourceHealth.lastSuccessAt = succeededAt
-            sourceHealth.consecutiveFailures = 0
-            sourceHealth.lastError = nil
+        if failure != nil && !listed {
+            // The marketplace could not be asked: deadlines that passed are taken as passed.
+            tracker.beginChanges()
+            changes = tracker.expire(now: clock.now(), source: source)
         }
+        // Read after the calls: the deadman may have changed it meanwhile.
+        let previousHealth = health[source]
+        let decision = Decisions.afterPoll(
+            previousHealth ?? SourceHealth(source: source, marketplace: client.marketplace), startedAt: started,
+            failure: failure.map { TextCut.cut($0.description, limit: TextCut.errorTextLimit) }, downAfter: downAfter,
+            risk: earliestPending(of: source), notify: healthNotify, now: succeededAt ?? clock.now())
+        let sourceHealth = decision.health
         if let failure {
-            if !listed {
-                // The marketplace could not be asked: deadlines that passed are taken as passed.
-                tracker.beginChanges()
-                changes = tracker.expire(now: clock.now(), source: source)
-            }
-            sourceHealth.consecutiveFailures += 1
-            sourceHealth.lastError = TextCut.cut(failure.description, limit: TextCut.errorTextLimit)
             logger.warning(
                 "poll failed: \(sourceHealth.lastError ?? "")",
                 metadata: ["source": "\(source)", "kind": "\(failure.kind.rawValue)", "failures": "\(sourceHealth.consecutiveFailures)"])
         }
-        let previousHealth = health[source]
-        var healthEvent = healthChange(&sourceHealth, failure: failure, marketplace: client.marketplace)
+        if let notice = decision.notice { logger.notice("\(notice)", metadata: ["source": "\(source)"]) }
+        var healthEvent = decision.event
         var healthCommitted = false
         do {
             // The health event first, with the health that raised it: a crash after it
@@ -339,46 +340,9 @@ public actor Watcher {
         return report
     }
 
-    /// `source_down` after `downAfter` failures in a row, `source_up` on the first success after.
-    private func healthChange(_ health: inout SourceHealth, failure: PollError?, marketplace: Marketplace) -> AlertEvent? {
-        if failure != nil {
-            guard !health.down, health.consecutiveFailures >= downAfter else { return nil }
-            return wentDown(
-                &health, marketplace: marketplace,
-                why: "\(health.consecutiveFailures) polls failed in a row (\(health.lastError ?? ""))")
-        }
-        guard health.down else { return nil }
-        health.down = false
-        return healthEvent(
-            of: health, kind: .sourceUp, severity: .info, marketplace: marketplace,
-            message: "source \(health.source) is up again: polls succeed")
-    }
-
-    /// Marks `health` down and says why, naming the earliest pending deadline at risk.
-    private func wentDown(_ health: inout SourceHealth, marketplace: Marketplace, why: String) -> AlertEvent? {
-        let now = clock.now()
-        health.down = true
-        health.downCount += 1
-        var text = "source \(health.source) is down: \(why)"
-        if let risk = tracker.pending(source: health.source).min(by: { $0.request.deadline < $1.request.deadline }) {
-            text += "; earliest pending deadline at risk: \(risk.request.order) at \(Timestamp.format(risk.request.deadline)) (in \(DurationText.format(risk.request.remaining(at: now))))"
-        } else {
-            text += "; no pending request is known for it"
-        }
-        return healthEvent(of: health, kind: .sourceDown, severity: .critical, marketplace: marketplace, message: text)
-    }
-
-    /// Logs a health change; the event for `health.notify`, if any sinks are named there.
-    private func healthEvent(
-        of health: SourceHealth, kind: AlertEvent.Kind, severity: Severity, marketplace: Marketplace, message: String
-    ) -> AlertEvent? {
-        let now = clock.now()
-        logger.notice("\(message)", metadata: ["source": "\(health.source)"])
-        guard !healthNotify.isEmpty else { return nil }
-        return AlertEvent(
-            id: AlertEvent.makeID(source: health.source, request: "", rule: "health", kind: kind, occurrence: health.downCount),
-            kind: kind, rule: "", severity: severity, source: health.source, marketplace: marketplace, request: nil,
-            occurredAt: now, message: message, sinks: healthNotify)
+    /// The pending request of `source` with the earliest deadline (the one a down source puts at risk).
+    private func earliestPending(of source: String) -> CancellationRequest? {
+        tracker.pending(source: source).min(by: { $0.request.deadline < $1.request.deadline })?.request
     }
 
     /// A deadline came (the scheduler's timer). While `run` polls, the sources concerned
