@@ -4,13 +4,13 @@ import Foundation
 /// `swift run -c release cancelwatch-bench [--quick] [--only ingest,rules,scale,ontime,fleet]`
 ///
 /// Generates its data from fixed seeds and prints one Markdown table. Each scale size runs
-/// in a child process of this binary (`--scale-child N [--scheduler]`) so peaks don't mix.
+/// in a child process of this binary (`--scale-child N`) so peaks don't mix.
 @main
 struct BenchMain {
     static func main() async {
         let args = Array(CommandLine.arguments.dropFirst())
         if let i = args.firstIndex(of: "--scale-child"), i + 1 < args.count, let n = Int(args[i + 1]) {
-            await scaleChild(count: n, scheduler: args.contains("--scheduler"), dropRaw: args.contains("--drop-raw"))
+            await scaleChild(count: n, dropRaw: args.contains("--drop-raw"))
             return
         }
         if args.contains("--help") || args.contains("-h") {
@@ -73,7 +73,7 @@ struct BenchMain {
         var first = IngestOutcome.none
         var steady = first
         for _ in 0..<sizes.repeats {
-            var tracker = Tracker()
+            var tracker = LedgerStorage()
             let cold = try await ingestPass(clients: corpus.clients(), rules: rules, now: corpus.now, tracker: &tracker)
             if cold.seconds < first.seconds { first = cold }
             let warm = try await ingestPass(clients: corpus.clients(), rules: rules, now: corpus.now, tracker: &tracker)
@@ -83,7 +83,7 @@ struct BenchMain {
             throw BenchError("ingest: the clients returned \(first.requests) requests of \(corpus.items)")
         }
         let together = try await IngestOutcome.best(of: sizes.repeats) {
-            var tracker = Tracker()
+            var tracker = LedgerStorage()
             return try await concurrentIngestPass(clients: corpus.clients(), rules: rules, now: corpus.now, tracker: &tracker)
         }
         guard together.requests == first.requests, together.matches == first.matches, together.tracked == first.tracked else {
@@ -136,7 +136,7 @@ struct BenchMain {
         let rules = try loadShippedRules()
         let corpus = IngestCorpus.generate(BenchSizes.full)
         let best = try await IngestOutcome.best(of: passes) {
-            var tracker = Tracker()
+            var tracker = LedgerStorage()
             return try await ingestPass(clients: corpus.clients(), rules: rules, now: corpus.now, tracker: &tracker)
         }
         print("first poll, best of \(passes): \(ms(best.seconds)); \(best.stages.text)")
@@ -166,20 +166,16 @@ struct BenchMain {
     static func runScale(_ sizes: BenchSizes, table: inout BenchTable) async throws {
         for count in sizes.scaleCounts {
             // (`--drop-raw`, the what-if of a raw object kept only in the state file, is what
-            // the Tracker does now: no longer a row of its own.)
-            for (scheduler, dropRaw) in [(false, false), (true, false)] {
-                let what = (scheduler ? "Tracker + AlertScheduler" : "Tracker") + (dropRaw ? ", raw JSON not kept (what-if)" : "")
-                progress("scale: \(count) tracked, \(what) (child process)")
-                let value = try await runChild(
-                    ["--scale-child", String(count)] + (scheduler ? ["--scheduler"] : []) + (dropRaw ? ["--drop-raw"] : []))
-                let perRequest = value["bytes_per_request"]?.lenientDouble ?? .nan
-                let peak = value["peak"]?.lenientDouble ?? .nan
-                let rss = value["rss"]?.lenientDouble ?? .nan
-                let isTarget = count == 1_000_000 && !dropRaw
-                table.add("scale", "\(rate(Double(count))) pending Ozon requests, \(what)",
-                    "\(Int(perRequest)) bytes/request; RSS \(mb(rss)), peak \(mb(peak))",
-                    target: isTarget ? "≤ 512 B" : "", met: isTarget ? perRequest <= 512 : nil)
-            }
+            // the ledger does now: no longer a row of its own.)
+            progress("scale: \(count) tracked, Ledger (child process)")
+            let value = try await runChild(["--scale-child", String(count)])
+            let perRequest = value["bytes_per_request"]?.lenientDouble ?? .nan
+            let peak = value["peak"]?.lenientDouble ?? .nan
+            let rss = value["rss"]?.lenientDouble ?? .nan
+            let isTarget = count == 1_000_000
+            table.add("scale", "\(rate(Double(count))) pending Ozon requests, Ledger (with their alert states)",
+                "\(Int(perRequest)) bytes/request; RSS \(mb(rss)), peak \(mb(peak))",
+                target: isTarget ? "≤ 256 B" : "", met: isTarget ? perRequest <= 256 : nil)
         }
     }
 
@@ -188,9 +184,9 @@ struct BenchMain {
         try await runJSONProcess(URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath(), arguments)
     }
 
-    static func scaleChild(count: Int, scheduler: Bool, dropRaw: Bool) async {
+    static func scaleChild(count: Int, dropRaw: Bool) async {
         do {
-            let outcome = try await scalePass(count: count, scheduler: scheduler, dropRaw: dropRaw)
+            let outcome = try await scalePass(count: count, dropRaw: dropRaw)
             let value: JSONValue = [
                 "count": .integer(Int64(outcome.count)), "pending": .integer(Int64(outcome.pending)),
                 "baseline_rss": .integer(Int64(outcome.baselineRSS)), "rss": .integer(Int64(outcome.rss)),

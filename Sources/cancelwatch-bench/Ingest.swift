@@ -161,20 +161,20 @@ struct IngestOutcome {
 struct IngestStages {
     /// The clients: calls, page decoding, requests built.
     var fetch: UInt64 = 0
-    /// `Tracker.apply`.
+    /// `LedgerStorage.apply`.
     var apply: UInt64 = 0
     /// Every shipped rule on every request.
     var rules: UInt64 = 0
 
     var text: String {
         func ms(_ ns: UInt64) -> String { String(Double(ns / 100_000) / 10) + " ms" }
-        return "clients \(ms(fetch)), Tracker.apply \(ms(apply)), rules \(ms(rules))"
+        return "clients \(ms(fetch)), LedgerStorage.apply \(ms(apply)), rules \(ms(rules))"
     }
 }
 
 /// Decode → normalize → track → evaluate, every account once, with the real clients.
 /// `tracker` is fresh for a first poll, or the one from a previous pass for a steady-state poll.
-func ingestPass(clients: [MarketplaceClient], rules: [CompiledRule], now: Date, tracker: inout Tracker) async throws -> IngestOutcome {
+func ingestPass(clients: [MarketplaceClient], rules: [CompiledRule], now: Date, tracker: inout LedgerStorage) async throws -> IngestOutcome {
     var requests = 0
     var matches = 0
     let start = DispatchTime.now().uptimeNanoseconds
@@ -208,7 +208,7 @@ func countMatches(_ requests: [CancellationRequest], rules: [CompiledRule], now:
 /// The same ingest as the watcher runs it: every account fetched and decoded at once (tasks
 /// on the cooperative pool, as many running as there are cores), each snapshot tracked and
 /// evaluated by the caller as it arrives, one at a time (the watcher's actor). Wall time.
-func concurrentIngestPass(clients: [MarketplaceClient], rules: [CompiledRule], now: Date, tracker: inout Tracker) async throws -> IngestOutcome {
+func concurrentIngestPass(clients: [MarketplaceClient], rules: [CompiledRule], now: Date, tracker: inout LedgerStorage) async throws -> IngestOutcome {
     var requests = 0
     var matches = 0
     let start = DispatchTime.now().uptimeNanoseconds

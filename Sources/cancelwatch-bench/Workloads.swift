@@ -48,12 +48,11 @@ func rulesPass(requests: [CancellationRequest], rules: [CompiledRule], evaluatio
 /// engine's own structures, not SQLite's page cache.
 final class NullStore: StateStore {
     func loadTracked() throws(StoreError) -> [TrackedRequest] { [] }
-    func save(_ tracked: [TrackedRequest], health: SourceHealth?) throws(StoreError) {}
+    func commit(_ changes: StoreChanges, at now: Date) throws(StoreError) {}
     func delete(_ keys: [RequestKey]) throws(StoreError) {}
     func pruneOutbox(deliveredBefore: Date, deadBefore: Date) throws(StoreError) -> Int { 0 }
     func loadHealth() throws(StoreError) -> [SourceHealth] { [] }
     func loadAlerts() throws(StoreError) -> [AlertState] { [] }
-    func commit(alerts: [AlertState], events: [AlertEvent], health: SourceHealth?, at now: Date) throws(StoreError) {}
     func dueDeliveries(sink: String, now: Date, limit: Int) throws(StoreError) -> DueDeliveries { DueDeliveries(deliveries: []) }
     func nextDeliveryAttempt(sink: String) throws(StoreError) -> Date? { nil }
     func recordDelivery(_ result: DeliveryResult) throws(StoreError) {}
@@ -124,10 +123,10 @@ struct ScaleOutcome {
 }
 
 /// Tracks `count` pending Ozon requests (10,000 per account, as a fleet would) through the
-/// real client and Tracker (keeping of each raw object what the shipped rules read, as
-/// the watcher does); with `scheduler`, also hands them to an AlertScheduler. With
-/// `dropRaw`, each request's raw object is dropped before tracking.
-func scalePass(count: Int, scheduler withScheduler: Bool, dropRaw: Bool = false) async throws -> ScaleOutcome {
+/// real client and the Ledger with the shipped rules (keeping of each raw object what they
+/// read) over a store that keeps nothing. With `dropRaw`, each request's raw object is
+/// dropped before tracking.
+func scalePass(count: Int, dropRaw: Bool = false) async throws -> ScaleOutcome {
     let rules = try loadShippedRules()
     // Two hours before the generated deadlines begin: every request is still pending.
     let now = DataGen.epoch.addingTimeInterval(-7200)
@@ -138,11 +137,8 @@ func scalePass(count: Int, scheduler withScheduler: Bool, dropRaw: Bool = false)
     let clock = FixedClock(instant: now)
     var logger = Logger(label: "bench")
     logger.logLevel = .error
-    let scheduler = withScheduler
-        ? AlertScheduler(rules: rules, store: NullStore(), clock: clock, logger: logger, delivery: nil) : nil
     let baseline = ProcStatus.read().rss
-    // As the watcher does: only what the rules read of each raw object stays in memory.
-    var tracker = Tracker(keepingRaw: rules.rawPaths)
+    let ledger = try Ledger(rules: rules, store: NullStore(), clock: clock, logger: logger)
     let start = DispatchTime.now().uptimeNanoseconds
     for a in 0..<accounts {
         let client = OzonClient(
@@ -152,18 +148,17 @@ func scalePass(count: Int, scheduler withScheduler: Bool, dropRaw: Bool = false)
         if dropRaw {
             for i in snapshot.requests.indices { snapshot.requests[i].raw = .null }
         }
-        let changes = tracker.apply(snapshot: snapshot, outcomes: [:], source: client.source, now: now)
-        if let scheduler { await scheduler.handle(changes) }
+        await ledger.apply(
+            PollResult(
+                source: client.source, marketplace: client.marketplace, startedAt: now,
+                listing: PollResult.Listing(snapshot: snapshot, listedAt: now)))
     }
     let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-    let pending = tracker.pendingCount()
+    let counts = await ledger.statusCounts()
     let status = ProcStatus.read()
-    let outcome = ScaleOutcome(
-        count: tracker.requests.count, pending: pending, baselineRSS: baseline, rss: status.rss, peak: status.peak,
-        seconds: seconds)
-    withExtendedLifetime(tracker) {}
-    if let scheduler { _ = await scheduler.openCount }
-    return outcome
+    return ScaleOutcome(
+        count: counts.values.reduce(0, +), pending: counts[.pending] ?? 0, baselineRSS: baseline, rss: status.rss,
+        peak: status.peak, seconds: seconds)
 }
 
 // MARK: - on time
@@ -182,7 +177,7 @@ struct OnTimeOutcome {
 }
 
 /// `count` requests whose `heads-up` threshold (remaining <= 24h) falls within `window`
-/// seconds starting `lead` seconds from now, on the real clock, through AlertScheduler,
+/// seconds starting `lead` seconds from now, on the real clock, through the Ledger,
 /// the SQLite outbox and DeliveryQueue into an in-memory sink.
 func onTimePass(count: Int, window: Double, lead: Double, statePath: String) async throws -> OnTimeOutcome {
     let rules = try loadShippedRules()
@@ -192,10 +187,10 @@ func onTimePass(count: Int, window: Double, lead: Double, statePath: String) asy
     let store = try SQLiteStateStore(path: statePath)
     let sink = InMemorySink(name: "console", clock: clock)
     let delivery = DeliveryQueue(routes: [DeliveryQueue.Route(sink: sink)], store: store, clock: clock, logger: logger)
-    let scheduler = AlertScheduler(rules: rules, store: store, clock: clock, logger: logger, delivery: delivery)
+    let ledger = try Ledger(rules: rules, store: store, clock: clock, logger: logger, delivery: delivery)
     let start = clock.now()
     let firstDue = start.addingTimeInterval(lead)
-    var changes: [TrackerChange] = []
+    var listed: [String: [CancellationRequest]] = [:]
     for i in 0..<count {
         let due = firstDue.addingTimeInterval(window * Double(i) / Double(count))
         let request = CancellationRequest(
@@ -203,12 +198,17 @@ func onTimePass(count: Int, window: Double, lead: Double, statePath: String) asy
             order: "P\(100_000_000 + i)", state: .pending, rawState: "unaudited", reason: DataGen.redReasons[i % 6],
             logistics: "red_auto", createdAt: start.addingTimeInterval(-3600), deadline: due.addingTimeInterval(86400),
             raw: ["package_id": .string("P\(100_000_000 + i)"), "status": "unaudited"])
-        changes.append(.new(TrackedRequest(request: request, status: .pending, firstSeen: start, lastSeen: start)))
+        listed[request.source, default: []].append(request)
     }
-    await scheduler.handle(changes)
+    for (source, requests) in listed.sorted(by: { $0.key < $1.key }) {
+        await ledger.apply(
+            PollResult(
+                source: source, marketplace: .xiaohongshu, startedAt: start,
+                listing: PollResult.Listing(snapshot: PendingSnapshot(requests: requests), listedAt: start)))
+    }
     let loops = Task {
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { await scheduler.run() }
+            group.addTask { await ledger.run() }
             group.addTask { await delivery.run() }
         }
     }
@@ -242,7 +242,7 @@ struct FleetOutcome {
 }
 
 /// `ozon + red` simulated accounts with `perAccount` pending each, on one simulator on
-/// loopback, polled through libcurl by one Watcher with a SQLite state file.
+/// loopback, polled through libcurl by one Poller into a Ledger (no rules) with a SQLite state file.
 func fleetPass(ozon: Int, red: Int, perAccount: Int, statePath: String, curlThreads: Int = 8) async throws -> FleetOutcome {
     let setupStart = DispatchTime.now().uptimeNanoseconds
     let scenario = SimScenario.fleet(ozonAccounts: ozon, redAccounts: red, pendingPerAccount: perAccount, seed: 6)
@@ -266,16 +266,17 @@ func fleetPass(ozon: Int, red: Int, perAccount: Int, statePath: String, curlThre
     var logger = Logger(label: "bench")
     logger.logLevel = .error
     let store = try SQLiteStateStore(path: statePath)
-    let watcher = try Watcher(sources: sources, store: store, clock: clock, logger: logger)
+    let ledger = try Ledger(rules: [], store: store, clock: clock, logger: logger, sources: sources)
+    let poller = Poller(sources: sources, ledger: ledger, clock: clock, logger: logger)
     let setup = Double(DispatchTime.now().uptimeNanoseconds - setupStart) / 1e9
     simulator.resetRequestCounts()
 
     var start = DispatchTime.now().uptimeNanoseconds
-    let first = await watcher.pollAllOnce()
+    let first = await poller.pollAllOnce()
     let firstCycle = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
     let calls = simulator.requestCounts.values.reduce(0, +)
     start = DispatchTime.now().uptimeNanoseconds
-    let second = await watcher.pollAllOnce()
+    let second = await poller.pollAllOnce()
     let secondCycle = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
     return FleetOutcome(
         accounts: sources.count, perAccount: perAccount, setupSeconds: setup, firstCycle: firstCycle, secondCycle: secondCycle,

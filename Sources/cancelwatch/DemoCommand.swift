@@ -60,15 +60,22 @@ struct DemoCommand: AsyncParsableCommand {
                   alerts:  stdout; times in \(timeZone.identifier); stopping in \(DurationText.format(seconds)) (Ctrl-C to stop)
 
                 """)
-            await pipeline.service.watcher.onPoll { report in output.show(report) }
+            let reports = await pipeline.service.ledger.reports()
             await pipeline.service.start()
             let service = pipeline.service
+            let shown = ClosureService {
+                await cancelWhenGracefulShutdown {
+                    for await report in reports {
+                        if case .poll(let poll) = report { output.show(poll) }
+                    }
+                }
+            }
             let summary = ClosureService {
                 await cancelWhenGracefulShutdown {
                     while !Task.isCancelled {
                         try? await clock.sleep(for: 20)
                         if Task.isCancelled { break }
-                        output.summary(await service.watcher.tracked, now: clock.now())
+                        output.summary(await service.ledger.tracked, now: clock.now())
                     }
                 }
             }
@@ -80,6 +87,7 @@ struct DemoCommand: AsyncParsableCommand {
             let group = ServiceGroup(
                 configuration: ServiceGroupConfiguration(
                     services: service.services.map { .init(service: $0) } + [
+                        .init(service: shown, serviceName: "shown"),
                         .init(service: summary, serviceName: "summary"),
                         .init(service: stop, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "stop"),
                     ], logger: logger))
@@ -139,7 +147,7 @@ final class DemoOutput: Sendable {
 
     init(timeZone: TimeZone) { self.timeZone = timeZone }
 
-    /// Queued on stdout (called from the watcher's callbacks, which cannot wait).
+    /// Queued on stdout (called as the ledger's reports arrive, which cannot wait).
     func say(_ text: String) {
         StandardStream.output.enqueue(text + "\n")
     }

@@ -11,7 +11,7 @@ import Testing
         let rules = try loadShippedRules()
         #expect(rules.count == 4)
         let corpus = IngestCorpus.generate(ozonAccounts: 1, ozonPages: 1, redAccounts: 1, redPages: 2)
-        var tracker = Tracker()
+        var tracker = LedgerStorage()
         let first = try await ingestPass(clients: corpus.clients(), rules: rules, now: corpus.now, tracker: &tracker)
         #expect(first.requests == 700)
         #expect(first.tracked == 700)
@@ -22,7 +22,7 @@ import Testing
         let again = try await ingestPass(clients: corpus.clients(), rules: rules, now: corpus.now, tracker: &tracker)
         #expect(again.requests == 700 && again.matches == first.matches && again.tracked == 700)
         // Polled together, as the watcher polls: the same requests tracked, the same matches.
-        var fresh = Tracker()
+        var fresh = LedgerStorage()
         let together = try await concurrentIngestPass(clients: corpus.clients(), rules: rules, now: corpus.now, tracker: &fresh)
         #expect(together.requests == 700 && together.tracked == 700 && together.matches == first.matches)
         // The floors read every page: every byte checked, every page's members built (an
@@ -51,10 +51,10 @@ import Testing
     }
 
     @Test func scaleTracksEveryRequest() async throws {
-        let plain = try await scalePass(count: 1000, scheduler: false)
+        let plain = try await scalePass(count: 1000)
         #expect(plain.count == 1000 && plain.pending == 1000)
         #expect(plain.rss > 0 && plain.peak >= plain.rss)
-        let scheduled = try await scalePass(count: 500, scheduler: true, dropRaw: true)
+        let scheduled = try await scalePass(count: 500, dropRaw: true)
         #expect(scheduled.pending == 500)
     }
 

@@ -81,7 +81,7 @@ import Testing
     @Test func outcomesAreLookedUpAfterRequestsLeaveTheList() async throws {
         let sim = try MarketSimulator(clock: clock)
         defer { sim.shutdown() }
-        var tracker = Tracker()
+        var tracker = LedgerStorage()
         let client = ozon(sim)
         _ = tracker.apply(snapshot: try await client.fetchPending(), outcomes: [:], source: "ozon-main", now: clock.now())
         // Let the scenario's first minute pass: the seller decides some, one vanishes.
@@ -114,7 +114,7 @@ import Testing
     @Test func redOutcomesAreLookedUpInBothListsAfterRequestsLeaveThePendingList() async throws {
         let sim = try MarketSimulator(clock: clock)
         defer { sim.shutdown() }
-        var tracker = Tracker()
+        var tracker = LedgerStorage()
         let client = red(sim)
         _ = tracker.apply(snapshot: try await client.fetchPending(), outcomes: [:], source: "red-shop", now: clock.now())
         clock.advance(by: 65)

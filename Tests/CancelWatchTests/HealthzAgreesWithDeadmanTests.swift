@@ -5,7 +5,7 @@ import Testing
 
 @testable import CancelWatch
 
-/// `/healthz` has one idea of health, the watcher's: it fails exactly while a source is
+/// `/healthz` has one idea of health, the ledger's: it fails exactly while a source is
 /// reported down (by the deadman or by `down_after` failures), never on a formula of its own.
 @Suite struct HealthzAgreesWithDeadmanTests {
     let clock = ManualClock()
@@ -24,8 +24,10 @@ import Testing
         let server = try MetricsServer(address: ListenAddress(host: "127.0.0.1", port: 0), metrics: metrics, clock: clock)
         let events = HealthEvents()
         await service.start()
-        await service.watcher.onHealthEvent { events.add($0) }
-        let running = Task { await service.watcher.run() }
+        let running = await runLoops(ledger: service.ledger, poller: service.poller) { report in
+            metrics.record(report)
+            for event in report.healthEvents { events.add(event) }
+        }
         defer { running.cancel() }
 
         try await waitFor { market.listingCount == 1 && clock.sleeperCount >= 2 }
@@ -64,9 +66,14 @@ import Testing
         let server = try MetricsServer(address: ListenAddress(host: "127.0.0.1", port: 0), metrics: metrics, clock: clock)
         let events = HealthEvents()
         await service.start()
-        await service.watcher.onHealthEvent { events.add($0) }
-        _ = await service.watcher.poll(market)
+        let reports = await service.ledger.reports()
+        let report = await service.poller.poll(market)
+        for event in report.events { events.add(event) }
         #expect(events.all.map(\.kind) == [.sourceDown])
+        for await item in reports {
+            metrics.record(item)
+            if case .poll = item { break }
+        }
         let down = try await healthz(server)
         #expect(down.status == 503)
         #expect(down.body.contains(market.source), "\(down.body)")

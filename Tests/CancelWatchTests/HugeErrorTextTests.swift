@@ -30,17 +30,19 @@ import Testing
         }
     }
 
-    /// A client that builds its own huge error (no scrubber on the way): the watcher still
+    /// A client that builds its own huge error (no scrubber on the way): the ledger still
     /// logs and stores a bounded text.
-    @Test func theWatcherStoresABoundedLastErrorWhateverTheClientThrew() async throws {
+    @Test func theLedgerStoresABoundedLastErrorWhateverTheClientThrew() async throws {
         let store = try SQLiteStateStore(path: try temporaryStatePath("cw-huge"))
         let market = ScriptedMarketplace()
         market.failListings(PollError(source: "ozon-main", kind: .server, status: 500, message: Self.huge))
         let lines = LogLines()
-        let watcher = try Watcher(
-            sources: [PolledSource(client: market, pollInterval: 60)], store: store, clock: ManualClock(),
-            logger: Logger(label: "test", factory: { _ in LineCollector(lines) }), downAfter: 1, healthNotify: ["hook"])
-        let report = await watcher.poll(market)
+        let clock = ManualClock()
+        let logger = Logger(label: "test", factory: { _ in LineCollector(lines) })
+        let sources = [PolledSource(client: market, pollInterval: 60)]
+        let ledger = try Ledger(
+            rules: [], store: store, clock: clock, logger: logger, sources: sources, health: HealthConfig(notify: ["hook"], downAfter: 1))
+        let report = await Poller(sources: sources, ledger: ledger, clock: clock, logger: logger).poll(market)
         let stored = try #require(try store.loadHealth().first?.lastError)
         #expect(stored.utf8.count <= Self.limit, "last_error of \(stored.utf8.count) bytes")
         #expect(stored.contains("rejected: ЖЖ"))

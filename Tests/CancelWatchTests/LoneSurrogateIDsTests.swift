@@ -40,7 +40,7 @@ import Testing
         #expect(snapshot.requests.count == 2)
         #expect(Set(snapshot.requests.map(\.key)).count == 2, "\(snapshot.requests.map(\.id))")
 
-        var tracker = Tracker()
+        var tracker = LedgerStorage()
         let changes = tracker.apply(snapshot: snapshot, outcomes: [:], source: "red-shop", now: clock.now())
         let new = changes.compactMap { change -> String? in
             if case .new(let tracked) = change { return tracked.request.order }

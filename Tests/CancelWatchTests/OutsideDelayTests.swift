@@ -102,15 +102,16 @@ import Testing
 
     /// One 429 asking for thirty years: the next poll still comes within the backoff's cap.
     @Test func theNextPollComesWithinTheCapWhateverTheMarketplaceAsked() throws {
-        let watcher = try Watcher(
-            sources: [], store: SQLiteStateStore(path: temporaryStatePath("cw-outside")), clock: ManualClock(),
-            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let clock = ManualClock()
+        let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        let ledger = try Ledger(rules: [], store: SQLiteStateStore(path: temporaryStatePath("cw-outside")), clock: clock, logger: logger)
+        let poller = Poller(sources: [], ledger: ledger, clock: clock, logger: logger)
         for retryAfter in [1_000_000_000, Double.nan, .infinity, 3600] {
             let error = PollError(source: "s", kind: .rateLimited, status: 429, message: "", retryAfter: retryAfter)
             let report = PollReport(
                 source: "s", changes: [], pending: 0, error: error,
                 health: SourceHealth(source: "s", marketplace: .ozon, consecutiveFailures: 1))
-            let wait = watcher.nextPollDelay(after: report, interval: 60)
+            let wait = poller.nextPollDelay(after: report, interval: 60)
             #expect(wait.isFinite && wait >= WakeTime.floor && wait <= OutsideDelay.cap, "Retry-After \(retryAfter): \(wait)")
         }
     }

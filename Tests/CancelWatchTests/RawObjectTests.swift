@@ -27,8 +27,8 @@ import Testing
     }
 
     /// A request read from a page keeps its text as a stretch of the page's bytes; once the
-    /// poll is over, nothing kept (the tracker, even keeping whole objects, the scheduler,
-    /// the events it made) holds the page.
+    /// poll is over, nothing kept (a ledger's storage, even keeping whole objects, the
+    /// ledger, the events it made) holds the page.
     @Test func nothingKeptAfterAPollHoldsThePageItWasReadFrom() async throws {
         let rules = try rules(
             """
@@ -39,11 +39,9 @@ import Testing
             }
             """)
         let store = try SQLiteStateStore(path: try temporaryStatePath("cw-page"))
-        let scheduler = AlertScheduler(rules: rules, store: store, clock: clock, logger: logger, delivery: nil)
-        let events = EventLog()
-        await scheduler.onEvents { events.add($0) }
-        await scheduler.start(tracked: [])
-        var tracker = Tracker(keepingRaw: .everything)
+        let ledger = try Ledger(rules: rules, store: store, clock: clock, logger: logger)
+        var storage = LedgerStorage(keepingRaw: .everything)
+        var events: [AlertEvent] = []
         weak var page: AnswerBytes?
         do {
             let body = Data(
@@ -58,46 +56,59 @@ import Testing
                 return
             }
             page = answer
-            let changes = tracker.apply(
-                snapshot: PendingSnapshot(requests: requests), outcomes: [:], source: "ozon-main", now: clock.now())
-            try store.save(changes.map(\.tracked), health: nil)
-            await scheduler.handle(changes)
+            _ = storage.apply(snapshot: PendingSnapshot(requests: requests), outcomes: [:], source: "ozon-main", now: clock.now())
+            events = await ledger.apply(.listing(requests, at: clock.now())).events
         }
-        #expect(tracker.requests.count == 2)
-        #expect(events.all.map(\.kind) == [.firing])
-        #expect(events.all.first?.request?.rawObject.value(atPath: ["note"]) == "x")
+        #expect(storage.requests.count == 2)
+        #expect(await ledger.statusCounts() == [.pending: 2])
+        #expect(events.map(\.kind) == [.firing])
+        #expect(events.first?.request?.rawObject.value(atPath: ["note"]) == "x")
         #expect(page == nil, "the page is gone with the poll")
+    }
+
+    /// A ledger polling `market` with `rules`, over `store`.
+    func polling(_ market: ScriptedMarketplace, rules: [AlertRule] = [], store: StateStore) throws -> (Ledger, Poller) {
+        let sources = [PolledSource(client: market, pollInterval: 60)]
+        let ledger = try Ledger(rules: rules, store: store, clock: clock, logger: logger, sources: sources)
+        return (ledger, Poller(sources: sources, ledger: ledger, clock: clock, logger: logger))
     }
 
     @Test func theStateFileKeepsTheWholeObjectThroughEveryChangeAndARestartPrunesIt() async throws {
         let store = try SQLiteStateStore(path: try temporaryStatePath("cw-raw"))
         let market = ScriptedMarketplace()
-        let paths = RawPaths([["flag"]])
-        let watcher = try Watcher(
-            sources: [PolledSource(client: market, pollInterval: 60)], store: store, clock: clock, logger: logger, keepingRaw: paths)
+        let rules = try rules(
+            """
+            rule "r" {
+              when remaining <= 1m and raw.flag
+              notify memory
+              message "{{order}}"
+            }
+            """)
+        let paths = rules.rawPaths
+        #expect(paths == RawPaths([["flag"]]))
+        let (ledger, poller) = try polling(market, rules: rules, store: store)
         let a = request("a", deadlineIn: 3600)
         market.list([a])
-        let first = await watcher.poll(market)
+        let first = await poller.poll(market)
         #expect(first.changes.first?.tracked.request.raw == whole, "the change carries the object as listed")
-        #expect(await watcher.tracked.first?.request.raw == ["flag": true], "memory keeps what rules read")
+        #expect(await ledger.tracked.first?.request.raw == ["flag": true], "memory keeps what rules read")
         #expect(try store.loadTracked().first?.request.raw == whole)
 
         clock.advance(by: 60)
         market.list([])
         market.answerLookups(.resolved(.approved, at: clock.now()))
-        let resolved = await watcher.poll(market)
+        let resolved = await poller.poll(market)
         #expect(resolved.changes.first?.tracked.status == .approved)
         #expect(resolved.changes.first?.tracked.request.raw == ["flag": true])
         let saved = try #require(try store.loadTracked().first)
         #expect(saved.status == .approved)
         #expect(saved.request.raw == whole, "a pruned object never replaces the whole one in the state file")
 
-        let restarted = try Watcher(
-            sources: [PolledSource(client: market, pollInterval: 60)], store: store, clock: clock, logger: logger, keepingRaw: paths)
+        let (restarted, _) = try polling(market, rules: rules, store: store)
         let reloaded = try #require(await restarted.tracked.first)
         #expect(reloaded.request.raw == ["flag": true])
         #expect(reloaded.rawKept == paths)
-        #expect(try store.loadRaw(of: [a.key]) == [a.key: whole])
+        #expect(try store.loadTracked().first?.request.raw == whole)
         #expect(try store.loadTracked(keepingRaw: .none).first?.request.raw == .object([:]))
     }
 
@@ -106,12 +117,12 @@ import Testing
     @Test func anUnchangedListingAfterARestartIsNoChange() async throws {
         let store = try SQLiteStateStore(path: try temporaryStatePath("cw-raw"))
         let market = ScriptedMarketplace()
-        let watcher = try Watcher(sources: [PolledSource(client: market, pollInterval: 60)], store: store, clock: clock, logger: logger)
+        let (_, poller) = try polling(market, store: store)
         var a = request("a", deadlineIn: 3600)
         a.raw = ["n": .number(2.0), "x": .number(0.5), "s": "é"]
         market.list([a])
-        _ = await watcher.poll(market)
-        let restarted = try Watcher(sources: [PolledSource(client: market, pollInterval: 60)], store: store, clock: clock, logger: logger)
+        _ = await poller.poll(market)
+        let (_, restarted) = try polling(market, store: store)
         clock.advance(by: 60)
         #expect(await restarted.poll(market).changes.isEmpty)
         a.raw = ["n": .number(2.0), "x": .number(0.75), "s": "é"]
@@ -120,8 +131,9 @@ import Testing
         #expect(await restarted.poll(market).changes.count == 1)
     }
 
-    /// Events the scheduler builds from memory (a timer, a resolution) read the whole
-    /// object from the state file; rules see what they read of it.
+    /// Events the ledger decides from memory (a timer, a resolution) leave with the whole
+    /// object, which the state file gives their outbox entries in the same transaction;
+    /// rules see what they read of it.
     @Test func eventsCarryTheWholeObjectFromTheStateFile() async throws {
         let store = try SQLiteStateStore(path: try temporaryStatePath("cw-raw"))
         let rules = try rules(
@@ -133,79 +145,58 @@ import Testing
             }
             """)
         let market = ScriptedMarketplace()
-        let watcher = try Watcher(
-            sources: [PolledSource(client: market, pollInterval: 60)], store: store, clock: clock, logger: logger,
-            keepingRaw: rules.rawPaths)
-        let scheduler = AlertScheduler(rules: rules, store: store, clock: clock, logger: logger, delivery: nil)
-        let events = EventLog()
-        await scheduler.onEvents { events.add($0) }
-        await watcher.onPoll { report in await scheduler.handle(report.changes) }
-        await scheduler.start(tracked: await watcher.tracked)
+        let (ledger, poller) = try polling(market, rules: rules, store: store)
+        #expect(await ledger.start().isEmpty)
 
         let a = request("a", deadlineIn: 2 * 3600)
         market.list([a])
-        _ = await watcher.poll(market)
-        #expect(events.all.isEmpty)
+        #expect(await poller.poll(market).events.isEmpty)
         let crossing = a.deadline.addingTimeInterval(-3600)
-        #expect(await scheduler.nextWake == crossing)
+        #expect(await ledger.nextWake == crossing)
         clock.advance(to: crossing)
-        await scheduler.processDue()
-        let firing = try #require(events.all.first)
+        let fired = await ledger.processDue()
+        #expect(fired.map(\.kind) == [.firing])
+        #expect(fired.first?.message == "order-a: позвонить")
+        let firing = try #require(try store.dueDeliveries(sink: "memory", now: clock.now(), limit: 10).deliveries.first?.event)
         #expect(firing.kind == .firing)
-        #expect(firing.message == "order-a: позвонить")
         #expect(firing.request?.raw == whole)
         #expect(firing.webhookBody["request"]?["raw"] == whole)
 
         // After a restart, from the state file.
-        let restartedWatcher = try Watcher(
-            sources: [PolledSource(client: market, pollInterval: 60)], store: store, clock: clock, logger: logger,
-            keepingRaw: rules.rawPaths)
-        let restarted = AlertScheduler(rules: rules, store: store, clock: clock, logger: logger, delivery: nil)
-        await restarted.onEvents { events.add($0) }
-        await restartedWatcher.onPoll { report in await restarted.handle(report.changes) }
-        await restarted.start(tracked: await restartedWatcher.tracked)
-        #expect(events.all.count == 1, "already fired")
+        let (restarted, restartedPoller) = try polling(market, rules: rules, store: store)
+        #expect(await restarted.start().isEmpty, "already fired")
 
         clock.advance(by: 60)
         market.list([])
         market.answerLookups(.resolved(.rejected, at: clock.now()))
-        _ = await restartedWatcher.poll(market)
-        let resolution = try #require(events.all.last)
+        let resolution = try #require(await restartedPoller.poll(market).events.last)
         #expect(resolution.kind == .resolved)
         #expect(resolution.outcome == .rejected)
-        #expect(resolution.request?.raw == whole)
         #expect(resolution.request?.state == .rejected)
+        let queued = try store.dueDeliveries(sink: "memory", now: clock.now(), limit: 10).deliveries.map(\.event)
+        let resolved = try #require(queued.first { $0.kind == .resolved })
+        #expect(resolved.request?.raw == whole)
+        #expect(resolved.request?.state == .rejected)
     }
 
-    /// A request that is pending again picks up its alert states from the state file
-    /// (memory keeps only those of open requests).
+    /// A request that is pending again after a restart picks up its alert states as the
+    /// state file kept them: it fires again as a new occurrence.
     @Test func aReopenedRequestFiresAgainAsANewOccurrenceAfterARestart() async throws {
         let path = try temporaryStatePath("cw-raw")
         let rule = ThresholdRule(name: "r", threshold: 3600)
-        var tracked = TrackedRequest(
-            request: request("a", deadlineIn: 1800), status: .pending, firstSeen: clock.now(), lastSeen: clock.now())
-        let events = EventLog()
+        let a = request("a", deadlineIn: 1800)
+        var events: [AlertEvent] = []
         do {
-            let scheduler = AlertScheduler(rules: [rule], store: try SQLiteStateStore(path: path), clock: clock, logger: logger, delivery: nil)
-            await scheduler.onEvents { events.add($0) }
-            await scheduler.handle([.new(tracked)])
-            tracked.status = .vanished
-            await scheduler.handle([.resolved(tracked, .vanished)])
+            let ledger = try Ledger(
+                rules: [rule], store: try SQLiteStateStore(path: path), clock: clock, logger: logger, vanishConfirmations: 1)
+            events += await ledger.apply(.listing([a], at: clock.now())).events
+            events += await ledger.apply(.listing([], outcomes: [a.key: .resolved(.vanished, at: nil)], at: clock.now())).events
         }
-        let scheduler = AlertScheduler(rules: [rule], store: try SQLiteStateStore(path: path), clock: clock, logger: logger, delivery: nil)
-        await scheduler.onEvents { events.add($0) }
-        await scheduler.start(tracked: [tracked])
-        tracked.status = .pending
-        await scheduler.handle([.updated(tracked)])
-        #expect(events.all.map { "\($0.kind.rawValue)" } == ["firing", "resolved", "firing"])
-        #expect(Set(events.all.map(\.id)).count == 3)
-        #expect(await scheduler.openCount == 1)
+        let ledger = try Ledger(rules: [rule], store: try SQLiteStateStore(path: path), clock: clock, logger: logger)
+        events += await ledger.start()
+        events += await ledger.apply(.listing([a], at: clock.now())).events
+        #expect(events.map { "\($0.kind.rawValue)" } == ["firing", "resolved", "firing"])
+        #expect(Set(events.map(\.id)).count == 3)
+        #expect(await ledger.statusCounts() == [.pending: 1])
     }
-}
-
-final class EventLog: @unchecked Sendable {
-    private let lock = NSLock()
-    private var stored: [AlertEvent] = []
-    func add(_ events: [AlertEvent]) { lock.withLock { stored += events } }
-    var all: [AlertEvent] { lock.withLock { stored } }
 }

@@ -28,19 +28,23 @@ final class HangingMarketplace: MarketplaceClient, @unchecked Sendable {
     let clock = ManualClock()
     let quiet = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
 
-    func watcher(_ client: MarketplaceClient, silentAfter: TimeInterval?) throws -> (Watcher, SQLiteStateStore, HealthEvents) {
+    /// A ledger and a poller of `client`, running until the task is cancelled, their health events collected.
+    func watching(_ client: MarketplaceClient, silentAfter: TimeInterval?) async throws -> (Task<Void, Never>, SQLiteStateStore, HealthEvents) {
         let store = try SQLiteStateStore(path: try temporaryStatePath("cw-silent"))
-        let watcher = try Watcher(
-            sources: [PolledSource(client: client, pollInterval: 60)], store: store, clock: clock, logger: quiet, downAfter: 3,
-            silentAfter: silentAfter, healthNotify: ["ops"])
-        return (watcher, store, HealthEvents())
+        let sources = [PolledSource(client: client, pollInterval: 60)]
+        let ledger = try Ledger(
+            rules: [], store: store, clock: clock, logger: quiet, sources: sources,
+            health: HealthConfig(notify: ["ops"], downAfter: 3, silentAfter: silentAfter))
+        let events = HealthEvents()
+        let running = await runLoops(
+            ledger: ledger, poller: Poller(sources: sources, ledger: ledger, clock: clock, logger: quiet),
+            take: { report in for event in report.healthEvents { events.add(event) } })
+        return (running, store, events)
     }
 
     @Test func aSourceWhoseFirstPollNeverAnswersIsReportedDownAtTheEndOfItsWindow() async throws {
         let market = HangingMarketplace()
-        let (watcher, store, events) = try watcher(market, silentAfter: 300)
-        await watcher.onHealthEvent { events.add($0) }
-        let running = Task { await watcher.run() }
+        let (running, store, events) = try await watching(market, silentAfter: 300)
         defer { running.cancel() }
         try await waitFor { market.callCount == 1 && clock.sleeperCount > 0 }
         clock.advance(by: 299)
@@ -60,9 +64,7 @@ final class HangingMarketplace: MarketplaceClient, @unchecked Sendable {
     @Test func aSourceKeptWaitingByRetryAfterIsReportedDownByTheDeadmanNotTheCount() async throws {
         let market = ScriptedMarketplace()
         market.failListings(PollError(source: market.source, kind: .rateLimited, status: 429, message: "wait", retryAfter: 900))
-        let (watcher, _, events) = try watcher(market, silentAfter: 600)
-        await watcher.onHealthEvent { events.add($0) }
-        let running = Task { await watcher.run() }
+        let (running, _, events) = try await watching(market, silentAfter: 600)
         defer { running.cancel() }
         try await waitFor { market.listingCount == 1 && clock.sleeperCount >= 2 }
         clock.advance(by: 600)
@@ -78,8 +80,7 @@ final class HangingMarketplace: MarketplaceClient, @unchecked Sendable {
     }
 
     @Test func theDefaultWindowIsDownAfterIntervalsPlusTheCapAndTheConfigCanSetIt() throws {
-        let (watcher, _, _) = try watcher(ScriptedMarketplace(), silentAfter: nil)
-        #expect(watcher.silenceWindow(of: PolledSource(client: ScriptedMarketplace(), pollInterval: 60)) == 3 * 60 + 900)
+        #expect(Ledger.silenceWindow(pollInterval: 60, health: HealthConfig(downAfter: 3)) == 3 * 60 + 900)
         let yaml = """
             sources:
               - {name: shop, kind: ozon, client_id: 1, api_key: k}

@@ -32,29 +32,29 @@ import Testing
         }
     }
 
-    @Test func schedulersWaitingOnALockedStateFileLeaveTheCooperativePoolFree() async throws {
+    @Test func ledgersWaitingOnALockedStateFileLeaveTheCooperativePoolFree() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cw-offpool-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let path = directory.appendingPathComponent("state.sqlite").path
         let store = Entrances(try SQLiteStateStore(path: path))
         let clock = ManualClock(Date(timeIntervalSince1970: 1_764_000_000))
         let quiet = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
-        // More schedulers writing at once than the cooperative pool has threads.
+        // More ledgers writing at once than the cooperative pool has threads.
         let pool = ProcessInfo.processInfo.activeProcessorCount
         let writers = pool + 1
-        let schedulers = (0..<writers).map { _ in
-            AlertScheduler(rules: [ThresholdRule(name: "final-hour", threshold: 3600)], store: store, clock: clock, logger: quiet, delivery: nil)
+        let ledgers = try (0..<writers).map { _ in
+            try Ledger(rules: [ThresholdRule(name: "final-hour", threshold: 3600)], store: store, clock: clock, logger: quiet)
         }
 
         // Another connection holds the write lock: every commit busy-waits for it.
         let holder = try SQLiteDatabase(path: path)
         try holder.execute("BEGIN IMMEDIATE")
-        let commits = schedulers.enumerated().map { index, scheduler in
+        let commits = ledgers.enumerated().map { index, ledger in
             Task {
                 let request = CancellationRequest(
                     marketplace: .ozon, source: "ozon", id: "\(index)", order: "order-\(index)", state: .pending,
                     rawState: "ON_APPROVAL", deadline: clock.now().addingTimeInterval(600))
-                await scheduler.handle([.new(TrackedRequest(request: request, status: .pending, firstSeen: clock.now(), lastSeen: clock.now()))])
+                await ledger.apply(.listing([request], source: "ozon", at: clock.now()))
             }
         }
         // Once as many commits as the pool has threads wait on the lock, a task on the pool
@@ -80,8 +80,7 @@ import Testing
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let store = try SQLiteStateStore(path: directory.appendingPathComponent("state.sqlite").path)
         let quiet = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
-        weak var watcher: Watcher?
-        weak var scheduler: AlertScheduler?
+        weak var ledger: Ledger?
         weak var delivery: DeliveryQueue?
         do {
             let service = try WatchService(
@@ -89,10 +88,9 @@ import Testing
                 clock: ManualClock(Date(timeIntervalSince1970: 1_764_000_000)), logger: quiet)
             await service.start()
             _ = await service.once()
-            watcher = service.watcher
-            scheduler = service.scheduler
+            ledger = service.ledger
             delivery = service.delivery
         }
-        #expect(watcher == nil && scheduler == nil && delivery == nil)
+        #expect(ledger == nil && delivery == nil)
     }
 }

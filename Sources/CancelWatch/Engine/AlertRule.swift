@@ -1,6 +1,6 @@
 import Foundation
 
-/// What the scheduler needs of a compiled rule.
+/// What the ledger's decisions need of a compiled rule.
 public protocol AlertRule: Sendable {
     var name: String { get }
     var severity: Severity { get }
@@ -19,7 +19,7 @@ public protocol AlertRule: Sendable {
     /// The alert text for `firing` and `repeat`.
     func message(for request: CancellationRequest, now: Date) -> String
     /// The parts of `request.raw` that `matches`, `nextChange` and `message` read: the
-    /// scheduler keeps only these in memory. By default the whole object.
+    /// ledger keeps only these in memory. By default the whole object.
     var rawPaths: RawPaths { get }
 }
 

@@ -1,6 +1,6 @@
 import Foundation
 
-/// A compiled rule file rule is what the scheduler evaluates.
+/// A compiled rule file rule is what the ledger's decisions evaluate.
 extension CompiledRule: AlertRule {
     public var notifiesResolution: Bool { resolveNotifications }
 

@@ -1,6 +1,6 @@
 import Foundation
 
-/// A binary min-heap of payloads by instant: the tracker's deadlines (the scheduler's
+/// A binary min-heap of payloads by instant: the ledger's deadlines (its
 /// timers, one per slot and moved in place, are a `SlotTimers`). Stale entries are the
 /// owner's to recognise and skip.
 struct DateHeap<Payload: Sendable>: Sendable {
@@ -40,7 +40,7 @@ struct DateHeap<Payload: Sendable>: Sendable {
 }
 
 /// The two moves of a binary min-heap stored in an array, for heaps that keep their
-/// entries their own way (`DateHeap`, the scheduler's `SlotTimers`).
+/// entries their own way (`DateHeap`, the ledger's `SlotTimers`).
 enum BinaryHeap {
     /// Moves the entry at `start` up while it is less than its parent.
     @inline(__always)

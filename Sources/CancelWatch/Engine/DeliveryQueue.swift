@@ -7,7 +7,7 @@ import Logging
 /// what the receiver said. Everything it knows lives in the state store, so a
 /// restart picks up where it left off, with the same event ids.
 public actor DeliveryQueue {
-    /// Its methods call the state store: they run on a thread of their own (``Watcher``).
+    /// Its methods call the state store: they run on a thread of their own (as the ``Ledger``'s).
     private let executor = BlockingExecutor(name: "delivery")
     public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
 

@@ -22,7 +22,7 @@ extension SourceConfig {
 }
 
 extension CancelWatchConfig {
-    /// Every configured source with its client, ready for a `Watcher`.
+    /// Every configured source with its client, ready for a ``Poller``.
     public func polledSources(transport: HTTPTransport, clock: WatchClock) -> [PolledSource] {
         sources.map { PolledSource(client: $0.makeClient(transport: transport, clock: clock), pollInterval: $0.pollInterval) }
     }

@@ -1,77 +1,60 @@
 import Foundation
 import Logging
 
-/// The whole pipeline for one configuration: poll → track → evaluate → schedule →
+/// The whole pipeline for one configuration: poll → ledger (track, decide, record) →
 /// deliver. `run` keeps it going until cancelled; `once` does one cycle (for cron).
 public final class WatchService: Sendable {
-    public let watcher: Watcher
-    public let scheduler: AlertScheduler
+    public let ledger: Ledger
+    public let poller: Poller
     public let delivery: DeliveryQueue
     public let metrics: CancelWatchMetrics
     private let clock: WatchClock
-    private let logger: Logger
 
     public init(
         sources: [PolledSource], rules: [AlertRule], routes: [DeliveryQueue.Route], store: StateStore, clock: WatchClock,
         logger: Logger, health: HealthConfig = HealthConfig(), metrics: CancelWatchMetrics = CancelWatchMetrics()
     ) throws(StoreError) {
         self.clock = clock
-        self.logger = logger
         self.metrics = metrics
-        watcher = try Watcher(
-            sources: sources, store: store, clock: clock, logger: logger, downAfter: health.downAfter,
-            silentAfter: health.silentAfter, healthNotify: health.notify, keepingRaw: rules.rawPaths)
         delivery = DeliveryQueue(routes: routes, store: store, clock: clock, logger: logger)
-        scheduler = AlertScheduler(rules: rules, store: store, clock: clock, logger: logger, delivery: delivery)
+        ledger = try Ledger(
+            rules: rules, store: store, clock: clock, logger: logger, sources: sources, health: health, delivery: delivery)
+        poller = Poller(sources: sources, ledger: ledger, clock: clock, logger: logger)
     }
 
-    /// Connects the pieces and hands the scheduler what the state file knows, so that
-    /// what fell due while the process was down fires now (once).
+    /// Hands the metrics what the delivery queue reports, and lets the ledger decide what
+    /// fell due while the process was down (it fires now, once).
     public func start() async {
-        let scheduler = scheduler
-        let watcher = watcher
-        let delivery = delivery
         let metrics = metrics
-        // The actors hold these hooks, so the hooks hold them weakly: a service let go (after
-        // a reload) frees its actors and their threads.
-        await watcher.onPoll { [weak watcher, weak scheduler] report in
-            metrics.recordPoll(report)
-            if !report.changes.isEmpty { await scheduler?.handle(report.changes) }
-            if let watcher { metrics.setTracked(await watcher.statusCounts(), nearestDeadline: await watcher.nearestDeadline()) }
-        }
-        await watcher.onHealthState { metrics.setSources($0) }
         await delivery.onOutboxCounts { metrics.setOutbox($0) }
-        await watcher.onHealthEvent { event in
-            metrics.recordEvents([event])
-            delivery.wake(sinks: event.sinks)
-        }
-        await scheduler.onEvents { [weak watcher] events in
-            metrics.recordEvents(events)
-            if events.contains(where: { $0.kind == .expired }), let watcher {
-                metrics.setTracked(await watcher.statusCounts(), nearestDeadline: await watcher.nearestDeadline())
-            }
-        }
         await delivery.onAttempt { delivery, result in metrics.recordDelivery(sink: delivery.sink, result: result.status) }
-        await scheduler.setExpireHook { [weak watcher] in await watcher?.expireDue() ?? [] }
-        await scheduler.start(tracked: await watcher.tracked)
-        metrics.setTracked(await watcher.statusCounts(), nearestDeadline: await watcher.nearestDeadline())
+        metrics.recordEvents(await ledger.start())
+        metrics.setTracked(await ledger.statusCounts(), nearestDeadline: await ledger.nearestDeadline())
     }
 
-    /// Polls, schedules and delivers until the task is cancelled. Deliveries in flight
+    /// Polls, decides and delivers until the task is cancelled. Deliveries in flight
     /// finish or stay in the outbox.
     public func run() async {
-        let watcher = watcher
-        let scheduler = scheduler
+        let ledger = ledger
+        let poller = poller
         let delivery = delivery
+        let metrics = metrics
         let clock = clock
+        let reports = await ledger.reports()
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { await watcher.run() }
-            group.addTask { await scheduler.run() }
+            group.addTask { await ledger.run() }
+            group.addTask { await poller.run() }
             group.addTask { await delivery.run() }
+            group.addTask {
+                for await report in reports {
+                    if Task.isCancelled { break }
+                    metrics.record(report)
+                }
+            }
             group.addTask {
                 // Closed requests are kept a week for `status`, then forgotten.
                 while !Task.isCancelled {
-                    await scheduler.forget(await watcher.prune())
+                    await ledger.prune()
                     try? await clock.sleep(for: 3600)
                 }
             }
@@ -80,10 +63,26 @@ public final class WatchService: Sendable {
 
     /// One poll of every source, the events that are due, one delivery attempt each.
     public func once() async -> [PollReport] {
-        let reports = await watcher.pollAllOnce()
-        await scheduler.processDue()
+        let reports = await poller.pollAllOnce()
+        for report in reports {
+            metrics.recordPoll(report)
+            metrics.recordEvents(report.events)
+        }
+        metrics.recordEvents(await ledger.processDue())
         await delivery.deliverDueOnce()
-        await scheduler.forget(await watcher.prune())
+        await ledger.prune()
         return reports
+    }
+}
+
+extension CancelWatchMetrics {
+    /// Records what the ledger reports.
+    public func record(_ report: LedgerReport) {
+        switch report {
+        case .poll(let poll): recordPoll(poll)
+        case .events(let events): recordEvents(events)
+        case .tracked(let counts, let nearest): setTracked(counts, nearestDeadline: nearest)
+        case .sources(let states): setSources(states)
+        }
     }
 }

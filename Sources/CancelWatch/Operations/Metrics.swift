@@ -48,7 +48,7 @@ public final class CancelWatchMetrics: @unchecked Sendable {
     private let registry = PrometheusCollectorRegistry()
     private let factory: any MetricsFactory
     private let lock = NSLock()
-    /// Each source's health, as the watcher last published it.
+    /// Each source's health, as the ledger last reported it.
     private var sources: [SourceHealthState] = []
     private var nearestDeadline: Date?
     /// As the delivery queue last counted them (a scrape never reads the state file).
@@ -73,7 +73,7 @@ public final class CancelWatchMetrics: @unchecked Sendable {
         Meter(label: family.rawValue, dimensions: labels, factory: factory)
     }
 
-    /// Every source's health, from the watcher (``Watcher/onHealthState(_:)``).
+    /// Every source's health, from the ledger (``LedgerReport/sources(_:)``).
     public func setSources(_ states: [SourceHealthState]) {
         lock.withLock { sources = states }
     }
@@ -116,7 +116,7 @@ public final class CancelWatchMetrics: @unchecked Sendable {
         counter(.outputFailures, [("stream", stream)]).increment()
     }
 
-    /// The sources the watcher reports down (for `/healthz`), by name.
+    /// The sources the ledger reports down (for `/healthz`), by name.
     public func downSources() -> [SourceHealthState] {
         lock.withLock { sources.filter(\.down).sorted { $0.source < $1.source } }
     }

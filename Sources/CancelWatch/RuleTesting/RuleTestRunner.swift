@@ -1,11 +1,11 @@
 import Foundation
 import Logging
 
-/// Runs rule tests on a virtual clock (``ManualClock``): the real ``AlertScheduler`` over the compiled rules,
-/// a temporary SQLite state store, and the real ``Tracker`` turning each scripted moment of
-/// the marketplace's pending list into the changes a poll would produce.
+/// Runs rule tests on a virtual clock (``ManualClock``): the real ``Ledger`` over the
+/// compiled rules and a temporary SQLite state store, each scripted moment of the
+/// marketplace's pending list applied as a poll would be.
 ///
-/// The clock jumps from one instant to the next: the scheduler's next timer (`nextWake`)
+/// The clock jumps from one instant to the next: the ledger's next timer (`nextWake`)
 /// or the next scripted appearance or change, whichever is first. At an instant where both
 /// fall, what is due by time goes first, then the change. Without an `end`, a test runs
 /// until no request is pending and nothing is scripted.
@@ -65,7 +65,7 @@ public struct RuleTestRunner: Sendable {
         var result = RuleTestCaseResult(testCase: testCase, timeZone: timeZone)
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cancelwatch-test-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
-        // SQLite blocks (fsync): its calls out of the scheduler run on the shared blocking thread.
+        // SQLite blocks (fsync): its calls out of the ledger run on the shared blocking thread.
         let storeThread = BlockingWorkers.shared
         let store: SQLiteStateStore
         do {
@@ -80,21 +80,17 @@ public struct RuleTestRunner: Sendable {
         let clock = ManualClock(testCase.start)
         let logs = CollectedLogs()
         let logger = Logger(label: "cancelwatch.test") { _ in CollectingLogHandler(logs: logs) }
-        let scheduler = AlertScheduler(rules: rules, store: store, clock: clock, logger: logger, delivery: nil)
-        let collected = CollectedEvents()
-        await scheduler.onEvents { collected.add($0) }
-        let tracker = TrackerBox()
-        // As the watcher does: every change is in the state file before the scheduler
-        // sees it (events read whole raw objects there).
-        let logSaveFailure: @Sendable (StoreError) -> Void = { logger.error("cannot save the state: \($0.description)") }
-        await scheduler.setExpireHook {
-            let changes = tracker.expire(now: clock.now())
-            await storeThread.run {
-                do throws(StoreError) { try store.save(changes.map(\.tracked), health: nil) } catch { logSaveFailure(error) }
+        let ledger: Ledger
+        do {
+            // A test says when a request vanished: no second listing is needed to believe it.
+            ledger = try await storeThread.run { () throws(StoreError) in
+                try Ledger(rules: rules, store: store, clock: clock, logger: logger, vanishConfirmations: 1)
             }
-            return changes
+        } catch {
+            result.error = "cannot read the temporary state store: \(error)"
+            return result
         }
-        await scheduler.start(tracked: [])
+        var collected = await ledger.start()
 
         // Everything scripted, in time order: appearances before changes at the same instant.
         enum Step {
@@ -108,7 +104,7 @@ public struct RuleTestRunner: Sendable {
         var next = 0
         var steps = 0
         while true {
-            let timer = await scheduler.nextWake
+            let timer = await ledger.nextWake
             let scripted = next < script.count ? script[next].at : nil
             guard let instant = [timer, scripted].compactMap({ $0 }).min() else { break }
             if let end = testCase.end, instant > end { break }
@@ -118,7 +114,7 @@ public struct RuleTestRunner: Sendable {
                 break
             }
             if instant > clock.now() { clock.advance(to: instant) }
-            await scheduler.processDue()
+            collected += await ledger.processDue()
 
             let now = clock.now()
             var polled = Set<String>()
@@ -144,32 +140,25 @@ public struct RuleTestRunner: Sendable {
                 }
                 next += 1
             }
-            guard !polled.isEmpty else { continue }
-            var changes: [TrackerChange] = []
             for source in polled.sorted() {
                 let listed = (world[source] ?? [:]).values.sorted { $0.key < $1.key }
-                changes += tracker.apply(
-                    snapshot: PendingSnapshot(requests: listed), outcomes: outcomes.filter { $0.key.source == source }, source: source,
-                    now: now)
-            }
-            if !changes.isEmpty {
-                let saved = changes
-                await storeThread.run {
-                    do throws(StoreError) { try store.save(saved.map(\.tracked), health: nil) } catch { logSaveFailure(error) }
-                }
-                await scheduler.handle(changes)
+                let listing = PollResult.Listing(
+                    snapshot: PendingSnapshot(requests: listed), outcomes: outcomes.filter { $0.key.source == source }, listedAt: now)
+                let marketplace = listed.first?.marketplace ?? Marketplace.ozon
+                collected += await ledger.apply(
+                    PollResult(source: source, marketplace: marketplace, startedAt: now, listing: listing)).events
             }
         }
-        if let problem = logs.errors.first, result.error == nil { result.error = "the scheduler reported: \(problem)" }
+        if let problem = logs.errors.first, result.error == nil { result.error = "the ledger reported: \(problem)" }
 
-        var actual = collected.events.map(RuleTestActualEvent.init)
+        var actual = collected.map(RuleTestActualEvent.init)
         if let only = testCase.onlyRules { actual = actual.filter { only.contains($0.rule) } }
         result.compare(expected: testCase.expected, actual: actual)
         return result
     }
 }
 
-/// One event the scheduler produced during a test.
+/// One event the ledger produced during a test.
 public struct RuleTestActualEvent: Sendable, Hashable {
     /// `occurredAt` to the nearest second (a `<` threshold turns 1 ms after its instant).
     public var at: Date
@@ -309,29 +298,6 @@ public struct RuleTestFileResult: Sendable {
     public var passed: Bool { !hasErrors && cases.allSatisfy(\.passed) }
     /// Expected events checked over all cases.
     public var eventsChecked: Int { cases.reduce(0) { $0 + $1.matched.count + $1.missing.count } }
-}
-
-/// The scheduler's events, gathered as they are committed.
-final class CollectedEvents: @unchecked Sendable {
-    private let lock = NSLock()
-    private var stored: [AlertEvent] = []
-    var events: [AlertEvent] { lock.withLock { stored } }
-    func add(_ events: [AlertEvent]) { lock.withLock { stored += events } }
-}
-
-/// The tracker a test case polls into; the scheduler's expire hook shares it.
-final class TrackerBox: @unchecked Sendable {
-    private let lock = NSLock()
-    /// A test says when a request vanished: no second listing is needed to believe it.
-    private var tracker = Tracker(vanishConfirmations: 1)
-
-    func apply(snapshot: PendingSnapshot, outcomes: [RequestKey: OutcomeLookup], source: String, now: Date) -> [TrackerChange] {
-        lock.withLock { tracker.apply(snapshot: snapshot, outcomes: outcomes, source: source, now: now) }
-    }
-
-    func expire(now: Date) -> [TrackerChange] {
-        lock.withLock { tracker.expire(now: now) }
-    }
 }
 
 /// Error-level log messages of a test run (a store failure would silently drop events).

@@ -25,7 +25,7 @@ public struct QuietWindow: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-/// One rule, checked and compiled: what the scheduler evaluates per request. Immutable;
+/// One rule, checked and compiled: what the ledger evaluates per request. Immutable;
 /// a class, so that handing it around (per request, per evaluation) costs one reference
 /// count instead of one per field.
 public final class CompiledRule: Sendable, CustomStringConvertible {
@@ -113,7 +113,7 @@ public final class CompiledRule: Sendable, CustomStringConvertible {
 
     /// When the quiet window containing `date` ends, or nil when `date` is not in one.
     /// (A firing is held until then, unless the deadline falls inside the window, which
-    /// the scheduler checks by comparing the deadline with this instant: rules/README.md, "Clauses".)
+    /// the ledger checks by comparing the deadline with this instant: rules/README.md, "Clauses".)
     public func quietEnd(containing date: Date) -> Date? {
         guard let quiet, isQuiet(at: date) else { return nil }
         let minute = clock.minuteOfDay(at: date)

@@ -217,18 +217,29 @@ public final class SQLiteStateStore: StateStore {
         return result
     }
 
-    public func loadRaw(of keys: [RequestKey]) throws(StoreError) -> [RequestKey: JSONValue] {
-        var result: [RequestKey: JSONValue] = [:]
-        guard !keys.isEmpty else { return result }
-        for key in Set(keys) {
-            try database.query("SELECT raw FROM requests WHERE source = ? AND id = ?", [.text(key.source), .text(key.id)]) { row in
-                if let raw = try? JSONParser.parse(row.string(0)) { result[key] = raw }
-            }
+    public func commit(_ changes: StoreChanges, at now: Date) throws(StoreError) {
+        try database.transaction { () throws(StoreError) in
+            try save(changes.tracked, health: nil)
+            try commit(alerts: changes.alerts, events: changes.events, health: nil, at: now)
+            for event in changes.events where changes.eventsTakingSavedRaw.contains(event.id) { try giveSavedRaw(to: event) }
+            for health in changes.health { try saveHealth(health) }
         }
-        return result
     }
 
-    public func save(_ tracked: [TrackedRequest], health: SourceHealth?) throws(StoreError) {
+    /// The event's queued entries take the whole raw object saved for its request (memory
+    /// keeps only what rules read), where there is one: read in the same transaction.
+    private func giveSavedRaw(to event: AlertEvent) throws(StoreError) {
+        guard let request = event.request else { return }
+        try database.query(
+            """
+            UPDATE outbox SET event = json_set(event, '$.request.raw', json(requests.raw))
+            FROM requests WHERE requests.source = ? AND requests.id = ? AND outbox.event_id = ? AND outbox.status = 'pending'
+            """,
+            [.text(request.source), .text(request.id), .text(event.id)])
+    }
+
+    /// The requests part of `commit` (its transaction joins the commit's).
+    private func save(_ tracked: [TrackedRequest], health: SourceHealth?) throws(StoreError) {
         try database.transaction { () throws(StoreError) in
             for item in tracked {
                 let r = item.request
@@ -323,17 +334,8 @@ public final class SQLiteStateStore: StateStore {
             lastFiredAt: row.date(6), nextRepeatAt: row.date(7), heldUntil: row.date(8), closed: row.integer(9) != 0)
     }
 
-    public func loadAlerts(of keys: [RequestKey]) throws(StoreError) -> [AlertState] {
-        var result: [AlertState] = []
-        for key in Set(keys).sorted() {
-            try database.query(
-                "SELECT \(Self.alertColumns) FROM alerts WHERE source = ? AND request_id = ?", [.text(key.source), .text(key.id)]
-            ) { row in result.append(Self.alertState(row)) }
-        }
-        return result
-    }
-
-    public func commit(alerts: [AlertState], events: [AlertEvent], health: SourceHealth?, at now: Date) throws(StoreError) {
+    /// The alerts and outbox part of `commit` (its transaction joins the commit's).
+    private func commit(alerts: [AlertState], events: [AlertEvent], health: SourceHealth?, at now: Date) throws(StoreError) {
         try database.transaction { () throws(StoreError) in
             for alert in alerts {
                 try database.query(

@@ -38,13 +38,13 @@ public protocol StateStore: Sendable {
     /// Every tracked request, each raw object pruned to `paths` as it is read (with the
     /// whole object's fingerprint), so that the whole objects never sit in memory together.
     func loadTracked(keepingRaw paths: RawPaths) throws(StoreError) -> [TrackedRequest]
-    /// The whole raw objects of these requests as last saved (what events carry); a
-    /// request the store does not know is left out.
-    func loadRaw(of keys: [RequestKey]) throws(StoreError) -> [RequestKey: JSONValue]
-    /// Saves one poll's changes and the source's health in one transaction. A request
-    /// whose raw object is pruned (`rawKept`) leaves the object already saved as it is
-    /// (a request not saved before is saved with what it has).
-    func save(_ tracked: [TrackedRequest], health: SourceHealth?) throws(StoreError)
+    /// Writes one step of the engine in one transaction: the requests that changed, their
+    /// alert states, sources' health, and the events queued for each sink (an event is in
+    /// the outbox before anything tries to send it). A request whose raw object is pruned
+    /// (`rawKept`) leaves the object already saved as it is (a request not saved before is
+    /// saved with what it has); an event in `eventsTakingSavedRaw` carries the whole
+    /// object saved for its request, where the store has one.
+    func commit(_ changes: StoreChanges, at now: Date) throws(StoreError)
     /// Forgets these requests and their alert states.
     func delete(_ keys: [RequestKey]) throws(StoreError)
     /// Forgets outbox entries delivered before `deliveredBefore` and dead letters
@@ -54,11 +54,6 @@ public protocol StateStore: Sendable {
 
     /// Every (request, rule) alert state.
     func loadAlerts() throws(StoreError) -> [AlertState]
-    /// The alert states of these requests (a request that is pending again picks up its own).
-    func loadAlerts(of keys: [RequestKey]) throws(StoreError) -> [AlertState]
-    /// Saves alert states and queues their events for each sink, in one transaction:
-    /// an event is in the outbox before anything tries to send it.
-    func commit(alerts: [AlertState], events: [AlertEvent], health: SourceHealth?, at now: Date) throws(StoreError)
     /// Deliveries of `sink` due at `now`, oldest first.
     func dueDeliveries(sink: String, now: Date, limit: Int) throws(StoreError) -> DueDeliveries
     /// The earliest next attempt among `sink`'s pending deliveries.
@@ -74,13 +69,39 @@ extension StateStore {
         try loadTracked().map { $0.pruned(to: paths) }
     }
 
-    /// A store that keeps no raw objects: events carry what memory holds.
-    public func loadRaw(of keys: [RequestKey]) throws(StoreError) -> [RequestKey: JSONValue] { [:] }
-
-    public func loadAlerts(of keys: [RequestKey]) throws(StoreError) -> [AlertState] {
-        let wanted = Set(keys)
-        return try loadAlerts().filter { wanted.contains($0.request) }
+    /// Saves requests that changed and a source's health (a commit without events).
+    public func save(_ tracked: [TrackedRequest], health: SourceHealth?) throws(StoreError) {
+        try commit(StoreChanges(tracked: tracked, health: health.map { [$0] } ?? []), at: Date(timeIntervalSinceReferenceDate: 0))
     }
+
+    /// Saves alert states and queues events (a commit of no request).
+    public func commit(alerts: [AlertState], events: [AlertEvent], health: SourceHealth?, at now: Date) throws(StoreError) {
+        try commit(StoreChanges(alerts: alerts, events: events, health: health.map { [$0] } ?? []), at: now)
+    }
+}
+
+/// What one step of the engine writes, as one transaction (``StateStore/commit(_:at:)``).
+public struct StoreChanges: Sendable {
+    public var tracked: [TrackedRequest]
+    public var alerts: [AlertState]
+    public var events: [AlertEvent]
+    /// Ids of events whose request holds only what memory keeps of its raw object: the
+    /// store gives them the whole object saved for the request.
+    public var eventsTakingSavedRaw: Set<String>
+    public var health: [SourceHealth]
+
+    public init(
+        tracked: [TrackedRequest] = [], alerts: [AlertState] = [], events: [AlertEvent] = [],
+        eventsTakingSavedRaw: Set<String> = [], health: [SourceHealth] = []
+    ) {
+        self.tracked = tracked
+        self.alerts = alerts
+        self.events = events
+        self.eventsTakingSavedRaw = eventsTakingSavedRaw
+        self.health = health
+    }
+
+    public var isEmpty: Bool { tracked.isEmpty && alerts.isEmpty && events.isEmpty && health.isEmpty }
 }
 
 /// The scheduling state of one (request, rule) pair: how often it has fired and when it next may.

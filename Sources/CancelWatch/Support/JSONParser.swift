@@ -58,7 +58,7 @@ public enum JSONParser {
         static let cacheSlots = 256
         /// Longer strings rarely repeat. Up to here they do: a page's reasons and buyers'
         /// stock messages (a sentence in Cyrillic is 60-100 bytes), whose sharing also lets
-        /// the tracker intern them by identity.
+        /// the ledger's storage intern them by identity.
         static let cacheableLength = 128
         /// The answer whose bytes `bytes` are, exactly (offsets into `bytes` are offsets into
         /// it), when the items read keep their text as stretches of it.

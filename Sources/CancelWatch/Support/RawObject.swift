@@ -170,8 +170,8 @@ extension RawObject: ExpressibleByDictionaryLiteral {
 
 /// A marketplace's answer, shared by the raw objects of the items read from it (each keeps
 /// its stretch of the bytes: one reference instead of a copy per item). The answer stays
-/// in memory while one of them does: for one poll. The tracker's and the scheduler's tables
-/// keep a raw object as a value (what the rules read of it), and an alert event copies its
+/// in memory while one of them does: for one poll. The ledger's table
+/// keeps a raw object as a value (what the rules read of it), and an alert event copies its
 /// request's text out (`CancellationRequest.owningItsRaw`).
 final class AnswerBytes: Sendable {
     let data: Data

@@ -19,13 +19,9 @@ class ObservedStore: StateStore, @unchecked Sendable {
         try willCall("loadTracked")
         return try inner.loadTracked(keepingRaw: paths)
     }
-    func loadRaw(of keys: [RequestKey]) throws(StoreError) -> [RequestKey: JSONValue] {
-        try willCall("loadRaw")
-        return try inner.loadRaw(of: keys)
-    }
-    func save(_ tracked: [TrackedRequest], health: SourceHealth?) throws(StoreError) {
-        try willCall("save")
-        try inner.save(tracked, health: health)
+    func commit(_ changes: StoreChanges, at now: Date) throws(StoreError) {
+        try willCall("commit")
+        try inner.commit(changes, at: now)
     }
     func delete(_ keys: [RequestKey]) throws(StoreError) {
         try willCall("delete")
@@ -42,14 +38,6 @@ class ObservedStore: StateStore, @unchecked Sendable {
     func loadAlerts() throws(StoreError) -> [AlertState] {
         try willCall("loadAlerts")
         return try inner.loadAlerts()
-    }
-    func loadAlerts(of keys: [RequestKey]) throws(StoreError) -> [AlertState] {
-        try willCall("loadAlerts")
-        return try inner.loadAlerts(of: keys)
-    }
-    func commit(alerts: [AlertState], events: [AlertEvent], health: SourceHealth?, at now: Date) throws(StoreError) {
-        try willCall("commit")
-        try inner.commit(alerts: alerts, events: events, health: health, at: now)
     }
     func dueDeliveries(sink: String, now: Date, limit: Int) throws(StoreError) -> DueDeliveries {
         try willCall("dueDeliveries")

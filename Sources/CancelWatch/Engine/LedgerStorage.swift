@@ -19,8 +19,8 @@ public enum TrackedStatus: String, Sendable, Hashable, Codable, CaseIterable {
 
 /// A request as cancelwatch remembers it between polls and restarts.
 ///
-/// The tracker keeps the raw object pruned to what rules read (`rawKept`); the whole
-/// object is in the state file. A change the tracker reports for a request just listed
+/// The ledger keeps the raw object pruned to what rules read (`rawKept`); the whole
+/// object is in the state file. A change the ledger reports for a request just listed
 /// carries the object as the marketplace sent it.
 public struct TrackedRequest: Sendable, Hashable {
     public var request: CancellationRequest
@@ -74,7 +74,7 @@ public struct TrackedRequest: Sendable, Hashable {
     public func pruned(to paths: RawPaths) -> TrackedRequest {
         guard rawKept != paths, rawKept.covers(paths) else { return self }
         var copy = self
-        if rawKept.isEverything { copy.rawFingerprint = rawFingerprint ?? Tracker.rawFingerprint(request) }
+        if rawKept.isEverything { copy.rawFingerprint = rawFingerprint ?? LedgerStorage.rawFingerprint(request) }
         copy.request.rawObject = RawObject(request.rawObject.pruned(to: paths))
         copy.rawKept = paths
         return copy
@@ -82,7 +82,7 @@ public struct TrackedRequest: Sendable, Hashable {
 }
 
 /// How a request changed between polls.
-public enum TrackerChange: Sendable, Hashable {
+public enum RequestChange: Sendable, Hashable {
     /// First seen, pending.
     case new(TrackedRequest)
     /// Still pending; fields or the deadline may have been refined.
@@ -99,8 +99,8 @@ public enum TrackerChange: Sendable, Hashable {
     }
 }
 
-/// The set of known requests and how each changed between polls. A value:
-/// the watcher owns one and persists every change it returns.
+/// The ledger's storage: every known request, how each changed between polls, its alert
+/// states and its timer. A value: the ``Ledger`` owns one and persists every change.
 ///
 /// Indexed for fleets: pending requests by source (a poll touches only its source), and a
 /// heap of pending deadlines (expiring looks only at what is due), so a poll costs what
@@ -109,8 +109,9 @@ public enum TrackerChange: Sendable, Hashable {
 /// Compact for a million requests: each is a packed record in a slot array (repeated
 /// strings shared through a pool, the raw object pruned to `rawPaths` and pooled too, a
 /// fingerprint of the whole object to notice when it changes), found through an
-/// open-addressing index; the pending lists and deadline heaps hold slots.
-public struct Tracker: Sendable {
+/// open-addressing index; the pending lists, deadline heaps and timers hold slots, and
+/// each record heads its short list of alert states.
+public struct LedgerStorage: Sendable {
     /// Deadline moves smaller than this are measurement noise (Xiaohongshu's
     /// deadline is computed from the send time of each poll) and are ignored.
     public static let deadlineTolerance: TimeInterval = 30
@@ -137,8 +138,18 @@ public struct Tracker: Sendable {
     private var countByStatus = [Int](repeating: 0, count: TrackedStatus.allCases.count)
     /// Times in a row each pending request was missing and unknown to the marketplace.
     private var unconfirmedVanish: [RequestKey: Int] = [:]
-    /// While recording: the value each key had before the first change (for `rollback`).
-    private var journal: [RequestKey: TrackedRequest?]?
+    /// Alert states, a list per record (`Record.alerts`).
+    private var alertLists = AlertList()
+    /// One timer per slot: when its request is evaluated next.
+    private var timers = SlotTimers()
+    /// While recording: what each key had before the first change (for `rollback`).
+    private var journal: [RequestKey: Saved]?
+
+    /// A key's request and alert states as they were before a change.
+    private struct Saved {
+        var tracked: TrackedRequest?
+        var alerts: [PackedAlert]
+    }
 
     /// A source's pending requests.
     struct SourceIndex: Sendable {
@@ -157,6 +168,8 @@ public struct Tracker: Sendable {
         var fingerprint: UInt64
         /// Where the slot is in its source's pending list; -1 when not pending.
         var pendingPosition: Int32
+        /// The head of its alert states in `alertLists`; -1: none.
+        var alerts: Int32
         var status: TrackedStatus
         var hasClosedAt: Bool
     }
@@ -168,7 +181,7 @@ public struct Tracker: Sendable {
     /// `keepingRaw`: what of each raw object stays in memory (the paths the rules read);
     /// the changes for a request just listed carry the whole object all the same.
     public init(
-        _ tracked: [TrackedRequest] = [], vanishConfirmations: Int = Tracker.defaultVanishConfirmations,
+        _ tracked: [TrackedRequest] = [], vanishConfirmations: Int = LedgerStorage.defaultVanishConfirmations,
         keepingRaw rawPaths: RawPaths = .none
     ) {
         self.vanishConfirmations = max(1, vanishConfirmations)
@@ -182,17 +195,17 @@ public struct Tracker: Sendable {
     public var rawPaths: RawPaths { table.rawPaths }
 
     /// Every tracked request, by key (each raw object as kept: `rawPaths`).
-    public var requests: TrackedRequests { TrackedRequests(tracker: self) }
+    public var requests: TrackedRequests { TrackedRequests(storage: self) }
 
     /// A read-only view of the tracked requests.
     public struct TrackedRequests: Sendable {
-        let tracker: Tracker
+        let storage: LedgerStorage
 
-        public subscript(key: RequestKey) -> TrackedRequest? { tracker.table.slot(of: key).map(tracker.tracked(at:)) }
-        public var count: Int { tracker.table.count }
-        public var isEmpty: Bool { tracker.table.count == 0 }
-        public var keys: [RequestKey] { tracker.table.slots.map(tracker.table.key(at:)) }
-        public var values: [TrackedRequest] { tracker.table.slots.map(tracker.tracked(at:)) }
+        public subscript(key: RequestKey) -> TrackedRequest? { storage.table.slot(of: key).map(storage.tracked(at:)) }
+        public var count: Int { storage.table.count }
+        public var isEmpty: Bool { storage.table.count == 0 }
+        public var keys: [RequestKey] { storage.table.slots.map(storage.table.key(at:)) }
+        public var values: [TrackedRequest] { storage.table.slots.map(storage.tracked(at:)) }
     }
 
     public func pending(source: String? = nil) -> [TrackedRequest] {
@@ -219,6 +232,9 @@ public struct Tracker: Sendable {
     }
 
     /// Sources with a pending request whose deadline has come.
+    /// Sources with a pending request.
+    var sourcesWithPending: [String] { sourcePositions.filter { !sources[$0.value].pending.isEmpty }.map(\.key).sorted() }
+
     public mutating func sourcesWithDeadlinesPassed(now: Date) -> [String] {
         sourcePositions.keys.sorted().filter { source in nearestDeadline(source: source).map { $0 <= now } ?? false }
     }
@@ -248,9 +264,9 @@ public struct Tracker: Sendable {
     /// waits for the next listing (the seller may have answered in between).
     public mutating func apply(
         snapshot: PendingSnapshot, outcomes: [RequestKey: OutcomeLookup], source: String, now: Date, listedAt: Date? = nil
-    ) -> [TrackerChange] {
+    ) -> [RequestChange] {
         let cutoff = min(listedAt ?? now, now)
-        var changes: [TrackerChange] = []
+        var changes: [RequestChange] = []
         for request in snapshot.requests where request.source == source {
             if !unconfirmedVanish.isEmpty { unconfirmedVanish[request.key] = nil }
             observePending(request, now: now, cutoff: cutoff, into: &changes)
@@ -301,12 +317,12 @@ public struct Tracker: Sendable {
     }
 
     /// Marks every pending request (of `source`, or of all) whose deadline has come as expired.
-    public mutating func expire(now: Date, source: String? = nil) -> [TrackerChange] {
+    public mutating func expire(now: Date, source: String? = nil) -> [RequestChange] {
         guard let source else {
             return sourcePositions.keys.flatMap { expire(now: now, source: $0) }.sorted { $0.tracked.key < $1.tracked.key }
         }
         guard let p = sourcePositions[source] else { return [] }
-        var changes: [TrackerChange] = []
+        var changes: [RequestChange] = []
         while let top = sources[p].deadlines.top, top.at <= now {
             sources[p].deadlines.pop()
             guard isPending(top.payload, deadline: top.at, source: source) else { continue }
@@ -344,13 +360,61 @@ public struct Tracker: Sendable {
     public mutating func rollbackChanges() {
         guard let undo = journal else { return }
         journal = nil
-        for (key, previous) in undo { set(key, previous) }
+        for (key, saved) in undo {
+            set(key, saved.tracked)
+            guard let slot = table.slot(of: key) else { continue }
+            var head = table[extra: slot].alerts
+            alertLists.removeAll(head)
+            head = -1
+            for alert in saved.alerts.reversed() { alertLists.set(alert, in: &head) }
+            table[extra: slot].alerts = head
+        }
     }
+
+    /// Keys changed since `beginChanges` (nil when not recording).
+    var changedKeys: [RequestKey]? { journal.map { Array($0.keys) } }
+
+    // MARK: - Alert states and timers
+
+    /// The alert state of `rule` for the request in `slot`.
+    func alert(_ rule: UInt16, at slot: Int32) -> PackedAlert? {
+        alertLists.find(rule, in: table[extra: slot].alerts).map { alertLists[$0] }
+    }
+
+    /// Every alert state of the request in `slot`.
+    func alerts(at slot: Int32) -> [PackedAlert] { alertLists.all(table[extra: slot].alerts) }
+
+    /// Stores `alert` (over the state of the same rule) for the request in `slot`.
+    mutating func setAlert(_ alert: PackedAlert, at slot: Int32) {
+        note(table.key(at: slot), slot: slot)
+        var head = table[extra: slot].alerts
+        alertLists.set(alert, in: &head)
+        table[extra: slot].alerts = head
+    }
+
+    /// Evaluates the request in `slot` next at `date` (nil: not by time).
+    mutating func schedule(_ slot: Int32, at date: Date?) {
+        if let date { timers.schedule(slot, at: date) } else { timers.remove(slot) }
+    }
+
+    /// The next slot whose timer is due at `now`, taken off the timers.
+    mutating func popDue(now: Date) -> Int32? { timers.popDue(now: now) }
+
+    /// The earliest timer.
+    var nextWake: Date? { timers.earliest }
+
+    func slot(of key: RequestKey) -> Int32? { table.slot(of: key) }
+    func key(at slot: Int32) -> RequestKey { table.key(at: slot) }
+    func status(at slot: Int32) -> TrackedStatus { table[extra: slot].status }
+    /// The request in `slot`, its raw object as kept (`rawPaths`).
+    func request(at slot: Int32) -> CancellationRequest { table.request(at: slot) }
+    /// Every slot in use.
+    var slots: [Int32] { table.slots }
 
     // MARK: - Internals
 
     /// The request in `slot` as a value (its raw object as kept).
-    private func tracked(at slot: Int32) -> TrackedRequest {
+    func tracked(at slot: Int32) -> TrackedRequest {
         let record = table[extra: slot]
         return TrackedRequest(
             request: table.request(at: slot), status: record.status,
@@ -375,7 +439,11 @@ public struct Tracker: Sendable {
             set(key, value, at: location)
         } else {
             let existing = leave(key, at: location, pending: false)
-            if let slot = existing.slot { table.remove(slot) }
+            if let slot = existing.slot {
+                alertLists.removeAll(existing.alerts)
+                timers.remove(slot)
+                table.remove(slot)
+            }
         }
     }
 
@@ -386,18 +454,24 @@ public struct Tracker: Sendable {
         var wasPending = false
         var deadline: Date?
         var pendingPosition: Int32 = -1
+        var alerts: Int32 = -1
+    }
+
+    /// Notes in the journal what `key` holds before its first change.
+    private mutating func note(_ key: RequestKey, slot: Int32?) {
+        guard journal != nil && journal?[key] == nil else { return }
+        let saved = Saved(tracked: slot.map(tracked(at:)), alerts: slot.map(alerts(at:)) ?? [])
+        journal?[key] = saved
     }
 
     /// Notes the journal entry and takes the slot at `location` out of the counts; out of
     /// the pending list too unless the new value is `pending`.
     private mutating func leave(_ key: RequestKey, at location: RequestTable<Record>.Location, pending: Bool) -> Left {
         var left = Left(slot: location.slot)
-        if journal != nil && journal?[key] == nil {
-            let previous = location.slot.map(tracked(at:))
-            journal?[key] = .some(previous)
-        }
+        note(key, slot: location.slot)
         guard let existing = location.slot else { return left }
         let old = table[extra: existing]
+        left.alerts = old.alerts
         countByStatus[old.status.index] -= 1
         left.wasPending = old.status == .pending
         left.deadline = table.deadline(at: existing)
@@ -419,7 +493,7 @@ public struct Tracker: Sendable {
             firstSeen: value.firstSeen.timeIntervalSinceReferenceDate, lastSeen: value.lastSeen.timeIntervalSinceReferenceDate,
             closedAt: value.closedAt?.timeIntervalSinceReferenceDate ?? 0,
             fingerprint: value.rawFingerprint ?? Self.rawFingerprint(value.request), pendingPosition: left.pendingPosition,
-            status: value.status, hasClosedAt: value.closedAt != nil)
+            alerts: left.alerts, status: value.status, hasClosedAt: value.closedAt != nil)
         let slot = table.set(value.request, rawKept: value.rawKept, extra: record, at: location)
         countByStatus[value.status.index] += 1
         guard isPending else { return }
@@ -470,7 +544,7 @@ public struct Tracker: Sendable {
         }
     }
 
-    private mutating func observePending(_ request: CancellationRequest, now: Date, cutoff: Date, into changes: inout [TrackerChange]) {
+    private mutating func observePending(_ request: CancellationRequest, now: Date, cutoff: Date, into changes: inout [RequestChange]) {
         let key = request.key
         var fingerprint = Self.rawFingerprint(request)
         let location = table.locate(key)
@@ -522,7 +596,7 @@ public struct Tracker: Sendable {
         request.rawObject.changeFingerprint ?? request.rawObject.fingerprint(ignoring: request.marketplace.volatileRawKeys)
     }
 
-    private mutating func expireOne(_ key: RequestKey, into changes: inout [TrackerChange]) {
+    private mutating func expireOne(_ key: RequestKey, into changes: inout [RequestChange]) {
         guard let slot = table.slot(of: key), table[extra: slot].status == .pending else { return }
         var tracked = self.tracked(at: slot)
         tracked.status = .expired
@@ -539,5 +613,192 @@ extension TrackedStatus {
         case .rejected: self = .rejected
         case .vanished: self = .vanished
         }
+    }
+}
+/// One (request, rule) alert state in 40 bytes, a link in its request's list.
+struct PackedAlert: Sendable, Equatable {
+    private var lastFired: Double = 0
+    private var nextRepeat: Double = 0
+    private var held: Double = 0
+    var firings: Int32 = 0
+    var repeats: Int32 = 0
+    /// The next state of the same request; -1 ends the list.
+    var next: Int32 = -1
+    var rule: UInt16
+    private var flags: UInt8 = 0
+
+    private static let activeFlag: UInt8 = 1
+    private static let closedFlag: UInt8 = 2
+    private static let lastFiredFlag: UInt8 = 4
+    private static let nextRepeatFlag: UInt8 = 8
+    private static let heldFlag: UInt8 = 16
+
+    init(rule: UInt16) { self.rule = rule }
+
+    init(_ state: AlertState, rule: UInt16) {
+        self.rule = rule
+        firings = Int32(clamping: state.firings)
+        repeats = Int32(clamping: state.repeats)
+        active = state.active
+        closed = state.closed
+        lastFiredAt = state.lastFiredAt
+        nextRepeatAt = state.nextRepeatAt
+        heldUntil = state.heldUntil
+    }
+
+    func state(request: RequestKey, rule name: String) -> AlertState {
+        AlertState(
+            request: request, rule: name, firings: Int(firings), repeats: Int(repeats), active: active, lastFiredAt: lastFiredAt,
+            nextRepeatAt: nextRepeatAt, heldUntil: heldUntil, closed: closed)
+    }
+
+    private func flag(_ bit: UInt8) -> Bool { flags & bit != 0 }
+    private mutating func set(_ bit: UInt8, _ on: Bool) { flags = on ? flags | bit : flags & ~bit }
+
+    var active: Bool {
+        get { flag(Self.activeFlag) }
+        set { set(Self.activeFlag, newValue) }
+    }
+    var closed: Bool {
+        get { flag(Self.closedFlag) }
+        set { set(Self.closedFlag, newValue) }
+    }
+    var lastFiredAt: Date? {
+        get { flag(Self.lastFiredFlag) ? Date(timeIntervalSinceReferenceDate: lastFired) : nil }
+        set {
+            lastFired = newValue?.timeIntervalSinceReferenceDate ?? 0
+            set(Self.lastFiredFlag, newValue != nil)
+        }
+    }
+    var nextRepeatAt: Date? {
+        get { flag(Self.nextRepeatFlag) ? Date(timeIntervalSinceReferenceDate: nextRepeat) : nil }
+        set {
+            nextRepeat = newValue?.timeIntervalSinceReferenceDate ?? 0
+            set(Self.nextRepeatFlag, newValue != nil)
+        }
+    }
+    var heldUntil: Date? {
+        get { flag(Self.heldFlag) ? Date(timeIntervalSinceReferenceDate: held) : nil }
+        set {
+            held = newValue?.timeIntervalSinceReferenceDate ?? 0
+            set(Self.heldFlag, newValue != nil)
+        }
+    }
+}
+
+/// Alert states, a short list per request (one per rule that ever fired or was held for
+/// it), in one array with a free list. A list is named by its head (-1: empty).
+struct AlertList: Sendable {
+    private var items: [PackedAlert] = []
+    private var free: [Int32] = []
+
+    subscript(index: Int32) -> PackedAlert {
+        get { items[Int(index)] }
+        set { items[Int(index)] = newValue }
+    }
+
+    func find(_ rule: UInt16, in head: Int32) -> Int32? {
+        var i = head
+        while i >= 0 {
+            if items[Int(i)].rule == rule { return i }
+            i = items[Int(i)].next
+        }
+        return nil
+    }
+
+    /// Stores `alert` in the list starting at `head`: over the state of the same rule, or as a new head.
+    mutating func set(_ alert: PackedAlert, in head: inout Int32) {
+        if let existing = find(alert.rule, in: head) {
+            var copy = alert
+            copy.next = items[Int(existing)].next
+            items[Int(existing)] = copy
+            return
+        }
+        var copy = alert
+        copy.next = head
+        if let slot = free.popLast() {
+            items[Int(slot)] = copy
+            head = slot
+        } else {
+            head = Int32(items.count)
+            items.append(copy)
+        }
+    }
+
+    func all(_ head: Int32) -> [PackedAlert] {
+        var result: [PackedAlert] = []
+        var i = head
+        while i >= 0 {
+            result.append(items[Int(i)])
+            i = items[Int(i)].next
+        }
+        return result
+    }
+
+    mutating func removeAll(_ head: Int32) {
+        var i = head
+        while i >= 0 {
+            let next = items[Int(i)].next
+            free.append(i)
+            i = next
+        }
+    }
+}
+
+/// One timer per slot in a min-heap that knows where each slot is: re-scheduling moves
+/// the entry (no stale entries pile up).
+struct SlotTimers: Sendable {
+    private var heap: [(at: Double, slot: Int32)] = []
+    /// By slot: its index in `heap`, or -1.
+    private var position: [Int32] = []
+
+    var earliest: Date? { heap.first.map { Date(timeIntervalSinceReferenceDate: $0.at) } }
+
+    mutating func schedule(_ slot: Int32, at date: Date) {
+        let at = date.timeIntervalSinceReferenceDate
+        while position.count <= Int(slot) { position.append(-1) }
+        let current = position[Int(slot)]
+        if current >= 0 {
+            let old = heap[Int(current)].at
+            if old == at { return }
+            heap[Int(current)].at = at
+            if at < old { siftUp(Int(current)) } else { siftDown(Int(current)) }
+            return
+        }
+        heap.append((at, slot))
+        position[Int(slot)] = Int32(heap.count - 1)
+        siftUp(heap.count - 1)
+    }
+
+    mutating func remove(_ slot: Int32) {
+        guard Int(slot) < position.count, position[Int(slot)] >= 0 else { return }
+        let index = Int(position[Int(slot)])
+        position[Int(slot)] = -1
+        let last = heap.removeLast()
+        guard index < heap.count else { return }
+        heap[index] = last
+        position[Int(last.slot)] = Int32(index)
+        siftUp(index)
+        siftDown(Int(position[Int(last.slot)]))
+    }
+
+    mutating func popDue(now: Date) -> Int32? {
+        guard let top = heap.first, top.at <= now.timeIntervalSinceReferenceDate else { return nil }
+        remove(top.slot)
+        return top.slot
+    }
+
+    private mutating func swapAt(_ i: Int, _ j: Int) {
+        heap.swapAt(i, j)
+        position[Int(heap[i].slot)] = Int32(i)
+        position[Int(heap[j].slot)] = Int32(j)
+    }
+
+    private mutating func siftUp(_ start: Int) {
+        BinaryHeap.siftUp(from: start, less: { heap[$0].at < heap[$1].at }, swap: { swapAt($0, $1) })
+    }
+
+    private mutating func siftDown(_ start: Int) {
+        BinaryHeap.siftDown(from: start, count: heap.count, less: { heap[$0].at < heap[$1].at }, swap: { swapAt($0, $1) })
     }
 }

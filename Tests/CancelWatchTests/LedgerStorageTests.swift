@@ -3,7 +3,7 @@ import Testing
 
 @testable import CancelWatch
 
-@Suite struct TrackerTests {
+@Suite struct LedgerStorageTests {
     let clock = ManualClock()
 
     func request(_ id: String, deadlineIn seconds: TimeInterval, source: String = "ozon-main") -> CancellationRequest {
@@ -15,7 +15,7 @@ import Testing
     func snapshot(_ requests: CancellationRequest...) -> PendingSnapshot { PendingSnapshot(requests: requests) }
 
     @Test func firstSightingOfAPendingRequestIsNew() {
-        var tracker = Tracker()
+        var tracker = LedgerStorage()
         let changes = tracker.apply(snapshot: snapshot(request("1", deadlineIn: 3600)), outcomes: [:], source: "ozon-main", now: clock.now())
         #expect(changes.count == 1)
         guard case .new(let tracked) = changes.first else { Issue.record("expected new, got \(changes)"); return }
@@ -27,7 +27,7 @@ import Testing
     @Test func idsEqualAsTextButNotAsBytesAreTwoRequests() {
         // "café" composed and with a combining accent: Swift's `==` calls them equal; a
         // marketplace sent two different ids.
-        var tracker = Tracker()
+        var tracker = LedgerStorage()
         let composed = request("caf\u{E9}", deadlineIn: 3600)
         let combining = request("cafe\u{301}", deadlineIn: 7200)
         let first = tracker.apply(snapshot: snapshot(composed, combining), outcomes: [:], source: "ozon-main", now: clock.now())
@@ -52,7 +52,7 @@ import Testing
     }
 
     @Test func unchangedRequestOnTheNextPollIsNotAChange() {
-        var tracker = Tracker()
+        var tracker = LedgerStorage()
         _ = tracker.apply(snapshot: snapshot(request("1", deadlineIn: 3600)), outcomes: [:], source: "ozon-main", now: clock.now())
         let deadline = tracker.pending().first!.request.deadline
         clock.advance(by: 60)
@@ -64,7 +64,7 @@ import Testing
     }
 
     @Test func deadlineShiftOfAFewSecondsIsIgnoredButALargeOneIsTaken() {
-        var tracker = Tracker()
+        var tracker = LedgerStorage()
         var r = request("1", deadlineIn: 3600)
         let original = r.deadline
         _ = tracker.apply(snapshot: snapshot(r), outcomes: [:], source: "ozon-main", now: clock.now())
@@ -78,7 +78,7 @@ import Testing
     }
 
     @Test func requestsThatLeftTheListAreResolvedByTheirLookedUpOutcome() {
-        var tracker = Tracker()
+        var tracker = LedgerStorage()
         let a = request("a", deadlineIn: 3600)
         let b = request("b", deadlineIn: 3600)
         let c = request("c", deadlineIn: 3600)
@@ -113,7 +113,7 @@ import Testing
     }
 
     @Test func pendingRequestPastItsDeadlineExpiresOnce() {
-        var tracker = Tracker()
+        var tracker = LedgerStorage()
         let r = request("1", deadlineIn: 120)
         _ = tracker.apply(snapshot: snapshot(r), outcomes: [:], source: "ozon-main", now: clock.now())
         clock.advance(by: 119)
@@ -133,7 +133,7 @@ import Testing
     }
 
     @Test func requestResolvedAfterItsDeadlineCountsAsExpiredNotResolved() {
-        var tracker = Tracker()
+        var tracker = LedgerStorage()
         let r = request("1", deadlineIn: 60)
         _ = tracker.apply(snapshot: snapshot(r), outcomes: [:], source: "ozon-main", now: clock.now())
         clock.advance(by: 300)
@@ -144,7 +144,7 @@ import Testing
     }
 
     @Test func aPollOfOneSourceNeverTouchesAnother() {
-        var tracker = Tracker()
+        var tracker = LedgerStorage()
         let mine = request("1", deadlineIn: 3600, source: "ozon-main")
         let other = request("1", deadlineIn: 3600, source: "ozon-second")
         _ = tracker.apply(snapshot: snapshot(mine), outcomes: [:], source: "ozon-main", now: clock.now())
@@ -154,7 +154,7 @@ import Testing
     }
 
     @Test func closedRequestsArePrunedAfterRetention() {
-        var tracker = Tracker()
+        var tracker = LedgerStorage()
         let r = request("1", deadlineIn: 3600)
         _ = tracker.apply(snapshot: snapshot(r), outcomes: [:], source: "ozon-main", now: clock.now())
         _ = tracker.apply(snapshot: snapshot(), outcomes: [r.key: .resolved(.rejected, at: clock.now())], source: "ozon-main", now: clock.now())
@@ -164,7 +164,7 @@ import Testing
     }
 
     @Test func aRequestMissingOnceThenListedAgainIsNotVanished() {
-        var tracker = Tracker()
+        var tracker = LedgerStorage()
         let a = request("a", deadlineIn: 3600)
         _ = tracker.apply(snapshot: snapshot(a), outcomes: [:], source: "ozon-main", now: clock.now())
         for _ in 0..<3 {
@@ -177,7 +177,7 @@ import Testing
     }
 
     @Test func undecodableItemsAreNotMissingAndAnIncompleteListingVanishesNothing() {
-        var tracker = Tracker()
+        var tracker = LedgerStorage()
         let a = request("a", deadlineIn: 3600)
         let b = request("b", deadlineIn: 3600)
         _ = tracker.apply(snapshot: snapshot(a, b), outcomes: [:], source: "ozon-main", now: clock.now())
@@ -201,7 +201,7 @@ import Testing
     }
 
     @Test func anExpiredRequestListedWithALaterDeadlineIsPendingAgain() {
-        var tracker = Tracker()
+        var tracker = LedgerStorage()
         let a = request("a", deadlineIn: 60)
         _ = tracker.apply(snapshot: snapshot(a), outcomes: [:], source: "ozon-main", now: clock.now())
         clock.advance(by: 61)
@@ -218,7 +218,7 @@ import Testing
     }
 
     @Test func xiaohongshusCountdownAloneIsNotAChange() {
-        var tracker = Tracker()
+        var tracker = LedgerStorage()
         let deadline = clock.now().addingTimeInterval(7200)
         func red(_ left: Int64, reason: String = "不想要了") -> CancellationRequest {
             var request = self.request("p1", deadlineIn: deadline.timeIntervalSince(clock.now()), source: "red")
@@ -235,7 +235,7 @@ import Testing
     }
 
     @Test func aRolledBackPollIsFoundAgainByTheNext() {
-        var tracker = Tracker()
+        var tracker = LedgerStorage()
         let a = request("a", deadlineIn: 3600)
         let b = request("b", deadlineIn: 30)
         _ = tracker.apply(snapshot: snapshot(a), outcomes: [:], source: "ozon-main", now: clock.now())
@@ -258,7 +258,7 @@ import Testing
     /// a plain dictionary kept alongside: removals (pruning, rolled-back news) free slots
     /// that later requests reuse.
     @Test func theIndexesAgreeWithTheTableThroughARandomHistory() {
-        var tracker = Tracker(keepingRaw: RawPaths([["tag"]]))
+        var tracker = LedgerStorage(keepingRaw: RawPaths([["tag"]]))
         var random = SystemRandomNumberGenerator()
         let sources = ["s1", "s2", "s3"]
         let reasons = ["Покупатель передумал", "不想要了", "", "Wrong size"]
@@ -333,12 +333,12 @@ import Testing
             #expect(tracker.nearestDeadline() == all.filter { $0.status == .pending }.map(\.request.deadline).min())
             if step % 50 == 0 {
                 // What a restart would build from the state file agrees too.
-                var copy = Tracker(all, keepingRaw: tracker.rawPaths)
+                var copy = LedgerStorage(all, keepingRaw: tracker.rawPaths)
                 #expect(Set(copy.requests.values) == Set(all))
                 #expect(copy.nearestDeadline() == all.filter { $0.status == .pending }.map(\.request.deadline).min())
             }
         }
-        func t(_ change: TrackerChange) -> TrackedRequest { change.tracked }
+        func t(_ change: RequestChange) -> TrackedRequest { change.tracked }
     }
 
     /// The packed table alone, against a dictionary: many keys, removals shifting the
@@ -405,7 +405,7 @@ import Testing
     /// Only what rules read of the raw object stays in memory; a change anywhere in the
     /// object is still a change, and the change carries the whole object.
     @Test func theRawObjectIsKeptPrunedAndStillWatchedWhole() {
-        var tracker = Tracker(keepingRaw: RawPaths([["is_express"]]))
+        var tracker = LedgerStorage(keepingRaw: RawPaths([["is_express"]]))
         var r = request("1", deadlineIn: 3600)
         r.raw = ["is_express": true, "comment": "первый", "items": [["sku": "a"]]]
         let first = tracker.apply(snapshot: snapshot(r), outcomes: [:], source: "ozon-main", now: clock.now())
@@ -422,7 +422,7 @@ import Testing
         // After a restart (the state file's objects pruned as they are read), the same
         // listing is no change.
         let saved = tracker.requests.values
-        var restarted = Tracker(saved, keepingRaw: tracker.rawPaths)
+        var restarted = LedgerStorage(saved, keepingRaw: tracker.rawPaths)
         clock.advance(by: 60)
         #expect(restarted.apply(snapshot: snapshot(r), outcomes: [:], source: "ozon-main", now: clock.now()).isEmpty)
         // A resolution carries the pruned object (the state file keeps the whole one).
@@ -435,7 +435,7 @@ import Testing
     /// A million requests share their repeated strings: the ones in memory are the same
     /// bytes the marketplace sent (not a canonically equivalent spelling).
     @Test func sharedStringsKeepTheirExactBytes() {
-        var tracker = Tracker()
+        var tracker = LedgerStorage()
         var a = request("a", deadlineIn: 3600)
         a.reason = "Cafe\u{301}"
         var b = request("b", deadlineIn: 3600)

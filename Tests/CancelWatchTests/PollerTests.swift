@@ -40,7 +40,8 @@ final class ScriptedMarketplace: MarketplaceClient, @unchecked Sendable {
     }
 }
 
-@Suite struct WatcherTests {
+/// Polling into the ledger: listings, outcome lookups, deadlines, pruning.
+@Suite struct PollerTests {
     let clock = ManualClock()
 
     func request(_ id: String) -> CancellationRequest {
@@ -50,34 +51,34 @@ final class ScriptedMarketplace: MarketplaceClient, @unchecked Sendable {
     }
 
     @Test func aFailedOutcomeLookupStillAppliesTheListingAndResolvesNothing() async throws {
-        let (watcher, store, market, _) = try await running(pollInterval: 60)
+        let (polling, store, market, _) = try await running(pollInterval: 60)
         market.list([request("a"), request("b")])
-        _ = await watcher.poll(market)
+        _ = await polling.poller.poll(market)
 
         market.list([request("b"), request("c")])
         market.failLookups(PollError(source: "ozon-main", kind: .server, status: 503, message: "lookup down"))
-        let report = await watcher.poll(market)
+        let report = await polling.poller.poll(market)
         #expect(report.error?.status == 503)
         #expect(report.changes.contains { if case .new(let t) = $0 { t.request.id == "c" } else { false } }, "the new request is applied")
         #expect(report.health.consecutiveFailures == 1)
         #expect(Set(try store.loadTracked().filter { $0.status == .pending }.map(\.request.id)) == ["a", "b", "c"])
 
         market.failLookups(nil)
-        let next = await watcher.poll(market)
+        let next = await polling.poller.poll(market)
         #expect(next.error == nil)
         #expect(try store.loadTracked().first { $0.request.id == "a" }?.status == .approved)
         #expect(next.health.consecutiveFailures == 0)
     }
 
     /// The seller rejects a minute before the deadline, between two polls an hour apart:
-    /// at the deadline the watcher asks the marketplace instead of calling it expired.
+    /// at the deadline the poller asks the marketplace instead of the ledger calling it expired.
     @Test func atADeadlineTheSourceIsPolledAndAnAnswerJustBeforeItIsSeen() async throws {
-        let (watcher, store, market, reports) = try await running(pollInterval: 3600)
+        let (polling, store, market, reports) = try await running(pollInterval: 3600)
         let a = CancellationRequest(
             marketplace: .ozon, source: "ozon-main", id: "a", order: "order-a", state: .pending, rawState: "ON_APPROVAL",
             deadline: clock.now().addingTimeInterval(600))
         market.list([a])
-        let running = Task { await watcher.run() }
+        let running = await polling.run()
         defer { running.cancel() }
         try await waitFor { reports.count == 1 }
 
@@ -85,7 +86,6 @@ final class ScriptedMarketplace: MarketplaceClient, @unchecked Sendable {
         market.list([])
         market.answerLookups(.resolved(.rejected, at: clock.now()))
         clock.advance(by: 60)
-        #expect(await watcher.expireDue().isEmpty, "nothing is expired before the marketplace is asked")
         try await waitFor { reports.count == 2 }
         #expect(market.listingCount == 2)
         let changes = reports.all[1].changes
@@ -96,15 +96,14 @@ final class ScriptedMarketplace: MarketplaceClient, @unchecked Sendable {
 
     /// When the marketplace cannot be asked at the deadline, the deadline is taken as passed.
     @Test func atADeadlineAFailedPollExpires() async throws {
-        let (watcher, store, market, reports) = try await running(pollInterval: 3600)
+        let (polling, store, market, reports) = try await running(pollInterval: 3600)
         market.list([request("a")])
-        let running = Task { await watcher.run() }
+        let running = await polling.run()
         defer { running.cancel() }
         try await waitFor { reports.count == 1 }
         market.failListings(PollError(source: "ozon-main", kind: .server, status: 500, message: "down"))
         clock.advance(by: 3600)
-        _ = await watcher.expireDue()
-        // The loop's own timer and the deadline may both start a poll; either one expires it.
+        // The poll's interval and the deadline fall together: the poll there expires it.
         try await waitFor { reports.all.dropFirst().contains { !$0.changes.isEmpty } }
         let expiring = try #require(reports.all.dropFirst().first { !$0.changes.isEmpty })
         #expect(expiring.error != nil)
@@ -116,21 +115,20 @@ final class ScriptedMarketplace: MarketplaceClient, @unchecked Sendable {
     /// 15 minutes) is not called out of turn at a deadline within that wait: the deadline is
     /// taken as passed, as a failed poll would.
     @Test func aDeadlineOfASourceThatIsBackingOffExpiresWithoutCallingIt() async throws {
-        let (watcher, store, market, reports) = try await running(pollInterval: 60)
+        let (polling, store, market, reports) = try await running(pollInterval: 60)
         var a = request("a")
         a.deadline = clock.now().addingTimeInterval(600)
         market.list([a])
-        let running = Task { await watcher.run() }
+        let running = await polling.run()
         defer { running.cancel() }
-        // The poll loop and the deadman both wait on the clock before it moves.
+        // The poll loop and the ledger's timers both wait on the clock before it moves.
         try await waitFor { reports.count == 1 && clock.sleeperCount == 2 }
         market.failListings(PollError(source: "ozon-main", kind: .rateLimited, status: 429, message: "slow down", retryAfter: 7200))
         clock.advance(by: 60)
         try await waitFor { reports.count == 2 }
         let calls = market.listingCount
         clock.advance(by: 540)
-        let changes = await watcher.expireDue()
-        #expect(changes.map(\.tracked.request.id) == ["a"])
+        try await waitFor { try store.loadTracked().first?.status == .expired }
         // The signal: both loops parked on the clock again (a poll started by the move or
         // the deadline would have run before its loop waits again).
         try await waitFor { clock.sleeperCount == 2 }
@@ -145,24 +143,20 @@ final class ScriptedMarketplace: MarketplaceClient, @unchecked Sendable {
         gone.source = "old-shop"
         try store.save([TrackedRequest(request: gone, status: .pending, firstSeen: clock.now(), lastSeen: clock.now())], health: nil)
         let market = ScriptedMarketplace()
-        let watcher = try Watcher(
-            sources: [PolledSource(client: market, pollInterval: 3600)], store: store, clock: clock,
-            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
-        let running = Task { await watcher.run() }
+        let polling = try Polling(market: market, pollInterval: 3600, store: store, clock: clock)
+        let running = await polling.run()
         defer { running.cancel() }
         try await waitFor { market.listingCount == 1 }
         clock.advance(by: 3600)
-        let changes = await watcher.expireDue()
-        #expect(changes.map(\.tracked.request.id) == ["old-1"])
-        #expect(try store.loadTracked().first { $0.request.id == "old-1" }?.status == .expired)
+        try await waitFor { try store.loadTracked().first { $0.request.id == "old-1" }?.status == .expired }
     }
 
-    /// A week after a request closed, the watcher forgets it with its alert states, and
+    /// A week after a request closed, the ledger forgets it with its alert states, and
     /// the outbox drops what was delivered that long ago; what is recent stays.
     @Test func pruningForgetsRequestsClosedAWeekAgoWithTheirAlertsAndOldDeliveries() async throws {
-        let (watcher, store, market, _) = try await running(pollInterval: 60)
+        let (polling, store, market, _) = try await running(pollInterval: 60)
         market.list([request("a"), request("b")])
-        _ = await watcher.poll(market)
+        _ = await polling.poller.poll(market)
         var event = SinkTestEvents.firing()
         event.sinks = ["hook"]
         let alert = AlertState(request: RequestKey(source: "ozon-main", id: "a"), rule: "r", firings: 1, active: true, lastFiredAt: clock.now())
@@ -170,58 +164,78 @@ final class ScriptedMarketplace: MarketplaceClient, @unchecked Sendable {
         try store.recordDelivery(DeliveryResult(eventID: event.id, sink: "hook", status: .delivered, attempts: 1, at: clock.now()))
         market.list([request("b")])
         market.answerLookups(.resolved(.rejected, at: clock.now()))
-        _ = await watcher.poll(market)
+        _ = await polling.poller.poll(market)
         #expect(try store.loadTracked().first { $0.request.id == "a" }?.status == .rejected)
 
         clock.advance(by: 6 * 86400)
-        #expect(await watcher.prune().isEmpty, "not a week yet")
+        #expect(await polling.ledger.prune().isEmpty, "not a week yet")
         clock.advance(by: 86400 + 1)
-        #expect(await watcher.prune() == [RequestKey(source: "ozon-main", id: "a")])
+        #expect(await polling.ledger.prune() == [RequestKey(source: "ozon-main", id: "a")])
         #expect(try store.loadTracked().map(\.request.id) == ["b"])
         #expect(try store.loadAlerts().isEmpty)
         #expect(try store.outboxCounts().isEmpty)
-        #expect(await watcher.statusCounts() == [.pending: 1])
+        #expect(await polling.ledger.statusCounts() == [.pending: 1])
     }
 
-    /// When the state file refuses to record an expiry or a pruning, the watcher's memory
+    /// When the state file refuses to record an expiry or a pruning, the ledger's memory
     /// stays as the file has it, and the same change is made again once the file takes it.
     @Test func expiringAndPruningThatTheStateFileRefusesAreUndone() async throws {
         let store = RefusingStore(try SQLiteStateStore(path: try temporaryStatePath("cw-watcher")))
         let market = ScriptedMarketplace()
-        let watcher = try Watcher(
-            sources: [PolledSource(client: market, pollInterval: 60)], store: store, clock: clock,
-            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let polling = try Polling(market: market, pollInterval: 60, store: store, clock: clock)
+        let ledger = polling.ledger
         market.list([request("a")])
-        _ = await watcher.poll(market)
+        _ = await polling.poller.poll(market)
         clock.advance(by: 3601)
 
         store.refusing = true
-        #expect(await watcher.expireNow().isEmpty)
-        #expect(await watcher.statusCounts() == [.pending: 1])
+        #expect(await ledger.expireNow().isEmpty)
+        #expect(await ledger.statusCounts() == [.pending: 1])
         store.refusing = false
-        #expect(await watcher.expireNow().map(\.tracked.status) == [.expired])
+        #expect(await ledger.expireNow().map(\.tracked.status) == [.expired])
         #expect(try store.inner.loadTracked().map(\.status) == [.expired])
 
         clock.advance(by: 8 * 86400)
         store.refusing = true
-        #expect(await watcher.prune().isEmpty)
-        #expect(await watcher.statusCounts() == [.expired: 1])
+        #expect(await ledger.prune().isEmpty)
+        #expect(await ledger.statusCounts() == [.expired: 1])
         store.refusing = false
-        #expect(await watcher.prune() == [RequestKey(source: "ozon-main", id: "a")])
-        #expect(await watcher.statusCounts().isEmpty)
+        #expect(await ledger.prune() == [RequestKey(source: "ozon-main", id: "a")])
+        #expect(await ledger.statusCounts().isEmpty)
         #expect(try store.inner.loadTracked().isEmpty)
     }
 
-    /// A watcher of one scripted marketplace over a fresh state file, its reports collected.
-    func running(pollInterval: TimeInterval) async throws -> (Watcher, SQLiteStateStore, ScriptedMarketplace, ReportLog) {
+    /// A ledger and a poller of one scripted marketplace over a fresh state file, its
+    /// reports collected while it runs.
+    func running(pollInterval: TimeInterval) async throws -> (Polling, SQLiteStateStore, ScriptedMarketplace, ReportLog) {
         let store = try SQLiteStateStore(path: try temporaryStatePath("cw-watcher"))
         let market = ScriptedMarketplace()
-        let watcher = try Watcher(
-            sources: [PolledSource(client: market, pollInterval: pollInterval)], store: store, clock: clock,
-            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
-        let reports = ReportLog()
-        await watcher.onPoll { reports.add($0) }
-        return (watcher, store, market, reports)
+        let polling = try Polling(market: market, pollInterval: pollInterval, store: store, clock: clock)
+        return (polling, store, market, polling.reports)
+    }
+}
+
+/// A ledger and a poller of one marketplace.
+struct Polling {
+    let ledger: Ledger
+    let poller: Poller
+    let reports = ReportLog()
+
+    init(market: MarketplaceClient, pollInterval: TimeInterval, store: StateStore, clock: WatchClock) throws {
+        let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        let sources = [PolledSource(client: market, pollInterval: pollInterval)]
+        ledger = try Ledger(rules: [], store: store, clock: clock, logger: logger, sources: sources)
+        poller = Poller(sources: sources, ledger: ledger, clock: clock, logger: logger)
+    }
+
+    /// Starts the ledger, then runs its timers and the poll loops until the task is
+    /// cancelled, each poll's report collected in `reports`.
+    func run() async -> Task<Void, Never> {
+        await ledger.start()
+        let reports = reports
+        return await runLoops(ledger: ledger, poller: poller) { report in
+            if case .poll(let poll) = report { reports.add(poll) }
+        }
     }
 }
 
@@ -243,6 +257,6 @@ final class RefusingStore: ObservedStore, @unchecked Sendable {
     }
 
     override func willCall(_ name: String) throws(StoreError) {
-        if refusing && (name == "save" || name == "delete") { throw StoreError("state file: disk full (test)") }
+        if refusing && (name == "commit" || name == "delete") { throw StoreError("state file: disk full (test)") }
     }
 }

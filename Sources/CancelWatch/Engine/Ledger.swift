@@ -1,0 +1,547 @@
+import Foundation
+import Logging
+
+/// What a poll brought back for the ledger to apply: the listing and the outcome lookups,
+/// or the failure (or both: a listing whose lookups failed).
+public struct PollResult: Sendable {
+    public struct Listing: Sendable {
+        public var snapshot: PendingSnapshot
+        public var outcomes: [RequestKey: OutcomeLookup]
+        /// When the listing was asked for.
+        public var listedAt: Date
+
+        public init(snapshot: PendingSnapshot, outcomes: [RequestKey: OutcomeLookup] = [:], listedAt: Date) {
+            self.snapshot = snapshot
+            self.outcomes = outcomes
+            self.listedAt = listedAt
+        }
+    }
+
+    public var source: String
+    public var marketplace: Marketplace
+    public var startedAt: Date
+    public var listing: Listing?
+    public var failure: PollError?
+
+    public init(source: String, marketplace: Marketplace, startedAt: Date, listing: Listing?, failure: PollError? = nil) {
+        self.source = source
+        self.marketplace = marketplace
+        self.startedAt = startedAt
+        self.listing = listing
+        self.failure = failure
+    }
+}
+
+/// What one poll of one source did.
+public struct PollReport: Sendable {
+    public var source: String
+    public var changes: [RequestChange]
+    public var pending: Int
+    public var error: PollError?
+    public var health: SourceHealth
+    /// `source_down` or `source_up`, when this poll changed the source's health.
+    public var healthEvent: AlertEvent?
+    /// Every event this poll put in the outbox.
+    public var events: [AlertEvent] = []
+}
+
+/// One source's health as the ledger sees it (what `/healthz` answers from).
+public struct SourceHealthState: Sendable, Equatable {
+    public var source: String
+    /// Reported down (`source_down`, by the deadman or by `downAfter` failures), not yet up again.
+    public var down: Bool
+    public var lastSuccessAt: Date?
+    /// How long it may go without a successful poll before it is reported down.
+    public var window: TimeInterval
+}
+
+/// What the ledger tells whoever listens (metrics, the demo): one way, never waited on.
+public enum LedgerReport: Sendable {
+    case poll(PollReport)
+    case events([AlertEvent])
+    case tracked([TrackedStatus: Int], nearestDeadline: Date?)
+    case sources([SourceHealthState])
+}
+
+/// The one owner of the requests cancelwatch knows: per request its tracked state, its
+/// alert states and its next wake-up, and per source its health.
+///
+/// A poll's result is applied as: the request changes, then what the rules decide about
+/// them (``Decisions``), then the source's health, then ONE transaction in the state file
+/// with all of it and the events' outbox rows. When the file refuses, memory is rolled
+/// back and the next poll or wake decides again. Timers (thresholds, repeats, the end of
+/// quiet windows, deadlines) are decided the same way. Events about a request whose whole
+/// raw object memory does not hold take it from the state file inside that transaction.
+///
+/// At a deadline, a source that a running ``Poller`` asks is polled then (the poller
+/// schedules it); the requests of a source that cannot be asked (its last poll failed,
+/// it is down, or it is no longer configured) are expired at once.
+public actor Ledger {
+    /// Its methods call the state store: they run on a thread of their own.
+    private let executor = BlockingExecutor(name: "ledger")
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+
+    /// Closed requests are kept this long for `status`, then forgotten.
+    public static let retention: TimeInterval = 7 * 86400
+    /// Dead letters stay this long in the state file, for an operator to look at.
+    public static let deadLetterRetention: TimeInterval = 30 * 86400
+    /// How soon a step the state file refused is decided again while nothing else happens.
+    static let storeRetry: TimeInterval = 5
+
+    /// A configured source: what health decisions need of it.
+    private struct Source: Sendable {
+        var marketplace: Marketplace
+        /// How long it may go without a successful poll before it is reported down.
+        var window: TimeInterval
+    }
+
+    private let rules: [AlertRule]
+    private let store: StateStore
+    private let clock: WatchClock
+    private let logger: Logger
+    private let delivery: DeliveryQueue?
+    private let healthConfig: HealthConfig
+    private let sources: [String: Source]
+    private var storage: LedgerStorage
+    private var health: [String: SourceHealth]
+    /// Sources a running poller asks at their deadlines.
+    private var asked: Set<String> = []
+    /// When `run` started: no source is silent for longer than the ledger has been watching.
+    private var watchingSince: Date?
+    /// When the deadman may run again after the state file refused it.
+    private var silenceRetryAt: Date?
+    private let waker = Waker()
+    private var listeners: [UInt64: AsyncStream<LedgerReport>.Continuation] = [:]
+    private var nextListener: UInt64 = 0
+
+    /// Loads what the state file knows: requests (each raw object pruned to what `rules`
+    /// read), alert states and sources' health. `vanishConfirmations`: see ``LedgerStorage``.
+    public init(
+        rules: [AlertRule], store: StateStore, clock: WatchClock, logger: Logger, sources: [PolledSource] = [],
+        health: HealthConfig = HealthConfig(), delivery: DeliveryQueue? = nil,
+        vanishConfirmations: Int = LedgerStorage.defaultVanishConfirmations
+    ) throws(StoreError) {
+        self.rules = rules
+        self.store = store
+        self.clock = clock
+        self.logger = logger
+        self.delivery = delivery
+        healthConfig = health
+        var known: [String: Source] = [:]
+        for source in sources where known[source.client.source] == nil {
+            known[source.client.source] = Source(
+                marketplace: source.client.marketplace, window: Self.silenceWindow(pollInterval: source.pollInterval, health: health))
+        }
+        self.sources = known
+        storage = LedgerStorage(
+            try store.loadTracked(keepingRaw: rules.rawPaths), vanishConfirmations: vanishConfirmations, keepingRaw: rules.rawPaths)
+        var ruleIDs: [String: UInt16] = [:]
+        for (index, rule) in rules.enumerated() where ruleIDs[rule.name] == nil { ruleIDs[rule.name] = UInt16(clamping: index) }
+        for state in try store.loadAlerts() {
+            guard let rule = ruleIDs[state.rule], let slot = storage.slot(of: state.request) else { continue }
+            storage.setAlert(PackedAlert(state, rule: rule), at: slot)
+        }
+        var health: [String: SourceHealth] = [:]
+        for item in try store.loadHealth() { health[item.source] = item }
+        for (name, source) in known where health[name] == nil {
+            health[name] = SourceHealth(source: name, marketplace: source.marketplace)
+        }
+        self.health = health
+    }
+
+    /// How long a source polled every `pollInterval` may go without a successful poll
+    /// before it is reported down: `health.silent_after`, or `downAfter` intervals plus
+    /// the backoff's cap.
+    public static func silenceWindow(pollInterval: TimeInterval, health: HealthConfig) -> TimeInterval {
+        WakeTime.delay(health.silentAfter ?? Double(health.downAfter) * pollInterval + OutsideDelay.cap)
+    }
+
+    // MARK: - Reading
+
+    /// Every tracked request (each raw object as kept in memory).
+    public var tracked: [TrackedRequest] { storage.requests.values }
+
+    /// How many tracked requests are in each state.
+    public func statusCounts() -> [TrackedStatus: Int] { storage.statusCounts.filter { $0.value > 0 } }
+
+    /// The nearest deadline among pending requests (of `source`, or of all).
+    public func nearestDeadline(source: String? = nil) -> Date? { storage.nearestDeadline(source: source) }
+
+    public func sourceHealth() -> [SourceHealth] { health.values.sorted { $0.source < $1.source } }
+
+    /// The next instant a timer falls due.
+    public var nextWake: Date? { storage.nextWake }
+
+    /// Pending requests of `source` that `snapshot` does not list: their outcomes are to
+    /// be looked up before the poll is applied.
+    public func missing(from snapshot: PendingSnapshot, source: String) -> [CancellationRequest] {
+        storage.missing(from: snapshot, source: source)
+    }
+
+    /// A one-way sequence of what happens, starting with the sources' health and the
+    /// tracked counts as they are now.
+    public func reports() -> AsyncStream<LedgerReport> {
+        let (stream, continuation) = AsyncStream<LedgerReport>.makeStream(bufferingPolicy: .bufferingNewest(1024))
+        let id = nextListener
+        nextListener += 1
+        listeners[id] = continuation
+        continuation.onTermination = { [weak self] _ in
+            guard let self else { return }
+            Task { await self.stopListening(id) }
+        }
+        continuation.yield(.sources(healthStates()))
+        continuation.yield(.tracked(statusCounts(), nearestDeadline: storage.nearestDeadline()))
+        return stream
+    }
+
+    private func stopListening(_ id: UInt64) { listeners[id] = nil }
+
+    private func publish(_ report: LedgerReport) {
+        for continuation in listeners.values { continuation.yield(report) }
+    }
+
+    private func publishTracked() {
+        guard !listeners.isEmpty else { return }
+        publish(.tracked(statusCounts(), nearestDeadline: storage.nearestDeadline()))
+    }
+
+    private func healthStates() -> [SourceHealthState] {
+        sources.keys.sorted().map { name in
+            SourceHealthState(
+                source: name, down: health[name]?.down ?? false, lastSuccessAt: health[name]?.lastSuccessAt,
+                window: sources[name]?.window ?? 0)
+        }
+    }
+
+    // MARK: - Steps
+
+    /// At start-up: what fell due while the process was down fires once now, and alerts of
+    /// requests that closed while down get their `resolved`/`expired`.
+    @discardableResult
+    public func start() -> [AlertEvent] {
+        let now = clock.now()
+        storage.beginChanges()
+        var step = StoreChanges()
+        var pending: [Int32] = []
+        for slot in storage.slots {
+            let status = storage.status(at: slot)
+            switch status {
+            case .pending: pending.append(slot)
+            case .expired: close(slot, as: .expired, request: storage.request(at: slot), wholeRaw: false, now: now, into: &step)
+            case .approved, .rejected, .vanished:
+                close(
+                    slot, as: .resolved(Outcome(status)), request: storage.request(at: slot), wholeRaw: false, now: now, into: &step)
+            }
+        }
+        evaluate(pending.map { ($0, nil) }, now: now, into: &step)
+        defer { waker.signal() }
+        return commit(step, now: now) ? step.events : []
+    }
+
+    /// Applies one poll of one source: its request changes, the alerts they decide, the
+    /// source's health, in one transaction. Only a successful listing may resolve
+    /// anything; a poll that could not list expires the source's deadlines that passed.
+    @discardableResult
+    public func apply(_ poll: PollResult) -> PollReport {
+        let source = poll.source
+        storage.beginChanges()
+        var changes: [RequestChange] = []
+        if let listing = poll.listing {
+            changes = storage.apply(
+                snapshot: listing.snapshot, outcomes: listing.outcomes, source: source, now: clock.now(), listedAt: listing.listedAt)
+        } else if poll.failure != nil {
+            // The marketplace could not be asked: deadlines that passed are taken as passed.
+            changes = storage.expire(now: clock.now(), source: source)
+        }
+        let now = clock.now()
+        var step = StoreChanges()
+        process(changes, now: now, into: &step)
+        let decision = Decisions.afterPoll(
+            health[source] ?? SourceHealth(source: source, marketplace: poll.marketplace), startedAt: poll.startedAt,
+            failure: poll.failure.map { TextCut.cut($0.description, limit: TextCut.errorTextLimit) },
+            downAfter: healthConfig.downAfter, risk: earliestPending(of: source), notify: healthConfig.notify, now: now)
+        if let failure = poll.failure {
+            logger.warning(
+                "poll failed: \(decision.health.lastError ?? "")",
+                metadata: [
+                    "source": "\(source)", "kind": "\(failure.kind.rawValue)", "failures": "\(decision.health.consecutiveFailures)",
+                ])
+        }
+        if let notice = decision.notice { logger.notice("\(notice)", metadata: ["source": "\(source)"]) }
+        step.health.append(decision.health)
+        if let event = decision.event { step.events.append(event) }
+        let committed = commit(step, now: now)
+        if committed { health[source] = decision.health }
+        // The run loop's next instant may have moved (timers, health, deadlines).
+        waker.signal()
+        let report = PollReport(
+            source: source, changes: committed ? changes : [], pending: storage.pendingCount(source: source), error: poll.failure,
+            health: health[source] ?? decision.health, healthEvent: committed ? decision.event : nil,
+            events: committed ? step.events : [])
+        if committed && decision.event != nil { publish(.sources(healthStates())) }
+        publish(.poll(report))
+        publishTracked()
+        return report
+    }
+
+    /// What a poll cut short by shutdown reports: nothing is recorded.
+    public func unrecordedPoll(of source: String, marketplace: Marketplace, error: PollError) -> PollReport {
+        PollReport(
+            source: source, changes: [], pending: storage.pendingCount(source: source), error: error,
+            health: health[source] ?? SourceHealth(source: source, marketplace: marketplace))
+    }
+
+    /// Decides everything due now: the timers, the deadlines of sources that cannot be
+    /// asked, and (while `run` runs) the deadman. Returns the events committed.
+    @discardableResult
+    public func processDue() -> [AlertEvent] {
+        let now = clock.now()
+        storage.beginChanges()
+        var step = StoreChanges()
+        var changes: [RequestChange] = []
+        for source in storage.sourcesWithDeadlinesPassed(now: now) where !canAsk(source) {
+            changes += storage.expire(now: now, source: source)
+        }
+        process(changes, now: now, into: &step)
+        var due: [(Int32, CancellationRequest?)] = []
+        while let slot = storage.popDue(now: now) { due.append((slot, nil)) }
+        evaluate(due, now: now, into: &step)
+        var silenced: [SourceHealth] = []
+        if watchingSince != nil && silenceRetryAt.map({ $0 <= now }) != false {
+            silenceRetryAt = nil
+            for decision in silenceDecisions(now: now) {
+                if let notice = decision.notice { logger.notice("\(notice)", metadata: ["source": "\(decision.health.source)"]) }
+                silenced.append(decision.health)
+                step.health.append(decision.health)
+                if let event = decision.event { step.events.append(event) }
+            }
+        }
+        guard commit(step, now: now) else {
+            if !silenced.isEmpty { silenceRetryAt = now.addingTimeInterval(Self.storeRetry) }
+            return []
+        }
+        for item in silenced { health[item.source] = item }
+        if !silenced.isEmpty { publish(.sources(healthStates())) }
+        if !changes.isEmpty { publishTracked() }
+        return step.events
+    }
+
+    /// Runs the timers and the deadman until cancelled.
+    public func run() async {
+        watchingSince = clock.now()
+        defer { watchingSince = nil }
+        while !Task.isCancelled {
+            processDue()
+            await waker.wait(until: nextInstant(), clock: clock)
+        }
+    }
+
+    /// The poller asks these sources at their deadlines while it runs (nil: none).
+    public func ask(_ polled: Set<String>) {
+        asked = polled
+        waker.signal()
+    }
+
+    /// Marks requests whose deadline has come as expired (of `sources`, or all), without
+    /// asking the marketplace, with their `expired` events.
+    @discardableResult
+    public func expireNow(sources names: [String]? = nil) -> [RequestChange] {
+        let now = clock.now()
+        storage.beginChanges()
+        let changes = names.map { $0.flatMap { storage.expire(now: now, source: $0) } } ?? storage.expire(now: now)
+        var step = StoreChanges()
+        process(changes, now: now, into: &step)
+        guard commit(step, now: now) else { return [] }
+        waker.signal()
+        if !changes.isEmpty { publishTracked() }
+        return changes
+    }
+
+    /// Forgets requests closed longer ago than `retention` (with their alert states),
+    /// deliveries finished that long ago, and dead letters after `deadLetterRetention`.
+    /// Returns the requests forgotten.
+    @discardableResult
+    public func prune() -> [RequestKey] {
+        let now = clock.now()
+        do {
+            _ = try store.pruneOutbox(
+                deliveredBefore: now.addingTimeInterval(-Self.retention),
+                deadBefore: now.addingTimeInterval(-Self.deadLetterRetention))
+        } catch {
+            logger.error("could not prune the outbox: \(error.description)")
+        }
+        storage.beginChanges()
+        let old = storage.prune(closedBefore: now.addingTimeInterval(-Self.retention))
+        guard !old.isEmpty else {
+            storage.commitChanges()
+            return []
+        }
+        do {
+            try store.delete(old)
+            storage.commitChanges()
+        } catch {
+            storage.rollbackChanges()
+            logger.error("could not prune the state: \(error.description)")
+            return []
+        }
+        publishTracked()
+        return old
+    }
+
+    // MARK: - Deciding
+
+    /// Takes in a poll's (or an expiry's) changes: closed requests get their
+    /// `resolved`/`expired`; opened or refined ones are evaluated (with the raw object
+    /// the change brought).
+    private func process(_ changes: [RequestChange], now: Date, into step: inout StoreChanges) {
+        guard !changes.isEmpty else { return }
+        var touched: [Int32: CancellationRequest?] = [:]
+        var order: [Int32] = []
+        for change in changes {
+            let tracked = change.tracked
+            step.tracked.append(tracked)
+            guard let slot = storage.slot(of: tracked.key) else { continue }
+            switch change {
+            case .new, .updated:
+                for alert in storage.alerts(at: slot) where alert.closed {
+                    let reopened = Decisions.reopen(alert).state
+                    storage.setAlert(reopened, at: slot)
+                    step.alerts.append(reopened.state(request: tracked.key, rule: rules[Int(alert.rule)].name))
+                }
+                if touched.updateValue(tracked.hasWholeRaw ? tracked.request : nil, forKey: slot) == nil { order.append(slot) }
+            case .resolved(_, let outcome):
+                close(slot, as: .resolved(outcome), request: tracked.request, wholeRaw: tracked.hasWholeRaw, now: now, into: &step)
+            case .expired:
+                close(slot, as: .expired, request: tracked.request, wholeRaw: tracked.hasWholeRaw, now: now, into: &step)
+            }
+        }
+        evaluate(order.map { ($0, touched[$0] ?? nil) }, now: now, into: &step)
+    }
+
+    /// Evaluates every rule for the pending requests in `slots` at `now`, and sets their
+    /// timers. A request given with a slot is the one a change brought (its whole raw object).
+    private func evaluate(_ slots: [(Int32, CancellationRequest?)], now: Date, into step: inout StoreChanges) {
+        var pending = slots.filter { storage.status(at: $0.0) == .pending }.map { (key: storage.key(at: $0.0), slot: $0.0, given: $0.1) }
+        pending.sort { $0.key < $1.key }
+        for item in pending {
+            let request = item.given ?? storage.request(at: item.slot)
+            let wholeRaw = item.given != nil || storage.rawPaths.isEverything
+            var wake: Date? = request.deadline > now ? request.deadline : nil
+            for (index, rule) in rules.enumerated() {
+                let ruleID = UInt16(clamping: index)
+                let verdict = Decisions.evaluate(request, state: storage.alert(ruleID, at: item.slot), rule: rule, now: now)
+                if verdict.changed, var state = verdict.state {
+                    state.rule = ruleID
+                    storage.setAlert(state, at: item.slot)
+                    step.alerts.append(state.state(request: item.key, rule: rule.name))
+                }
+                if let event = verdict.event {
+                    step.events.append(event)
+                    if !wholeRaw { step.eventsTakingSavedRaw.insert(event.id) }
+                }
+                if let next = verdict.wake { wake = min(wake ?? next, next) }
+            }
+            storage.schedule(item.slot, at: wake)
+        }
+    }
+
+    /// Closes the alerts of the request in `slot`: each rule's state closed, with
+    /// `resolved`/`expired` for those that fired.
+    private func close(
+        _ slot: Int32, as closing: Decisions.Closing, request: CancellationRequest, wholeRaw: Bool, now: Date,
+        into step: inout StoreChanges
+    ) {
+        storage.schedule(slot, at: nil)
+        let alerts = storage.alerts(at: slot)
+        guard !alerts.isEmpty else { return }
+        var states = [PackedAlert?](repeating: nil, count: rules.count)
+        for alert in alerts where Int(alert.rule) < states.count { states[Int(alert.rule)] = alert }
+        let decision = Decisions.close(request, as: closing, states: states, rules: rules, now: now)
+        for (index, state) in decision.states.enumerated() {
+            guard let state else { continue }
+            storage.setAlert(state, at: slot)
+            step.alerts.append(state.state(request: request.key, rule: rules[index].name))
+        }
+        step.events += decision.events
+        if !wholeRaw { step.eventsTakingSavedRaw.formUnion(decision.events.map(\.id)) }
+    }
+
+    /// `source_down` for every configured source silent past its window.
+    private func silenceDecisions(now: Date) -> [Decisions.HealthDecision] {
+        sources.keys.sorted().compactMap { name in
+            guard let source = sources[name] else { return nil }
+            let current = health[name] ?? SourceHealth(source: name, marketplace: source.marketplace)
+            let since = max(current.lastSuccessAt ?? .distantPast, watchingSince ?? now)
+            return Decisions.silence(
+                current, since: since, window: source.window, risk: earliestPending(of: name), notify: healthConfig.notify, now: now)
+        }
+    }
+
+    /// When `run` wakes next: a timer, a source falling silent, or a retry.
+    private func nextInstant() -> Date? {
+        var next = storage.nextWake
+        func consider(_ date: Date?) {
+            if let date { next = min(next ?? date, date) }
+        }
+        if let retry = silenceRetryAt {
+            consider(retry)
+        } else if let since = watchingSince {
+            for (name, source) in sources where health[name]?.down != true {
+                consider(max(health[name]?.lastSuccessAt ?? .distantPast, since).addingTimeInterval(source.window))
+            }
+        }
+        // Deadlines of sources that cannot be asked expire at once.
+        for name in storage.sourcesWithPending where !canAsk(name) { consider(storage.nearestDeadline(source: name)) }
+        return next
+    }
+
+    /// Whether a running poller asks `source` at its deadlines: it polls it, its last poll
+    /// succeeded (a source backing off, maybe told to by Retry-After, is not asked out of
+    /// turn), and it is not reported down (its polls may hang).
+    private func canAsk(_ source: String) -> Bool {
+        asked.contains(source) && (health[source]?.consecutiveFailures ?? 0) == 0 && health[source]?.down != true
+    }
+
+    /// The pending request of `source` with the earliest deadline (the one a down source puts at risk).
+    private func earliestPending(of source: String) -> CancellationRequest? {
+        storage.pending(source: source).min(by: { $0.request.deadline < $1.request.deadline })?.request
+    }
+
+    /// Writes `step` in one transaction; when the state file refuses, memory goes back to
+    /// what the file has, and the requests concerned are decided again shortly.
+    private func commit(_ step: StoreChanges, now: Date) -> Bool {
+        guard !step.isEmpty else {
+            storage.commitChanges()
+            return true
+        }
+        do {
+            try store.commit(step, at: now)
+        } catch {
+            logger.error(
+                "could not save the state (\(step.events.count) events not sent; decided again shortly): \(error.description)")
+            let keys = storage.changedKeys ?? []
+            storage.rollbackChanges()
+            let retry = now.addingTimeInterval(Self.storeRetry)
+            for key in keys {
+                if let slot = storage.slot(of: key), storage.status(at: slot) == .pending { storage.schedule(slot, at: retry) }
+            }
+            return false
+        }
+        storage.commitChanges()
+        if !step.events.isEmpty {
+            delivery?.wake(sinks: Array(Set(step.events.flatMap(\.sinks))))
+            publish(.events(step.events))
+        }
+        return true
+    }
+}
+
+extension Outcome {
+    init(_ status: TrackedStatus) {
+        switch status {
+        case .rejected: self = .rejected
+        case .vanished: self = .vanished
+        default: self = .approved
+        }
+    }
+}
