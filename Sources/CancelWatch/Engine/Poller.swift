@@ -41,9 +41,12 @@ public final class Poller: Sendable {
         }
     }
 
+    /// The sources it polls (the ledger leaves their deadlines to it while it runs).
+    public var sourceNames: Set<String> { Set(sources.map(\.client.source)) }
+
     /// Polls each source on its interval until cancelled.
     public func run() async {
-        await ledger.ask(Set(sources.map(\.client.source)))
+        await ledger.ask(sourceNames)
         await withTaskGroup(of: Void.self) { group in
             for source in sources {
                 group.addTask { await self.pollLoop(source) }

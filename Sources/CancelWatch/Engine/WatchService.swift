@@ -41,6 +41,9 @@ public final class WatchService: Sendable {
         let metrics = metrics
         let clock = clock
         let reports = await ledger.reports()
+        // Before the ledger's timers run: a deadline that passed while the process was down
+        // is the first poll's to settle, not an expiry without asking.
+        await ledger.ask(poller.sourceNames)
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await ledger.run() }
             group.addTask { await poller.run() }

@@ -1,0 +1,69 @@
+import CancelWatchTesting
+import Foundation
+import Logging
+import Testing
+
+@testable import CancelWatch
+
+/// A poll's request changes, their alert states, the source's health and the events with
+/// their outbox rows are one transaction; the state file, not a read back, gives an event
+/// the whole raw object memory does not hold.
+@Suite struct LedgerTransactionTests {
+    let clock = ManualClock(Date(timeIntervalSince1970: 1_764_000_000))
+    let quiet = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+    let whole: JSONValue = ["flag": true, "note": "позвонить", "items": [["sku": "a", "qty": 2]]]
+
+    func request(_ id: String, deadlineIn seconds: TimeInterval) -> CancellationRequest {
+        CancellationRequest(
+            marketplace: .ozon, source: "ozon-main", id: id, order: "order-\(id)", state: .pending, rawState: "ON_APPROVAL",
+            deadline: clock.now().addingTimeInterval(seconds), raw: whole)
+    }
+
+    @Test func aPollTheStateFileRefusesWritesNothingAndTheNextPollWritesItAll() async throws {
+        let store = RefusingStore(try SQLiteStateStore(path: try temporaryStatePath("cw-one")))
+        let ledger = try Ledger(rules: [ThresholdRule(name: "final-hour", threshold: 3600)], store: store, clock: clock, logger: quiet)
+        let a = request("a", deadlineIn: 600)
+
+        store.refusing = true
+        let refused = await ledger.apply(.listing([a], at: clock.now()))
+        #expect(refused.changes.isEmpty && refused.events.isEmpty)
+        #expect(await ledger.statusCounts().isEmpty, "memory stays as the state file has it")
+        #expect(try store.inner.loadTracked().isEmpty)
+        #expect(try store.inner.loadAlerts().isEmpty)
+        #expect(try store.inner.loadHealth().isEmpty)
+        #expect(try store.inner.outboxCounts().isEmpty)
+
+        store.refusing = false
+        clock.advance(by: 60)
+        let written = await ledger.apply(.listing([a], at: clock.now()))
+        #expect(written.events.map(\.kind) == [.firing])
+        #expect(try store.inner.loadTracked().map(\.request.id) == ["a"])
+        #expect(try store.inner.loadAlerts().map(\.firings) == [1])
+        #expect(try store.inner.loadHealth().first?.lastSuccessAt == clock.now())
+        #expect(try store.inner.outboxCounts() == [OutboxCount(sink: "memory", status: "pending", count: 1)])
+    }
+
+    @Test func anEventAboutARequestTakesTheWholeObjectTheStateFileHasForIt() throws {
+        let store = try SQLiteStateStore(path: try temporaryStatePath("cw-one"))
+        let now = clock.now()
+        let a = request("a", deadlineIn: 600)
+        var pruned = a
+        pruned.raw = ["flag": true]
+        func firing(_ request: CancellationRequest) -> AlertEvent {
+            AlertEvent(
+                id: "e-\(request.id)", kind: .firing, rule: "r", severity: .warning, source: request.source,
+                marketplace: request.marketplace, request: request, occurredAt: now, message: "m", sinks: ["memory"])
+        }
+        var unknown = request("never-saved", deadlineIn: 600)
+        unknown.raw = ["flag": true]
+        try store.commit(
+            StoreChanges(
+                tracked: [TrackedRequest(request: a, status: .pending, firstSeen: now, lastSeen: now)],
+                events: [firing(pruned), firing(unknown)], eventsTakingSavedRaw: ["e-a", "e-never-saved"]),
+            at: now)
+        let queued = try store.dueDeliveries(sink: "memory", now: now, limit: 10).deliveries.map(\.event)
+        #expect(queued.first { $0.id == "e-a" }?.request?.raw == whole)
+        #expect(queued.first { $0.id == "e-a" }?.request?.order == "order-a")
+        #expect(queued.first { $0.id == "e-never-saved" }?.request?.raw == ["flag": true], "no saved object: it keeps what it had")
+    }
+}
