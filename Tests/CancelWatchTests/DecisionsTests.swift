@@ -31,7 +31,7 @@ import Testing
         #expect(at.events.first?.occurredAt == crossing)
         #expect(at.changed == [0])
         #expect(at.states.first??.active == true)
-        #expect(at.wake == request.deadline, "nothing else changes before the deadline")
+        #expect(at.wake == nil, "nothing changes by time alone any more")
     }
 
     @Test func aRepeatComesOnItsCadenceAndNotBefore() {

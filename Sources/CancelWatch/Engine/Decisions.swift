@@ -23,13 +23,14 @@ enum Decisions {
         var states: [PackedAlert?] = []
         /// Positions of the rules whose state changed.
         var changed: [Int] = []
-        /// When to evaluate the request again: the deadline, a threshold, a repeat or the end of a quiet window.
+        /// When to evaluate the request again: a threshold, a repeat or the end of a quiet
+        /// window (not the deadline: expiring is decided apart).
         var wake: Date?
     }
 
     /// Every rule on a pending `request` at `now`; `states` by the rules' positions.
     static func evaluate(_ request: CancellationRequest, states: [PackedAlert?], rules: [AlertRule], now: Date) -> Evaluation {
-        var result = Evaluation(wake: request.deadline > now ? request.deadline : nil)
+        var result = Evaluation()
         for (index, rule) in rules.enumerated() {
             let verdict = evaluate(request, state: index < states.count ? states[index] : nil, rule: rule, now: now)
             result.states.append(verdict.state)

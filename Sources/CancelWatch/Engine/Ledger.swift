@@ -169,8 +169,9 @@ public actor Ledger {
 
     public func sourceHealth() -> [SourceHealth] { health.values.sorted { $0.source < $1.source } }
 
-    /// The next instant a timer falls due.
-    public var nextWake: Date? { storage.nextWake }
+    /// The next instant something falls due: a rule's timer, a deadline the ledger
+    /// expires itself, or (while `run` runs) a source falling silent.
+    public var nextWake: Date? { nextInstant() }
 
     /// Pending requests of `source` that `snapshot` does not list: their outcomes are to
     /// be looked up before the poll is applied.
@@ -421,12 +422,15 @@ public actor Ledger {
     /// Evaluates every rule for the pending requests in `slots` at `now`, and sets their
     /// timers. A request given with a slot is the one a change brought (its whole raw object).
     private func evaluate(_ slots: [(Int32, CancellationRequest?)], now: Date, into step: inout StoreChanges) {
+        guard !rules.isEmpty else { return }
         var pending = slots.filter { storage.status(at: $0.0) == .pending }.map { (key: storage.key(at: $0.0), slot: $0.0, given: $0.1) }
         pending.sort { $0.key < $1.key }
         for item in pending {
             let request = item.given ?? storage.request(at: item.slot)
             let wholeRaw = item.given != nil || storage.rawPaths.isEverything
-            var wake: Date? = request.deadline > now ? request.deadline : nil
+            // Not the deadline: a rule that changes there says so (`nextChange`), and expiring
+            // is the poller's (at the deadline) or `processDue`'s.
+            var wake: Date?
             for (index, rule) in rules.enumerated() {
                 let ruleID = UInt16(clamping: index)
                 let verdict = Decisions.evaluate(request, state: storage.alert(ruleID, at: item.slot), rule: rule, now: now)
@@ -504,7 +508,7 @@ public actor Ledger {
 
     /// The pending request of `source` with the earliest deadline (the one a down source puts at risk).
     private func earliestPending(of source: String) -> CancellationRequest? {
-        storage.pending(source: source).min(by: { $0.request.deadline < $1.request.deadline })?.request
+        storage.earliestPending(source: source)
     }
 
     /// Writes `step` in one transaction; when the state file refuses, memory goes back to

@@ -14,6 +14,8 @@ public enum TrackedStatus: String, Sendable, Hashable, Codable, CaseIterable {
 
     /// Its position in `allCases`.
     var index: Int { Self.ordered.firstIndex(of: self)! }
+    /// The status at `index` in `allCases`.
+    init(index: Int) { self = Self.ordered[index] }
     private static let ordered = allCases
 }
 
@@ -159,19 +161,42 @@ public struct LedgerStorage: Sendable {
         var deadlines = DateHeap<Int32>()
     }
 
-    /// What a tracked request holds besides the request.
+    /// What a tracked request holds besides the request, in 40 bytes (a million of them
+    /// with their alert states fit in 256 bytes each): the status shares a word with the
+    /// pending position, and "not closed" is a NaN.
     struct Record: Sendable {
         var firstSeen: Double
         var lastSeen: Double
-        var closedAt: Double
+        /// NaN: not closed.
+        private var closedTime: Double
         /// The whole raw object's fingerprint, without the fields the marketplace changes on its own.
         var fingerprint: UInt64
-        /// Where the slot is in its source's pending list; -1 when not pending.
-        var pendingPosition: Int32
+        /// Pending: the slot's position in its source's pending list, or -1 before it has
+        /// one; otherwise -2 - the status's index.
+        private var place: Int32
         /// The head of its alert states in `alertLists`; -1: none.
         var alerts: Int32
-        var status: TrackedStatus
-        var hasClosedAt: Bool
+
+        init(
+            firstSeen: Double, lastSeen: Double, closedAt: Double?, fingerprint: UInt64, pendingPosition: Int32, alerts: Int32,
+            status: TrackedStatus
+        ) {
+            self.firstSeen = firstSeen
+            self.lastSeen = lastSeen
+            closedTime = closedAt ?? .nan
+            self.fingerprint = fingerprint
+            place = status == .pending ? max(pendingPosition, -1) : -2 - Int32(status.index)
+            self.alerts = alerts
+        }
+
+        var closedAt: Double? { closedTime.isNaN ? nil : closedTime }
+        var status: TrackedStatus { place >= -1 ? .pending : TrackedStatus(index: Int(-2 - place)) }
+
+        /// Where the slot is in its source's pending list; -1 when it has none (not pending).
+        var pendingPosition: Int32 {
+            get { max(place, -1) }
+            set { if place >= -1 { place = max(newValue, -1) } }
+        }
     }
 
     /// `vanishConfirmations`: how many listings in a row must miss a request the
@@ -232,6 +257,14 @@ public struct LedgerStorage: Sendable {
     }
 
     /// Sources with a pending request whose deadline has come.
+    /// The pending request of `source` with the earliest deadline.
+    mutating func earliestPending(source: String) -> CancellationRequest? {
+        guard nearestDeadline(source: source) != nil, let p = sourcePositions[source], let top = sources[p].deadlines.top else {
+            return nil
+        }
+        return table.request(at: top.payload)
+    }
+
     /// Sources with a pending request.
     var sourcesWithPending: [String] { sourcePositions.filter { !sources[$0.value].pending.isEmpty }.map(\.key).sorted() }
 
@@ -341,7 +374,7 @@ public struct LedgerStorage: Sendable {
         var old: [RequestKey] = []
         for slot in table.slots {
             let record = table[extra: slot]
-            if !record.status.isOpen && (record.hasClosedAt ? record.closedAt : record.lastSeen) < limit { old.append(table.key(at: slot)) }
+            if !record.status.isOpen && (record.closedAt ?? record.lastSeen) < limit { old.append(table.key(at: slot)) }
         }
         for key in old { set(key, nil) }
         return old
@@ -420,7 +453,7 @@ public struct LedgerStorage: Sendable {
             request: table.request(at: slot), status: record.status,
             firstSeen: Date(timeIntervalSinceReferenceDate: record.firstSeen),
             lastSeen: Date(timeIntervalSinceReferenceDate: record.lastSeen),
-            closedAt: record.hasClosedAt ? Date(timeIntervalSinceReferenceDate: record.closedAt) : nil, rawKept: table.rawPaths,
+            closedAt: record.closedAt.map { Date(timeIntervalSinceReferenceDate: $0) }, rawKept: table.rawPaths,
             rawFingerprint: record.fingerprint)
     }
 
@@ -491,9 +524,9 @@ public struct LedgerStorage: Sendable {
         let left = leave(key, at: location, pending: isPending)
         let record = Record(
             firstSeen: value.firstSeen.timeIntervalSinceReferenceDate, lastSeen: value.lastSeen.timeIntervalSinceReferenceDate,
-            closedAt: value.closedAt?.timeIntervalSinceReferenceDate ?? 0,
+            closedAt: value.closedAt?.timeIntervalSinceReferenceDate,
             fingerprint: value.rawFingerprint ?? Self.rawFingerprint(value.request), pendingPosition: left.pendingPosition,
-            alerts: left.alerts, status: value.status, hasClosedAt: value.closedAt != nil)
+            alerts: left.alerts, status: value.status)
         let slot = table.set(value.request, rawKept: value.rawKept, extra: record, at: location)
         countByStatus[value.status.index] += 1
         guard isPending else { return }
@@ -746,59 +779,66 @@ struct AlertList: Sendable {
 }
 
 /// One timer per slot in a min-heap that knows where each slot is: re-scheduling moves
-/// the entry (no stale entries pile up).
+/// the entry (no stale entries pile up). Instants and slots are two arrays (12 bytes an
+/// entry, not a padded 16).
 struct SlotTimers: Sendable {
-    private var heap: [(at: Double, slot: Int32)] = []
-    /// By slot: its index in `heap`, or -1.
+    private var ats: [Double] = []
+    private var slots: [Int32] = []
+    /// By slot: its index in the heap, or -1.
     private var position: [Int32] = []
 
-    var earliest: Date? { heap.first.map { Date(timeIntervalSinceReferenceDate: $0.at) } }
+    var earliest: Date? { ats.first.map { Date(timeIntervalSinceReferenceDate: $0) } }
 
     mutating func schedule(_ slot: Int32, at date: Date) {
         let at = date.timeIntervalSinceReferenceDate
         while position.count <= Int(slot) { position.append(-1) }
         let current = position[Int(slot)]
         if current >= 0 {
-            let old = heap[Int(current)].at
+            let old = ats[Int(current)]
             if old == at { return }
-            heap[Int(current)].at = at
+            ats[Int(current)] = at
             if at < old { siftUp(Int(current)) } else { siftDown(Int(current)) }
             return
         }
-        heap.append((at, slot))
-        position[Int(slot)] = Int32(heap.count - 1)
-        siftUp(heap.count - 1)
+        ats.append(at)
+        slots.append(slot)
+        position[Int(slot)] = Int32(ats.count - 1)
+        siftUp(ats.count - 1)
     }
 
     mutating func remove(_ slot: Int32) {
         guard Int(slot) < position.count, position[Int(slot)] >= 0 else { return }
         let index = Int(position[Int(slot)])
         position[Int(slot)] = -1
-        let last = heap.removeLast()
-        guard index < heap.count else { return }
-        heap[index] = last
-        position[Int(last.slot)] = Int32(index)
+        let lastAt = ats.removeLast()
+        let lastSlot = slots.removeLast()
+        guard index < ats.count else { return }
+        ats[index] = lastAt
+        slots[index] = lastSlot
+        position[Int(lastSlot)] = Int32(index)
         siftUp(index)
-        siftDown(Int(position[Int(last.slot)]))
+        siftDown(Int(position[Int(lastSlot)]))
     }
 
     mutating func popDue(now: Date) -> Int32? {
-        guard let top = heap.first, top.at <= now.timeIntervalSinceReferenceDate else { return nil }
-        remove(top.slot)
-        return top.slot
+        guard let top = ats.first, top <= now.timeIntervalSinceReferenceDate else { return nil }
+        let slot = slots[0]
+        remove(slot)
+        return slot
     }
 
     private mutating func swapAt(_ i: Int, _ j: Int) {
-        heap.swapAt(i, j)
-        position[Int(heap[i].slot)] = Int32(i)
-        position[Int(heap[j].slot)] = Int32(j)
+        ats.swapAt(i, j)
+        slots.swapAt(i, j)
+        position[Int(slots[i])] = Int32(i)
+        position[Int(slots[j])] = Int32(j)
     }
 
     private mutating func siftUp(_ start: Int) {
-        BinaryHeap.siftUp(from: start, less: { heap[$0].at < heap[$1].at }, swap: { swapAt($0, $1) })
+        BinaryHeap.siftUp(from: start, less: { ats[$0] < ats[$1] }, swap: { swapAt($0, $1) })
     }
 
     private mutating func siftDown(_ start: Int) {
-        BinaryHeap.siftDown(from: start, count: heap.count, less: { heap[$0].at < heap[$1].at }, swap: { swapAt($0, $1) })
+        BinaryHeap.siftDown(from: start, count: ats.count, less: { ats[$0] < ats[$1] }, swap: { swapAt($0, $1) })
     }
 }
