@@ -253,24 +253,6 @@ struct RequestTable<Extra: Sendable>: Sendable {
         count -= 1
     }
 
-    /// Keeps `paths` of each raw object from now on: from `wholeRaws` where it has the
-    /// request, otherwise from what is kept (which may lack what it never had).
-    mutating func changeRawPaths(to paths: RawPaths, wholeRaws: [RequestKey: JSONValue]) {
-        let old = rawPaths
-        rawPaths = paths
-        for slot in slots {
-            let previous = entries[Int(slot)].request.raw
-            let id: UInt32
-            if let whole = wholeRaws[key(at: slot)] {
-                id = retainRaw(RawObject(whole), kept: .everything)
-            } else {
-                id = retainRaw(RawObject(raws[previous]), kept: old)
-            }
-            raws.release(previous)
-            entries[Int(slot)].request.raw = id
-        }
-    }
-
     private mutating func retainRaw(_ raw: RawObject, kept: RawPaths) -> UInt32 {
         if rawPaths.isEmpty, raw.isObject { return 0 }
         let pruned = kept == rawPaths || !kept.covers(rawPaths) ? raw.value : raw.pruned(to: rawPaths)
