@@ -68,16 +68,6 @@ extension StateStore {
     public func loadTracked(keepingRaw paths: RawPaths) throws(StoreError) -> [TrackedRequest] {
         try loadTracked().map { $0.pruned(to: paths) }
     }
-
-    /// Saves requests that changed and a source's health (a commit without events).
-    public func save(_ tracked: [TrackedRequest], health: SourceHealth?) throws(StoreError) {
-        try commit(StoreChanges(tracked: tracked, health: health.map { [$0] } ?? []), at: Date(timeIntervalSinceReferenceDate: 0))
-    }
-
-    /// Saves alert states and queues events (a commit of no request).
-    public func commit(alerts: [AlertState], events: [AlertEvent], health: SourceHealth?, at now: Date) throws(StoreError) {
-        try commit(StoreChanges(alerts: alerts, events: events, health: health.map { [$0] } ?? []), at: now)
-    }
 }
 
 /// What one step of the engine writes, as one transaction (``StateStore/commit(_:at:)``).
