@@ -43,6 +43,28 @@ import Testing
         #expect(try store.inner.outboxCounts() == [OutboxCount(sink: "memory", status: "pending", count: 1)])
     }
 
+    /// An expiry the state file refuses is tried again a few seconds later, not at once
+    /// again and again (its deadline stays in the past until it is written).
+    @Test func anExpiryTheStateFileRefusesIsTriedAgainShortlyNotAtOnce() async throws {
+        let store = RefusingStore(try SQLiteStateStore(path: try temporaryStatePath("cw-one")))
+        let ledger = try Ledger(rules: [ThresholdRule(name: "final-hour", threshold: 3600)], store: store, clock: clock, logger: quiet)
+        let a = request("a", deadlineIn: 600)
+        await ledger.apply(.listing([a], at: clock.now()))
+        clock.advance(to: a.deadline)
+
+        store.refusing = true
+        #expect(await ledger.processDue().isEmpty)
+        let retry = try #require(await ledger.nextWake)
+        #expect(retry > clock.now(), "not the deadline that passed")
+        #expect(await ledger.statusCounts() == [.pending: 1])
+
+        store.refusing = false
+        clock.advance(to: retry)
+        #expect(await ledger.processDue().map(\.kind) == [.expired])
+        #expect(try store.inner.loadTracked().map(\.status) == [.expired])
+        #expect(await ledger.nextWake == nil)
+    }
+
     @Test func anEventAboutARequestTakesTheWholeObjectTheStateFileHasForIt() throws {
         let store = try SQLiteStateStore(path: try temporaryStatePath("cw-one"))
         let now = clock.now()

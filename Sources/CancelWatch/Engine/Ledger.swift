@@ -108,8 +108,9 @@ public actor Ledger {
     private var asked: Set<String> = []
     /// When `run` started: no source is silent for longer than the ledger has been watching.
     private var watchingSince: Date?
-    /// When the deadman may run again after the state file refused it.
-    private var silenceRetryAt: Date?
+    /// After the state file refused `processDue`'s step: when the deadman and the
+    /// expiries it held are tried again (not at once, again and again).
+    private var retryAt: Date?
     private let waker = Waker()
     private var listeners: [UInt64: AsyncStream<LedgerReport>.Continuation] = [:]
     private var nextListener: UInt64 = 0
@@ -308,8 +309,9 @@ public actor Ledger {
         while let slot = storage.popDue(now: now) { due.append((slot, nil)) }
         evaluate(due, now: now, into: &step)
         var silenced: [SourceHealth] = []
-        if watchingSince != nil && silenceRetryAt.map({ $0 <= now }) != false {
-            silenceRetryAt = nil
+        let retrying = retryAt.map { $0 > now } ?? false
+        if !retrying { retryAt = nil }
+        if watchingSince != nil && !retrying {
             for decision in silenceDecisions(now: now) {
                 if let notice = decision.notice { logger.notice("\(notice)", metadata: ["source": "\(decision.health.source)"]) }
                 silenced.append(decision.health)
@@ -318,7 +320,7 @@ public actor Ledger {
             }
         }
         guard commit(step, now: now) else {
-            if !silenced.isEmpty { silenceRetryAt = now.addingTimeInterval(Self.storeRetry) }
+            retryAt = now.addingTimeInterval(Self.storeRetry)
             return []
         }
         for item in silenced { health[item.source] = item }
@@ -487,9 +489,11 @@ public actor Ledger {
         func consider(_ date: Date?) {
             if let date { next = min(next ?? date, date) }
         }
-        if let retry = silenceRetryAt {
-            consider(retry)
-        } else if let since = watchingSince {
+        if let retryAt {
+            consider(retryAt)
+            return next
+        }
+        if let since = watchingSince {
             for (name, source) in sources where health[name]?.down != true {
                 consider(max(health[name]?.lastSuccessAt ?? .distantPast, since).addingTimeInterval(source.window))
             }
