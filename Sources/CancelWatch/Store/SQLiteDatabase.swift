@@ -13,6 +13,8 @@ final class SQLiteDatabase: @unchecked Sendable {
     let path: String
     private var handle: OpaquePointer?
     private let lock = NSRecursiveLock()
+    /// Whether `transaction` is running its body (guarded by `lock`).
+    private var inTransaction = false
     private var statements: [String: OpaquePointer] = [:]
     /// One line per file found readable or writable by others, and made 0600.
     let warnings: [String]
@@ -92,9 +94,13 @@ final class SQLiteDatabase: @unchecked Sendable {
         }
     }
 
-    /// Runs `body` in one transaction: all of it lands, or none of it.
+    /// Runs `body` in one transaction: all of it lands, or none of it. Inside another
+    /// transaction of this connection, it is part of that one.
     func transaction<T>(_ body: () throws(StoreError) -> T) throws(StoreError) -> T {
         try withLock { () throws(StoreError) -> T in
+            if inTransaction { return try body() }
+            inTransaction = true
+            defer { inTransaction = false }
             try execute("BEGIN IMMEDIATE")
             do throws(StoreError) {
                 let result = try body()
