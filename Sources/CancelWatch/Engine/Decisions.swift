@@ -5,7 +5,7 @@ import Foundation
 /// with no actor, store or clock. The engine applies what they return.
 enum Decisions {
     /// One rule's verdict on one request at one instant.
-    struct RuleVerdict: Sendable {
+    private struct RuleVerdict: Sendable {
         /// The alert state after it; nil: nothing worth keeping (never fired nor held).
         var state: PackedAlert?
         /// Whether `state` differs from the one given (and should be saved).
@@ -44,7 +44,9 @@ enum Decisions {
     /// One rule on a pending `request` at `now`: `firing` the first time its condition holds,
     /// `repeat` on its cadence while it does, held to the end of a quiet window, quiet
     /// again when it no longer holds.
-    static func evaluate(_ request: CancellationRequest, state before: PackedAlert?, rule: AlertRule, now: Date) -> RuleVerdict {
+    private static func evaluate(_ request: CancellationRequest, state before: PackedAlert?, rule: AlertRule, now: Date)
+        -> RuleVerdict
+    {
         var state = before ?? PackedAlert(rule: 0)
         if state.closed { return RuleVerdict(state: before, changed: false) }
         var event: AlertEvent?

@@ -430,24 +430,19 @@ public actor Ledger {
         for item in pending {
             let request = item.given ?? storage.request(at: item.slot)
             let wholeRaw = item.given != nil || storage.rawPaths.isEverything
+            let states = rules.indices.map { storage.alert(UInt16(clamping: $0), at: item.slot) }
+            let evaluation = Decisions.evaluate(request, states: states, rules: rules, now: now)
+            for index in evaluation.changed {
+                guard var state = evaluation.states[index] else { continue }
+                state.rule = UInt16(clamping: index)
+                storage.setAlert(state, at: item.slot)
+                step.alerts.append(state.state(request: item.key, rule: rules[index].name))
+            }
+            step.events += evaluation.events
+            if !wholeRaw { step.eventsTakingSavedRaw.formUnion(evaluation.events.map(\.id)) }
             // Not the deadline: a rule that changes there says so (`nextChange`), and expiring
             // is the poller's (at the deadline) or `processDue`'s.
-            var wake: Date?
-            for (index, rule) in rules.enumerated() {
-                let ruleID = UInt16(clamping: index)
-                let verdict = Decisions.evaluate(request, state: storage.alert(ruleID, at: item.slot), rule: rule, now: now)
-                if verdict.changed, var state = verdict.state {
-                    state.rule = ruleID
-                    storage.setAlert(state, at: item.slot)
-                    step.alerts.append(state.state(request: item.key, rule: rule.name))
-                }
-                if let event = verdict.event {
-                    step.events.append(event)
-                    if !wholeRaw { step.eventsTakingSavedRaw.insert(event.id) }
-                }
-                if let next = verdict.wake { wake = min(wake ?? next, next) }
-            }
-            storage.schedule(item.slot, at: wake)
+            storage.schedule(item.slot, at: evaluation.wake)
         }
     }
 
