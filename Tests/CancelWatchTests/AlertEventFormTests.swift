@@ -69,10 +69,26 @@ import Testing
         #expect(stored["remaining_seconds"] == body["remaining_seconds"] && stored["message"] == body["message"])
     }
 
+    @Test func theOutboxKeepsTheRequestMembersTheBodyLeavesOutAndReadsBackTheSameEvents() throws {
+        var event = Self.event()
+        event.request?.reasonID = "r-7"
+        let stored = try JSONParser.parse(try event.outboxText())
+        #expect(stored["request"]?["marketplace"] == "xiaohongshu" && stored["request"]?["source"] == "red-shop")
+        #expect(stored["request"]?["reason_id"] == "r-7" && stored["request"]?["logistics"] == "red_box")
+        #expect(stored["request"]?["deadline"]?.lenientDouble == event.request?.deadline.timeIntervalSince1970)
+
+        let path = try temporaryStatePath("cw-event-members")
+        let health = SinkTestEvents.sourceDown()
+        try SQLiteStateStore(path: path).commit(alerts: [], events: [event, health], health: nil, at: event.occurredAt)
+        let reopened = try SQLiteStateStore(path: path)
+        #expect(try reopened.dueDeliveries(sink: "mail", now: event.occurredAt, limit: 10).deliveries.map(\.event) == [event])
+        #expect(try reopened.dueDeliveries(sink: "test", now: event.occurredAt, limit: 10).deliveries.map(\.event) == [health])
+    }
+
     /// Nested containers close where they end: the text reads back as the value encoded.
     @Test func nestedValuesAreWrittenWhole() throws {
         let nested: [String: [JSONValue]] = ["a": [1, "x", nil, ["k": [true]], []], "b": [], "c": [[1.5, -2]]]
-        let encoder = JSONValueEncoder(dates: .secondsSince1970)
+        let encoder = JSONValueEncoder(form: .stateFile)
         #expect(try encoder.encode(nested) == ["a": [1, "x", nil, ["k": [true]], []], "b": [], "c": [[1.5, -2]]])
     }
 }

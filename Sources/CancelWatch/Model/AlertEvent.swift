@@ -14,7 +14,7 @@ public enum Severity: String, Sendable, Hashable, Codable, CaseIterable, Compara
 /// Something a sink delivers: a rule's alert about a request, or a source's health.
 ///
 /// Its Codable form is the `generic` webhook body (also what `stdout` prints with
-/// `format: json`, and, dates to the microsecond, what the outbox keeps): `version`, `id`,
+/// `format: json`, and, in the state file's form, what the outbox keeps): `version`, `id`,
 /// `event`, `rule`, `severity`, `source`, `marketplace`, `outcome`, `occurred_at`,
 /// `message`, `request`, `deadline`, `remaining_seconds`, every one present (null where it
 /// does not apply). `sinks` is not part of it.
@@ -81,10 +81,10 @@ public struct AlertEvent: Sendable, Hashable {
         request.map { Int64(clampingFloor: $0.deadline.timeIntervalSince(occurredAt)) }
     }
 
-    /// The `generic` webhook body: the event's Codable form, dates in whole seconds.
+    /// The `generic` webhook body: the event's Codable form as its receivers read it (`JSONValueEncoder.Form.webhookBody`).
     public var webhookBody: JSONValue {
         // Whole-second dates cannot fail to encode (one out of range is written as a note).
-        (try? JSONValueEncoder(dates: .wholeSeconds).encode(self)) ?? .null
+        (try? JSONValueEncoder(form: .webhookBody).encode(self)) ?? .null
     }
 }
 

@@ -30,7 +30,9 @@ public enum RequestState: String, Sendable, Hashable, Codable, CaseIterable {
 /// for every marketplace. Built by the marketplace clients from their wire types.
 ///
 /// Its Codable form (member names as the webhook body's `request` has them) is the one
-/// the webhook body and the state file use (`JSONValueEncoder`).
+/// the webhook body and the state file use (`JSONValueEncoder`). The body's `request` has
+/// the members of its contract only: not `marketplace`, `source`, `deadline` (the event's
+/// own members there), `reason_id` or `logistics`.
 public struct CancellationRequest: Sendable, Hashable, Codable {
     public var marketplace: Marketplace
     /// The configured source (account) name it came from.
@@ -76,6 +78,16 @@ public struct CancellationRequest: Sendable, Hashable, Codable {
             case initiator, reason
             case reasonID = "reason_id"
             case logistics
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(rawState, forKey: .rawState)
+            try container.encode(initiator, forKey: .initiator)
+            try container.encode(reason, forKey: .reason)
+            guard !encoder.writesWebhookBody else { return }
+            try container.encode(reasonID, forKey: .reasonID)
+            try container.encode(logistics, forKey: .logistics)
         }
 
         public static func == (a: Details, b: Details) -> Bool {
@@ -127,14 +139,17 @@ public struct CancellationRequest: Sendable, Hashable, Codable {
 
     /// One object: its own members and its details' side by side.
     public func encode(to encoder: any Encoder) throws {
+        let stored = !encoder.writesWebhookBody
         var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(marketplace, forKey: .marketplace)
-        try container.encode(source, forKey: .source)
+        if stored {
+            try container.encode(marketplace, forKey: .marketplace)
+            try container.encode(source, forKey: .source)
+        }
         try container.encode(id, forKey: .id)
         try container.encode(order, forKey: .order)
         try container.encode(state, forKey: .state)
         try container.encodeIfPresent(createdAt, forKey: .createdAt)
-        try container.encode(deadline, forKey: .deadline)
+        if stored { try container.encode(deadline, forKey: .deadline) }
         try container.encode(rawObject, forKey: .rawObject)
         try details.encode(to: encoder)
     }

@@ -1,12 +1,13 @@
 import Foundation
 
-/// How events are kept in the outbox: the event's Codable form (the webhook body's) with
-/// its dates to the microsecond (seconds since 1970), its sinks in a column of their own.
+/// How events are kept in the outbox: the event's Codable form (the webhook body's) in the
+/// state file's form (dates to the microsecond as seconds since 1970, the request with every
+/// member), its sinks in a column of their own.
 /// Every attempt, the first and any after a restart, is made from the stored row.
 extension AlertEvent {
     func outboxText() throws(StoreError) -> String {
         do {
-            return try JSONValueEncoder(dates: .secondsSince1970).encodeText(self)
+            return try JSONValueEncoder(form: .stateFile).encodeText(self)
         } catch {
             throw StoreError("event \(id): \(codingProblem(error))")
         }
@@ -71,7 +72,7 @@ extension AlertEvent {
 extension CancellationRequest {
     func storedFields() throws(StoreError) -> String {
         do {
-            return try JSONValueEncoder(dates: .secondsSince1970, omitsRawObjects: true).encodeText(self)
+            return try JSONValueEncoder(form: .stateFile, omitsRawObjects: true).encodeText(self)
         } catch {
             throw StoreError("request \(key): \(codingProblem(error))")
         }

@@ -4,18 +4,22 @@ import Foundation
 /// lone-surrogate scalars as the parser maps them, integers exact) or as `JSONValue`.
 ///
 /// An absent optional (`encodeIfPresent`) is written as `null`, as the webhook body has
-/// it. A `JSONValue` is written as itself and a `RawObject` as its own bytes. Dates are
-/// written as `dates` says.
+/// it. A `JSONValue` is written as itself and a `RawObject` as its own bytes. Dates, and
+/// which members a value writes, are as `form` says.
 struct JSONValueEncoder {
-    enum Dates: Sendable {
-        /// RFC 3339 UTC in whole seconds (`Timestamp.format`): the webhook body's form.
-        case wholeSeconds
-        /// Seconds since 1970 as a number, every digit a `Double` holds (as the state file's
+    /// Who reads the text.
+    enum Form: Sendable {
+        /// Receivers of the webhook body: dates in RFC 3339 UTC, whole seconds
+        /// (`Timestamp.format`); a value writes only the members of the body's contract
+        /// (`Encoder.writesWebhookBody`).
+        case webhookBody
+        /// cancelwatch, reading its state file: every member a value needs to be read back,
+        /// dates as seconds since 1970 with every digit a `Double` holds (as the state file's
         /// date columns keep them); a date that is not finite cannot be written.
-        case secondsSince1970
+        case stateFile
     }
 
-    var dates: Dates
+    var form: Form
     /// Leaves `RawObject` members out (a store keeping the object in a column of its own).
     var omitsRawObjects = false
 
@@ -27,7 +31,7 @@ struct JSONValueEncoder {
     /// The value as compact JSON text, written as it is encoded: members in the order they
     /// are encoded (not sorted), no tree built (the state file writes a row per request).
     func encodeText<T: Encodable>(_ value: T) throws -> String {
-        let text = TextValue(TextSink())
+        let text = TextValue(TextSink(form: form))
         try text.write(value, options: self, codingPath: [])
         return String(decoding: text.sink.out, as: UTF8.self)
     }
@@ -39,9 +43,9 @@ struct JSONValueEncoder {
         if T.self == String.self { return .string(unsafeBitCast(item, to: String.self)) }
         if T.self == Date.self {
             let date = unsafeBitCast(item, to: Date.self)
-            switch dates {
-            case .wholeSeconds: return .string(Timestamp.format(date))
-            case .secondsSince1970:
+            switch form {
+            case .webhookBody: return .string(Timestamp.format(date))
+            case .stateFile:
                 guard date.timeIntervalSince1970.isFinite else {
                     throw EncodingError.invalidValue(
                         date, .init(codingPath: codingPath(), debugDescription: "not a finite instant (\(date.timeIntervalSince1970) s from 1970)"))
@@ -88,7 +92,13 @@ private struct IndexKey: CodingKey {
 
 private final class TextSink {
     var out: [UInt8] = []
-    init() { out.reserveCapacity(512) }
+    /// What every value's encoder tells it (built once per text, not per value).
+    let userInfo: [CodingUserInfoKey: Any]
+
+    init(form: JSONValueEncoder.Form) {
+        out.reserveCapacity(512)
+        userInfo = [.jsonForm: form]
+    }
 }
 
 /// One value being written: opened as an object or array by the first container asked
@@ -184,7 +194,7 @@ private struct TextEncoder: Encoder {
     let text: TextValue
     let options: JSONValueEncoder
     let codingPath: [any CodingKey]
-    var userInfo: [CodingUserInfoKey: Any] { [:] }
+    var userInfo: [CodingUserInfoKey: Any] { text.sink.userInfo }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
         text.open(.object)
@@ -301,6 +311,17 @@ private struct SingleTextContainer: SingleValueEncodingContainer {
 
     mutating func encodeNil() throws { text.writeNull() }
     mutating func encode<T: Encodable>(_ value: T) throws { try text.write(value, options: options, codingPath: codingPath) }
+}
+
+extension CodingUserInfoKey {
+    /// The `JSONValueEncoder.Form` a value is written in.
+    static let jsonForm = CodingUserInfoKey(rawValue: "cancelwatch.jsonForm")!
+}
+
+extension Encoder {
+    /// True when the value is written for the webhook body's receivers: members its
+    /// contract does not have are left out (any other encoder writes them all).
+    var writesWebhookBody: Bool { (userInfo[.jsonForm] as? JSONValueEncoder.Form) == .webhookBody }
 }
 
 // MARK: Decoding
