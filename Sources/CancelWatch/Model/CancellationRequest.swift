@@ -64,13 +64,19 @@ public struct CancellationRequest: Sendable, Hashable, Codable {
         public var reason: String
         public var reasonID: String
         public var logistics: String
+        /// The initiator's own words beside the reason (Ozon's `cancellation_reason_message`).
+        public var reasonMessage: String
 
-        public init(rawState: String, initiator: String = "", reason: String = "", reasonID: String = "", logistics: String = "") {
+        public init(
+            rawState: String, initiator: String = "", reason: String = "", reasonID: String = "", logistics: String = "",
+            reasonMessage: String = ""
+        ) {
             self.rawState = rawState
             self.initiator = initiator
             self.reason = reason
             self.reasonID = reasonID
             self.logistics = logistics
+            self.reasonMessage = reasonMessage
         }
 
         enum CodingKeys: String, CodingKey {
@@ -78,6 +84,18 @@ public struct CancellationRequest: Sendable, Hashable, Codable {
             case initiator, reason
             case reasonID = "reason_id"
             case logistics
+            case reasonMessage = "reason_message"
+        }
+
+        /// A text a row written before it existed lacks (`reason_message`) reads as empty.
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            rawState = try container.decode(String.self, forKey: .rawState)
+            initiator = try container.decode(String.self, forKey: .initiator)
+            reason = try container.decode(String.self, forKey: .reason)
+            reasonID = try container.decode(String.self, forKey: .reasonID)
+            logistics = try container.decode(String.self, forKey: .logistics)
+            reasonMessage = try container.decodeIfPresent(String.self, forKey: .reasonMessage) ?? ""
         }
 
         public func encode(to encoder: any Encoder) throws {
@@ -92,7 +110,7 @@ public struct CancellationRequest: Sendable, Hashable, Codable {
 
         public static func == (a: Details, b: Details) -> Bool {
             sameBytes(a.reason, b.reason) && sameBytes(a.initiator, b.initiator) && sameBytes(a.rawState, b.rawState)
-                && sameBytes(a.reasonID, b.reasonID) && sameBytes(a.logistics, b.logistics)
+                && sameBytes(a.reasonID, b.reasonID) && sameBytes(a.logistics, b.logistics) && sameBytes(a.reasonMessage, b.reasonMessage)
         }
 
         public func hash(into hasher: inout Hasher) { hasher.combine(digest) }
@@ -105,6 +123,7 @@ public struct CancellationRequest: Sendable, Hashable, Codable {
             digest.add(reason)
             digest.add(reasonID)
             digest.add(logistics)
+            digest.add(reasonMessage)
             return digest.value
         }
     }
@@ -128,6 +147,10 @@ public struct CancellationRequest: Sendable, Hashable, Codable {
     public var logistics: String {
         get { details.logistics }
         set { details.logistics = newValue }
+    }
+    public var reasonMessage: String {
+        get { details.reasonMessage }
+        set { details.reasonMessage = newValue }
     }
 
     enum CodingKeys: String, CodingKey {
@@ -176,25 +199,27 @@ public struct CancellationRequest: Sendable, Hashable, Codable {
     public init(
         marketplace: Marketplace, source: String, id: String, order: String, state: RequestState,
         rawState: String, initiator: String = "", reason: String = "", reasonID: String = "",
-        logistics: String = "", createdAt: Date? = nil, deadline: Date, raw: JSONValue = .object([:])
+        logistics: String = "", reasonMessage: String = "", createdAt: Date? = nil, deadline: Date, raw: JSONValue = .object([:])
     ) {
         self.init(
             marketplace: marketplace, source: source, id: id, order: order, state: state, rawState: rawState,
-            initiator: initiator, reason: reason, reasonID: reasonID, logistics: logistics, createdAt: createdAt,
-            deadline: deadline, rawObject: RawObject(raw))
+            initiator: initiator, reason: reason, reasonID: reasonID, logistics: logistics, reasonMessage: reasonMessage,
+            createdAt: createdAt, deadline: deadline, rawObject: RawObject(raw))
     }
 
     public init(
         marketplace: Marketplace, source: String, id: String, order: String, state: RequestState,
         rawState: String, initiator: String, reason: String, reasonID: String,
-        logistics: String, createdAt: Date?, deadline: Date, rawObject: RawObject
+        logistics: String, reasonMessage: String = "", createdAt: Date?, deadline: Date, rawObject: RawObject
     ) {
         self.marketplace = marketplace
         self.source = source
         self.id = id
         self.order = order
         self.state = state
-        details = Details(rawState: rawState, initiator: initiator, reason: reason, reasonID: reasonID, logistics: logistics)
+        details = Details(
+            rawState: rawState, initiator: initiator, reason: reason, reasonID: reasonID, logistics: logistics,
+            reasonMessage: reasonMessage)
         self.createdAt = createdAt
         self.deadline = deadline
         self.rawObject = rawObject

@@ -79,6 +79,7 @@ public enum RuleTestField: Sendable, Hashable {
     case reason(String)
     case reasonID(String)
     case logistics(String)
+    case reasonMessage(String)
     case created(Date)
     case deadline(Date)
     /// Time left, counted from the instant the request appears or the change happens.
@@ -94,6 +95,7 @@ public enum RuleTestField: Sendable, Hashable {
         case .reason(let v): request.reason = v
         case .reasonID(let v): request.reasonID = v
         case .logistics(let v): request.logistics = v
+        case .reasonMessage(let v): request.reasonMessage = v
         case .created(let v): request.createdAt = v
         case .deadline(let v): request.deadline = v
         case .remaining(let v): request.deadline = now.addingTimeInterval(v)

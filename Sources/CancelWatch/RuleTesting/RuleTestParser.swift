@@ -22,7 +22,9 @@ public enum RuleTestParser {
     /// Keys of each part of the file.
     static let topKeys = ["rules", "timezone", "sinks", "start", "tests"]
     static let caseKeys = ["name", "start", "end", "requests", "changes", "expect", "only_rules"]
-    static let fieldKeys = ["order", "raw_state", "initiator", "reason", "reason_id", "logistics", "created", "deadline", "remaining", "raw"]
+    static let fieldKeys = [
+        "order", "raw_state", "initiator", "reason", "reason_id", "logistics", "reason_message", "created", "deadline", "remaining", "raw",
+    ]
     static let requestKeys = ["id", "source", "marketplace", "at"] + fieldKeys
     static let changeKeys = ["at", "request", "resolve"] + fieldKeys
     static let expectKeys = ["at", "event", "rule", "request", "outcome", "message"]
@@ -390,7 +392,7 @@ final class RuleTestReader: YAMLReader {
         for entry in m.entries {
             let key = entry.key
             switch key {
-            case "order", "raw_state", "initiator", "reason", "reason_id", "logistics":
+            case "order", "raw_state", "initiator", "reason", "reason_id", "logistics", "reason_message":
                 guard let s = scalar(m, key, expected: "text")?.text else { continue }
                 switch key {
                 case "order": fields.append(.order(s))
@@ -398,6 +400,7 @@ final class RuleTestReader: YAMLReader {
                 case "initiator": fields.append(.initiator(s))
                 case "reason": fields.append(.reason(s))
                 case "reason_id": fields.append(.reasonID(s))
+                case "reason_message": fields.append(.reasonMessage(s))
                 default: fields.append(.logistics(s))
                 }
             case "created", "deadline":

@@ -5,7 +5,7 @@ import Foundation
 /// usable for anything else built from a request, such as an email subject.
 ///
 /// Fields: every condition field (`marketplace source id order state raw_state initiator
-/// reason reason_id logistics remaining age deadline created hour weekday raw.…`) plus
+/// reason reason_id logistics reason_message remaining age deadline created hour weekday raw.…`) plus
 /// `rule` and `severity`. Durations render as `1h 05m`, times as `2026-11-23 23:00 +03:00`
 /// in the time zone given to `render`.
 public struct MessageTemplate: Sendable, CustomStringConvertible {

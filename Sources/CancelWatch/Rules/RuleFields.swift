@@ -8,6 +8,7 @@ enum RuleTextField: String, Sendable, CaseIterable {
     case initiator, reason
     case reasonID = "reason_id"
     case logistics
+    case reasonMessage = "reason_message"
 
     @inline(__always)
     func value(of request: CancellationRequest) -> String {
@@ -22,6 +23,7 @@ enum RuleTextField: String, Sendable, CaseIterable {
         case .reason: return request.reason
         case .reasonID: return request.reasonID
         case .logistics: return request.logistics
+        case .reasonMessage: return request.reasonMessage
         }
     }
 

@@ -206,7 +206,7 @@ enum OzonWire {
         return CancellationRequest(
             marketplace: .ozon, source: source, id: String(id), order: order, state: state(rawState), rawState: rawState,
             initiator: item.initiator ?? "", reason: item.reasonName ?? item.reasonMessage ?? "",
-            reasonID: item.reasonID, logistics: item.logistics ?? "",
+            reasonID: item.reasonID, logistics: item.logistics ?? "", reasonMessage: item.reasonMessage ?? "",
             createdAt: item.cancelledAt ?? item.orderDate, deadline: deadline, rawObject: item.raw)
     }
 
