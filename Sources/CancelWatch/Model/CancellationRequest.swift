@@ -87,25 +87,25 @@ public struct CancellationRequest: Sendable, Hashable, Codable {
             case reasonMessage = "reason_message"
         }
 
-        /// A text a row written before it existed lacks (`reason_message`) reads as empty.
+        /// Every text with its member name, and whether the `generic` webhook body carries it
+        /// (its contract: `raw_state`, `initiator`, `reason`). Encoding and decoding go by this
+        /// list; a new text is one entry here.
+        private static let texts: [(key: CodingKeys, path: any WritableKeyPath<Details, String> & Sendable, inWebhookBody: Bool)] = [
+            (.rawState, \.rawState, true), (.initiator, \.initiator, true), (.reason, \.reason, true),
+            (.reasonID, \.reasonID, false), (.logistics, \.logistics, false), (.reasonMessage, \.reasonMessage, false),
+        ]
+
+        /// A text that a row written before it existed lacks reads as empty.
         public init(from decoder: any Decoder) throws {
             let container = try decoder.container(keyedBy: CodingKeys.self)
-            rawState = try container.decode(String.self, forKey: .rawState)
-            initiator = try container.decode(String.self, forKey: .initiator)
-            reason = try container.decode(String.self, forKey: .reason)
-            reasonID = try container.decode(String.self, forKey: .reasonID)
-            logistics = try container.decode(String.self, forKey: .logistics)
-            reasonMessage = try container.decodeIfPresent(String.self, forKey: .reasonMessage) ?? ""
+            self.init(rawState: "")
+            for text in Self.texts { self[keyPath: text.path] = try container.decodeIfPresent(String.self, forKey: text.key) ?? "" }
         }
 
         public func encode(to encoder: any Encoder) throws {
             var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(rawState, forKey: .rawState)
-            try container.encode(initiator, forKey: .initiator)
-            try container.encode(reason, forKey: .reason)
-            guard !encoder.writesWebhookBody else { return }
-            try container.encode(reasonID, forKey: .reasonID)
-            try container.encode(logistics, forKey: .logistics)
+            let webhook = encoder.writesWebhookBody
+            for text in Self.texts where text.inWebhookBody || !webhook { try container.encode(self[keyPath: text.path], forKey: text.key) }
         }
 
         public static func == (a: Details, b: Details) -> Bool {
