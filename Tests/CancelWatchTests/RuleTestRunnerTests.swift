@@ -99,7 +99,7 @@ import Testing
         // Changes run in time order.
         #expect(testCase.changes.map(\.request.id) == ["2", "1"])
         #expect(testCase.changes[0].action == .resolve(.vanished))
-        #expect(testCase.changes[1].action == .update([.remaining(5 * 3600), .reason("later")]))
+        #expect(testCase.changes[1].action == .update([.remaining(5 * 3600), .detail("reason", "later")]))
         #expect(testCase.expected[0].messageContains == "1 in")
         #expect(testCase.expected[1].outcome == .vanished)
         #expect(testCase.expected[1].request == RequestKey(source: "red-shop", id: "2"))

@@ -90,10 +90,21 @@ public struct CancellationRequest: Sendable, Hashable, Codable {
         /// Every text with its member name, and whether the `generic` webhook body carries it
         /// (its contract: `raw_state`, `initiator`, `reason`). Encoding and decoding go by this
         /// list; a new text is one entry here.
-        private static let texts: [(key: CodingKeys, path: any WritableKeyPath<Details, String> & Sendable, inWebhookBody: Bool)] = [
+        static let texts: [(key: CodingKeys, path: any WritableKeyPath<Details, String> & Sendable, inWebhookBody: Bool)] = [
             (.rawState, \.rawState, true), (.initiator, \.initiator, true), (.reason, \.reason, true),
             (.reasonID, \.reasonID, false), (.logistics, \.logistics, false), (.reasonMessage, \.reasonMessage, false),
         ]
+
+        /// The texts' member names (`raw_state`, `reason`, …), as rules and rule tests name them.
+        public static var textNames: [String] { texts.map(\.key.rawValue) }
+
+        /// Sets the text named `name` (one of `textNames`); false when there is none of that name.
+        @discardableResult
+        public mutating func setText(named name: String, to value: String) -> Bool {
+            guard let text = Self.texts.first(where: { $0.key.rawValue == name }) else { return false }
+            self[keyPath: text.path] = value
+            return true
+        }
 
         /// A text that a row written before it existed lacks reads as empty.
         public init(from decoder: any Decoder) throws {

@@ -74,12 +74,8 @@ public struct RuleTestRequest: Sendable {
 /// A field a test sets on a request, when it appears or in a later change.
 public enum RuleTestField: Sendable, Hashable {
     case order(String)
-    case rawState(String)
-    case initiator(String)
-    case reason(String)
-    case reasonID(String)
-    case logistics(String)
-    case reasonMessage(String)
+    /// One of the request's details, by its member name (`CancellationRequest.Details.textNames`).
+    case detail(String, String)
     case created(Date)
     case deadline(Date)
     /// Time left, counted from the instant the request appears or the change happens.
@@ -90,12 +86,7 @@ public enum RuleTestField: Sendable, Hashable {
     public func apply(to request: inout CancellationRequest, now: Date) {
         switch self {
         case .order(let v): request.order = v
-        case .rawState(let v): request.rawState = v
-        case .initiator(let v): request.initiator = v
-        case .reason(let v): request.reason = v
-        case .reasonID(let v): request.reasonID = v
-        case .logistics(let v): request.logistics = v
-        case .reasonMessage(let v): request.reasonMessage = v
+        case .detail(let name, let v): request.details.setText(named: name, to: v)
         case .created(let v): request.createdAt = v
         case .deadline(let v): request.deadline = v
         case .remaining(let v): request.deadline = now.addingTimeInterval(v)

@@ -22,9 +22,7 @@ public enum RuleTestParser {
     /// Keys of each part of the file.
     static let topKeys = ["rules", "timezone", "sinks", "start", "tests"]
     static let caseKeys = ["name", "start", "end", "requests", "changes", "expect", "only_rules"]
-    static let fieldKeys = [
-        "order", "raw_state", "initiator", "reason", "reason_id", "logistics", "reason_message", "created", "deadline", "remaining", "raw",
-    ]
+    static let fieldKeys = ["order"] + CancellationRequest.Details.textNames + ["created", "deadline", "remaining", "raw"]
     static let requestKeys = ["id", "source", "marketplace", "at"] + fieldKeys
     static let changeKeys = ["at", "request", "resolve"] + fieldKeys
     static let expectKeys = ["at", "event", "rule", "request", "outcome", "message"]
@@ -392,17 +390,10 @@ final class RuleTestReader: YAMLReader {
         for entry in m.entries {
             let key = entry.key
             switch key {
-            case "order", "raw_state", "initiator", "reason", "reason_id", "logistics", "reason_message":
-                guard let s = scalar(m, key, expected: "text")?.text else { continue }
-                switch key {
-                case "order": fields.append(.order(s))
-                case "raw_state": fields.append(.rawState(s))
-                case "initiator": fields.append(.initiator(s))
-                case "reason": fields.append(.reason(s))
-                case "reason_id": fields.append(.reasonID(s))
-                case "reason_message": fields.append(.reasonMessage(s))
-                default: fields.append(.logistics(s))
-                }
+            case "order":
+                if let s = scalar(m, key, expected: "text")?.text { fields.append(.order(s)) }
+            case _ where CancellationRequest.Details.textNames.contains(key):
+                if let s = scalar(m, key, expected: "text")?.text { fields.append(.detail(key, s)) }
             case "created", "deadline":
                 guard let value = scalar(m, key, expected: "a time such as +30h or 2025-11-25 16:00"),
                     let date = time(value, key: key, start: start)
