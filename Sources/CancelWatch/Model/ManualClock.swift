@@ -38,6 +38,12 @@ public final class ManualClock: WatchClock, @unchecked Sendable {
                     continuation.resume()
                     return
                 }
+                // Cancelled before it was registered: the cancellation handler has run already.
+                if Task.isCancelled {
+                    lock.unlock()
+                    continuation.resume(throwing: CancellationError())
+                    return
+                }
                 sleepers.append((deadline, id, continuation))
                 lock.unlock()
             }
