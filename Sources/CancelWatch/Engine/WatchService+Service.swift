@@ -1,21 +1,30 @@
 import ServiceLifecycle
 
 extension WatchService {
-    /// The pipeline as services for a `ServiceGroup`, in the order they start; a group stops
-    /// them in reverse, so a stage comes before the stages that feed it (the delivery queue
-    /// first, the poller last: the poller stops first, the deliveries finish last). Call
-    /// ``start()`` first.
-    public var services: [any Service] { [WatchServiceRun(service: self)] }
+    /// The pipeline's stages as services for a `ServiceGroup`, in the order they start; a
+    /// group stops them in reverse, so a stage comes before the stages that feed it: the
+    /// poller stops first, then the ledger's timers, and the deliveries last (an attempt in
+    /// flight finishes; what is not delivered stays in the outbox). Call ``start()`` first.
+    public var services: [any Service] {
+        [
+            Stage(name: "deliveries") { [delivery] in await delivery.run() },
+            Stage(name: "ledger") { [self] in await runLedger() },
+            Stage(name: "poller") { [poller] in await poller.run() },
+        ]
+    }
 }
 
-/// Runs a started ``WatchService`` until graceful shutdown, which stops it as cancellation
-/// does: polling stops before its next call and deliveries in flight finish or stay in the outbox.
-struct WatchServiceRun: Service, CustomStringConvertible {
-    let service: WatchService
+/// One stage of a started ``WatchService``: it runs until graceful shutdown, which stops it
+/// as cancellation does. A stage with nothing to do (no sources, no sinks) waits for the
+/// shutdown rather than ending the group.
+struct Stage: Service, CustomStringConvertible {
+    let name: String
+    let body: @Sendable () async -> Void
 
-    var description: String { "watch" }
+    var description: String { name }
 
     func run() async {
-        await cancelWhenGracefulShutdown { [service] in await service.run() }
+        await cancelWhenGracefulShutdown { await body() }
+        try? await gracefulShutdown()
     }
 }

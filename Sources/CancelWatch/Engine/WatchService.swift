@@ -2,7 +2,7 @@ import Foundation
 import Logging
 
 /// The whole pipeline for one configuration: poll → ledger (track, decide, record) →
-/// deliver. `run` keeps it going until cancelled; `once` does one cycle (for cron).
+/// deliver. ``services`` runs it in a service group; `once` does one cycle (for cron).
 public final class WatchService: Sendable {
     public let ledger: Ledger
     public let poller: Poller
@@ -32,12 +32,10 @@ public final class WatchService: Sendable {
         metrics.setTracked(await ledger.statusCounts(), nearestDeadline: await ledger.nearestDeadline())
     }
 
-    /// Polls, decides and delivers until the task is cancelled. Deliveries in flight
-    /// finish or stay in the outbox.
-    public func run() async {
+    /// The ledger's stage (see ``services``): its timers, its reports into the metrics, and
+    /// pruning, until the task is cancelled.
+    func runLedger() async {
         let ledger = ledger
-        let poller = poller
-        let delivery = delivery
         let metrics = metrics
         let clock = clock
         let reports = await ledger.reports()
@@ -46,8 +44,6 @@ public final class WatchService: Sendable {
         await ledger.ask(poller.sourceNames)
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await ledger.run() }
-            group.addTask { await poller.run() }
-            group.addTask { await delivery.run() }
             group.addTask {
                 for await report in reports {
                     if Task.isCancelled { break }
