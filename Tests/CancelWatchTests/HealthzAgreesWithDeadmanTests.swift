@@ -13,15 +13,8 @@ import Testing
     let transport = CurlHTTPTransport(threads: 1)
 
     @Test func healthzSays200UntilTheDeadmanReportsTheSourceDownAnd503FromThen() async throws {
-        let market = ScriptedMarketplace()
-        market.failListings(PollError(source: market.source, kind: .server, status: 503, message: "unavailable"))
-        let store = try SQLiteStateStore(path: try temporaryStatePath("cw-healthz"))
-        let metrics = CancelWatchMetrics()
         // A window far longer than three intervals plus a minute; too few failures to count down.
-        let service = try WatchService(
-            sources: [PolledSource(client: market, pollInterval: 60)], rules: [], routes: [], store: store, clock: clock,
-            logger: quiet, health: HealthConfig(notify: ["ops"], downAfter: 10, silentAfter: 600), metrics: metrics)
-        let server = try MetricsServer(address: ListenAddress(host: "127.0.0.1", port: 0), metrics: metrics, clock: clock)
+        let (market, metrics, service, server) = try failingSource(health: HealthConfig(notify: ["ops"], downAfter: 10, silentAfter: 600))
         let events = HealthEvents()
         await service.start()
         let running = await runLoops(ledger: service.ledger, poller: service.poller) { report in
@@ -56,14 +49,7 @@ import Testing
     }
 
     @Test func healthzSays503OnceDownAfterPollsFailedInARow() async throws {
-        let market = ScriptedMarketplace()
-        market.failListings(PollError(source: market.source, kind: .server, status: 503, message: "unavailable"))
-        let store = try SQLiteStateStore(path: try temporaryStatePath("cw-healthz"))
-        let metrics = CancelWatchMetrics()
-        let service = try WatchService(
-            sources: [PolledSource(client: market, pollInterval: 60)], rules: [], routes: [], store: store, clock: clock,
-            logger: quiet, health: HealthConfig(notify: ["ops"], downAfter: 1, silentAfter: 7 * 86400), metrics: metrics)
-        let server = try MetricsServer(address: ListenAddress(host: "127.0.0.1", port: 0), metrics: metrics, clock: clock)
+        let (market, metrics, service, server) = try failingSource(health: HealthConfig(notify: ["ops"], downAfter: 1, silentAfter: 7 * 86400))
         let events = HealthEvents()
         await service.start()
         let reports = await service.ledger.reports()
@@ -78,6 +64,22 @@ import Testing
         #expect(down.status == 503)
         #expect(down.body.contains(market.source), "\(down.body)")
         await server.shutdown()
+    }
+
+    /// A source whose listings fail with 503, polled every minute by a service with `health`, and
+    /// the /metrics server on its metrics.
+    private func failingSource(
+        health: HealthConfig
+    ) throws -> (ScriptedMarketplace, CancelWatchMetrics, WatchService, MetricsServer) {
+        let market = ScriptedMarketplace()
+        market.failListings(PollError(source: market.source, kind: .server, status: 503, message: "unavailable"))
+        let store = try SQLiteStateStore(path: try temporaryStatePath("cw-healthz"))
+        let metrics = CancelWatchMetrics()
+        let service = try WatchService(
+            sources: [PolledSource(client: market, pollInterval: 60)], rules: [], routes: [], store: store, clock: clock,
+            logger: quiet, health: health, metrics: metrics)
+        let server = try MetricsServer(address: ListenAddress(host: "127.0.0.1", port: 0), metrics: metrics, clock: clock)
+        return (market, metrics, service, server)
     }
 
     private func healthz(_ server: MetricsServer) async throws -> (status: Int, body: String) {
