@@ -66,6 +66,22 @@ public final class MarketSimulator: Sendable {
     /// Stops the server.
     public func shutdown() { server.shutdown() }
 
+    /// Stops serving and closes every connection, without blocking a thread.
+    public func close() async { await server.close() }
+
+    /// Runs `body`, then closes the simulator (without blocking a thread), however `body` ends.
+    public func serving<T>(_ body: () async throws -> T) async throws -> T {
+        let result: T
+        do {
+            result = try await body()
+        } catch {
+            await close()
+            throw error
+        }
+        await close()
+        return result
+    }
+
     /// Answers one request without going through a socket (same logic as the server).
     public func handle(_ request: ServerRequest) -> ServerResponse { state.handle(request) }
 

@@ -41,60 +41,61 @@ struct DemoCommand: AsyncParsableCommand {
             } catch {
                 throw CleanExit.message("error: cannot start the simulator: \(error)", exitCode: 1)
             }
-            defer { simulator.shutdown() }
-            let rulesPath = try rules ?? Self.findRules()
-            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cancelwatch-demo-\(getpid())")
-            try? FileManager.default.removeItem(at: directory)
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            defer { try? FileManager.default.removeItem(at: directory) }
+            try await simulator.serving {
+                let rulesPath = try rules ?? Self.findRules()
+                let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cancelwatch-demo-\(getpid())")
+                try? FileManager.default.removeItem(at: directory)
+                try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+                defer { try? FileManager.default.removeItem(at: directory) }
 
-            let config = Self.config(simulator: simulator, rules: rulesPath, state: directory.appendingPathComponent("state.sqlite").path)
-            let pipeline = try await Pipeline.make(config: config, logger: logger, clock: clock)
-            let timeZone = config.timezone
-            let output = DemoOutput(timeZone: timeZone)
-            output.say(
-                """
-                cancelwatch demo: a simulated marketplace at \(simulator.baseURL)
-                  sources: \(config.sources.map(\.name).joined(separator: ", ")) (polled every 5s)
-                  rules:   \(pipeline.rules.rules.map(\.name).joined(separator: ", ")) from \(rulesPath)
-                  alerts:  stdout; times in \(timeZone.identifier); stopping in \(DurationText.format(seconds)) (Ctrl-C to stop)
+                let config = Self.config(simulator: simulator, rules: rulesPath, state: directory.appendingPathComponent("state.sqlite").path)
+                let pipeline = try await Pipeline.make(config: config, logger: logger, clock: clock)
+                let timeZone = config.timezone
+                let output = DemoOutput(timeZone: timeZone)
+                output.say(
+                    """
+                    cancelwatch demo: a simulated marketplace at \(simulator.baseURL)
+                      sources: \(config.sources.map(\.name).joined(separator: ", ")) (polled every 5s)
+                      rules:   \(pipeline.rules.rules.map(\.name).joined(separator: ", ")) from \(rulesPath)
+                      alerts:  stdout; times in \(timeZone.identifier); stopping in \(DurationText.format(seconds)) (Ctrl-C to stop)
 
-                """)
-            let reports = await pipeline.service.ledger.reports()
-            await pipeline.service.start()
-            let service = pipeline.service
-            let shown = ClosureService {
-                await cancelWhenGracefulShutdown {
-                    for await report in reports {
-                        if case .poll(let poll) = report { output.show(poll) }
+                    """)
+                let reports = await pipeline.service.ledger.reports()
+                await pipeline.service.start()
+                let service = pipeline.service
+                let shown = ClosureService {
+                    await cancelWhenGracefulShutdown {
+                        for await report in reports {
+                            if case .poll(let poll) = report { output.show(poll) }
+                        }
                     }
                 }
-            }
-            let summary = ClosureService {
-                await cancelWhenGracefulShutdown {
-                    while !Task.isCancelled {
-                        try? await clock.sleep(for: 20)
-                        if Task.isCancelled { break }
-                        output.summary(await service.ledger.tracked, now: clock.now())
+                let summary = ClosureService {
+                    await cancelWhenGracefulShutdown {
+                        while !Task.isCancelled {
+                            try? await clock.sleep(for: 20)
+                            if Task.isCancelled { break }
+                            output.summary(await service.ledger.tracked, now: clock.now())
+                        }
                     }
                 }
-            }
-            let stop = ClosureService {
-                let reason = await signals.first(orSeconds: seconds) ?? "\(DurationText.format(seconds)) passed"
-                output.say("\ncancelwatch demo: \(reason); stopping")
-            }
-            // The stop service ending stops the others gracefully, the summary before the pipeline.
-            let group = ServiceGroup(
-                configuration: ServiceGroupConfiguration(
-                    services: service.services.map { .init(service: $0) } + [
-                        .init(service: shown, serviceName: "shown"),
-                        .init(service: summary, serviceName: "summary"),
-                        .init(service: stop, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "stop"),
-                    ], logger: logger))
-            do {
-                try await group.run()
-            } catch {
-                throw CleanExit.message("error: \(error)", exitCode: 1)
+                let stop = ClosureService {
+                    let reason = await signals.first(orSeconds: seconds) ?? "\(DurationText.format(seconds)) passed"
+                    output.say("\ncancelwatch demo: \(reason); stopping")
+                }
+                // The stop service ending stops the others gracefully, the summary before the pipeline.
+                let group = ServiceGroup(
+                    configuration: ServiceGroupConfiguration(
+                        services: service.services.map { .init(service: $0) } + [
+                            .init(service: shown, serviceName: "shown"),
+                            .init(service: summary, serviceName: "summary"),
+                            .init(service: stop, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "stop"),
+                        ], logger: logger))
+                do {
+                    try await group.run()
+                } catch {
+                    throw CleanExit.message("error: \(error)", exitCode: 1)
+                }
             }
         }
     }

@@ -49,19 +49,20 @@ struct SimulateCommand: AsyncParsableCommand {
         } catch {
             throw Self.failure("cannot start the simulator: \(error)")
         }
-        defer { simulator.shutdown() }
-        // Whoever started the simulator reads its address here: a banner that cannot be
-        // written ends the command (exit 1).
-        try await CommandOutput.print("cancelwatch simulator listening on \(simulator.baseURL)")
-        var banner = "\naccounts:\n"
-        for line in loaded.accountSummary() { banner += "  " + line + "\n" }
-        banner += "\nconfig snippet:\n" + simulator.configSourcesYAML() + "\n"
-        banner += "control: GET \(simulator.baseURL)/_sim/state, POST \(simulator.baseURL)/_sim/faults (Ctrl-C to stop)"
-        try await CommandOutput.print(banner)
+        try await simulator.serving {
+            // Whoever started the simulator reads its address here: a banner that cannot be
+            // written ends the command (exit 1).
+            try await CommandOutput.print("cancelwatch simulator listening on \(simulator.baseURL)")
+            var banner = "\naccounts:\n"
+            for line in loaded.accountSummary() { banner += "  " + line + "\n" }
+            banner += "\nconfig snippet:\n" + simulator.configSourcesYAML() + "\n"
+            banner += "control: GET \(simulator.baseURL)/_sim/state, POST \(simulator.baseURL)/_sim/faults (Ctrl-C to stop)"
+            try await CommandOutput.print(banner)
 
-        let signal = await signals.first(orSeconds: duration.flatMap(DurationText.parse))
-        if let signal {
-            await CommandOutput.printError("cancelwatch simulator: \(signal), stopped")
+            let signal = await signals.first(orSeconds: duration.flatMap(DurationText.parse))
+            if let signal {
+                await CommandOutput.printError("cancelwatch simulator: \(signal), stopped")
+            }
         }
     }
 
