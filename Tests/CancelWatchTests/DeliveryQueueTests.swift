@@ -54,16 +54,18 @@ final class SelectiveSink: AlertSink, @unchecked Sendable {
             routes: [DeliveryQueue.Route(sink: sink, retry: RetryPolicy(initialDelay: 1, maxDelay: 60))], store: store, clock: clock,
             logger: quiet)
         let log = AttemptLog()
-        await queue.onAttempt { _, result in log.add(result) }
-        return (queue, Task { await queue.run() }, log)
+        return (queue, await log.run(queue), log)
     }
 
-    /// Waits (on the real clock, briefly) for the queue's loop to catch up.
-    func settle(_ condition: @escaping () -> Bool) async throws {
-        let limit = Date().addingTimeInterval(10)
-        while !condition() && Date() < limit { try await Task.sleep(for: .milliseconds(5)) }
-        // Long enough for a loop that would (wrongly) go on to show it.
-        try await Task.sleep(for: .milliseconds(150))
+    /// Waits until `condition` holds and the queue has stopped: it waits on the clock (or
+    /// has nothing left to send), and `log` has heard of every attempt the state file holds.
+    /// Until the clock moves or the queue is woken, no other attempt can follow.
+    func settle(_ log: AttemptLog, _ store: SQLiteStateStore, until condition: () -> Bool) async throws {
+        try await waitFor {
+            guard condition() else { return false }
+            let idle = try clock.sleeperCount == 1 || store.outboxCounts().allSatisfy { $0.status != "pending" }
+            return try idle && log.heardEveryAttempt(in: store)
+        }
     }
 
     /// Moves the clock once the queue waits on it. A move made while the loop is still
@@ -85,16 +87,16 @@ final class SelectiveSink: AlertSink, @unchecked Sendable {
         defer { running.cancel() }
 
         // Two different events failing in a row: the sink is failing; it waits as a whole.
-        try await settle { log.results.count >= 2 }
+        try await settle(log, store) { log.results.count >= 2 }
         #expect(log.results.count == 2, "tries while the sink asked to wait: \(log.results.map(\.status))")
         #expect(sink.events.isEmpty)
         try await advanceWhenWaiting(by: 10)
-        try await settle { log.results.count >= 3 }
+        try await settle(log, store) { log.results.count >= 3 }
         // The third failure pauses it again (still failing in a row); then all go through.
         #expect(log.results.count == 3)
         #expect(sink.events.isEmpty)
         try await advanceWhenWaiting(by: 10)
-        try await settle { sink.events.count == 5 }
+        try await settle(log, store) { sink.events.count == 5 }
         #expect(Set(sink.events.map(\.id)) == Set(queued.map(\.id)))
         #expect(log.results.count == 8)
         #expect(try store.outboxCounts().map { "\($0.status)/\($0.count)" } == ["delivered/5"])
@@ -109,18 +111,18 @@ final class SelectiveSink: AlertSink, @unchecked Sendable {
 
         // The refused event waits on its own backoff; the others go at once, without
         // the clock moving.
-        try await settle { sink.delivered.count == 3 }
+        try await settle(log, store) { sink.delivered.count == 3 }
         #expect(log.results.first?.status == .retry)
         #expect(sink.delivered == queued.dropFirst().map(\.id))
         // A new event while the refused one is backing off goes at once too.
         let late = events(5)[4]
         try store.commit(alerts: [], events: [late], health: nil, at: clock.now())
         queue.wake()
-        try await settle { sink.delivered.count == 4 }
+        try await settle(log, store) { sink.delivered.count == 4 }
         #expect(sink.delivered.last == late.id)
         sink.heal()
         try await advanceWhenWaiting(by: 60)
-        try await settle { sink.delivered.count == 5 }
+        try await settle(log, store) { sink.delivered.count == 5 }
         #expect(sink.delivered.last == queued[0].id)
         #expect(sink.delivered.count == 5)
     }
@@ -136,10 +138,10 @@ final class SelectiveSink: AlertSink, @unchecked Sendable {
         let later = events(4).dropFirst()
         for (index, event) in later.enumerated() {
             try await advanceWhenWaiting(by: 120)  // past the poisoned event's next backoff
-            try await settle { log.results.filter { $0.eventID == poisoned[0].id }.count >= index + 1 }
+            try await settle(log, store) { log.results.filter { $0.eventID == poisoned[0].id }.count >= index + 1 }
             try store.commit(alerts: [], events: [event], health: nil, at: clock.now())
             queue.wake()
-            try await settle { sink.delivered.count == index + 1 }
+            try await settle(log, store) { sink.delivered.count == index + 1 }
             #expect(sink.delivered.last == event.id, "a new event waited behind the failing one")
         }
         #expect(log.results.filter { $0.eventID == poisoned[0].id }.count >= 3)
@@ -154,10 +156,10 @@ final class SelectiveSink: AlertSink, @unchecked Sendable {
         sink.failNext(100, with: DeliveryError(retryable: true, message: "HTTP 429", retryAfter: 0))
         let (_, running, log) = await run(sink, store: store)
         defer { running.cancel() }
-        try await settle { log.results.count >= 1 }
+        try await settle(log, store) { log.results.count >= 1 }
         #expect(log.results.count == 1, "\(log.results.count) tries without the clock moving")
         try await advanceWhenWaiting(by: 1)
-        try await settle { log.results.count >= 2 }
+        try await settle(log, store) { log.results.count >= 2 }
         #expect(log.results.count == 2)
         // The same floor for marketplace calls (one policy type), and the cap above.
         #expect(RetryPolicy(initialDelay: 0.5, maxDelay: 30).delay(afterAttempt: 3, retryAfter: 0) == 0.5)

@@ -213,10 +213,9 @@ struct ParsedMail: Decodable {
             routes: [DeliveryQueue.Route(sink: sink, retry: RetryPolicy(initialDelay: 1, maxDelay: 5))], store: store,
             clock: clock, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         let log = AttemptLog()
-        await queue.onAttempt { _, result in log.add(result) }
-        await queue.deliverDueOnce()
+        log.add(await queue.deliverDueOnce())
         clock.advance(by: 10)
-        await queue.deliverDueOnce()
+        log.add(await queue.deliverDueOnce())
         #expect(log.results.map(\.status) == [.retry, .retry])
         #expect(try store.outboxCounts().map { "\($0.sink)/\($0.status)/\($0.count)" } == ["mail/pending/1"])
         let due = try store.dueDeliveries(sink: "mail", now: clock.now().addingTimeInterval(60), limit: 10).deliveries

@@ -133,22 +133,14 @@ import Testing
         let queue = DeliveryQueue(
             routes: [DeliveryQueue.Route(sink: sink, retry: RetryPolicy(initialDelay: 1, maxDelay: 60))], store: store, clock: clock,
             logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
-        let attempts = AttemptCounter()
-        await queue.onAttempt { _, _ in attempts.add() }
-        let running = Task { await queue.run() }
+        let attempts = AttemptLog()
+        let running = await attempts.run(queue)
         defer { running.cancel() }
         // The signal: the sink's loop waits on the clock (a hot loop never does).
-        _ = await eventually { clock.sleeperCount > 0 && attempts.count > 0 }
-        #expect(clock.sleeperCount > 0, "the sink never waited: \(attempts.count) attempts")
-        #expect(attempts.count == 1, "\(attempts.count) attempts without the clock moving")
+        _ = await eventually { clock.sleeperCount > 0 && attempts.results.count > 0 }
+        #expect(clock.sleeperCount > 0, "the sink never waited: \(attempts.results.count) attempts")
+        #expect(attempts.results.count == 1, "\(attempts.results.count) attempts without the clock moving")
         let next = try #require(try store.nextDeliveryAttempt(sink: "memory"))
         #expect(next.timeIntervalSince(clock.now()) >= WakeTime.floor)
     }
-}
-
-final class AttemptCounter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = 0
-    func add() { lock.withLock { value += 1 } }
-    var count: Int { lock.withLock { value } }
 }

@@ -22,7 +22,7 @@ import Testing
         let service = try WatchService(
             sources: [], rules: [], routes: [], store: store, clock: clock, logger: quiet, metrics: metrics)
         await service.start()
-        let running = Task { await service.delivery.run() }
+        let running = Task { await service.runDeliveries() }
         defer { running.cancel() }
         let pending = #"cancelwatch_outbox_pending{sink="gone"} 1"#
         try await waitFor { metrics.render(now: clock.now()).contains(pending) }

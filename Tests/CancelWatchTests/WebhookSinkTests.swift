@@ -6,14 +6,6 @@ import Logging
 import Synchronization
 import Testing
 
-/// Records each delivery attempt the queue makes.
-final class AttemptLog: @unchecked Sendable {
-    private let lock = NSLock()
-    private var stored: [DeliveryResult] = []
-    var results: [DeliveryResult] { lock.withLock { stored } }
-    func add(_ result: DeliveryResult) { lock.withLock { stored.append(result) } }
-}
-
 @Suite struct WebhookSinkTests {
     let clock = ManualClock(SinkTestEvents.occurredAt.addingTimeInterval(2))
     let transport = CurlHTTPTransport(threads: 2)
@@ -142,12 +134,11 @@ final class AttemptLog: @unchecked Sendable {
             transport: transport, clock: realClock)
         let (queue, store, log) = try queue(
             sink, retry: RetryPolicy(initialDelay: 0.05, maxDelay: 0.2), clock: realClock, event: event)
-        await queue.onAttempt { _, result in log.add(result) }
-        let running = Task { await queue.run() }
+        let running = await log.run(queue)
         defer { running.cancel() }
 
-        // Observers hear of an attempt after the state file recorded it (the queue runs on a
-        // thread of its own): wait for both.
+        // The queue reports an attempt after the state file recorded it, and the log reads the
+        // reports on a task of its own: wait for both.
         let delivered = try await eventually {
             try store.outboxCounts().contains { $0.sink == "hook" && $0.status == "delivered" && $0.count == 1 }
                 && log.results.last?.status == .delivered
@@ -179,16 +170,15 @@ final class AttemptLog: @unchecked Sendable {
         let (queue, store, log) = try queue(
             sink(receiver.baseURL), retry: RetryPolicy(initialDelay: 1, maxDelay: 60), clock: clock,
             event: SinkTestEvents.firing())
-        await queue.onAttempt { _, result in log.add(result) }
-        await queue.deliverDueOnce()
+        log.add(await queue.deliverDueOnce())
         let first = try #require(log.results.first)
         #expect(first.status == .retry)
         #expect(first.nextAttemptAt == clock.now().addingTimeInterval(7))
         clock.advance(by: 6)
-        await queue.deliverDueOnce()
+        log.add(await queue.deliverDueOnce())
         #expect(log.results.count == 1)  // not due yet
         clock.advance(by: 1)
-        await queue.deliverDueOnce()
+        log.add(await queue.deliverDueOnce())
         #expect(log.results.map(\.status) == [.retry, .delivered])
         #expect(try store.outboxCounts().map { "\($0.sink)/\($0.status)/\($0.count)" } == ["hook/delivered/1"])
         #expect(receiver.requests.count == 2)
@@ -206,13 +196,12 @@ final class AttemptLog: @unchecked Sendable {
         }
 
         let (queue, store, log) = try queue(sink, retry: .standard, clock: clock, event: SinkTestEvents.firing())
-        await queue.onAttempt { _, result in log.add(result) }
-        await queue.deliverDueOnce()
+        log.add(await queue.deliverDueOnce())
         #expect(log.results.map(\.status) == [.dead])
         #expect(log.results.first?.error?.hasPrefix("HTTP 400: ") == true)
         #expect(try store.outboxCounts().map { "\($0.sink)/\($0.status)/\($0.count)" } == ["hook/dead/1"])
         clock.advance(by: 3600)
-        await queue.deliverDueOnce()
+        log.add(await queue.deliverDueOnce())
         #expect(receiver.requests.count == 2)  // the direct try and the queue's one; never again
     }
 

@@ -1,6 +1,15 @@
 import Foundation
 import Logging
 
+/// What the delivery queue tells whoever listens (the metrics, tests): one way, never waited on.
+public enum DeliveryReport: Sendable {
+    /// An attempt's result, once the state file has it (or has refused it).
+    case attempt(DeliveryResult)
+    /// The outbox's counts after a pass (a scrape never reads the state file, where SQLite
+    /// may wait seconds).
+    case outbox([OutboxCount])
+}
+
 /// Delivers queued events from the outbox to each sink, each sink on its own loop
 /// so that one failing sink never holds back another. Retries retryable failures
 /// with the sink's backoff; permanent failures become dead letters, logged with
@@ -26,8 +35,7 @@ public actor DeliveryQueue {
     private let clock: WatchClock
     private let logger: Logger
     private let wakers: [String: Waker]
-    private var observers: [@Sendable (PendingDelivery, DeliveryResult) async -> Void] = []
-    private var countObservers: [@Sendable ([OutboxCount]) -> Void] = []
+    private let listeners = ReportListeners<DeliveryReport>()
 
     public init(routes: [Route], store: StateStore, clock: WatchClock, logger: Logger) {
         self.routes = Dictionary(routes.map { ($0.sink.name, $0) }, uniquingKeysWith: { first, _ in first })
@@ -37,24 +45,23 @@ public actor DeliveryQueue {
         wakers = Dictionary(routes.map { ($0.sink.name, Waker()) }, uniquingKeysWith: { first, _ in first })
     }
 
-    /// Called after every attempt (metrics, tests).
-    public func onAttempt(_ observer: @escaping @Sendable (PendingDelivery, DeliveryResult) async -> Void) {
-        observers.append(observer)
-    }
-
-    /// Called with the outbox's counts when `run` starts and after each pass (metrics: a
-    /// scrape never reads the state file, where SQLite may wait seconds).
-    public func onOutboxCounts(_ observer: @escaping @Sendable ([OutboxCount]) -> Void) {
-        countObservers.append(observer)
+    /// A one-way sequence of every attempt's result and of the outbox's counts, starting
+    /// with the counts as they are now.
+    public func reports() -> AsyncStream<DeliveryReport> {
+        listeners.listen(first: outboxCounts().map { [.outbox($0)] } ?? [])
     }
 
     private func publishCounts() {
-        guard !countObservers.isEmpty else { return }
+        guard !listeners.isEmpty, let counts = outboxCounts() else { return }
+        listeners.publish(.outbox(counts))
+    }
+
+    private func outboxCounts() -> [OutboxCount]? {
         do {
-            let counts = try store.outboxCounts()
-            for observer in countObservers { observer(counts) }
+            return try store.outboxCounts()
         } catch {
             logger.error("cannot count the outbox: \(error.description)")
+            return nil
         }
     }
 
@@ -66,7 +73,6 @@ public actor DeliveryQueue {
     /// Runs every sink's loop until cancelled. An attempt in flight finishes; what it
     /// could not record stays in the outbox and is sent again (same id) after a restart.
     public func run() async {
-        publishCounts()
         await withTaskGroup(of: Void.self) { group in
             for name in routes.keys.sorted() {
                 group.addTask { await self.sinkLoop(name) }
@@ -75,13 +81,20 @@ public actor DeliveryQueue {
     }
 
     /// One pass over what is due now for every sink (for `once`); failures stay queued.
-    public func deliverDueOnce() async {
-        await withTaskGroup(of: Void.self) { group in
+    /// Returns what it reports: each attempt's result (sink by sink), then the outbox's counts.
+    @discardableResult
+    public func deliverDueOnce() async -> [DeliveryReport] {
+        let results = await withTaskGroup(of: (String, [DeliveryResult]).self) { group in
             for name in routes.keys.sorted() {
-                group.addTask { _ = await self.deliverDue(name) }
+                group.addTask { (name, await self.deliverDue(name).results) }
             }
+            var bySink: [String: [DeliveryResult]] = [:]
+            for await (name, results) in group { bySink[name] = results }
+            return bySink.keys.sorted().flatMap { bySink[$0] ?? [] }
         }
-        publishCounts()
+        let counts = outboxCounts()
+        if let counts { listeners.publish(.outbox(counts)) }
+        return results.map { .attempt($0) } + (counts.map { [.outbox($0)] } ?? [])
     }
 
     private func sinkLoop(_ name: String) async {
@@ -119,7 +132,8 @@ public actor DeliveryQueue {
     static let storeRetryDelay: TimeInterval = 5
 
     struct Pass {
-        var attempted = 0
+        var results: [DeliveryResult] = []
+        var attempted: Int { results.count }
         /// Set when the sink should wait before its next attempt.
         var resumeAt: Date?
     }
@@ -145,8 +159,8 @@ public actor DeliveryQueue {
         for message in due.unreadable { logger.error("dead letter: \(message)", metadata: ["sink": "\(name)"]) }
         for delivery in due.deliveries {
             if Task.isCancelled { break }
-            pass.attempted += 1
             let (result, recorded) = await attempt(delivery, route: route)
+            pass.results.append(result)
             if !recorded {
                 pass.resumeAt = clock.now().addingTimeInterval(Self.storeRetryDelay)
                 break
@@ -205,7 +219,7 @@ public actor DeliveryQueue {
             recorded = false
             logger.error("cannot record a delivery: \(error.description)", metadata: ["sink": "\(route.sink.name)"])
         }
-        for observer in observers { await observer(delivery, result) }
+        listeners.publish(.attempt(result))
         return (result, recorded)
     }
 }

@@ -112,8 +112,7 @@ public actor Ledger {
     /// expiries it held are tried again (not at once, again and again).
     private var retryAt: Date?
     private let waker = Waker()
-    private var listeners: [UInt64: AsyncStream<LedgerReport>.Continuation] = [:]
-    private var nextListener: UInt64 = 0
+    private let listeners = ReportListeners<LedgerReport>()
 
     /// Loads what the state file knows: requests (each raw object pruned to what `rules`
     /// read), alert states and sources' health. `vanishConfirmations`: see ``LedgerStorage``.
@@ -183,24 +182,10 @@ public actor Ledger {
     /// A one-way sequence of what happens, starting with the sources' health and the
     /// tracked counts as they are now.
     public func reports() -> AsyncStream<LedgerReport> {
-        let (stream, continuation) = AsyncStream<LedgerReport>.makeStream(bufferingPolicy: .bufferingNewest(1024))
-        let id = nextListener
-        nextListener += 1
-        listeners[id] = continuation
-        continuation.onTermination = { [weak self] _ in
-            guard let self else { return }
-            Task { await self.stopListening(id) }
-        }
-        continuation.yield(.sources(healthStates()))
-        continuation.yield(.tracked(statusCounts(), nearestDeadline: storage.nearestDeadline()))
-        return stream
+        listeners.listen(first: [.sources(healthStates()), .tracked(statusCounts(), nearestDeadline: storage.nearestDeadline())])
     }
 
-    private func stopListening(_ id: UInt64) { listeners[id] = nil }
-
-    private func publish(_ report: LedgerReport) {
-        for continuation in listeners.values { continuation.yield(report) }
-    }
+    private func publish(_ report: LedgerReport) { listeners.publish(report) }
 
     private func publishTracked() {
         guard !listeners.isEmpty else { return }

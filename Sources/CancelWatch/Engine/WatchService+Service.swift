@@ -7,7 +7,7 @@ extension WatchService {
     /// flight finishes; what is not delivered stays in the outbox). Call ``start()`` first.
     public var services: [any Service] {
         [
-            Stage(name: "deliveries") { [delivery] in await delivery.run() },
+            Stage(name: "deliveries") { [self] in await runDeliveries() },
             Stage(name: "ledger") { [self] in await runLedger() },
             Stage(name: "poller") { [poller] in await poller.run() },
         ]

@@ -22,12 +22,8 @@ public final class WatchService: Sendable {
         poller = Poller(sources: sources, ledger: ledger, clock: clock, logger: logger)
     }
 
-    /// Hands the metrics what the delivery queue reports, and lets the ledger decide what
-    /// fell due while the process was down (it fires now, once).
+    /// Lets the ledger decide what fell due while the process was down (it fires now, once).
     public func start() async {
-        let metrics = metrics
-        await delivery.onOutboxCounts { metrics.setOutbox($0) }
-        await delivery.onAttempt { delivery, result in metrics.recordDelivery(sink: delivery.sink, result: result.status) }
         metrics.recordEvents(await ledger.start())
         metrics.setTracked(await ledger.statusCounts(), nearestDeadline: await ledger.nearestDeadline())
     }
@@ -60,6 +56,20 @@ public final class WatchService: Sendable {
         }
     }
 
+    /// The deliveries' stage (see ``services``): the delivery queue and its reports into the
+    /// metrics, until the task is cancelled.
+    func runDeliveries() async {
+        let delivery = delivery
+        let metrics = metrics
+        let reports = await delivery.reports()
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await delivery.run() }
+            group.addTask {
+                for await report in reports { metrics.record(report) }
+            }
+        }
+    }
+
     /// One poll of every source, the events that are due, one delivery attempt each.
     public func once() async -> [PollReport] {
         let reports = await poller.pollAllOnce()
@@ -68,13 +78,21 @@ public final class WatchService: Sendable {
             metrics.recordEvents(report.events)
         }
         metrics.recordEvents(await ledger.processDue())
-        await delivery.deliverDueOnce()
+        for report in await delivery.deliverDueOnce() { metrics.record(report) }
         await ledger.prune()
         return reports
     }
 }
 
 extension CancelWatchMetrics {
+    /// Records what the delivery queue reports.
+    public func record(_ report: DeliveryReport) {
+        switch report {
+        case .attempt(let result): recordDelivery(sink: result.sink, result: result.status)
+        case .outbox(let counts): setOutbox(counts)
+        }
+    }
+
     /// Records what the ledger reports.
     public func record(_ report: LedgerReport) {
         switch report {

@@ -78,7 +78,7 @@ public final class CancelWatchMetrics: @unchecked Sendable {
         lock.withLock { sources = states }
     }
 
-    /// The outbox's counts, from the delivery queue (``DeliveryQueue/onOutboxCounts(_:)``).
+    /// The outbox's counts, from the delivery queue (``DeliveryReport/outbox(_:)``).
     public func setOutbox(_ counts: [OutboxCount]) {
         lock.withLock { outbox = counts }
     }
