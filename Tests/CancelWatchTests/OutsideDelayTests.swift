@@ -136,8 +136,9 @@ import Testing
         let attempts = AttemptLog()
         let running = await attempts.run(queue)
         defer { running.cancel() }
-        // The signal: the sink's loop waits on the clock (a hot loop never does).
-        _ = await eventually { clock.sleeperCount > 0 && attempts.results.count > 0 }
+        // The signal: the sink's loop waits on the clock (a hot loop never does), and the log
+        // has heard of every attempt the state file holds.
+        _ = try await eventually { try clock.sleeperCount > 0 && attempts.results.count > 0 && attempts.heardEveryAttempt(in: store) }
         #expect(clock.sleeperCount > 0, "the sink never waited: \(attempts.results.count) attempts")
         #expect(attempts.results.count == 1, "\(attempts.results.count) attempts without the clock moving")
         let next = try #require(try store.nextDeliveryAttempt(sink: "memory"))
