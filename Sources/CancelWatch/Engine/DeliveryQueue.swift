@@ -5,8 +5,8 @@ import Logging
 public enum DeliveryReport: Sendable {
     /// An attempt's result, once the state file has it (or has refused it).
     case attempt(DeliveryResult)
-    /// The outbox's counts after a pass (a scrape never reads the state file, where SQLite
-    /// may wait seconds).
+    /// The outbox's counts, first and after each pass (a scrape never reads the state file,
+    /// where SQLite may wait seconds).
     case outbox([OutboxCount])
 }
 
