@@ -6,8 +6,8 @@ import Testing
 @testable import CancelWatch
 
 /// A poll's request changes, their alert states, the source's health and the events with
-/// their outbox rows are one transaction; the state file, not a read back, gives an event
-/// the whole raw object memory does not hold.
+/// their outbox rows are one transaction (what a store does with one:
+/// `StateStoreContractTests`).
 @Suite struct LedgerTransactionTests {
     let clock = ManualClock(Date(timeIntervalSince1970: 1_764_000_000))
     let quiet = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
@@ -63,29 +63,5 @@ import Testing
         #expect(await ledger.processDue().map(\.kind) == [.expired])
         #expect(try store.inner.loadTracked().map(\.status) == [.expired])
         #expect(await ledger.nextWake == nil)
-    }
-
-    @Test func anEventAboutARequestTakesTheWholeObjectTheStateFileHasForIt() throws {
-        let store = try SQLiteStateStore(path: try temporaryStatePath("cw-one"))
-        let now = clock.now()
-        let a = request("a", deadlineIn: 600)
-        var pruned = a
-        pruned.raw = ["flag": true]
-        func firing(_ request: CancellationRequest) -> AlertEvent {
-            AlertEvent(
-                id: "e-\(request.id)", kind: .firing, rule: "r", severity: .warning, source: request.source,
-                marketplace: request.marketplace, request: request, occurredAt: now, message: "m", sinks: ["memory"])
-        }
-        var unknown = request("never-saved", deadlineIn: 600)
-        unknown.raw = ["flag": true]
-        try store.commit(
-            StoreChanges(
-                tracked: [TrackedRequest(request: a, status: .pending, firstSeen: now, lastSeen: now)],
-                events: [firing(pruned), firing(unknown)], eventsTakingSavedRaw: ["e-a", "e-never-saved"]),
-            at: now)
-        let queued = try store.dueDeliveries(sink: "memory", now: now, limit: 10).deliveries.map(\.event)
-        #expect(queued.first { $0.id == "e-a" }?.request?.raw == whole)
-        #expect(queued.first { $0.id == "e-a" }?.request?.order == "order-a")
-        #expect(queued.first { $0.id == "e-never-saved" }?.request?.raw == ["flag": true], "no saved object: it keeps what it had")
     }
 }
