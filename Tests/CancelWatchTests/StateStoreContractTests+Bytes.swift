@@ -95,7 +95,8 @@ extension StateStoreContractTests {
                 #expect(due.unreadable.isEmpty)
                 #expect(due.deliveries.map(\.event) == [event], "sample \(index)")
                 #expect(due.deliveries.first.map { Array($0.event.message.utf8) } == Array(event.message.utf8), "sample \(index)")
-                try store.recordDelivery(DeliveryResult(eventID: event.id, sink: sink, status: .dead, attempts: 1, error: texts[index], at: at))
+                try store.recordDelivery(
+                    DeliveryResult(eventID: event.id, sink: sink, status: .dead, attempts: 1, error: texts[index], at: at))
             }
             let letters = try store.deadLetters(limit: events.count + 1)
             #expect(letters.count == events.count)

@@ -30,7 +30,7 @@ extension StateStoreContractTests {
                 try store.recordDelivery(
                     DeliveryResult(eventID: event.id, sink: "hook", status: .delivered, attempts: 2, at: Date(timeIntervalSince1970: seconds)))
             }
-            #expect(try store.outboxCounts() == [OutboxCount(sink: "hook", status: "pending", count: 1)])
+            #expect(try Self.outbox(store) == ["hook pending 1"])
         }
     }
 
@@ -77,9 +77,11 @@ extension StateStoreContractTests {
             #expect(due.first?.nextAttemptAt == instant)
             #expect(try store.nextDeliveryAttempt(sink: "hook") == instant)
 
-            try store.recordDelivery(DeliveryResult(eventID: event.id, sink: "hook", status: .retry, attempts: 1, nextAttemptAt: instant, at: instant))
+            try store.recordDelivery(
+                DeliveryResult(eventID: event.id, sink: "hook", status: .retry, attempts: 1, nextAttemptAt: instant, at: instant))
             #expect(try store.nextDeliveryAttempt(sink: "hook") == instant)
-            try store.recordDelivery(DeliveryResult(eventID: event.id, sink: "hook", status: .dead, attempts: 2, error: "gone", at: instant))
+            try store.recordDelivery(
+                DeliveryResult(eventID: event.id, sink: "hook", status: .dead, attempts: 2, error: "gone", at: instant))
             #expect(try store.deadLetters(limit: 1).first?.at == instant)
         }
     }

@@ -2,8 +2,8 @@ import CancelWatch
 import Foundation
 import Testing
 
-/// A kind of state store the store contract runs against (`StateStoreContractTests`,
-/// `OutboxContractTests`). A new kind is one entry in `all` and its factory.
+/// A kind of state store the store contract (`StateStoreContractTests`) runs against.
+/// A new kind is one entry in `all` and its factory.
 struct StoreKind: Sendable, CustomTestStringConvertible {
     let name: String
     /// Makes a new, empty place for a store of this kind (a temporary file, a database).
