@@ -24,6 +24,40 @@ import Testing
         #expect(tracker.pending().count == 1)
     }
 
+    /// A change names the request in the listing instead of holding a copy: it reads as the
+    /// request listed (with the deadline kept), and applying leaves the listing as it was.
+    @Test func changesReadAsTheListedRequestsAndTheListingIsLeftAsItWas() {
+        var tracker = LedgerStorage(keepingRaw: .none)
+        var first = request("1", deadlineIn: 3600)
+        first.raw = ["note": "whole"]
+        let other = request("2", deadlineIn: 3600, source: "ozon-other")
+        let passed = request("3", deadlineIn: -10)
+        let listing = [first, other, passed]
+        let copy = listing.map { $0 }
+        let changes = tracker.apply(snapshot: PendingSnapshot(requests: listing), outcomes: [:], source: "ozon-main", now: clock.now())
+        #expect(listing == copy)
+        #expect(changes.map(\.tracked.request.id) == ["1", "3", "3"], "the other source's request is not this poll's")
+        guard case .new(let new) = changes[0], case .expired(let expired) = changes[2] else {
+            Issue.record("expected new, new, expired: \(Array(changes))")
+            return
+        }
+        #expect(new.request == first && new.hasWholeRaw && new.status == .pending && new.lastSeen == clock.now())
+        #expect(expired.status == .expired && expired.closedAt == passed.deadline)
+
+        clock.advance(by: 60)
+        var later = first
+        later.deadline = first.deadline.addingTimeInterval(5)
+        later.reason = "Другая причина"
+        let refined = tracker.apply(snapshot: snapshot(later), outcomes: [:], source: "ozon-main", now: clock.now())
+        guard case .updated(let updated) = refined.first, refined.count == 1 else {
+            Issue.record("expected one update: \(Array(refined))")
+            return
+        }
+        #expect(updated.request.deadline == first.deadline, "a deadline moved by less than the tolerance is kept")
+        #expect(updated.request.reason == "Другая причина" && updated.firstSeen == new.firstSeen && updated.lastSeen == clock.now())
+        #expect(refined == RequestChanges([.updated(updated)]))
+    }
+
     @Test func idsEqualAsTextButNotAsBytesAreTwoRequests() {
         // "café" composed and with a combining accent: Swift's `==` calls them equal; a
         // marketplace sent two different ids.

@@ -52,4 +52,39 @@ import Testing
         #expect(table.request(at: slot) == Self.request("x", reason: "new", logistics: "red_auto"))
         #expect(table.count == 1)
     }
+
+    /// The recent details are found by their texts' lengths: details of the same lengths share
+    /// a set of four, and more of them than that must still come back each with its own bytes.
+    @Test func manyDetailsOfTheSameLengthsComeBackEachWithItsOwnBytes() {
+        var table = RequestTable<Int>(rawPaths: .none)
+        var slots: [(slot: Int32, reason: String)] = []
+        for round in 0..<3 {
+            for i in 0..<12 {
+                let reason = "reason-\(i < 10 ? "0" : "")\(i)"
+                let slot = table.set(Self.request("\(round)-\(i)", reason: reason), rawKept: .everything, extra: i)
+                slots.append((slot, reason))
+            }
+        }
+        for (slot, reason) in slots { #expect(Array(table.request(at: slot).reason.utf8) == Array(reason.utf8)) }
+        #expect(table.sameFields(slots[0].slot, Self.request("0-0", reason: "reason-00")))
+        #expect(!table.sameFields(slots[0].slot, Self.request("0-0", reason: "reason-01")))
+    }
+
+    /// A poll's requests share one source, tried first: once every request of it has left, the
+    /// next source (even one given the same pool id) is not taken for it.
+    @Test func theLastSourceIsNotTakenForTheNextOneOnceItsRequestsLeft() {
+        var table = RequestTable<Int>(rawPaths: .none)
+        func request(_ id: String, source: String) -> CancellationRequest {
+            var request = Self.request(id, reason: "r")
+            request.source = source
+            return request
+        }
+        let first = table.set(request("1", source: "shop-a"), rawKept: .everything, extra: 0)
+        table.remove(first)
+        let second = table.set(request("1", source: "shop-b"), rawKept: .everything, extra: 0)
+        #expect(table.source(at: second) == "shop-b")
+        let third = table.set(request("2", source: "shop-a"), rawKept: .everything, extra: 0)
+        #expect(table.source(at: third) == "shop-a" && table.source(at: second) == "shop-b")
+        #expect(table.slot(of: RequestKey(source: "shop-b", id: "1")) == second)
+    }
 }

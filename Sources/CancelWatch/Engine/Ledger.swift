@@ -35,7 +35,7 @@ public struct PollResult: Sendable {
 /// What one poll of one source did.
 public struct PollReport: Sendable {
     public var source: String
-    public var changes: [RequestChange]
+    public var changes: RequestChanges
     public var pending: Int
     public var error: PollError?
     public var health: SourceHealth
@@ -232,7 +232,7 @@ public actor Ledger {
     public func apply(_ poll: PollResult) -> PollReport {
         let source = poll.source
         storage.beginChanges()
-        var changes: [RequestChange] = []
+        var changes: RequestChanges = []
         if let listing = poll.listing {
             changes = storage.apply(
                 snapshot: listing.snapshot, outcomes: listing.outcomes, source: source, now: clock.now(), listedAt: listing.listedAt)
@@ -285,10 +285,11 @@ public actor Ledger {
         let now = clock.now()
         storage.beginChanges()
         var step = StoreChanges()
-        var changes: [RequestChange] = []
+        var expired: [RequestChange] = []
         for source in storage.sourcesWithDeadlinesPassed(now: now) where !canAsk(source) {
-            changes += storage.expire(now: now, source: source)
+            expired += storage.expire(now: now, source: source)
         }
+        let changes = RequestChanges(expired)
         process(changes, now: now, into: &step)
         var due: [(Int32, CancellationRequest?)] = []
         while let slot = storage.popDue(now: now) { due.append((slot, nil)) }
@@ -333,10 +334,10 @@ public actor Ledger {
     /// Marks requests whose deadline has come as expired (of `sources`, or all), without
     /// asking the marketplace, with their `expired` events.
     @discardableResult
-    public func expireNow(sources names: [String]? = nil) -> [RequestChange] {
+    public func expireNow(sources names: [String]? = nil) -> RequestChanges {
         let now = clock.now()
         storage.beginChanges()
-        let changes = names.map { $0.flatMap { storage.expire(now: now, source: $0) } } ?? storage.expire(now: now)
+        let changes = names.map { RequestChanges($0.flatMap { storage.expire(now: now, source: $0) }) } ?? storage.expire(now: now)
         var step = StoreChanges()
         process(changes, now: now, into: &step)
         guard commit(step, now: now) else { return [] }
@@ -381,7 +382,7 @@ public actor Ledger {
     /// Takes in a poll's (or an expiry's) changes: closed requests get their
     /// `resolved`/`expired`; opened or refined ones are evaluated (with the raw object
     /// the change brought).
-    private func process(_ changes: [RequestChange], now: Date, into step: inout StoreChanges) {
+    private func process(_ changes: RequestChanges, now: Date, into step: inout StoreChanges) {
         guard !changes.isEmpty else { return }
         var touched: [Int32: CancellationRequest?] = [:]
         var order: [Int32] = []

@@ -101,6 +101,78 @@ public enum RequestChange: Sendable, Hashable {
     }
 }
 
+/// The changes of one `apply` or `expire`, in order. A change for a request just listed
+/// names it in the listing rather than holding a copy (a first poll lists thousands): it
+/// becomes a ``RequestChange`` value when it is read.
+public struct RequestChanges: RandomAccessCollection, ExpressibleByArrayLiteral, Equatable, Sendable {
+    /// A new or updated request of the listing, with what the ledger knows of it then.
+    struct Listed: Sendable {
+        var index: Int32
+        var isNew: Bool
+        /// Whether the listed raw object is the whole one (otherwise: `rawPaths` of it).
+        var wholeRaw: Bool
+        var firstSeen: Double
+        var lastSeen: Double
+        /// The deadline kept (a listed one within the tolerance of it is not a change).
+        var deadline: Double
+        var fingerprint: UInt64
+    }
+
+    enum Entry: Sendable {
+        case listed(Listed)
+        indirect case value(RequestChange)
+    }
+
+    private(set) var entries: [Entry]
+    /// The listing the changes name (set once they are all made: while they are, `apply`
+    /// reads it in place).
+    fileprivate(set) var listing: [CancellationRequest]
+    private let rawPaths: RawPaths
+
+    /// No changes yet, of a poll that listed `listing`.
+    init(listing: [CancellationRequest], rawPaths: RawPaths) {
+        entries = []
+        self.listing = listing
+        self.rawPaths = rawPaths
+    }
+
+    /// These changes, as values.
+    public init(_ changes: [RequestChange]) {
+        entries = changes.map(Entry.value)
+        listing = []
+        rawPaths = .everything
+    }
+
+    public init(arrayLiteral changes: RequestChange...) { self.init(changes) }
+
+    public var startIndex: Int { 0 }
+    public var endIndex: Int { entries.count }
+
+    public subscript(position: Int) -> RequestChange {
+        switch entries[position] {
+        case .value(let change):
+            return change
+        case .listed(let listed):
+            var request = listing[Int(listed.index)]
+            request.deadline = Date(timeIntervalSinceReferenceDate: listed.deadline)
+            let tracked = TrackedRequest(
+                request: request, status: .pending, firstSeen: Date(timeIntervalSinceReferenceDate: listed.firstSeen),
+                lastSeen: Date(timeIntervalSinceReferenceDate: listed.lastSeen), rawKept: listed.wholeRaw ? .everything : rawPaths,
+                rawFingerprint: listed.fingerprint)
+            return listed.isNew ? .new(tracked) : .updated(tracked)
+        }
+    }
+
+    /// The same changes, as values.
+    public static func == (a: RequestChanges, b: RequestChanges) -> Bool { a.elementsEqual(b) }
+
+    mutating func append(_ change: RequestChange) { entries.append(.value(change)) }
+
+    mutating func append(_ listed: Listed) { entries.append(.listed(listed)) }
+
+    mutating func reserveCapacity(_ n: Int) { entries.reserveCapacity(n) }
+}
+
 /// The ledger's storage: every known request, how each changed between polls, its alert
 /// states and its timer. A value: the ``Ledger`` owns one and persists every change.
 ///
@@ -297,12 +369,20 @@ public struct LedgerStorage: Sendable {
     /// waits for the next listing (the seller may have answered in between).
     public mutating func apply(
         snapshot: PendingSnapshot, outcomes: [RequestKey: OutcomeLookup], source: String, now: Date, listedAt: Date? = nil
-    ) -> [RequestChange] {
+    ) -> RequestChanges {
         let cutoff = min(listedAt ?? now, now)
-        var changes: [RequestChange] = []
-        for request in snapshot.requests where request.source == source {
-            if !unconfirmedVanish.isEmpty { unconfirmedVanish[request.key] = nil }
-            observePending(request, now: now, cutoff: cutoff, into: &changes)
+        let listing = snapshot.requests
+        var changes = RequestChanges(listing: [], rawPaths: table.rawPaths)
+        changes.reserveCapacity(listing.count)
+        // What the source did not have pending is mostly new.
+        table.reserveCapacity(adding: max(0, listing.count - pendingCount(source: source)))
+        // Each request is read in place (no copy; never written), and a change names its place
+        // in the listing.
+        listing.withUnsafeBufferPointer { requests in
+            let requests = UnsafeMutableBufferPointer(mutating: requests)
+            for index in requests.indices {
+                observePending(&requests[index], of: source, listed: Int32(index), now: now, cutoff: cutoff, into: &changes)
+            }
         }
         if !unconfirmedVanish.isEmpty {
             for id in snapshot.skippedIDs { unconfirmedVanish[RequestKey(source: source, id: id)] = nil }
@@ -313,7 +393,8 @@ public struct LedgerStorage: Sendable {
             switch lookup {
             case .stillPending(let request):
                 unconfirmedVanish[key] = nil
-                observePending(request, now: now, cutoff: cutoff, into: &changes)
+                var request = request
+                observePending(&request, of: source, listed: nil, now: now, cutoff: cutoff, into: &changes)
             case .resolved(.vanished, _) where !snapshot.complete:
                 // The unreadable item may be this one: not gone, and not a miss either.
                 continue
@@ -345,14 +426,19 @@ public struct LedgerStorage: Sendable {
                 changes.append(.resolved(tracked, outcome))
             }
         }
-        changes.append(contentsOf: expire(now: cutoff, source: source))
+        for change in expiring(now: cutoff, source: source) { changes.append(change) }
+        changes.listing = listing
         return changes
     }
 
     /// Marks every pending request (of `source`, or of all) whose deadline has come as expired.
-    public mutating func expire(now: Date, source: String? = nil) -> [RequestChange] {
+    public mutating func expire(now: Date, source: String? = nil) -> RequestChanges {
+        RequestChanges(expiring(now: now, source: source))
+    }
+
+    private mutating func expiring(now: Date, source: String?) -> [RequestChange] {
         guard let source else {
-            return sourcePositions.keys.flatMap { expire(now: now, source: $0) }.sorted { $0.tracked.key < $1.tracked.key }
+            return sourcePositions.keys.flatMap { expiring(now: now, source: $0) }.sorted { $0.tracked.key < $1.tracked.key }
         }
         guard let p = sourcePositions[source] else { return [] }
         var changes: [RequestChange] = []
@@ -520,15 +606,25 @@ public struct LedgerStorage: Sendable {
     /// `set`, where the caller has located the key. (`value` is borrowed: a request just
     /// listed is stored and handed on as a change without a copy.)
     private mutating func set(_ key: RequestKey, _ value: borrowing TrackedRequest, at location: RequestTable<Record>.Location) {
-        let isPending = value.status == .pending
+        set(
+            key, value.request, status: value.status, firstSeen: value.firstSeen, lastSeen: value.lastSeen, closedAt: value.closedAt,
+            rawKept: value.rawKept, fingerprint: value.rawFingerprint ?? Self.rawFingerprint(value.request), at: location)
+    }
+
+    /// `set`, from the parts of a tracked request (`request` is read in place: a request just
+    /// listed is stored without a copy).
+    private mutating func set(
+        _ key: RequestKey, _ request: CancellationRequest, status: TrackedStatus, firstSeen: Date, lastSeen: Date, closedAt: Date?,
+        rawKept: RawPaths, fingerprint: UInt64, at location: RequestTable<Record>.Location
+    ) {
+        let isPending = status == .pending
         let left = leave(key, at: location, pending: isPending)
         let record = Record(
-            firstSeen: value.firstSeen.timeIntervalSinceReferenceDate, lastSeen: value.lastSeen.timeIntervalSinceReferenceDate,
-            closedAt: value.closedAt?.timeIntervalSinceReferenceDate,
-            fingerprint: value.rawFingerprint ?? Self.rawFingerprint(value.request), pendingPosition: left.pendingPosition,
-            alerts: left.alerts, status: value.status)
-        let slot = table.set(value.request, rawKept: value.rawKept, extra: record, at: location)
-        countByStatus[value.status.index] += 1
+            firstSeen: firstSeen.timeIntervalSinceReferenceDate, lastSeen: lastSeen.timeIntervalSinceReferenceDate,
+            closedAt: closedAt?.timeIntervalSinceReferenceDate, fingerprint: fingerprint, pendingPosition: left.pendingPosition,
+            alerts: left.alerts, status: status)
+        let slot = table.set(request, rawKept: rawKept, extra: record, at: location)
+        countByStatus[status.index] += 1
         guard isPending else { return }
         let p = self.position(of: key.source)
         if !left.wasPending {
@@ -536,7 +632,7 @@ public struct LedgerStorage: Sendable {
             sources[p].pending.append(slot)
             table[extra: slot].pendingPosition = Int32(sources[p].pending.count - 1)
         }
-        let deadline = value.request.deadline
+        let deadline = request.deadline
         if !(left.wasPending && left.deadline == deadline) {
             sources[p].deadlines.push(deadline, slot)
             // Entries left behind by moved deadlines are dropped when they reach the top;
@@ -577,14 +673,31 @@ public struct LedgerStorage: Sendable {
         }
     }
 
-    private mutating func observePending(_ request: CancellationRequest, now: Date, cutoff: Date, into changes: inout [RequestChange]) {
+    /// `request` is read only: `inout` so that the listing's own is handed on in place (a
+    /// borrowed one would be copied at every call). `listed`: its index in the listing the
+    /// changes name (nil: it is not in it).
+    private mutating func observePending(
+        _ request: inout CancellationRequest, of source: String, listed: Int32?, now: Date, cutoff: Date,
+        into changes: inout RequestChanges
+    ) {
+        guard request.source == source else { return }
         let key = request.key
+        if !unconfirmedVanish.isEmpty { unconfirmedVanish[key] = nil }
         var fingerprint = Self.rawFingerprint(request)
         let location = table.locate(key)
         guard let slot = location.slot else {
-            let tracked = TrackedRequest(request: request, status: .pending, firstSeen: now, lastSeen: now, rawFingerprint: fingerprint)
-            set(key, tracked, at: location)
-            changes.append(.new(tracked))
+            set(
+                key, request, status: .pending, firstSeen: now, lastSeen: now, closedAt: nil, rawKept: .everything,
+                fingerprint: fingerprint, at: location)
+            if let listed {
+                let seen = now.timeIntervalSinceReferenceDate
+                changes.append(
+                    RequestChanges.Listed(
+                        index: listed, isNew: true, wholeRaw: true, firstSeen: seen, lastSeen: seen,
+                        deadline: request.deadline.timeIntervalSinceReferenceDate, fingerprint: fingerprint))
+            } else {
+                changes.append(.new(TrackedRequest(request: request, status: .pending, firstSeen: now, lastSeen: now, rawFingerprint: fingerprint)))
+            }
             if request.deadline <= cutoff { expireOne(key, into: &changes) }
             return
         }
@@ -615,11 +728,22 @@ public struct LedgerStorage: Sendable {
             rawKept = table.rawPaths
         }
         guard reopened || record.fingerprint != fingerprint || !table.sameFields(slot, refined) else { return }
-        let tracked = TrackedRequest(
-            request: refined, status: .pending, firstSeen: Date(timeIntervalSinceReferenceDate: record.firstSeen), lastSeen: now,
-            rawKept: rawKept, rawFingerprint: fingerprint)
-        set(key, tracked, at: location)
-        changes.append(.updated(tracked))
+        let firstSeen = Date(timeIntervalSinceReferenceDate: record.firstSeen)
+        set(
+            key, refined, status: .pending, firstSeen: firstSeen, lastSeen: now, closedAt: nil, rawKept: rawKept, fingerprint: fingerprint,
+            at: location)
+        if let listed {
+            changes.append(
+                RequestChanges.Listed(
+                    index: listed, isNew: false, wholeRaw: rawKept.isEverything, firstSeen: record.firstSeen,
+                    lastSeen: now.timeIntervalSinceReferenceDate, deadline: refined.deadline.timeIntervalSinceReferenceDate,
+                    fingerprint: fingerprint))
+        } else {
+            changes.append(
+                .updated(
+                    TrackedRequest(
+                        request: refined, status: .pending, firstSeen: firstSeen, lastSeen: now, rawKept: rawKept, rawFingerprint: fingerprint)))
+        }
         if refined.deadline <= cutoff { expireOne(key, into: &changes) }
     }
 
@@ -629,7 +753,7 @@ public struct LedgerStorage: Sendable {
         request.rawObject.changeFingerprint ?? request.rawObject.fingerprint(ignoring: request.marketplace.volatileRawKeys)
     }
 
-    private mutating func expireOne(_ key: RequestKey, into changes: inout [RequestChange]) {
+    private mutating func expireOne(_ key: RequestKey, into changes: inout RequestChanges) {
         guard let slot = table.slot(of: key), table[extra: slot].status == .pending else { return }
         var tracked = self.tracked(at: slot)
         tracked.status = .expired

@@ -104,6 +104,8 @@ struct RequestTable<Extra: Sendable>: Sendable {
     /// repeat a few, and comparing with them is cheaper than a lookup.
     private var recentSources = RecentIDs()
     private var recentDetails = RecentIDs()
+    /// The source interned last (0: none), holding a reference.
+    private var lastSource: UInt32 = 0
 
     init(rawPaths: RawPaths) {
         self.rawPaths = rawPaths
@@ -112,6 +114,14 @@ struct RequestTable<Extra: Sendable>: Sendable {
     mutating func reserveCapacity(_ n: Int) {
         entries.reserveCapacity(n)
         if Self.bucketCount(for: n) > buckets.count { rehash(Self.bucketCount(for: n)) }
+    }
+
+    /// Room for `n` more requests, grown as appending grows (so that calling it poll after
+    /// poll stays linear): a first poll of thousands copies no array while it fills.
+    mutating func reserveCapacity(adding n: Int) {
+        let slots = entries.count + max(0, n - freeSlots.count)
+        if slots > entries.capacity { entries.reserveCapacity(max(slots, 2 * entries.capacity)) }
+        if Self.bucketCount(for: count + n) > buckets.count { rehash(Self.bucketCount(for: count + n)) }
     }
 
     // MARK: Reading
@@ -219,8 +229,11 @@ struct RequestTable<Extra: Sendable>: Sendable {
         packed.createdAt = request.createdAt?.timeIntervalSinceReferenceDate ?? 0
         packed.hasCreatedAt = request.createdAt != nil
         packed.live = true
-        packed.source = recentSources.intern(ExactText(request.source), digest: FastDigest.of(request.source), in: &sources)
-        packed.details = recentDetails.intern(request.details, digest: request.details.digest, in: &details)
+        packed.source = internSource(request.source)
+        // The recent details are found by their texts' lengths (no byte read twice: the
+        // comparison that follows reads them); different details of the same lengths only
+        // share a recent slot.
+        packed.details = recentDetails.intern(request.details, digest: Self.lengths(of: request.details), in: &details)
         packed.marketplace = request.marketplace
         packed.state = request.state
         packed.raw = retainRaw(request.rawObject, kept: rawKept)
@@ -251,6 +264,28 @@ struct RequestTable<Extra: Sendable>: Sendable {
         entries[Int(slot)].request = PackedRequest()
         freeSlots.append(slot)
         count -= 1
+    }
+
+    /// A poll's requests share one source: the last one is tried first.
+    private mutating func internSource(_ source: String) -> UInt32 {
+        if lastSource != 0 && sameBytes(sources[lastSource].text, source) {
+            sources.retain(id: lastSource)
+            return lastSource
+        }
+        let id = recentSources.intern(ExactText(source), digest: FastDigest.of(source), in: &sources)
+        // It holds a reference of its own, so that the id keeps naming this text.
+        sources.retain(id: id)
+        sources.release(lastSource)
+        lastSource = id
+        return id
+    }
+
+    @inline(__always)
+    private static func lengths(of details: CancellationRequest.Details) -> UInt64 {
+        var digest = FastDigest()
+        digest.add(UInt64(details.rawState.utf8.count) << 48 | UInt64(details.initiator.utf8.count) << 32 | UInt64(details.reason.utf8.count))
+        digest.add(UInt64(details.reasonID.utf8.count) << 48 | UInt64(details.logistics.utf8.count) << 32 | UInt64(details.reasonMessage.utf8.count))
+        return digest.value
     }
 
     private mutating func retainRaw(_ raw: RawObject, kept: RawPaths) -> UInt32 {
@@ -336,23 +371,33 @@ struct RequestTable<Extra: Sendable>: Sendable {
     }
 }
 
-/// The pool ids a table interned lately, by the fast digest of their values (a slot per
-/// digest's low bits, each holding a reference so that its id keeps naming its value):
-/// requests mostly repeat a few hundred values, and finding one here costs a digest and one
-/// comparison instead of a seeded hash and a dictionary probe.
+/// The pool ids a table interned lately, by a digest of their values (four ways per set of
+/// the digest's low bits, each holding a reference so that its id keeps naming its value):
+/// requests mostly repeat a few hundred values, and finding one here costs a digest and a
+/// comparison instead of a seeded hash and a dictionary probe. Four ways, so that values
+/// whose digests share a set (or are equal: the caller may digest only part of a value)
+/// do not push each other out.
 struct RecentIDs: Sendable {
+    private static let ways = 4
     private var digests = [UInt64](repeating: 0, count: 256)
     private var ids = [UInt32](repeating: 0, count: 256)
+    /// Per set, the way replaced next.
+    private var next = [UInt8](repeating: 0, count: 256 / 4)
 
     mutating func intern<Value>(_ value: Value, digest: UInt64, in pool: inout InternPool<Value>) -> UInt32 {
-        let slot = Int(truncatingIfNeeded: digest) & (ids.count - 1)
-        let cached = ids[slot]
-        if cached != 0 && digests[slot] == digest && pool.holds(value, at: cached) {
-            pool.retain(id: cached)
-            return cached
+        let set = Int(truncatingIfNeeded: digest) & (next.count - 1)
+        let first = set * Self.ways
+        for slot in first..<first + Self.ways {
+            let cached = ids[slot]
+            if cached != 0 && digests[slot] == digest && pool.holds(value, at: cached) {
+                pool.retain(id: cached)
+                return cached
+            }
         }
         let id = pool.retain(value)
-        pool.release(cached)
+        let slot = first + Int(next[set])
+        next[set] = UInt8((Int(next[set]) + 1) % Self.ways)
+        pool.release(ids[slot])
         pool.retain(id: id)
         ids[slot] = id
         digests[slot] = digest
