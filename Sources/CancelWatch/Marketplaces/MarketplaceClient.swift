@@ -169,3 +169,12 @@ extension SecretScrubber {
         return copy
     }
 }
+
+/// Room in `requests` for `count` more, as a listing announces them (read from the wire: at
+/// most 20,000 are reserved ahead), grown as appending grows: a listing of thousands is
+/// not copied again and again while it fills.
+func reserve(_ requests: inout [CancellationRequest], adding count: Int) {
+    let wanted = requests.count + min(max(0, count), 20_000)
+    guard wanted > requests.capacity else { return }
+    requests.reserveCapacity(max(wanted, 2 * requests.capacity))
+}

@@ -48,8 +48,11 @@ public struct OzonClient: MarketplaceClient {
 
     public func fetchPending() async throws(PollError) -> PendingSnapshot {
         var result = try await list(filters: ["state": "ON_APPROVAL"])
-        // In place: no copy of the requests kept.
-        result.requests.removeAll { $0.state != .pending }
+        // In place: no copy of the requests kept (each looked at through its index: a
+        // request handed to a closure would be copied).
+        if result.requests.indices.contains(where: { result.requests[$0].state != .pending }) {
+            result.requests.removeAll { $0.state != .pending }
+        }
         return PendingSnapshot(
             requests: result.requests, warnings: result.warnings, pages: result.pages,
             skippedIDs: Array(result.skippedIDs), complete: result.complete)
@@ -127,6 +130,7 @@ public struct OzonClient: MarketplaceClient {
                 makeRequest: { _ in request }
             ) { (response, scrubber) throws(PollError) -> OzonWire.Page in try interpret(response, scrubber: scrubber) }.value
             result.pages += 1
+            if result.pages == 1, let counter = page.counter { reserve(&result.requests, adding: Int(clamping: counter)) }
             var fresh = 0
             for item in page.items {
                 if let number = item.id {

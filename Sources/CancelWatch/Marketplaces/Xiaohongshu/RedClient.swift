@@ -77,15 +77,17 @@ public final class RedClient: MarketplaceClient {
         var skipped: [String] = []
         var complete = true
         for logistics in account.logistics {
-            pages += try await forEachPage(query: [("logistics", logistics), ("status", "unaudited")]) { items, sentAt in
+            pages += try await forEachPage(query: [("logistics", logistics), ("status", "unaudited")]) { items, sentAt, pagesLeft in
+                reserve(&requests, adding: items.count * pagesLeft)
                 for item in items {
-                    let pending: RedWire.PendingItem
+                    let request: CancellationRequest
+                    let left: Double
                     do throws(PollErrorReason) {
                         // The vendor's own example mixes audited items into the list.
                         guard let unaudited = try RedWire.unauditedItem(
                             from: item, source: source, sentAt: sentAt, unit: account.maxAuditTimeUnit, logistics: logistics)
                         else { continue }
-                        pending = unaudited
+                        (request, left) = (unaudited.request, unaudited.left)
                     } catch {
                         // Still listed: whatever it is, it has not left the list.
                         if let id = RedWire.requestID(of: item) {
@@ -96,13 +98,11 @@ public final class RedClient: MarketplaceClient {
                         warnings.append(scrubber.scrub("source '\(source)': skipped an item: \(error.message)"))
                         continue
                     }
-                    guard seen.insert(pending.request.id) else { continue }
-                    if let warning = unitWarning.check(
-                        pending.request, left: pending.left, unit: account.maxAuditTimeUnit, now: sentAt, source: source)
-                    {
+                    guard seen.insert(request.id) else { continue }
+                    if let warning = unitWarning.check(request, left: left, unit: account.maxAuditTimeUnit, now: sentAt, source: source) {
                         unitWarnings.append(warning)
                     }
-                    requests.append(pending.request)
+                    requests.append(request)
                 }
             }
         }
@@ -169,7 +169,7 @@ public final class RedClient: MarketplaceClient {
                         ("logistics", logistics), ("status", status), ("start_time", String(window.lowerBound)),
                         ("end_time", String(window.upperBound)),
                     ]
-                    _ = try await forEachPage(query: query) { items, sentAt in
+                    _ = try await forEachPage(query: query) { items, sentAt, _ in
                         for item in items {
                             record(item, queried: status, logistics: logistics, sentAt: sentAt, into: &findings)
                         }
@@ -236,9 +236,9 @@ public final class RedClient: MarketplaceClient {
     }
 
     /// Calls the list for every page up to `total_page`, handing each page's items to
-    /// `body` with the instant the try that returned them was sent.
+    /// `body` with the instant the try that returned them was sent and the pages left.
     private func forEachPage(
-        query: [(String, String)], _ body: ([RedWire.Item], Date) -> Void
+        query: [(String, String)], _ body: ([RedWire.Item], Date, Int) -> Void
     ) async throws(PollError) -> Int {
         var pages = 0
         var pageNo = 1
@@ -269,8 +269,9 @@ public final class RedClient: MarketplaceClient {
                 }
             }
             // The countdown started no earlier than the send of the try that succeeded.
-            body(page.items, call.sentAt)
             totalPage = page.totalPage
+            // The pages left, this one included (as the marketplace says: bounded before use).
+            body(page.items, call.sentAt, min(max(1, totalPage - pageNo + 1), Self.maxPages))
             pageNo += 1
         } while pageNo <= totalPage && pageNo <= Self.maxPages
         return pages
