@@ -10,7 +10,7 @@ import Foundation
 /// 1,500 and more descriptors a full test run holds, an entry lands at the buffer's end
 /// and that copy reads past it (a crash inside `Process.run`, seen in a full run). Here
 /// the child closes every other descriptor with `closefrom` instead, and starts in a
-/// process group of its own, as `Process` does.
+/// process group of its own with no signal blocked, as `Process` does.
 public final class ChildProcess: @unchecked Sendable {
     public let processIdentifier: Int32
     private let lock = NSLock()
@@ -39,7 +39,15 @@ public final class ChildProcess: @unchecked Sendable {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
+        // No signal blocked, each at its default: the spawning thread's mask (a Swift thread
+        // blocks SIGCHLD, SIGTERM and more) would otherwise be the child's.
+        var none = sigset_t()
+        sigemptyset(&none)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        var all = sigset_t()
+        sigfillset(&all)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         posix_spawnattr_setpgroup(&attributes, 0)
 
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
