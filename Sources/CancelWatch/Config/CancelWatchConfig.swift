@@ -14,7 +14,10 @@ public struct CancelWatchConfig: Sendable {
     /// The file it was loaded from, as given.
     public var path: String
     /// The SQLite state file (`state:`); default `./cancelwatch.sqlite` next to the config.
+    /// For a PostgreSQL state, the database's URL without its password.
     public var state: String
+    /// The PostgreSQL database holding the state (`state: postgres://…`); nil for a state file.
+    public var stateDatabase: PostgresLocation?
     /// Rule files and directories (`rules:`); default `./rules` next to the config.
     public var rules: [String]
     /// The zone for `hour`, `weekday`, quiet windows and times in messages (`timezone:`, IANA name); default UTC.

@@ -119,7 +119,12 @@ final class ConfigReader: YAMLReader {
         checkKeys(top, allowed: ConfigKeys.top)
 
         var config = CancelWatchConfig(path: path)
-        config.state = resolvePath(string(top, "state", required: false) ?? CancelWatchConfig.defaultStatePath)
+        if case .scalar(let written)? = top.value("state"), PostgresLocation.isURL(written.string) {
+            config.stateDatabase = stateDatabase(top, written: written)
+            config.state = config.stateDatabase?.description ?? ""
+        } else {
+            config.state = resolvePath(string(top, "state", required: false) ?? CancelWatchConfig.defaultStatePath)
+        }
         if let rules = scalars(top, "rules", expected: "a rule file or directory, or a list of them") {
             config.rules = rules.map { resolvePath($0.text) }
         } else {
@@ -631,6 +636,20 @@ final class ConfigReader: YAMLReader {
         }
         for part in [components.password, components.percentEncodedPassword] {
             if let part, !part.isEmpty { secretTexts.insert(part) }
+        }
+    }
+
+    /// `state: postgres://…`, its password (only from a variable) remembered as secret.
+    private func stateDatabase(_ top: YAMLMapping, written: Node.Scalar) -> PostgresLocation? {
+        guard let value = scalar(top, "state", expected: "a file or postgres://USER@HOST:PORT/DATABASE", secret: false, url: true)
+        else { return nil }
+        switch PostgresLocation.parse(written: written.string, environment: environment) {
+        case .success(let location):
+            if let password = location.password?.value, !password.isEmpty { secretTexts.insert(password) }
+            return location
+        case .failure(let error):
+            report("invalid 'state' \(value.shown): \(error.message)", at: value.mark)
+            return nil
         }
     }
 
