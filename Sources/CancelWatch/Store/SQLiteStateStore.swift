@@ -413,12 +413,7 @@ public final class SQLiteStateStore: StateStore {
     }
 
     public func recordDelivery(_ result: DeliveryResult) throws(StoreError) {
-        let status: String
-        switch result.status {
-        case .delivered: status = "delivered"
-        case .retry: status = "pending"
-        case .dead: status = "dead"
-        }
+        let status = result.status.outboxStatus
         try database.transaction { () throws(StoreError) in
             try database.query(
                 """

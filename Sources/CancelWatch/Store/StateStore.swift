@@ -162,6 +162,17 @@ public struct DeliveryResult: Sendable, Hashable {
     }
 }
 
+extension DeliveryResult.Status {
+    /// The outbox row's `status` once an attempt came to this.
+    var outboxStatus: String {
+        switch self {
+        case .delivered: "delivered"
+        case .retry: "pending"
+        case .dead: "dead"
+        }
+    }
+}
+
 public struct OutboxCount: Sendable, Hashable {
     public var sink: String
     public var status: String

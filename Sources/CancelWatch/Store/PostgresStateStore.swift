@@ -1,0 +1,453 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+/// The state in a PostgreSQL database (`state: postgres://…`), which several replicas can
+/// share: the tables and meaning of ``SQLiteStateStore``. Request ids, event ids and error
+/// texts come from outside and may hold a NUL, which PostgreSQL's text cannot: they are
+/// kept as `bytea`. Times are seconds since 1970 as doubles, as in the state file.
+///
+/// Every call blocks its thread until the database answers (``StateDatabaseConnection``).
+public final class PostgresStateStore: StateStore {
+    /// The schema versions, in order: version N is `migrations[N - 1]`, one statement each.
+    static let migrations: [[String]] = [
+        [
+            """
+            CREATE TABLE requests (
+                source text NOT NULL,
+                id bytea NOT NULL,
+                fields text NOT NULL,
+                raw text NOT NULL,
+                status text NOT NULL,
+                first_seen double precision NOT NULL,
+                last_seen double precision NOT NULL,
+                closed_at double precision,
+                PRIMARY KEY (source, id)
+            )
+            """,
+            """
+            CREATE TABLE source_health (
+                source text PRIMARY KEY,
+                marketplace text NOT NULL,
+                last_poll_at double precision,
+                last_success_at double precision,
+                consecutive_failures bigint NOT NULL,
+                last_error bytea,
+                down boolean NOT NULL,
+                down_count bigint NOT NULL DEFAULT 0
+            )
+            """,
+            """
+            CREATE TABLE alerts (
+                source text NOT NULL,
+                request_id bytea NOT NULL,
+                rule text NOT NULL,
+                firings bigint NOT NULL,
+                repeats bigint NOT NULL,
+                active boolean NOT NULL,
+                last_fired_at double precision,
+                next_repeat_at double precision,
+                held_until double precision,
+                closed boolean NOT NULL,
+                PRIMARY KEY (source, request_id, rule)
+            )
+            """,
+            """
+            CREATE TABLE outbox (
+                event_id bytea NOT NULL,
+                sink text NOT NULL,
+                event text NOT NULL,
+                status text NOT NULL,
+                attempts bigint NOT NULL,
+                next_attempt_at double precision NOT NULL,
+                created_at double precision NOT NULL,
+                finished_at double precision,
+                last_error bytea,
+                sinks text,
+                queued bigint GENERATED ALWAYS AS IDENTITY,
+                PRIMARY KEY (event_id, sink)
+            )
+            """,
+            "CREATE INDEX outbox_due ON outbox (sink, status, next_attempt_at)",
+        ]
+    ]
+    static var schemaVersion: Int { migrations.count }
+    /// The advisory lock every replica takes while it migrates ("cwschema").
+    static let migrationLock: Int64 = 0x6377_7363_6865_6D61
+
+    public let location: PostgresLocation
+    let database: StateDatabaseConnection
+
+    /// Connects to the database and brings its schema up to date (in one transaction, under
+    /// an advisory lock, so replicas starting together migrate once). Throws naming the
+    /// server when it cannot be reached, and a database written by a newer cancelwatch.
+    public init(location: PostgresLocation, logger: Logger = Logger(label: "cancelwatch.state", factory: { _ in SwiftLogNoOpLogHandler() }))
+        throws(StoreError)
+    {
+        self.location = location
+        database = try StateDatabaseConnection(location: location, logger: logger)
+        try migrate()
+    }
+
+    private func migrate() throws(StoreError) {
+        try database.transaction { (session) throws(StoreError) in
+            try session.execute("SELECT pg_advisory_xact_lock(\(Self.migrationLock))")
+            try session.execute(
+                "CREATE TABLE IF NOT EXISTS cancelwatch_schema (version bigint PRIMARY KEY, applied_at double precision NOT NULL)")
+            var current = 0
+            for row in try session.query("SELECT COALESCE(MAX(version), 0) FROM cancelwatch_schema").rows {
+                current = Int(try session.decode(row, as: Int64.self))
+            }
+            if current > Self.schemaVersion {
+                throw StoreError(
+                    "state database \(location) was written by a newer cancelwatch (schema \(current)); upgrade cancelwatch")
+            }
+            for version in (current + 1)..<(Self.schemaVersion + 1) {
+                for statement in Self.migrations[version - 1] { try session.execute(PostgresQuery(unsafeSQL: statement)) }
+                try session.execute(
+                    "INSERT INTO cancelwatch_schema (version, applied_at) VALUES (\(Int64(version)), \(Date().timeIntervalSince1970))")
+            }
+        }
+    }
+
+    // MARK: Requests
+
+    public func loadTracked() throws(StoreError) -> [TrackedRequest] {
+        try loadTracked(keeping: .everything)
+    }
+
+    public func loadTracked(keepingRaw paths: RawPaths) throws(StoreError) -> [TrackedRequest] {
+        try loadTracked(keeping: paths)
+    }
+
+    private func loadTracked(keeping paths: RawPaths) throws(StoreError) -> [TrackedRequest] {
+        try database.withSession { (session) throws(StoreError) in
+            var result: [TrackedRequest] = []
+            let rows = try session.query("SELECT source, id, fields, raw, status, first_seen, last_seen, closed_at FROM requests").rows
+            for row in rows {
+                let (source, idBytes, fields, raw, statusText, firstSeen, lastSeen, closedAt) = try session.decode(
+                    row, as: (String, ByteBuffer, String, String, String, Double, Double, Double?).self)
+                let id = String(buffer: idBytes)
+                let request: CancellationRequest
+                do throws(StoreError) {
+                    request = try CancellationRequest(
+                        storedFields: fields, raw: (try? RawObject(json: Array(raw.utf8))) ?? RawObject(.object([:])))
+                } catch {
+                    throw StoreError("state database \(location): request \(source)/\(id) does not read: \(error.description)")
+                }
+                guard let status = TrackedStatus(rawValue: statusText), sameBytes(request.source, source), sameBytes(request.id, id)
+                else {
+                    throw StoreError("state database \(location): request \(source)/\(id) has values this cancelwatch does not know")
+                }
+                result.append(
+                    TrackedRequest(
+                        request: request, status: status, firstSeen: Date(timeIntervalSince1970: firstSeen),
+                        lastSeen: Date(timeIntervalSince1970: lastSeen), closedAt: closedAt.map(Date.init(timeIntervalSince1970:))
+                    ).pruned(to: paths))
+            }
+            return result
+        }
+    }
+
+    public func commit(_ changes: StoreChanges, at now: Date) throws(StoreError) {
+        try database.transaction { (session) throws(StoreError) in
+            for item in changes.tracked { try save(item, in: session) }
+            for alert in changes.alerts { try save(alert, in: session) }
+            for event in changes.events {
+                try queue(event, takingSavedRaw: changes.eventsTakingSavedRaw.contains(event.id), at: now, in: session)
+            }
+            for health in changes.health { try save(health, in: session) }
+        }
+    }
+
+    private func save(_ item: TrackedRequest, in session: StateDatabaseSession) throws(StoreError) {
+        let r = item.request
+        let fields = try r.storedFields()
+        let raw = String(decoding: r.rawObject.jsonBytes, as: UTF8.self)
+        let firstSeen = try seconds(item.firstSeen)
+        let lastSeen = try seconds(item.lastSeen)
+        let closedAt = try seconds(item.closedAt)
+        // A pruned raw object leaves the whole one already saved as it is.
+        let keepSavedRaw = !item.hasWholeRaw
+        try session.execute(
+            """
+            INSERT INTO requests (source, id, fields, raw, status, first_seen, last_seen, closed_at)
+            VALUES (\(r.source), \(ByteBuffer(string: r.id)), \(fields), \(raw), \(item.status.rawValue), \(firstSeen), \(lastSeen),
+                \(closedAt))
+            ON CONFLICT (source, id) DO UPDATE SET
+                fields = EXCLUDED.fields, status = EXCLUDED.status,
+                last_seen = EXCLUDED.last_seen, closed_at = EXCLUDED.closed_at,
+                raw = CASE WHEN \(keepSavedRaw) THEN requests.raw ELSE EXCLUDED.raw END
+            """)
+    }
+
+    private func save(_ alert: AlertState, in session: StateDatabaseSession) throws(StoreError) {
+        let lastFiredAt = try seconds(alert.lastFiredAt)
+        let nextRepeatAt = try seconds(alert.nextRepeatAt)
+        let heldUntil = try seconds(alert.heldUntil)
+        try session.execute(
+            """
+            INSERT INTO alerts (source, request_id, rule, firings, repeats, active, last_fired_at, next_repeat_at, held_until, closed)
+            VALUES (\(alert.request.source), \(ByteBuffer(string: alert.request.id)), \(alert.rule), \(Int64(alert.firings)),
+                \(Int64(alert.repeats)), \(alert.active), \(lastFiredAt), \(nextRepeatAt), \(heldUntil), \(alert.closed))
+            ON CONFLICT (source, request_id, rule) DO UPDATE SET
+                firings = EXCLUDED.firings, repeats = EXCLUDED.repeats, active = EXCLUDED.active,
+                last_fired_at = EXCLUDED.last_fired_at, next_repeat_at = EXCLUDED.next_repeat_at,
+                held_until = EXCLUDED.held_until, closed = EXCLUDED.closed
+            """)
+    }
+
+    private func save(_ health: SourceHealth, in session: StateDatabaseSession) throws(StoreError) {
+        let lastPollAt = try seconds(health.lastPollAt)
+        let lastSuccessAt = try seconds(health.lastSuccessAt)
+        try session.execute(
+            """
+            INSERT INTO source_health (source, marketplace, last_poll_at, last_success_at, consecutive_failures, last_error, down,
+                down_count)
+            VALUES (\(health.source), \(health.marketplace.rawValue), \(lastPollAt), \(lastSuccessAt),
+                \(Int64(health.consecutiveFailures)), \(health.lastError.map { ByteBuffer(string: $0) }), \(health.down),
+                \(Int64(health.downCount)))
+            ON CONFLICT (source) DO UPDATE SET
+                marketplace = EXCLUDED.marketplace, last_poll_at = EXCLUDED.last_poll_at,
+                last_success_at = EXCLUDED.last_success_at, consecutive_failures = EXCLUDED.consecutive_failures,
+                last_error = EXCLUDED.last_error, down = EXCLUDED.down, down_count = EXCLUDED.down_count
+            """)
+    }
+
+    /// Queues `event` once per sink (the same event id for the same sink is queued once,
+    /// whatever happens). An event taking the saved raw object gets it in SQL: its text is
+    /// written with a marker where the request's raw object goes, and the marker replaced by
+    /// the row's `raw` (or, with no row, by what the event holds): the object is copied as
+    /// its text, never read into memory.
+    private func queue(_ event: AlertEvent, takingSavedRaw: Bool, at now: Date, in session: StateDatabaseSession)
+        throws(StoreError)
+    {
+        let sinks = AlertEvent.outboxSinks(event.sinks)
+        let queuedAt = try seconds(now)
+        var text = try event.outboxText()
+        var marker = ""
+        var savedRawKey: RequestKey?
+        var ownRaw = ""
+        if takingSavedRaw, let request = event.request {
+            let name = "cw-saved-raw-\(UUID().uuidString)"
+            var marked = event
+            marked.request?.rawObject = RawObject(.string(name))
+            let markedText = try marked.outboxText()
+            marker = "\"\(name)\""
+            if markedText.components(separatedBy: marker).count == 2 {
+                text = markedText
+                savedRawKey = RequestKey(source: request.source, id: request.id)
+                ownRaw = String(decoding: request.rawObject.jsonBytes, as: UTF8.self)
+            }
+        }
+        for sink in event.sinks {
+            if let key = savedRawKey {
+                try session.execute(
+                    """
+                    INSERT INTO outbox (event_id, sink, event, sinks, status, attempts, next_attempt_at, created_at)
+                    VALUES (\(ByteBuffer(string: event.id)), \(sink),
+                        replace(\(text), \(marker), COALESCE(
+                            (SELECT raw FROM requests WHERE source = \(key.source) AND id = \(ByteBuffer(string: key.id))), \(ownRaw))),
+                        \(sinks), 'pending', 0, \(queuedAt), \(queuedAt))
+                    ON CONFLICT (event_id, sink) DO NOTHING
+                    """)
+            } else {
+                try session.execute(
+                    """
+                    INSERT INTO outbox (event_id, sink, event, sinks, status, attempts, next_attempt_at, created_at)
+                    VALUES (\(ByteBuffer(string: event.id)), \(sink), \(text), \(sinks), 'pending', 0, \(queuedAt), \(queuedAt))
+                    ON CONFLICT (event_id, sink) DO NOTHING
+                    """)
+            }
+        }
+    }
+
+    public func delete(_ keys: [RequestKey]) throws(StoreError) {
+        try database.transaction { (session) throws(StoreError) in
+            for key in keys {
+                let id = ByteBuffer(string: key.id)
+                try session.execute("DELETE FROM requests WHERE source = \(key.source) AND id = \(id)")
+                try session.execute("DELETE FROM alerts WHERE source = \(key.source) AND request_id = \(id)")
+            }
+        }
+    }
+
+    public func loadHealth() throws(StoreError) -> [SourceHealth] {
+        try database.withSession { (session) throws(StoreError) in
+            let rows = try session.query(
+                """
+                SELECT source, marketplace, last_poll_at, last_success_at, consecutive_failures, last_error, down, down_count
+                FROM source_health ORDER BY source COLLATE "C"
+                """
+            ).rows
+            var result: [SourceHealth] = []
+            for row in rows {
+                let (source, marketplace, lastPollAt, lastSuccessAt, failures, lastError, down, downCount) = try session.decode(
+                    row, as: (String, String, Double?, Double?, Int64, ByteBuffer?, Bool, Int64).self)
+                result.append(
+                    SourceHealth(
+                        source: source, marketplace: Marketplace(rawValue: marketplace) ?? .ozon,
+                        lastPollAt: lastPollAt.map(Date.init(timeIntervalSince1970:)),
+                        lastSuccessAt: lastSuccessAt.map(Date.init(timeIntervalSince1970:)), consecutiveFailures: Int(failures),
+                        lastError: lastError.map { String(buffer: $0) }, down: down, downCount: Int(downCount)))
+            }
+            return result
+        }
+    }
+
+    public func loadAlerts() throws(StoreError) -> [AlertState] {
+        try database.withSession { (session) throws(StoreError) in
+            let rows = try session.query(
+                """
+                SELECT source, request_id, rule, firings, repeats, active, last_fired_at, next_repeat_at, held_until, closed
+                FROM alerts
+                """
+            ).rows
+            var result: [AlertState] = []
+            for row in rows {
+                let (source, id, rule, firings, repeats, active, lastFiredAt, nextRepeatAt, heldUntil, closed) = try session.decode(
+                    row, as: (String, ByteBuffer, String, Int64, Int64, Bool, Double?, Double?, Double?, Bool).self)
+                result.append(
+                    AlertState(
+                        request: RequestKey(source: source, id: String(buffer: id)), rule: rule, firings: Int(firings),
+                        repeats: Int(repeats), active: active, lastFiredAt: lastFiredAt.map(Date.init(timeIntervalSince1970:)),
+                        nextRepeatAt: nextRepeatAt.map(Date.init(timeIntervalSince1970:)),
+                        heldUntil: heldUntil.map(Date.init(timeIntervalSince1970:)), closed: closed))
+            }
+            return result
+        }
+    }
+
+    // MARK: The outbox
+
+    public func dueDeliveries(sink: String, now: Date, limit: Int) throws(StoreError) -> DueDeliveries {
+        let at = try seconds(now)
+        return try database.transaction { (session) throws(StoreError) in
+            let rows = try session.query(
+                """
+                SELECT event_id, event, attempts, next_attempt_at, sinks FROM outbox
+                WHERE sink = \(sink) AND status = 'pending' AND next_attempt_at <= \(at)
+                ORDER BY next_attempt_at, created_at, queued LIMIT \(Int64(max(0, limit)))
+                """
+            ).rows
+            var result: [PendingDelivery] = []
+            var unreadable: [(id: String, error: String)] = []
+            for row in rows {
+                let (idBytes, text, attempts, nextAttemptAt, sinks) = try session.decode(
+                    row, as: (ByteBuffer, String, Int64, Double, String?).self)
+                let id = String(buffer: idBytes)
+                do throws(StoreError) {
+                    result.append(
+                        PendingDelivery(
+                            event: try AlertEvent(outboxText: text, sinks: sinks), sink: sink, attempts: Int(attempts),
+                            nextAttemptAt: Date(timeIntervalSince1970: nextAttemptAt)))
+                } catch {
+                    unreadable.append((id, error.description))
+                }
+            }
+            // An entry that cannot be read can never be sent: it becomes a dead letter (kept,
+            // with the reason) instead of blocking the sink or failing every pass.
+            for entry in unreadable {
+                try session.execute(
+                    """
+                    UPDATE outbox SET status = 'dead', finished_at = \(at),
+                        last_error = \(ByteBuffer(string: "unreadable outbox entry: \(entry.error)"))
+                    WHERE event_id = \(ByteBuffer(string: entry.id)) AND sink = \(sink)
+                    """)
+            }
+            return DueDeliveries(
+                deliveries: result,
+                unreadable: unreadable.map {
+                    "state database \(location): outbox entry \($0.id) for sink '\(sink)' is unreadable (\($0.error)); it is now a dead letter"
+                })
+        }
+    }
+
+    public func nextDeliveryAttempt(sink: String) throws(StoreError) -> Date? {
+        try database.withSession { (session) throws(StoreError) in
+            let rows = try session.query("SELECT MIN(next_attempt_at) FROM outbox WHERE sink = \(sink) AND status = 'pending'").rows
+            guard let row = rows.first else { return nil }
+            return try session.decode(row, as: Double?.self).map(Date.init(timeIntervalSince1970:))
+        }
+    }
+
+    public func recordDelivery(_ result: DeliveryResult) throws(StoreError) {
+        let status = result.status.outboxStatus
+        let nextAttemptAt = try seconds(result.nextAttemptAt)
+        let finishedAt = result.status == .retry ? nil : try seconds(result.at)
+        try database.withSession { (session) throws(StoreError) in
+            try session.execute(
+                """
+                UPDATE outbox SET status = \(status), attempts = \(Int64(result.attempts)),
+                    next_attempt_at = COALESCE(\(nextAttemptAt), next_attempt_at), finished_at = \(finishedAt),
+                    last_error = \(result.error.map { ByteBuffer(string: $0) })
+                WHERE event_id = \(ByteBuffer(string: result.eventID)) AND sink = \(result.sink)
+                """)
+        }
+    }
+
+    public func pruneOutbox(deliveredBefore: Date, deadBefore: Date) throws(StoreError) -> Int {
+        let delivered = try seconds(deliveredBefore)
+        let dead = try seconds(deadBefore)
+        return try database.withSession { (session) throws(StoreError) in
+            let result = try session.query(
+                """
+                DELETE FROM outbox
+                WHERE (status = 'delivered' AND finished_at < \(delivered)) OR (status = 'dead' AND finished_at < \(dead))
+                """)
+            return result.metadata.rows ?? 0
+        }
+    }
+
+    /// The latest dead letters, newest first.
+    public func deadLetters(limit: Int) throws(StoreError) -> [DeadLetter] {
+        try database.withSession { (session) throws(StoreError) in
+            let rows = try session.query(
+                """
+                SELECT event_id, sink, event, attempts, finished_at, last_error, sinks FROM outbox WHERE status = 'dead'
+                ORDER BY finished_at DESC, queued DESC LIMIT \(Int64(max(0, limit)))
+                """
+            ).rows
+            var result: [DeadLetter] = []
+            for row in rows {
+                let (id, sink, text, attempts, finishedAt, lastError, sinks) = try session.decode(
+                    row, as: (ByteBuffer, String, String, Int64, Double?, ByteBuffer?, String?).self)
+                result.append(
+                    DeadLetter(
+                        eventID: String(buffer: id), sink: sink, event: try? AlertEvent(outboxText: text, sinks: sinks),
+                        attempts: Int(attempts), at: finishedAt.map(Date.init(timeIntervalSince1970:)),
+                        error: lastError.map { String(buffer: $0) } ?? ""))
+            }
+            return result
+        }
+    }
+
+    public func outboxCounts() throws(StoreError) -> [OutboxCount] {
+        try database.withSession { (session) throws(StoreError) in
+            let rows = try session.query(
+                #"SELECT sink, status, COUNT(*) FROM outbox GROUP BY sink, status ORDER BY sink COLLATE "C", status COLLATE "C""#
+            ).rows
+            var result: [OutboxCount] = []
+            for row in rows {
+                let (sink, status, count) = try session.decode(row, as: (String, String, Int64).self)
+                result.append(OutboxCount(sink: sink, status: status, count: Int(count)))
+            }
+            return result
+        }
+    }
+
+    /// A time as the database keeps it; a time that is not a number is refused (as the
+    /// state file refuses it), so that nothing half-written reads back as "due now".
+    private func seconds(_ date: Date) throws(StoreError) -> Double {
+        let value = date.timeIntervalSince1970
+        guard value.isFinite else {
+            throw StoreError("state database \(location): a time is not a finite number (\(value)); nothing was written")
+        }
+        return value
+    }
+
+    private func seconds(_ date: Date?) throws(StoreError) -> Double? {
+        guard let date else { return nil }
+        return try seconds(date)
+    }
+}

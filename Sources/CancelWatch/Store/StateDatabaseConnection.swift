@@ -1,0 +1,147 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+/// One connection to the state's PostgreSQL database, used by one call at a time (a lock),
+/// made again on the next call once it is lost. Each call waits on its calling thread while
+/// the work runs on NIO's event loop: never call it from Swift's cooperative pool or from an
+/// event loop (the engine calls stores from threads of its own, ``BlockingExecutor``).
+final class StateDatabaseConnection: @unchecked Sendable {
+    let location: PostgresLocation
+    private let configuration: PostgresConnection.Configuration
+    private let logger: Logger
+    private let lock = NSLock()
+    /// Guarded by `lock`.
+    private var connection: PostgresConnection?
+    private var connections = 0
+
+    /// Connects, or throws naming the server (never the password).
+    init(location: PostgresLocation, logger: Logger) throws(StoreError) {
+        self.location = location
+        self.logger = logger
+        configuration = try Self.configuration(for: location)
+        lock.lock()
+        defer { lock.unlock() }
+        _ = try connected()
+    }
+
+    deinit {
+        guard let connection, !connection.eventLoop.inEventLoop else { return }
+        _ = try? connection.close().wait()
+    }
+
+    /// Runs `body` in one transaction: all of it lands, or none of it.
+    func transaction<T>(_ body: (StateDatabaseSession) throws(StoreError) -> T) throws(StoreError) -> T {
+        try withSession { (session) throws(StoreError) -> T in
+            try session.execute("BEGIN")
+            do throws(StoreError) {
+                let result = try body(session)
+                try session.execute("COMMIT")
+                return result
+            } catch {
+                if !session.connection.isClosed { try? session.execute("ROLLBACK") }
+                throw error
+            }
+        }
+    }
+
+    /// Runs `body`'s statements, each its own transaction.
+    func withSession<T>(_ body: (StateDatabaseSession) throws(StoreError) -> T) throws(StoreError) -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        let connection = try connected()
+        do throws(StoreError) {
+            return try body(StateDatabaseSession(connection: connection, location: location, logger: logger))
+        } catch {
+            if connection.isClosed { self.connection = nil }
+            throw error
+        }
+    }
+
+    /// The open connection, or a new one (called with `lock` held).
+    private func connected() throws(StoreError) -> PostgresConnection {
+        if let connection, !connection.isClosed { return connection }
+        connection = nil
+        connections += 1
+        let future = PostgresConnection.connect(
+            on: MultiThreadedEventLoopGroup.singleton.next(), configuration: configuration, id: connections, logger: logger)
+        do {
+            let made = try future.wait()
+            connection = made
+            return made
+        } catch {
+            throw StoreError(
+                "state database \(location): cannot connect to \(location.server): \(StateDatabaseSession.describe(error))")
+        }
+    }
+
+    private static func configuration(for location: PostgresLocation) throws(StoreError) -> PostgresConnection.Configuration {
+        let tls: PostgresConnection.Configuration.TLS
+        do {
+            var unchecked = TLSConfiguration.makeClientConfiguration()
+            unchecked.certificateVerification = .none
+            switch location.sslMode {
+            case .disable: tls = .disable
+            case .prefer: tls = .prefer(try NIOSSLContext(configuration: unchecked))
+            case .require: tls = .require(try NIOSSLContext(configuration: unchecked))
+            case .verifyFull: tls = .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            }
+        } catch {
+            throw StoreError("state database \(location): TLS cannot be set up: \(error)")
+        }
+        return PostgresConnection.Configuration(
+            host: location.host, port: location.port, username: location.user, password: location.password?.value,
+            database: location.database, tls: tls)
+    }
+}
+
+/// Statements on one connection, each waited for on the calling thread.
+struct StateDatabaseSession {
+    let connection: PostgresConnection
+    let location: PostgresLocation
+    let logger: Logger
+
+    /// Runs `query` and returns its rows.
+    @discardableResult
+    func query(_ query: PostgresQuery) throws(StoreError) -> PostgresQueryResult {
+        do {
+            return try connection.query(query, logger: logger).wait()
+        } catch {
+            throw StoreError("state database \(location): \(Self.describe(error))")
+        }
+    }
+
+    func execute(_ query: PostgresQuery) throws(StoreError) { try self.query(query) }
+
+    /// Decodes one row, or throws naming what did not read.
+    func decode<each Column: PostgresDecodable>(_ row: PostgresRow, as: (repeat each Column).Type) throws(StoreError) -> (
+        repeat each Column
+    ) {
+        do {
+            return try row.decode((repeat each Column).self)
+        } catch {
+            throw StoreError("state database \(location): a row does not read: \(Self.describe(error))")
+        }
+    }
+
+    /// Decodes a row of one column.
+    func decode<Column: PostgresDecodable>(_ row: PostgresRow, as: Column.Type) throws(StoreError) -> Column {
+        do {
+            return try row.decode(Column.self)
+        } catch {
+            throw StoreError("state database \(location): a row does not read: \(Self.describe(error))")
+        }
+    }
+
+    /// What went wrong, as the server or the network says it (PostgresNIO's own description
+    /// says nothing, to keep queries out of logs; no password is in either).
+    static func describe(_ error: any Error) -> String {
+        guard let error = error as? PSQLError else { return "\(error)" }
+        if let info = error.serverInfo {
+            let message = info[.message] ?? "server error"
+            return info[.sqlState].map { "\(message) (SQLSTATE \($0))" } ?? message
+        }
+        if let underlying = error.underlying { return "\(error.code.description): \(underlying)" }
+        return error.code.description
+    }
+}
