@@ -27,15 +27,14 @@ import Testing
     @Test func aFreshDatabaseIsMigratedToTheCurrentSchemaWhenTheStoreOpens() async throws {
         let location = try await PostgresStores.freshLocation()
         let store = try await PostgresStores.open(location)
-        let cluster = try await PostgresCluster.shared()
-        #expect(try await cluster.query("SELECT version FROM cancelwatch_schema", database: location.database) == ["1"])
-        let tables = try await cluster.query(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename", database: location.database)
+        #expect(try await PostgresStores.query("SELECT version FROM cancelwatch_schema", at: location) == ["1"])
+        let tables = try await PostgresStores.query(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename", at: location)
         #expect(tables == ["alerts", "cancelwatch_schema", "outbox", "requests", "source_health"])
         #expect(try await offPool { try store.loadTracked().isEmpty && store.outboxCounts().isEmpty })
         // Opening again migrates nothing.
         _ = try await PostgresStores.open(location)
-        #expect(try await cluster.query("SELECT count(*) FROM cancelwatch_schema", database: location.database) == ["1"])
+        #expect(try await PostgresStores.query("SELECT count(*) FROM cancelwatch_schema", at: location) == ["1"])
     }
 
     @Test func storesOpeningTheSameFreshDatabaseAtOnceAllOpenWithOneSchemaVersion() async throws {
@@ -50,8 +49,7 @@ import Testing
         }
         for _ in opened { start.signal() }
         for store in opened { _ = try await store.value }
-        let cluster = try await PostgresCluster.shared()
-        #expect(try await cluster.query("SELECT count(*), max(version) FROM cancelwatch_schema", database: location.database) == ["1|1"])
+        #expect(try await PostgresStores.query("SELECT count(*), max(version) FROM cancelwatch_schema", at: location) == ["1|1"])
     }
 
     @Test func requestsAlertStatesHealthAndEventsCommittedTogetherLoadBackAsTheyWent() async throws {
@@ -186,8 +184,7 @@ import Testing
     @Test func aDatabaseWrittenByANewerCancelwatchIsRefused() async throws {
         let location = try await PostgresStores.freshLocation()
         _ = try await PostgresStores.open(location)
-        let cluster = try await PostgresCluster.shared()
-        _ = try await cluster.query("INSERT INTO cancelwatch_schema VALUES (99, 0)", database: location.database)
+        _ = try await PostgresStores.query("INSERT INTO cancelwatch_schema VALUES (99, 0)", at: location)
         await #expect(throws: StoreError.self) { try await PostgresStores.open(location) }
         do {
             _ = try await PostgresStores.open(location)

@@ -25,12 +25,21 @@ public final class PostgresCluster: @unchecked Sendable {
     private let shell: ChildProcess
     private let watchdog: Pipe
 
-    /// The test process's own cluster, started on first use and stopped when the process ends.
-    public static func shared() async throws -> PostgresCluster { try await started.value }
+    /// The test process's own cluster, started on first use and stopped when the process
+    /// ends. The first call blocks while it starts (a second or two).
+    public static func shared() throws -> PostgresCluster { try started.get() }
 
-    private static let started = Task { try await offPool { try PostgresCluster() } }
+    private static let started: Result<PostgresCluster, PostgresClusterError> = {
+        do {
+            return .success(try PostgresCluster())
+        } catch let error as PostgresClusterError {
+            return .failure(error)
+        } catch {
+            return .failure(PostgresClusterError("PostgreSQL did not start: \(error)"))
+        }
+    }()
 
-    /// Starts a cluster of its own (blocking: call it off Swift's pool, as ``shared()`` does).
+    /// Starts a cluster of its own (blocking: call it off Swift's pool).
     public init() throws {
         binaries = try Self.findBinaries()
         // A port taken between choosing it and the server binding it: a new cluster on another one.
@@ -93,24 +102,33 @@ public final class PostgresCluster: @unchecked Sendable {
         shell.waitUntilExit()
     }
 
-    /// Creates an empty database of its own and returns its name.
-    public func createDatabase() async throws -> String {
+    /// Creates an empty database of its own and returns its name (blocking).
+    public func createDatabase() throws -> String {
         let name = "cw_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
-        let createdb = binaries.appendingPathComponent("createdb").path
-        let arguments = ["-h", host, "-p", String(port), "-U", user, name]
-        let log = directory.appendingPathComponent("createdb-\(name).log")
-        try await offPool { try Self.run(createdb, arguments, in: nil, log: log) }
+        try client("createdb", [name])
         return name
     }
 
-    /// Runs `sql` in `database` with `psql` and returns its rows, one line each, columns joined by `|`.
-    public func query(_ sql: String, database: String) async throws -> [String] {
-        let psql = binaries.appendingPathComponent("psql").path
-        let arguments = ["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", host, "-p", String(port), "-U", user, "-d", database, "-c", sql]
-        let log = directory.appendingPathComponent("psql-\(UUID().uuidString).log")
-        try await offPool { try Self.run(psql, arguments, in: nil, log: log) }
+    /// Drops `database`, whoever is still connected to it (blocking).
+    public func dropDatabase(_ database: String) throws {
+        try client("dropdb", ["--force", database])
+    }
+
+    /// Runs `sql` in `database` with `psql` and returns its rows, one line each, columns
+    /// joined by `|` (blocking).
+    public func query(_ sql: String, database: String) throws -> [String] {
+        try client("psql", ["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", database, "-c", sql])
+            .split(separator: "\n").map(String.init)
+    }
+
+    /// Runs one of PostgreSQL's client programs against the cluster; returns what it printed.
+    @discardableResult
+    private func client(_ program: String, _ arguments: [String]) throws -> String {
+        let log = directory.appendingPathComponent("\(program)-\(UUID().uuidString).log")
         defer { try? FileManager.default.removeItem(at: log) }
-        return try String(contentsOf: log, encoding: .utf8).split(separator: "\n").map(String.init)
+        try Self.run(
+            binaries.appendingPathComponent(program).path, ["-h", host, "-p", String(port), "-U", user] + arguments, in: nil, log: log)
+        return try String(contentsOf: log, encoding: .utf8)
     }
 
     /// A `state:` URL for `database` (no TLS: the server has none).
@@ -244,7 +262,7 @@ public final class PostgresCluster: @unchecked Sendable {
     }
 }
 
-public struct PostgresClusterError: Error, CustomStringConvertible {
+public struct PostgresClusterError: Error, Sendable, CustomStringConvertible {
     public var description: String
     init(_ description: String) { self.description = description }
 }

@@ -3,9 +3,10 @@ import Logging
 import PostgresNIO
 
 /// The state in a PostgreSQL database (`state: postgres://…`), which several replicas can
-/// share: the tables and meaning of ``SQLiteStateStore``. Request ids, event ids and error
-/// texts come from outside and may hold a NUL, which PostgreSQL's text cannot: they are
-/// kept as `bytea`. Times are seconds since 1970 as doubles, as in the state file.
+/// share: the tables and meaning of ``SQLiteStateStore``. Keys and error texts are kept as
+/// their UTF-8 bytes (`bytea`): they may hold a NUL, which PostgreSQL's text cannot, and they
+/// compare and sort byte for byte, as in the state file. Times are seconds since 1970 as
+/// doubles, as in the state file.
 ///
 /// Every call blocks its thread until the database answers (``StateDatabaseConnection``).
 public final class PostgresStateStore: StateStore {
@@ -14,7 +15,7 @@ public final class PostgresStateStore: StateStore {
         [
             """
             CREATE TABLE requests (
-                source text NOT NULL,
+                source bytea NOT NULL,
                 id bytea NOT NULL,
                 fields text NOT NULL,
                 raw text NOT NULL,
@@ -27,7 +28,7 @@ public final class PostgresStateStore: StateStore {
             """,
             """
             CREATE TABLE source_health (
-                source text PRIMARY KEY,
+                source bytea PRIMARY KEY,
                 marketplace text NOT NULL,
                 last_poll_at double precision,
                 last_success_at double precision,
@@ -39,9 +40,9 @@ public final class PostgresStateStore: StateStore {
             """,
             """
             CREATE TABLE alerts (
-                source text NOT NULL,
+                source bytea NOT NULL,
                 request_id bytea NOT NULL,
-                rule text NOT NULL,
+                rule bytea NOT NULL,
                 firings bigint NOT NULL,
                 repeats bigint NOT NULL,
                 active boolean NOT NULL,
@@ -55,7 +56,7 @@ public final class PostgresStateStore: StateStore {
             """
             CREATE TABLE outbox (
                 event_id bytea NOT NULL,
-                sink text NOT NULL,
+                sink bytea NOT NULL,
                 event text NOT NULL,
                 status text NOT NULL,
                 attempts bigint NOT NULL,
@@ -125,8 +126,9 @@ public final class PostgresStateStore: StateStore {
             var result: [TrackedRequest] = []
             let rows = try session.query("SELECT source, id, fields, raw, status, first_seen, last_seen, closed_at FROM requests").rows
             for row in rows {
-                let (source, idBytes, fields, raw, statusText, firstSeen, lastSeen, closedAt) = try session.decode(
-                    row, as: (String, ByteBuffer, String, String, String, Double, Double, Double?).self)
+                let (sourceBytes, idBytes, fields, raw, statusText, firstSeen, lastSeen, closedAt) = try session.decode(
+                    row, as: (ByteBuffer, ByteBuffer, String, String, String, Double, Double, Double?).self)
+                let source = String(buffer: sourceBytes)
                 let id = String(buffer: idBytes)
                 let request: CancellationRequest
                 do throws(StoreError) {
@@ -172,7 +174,7 @@ public final class PostgresStateStore: StateStore {
         try session.execute(
             """
             INSERT INTO requests (source, id, fields, raw, status, first_seen, last_seen, closed_at)
-            VALUES (\(r.source), \(ByteBuffer(string: r.id)), \(fields), \(raw), \(item.status.rawValue), \(firstSeen), \(lastSeen),
+            VALUES (\(bytes(r.source)), \(bytes(r.id)), \(fields), \(raw), \(item.status.rawValue), \(firstSeen), \(lastSeen),
                 \(closedAt))
             ON CONFLICT (source, id) DO UPDATE SET
                 fields = EXCLUDED.fields, status = EXCLUDED.status,
@@ -188,7 +190,7 @@ public final class PostgresStateStore: StateStore {
         try session.execute(
             """
             INSERT INTO alerts (source, request_id, rule, firings, repeats, active, last_fired_at, next_repeat_at, held_until, closed)
-            VALUES (\(alert.request.source), \(ByteBuffer(string: alert.request.id)), \(alert.rule), \(Int64(alert.firings)),
+            VALUES (\(bytes(alert.request.source)), \(bytes(alert.request.id)), \(bytes(alert.rule)), \(Int64(alert.firings)),
                 \(Int64(alert.repeats)), \(alert.active), \(lastFiredAt), \(nextRepeatAt), \(heldUntil), \(alert.closed))
             ON CONFLICT (source, request_id, rule) DO UPDATE SET
                 firings = EXCLUDED.firings, repeats = EXCLUDED.repeats, active = EXCLUDED.active,
@@ -204,8 +206,8 @@ public final class PostgresStateStore: StateStore {
             """
             INSERT INTO source_health (source, marketplace, last_poll_at, last_success_at, consecutive_failures, last_error, down,
                 down_count)
-            VALUES (\(health.source), \(health.marketplace.rawValue), \(lastPollAt), \(lastSuccessAt),
-                \(Int64(health.consecutiveFailures)), \(health.lastError.map { ByteBuffer(string: $0) }), \(health.down),
+            VALUES (\(bytes(health.source)), \(health.marketplace.rawValue), \(lastPollAt), \(lastSuccessAt),
+                \(Int64(health.consecutiveFailures)), \(health.lastError.map(bytes)), \(health.down),
                 \(Int64(health.downCount)))
             ON CONFLICT (source) DO UPDATE SET
                 marketplace = EXCLUDED.marketplace, last_poll_at = EXCLUDED.last_poll_at,
@@ -245,9 +247,9 @@ public final class PostgresStateStore: StateStore {
                 try session.execute(
                     """
                     INSERT INTO outbox (event_id, sink, event, sinks, status, attempts, next_attempt_at, created_at)
-                    VALUES (\(ByteBuffer(string: event.id)), \(sink),
+                    VALUES (\(bytes(event.id)), \(bytes(sink)),
                         replace(\(text), \(marker), COALESCE(
-                            (SELECT raw FROM requests WHERE source = \(key.source) AND id = \(ByteBuffer(string: key.id))), \(ownRaw))),
+                            (SELECT raw FROM requests WHERE source = \(bytes(key.source)) AND id = \(bytes(key.id))), \(ownRaw))),
                         \(sinks), 'pending', 0, \(queuedAt), \(queuedAt))
                     ON CONFLICT (event_id, sink) DO NOTHING
                     """)
@@ -255,7 +257,7 @@ public final class PostgresStateStore: StateStore {
                 try session.execute(
                     """
                     INSERT INTO outbox (event_id, sink, event, sinks, status, attempts, next_attempt_at, created_at)
-                    VALUES (\(ByteBuffer(string: event.id)), \(sink), \(text), \(sinks), 'pending', 0, \(queuedAt), \(queuedAt))
+                    VALUES (\(bytes(event.id)), \(bytes(sink)), \(text), \(sinks), 'pending', 0, \(queuedAt), \(queuedAt))
                     ON CONFLICT (event_id, sink) DO NOTHING
                     """)
             }
@@ -265,9 +267,10 @@ public final class PostgresStateStore: StateStore {
     public func delete(_ keys: [RequestKey]) throws(StoreError) {
         try database.transaction { (session) throws(StoreError) in
             for key in keys {
-                let id = ByteBuffer(string: key.id)
-                try session.execute("DELETE FROM requests WHERE source = \(key.source) AND id = \(id)")
-                try session.execute("DELETE FROM alerts WHERE source = \(key.source) AND request_id = \(id)")
+                let source = bytes(key.source)
+                let id = bytes(key.id)
+                try session.execute("DELETE FROM requests WHERE source = \(source) AND id = \(id)")
+                try session.execute("DELETE FROM alerts WHERE source = \(source) AND request_id = \(id)")
             }
         }
     }
@@ -277,16 +280,16 @@ public final class PostgresStateStore: StateStore {
             let rows = try session.query(
                 """
                 SELECT source, marketplace, last_poll_at, last_success_at, consecutive_failures, last_error, down, down_count
-                FROM source_health ORDER BY source COLLATE "C"
+                FROM source_health ORDER BY source
                 """
             ).rows
             var result: [SourceHealth] = []
             for row in rows {
                 let (source, marketplace, lastPollAt, lastSuccessAt, failures, lastError, down, downCount) = try session.decode(
-                    row, as: (String, String, Double?, Double?, Int64, ByteBuffer?, Bool, Int64).self)
+                    row, as: (ByteBuffer, String, Double?, Double?, Int64, ByteBuffer?, Bool, Int64).self)
                 result.append(
                     SourceHealth(
-                        source: source, marketplace: Marketplace(rawValue: marketplace) ?? .ozon,
+                        source: String(buffer: source), marketplace: Marketplace(rawValue: marketplace) ?? .ozon,
                         lastPollAt: lastPollAt.map(Date.init(timeIntervalSince1970:)),
                         lastSuccessAt: lastSuccessAt.map(Date.init(timeIntervalSince1970:)), consecutiveFailures: Int(failures),
                         lastError: lastError.map { String(buffer: $0) }, down: down, downCount: Int(downCount)))
@@ -306,10 +309,10 @@ public final class PostgresStateStore: StateStore {
             var result: [AlertState] = []
             for row in rows {
                 let (source, id, rule, firings, repeats, active, lastFiredAt, nextRepeatAt, heldUntil, closed) = try session.decode(
-                    row, as: (String, ByteBuffer, String, Int64, Int64, Bool, Double?, Double?, Double?, Bool).self)
+                    row, as: (ByteBuffer, ByteBuffer, ByteBuffer, Int64, Int64, Bool, Double?, Double?, Double?, Bool).self)
                 result.append(
                     AlertState(
-                        request: RequestKey(source: source, id: String(buffer: id)), rule: rule, firings: Int(firings),
+                        request: RequestKey(source: String(buffer: source), id: String(buffer: id)), rule: String(buffer: rule), firings: Int(firings),
                         repeats: Int(repeats), active: active, lastFiredAt: lastFiredAt.map(Date.init(timeIntervalSince1970:)),
                         nextRepeatAt: nextRepeatAt.map(Date.init(timeIntervalSince1970:)),
                         heldUntil: heldUntil.map(Date.init(timeIntervalSince1970:)), closed: closed))
@@ -326,7 +329,7 @@ public final class PostgresStateStore: StateStore {
             let rows = try session.query(
                 """
                 SELECT event_id, event, attempts, next_attempt_at, sinks FROM outbox
-                WHERE sink = \(sink) AND status = 'pending' AND next_attempt_at <= \(at)
+                WHERE sink = \(bytes(sink)) AND status = 'pending' AND next_attempt_at <= \(at)
                 ORDER BY next_attempt_at, created_at, queued LIMIT \(Int64(max(0, limit)))
                 """
             ).rows
@@ -351,8 +354,8 @@ public final class PostgresStateStore: StateStore {
                 try session.execute(
                     """
                     UPDATE outbox SET status = 'dead', finished_at = \(at),
-                        last_error = \(ByteBuffer(string: "unreadable outbox entry: \(entry.error)"))
-                    WHERE event_id = \(ByteBuffer(string: entry.id)) AND sink = \(sink)
+                        last_error = \(bytes("unreadable outbox entry: \(entry.error)"))
+                    WHERE event_id = \(bytes(entry.id)) AND sink = \(bytes(sink))
                     """)
             }
             return DueDeliveries(
@@ -365,7 +368,7 @@ public final class PostgresStateStore: StateStore {
 
     public func nextDeliveryAttempt(sink: String) throws(StoreError) -> Date? {
         try database.withSession { (session) throws(StoreError) in
-            let rows = try session.query("SELECT MIN(next_attempt_at) FROM outbox WHERE sink = \(sink) AND status = 'pending'").rows
+            let rows = try session.query("SELECT MIN(next_attempt_at) FROM outbox WHERE sink = \(bytes(sink)) AND status = 'pending'").rows
             guard let row = rows.first else { return nil }
             return try session.decode(row, as: Double?.self).map(Date.init(timeIntervalSince1970:))
         }
@@ -380,8 +383,8 @@ public final class PostgresStateStore: StateStore {
                 """
                 UPDATE outbox SET status = \(status), attempts = \(Int64(result.attempts)),
                     next_attempt_at = COALESCE(\(nextAttemptAt), next_attempt_at), finished_at = \(finishedAt),
-                    last_error = \(result.error.map { ByteBuffer(string: $0) })
-                WHERE event_id = \(ByteBuffer(string: result.eventID)) AND sink = \(result.sink)
+                    last_error = \(result.error.map(bytes))
+                WHERE event_id = \(bytes(result.eventID)) AND sink = \(bytes(result.sink))
                 """)
         }
     }
@@ -411,10 +414,10 @@ public final class PostgresStateStore: StateStore {
             var result: [DeadLetter] = []
             for row in rows {
                 let (id, sink, text, attempts, finishedAt, lastError, sinks) = try session.decode(
-                    row, as: (ByteBuffer, String, String, Int64, Double?, ByteBuffer?, String?).self)
+                    row, as: (ByteBuffer, ByteBuffer, String, Int64, Double?, ByteBuffer?, String?).self)
                 result.append(
                     DeadLetter(
-                        eventID: String(buffer: id), sink: sink, event: try? AlertEvent(outboxText: text, sinks: sinks),
+                        eventID: String(buffer: id), sink: String(buffer: sink), event: try? AlertEvent(outboxText: text, sinks: sinks),
                         attempts: Int(attempts), at: finishedAt.map(Date.init(timeIntervalSince1970:)),
                         error: lastError.map { String(buffer: $0) } ?? ""))
             }
@@ -425,12 +428,12 @@ public final class PostgresStateStore: StateStore {
     public func outboxCounts() throws(StoreError) -> [OutboxCount] {
         try database.withSession { (session) throws(StoreError) in
             let rows = try session.query(
-                #"SELECT sink, status, COUNT(*) FROM outbox GROUP BY sink, status ORDER BY sink COLLATE "C", status COLLATE "C""#
+                #"SELECT sink, status, COUNT(*) FROM outbox GROUP BY sink, status ORDER BY sink, status COLLATE "C""#
             ).rows
             var result: [OutboxCount] = []
             for row in rows {
-                let (sink, status, count) = try session.decode(row, as: (String, String, Int64).self)
-                result.append(OutboxCount(sink: sink, status: status, count: Int(count)))
+                let (sink, status, count) = try session.decode(row, as: (ByteBuffer, String, Int64).self)
+                result.append(OutboxCount(sink: String(buffer: sink), status: status, count: Int(count)))
             }
             return result
         }
@@ -445,6 +448,9 @@ public final class PostgresStateStore: StateStore {
         }
         return value
     }
+
+    /// A key or a text from outside as the database keeps it: its UTF-8 bytes.
+    private func bytes(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
 
     private func seconds(_ date: Date?) throws(StoreError) -> Double? {
         guard let date else { return nil }

@@ -6,8 +6,18 @@ import TestServers
 enum PostgresStores {
     /// The location of a fresh, empty database.
     static func freshLocation() async throws -> PostgresLocation {
-        let cluster = try await PostgresCluster.shared()
-        return try PostgresLocation.parse(written: cluster.url(database: try await cluster.createDatabase()), environment: [:]).get()
+        try await offPool { try freshLocationBlocking() }
+    }
+
+    /// The location of a fresh, empty database (blocking while the cluster starts and the database is made).
+    static func freshLocationBlocking() throws -> PostgresLocation {
+        let cluster = try PostgresCluster.shared()
+        return try PostgresLocation.parse(written: cluster.url(database: try cluster.createDatabase()), environment: [:]).get()
+    }
+
+    /// Runs `sql` in the database at `location` (blocking).
+    static func query(_ sql: String, at location: PostgresLocation) async throws -> [String] {
+        try await offPool { try PostgresCluster.shared().query(sql, database: location.database) }
     }
 
     /// A store opened (and migrated) in a fresh database, opened off Swift's pool.

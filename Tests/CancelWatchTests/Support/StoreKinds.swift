@@ -1,5 +1,6 @@
 import CancelWatch
 import Foundation
+import TestServers
 import Testing
 
 /// A kind of state store the store contract (`StateStoreContractTests`) runs against.
@@ -11,7 +12,7 @@ struct StoreKind: Sendable, CustomTestStringConvertible {
 
     var testDescription: String { name }
 
-    static let all: [StoreKind] = [.sqlite]
+    static let all: [StoreKind] = [.sqlite, .postgres]
 
     static let sqlite = StoreKind(name: "SQLite") {
         let path = try temporaryStatePath("cw-contract")
@@ -19,6 +20,14 @@ struct StoreKind: Sendable, CustomTestStringConvertible {
         return StorePlace(
             open: { try SQLiteStateStore(path: path) },
             remove: { try? FileManager.default.removeItem(atPath: directory) })
+    }
+
+    /// A fresh database in the test process's throwaway cluster, dropped afterwards.
+    static let postgres = StoreKind(name: "PostgreSQL") {
+        let location = try PostgresStores.freshLocationBlocking()
+        return StorePlace(
+            open: { try PostgresStateStore(location: location) },
+            remove: { try? PostgresCluster.shared().dropDatabase(location.database) })
     }
 
     /// Runs `body` on a new empty place of this kind, removed afterwards however `body` ends.
@@ -53,3 +62,4 @@ protocol DeadLetterListing {
 }
 
 extension SQLiteStateStore: DeadLetterListing {}
+extension PostgresStateStore: DeadLetterListing {}
