@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import TestServers
 import Testing
 
@@ -214,5 +215,86 @@ import Testing
             #expect(!error.message.contains(password) && !error.message.contains("Pa55"), "\(error.message)")
         }
         withExtendedLifetime(hold) {}
+    }
+}
+
+/// A PostgreSQL store blocks the thread that calls it, never Swift's pool: the engine's
+/// actors call it from threads of their own, and a connection lost is made again.
+@Suite struct PostgresStoreThreadsTests {
+    static let now = Date(timeIntervalSince1970: 1_764_000_000)
+
+    @Test func ledgersWaitingOnALockedTableLeaveTheCooperativePoolFree() async throws {
+        let location = try await PostgresStores.freshLocation()
+        let clock = ManualClock(Self.now)
+        let quiet = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        // More ledgers writing at once than the cooperative pool has threads, each with a
+        // connection of its own (as replicas have).
+        let pool = ProcessInfo.processInfo.activeProcessorCount
+        let writers = pool + 1
+        let ledgers = try await offPool {
+            try (0..<writers).map { _ in
+                try Ledger(
+                    rules: [ThresholdRule(name: "final-hour", threshold: 3600)], store: PostgresStateStore(location: location), clock: clock,
+                    logger: quiet)
+            }
+        }
+
+        // Another connection holds the requests table: every commit waits for it.
+        let holder = try await offPool { try StateDatabaseConnection(location: location, logger: quiet) }
+        let locked = DispatchSemaphore(value: 0)
+        let release = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            try? holder.transaction { (session) throws(StoreError) in
+                try session.execute("LOCK TABLE requests IN EXCLUSIVE MODE")
+                locked.signal()
+                release.wait()
+            }
+        }
+        try await offPool { locked.wait() }
+        let commits = ledgers.enumerated().map { index, ledger in
+            Task {
+                let request = CancellationRequest(
+                    marketplace: .ozon, source: "ozon", id: "\(index)", order: "order-\(index)", state: .pending,
+                    rawState: "ON_APPROVAL", deadline: clock.now().addingTimeInterval(600))
+                await ledger.apply(.listing([request], source: "ozon", at: clock.now()))
+            }
+        }
+        // Once as many commits as the pool has threads wait on the lock (the server says so),
+        // a task on the pool must still run before the holder lets go.
+        let (waiting, poolRan) = try await offPool {
+            let limit = Date().addingTimeInterval(120)
+            var waiting = false
+            while !waiting && Date() < limit {
+                let count = try PostgresCluster.shared().query(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                    database: location.database)
+                waiting = Int(count.first ?? "") ?? 0 >= pool
+            }
+            let ran = DispatchSemaphore(value: 0)
+            Task.detached { ran.signal() }
+            let poolRan = ran.wait(timeout: .now() + 120) == .success
+            release.signal()
+            return (waiting, poolRan)
+        }
+        #expect(waiting && poolRan)
+        for commit in commits { await commit.value }
+        let store = try await PostgresStores.open(location)
+        #expect(try await offPool { try store.outboxCounts() } == [OutboxCount(sink: "memory", status: "pending", count: writers)])
+    }
+
+    @Test func aConnectionTheServerDropsIsMadeAgainOnTheNextCall() async throws {
+        let location = try await PostgresStores.freshLocation()
+        let store = try await PostgresStores.open(location)
+        let request = PostgresStateStoreTests.request("a")
+        try await offPool {
+            try store.save([TrackedRequest(request: request, status: .pending, firstSeen: Self.now, lastSeen: Self.now)], health: nil)
+        }
+        let dropped = try await PostgresStores.query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            at: location)
+        #expect(dropped == ["t"])
+        // The call that finds the connection gone may fail; the one after it connects again.
+        _ = try? await offPool { try store.loadTracked() }
+        #expect(try await offPool { try store.loadTracked() }.map(\.request.id) == ["a"])
     }
 }

@@ -107,8 +107,18 @@ struct StateDatabaseSession {
         do {
             return try connection.query(query, logger: logger).wait()
         } catch {
+            // A connection that failed (not a statement the server refused) is closed
+            // here, so that the next call makes a new one.
+            if Self.endsTheConnection(error) { _ = try? connection.close().wait() }
             throw StoreError("state database \(location): \(Self.describe(error))")
         }
+    }
+
+    /// Whether `error` leaves the connection unusable: the network failed, or the server
+    /// ended the session (a FATAL error, as when it shuts down or an administrator ends it).
+    static func endsTheConnection(_ error: any Error) -> Bool {
+        guard let error = error as? PSQLError, let info = error.serverInfo else { return true }
+        return info[.severity] == "FATAL" || info[.severity] == "PANIC"
     }
 
     func execute(_ query: PostgresQuery) throws(StoreError) { try self.query(query) }
