@@ -251,14 +251,7 @@ import Testing
             }
         }
         try await offPool { locked.wait() }
-        let commits = ledgers.enumerated().map { index, ledger in
-            Task {
-                let request = CancellationRequest(
-                    marketplace: .ozon, source: "ozon", id: "\(index)", order: "order-\(index)", state: .pending,
-                    rawState: "ON_APPROVAL", deadline: clock.now().addingTimeInterval(600))
-                await ledger.apply(.listing([request], source: "ozon", at: clock.now()))
-            }
-        }
+        let commits = applyOneListingEach(ledgers, clock: clock)
         // Once as many commits as the pool has threads wait on the lock (the server says so),
         // a task on the pool must still run before the holder lets go.
         let (waiting, poolRan) = try await offPool {

@@ -49,14 +49,7 @@ import Testing
         // Another connection holds the write lock: every commit busy-waits for it.
         let holder = try SQLiteDatabase(path: path)
         try holder.execute("BEGIN IMMEDIATE")
-        let commits = ledgers.enumerated().map { index, ledger in
-            Task {
-                let request = CancellationRequest(
-                    marketplace: .ozon, source: "ozon", id: "\(index)", order: "order-\(index)", state: .pending,
-                    rawState: "ON_APPROVAL", deadline: clock.now().addingTimeInterval(600))
-                await ledger.apply(.listing([request], source: "ozon", at: clock.now()))
-            }
-        }
+        let commits = applyOneListingEach(ledgers, clock: clock)
         // Once as many commits as the pool has threads wait on the lock, a task on the pool
         // must run before the holder commits: on the pool, the waits would hold every
         // thread until SQLite gave up (SQLITE_BUSY after 5 s) and those alerts were not saved.

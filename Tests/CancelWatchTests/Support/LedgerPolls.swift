@@ -39,3 +39,16 @@ extension LedgerReport {
         return events.filter { $0.kind == .sourceDown || $0.kind == .sourceUp }
     }
 }
+
+/// Each ledger applies a listing of one request of its own, due within the hour, at once:
+/// one commit each, for tests that hold the store while those commits wait.
+func applyOneListingEach(_ ledgers: [Ledger], clock: ManualClock) -> [Task<Void, Never>] {
+    ledgers.enumerated().map { index, ledger in
+        Task {
+            let request = CancellationRequest(
+                marketplace: .ozon, source: "ozon", id: "\(index)", order: "order-\(index)", state: .pending,
+                rawState: "ON_APPROVAL", deadline: clock.now().addingTimeInterval(600))
+            await ledger.apply(.listing([request], source: "ozon", at: clock.now()))
+        }
+    }
+}
