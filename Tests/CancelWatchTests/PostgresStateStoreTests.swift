@@ -28,14 +28,15 @@ import Testing
     @Test func aFreshDatabaseIsMigratedToTheCurrentSchemaWhenTheStoreOpens() async throws {
         let location = try await PostgresStores.freshLocation()
         let store = try await PostgresStores.open(location)
-        #expect(try await PostgresStores.query("SELECT version FROM cancelwatch_schema", at: location) == ["1"])
+        let current = PostgresStateStore.schemaVersion
+        #expect(try await PostgresStores.query("SELECT max(version) FROM cancelwatch_schema", at: location) == ["\(current)"])
         let tables = try await PostgresStores.query(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename", at: location)
         #expect(tables == ["alerts", "cancelwatch_schema", "outbox", "requests", "source_health"])
         #expect(try await offPool { try store.loadTracked().isEmpty && store.outboxCounts().isEmpty })
         // Opening again migrates nothing.
         _ = try await PostgresStores.open(location)
-        #expect(try await PostgresStores.query("SELECT count(*) FROM cancelwatch_schema", at: location) == ["1"])
+        #expect(try await PostgresStores.query("SELECT count(*) FROM cancelwatch_schema", at: location) == ["\(current)"])
     }
 
     @Test func storesOpeningTheSameFreshDatabaseAtOnceAllOpenWithOneSchemaVersion() async throws {
@@ -50,7 +51,9 @@ import Testing
         }
         for _ in opened { start.signal() }
         for store in opened { _ = try await store.value }
-        #expect(try await PostgresStores.query("SELECT count(*), max(version) FROM cancelwatch_schema", at: location) == ["1|1"])
+        let current = PostgresStateStore.schemaVersion
+        #expect(
+            try await PostgresStores.query("SELECT count(*), max(version) FROM cancelwatch_schema", at: location) == ["\(current)|\(current)"])
     }
 
     @Test func requestsAlertStatesHealthAndEventsCommittedTogetherLoadBackAsTheyWent() async throws {
@@ -240,33 +243,18 @@ import Testing
         }
 
         // Another connection holds the requests table: every commit waits for it.
-        let holder = try await offPool { try StateDatabaseConnection(location: location, logger: quiet) }
-        let locked = DispatchSemaphore(value: 0)
-        let release = DispatchSemaphore(value: 0)
-        Thread.detachNewThread {
-            try? holder.transaction { (session) throws(StoreError) in
-                try session.execute("LOCK TABLE requests IN EXCLUSIVE MODE")
-                locked.signal()
-                release.wait()
-            }
+        let release = try await PostgresStores.holding(at: location) { (session) throws(StoreError) in
+            try session.execute("LOCK TABLE requests IN EXCLUSIVE MODE")
         }
-        try await offPool { locked.wait() }
         let commits = applyOneListingEach(ledgers, clock: clock)
         // Once as many commits as the pool has threads wait on the lock (the server says so),
         // a task on the pool must still run before the holder lets go.
         let (waiting, poolRan) = try await offPool {
-            let limit = Date().addingTimeInterval(120)
-            var waiting = false
-            while !waiting && Date() < limit {
-                let count = try PostgresCluster.shared().query(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
-                    database: location.database)
-                waiting = Int(count.first ?? "") ?? 0 >= pool
-            }
+            let waiting = try PostgresStores.waitForSessionsWaitingOnLocks(pool, at: location)
             let ran = DispatchSemaphore(value: 0)
             Task.detached { ran.signal() }
             let poolRan = ran.wait(timeout: .now() + 120) == .success
-            release.signal()
+            release()
             return (waiting, poolRan)
         }
         #expect(waiting && poolRan)

@@ -20,15 +20,28 @@ public actor DeliveryQueue {
     private let executor = BlockingExecutor(name: "delivery")
     public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
 
-    /// A sink and how it retries.
+    /// A sink, how it retries, and the longest one attempt takes (its `timeout:`).
     public struct Route: Sendable {
         public var sink: AlertSink
         public var retry: RetryPolicy
-        public init(sink: AlertSink, retry: RetryPolicy = .standard) {
+        /// Bounded to 0…10 min (a sink's `timeout:` range); 30 s for a sink without one.
+        public var timeout: TimeInterval
+        public init(sink: AlertSink, retry: RetryPolicy = .standard, timeout: TimeInterval = Route.defaultTimeout) {
             self.sink = sink
             self.retry = retry
+            self.timeout = timeout.isFinite ? min(max(timeout, 0), 600) : Route.defaultTimeout
         }
+
+        public static let defaultTimeout: TimeInterval = 30
+
+        /// How long one attempt holds its outbox entry at most: the sink's time limit and
+        /// ``DeliveryQueue/claimMargin``. Entries are claimed for two of these (replicas).
+        var attemptBound: TimeInterval { timeout + DeliveryQueue.claimMargin }
     }
+
+    /// What an attempt takes beyond its sink's time limit: waiting for a thread, recording
+    /// the result, and the difference between replicas' clocks.
+    static let claimMargin: TimeInterval = 15
 
     private let routes: [String: Route]
     private let store: StateStore
@@ -150,7 +163,7 @@ public actor DeliveryQueue {
         guard let route = routes[name] else { return pass }
         let due: DueDeliveries
         do {
-            due = try store.dueDeliveries(sink: name, now: clock.now(), limit: 100)
+            due = try store.dueDeliveries(sink: name, now: clock.now(), limit: 100, claim: 2 * route.attemptBound)
         } catch {
             logger.error("cannot read the outbox: \(error.description)", metadata: ["sink": "\(name)"])
             pass.resumeAt = clock.now().addingTimeInterval(Self.storeRetryDelay)
@@ -159,6 +172,9 @@ public actor DeliveryQueue {
         for message in due.unreadable { logger.error("dead letter: \(message)", metadata: ["sink": "\(name)"]) }
         for delivery in due.deliveries {
             if Task.isCancelled { break }
+            // Another replica may take the entries once their claim runs out: an attempt
+            // starts only while it can end within it, and the next pass claims afresh.
+            if let claimedUntil = due.claimedUntil, clock.now().addingTimeInterval(route.attemptBound) > claimedUntil { break }
             let (result, recorded) = await attempt(delivery, route: route)
             pass.results.append(result)
             if !recorded {

@@ -33,7 +33,7 @@ public struct SinkFactory: Sendable {
             case .email(let settings):
                 EmailSink(name: config.name, config: settings, transport: smtp, clock: clock, timeZone: timeZone)
             }
-        return DeliveryQueue.Route(sink: sink, retry: config.retryPolicy)
+        return DeliveryQueue.Route(sink: sink, retry: config.retryPolicy, timeout: config.attemptTimeout)
     }
 
     /// A route for every configured sink, in order.
@@ -50,6 +50,16 @@ extension SinkConfig {
         case .stdout: .standard
         case .webhook(let settings): settings.retry
         case .email(let settings): settings.retry
+        }
+    }
+
+    /// The longest one attempt takes: the config's `timeout:` for webhooks and email, the
+    /// delivery queue's default for stdout.
+    public var attemptTimeout: TimeInterval {
+        switch kind {
+        case .stdout: DeliveryQueue.Route.defaultTimeout
+        case .webhook(let settings): settings.timeout
+        case .email(let settings): settings.timeout
         }
     }
 }

@@ -70,24 +70,38 @@ public final class PostgresStateStore: StateStore {
             )
             """,
             "CREATE INDEX outbox_due ON outbox (sink, status, next_attempt_at)",
-        ]
+        ],
+        // Outbox entries claimed by one replica at a time (`dueDeliveries`).
+        [
+            "ALTER TABLE outbox ADD COLUMN claimed_by bytea, ADD COLUMN claimed_until double precision"
+        ],
     ]
     static var schemaVersion: Int { migrations.count }
     /// The advisory lock every replica takes while it migrates ("cwschema").
     static let migrationLock: Int64 = 0x6377_7363_6865_6D61
 
     public let location: PostgresLocation
+    /// The replica this store speaks for: outbox entries it takes are claimed in this name.
+    public let instance: String
     let database: StateDatabaseConnection
 
     /// Connects to the database and brings its schema up to date (in one transaction, under
     /// an advisory lock, so replicas starting together migrate once). Throws naming the
     /// server when it cannot be reached, and a database written by a newer cancelwatch.
-    public init(location: PostgresLocation, logger: Logger = Logger(label: "cancelwatch.state", factory: { _ in SwiftLogNoOpLogHandler() }))
-        throws(StoreError)
-    {
+    /// Two stores open at once must not share an `instance` (the default is new each time).
+    public init(
+        location: PostgresLocation, instance: String = PostgresStateStore.newInstance(),
+        logger: Logger = Logger(label: "cancelwatch.state", factory: { _ in SwiftLogNoOpLogHandler() })
+    ) throws(StoreError) {
         self.location = location
+        self.instance = instance
         database = try StateDatabaseConnection(location: location, logger: logger)
         try migrate()
+    }
+
+    /// A name no other store has: the host, the process and a random part.
+    public static func newInstance() -> String {
+        "\(ProcessInfo.processInfo.hostName)/\(ProcessInfo.processInfo.processIdentifier)/\(UUID().uuidString.prefix(8).lowercased())"
     }
 
     private func migrate() throws(StoreError) {
@@ -323,29 +337,47 @@ public final class PostgresStateStore: StateStore {
 
     // MARK: The outbox
 
-    public func dueDeliveries(sink: String, now: Date, limit: Int) throws(StoreError) -> DueDeliveries {
+    /// Due entries are claimed in one statement: those no one holds, those whose claim ran
+    /// out and those this store holds already are locked (skipping any another replica is
+    /// claiming at this moment) and marked as this store's until `now + claim`.
+    public func dueDeliveries(sink: String, now: Date, limit: Int, claim: TimeInterval) throws(StoreError) -> DueDeliveries {
         let at = try seconds(now)
+        let until = try seconds(now.addingTimeInterval(max(0, claim)))
+        let me = bytes(instance)
         return try database.transaction { (session) throws(StoreError) in
             let rows = try session.query(
                 """
-                SELECT event_id, event, attempts, next_attempt_at, sinks FROM outbox
-                WHERE sink = \(bytes(sink)) AND status = 'pending' AND next_attempt_at <= \(at)
-                ORDER BY next_attempt_at, created_at, queued LIMIT \(Int64(max(0, limit)))
+                WITH due AS (
+                    SELECT event_id FROM outbox
+                    WHERE sink = \(bytes(sink)) AND status = 'pending' AND next_attempt_at <= \(at)
+                        AND (claimed_until IS NULL OR claimed_until <= \(at) OR claimed_by = \(me))
+                    ORDER BY next_attempt_at, created_at, queued LIMIT \(Int64(max(0, limit)))
+                    FOR UPDATE SKIP LOCKED
+                )
+                UPDATE outbox SET claimed_by = \(me), claimed_until = \(until)
+                FROM due WHERE outbox.sink = \(bytes(sink)) AND outbox.event_id = due.event_id
+                RETURNING outbox.event_id, outbox.event, outbox.attempts, outbox.next_attempt_at, outbox.sinks, outbox.created_at,
+                    outbox.queued
                 """
             ).rows
+            var claimed: [(id: String, text: String, attempts: Int64, nextAttemptAt: Double, sinks: String?, order: (Double, Double, Int64))] = []
+            for row in rows {
+                let (idBytes, text, attempts, nextAttemptAt, sinks, createdAt, queued) = try session.decode(
+                    row, as: (ByteBuffer, String, Int64, Double, String?, Double, Int64).self)
+                claimed.append((String(buffer: idBytes), text, attempts, nextAttemptAt, sinks, (nextAttemptAt, createdAt, queued)))
+            }
+            // RETURNING keeps no order: oldest first again.
+            claimed.sort { $0.order < $1.order }
             var result: [PendingDelivery] = []
             var unreadable: [(id: String, error: String)] = []
-            for row in rows {
-                let (idBytes, text, attempts, nextAttemptAt, sinks) = try session.decode(
-                    row, as: (ByteBuffer, String, Int64, Double, String?).self)
-                let id = String(buffer: idBytes)
+            for entry in claimed {
                 do throws(StoreError) {
                     result.append(
                         PendingDelivery(
-                            event: try AlertEvent(outboxText: text, sinks: sinks), sink: sink, attempts: Int(attempts),
-                            nextAttemptAt: Date(timeIntervalSince1970: nextAttemptAt)))
+                            event: try AlertEvent(outboxText: entry.text, sinks: entry.sinks), sink: sink, attempts: Int(entry.attempts),
+                            nextAttemptAt: Date(timeIntervalSince1970: entry.nextAttemptAt)))
                 } catch {
-                    unreadable.append((id, error.description))
+                    unreadable.append((entry.id, error.description))
                 }
             }
             // An entry that cannot be read can never be sent: it becomes a dead letter (kept,
@@ -353,7 +385,7 @@ public final class PostgresStateStore: StateStore {
             for entry in unreadable {
                 try session.execute(
                     """
-                    UPDATE outbox SET status = 'dead', finished_at = \(at),
+                    UPDATE outbox SET status = 'dead', finished_at = \(at), claimed_until = NULL,
                         last_error = \(bytes("unreadable outbox entry: \(entry.error)"))
                     WHERE event_id = \(bytes(entry.id)) AND sink = \(bytes(sink))
                     """)
@@ -362,18 +394,29 @@ public final class PostgresStateStore: StateStore {
                 deliveries: result,
                 unreadable: unreadable.map {
                     "state database \(location): outbox entry \($0.id) for sink '\(sink)' is unreadable (\($0.error)); it is now a dead letter"
-                })
+                },
+                claimedUntil: Date(timeIntervalSince1970: until))
         }
     }
 
     public func nextDeliveryAttempt(sink: String) throws(StoreError) -> Date? {
         try database.withSession { (session) throws(StoreError) in
-            let rows = try session.query("SELECT MIN(next_attempt_at) FROM outbox WHERE sink = \(bytes(sink)) AND status = 'pending'").rows
+            let rows = try session.query(
+                """
+                SELECT MIN(CASE WHEN claimed_by IS DISTINCT FROM \(bytes(instance)) AND claimed_until > next_attempt_at
+                    THEN claimed_until ELSE next_attempt_at END)
+                FROM outbox WHERE sink = \(bytes(sink)) AND status = 'pending'
+                """
+            ).rows
             guard let row = rows.first else { return nil }
             return try session.decode(row, as: Double?.self).map(Date.init(timeIntervalSince1970:))
         }
     }
 
+    /// The result lands while the entry is this store's, or no one's: once another replica
+    /// has claimed it (this one's claim ran out), the other's attempt is the one that counts.
+    /// The claim is let go (the entry stays marked with this store, so that a late result of
+    /// a replica it took the entry from still finds it taken).
     public func recordDelivery(_ result: DeliveryResult) throws(StoreError) {
         let status = result.status.outboxStatus
         let nextAttemptAt = try seconds(result.nextAttemptAt)
@@ -383,8 +426,9 @@ public final class PostgresStateStore: StateStore {
                 """
                 UPDATE outbox SET status = \(status), attempts = \(Int64(result.attempts)),
                     next_attempt_at = COALESCE(\(nextAttemptAt), next_attempt_at), finished_at = \(finishedAt),
-                    last_error = \(result.error.map(bytes))
-                WHERE event_id = \(bytes(result.eventID)) AND sink = \(bytes(result.sink))
+                    last_error = \(result.error.map(bytes)), claimed_until = NULL
+                WHERE event_id = \(bytes(result.eventID)) AND sink = \(bytes(result.sink)) AND status = 'pending'
+                    AND (claimed_by IS NULL OR claimed_by = \(bytes(instance)))
                 """)
         }
     }

@@ -371,7 +371,8 @@ public final class SQLiteStateStore: StateStore {
         }
     }
 
-    public func dueDeliveries(sink: String, now: Date, limit: Int) throws(StoreError) -> DueDeliveries {
+    /// One process writes the file (``StateFileLock``): nothing is claimed.
+    public func dueDeliveries(sink: String, now: Date, limit: Int, claim: TimeInterval) throws(StoreError) -> DueDeliveries {
         var result: [PendingDelivery] = []
         var unreadable: [(id: String, error: String)] = []
         try database.query(
@@ -419,7 +420,7 @@ public final class SQLiteStateStore: StateStore {
                 """
                 UPDATE outbox SET status = ?, attempts = ?, next_attempt_at = COALESCE(?, next_attempt_at),
                     finished_at = ?, last_error = ?
-                WHERE event_id = ? AND sink = ?
+                WHERE event_id = ? AND sink = ? AND status = 'pending'
                 """,
                 [
                     .text(status), .integer(Int64(result.attempts)), SQLiteValue(result.nextAttemptAt),

@@ -54,11 +54,17 @@ public protocol StateStore: Sendable {
 
     /// Every (request, rule) alert state.
     func loadAlerts() throws(StoreError) -> [AlertState]
-    /// Deliveries of `sink` due at `now`, oldest first.
-    func dueDeliveries(sink: String, now: Date, limit: Int) throws(StoreError) -> DueDeliveries
-    /// The earliest next attempt among `sink`'s pending deliveries.
+    /// Deliveries of `sink` due at `now`, oldest first. Where replicas share the store each
+    /// is claimed for this store until `now + claim` (``DueDeliveries/claimedUntil``): no
+    /// other replica gets it before then, and this one gets it again when it asks again.
+    func dueDeliveries(sink: String, now: Date, limit: Int, claim: TimeInterval) throws(StoreError) -> DueDeliveries
+    /// The earliest next attempt among `sink`'s pending deliveries (one another replica
+    /// holds counts from the end of its claim).
     func nextDeliveryAttempt(sink: String) throws(StoreError) -> Date?
-    /// Records one attempt's result.
+    /// Records one attempt's result; a finished (delivered or dead) entry stays as it is.
+    /// Where replicas share the store, a result lands only
+    /// while no other replica has claimed the entry since: a replica whose claim ran out
+    /// and was taken over leaves the new claimant's entry as it is.
     func recordDelivery(_ result: DeliveryResult) throws(StoreError)
     /// Outbox counts by sink and status (`pending`, `delivered`, `dead`).
     func outboxCounts() throws(StoreError) -> [OutboxCount]
@@ -196,8 +202,11 @@ public struct DeadLetter: Sendable {
 public struct DueDeliveries: Sendable {
     public var deliveries: [PendingDelivery]
     public var unreadable: [String]
-    public init(deliveries: [PendingDelivery], unreadable: [String] = []) {
+    /// When the claim on `deliveries` runs out; nil where one process has the store to itself.
+    public var claimedUntil: Date?
+    public init(deliveries: [PendingDelivery], unreadable: [String] = [], claimedUntil: Date? = nil) {
         self.deliveries = deliveries
         self.unreadable = unreadable
+        self.claimedUntil = claimedUntil
     }
 }

@@ -39,9 +39,9 @@ class ObservedStore: StateStore, @unchecked Sendable {
         try willCall("loadAlerts")
         return try inner.loadAlerts()
     }
-    func dueDeliveries(sink: String, now: Date, limit: Int) throws(StoreError) -> DueDeliveries {
+    func dueDeliveries(sink: String, now: Date, limit: Int, claim: TimeInterval) throws(StoreError) -> DueDeliveries {
         try willCall("dueDeliveries")
-        return try inner.dueDeliveries(sink: sink, now: now, limit: limit)
+        return try inner.dueDeliveries(sink: sink, now: now, limit: limit, claim: claim)
     }
     func nextDeliveryAttempt(sink: String) throws(StoreError) -> Date? {
         try willCall("nextDeliveryAttempt")

@@ -1,6 +1,8 @@
-import CancelWatch
 import Foundation
+import Logging
 import TestServers
+
+@testable import CancelWatch
 
 /// PostgreSQL stores for tests, each in a fresh database of the test process's cluster.
 enum PostgresStores {
@@ -28,5 +30,40 @@ enum PostgresStores {
     /// A store opened at `location` on a thread of its own.
     static func open(_ location: PostgresLocation) async throws -> PostgresStateStore {
         try await offPool { try PostgresStateStore(location: location) }
+    }
+
+    /// Waits (blocking) until at least `count` sessions of the database at `location` wait
+    /// on a lock, as the server reports it; false if that has not happened in two minutes.
+    static func waitForSessionsWaitingOnLocks(_ count: Int, at location: PostgresLocation) throws -> Bool {
+        let limit = Date().addingTimeInterval(120)
+        while Date() < limit {
+            let waiting = try PostgresCluster.shared().query(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                database: location.database)
+            if Int(waiting.first ?? "") ?? 0 >= count { return true }
+        }
+        return false
+    }
+
+    /// Runs `lock` in a transaction on a connection of its own and keeps that transaction
+    /// (and the locks it took) open until the returned closure is called.
+    static func holding(
+        at location: PostgresLocation, _ lock: @escaping @Sendable (StateDatabaseSession) throws(StoreError) -> Void
+    ) async throws -> @Sendable () -> Void {
+        let holder = try await offPool {
+            try StateDatabaseConnection(location: location, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        }
+        let locked = DispatchSemaphore(value: 0)
+        let release = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            try? holder.transaction { (session) throws(StoreError) in
+                try lock(session)
+                locked.signal()
+                release.wait()
+            }
+            locked.signal()
+        }
+        try await offPool { locked.wait() }
+        return { release.signal() }
     }
 }

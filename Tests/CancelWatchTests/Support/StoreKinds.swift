@@ -22,11 +22,12 @@ struct StoreKind: Sendable, CustomTestStringConvertible {
             remove: { try? FileManager.default.removeItem(atPath: directory) })
     }
 
-    /// A fresh database in the test process's throwaway cluster, dropped afterwards.
+    /// A fresh database in the test process's throwaway cluster, dropped afterwards. Its
+    /// stores speak for one replica (opened again: that replica restarted, its claims still its own).
     static let postgres = StoreKind(name: "PostgreSQL") {
         let location = try PostgresStores.freshLocationBlocking()
         return StorePlace(
-            open: { try PostgresStateStore(location: location) },
+            open: { try PostgresStateStore(location: location, instance: "contract") },
             remove: { try? PostgresCluster.shared().dropDatabase(location.database) })
     }
 
