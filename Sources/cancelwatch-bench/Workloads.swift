@@ -53,7 +53,9 @@ final class NullStore: StateStore {
     func pruneOutbox(deliveredBefore: Date, deadBefore: Date) throws(StoreError) -> Int { 0 }
     func loadHealth() throws(StoreError) -> [SourceHealth] { [] }
     func loadAlerts() throws(StoreError) -> [AlertState] { [] }
-    func dueDeliveries(sink: String, now: Date, limit: Int, claim: TimeInterval) throws(StoreError) -> DueDeliveries { DueDeliveries(deliveries: []) }
+    func dueDeliveries(sink: String, now: Date, limit: Int, claim: TimeInterval) throws(StoreError) -> DueDeliveries {
+        DueDeliveries(deliveries: [])
+    }
     func nextDeliveryAttempt(sink: String) throws(StoreError) -> Date? { nil }
     func recordDelivery(_ result: DeliveryResult) throws(StoreError) {}
     func outboxCounts() throws(StoreError) -> [OutboxCount] { [] }

@@ -182,4 +182,18 @@ final class SelectiveSink: AlertSink, @unchecked Sendable {
         #expect(sink.events.map(\.id) == [queued[0].id, queued[2].id])
         #expect(try store.outboxCounts().map { "\($0.status)/\($0.count)" } == ["dead/1", "delivered/2"])
     }
+
+    /// How long the queue claims an outbox entry (replicas) follows from the sink's
+    /// `timeout:`, bounded as the config bounds it.
+    @Test func aRoutesTimeoutIsItsSinksTimeoutBoundedAndThirtySecondsWithoutOne() {
+        let factory = SinkFactory(transport: CurlHTTPTransport(threads: 1), smtp: CurlSMTPTransport())
+        let webhook = SinkConfig(name: "hook", kind: .webhook(WebhookSinkConfig(url: .url("https://example.com/h"), timeout: 7)))
+        let mail = EmailSinkConfig(url: URL(string: "smtp://mail.example.com")!, from: "a@example.com", to: ["b@example.com"], timeout: 45)
+        let email = SinkConfig(name: "mail", kind: .email(mail))
+        let stdout = SinkConfig(name: "console", kind: .stdout(StdoutSinkConfig()))
+        #expect(factory.makeRoutes([webhook, email, stdout]).map(\.timeout) == [7, 45, 30])
+        let sink = InMemorySink()
+        #expect([-1, 10_000, .infinity, .nan].map { DeliveryQueue.Route(sink: sink, timeout: $0).timeout } == [0, 600, 30, 30])
+        #expect(DeliveryQueue.Route(sink: sink, timeout: 10).attemptBound == 10 + DeliveryQueue.claimMargin)
+    }
 }

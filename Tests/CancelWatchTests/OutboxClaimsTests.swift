@@ -19,7 +19,10 @@ import Testing
     static func replicas() async throws -> (location: PostgresLocation, a: PostgresStateStore, b: PostgresStateStore) {
         let location = try await PostgresStores.freshLocation()
         let (a, b) = try await offPool {
-            (try PostgresStateStore(location: location, instance: "replica-a"), try PostgresStateStore(location: location, instance: "replica-b"))
+            (
+                try PostgresStateStore(location: location, instance: "replica-a"),
+                try PostgresStateStore(location: location, instance: "replica-b")
+            )
         }
         return (location, a, b)
     }
@@ -104,7 +107,8 @@ import Testing
         #expect(Self.ids(held) == ["e0", "e1"] && held.claimedUntil == Self.t0.addingTimeInterval(60))
 
         let end = Self.t0.addingTimeInterval(60)
-        #expect(try await offPool { try b.dueDeliveries(sink: "hook", now: end.addingTimeInterval(-0.001), limit: 10, claim: 60) }.deliveries.isEmpty)
+        let justBefore = end.addingTimeInterval(-0.001)
+        #expect(try await offPool { try b.dueDeliveries(sink: "hook", now: justBefore, limit: 10, claim: 60) }.deliveries.isEmpty)
         #expect(try await offPool { try b.nextDeliveryAttempt(sink: "hook") } == end)
         #expect(try await offPool { try a.nextDeliveryAttempt(sink: "hook") } == Self.t0)
 
@@ -124,7 +128,10 @@ import Testing
         try await offPool { try a.commit(alerts: [], events: StateStoreContractTests.events(3), health: nil, at: Self.t0) }
         let end = Self.t0.addingTimeInterval(60)
         let (first, second) = try await offPool {
-            (try a.dueDeliveries(sink: "hook", now: Self.t0, limit: 10, claim: 60), try b.dueDeliveries(sink: "hook", now: end, limit: 10, claim: 60))
+            (
+                try a.dueDeliveries(sink: "hook", now: Self.t0, limit: 10, claim: 60),
+                try b.dueDeliveries(sink: "hook", now: end, limit: 10, claim: 60)
+            )
         }
         #expect(Self.ids(first) == ["e0", "e1", "e2"] && Self.ids(second) == ["e0", "e1", "e2"])
 
@@ -179,7 +186,8 @@ import Testing
     @Test func aQueueStartsAnAttemptOnlyWhileItsClaimCanCoverIt() async throws {
         let (_, a, _) = try await Self.replicas()
         let clock = ManualClock(Self.t0)
-        try await offPool { try a.commit(alerts: [], events: StateStoreContractTests.events(5, sinks: ["memory"]), health: nil, at: Self.t0) }
+        let events = StateStoreContractTests.events(5, sinks: ["memory"])
+        try await offPool { try a.commit(alerts: [], events: events, health: nil, at: Self.t0) }
         // Each attempt takes the sink's whole time limit (10 s): a claim is 2 × (10 + 15) s,
         // and an attempt needs 25 s of it left, so three start (at 0, 10 and 20 s).
         let receiver = SlowSink(clock: clock, takes: 10)

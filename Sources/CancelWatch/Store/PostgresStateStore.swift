@@ -360,7 +360,8 @@ public final class PostgresStateStore: StateStore {
                     outbox.queued
                 """
             ).rows
-            var claimed: [(id: String, text: String, attempts: Int64, nextAttemptAt: Double, sinks: String?, order: (Double, Double, Int64))] = []
+            typealias Claimed = (id: String, text: String, attempts: Int64, nextAttemptAt: Double, sinks: String?, order: (Double, Double, Int64))
+            var claimed: [Claimed] = []
             for row in rows {
                 let (idBytes, text, attempts, nextAttemptAt, sinks, createdAt, queued) = try session.decode(
                     row, as: (ByteBuffer, String, Int64, Double, String?, Double, Int64).self)
@@ -374,8 +375,8 @@ public final class PostgresStateStore: StateStore {
                 do throws(StoreError) {
                     result.append(
                         PendingDelivery(
-                            event: try AlertEvent(outboxText: entry.text, sinks: entry.sinks), sink: sink, attempts: Int(entry.attempts),
-                            nextAttemptAt: Date(timeIntervalSince1970: entry.nextAttemptAt)))
+                            event: try AlertEvent(outboxText: entry.text, sinks: entry.sinks), sink: sink,
+                            attempts: Int(entry.attempts), nextAttemptAt: Date(timeIntervalSince1970: entry.nextAttemptAt)))
                 } catch {
                     unreadable.append((entry.id, error.description))
                 }
