@@ -34,4 +34,7 @@ public final class MetricsServer: Sendable {
 
     /// Stops serving; the port is free when it returns (it waits without blocking a thread).
     public func shutdown() async { await server.close() }
+
+    /// Connections it has accepted and not yet closed.
+    var openConnections: Int { server.openConnections }
 }
