@@ -65,10 +65,10 @@ struct OnceCommand: AsyncParsableCommand {
     }
 }
 
-/// Opens the configured state file, turning a failure into a clean message.
-func openStore(_ config: CancelWatchConfig, readOnly: Bool = false) throws -> SQLiteStateStore {
+/// Opens the store the config names (``ConfiguredState``), turning a failure into a clean message.
+func openState(_ config: CancelWatchConfig, readOnly: Bool = false, instance: InstanceID? = nil) throws -> ConfiguredState {
     do {
-        return try SQLiteStateStore(path: config.state, readOnly: readOnly)
+        return try ConfiguredState.open(config, readOnly: readOnly, instance: instance)
     } catch {
         throw CleanExit.message("error: \(error.description)", exitCode: 1)
     }

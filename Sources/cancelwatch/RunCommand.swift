@@ -15,7 +15,8 @@ struct RunCommand: AsyncParsableCommand {
             it: deliveries in flight finish or stay in the outbox for the next start; a second one ends it at \
             once. SIGHUP reloads the \
             config and the rules; a reload that fails in any way (the config, the rules, the listen address, \
-            the state file) is logged with its reasons and the running set stays.
+            the state file) is logged with its reasons and the running set stays. Every metric and log line \
+            carries this process's instance id: $CANCELWATCH_INSTANCE, or the host name, the pid and a random suffix.
             """)
 
     @OptionGroup var config: ConfigOption
@@ -23,12 +24,19 @@ struct RunCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let logger = logging.bootstrap()
+            var logger = logging.bootstrap()
+            let instance: InstanceID
+            do {
+                instance = try InstanceID.current()
+            } catch {
+                throw CleanExit.message("error: \(error)", exitCode: 1)
+            }
+            logger[metadataKey: "instance"] = "\(instance)"
             // Trapped before anything else: from here on these signals wait for the reload
             // service (and the group) instead of ending the process.
             let signals = await UnixSignalsSequence(trapping: .sighup, .sigterm, .sigint)
             let clock = SystemClock()
-            let metrics = CancelWatchMetrics()
+            let metrics = CancelWatchMetrics(instance: instance)
             // A failed write is counted and `run` goes on watching (the stdout sink retries its event).
             for stream in [StandardStream.output, StandardStream.error] {
                 stream.onFailure { metrics.recordOutputFailure(stream: stream.name) }

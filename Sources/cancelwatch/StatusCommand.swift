@@ -20,22 +20,23 @@ struct StatusCommand: AsyncParsableCommand {
         try await reportingErrors {
             let config = try config.load()
             let now = Date()
-            // Reads beside a running watcher (SQLite's WAL readers): takes no lock. SQLite
-            // blocks (a reader may wait for a checkpoint): on BlockingWorkers.shared.
-            let (store, tracked, health, deliveries) = try await BlockingWorkers.shared.run {
-                () throws -> (SQLiteStateStore, [TrackedRequest], [SourceHealth], StatusView.Deliveries) in
-                let store = try openStore(config, readOnly: true)
+            // Reads beside a running watcher: takes no lock and writes nothing. Both stores
+            // block (a SQLite reader may wait for a checkpoint): on BlockingWorkers.shared.
+            let (state, tracked, health, deliveries, holders) = try await BlockingWorkers.shared.run {
+                () throws -> (ConfiguredState, [TrackedRequest], [SourceHealth], StatusView.Deliveries, [SourceHolder]?) in
+                let state = try openState(config, readOnly: true)
                 do throws(StoreError) {
                     return (
-                        store, try store.loadTracked(keepingRaw: .none), try store.loadHealth(),
+                        state, try state.store.loadTracked(keepingRaw: .none), try state.store.loadHealth(),
                         StatusView.Deliveries(
-                            counts: try store.outboxCounts(), latestDead: try store.deadLetters(limit: StatusView.deadLettersShown))
+                            counts: try state.store.outboxCounts(), latestDead: try state.deadLetters(limit: StatusView.deadLettersShown)),
+                        try state.sourceHolders()
                     )
                 } catch {
                     throw CleanExit.message("error: \(error.description)", exitCode: 1)
                 }
             }
-            for warning in store.warnings { await CommandOutput.printError("warning: \(warning)") }
+            for warning in state.warnings { await CommandOutput.printError("warning: \(warning)") }
             let pending = tracked.filter { $0.status == .pending }.map(\.request)
                 .sorted { ($0.deadline, $0.source, $0.id) < ($1.deadline, $1.source, $1.id) }
             switch format {
@@ -44,7 +45,8 @@ struct StatusCommand: AsyncParsableCommand {
                 for request in pending { out += TerminalText.escapingJSON(StatusView.json(request, now: now).serialized()) + "\n" }
                 if !out.isEmpty { try await CommandOutput.print(out) }
             case .text:
-                var text = StatusView.table(pending, health: health, sources: config.sources.map(\.name), now: now, timeZone: config.timezone)
+                var text = StatusView.table(
+                    pending, health: health, holders: holders, sources: config.sources.map(\.name), now: now, timeZone: config.timezone)
                 text += StatusView.deliveries(deliveries, sinks: config.sinks.map(\.name), now: now, timeZone: config.timezone)
                 try await CommandOutput.print(text)
             }
@@ -65,9 +67,12 @@ enum StatusView {
         ]
     }
 
-    static func table(_ pending: [CancellationRequest], health: [SourceHealth], sources: [String], now: Date, timeZone: TimeZone)
-        -> String
-    {
+    /// The pending requests, then each source's health and, where sources are leased
+    /// (`holders` not nil), the replica that holds it.
+    static func table(
+        _ pending: [CancellationRequest], health: [SourceHealth], holders: [SourceHolder]? = nil, sources: [String], now: Date,
+        timeZone: TimeZone
+    ) -> String {
         let formatter = dateFormatter(timeZone)
         var rows: [[String]] = [["REMAINING", "DEADLINE (\(timeZone.identifier))", "SOURCE", "ORDER", "INITIATOR", "REASON"]]
         for request in pending {
@@ -85,20 +90,31 @@ enum StatusView {
         }
         out += "\nSources:\n"
         let known = Dictionary(health.map { ($0.source, $0) }, uniquingKeysWith: { a, _ in a })
+        let leases = holders.map { Dictionary($0.map { ($0.source, $0) }, uniquingKeysWith: { a, _ in a }) }
         for source in sources {
             let name = TerminalText.singleLine(source)
+            let held = leases.map { holding(source, $0[source], now: now) } ?? ""
             guard let item = known[source] else {
-                out += "  \(name): not polled yet\n"
+                out += "  \(name): not polled yet\(held)\n"
                 continue
             }
             let last = item.lastSuccessAt.map { "last success \(DurationText.format(now.timeIntervalSince($0))) ago" } ?? "never succeeded"
             if item.consecutiveFailures > 0 {
-                out += "  \(name): FAILING (\(item.consecutiveFailures) in a row, \(last)): \(TerminalText.singleLine(item.lastError ?? ""))\n"
+                out += "  \(name): FAILING (\(item.consecutiveFailures) in a row, \(last))\(held): \(TerminalText.singleLine(item.lastError ?? ""))\n"
             } else {
-                out += "  \(name): ok, \(last)\n"
+                out += "  \(name): ok, \(last)\(held)\n"
             }
         }
         return out
+    }
+
+    /// `; held by REPLICA for 25s`, or that no live replica holds the source.
+    static func holding(_ source: String, _ lease: SourceHolder?, now: Date) -> String {
+        guard let lease else { return "; held by no replica" }
+        let holder = oneLine(lease.holder, limit: InstanceID.maxLength)
+        let left = lease.expiresAt.timeIntervalSince(now)
+        if left > 0 { return "; held by \(holder) for \(DurationText.format(left))" }
+        return "; held by no replica (\(holder)'s lease ended \(DurationText.format(-left)) ago)"
     }
 
     /// What the outbox says of the sinks.

@@ -198,14 +198,7 @@ import Testing
     }
 
     @Test func aServerThatCannotBeReachedAtStartIsAnErrorNamingTheHostAndNeverThePassword() async throws {
-        // A port held and not listening: connections are refused.
-        var hold: PortHold?
-        var port = 0
-        for candidate in 20000..<20100 where hold == nil {
-            hold = PortHold(port: candidate)
-            port = candidate
-        }
-        #expect(hold != nil)
+        let (port, hold) = try #require(PostgresStores.refusedPort())
         let password = "hunter2-Pa55word"
         let location = PostgresLocation(
             user: "watcher", password: Secret(password), host: "127.0.0.1", port: port, database: "cw", sslMode: .disable)

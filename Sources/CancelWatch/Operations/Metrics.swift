@@ -45,9 +45,13 @@ public final class CancelWatchMetrics: @unchecked Sendable {
         var descriptor: MetricNameDescriptor { MetricNameDescriptor(metricName: rawValue, unitName: "", helpText: help) }
     }
 
+    /// The replica every series is labelled with (`instance="…"`, the first label); none when nil.
+    public let instance: InstanceID?
     private let registry = PrometheusCollectorRegistry()
     private let factory: any MetricsFactory
     private let lock = NSLock()
+    /// The running pipeline's state database, checked at each `/healthz` (nil: a state file).
+    private var stateProbe: StateDatabaseProbe?
     /// Each source's health, as the ledger last reported it.
     private var sources: [SourceHealthState] = []
     private var nearestDeadline: Date?
@@ -56,7 +60,8 @@ public final class CancelWatchMetrics: @unchecked Sendable {
     /// Gauges set at each scrape, kept to be removed when their series goes away.
     private var scrapeGauges: [String: Prometheus.Gauge] = [:]
 
-    public init() {
+    public init(instance: InstanceID? = nil) {
+        self.instance = instance
         factory = HelpfulPrometheusFactory(registry: registry)
         for state in TrackedStatus.allCases { meter(.tracked, [("state", state.rawValue)]).set(0) }
         for kind in AlertEvent.Kind.allCases { _ = counter(.events, [("kind", kind.rawValue)]) }
@@ -66,11 +71,17 @@ public final class CancelWatchMetrics: @unchecked Sendable {
     }
 
     private func counter(_ family: Family, _ labels: [(String, String)]) -> Metrics.Counter {
-        Metrics.Counter(label: family.rawValue, dimensions: labels, factory: factory)
+        Metrics.Counter(label: family.rawValue, dimensions: labelled(labels), factory: factory)
     }
 
     private func meter(_ family: Family, _ labels: [(String, String)]) -> Meter {
-        Meter(label: family.rawValue, dimensions: labels, factory: factory)
+        Meter(label: family.rawValue, dimensions: labelled(labels), factory: factory)
+    }
+
+    /// `labels` after the `instance` label, when there is one.
+    private func labelled(_ labels: [(String, String)]) -> [(String, String)] {
+        guard let instance else { return labels }
+        return [("instance", instance.value)] + labels
     }
 
     /// Every source's health, from the ledger (``LedgerReport/sources(_:)``).
@@ -121,6 +132,17 @@ public final class CancelWatchMetrics: @unchecked Sendable {
         lock.withLock { sources.filter(\.down).sorted { $0.source < $1.source } }
     }
 
+    /// The probe of the state database the running pipeline uses (nil for a state file).
+    public func setStateProbe(_ probe: StateDatabaseProbe?) {
+        lock.withLock { stateProbe = probe }
+    }
+
+    /// Why the state database cannot be reached now, or nil (it answered, or the state is a
+    /// file). Blocks up to the probe's timeout: for `/healthz`'s handler thread.
+    public func unreachableState() -> String? {
+        lock.withLock { stateProbe }?.problem()
+    }
+
     /// The exposition text for `/metrics` (Prometheus text format 0.0.4).
     public func render(now: Date) -> String {
         let (outboxCounts, deadline) = lock.withLock { (outbox, nearestDeadline) }
@@ -137,7 +159,7 @@ public final class CancelWatchMetrics: @unchecked Sendable {
                 scrapeGauges[key] = nil
             }
             for (key, (family, labels, value)) in current {
-                let gauge = scrapeGauges[key] ?? registry.makeGauge(descriptor: family.descriptor, labels: labels)
+                let gauge = scrapeGauges[key] ?? registry.makeGauge(descriptor: family.descriptor, labels: labelled(labels))
                 gauge.set(value)
                 scrapeGauges[key] = gauge
             }

@@ -1,7 +1,8 @@
 import Foundation
 import HTTPServing
 
-/// `/metrics` (Prometheus text) and `/healthz` on the config's `listen:` address.
+/// `/metrics` (Prometheus text) and `/healthz` on the config's `listen:` address. `/healthz`
+/// is 503, saying why, while a source is down or the state database does not answer.
 ///
 /// Its limits hold against clients that try to exhaust it: a request head must arrive whole
 /// within 10 s and 16 KB, no request body is accepted (413 from the head alone), at most
@@ -23,9 +24,12 @@ public final class MetricsServer: Sendable {
                     status: 200, headers: ["Content-Type": "text/plain; version=0.0.4; charset=utf-8"],
                     body: Data(metrics.render(now: clock.now()).utf8))
             case ("GET", "/healthz"), ("HEAD", "/healthz"):
+                var problems: [String] = []
+                if let unreachable = metrics.unreachableState() { problems.append(unreachable) }
                 let down = metrics.downSources()
-                if down.isEmpty { return .text("ok\n") }
-                return .text(status: 503, "unhealthy: source down: \(down.map(\.source).joined(separator: ", "))\n")
+                if !down.isEmpty { problems.append("source down: \(down.map(\.source).joined(separator: ", "))") }
+                if problems.isEmpty { return .text("ok\n") }
+                return .text(status: 503, problems.map { "unhealthy: \($0)\n" }.joined())
             default:
                 return .text(status: 404, "not found: try /metrics or /healthz\n")
             }

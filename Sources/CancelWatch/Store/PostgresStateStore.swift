@@ -89,19 +89,45 @@ public final class PostgresStateStore: StateStore {
     /// an advisory lock, so replicas starting together migrate once). Throws naming the
     /// server when it cannot be reached, and a database written by a newer cancelwatch.
     /// Two stores open at once must not share an `instance` (the default is new each time).
+    /// A reader (`readOnly`, as `status` is) changes nothing: it needs the schema there, up to date.
     public init(
-        location: PostgresLocation, instance: String = PostgresStateStore.newInstance(),
+        location: PostgresLocation, instance: String = PostgresStateStore.newInstance(), readOnly: Bool = false,
         logger: Logger = Logger(label: "cancelwatch.state", factory: { _ in SwiftLogNoOpLogHandler() })
     ) throws(StoreError) {
         self.location = location
         self.instance = instance
         database = try StateDatabaseConnection(location: location, logger: logger)
-        try migrate()
+        if readOnly {
+            try checkVersion()
+        } else {
+            try migrate()
+        }
     }
 
-    /// A name no other store has: the host, the process and a random part.
+    private func checkVersion() throws(StoreError) {
+        try database.withSession { (session) throws(StoreError) in
+            guard try session.tableExists("cancelwatch_schema") else {
+                throw StoreError("state database \(location) holds no cancelwatch state yet: run `cancelwatch once` or `cancelwatch run` first")
+            }
+            var version = 0
+            for row in try session.query("SELECT COALESCE(MAX(version), 0) FROM cancelwatch_schema").rows {
+                version = Int(try session.decode(row, as: Int64.self))
+            }
+            if version > Self.schemaVersion { throw newer(version) }
+            if version < Self.schemaVersion {
+                throw StoreError(
+                    "state database \(location) is at schema \(version): `cancelwatch run` or `cancelwatch once` of this version brings it up to date")
+            }
+        }
+    }
+
+    private func newer(_ version: Int) -> StoreError {
+        StoreError("state database \(location) was written by a newer cancelwatch (schema \(version)); upgrade cancelwatch")
+    }
+
+    /// A name no other store has: the host, the process and a random part, as ``InstanceID`` makes them.
     public static func newInstance() -> String {
-        "\(ProcessInfo.processInfo.hostName)/\(ProcessInfo.processInfo.processIdentifier)/\(UUID().uuidString.prefix(8).lowercased())"
+        InstanceID.generated(host: ProcessInfo.processInfo.hostName, pid: getpid()).value
     }
 
     private func migrate() throws(StoreError) {
@@ -113,10 +139,7 @@ public final class PostgresStateStore: StateStore {
             for row in try session.query("SELECT COALESCE(MAX(version), 0) FROM cancelwatch_schema").rows {
                 current = Int(try session.decode(row, as: Int64.self))
             }
-            if current > Self.schemaVersion {
-                throw StoreError(
-                    "state database \(location) was written by a newer cancelwatch (schema \(current)); upgrade cancelwatch")
-            }
+            if current > Self.schemaVersion { throw newer(current) }
             for version in (current + 1)..<(Self.schemaVersion + 1) {
                 for statement in Self.migrations[version - 1] { try session.execute(PostgresQuery(unsafeSQL: statement)) }
                 try session.execute(

@@ -75,7 +75,7 @@ final class StateDatabaseConnection: @unchecked Sendable {
         }
     }
 
-    private static func configuration(for location: PostgresLocation) throws(StoreError) -> PostgresConnection.Configuration {
+    static func configuration(for location: PostgresLocation) throws(StoreError) -> PostgresConnection.Configuration {
         let tls: PostgresConnection.Configuration.TLS
         do {
             var unchecked = TLSConfiguration.makeClientConfiguration()
@@ -151,7 +151,29 @@ struct StateDatabaseSession {
             let message = info[.message] ?? "server error"
             return info[.sqlState].map { "\(message) (SQLSTATE \($0))" } ?? message
         }
-        if let underlying = error.underlying { return "\(error.code.description): \(underlying)" }
+        if let underlying = error.underlying { return networkReason(underlying) ?? "\(error.code.description): \(underlying)" }
         return error.code.description
+    }
+
+    /// Why a connection could not be made, in the system's words ("Connection refused"); nil
+    /// when `error` is not a network one.
+    private static func networkReason(_ error: any Error) -> String? {
+        switch error {
+        case let error as NIOConnectionError:
+            if let failure = error.connectionErrors.last { return networkReason(failure.error) ?? "\(failure.error)" }
+            if let dns = error.dnsAError ?? error.dnsAAAAError { return "cannot resolve \(error.host): \(dns)" }
+            return nil
+        case let error as IOError: return String(cString: strerror(error.errnoCode))
+        case ChannelError.connectTimeout: return "no answer within the connect timeout"
+        default: return nil
+        }
+    }
+}
+
+extension StateDatabaseSession {
+    /// Whether a table called `name` is on the search path.
+    func tableExists(_ name: String) throws(StoreError) -> Bool {
+        for row in try query("SELECT to_regclass(\(name)) IS NOT NULL").rows { return try decode(row, as: Bool.self) }
+        return false
     }
 }

@@ -10,16 +10,17 @@ struct Pipeline {
     let rules: RuleSet
 
     /// Loads the rules (every diagnostic to stderr; errors stop here), opens the state
-    /// file and assembles the service.
+    /// store and assembles the service.
     static func make(
         config: CancelWatchConfig, logger: Logger, clock: WatchClock, metrics: CancelWatchMetrics = CancelWatchMetrics()
     ) async throws -> Pipeline {
         try await make(config: config, rules: try loadRules(config, logger: logger), logger: logger, clock: clock, metrics: metrics)
     }
 
-    /// Assembles the service for rules already loaded. It reads what the state file
-    /// knows, so no other pipeline may be writing to the same file meanwhile. Opening and
-    /// reading the state file block (SQLite): that runs on ``BlockingWorkers/shared``.
+    /// Assembles the service for rules already loaded. It reads what the state store
+    /// knows, so no other pipeline may be writing to the same state file meanwhile; `metrics`
+    /// checks the store's database for `/healthz` from then on. Opening and reading the
+    /// store block (SQLite, PostgreSQL): that runs on ``BlockingWorkers/shared``.
     static func make(
         config: CancelWatchConfig, rules: RuleSet, logger: Logger, clock: WatchClock, metrics: CancelWatchMetrics
     ) async throws -> Pipeline {
@@ -31,15 +32,16 @@ struct Pipeline {
     private static func assemble(
         config: CancelWatchConfig, rules: RuleSet, logger: Logger, clock: WatchClock, metrics: CancelWatchMetrics
     ) throws -> Pipeline {
-        let store = try openStore(config)
-        for warning in store.warnings { logger.warning("\(warning)") }
+        let state = try openState(config, instance: metrics.instance)
+        for warning in state.warnings { logger.warning("\(warning)") }
         let transport = CurlHTTPTransport()
         let sinks = SinkFactory(transport: transport, smtp: CurlSMTPTransport(), clock: clock, timeZone: config.timezone)
         let routes = sinks.makeRoutes(config.sinks)
         do throws(StoreError) {
             let service = try WatchService(
                 sources: config.polledSources(transport: transport, clock: clock), rules: rules.rules, routes: routes,
-                store: store, clock: clock, logger: logger, health: config.health, metrics: metrics)
+                store: state.store, clock: clock, logger: logger, health: config.health, metrics: metrics)
+            metrics.setStateProbe(state.probe())
             return Pipeline(service: service, rules: rules)
         } catch {
             throw CleanExit.message("error: \(error.description)", exitCode: 1)

@@ -66,4 +66,12 @@ enum PostgresStores {
         try await offPool { locked.wait() }
         return { release.signal() }
     }
+
+    /// A loopback port where connections are refused while `hold` lives (held, not listening).
+    static func refusedPort() -> (port: Int, hold: PortHold)? {
+        for port in 20000..<20100 {
+            if let hold = PortHold(port: port) { return (port, hold) }
+        }
+        return nil
+    }
 }

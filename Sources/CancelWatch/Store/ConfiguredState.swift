@@ -1,0 +1,64 @@
+import Foundation
+
+/// The state store a config names, open: its PostgreSQL database (`state: postgres://…`)
+/// or its state file. ``open(_:readOnly:)`` is the one place that chooses; what only the
+/// state file has (its lock, its mode checks) comes with the file alone.
+public enum ConfiguredState: Sendable {
+    case database(PostgresStateStore)
+    case file(SQLiteStateStore)
+
+    /// Opens the store `config` names, creating or migrating its schema; `readOnly` (as
+    /// `status` reads beside a running watcher) takes no lock and writes nothing. A database
+    /// claims outbox entries in the name of `instance` (a new name when nil). Blocks: call it
+    /// off Swift's cooperative pool. Throws one line naming the file, or the database's host
+    /// and port (never its password).
+    public static func open(_ config: CancelWatchConfig, readOnly: Bool = false, instance: InstanceID? = nil) throws(StoreError)
+        -> ConfiguredState
+    {
+        if let location = config.stateDatabase {
+            return .database(
+                try PostgresStateStore(
+                    location: location, instance: instance?.value ?? PostgresStateStore.newInstance(), readOnly: readOnly))
+        }
+        return .file(try SQLiteStateStore(path: config.state, readOnly: readOnly))
+    }
+
+    public var store: any StateStore {
+        switch self {
+        case .database(let store): store
+        case .file(let store): store
+        }
+    }
+
+    /// What opening found and fixed (a state file readable by others), one line each.
+    public var warnings: [String] {
+        switch self {
+        case .database: []
+        case .file(let store): store.warnings
+        }
+    }
+
+    /// The latest dead letters, newest first.
+    public func deadLetters(limit: Int) throws(StoreError) -> [DeadLetter] {
+        switch self {
+        case .database(let store): try store.deadLetters(limit: limit)
+        case .file(let store): try store.deadLetters(limit: limit)
+        }
+    }
+
+    /// Which replica holds each source; nil where sources are not leased (a state file).
+    public func sourceHolders() throws(StoreError) -> [SourceHolder]? {
+        switch self {
+        case .database(let store): try store.sourceHolders()
+        case .file: nil
+        }
+    }
+
+    /// A check of the database for `/healthz`; nil for a state file (nothing to reach).
+    public func probe() -> StateDatabaseProbe? {
+        switch self {
+        case .database(let store): StateDatabaseProbe(location: store.location)
+        case .file: nil
+        }
+    }
+}
