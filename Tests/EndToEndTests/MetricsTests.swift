@@ -19,7 +19,7 @@ import Testing
                 }
                 if line.hasPrefix("#") { continue }
                 guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { continue }
-                samples[String(line[..<space])] = value
+                samples[withoutInstance(line[..<space])] = value
             }
         }
 

@@ -49,6 +49,8 @@ func pendingScenario(ozon: Int, red: Int, now: Date = Date(), seed: UInt64 = 11)
 
 /// How a scenario's `cancelwatch.yaml` is written.
 struct WatchOptions {
+    /// `state:`: the state file, or a `postgres://` database.
+    var state = "./state.sqlite"
     var pollInterval = "1s"
     var sourceTimeout = "5s"
     var sinkTimeout = "3s"
@@ -129,7 +131,7 @@ final class WatchSetup: @unchecked Sendable {
                 """
         }
         let config = """
-            state: ./state.sqlite
+            state: \(options.state)
             rules: [./rules]
             timezone: UTC
             \(options.listen ? "listen: \(options.listenYAML)" : "")

@@ -1,0 +1,138 @@
+import CancelWatch
+import Foundation
+import Testing
+import TestServers
+
+/// Operating replicas on PostgreSQL with the real binary: `once`, `run` and `status` on the
+/// same database, the replica's instance id on every metric and log line, `/healthz` while
+/// the database is away, and a clear error when it cannot be reached at start.
+@Suite struct PostgresOperationsTests {
+    static let password = "e2e-Db-Pa55word"
+
+    /// A `state:` URL for a fresh database of the test process's cluster.
+    static func freshState() async throws -> (url: String, database: String, cluster: PostgresCluster) {
+        try await offPool {
+            let cluster = try PostgresCluster.shared()
+            let database = try cluster.createDatabase()
+            return (cluster.url(database: database), database, cluster)
+        }
+    }
+
+    @Test func onceRunAndStatusShareTheDatabaseAndStatusShowsWhatTheReplicasSaw() async throws {
+        let (url, database, cluster) = try await Self.freshState()
+        var options = WatchOptions()
+        options.state = url
+        options.listen = true
+        let setup = try WatchSetup(ozon: 3, red: 2, options: options)
+        defer { setup.shutdown() }
+
+        let once = try await setup.capture(["once", "--config", setup.configPath])
+        #expect(once.status == 0, "\(once.stderr)")
+        #expect(try await setup.statusOrders() == setup.pendingOrders())
+
+        let run = try setup.startRun(environment: ["CANCELWATCH_INSTANCE": "replica-e2e-1"])
+        let metricsURL = try await run.metricsURL()
+        let due = try setup.dueFirings()
+        try await eventually("every firing acknowledged\n\(run.stderr)") { Set(setup.receiver.acknowledged).isSuperset(of: due) }
+        try await eventually("the outbox delivered") { try await setup.capture(["status", "--config", setup.configPath]).stdout.contains("  hook: ok\n") }
+        #expect(try await httpGet(metricsURL + "/healthz") == (200, "ok\n"))
+        let exposition = try await httpGet(metricsURL + "/metrics").body
+        let samples = exposition.split(separator: "\n").filter { !$0.hasPrefix("#") }
+        #expect(samples.contains { $0.hasPrefix(#"cancelwatch_polls_total{instance="replica-e2e-1",source="ozon"}"#) }, "\(exposition)")
+        for sample in samples { #expect(sample.contains(#"{instance="replica-e2e-1""#), "\(sample)") }
+        #expect(try await run.stop() == 0)
+        let watching = try #require(run.stderr.split(separator: "\n").first { $0.contains(" info watching ") })
+        #expect(watching.contains("instance=replica-e2e-1"), "\(watching)")
+        #expect(watching.contains("state=postgres://cancelwatch@127.0.0.1:\(cluster.port)/\(database)?sslmode=disable"), "\(watching)")
+        // Nothing of a state file: no file, no lock beside the config.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: setup.directory.path).filter { $0.hasPrefix("state") }.isEmpty)
+
+        // What `status` shows is the database's, as it shows a state file's.
+        var status = try await setup.capture(["status", "--config", setup.configPath])
+        #expect(status.status == 0, "\(status.stderr)")
+        for order in try setup.pendingRequests().map(\.order) { #expect(status.stdout.contains(order), "\(status.stdout)") }
+        #expect(status.stdout.contains("\n5 pending\n"), "\(status.stdout)")
+        #expect(status.stdout.contains("\n  ozon: ok, last success ") && status.stdout.contains("\n  red: ok, last success "), "\(status.stdout)")
+        #expect(!status.stdout.contains("held by"), "\(status.stdout)")
+
+        // Where sources are leased, each source's line says which replica holds it.
+        let now = Date().timeIntervalSince1970
+        _ = try await offPool {
+            try cluster.query(
+                """
+                CREATE TABLE leases (source bytea PRIMARY KEY, holder text NOT NULL, expires_at double precision NOT NULL);
+                INSERT INTO leases VALUES (convert_to('ozon', 'UTF8'), 'replica-e2e-1', \(now + 600)),
+                    (convert_to('red', 'UTF8'), 'replica-e2e-2', \(now - 120))
+                """, database: database)
+        }
+        status = try await setup.capture(["status", "--config", setup.configPath])
+        let lines = status.stdout.split(separator: "\n")
+        let ozon = try #require(lines.first { $0.hasPrefix("  ozon: ") })
+        let red = try #require(lines.first { $0.hasPrefix("  red: ") })
+        #expect(ozon.contains("; held by replica-e2e-1 for 9m"), "\(ozon)")
+        #expect(red.contains("; held by no replica (replica-e2e-2's lease ended 2m"), "\(red)")
+    }
+
+    @Test func aDatabaseUnreachableAtStartIsOneLineNamingItsHostAndPortAndExit1() async throws {
+        let port = try freeLoopbackPort()
+        let hold = try #require(PortHold(port: port))
+        defer { withExtendedLifetime(hold) {} }
+        var options = WatchOptions()
+        options.state = "postgres://watcher:${CW_E2E_DB_PASSWORD}@127.0.0.1:\(port)/cw?sslmode=disable"
+        let setup = try WatchSetup(options: options)
+        defer { setup.shutdown() }
+        for command in ["run", "once", "status"] {
+            let result = try await setup.capture(
+                [command, "--config", setup.configPath], environment: ["CW_E2E_DB_PASSWORD": Self.password], timeout: 30)
+            #expect(result.status == 1, "\(command): \(result.stderr)")
+            let errors = result.stderr.split(separator: "\n").filter { $0.hasPrefix("error:") }
+            #expect(
+                errors == [
+                    "error: state database postgres://watcher@127.0.0.1:\(port)/cw?sslmode=disable: cannot connect to 127.0.0.1:\(port): Connection refused"
+                ], "\(command): \(result.stderr)")
+            #expect(!result.stderr.contains(Self.password) && !result.stdout.contains(Self.password))
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: setup.directory.path).filter { $0.hasPrefix("state") }.isEmpty)
+    }
+
+    @Test func healthzOfARunningReplicaIs503WhileItsDatabaseRefusesConnectionsAnd200WhenItIsBack() async throws {
+        let (url, database, cluster) = try await Self.freshState()
+        var options = WatchOptions()
+        options.state = url
+        options.listen = true
+        let setup = try WatchSetup(ozon: 2, red: 1, options: options)
+        defer { setup.shutdown() }
+        let run = try setup.startRun()
+        let metricsURL = try await run.metricsURL()
+        try await eventually("healthy\n\(run.stderr)") { try await httpGet(metricsURL + "/healthz").status == 200 }
+
+        // Every connection to the database ended and no new one let in, as when it is down.
+        _ = try await offPool {
+            try cluster.query(
+                """
+                ALTER DATABASE \(database) ALLOW_CONNECTIONS false;
+                SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '\(database)'
+                """, database: "postgres")
+        }
+        try await eventually("503\n\(run.stderr)") { try await httpGet(metricsURL + "/healthz").status == 503 }
+        let down = try await httpGet(metricsURL + "/healthz")
+        #expect(down.body.hasPrefix("unhealthy: state database unreachable at 127.0.0.1:\(cluster.port): "), "\(down.body)")
+        #expect(run.process.isRunning)
+
+        _ = try await offPool { try cluster.query("ALTER DATABASE \(database) ALLOW_CONNECTIONS true", database: "postgres") }
+        try await eventually("200 again\n\(run.stderr)") { try await httpGet(metricsURL + "/healthz") == (200, "ok\n") }
+        #expect(try await run.stop() == 0)
+    }
+
+    @Test func anInstanceIDThatIsNotOneIsRefusedAtStart() async throws {
+        let setup = try WatchSetup()
+        defer { setup.shutdown() }
+        let result = try await setup.capture(
+            ["run", "--config", setup.configPath], environment: ["CANCELWATCH_INSTANCE": "two words"], timeout: 30)
+        #expect(result.status == 1)
+        #expect(
+            result.stderr.contains(
+                "error: CANCELWATCH_INSTANCE 'two words' is not an instance id: write 1 to 64 letters, digits, '.', '_' or '-'"),
+            "\(result.stderr)")
+    }
+}
