@@ -9,21 +9,21 @@ import TestServers
 @Suite struct PostgresOperationsTests {
     static let password = "e2e-Db-Pa55word"
 
-    /// A `state:` URL for a fresh database of the test process's cluster.
-    static func freshState() async throws -> (url: String, database: String, cluster: PostgresCluster) {
-        try await offPool {
+    /// A scenario serving `/metrics` whose state is a fresh database of the test process's cluster.
+    static func postgresSetup(ozon: Int, red: Int) async throws -> (setup: WatchSetup, database: String, cluster: PostgresCluster) {
+        let (url, database, cluster) = try await offPool {
             let cluster = try PostgresCluster.shared()
             let database = try cluster.createDatabase()
             return (cluster.url(database: database), database, cluster)
         }
-    }
-
-    @Test func onceRunAndStatusShareTheDatabaseAndStatusShowsWhatTheReplicasSaw() async throws {
-        let (url, database, cluster) = try await Self.freshState()
         var options = WatchOptions()
         options.state = url
         options.listen = true
-        let setup = try WatchSetup(ozon: 3, red: 2, options: options)
+        return (try WatchSetup(ozon: ozon, red: red, options: options), database, cluster)
+    }
+
+    @Test func onceRunAndStatusShareTheDatabaseAndStatusShowsWhatTheReplicasSaw() async throws {
+        let (setup, database, cluster) = try await Self.postgresSetup(ozon: 3, red: 2)
         defer { setup.shutdown() }
 
         let once = try await setup.capture(["once", "--config", setup.configPath])
@@ -96,11 +96,7 @@ import TestServers
     }
 
     @Test func healthzOfARunningReplicaIs503WhileItsDatabaseRefusesConnectionsAnd200WhenItIsBack() async throws {
-        let (url, database, cluster) = try await Self.freshState()
-        var options = WatchOptions()
-        options.state = url
-        options.listen = true
-        let setup = try WatchSetup(ozon: 2, red: 1, options: options)
+        let (setup, database, cluster) = try await Self.postgresSetup(ozon: 2, red: 1)
         defer { setup.shutdown() }
         let run = try setup.startRun()
         let metricsURL = try await run.metricsURL()
