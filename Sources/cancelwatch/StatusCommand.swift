@@ -93,7 +93,7 @@ enum StatusView {
         let leases = holders.map { Dictionary($0.map { ($0.source, $0) }, uniquingKeysWith: { a, _ in a }) }
         for source in sources {
             let name = TerminalText.singleLine(source)
-            let held = leases.map { holding(source, $0[source], now: now) } ?? ""
+            let held = leases.map { holding($0[source], now: now) } ?? ""
             guard let item = known[source] else {
                 out += "  \(name): not polled yet\(held)\n"
                 continue
@@ -109,7 +109,7 @@ enum StatusView {
     }
 
     /// `; held by REPLICA for 25s`, or that no live replica holds the source.
-    static func holding(_ source: String, _ lease: SourceHolder?, now: Date) -> String {
+    static func holding(_ lease: SourceHolder?, now: Date) -> String {
         guard let lease else { return "; held by no replica" }
         let holder = oneLine(lease.holder, limit: InstanceID.maxLength)
         let left = lease.expiresAt.timeIntervalSince(now)
