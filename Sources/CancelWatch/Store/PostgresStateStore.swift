@@ -73,7 +73,21 @@ public final class PostgresStateStore: StateStore {
         ],
         // Outbox entries claimed by one replica at a time (`dueDeliveries`).
         [
-            "ALTER TABLE outbox ADD COLUMN claimed_by bytea, ADD COLUMN claimed_until double precision"
+            "ALTER TABLE outbox ADD COLUMN claimed_by bytea, ADD COLUMN claimed_until double precision",
+        ],
+        // Which replica polls which source (PostgresStateStore+Leases.swift); times by the
+        // database's clock.
+        [
+            "CREATE TABLE replicas (instance text PRIMARY KEY, seen_at double precision NOT NULL)",
+            """
+            CREATE TABLE leases (
+                source bytea PRIMARY KEY,
+                holder text NOT NULL,
+                expires_at double precision NOT NULL,
+                token bigint NOT NULL
+            )
+            """,
+            "CREATE SEQUENCE lease_tokens",
         ],
     ]
     static var schemaVersion: Int { migrations.count }
@@ -190,6 +204,7 @@ public final class PostgresStateStore: StateStore {
 
     public func commit(_ changes: StoreChanges, at now: Date) throws(StoreError) {
         try database.transaction { (session) throws(StoreError) in
+            if let lease = changes.lease { try renew(lease, in: session) }
             for item in changes.tracked { try save(item, in: session) }
             for alert in changes.alerts { try save(alert, in: session) }
             for event in changes.events {
@@ -518,7 +533,7 @@ public final class PostgresStateStore: StateStore {
     }
 
     /// A key or a text from outside as the database keeps it: its UTF-8 bytes.
-    private func bytes(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
+    func bytes(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
 
     private func seconds(_ date: Date?) throws(StoreError) -> Double? {
         guard let date else { return nil }

@@ -4,7 +4,13 @@ import Foundation
 /// A state-store failure, with the file and what to do about it.
 public struct StoreError: Error, Sendable, CustomStringConvertible {
     public var message: String
-    public init(_ message: String) { self.message = message }
+    /// The source whose lease a commit was refused for (nothing written): another replica
+    /// holds it now, or nobody does.
+    public var lostLease: String?
+    public init(_ message: String, lostLease: String? = nil) {
+        self.message = message
+        self.lostLease = lostLease
+    }
     public var description: String { message }
 }
 

@@ -85,16 +85,21 @@ public struct StoreChanges: Sendable {
     /// store gives them the whole object saved for the request.
     public var eventsTakingSavedRaw: Set<String>
     public var health: [SourceHealth]
+    /// The lease the changes are written under, where replicas share the store: the commit
+    /// renews it, or writes nothing when it is no longer this replica's (``StoreError/lostLease``).
+    /// A state file ignores it.
+    public var lease: LeaseClaim?
 
     public init(
         tracked: [TrackedRequest] = [], alerts: [AlertState] = [], events: [AlertEvent] = [],
-        eventsTakingSavedRaw: Set<String> = [], health: [SourceHealth] = []
+        eventsTakingSavedRaw: Set<String> = [], health: [SourceHealth] = [], lease: LeaseClaim? = nil
     ) {
         self.tracked = tracked
         self.alerts = alerts
         self.events = events
         self.eventsTakingSavedRaw = eventsTakingSavedRaw
         self.health = health
+        self.lease = lease
     }
 
     public var isEmpty: Bool { tracked.isEmpty && alerts.isEmpty && events.isEmpty && health.isEmpty }
