@@ -47,6 +47,9 @@ import Testing
         Field(
             key: "silent_after", yaml: { source("poll_interval: 1m") + "health: {silent_after: \($0)}\n" }, lowest: "1s",
             highest: "1w", justAbove: "1w1ms"),
+        Field(
+            key: "lease_ttl", yaml: { source("poll_interval: 1m") + "lease_ttl: \($0)\n" }, lowest: "5s", highest: "10m",
+            justAbove: "10m1ms"),
     ]
 
     static let integers: [Field] = [
@@ -104,6 +107,14 @@ import Testing
         for value in [field.lowest, field.highest] {
             #expect(diagnostics(field.yaml(value)).isEmpty, "\(field.key): \(value)")
         }
+    }
+
+    @Test func aLeaseTTLIsThirtySecondsUnlessWrittenAndOneTooShortSaysTheRange() throws {
+        let yaml = Self.source("poll_interval: 1m")
+        #expect(try CancelWatchConfig.parse(yaml: yaml, path: "/etc/cw/cancelwatch.yaml", environment: [:]).leaseTTL == 30)
+        #expect(try CancelWatchConfig.parse(yaml: yaml + "lease_ttl: 2m\n", path: "/etc/cw/cancelwatch.yaml", environment: [:]).leaseTTL == 120)
+        #expect(
+            diagnostics(yaml + "lease_ttl: 4s\n").map(\.message) == ["'lease_ttl' at the top level must be from 5s to 10m, not '4s'"])
     }
 
     @Test func aHugeTimeoutSaysTheRange() {

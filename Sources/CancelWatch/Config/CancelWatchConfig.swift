@@ -30,6 +30,9 @@ public struct CancelWatchConfig: Sendable {
     public var sinks: [SinkConfig]
     /// Alerts about the watcher itself (`source_down`, `source_up`).
     public var health: HealthConfig
+    /// How long a replica's lease on a source lasts unless renewed (`lease_ttl:`), where
+    /// replicas share a PostgreSQL state; default 30s.
+    public var leaseTTL: TimeInterval = CancelWatchConfig.defaultLeaseTTL
     /// What the file asks for that weakens it (`insecure: true`, `tls: none`, `http://` to
     /// another host, metrics on every interface): `check` prints these and `run` logs them at
     /// start and after each reload.
@@ -37,6 +40,8 @@ public struct CancelWatchConfig: Sendable {
 
     public static let defaultStatePath = "./cancelwatch.sqlite"
     public static let defaultRulesPaths = ["./rules"]
+    public static let defaultLeaseTTL: TimeInterval = 30
+    public static let leaseTTLRange: ClosedRange<TimeInterval> = 5...600
     /// The file `--config` defaults to.
     public static let defaultPath = "./cancelwatch.yaml"
 

@@ -45,7 +45,7 @@ extension CancelWatchConfig {
 
 /// The keys each part of the config accepts.
 enum ConfigKeys {
-    static let top = ["state", "rules", "timezone", "listen", "sources", "sinks", "health"]
+    static let top = ["state", "rules", "timezone", "listen", "sources", "sinks", "health", "lease_ttl"]
     static let sourceCommon = ["name", "kind", "base_url", "poll_interval", "timeout"]
     static let ozon = ["client_id", "api_key"]
     static let red = ["app_key", "app_secret", "logistics", "max_audit_time_unit", "page_size"]
@@ -131,6 +131,7 @@ final class ConfigReader: YAMLReader {
             config.rules = CancelWatchConfig.defaultRulesPaths.map(resolvePath)
         }
         if let zone = timeZone(top, "timezone") { config.timezone = zone }
+        config.leaseTTL = duration(top, "lease_ttl", range: CancelWatchConfig.leaseTTLRange) ?? CancelWatchConfig.defaultLeaseTTL
         if let listen = scalar(top, "listen", expected: "an address such as 127.0.0.1:9464") {
             switch ListenAddress.parse(listen.text) {
             case .success(let address):
