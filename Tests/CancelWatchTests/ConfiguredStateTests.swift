@@ -65,15 +65,14 @@ import Testing
         #expect(!message.contains(Self.password) && !message.contains("\n"), "\(message)")
     }
 
-    @Test func theReplicaHoldingEachSourceIsReadFromTheLeasesTableWhenThereIsOne() async throws {
+    @Test func theReplicaHoldingEachSourceIsReadFromItsLeaseOnceThereIsOne() async throws {
         let location = try await PostgresStores.freshLocation()
         let (config, _) = try config(state: location.description)
         let state = try await offPool { try ConfiguredState.open(config) }
         #expect(try state.sourceHolders() == nil)
         _ = try await PostgresStores.query(
             """
-            CREATE TABLE leases (source bytea PRIMARY KEY, holder text NOT NULL, expires_at double precision NOT NULL);
-            INSERT INTO leases VALUES (convert_to('shop', 'UTF8'), 'web-1-42-a1b2c3', 1900000000.5)
+            INSERT INTO leases VALUES (convert_to('shop', 'UTF8'), 'web-1-42-a1b2c3', 1900000000.5, nextval('lease_tokens'))
             """, at: location)
         #expect(
             try state.sourceHolders()

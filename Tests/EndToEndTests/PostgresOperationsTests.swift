@@ -60,9 +60,8 @@ import TestServers
         _ = try await offPool {
             try cluster.query(
                 """
-                CREATE TABLE leases (source bytea PRIMARY KEY, holder text NOT NULL, expires_at double precision NOT NULL);
-                INSERT INTO leases VALUES (convert_to('ozon', 'UTF8'), 'replica-e2e-1', \(now + 600)),
-                    (convert_to('red', 'UTF8'), 'replica-e2e-2', \(now - 120))
+                INSERT INTO leases VALUES (convert_to('ozon', 'UTF8'), 'replica-e2e-1', \(now + 600), nextval('lease_tokens')),
+                    (convert_to('red', 'UTF8'), 'replica-e2e-2', \(now - 120), nextval('lease_tokens'))
                 """, database: database)
         }
         status = try await setup.capture(["status", "--config", setup.configPath])

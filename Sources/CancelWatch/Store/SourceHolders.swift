@@ -28,7 +28,8 @@ extension PostgresStateStore {
                 holders.append(
                     SourceHolder(source: String(buffer: source), holder: holder, expiresAt: Date(timeIntervalSince1970: expiresAt)))
             }
-            return holders
+            // No lease yet (replicas have not balanced, or a single `run` never does): nothing to say.
+            return holders.isEmpty ? nil : holders
         }
     }
 }
