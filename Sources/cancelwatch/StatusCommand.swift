@@ -23,7 +23,7 @@ struct StatusCommand: AsyncParsableCommand {
             // Reads beside a running watcher: takes no lock and writes nothing. Both stores
             // block (a SQLite reader may wait for a checkpoint): on BlockingWorkers.shared.
             let (state, tracked, health, deliveries, holders) = try await BlockingWorkers.shared.run {
-                () throws -> (ConfiguredState, [TrackedRequest], [SourceHealth], StatusView.Deliveries, [SourceHolder]?) in
+                () throws -> (ConfiguredState, [TrackedRequest], [SourceHealth], StatusView.Deliveries, [SourceLease]?) in
                 let state = try openState(config, readOnly: true)
                 do throws(StoreError) {
                     return (
@@ -70,7 +70,7 @@ enum StatusView {
     /// The pending requests, then each source's health and, where sources are leased
     /// (`holders` not nil), the replica that holds it.
     static func table(
-        _ pending: [CancellationRequest], health: [SourceHealth], holders: [SourceHolder]? = nil, sources: [String], now: Date,
+        _ pending: [CancellationRequest], health: [SourceHealth], holders: [SourceLease]? = nil, sources: [String], now: Date,
         timeZone: TimeZone
     ) -> String {
         let formatter = dateFormatter(timeZone)
@@ -109,7 +109,7 @@ enum StatusView {
     }
 
     /// `; held by REPLICA for 25s`, or that no live replica holds the source.
-    static func holding(_ lease: SourceHolder?, now: Date) -> String {
+    static func holding(_ lease: SourceLease?, now: Date) -> String {
         guard let lease else { return "; held by no replica" }
         let holder = oneLine(lease.holder, limit: InstanceID.maxLength)
         let left = lease.expiresAt.timeIntervalSince(now)

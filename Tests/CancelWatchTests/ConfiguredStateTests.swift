@@ -76,6 +76,6 @@ import Testing
             """, at: location)
         #expect(
             try state.sourceHolders()
-                == [SourceHolder(source: "shop", holder: "web-1-42-a1b2c3", expiresAt: Date(timeIntervalSince1970: 1_900_000_000.5))])
+                == [SourceLease(source: "shop", holder: "web-1-42-a1b2c3", expiresAt: Date(timeIntervalSince1970: 1_900_000_000.5), token: 1)])
     }
 }

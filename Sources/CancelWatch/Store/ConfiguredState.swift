@@ -46,11 +46,14 @@ public enum ConfiguredState: Sendable {
         }
     }
 
-    /// Which replica holds each source; nil where sources are not leased (a state file).
-    public func sourceHolders() throws(StoreError) -> [SourceHolder]? {
+    /// Which replica holds each source; nil where sources are not leased (a state file, or a
+    /// database no replica has taken a lease in yet).
+    public func sourceHolders() throws(StoreError) -> [SourceLease]? {
         switch self {
-        case .database(let store): try store.sourceHolders()
-        case .file: nil
+        case .database(let store):
+            let leases = try store.leases()
+            return leases.isEmpty ? nil : leases
+        case .file: return nil
         }
     }
 
