@@ -196,4 +196,37 @@ final class SelectiveSink: AlertSink, @unchecked Sendable {
         #expect([-1, 10_000, .infinity, .nan].map { DeliveryQueue.Route(sink: sink, timeout: $0).timeout } == [0, 600, 30, 30])
         #expect(DeliveryQueue.Route(sink: sink, timeout: 10).attemptBound == 10 + DeliveryQueue.claimMargin)
     }
+
+    @Test func anAcknowledgementTheStoreCouldNotRecordIsRecordedLaterAndNotSentAgain() async throws {
+        let queued = events(1)
+        let store = RecordRefusingStore(try self.store(with: queued))
+        store.refusing = true
+        let sink = InMemorySink(clock: clock)
+        let queue = DeliveryQueue(
+            routes: [DeliveryQueue.Route(sink: sink, retry: RetryPolicy(initialDelay: 1, maxDelay: 60))], store: store, clock: clock,
+            logger: quiet)
+        let running = await AttemptLog().run(queue)
+        defer { running.cancel() }
+
+        // Delivered while the database is away: the answer cannot be recorded.
+        try await waitFor { sink.events.count == 1 && clock.sleeperCount == 1 }
+        store.refusing = false
+        try await advanceWhenWaiting(by: 10)
+        try await waitFor { try store.inner.outboxCounts().map { "\($0.status)/\($0.count)" } == ["delivered/1"] }
+        #expect(sink.events.map(\.id) == queued.map(\.id))
+    }
+}
+
+/// A state file that cannot record a delivery's result while `refusing` is set.
+final class RecordRefusingStore: ObservedStore, @unchecked Sendable {
+    private let lock = NSLock()
+    private var refuses = false
+    var refusing: Bool {
+        get { lock.withLock { refuses } }
+        set { lock.withLock { refuses = newValue } }
+    }
+
+    override func willCall(_ name: String) throws(StoreError) {
+        if refusing && name == "recordDelivery" { throw StoreError("state database: connection refused (test)") }
+    }
 }

@@ -153,6 +153,10 @@ public actor DeliveryQueue {
 
     /// Events that failed retryably in a row on each sink since its last success.
     private var failingInARow: [String: Set<String>] = [:]
+    /// Per sink, an attempt's result the store could not record (at most one: the sink
+    /// waits until it is recorded). Recorded before anything is claimed again, so that an
+    /// event the receiver acknowledged while the database was away is not sent twice.
+    private var unrecorded: [String: DeliveryResult] = [:]
 
     /// Attempts the deliveries of `name` due now, oldest first. One event failing
     /// retryably waits on its own backoff while the others go on; when two different
@@ -161,6 +165,16 @@ public actor DeliveryQueue {
     private func deliverDue(_ name: String) async -> Pass {
         var pass = Pass()
         guard let route = routes[name] else { return pass }
+        if let result = unrecorded[name] {
+            do {
+                try store.recordDelivery(result)
+                unrecorded[name] = nil
+            } catch {
+                logger.debug("cannot record a delivery yet: \(error.description)", metadata: ["sink": "\(name)"])
+                pass.resumeAt = clock.now().addingTimeInterval(Self.storeRetryDelay)
+                return pass
+            }
+        }
         let due: DueDeliveries
         do {
             due = try store.dueDeliveries(sink: name, now: clock.now(), limit: 100, claim: 2 * route.attemptBound)
@@ -233,7 +247,10 @@ public actor DeliveryQueue {
             try store.recordDelivery(result)
         } catch {
             recorded = false
-            logger.error("cannot record a delivery: \(error.description)", metadata: ["sink": "\(route.sink.name)"])
+            unrecorded[route.sink.name] = result
+            logger.error(
+                "cannot record a delivery (recorded once the store answers): \(error.description)",
+                metadata: ["sink": "\(route.sink.name)"])
         }
         listeners.publish(.attempt(result))
         return (result, recorded)
