@@ -34,6 +34,12 @@ import Testing
             return plan
         }
 
+        /// `instance` leaves for good, as ``SourceLeases/releaseLeases()`` does.
+        mutating func release(_ instance: String) {
+            leases = leases.filter { $0.value.holder != instance }
+            seen[instance] = nil
+        }
+
         func count(of instance: String) -> Int { leases.values.filter { $0.holder == instance }.count }
         func counts(_ instances: [String]) -> [Int] { instances.map(count(of:)) }
     }
@@ -55,6 +61,99 @@ import Testing
         for replica in replicas { table.round(replica, at: Self.start.addingTimeInterval(1)) }
         #expect(table.counts(replicas) == [20, 20, 20])
         #expect(table.leases.count == 60)
+    }
+
+    @Test func fourSourcesOverThreeReplicasEndTwoOneOne() {
+        var table = Table()
+        let four = ["s1", "s2", "s3", "s4"]
+        var now = Self.start
+        for _ in 0..<3 {
+            for replica in ["c", "b", "a"] { table.round(replica, sources: four, at: now) }
+            now += 1
+        }
+        #expect(table.counts(["a", "b", "c"]) == [2, 1, 1])
+        #expect(table.leases.count == 4)
+        for replica in ["a", "b", "c"] {
+            let plan = table.round(replica, sources: four, at: now)
+            #expect(plan.take.isEmpty && plan.giveBack.isEmpty, "\(replica)")
+        }
+    }
+
+    /// Shares add up to the sources and differ by one at most, the larger ones first in
+    /// the order of the instance ids.
+    @Test func sharesAddUpToTheSourcesAndDifferByOneAtMost() {
+        for sources in 0...25 {
+            for count in 1...6 {
+                let replicas = (0..<count).map { "r\($0)" }
+                let shares = replicas.map { LeasePlan.share(of: $0, sources: sources, live: Set(replicas)) }
+                #expect(shares.reduce(0, +) == sources, "\(sources) over \(count)")
+                #expect(shares == shares.sorted(by: >), "\(sources) over \(count)")
+                #expect(shares.max()! - shares.min()! <= 1, "\(sources) over \(count)")
+            }
+        }
+        #expect(LeasePlan.share(of: "b", sources: 4, live: ["a", "c"]) == 1, "it counts itself")
+        #expect(LeasePlan.share(of: "a", sources: 4, live: ["b", "c"]) == 2)
+    }
+
+    /// Rounds of every replica of `expected` in turn, one second apart, until each holds
+    /// as many as `expected` says and every source is held; returns how many passes that
+    /// took (`limit + 1` when it never did). Each replica believes it holds what its last
+    /// round left it until that lapses (a stopped one too): no two beliefs ever share a source.
+    static func passesUntil(
+        _ expected: [String: Int], _ table: inout Table, believed: inout [String: [String: Date]], now: inout Date,
+        sources: [String], limit: Int = 6
+    ) -> Int {
+        for pass in 1...limit {
+            for replica in expected.keys.sorted() {
+                let plan = table.round(replica, sources: sources, at: now)
+                let expiry = now.addingTimeInterval(Self.ttl)
+                believed[replica] = Dictionary(uniqueKeysWithValues: (plan.keep + plan.take).map { ($0, expiry) })
+                var holders: [String: [String]] = [:]
+                for (holder, held) in believed {
+                    for (source, until) in held where until > now { holders[source, default: []].append(holder) }
+                }
+                #expect(holders.allSatisfy { $0.value.count == 1 }, "at \(now): \(holders.filter { $0.value.count > 1 })")
+                now += 1
+            }
+            if expected.allSatisfy({ table.count(of: $0.key) == $0.value }) && table.leases.count == sources.count { return pass }
+        }
+        return limit + 1
+    }
+
+    @Test func aReplicaJoiningAndOthersLeavingOrStoppingConvergeInAFewRoundsWithNeverTwoHolders() {
+        let ten = (0..<10).map { "shop-\($0)" }
+        var table = Table()
+        var believed: [String: [String: Date]] = [:]
+        var now = Self.start
+        #expect(Self.passesUntil(["a": 4, "b": 3, "c": 3], &table, believed: &believed, now: &now, sources: ten) <= 3)
+
+        // d joins: 10 over 4 is 3, 3, 2, 2.
+        #expect(Self.passesUntil(["a": 3, "b": 3, "c": 2, "d": 2], &table, believed: &believed, now: &now, sources: ten) <= 3)
+
+        // b leaves for good: the others take its sources at their next rounds.
+        table.release("b")
+        believed["b"] = nil
+        #expect(Self.passesUntil(["a": 4, "c": 3, "d": 3], &table, believed: &believed, now: &now, sources: ten) <= 2)
+
+        // c stops without a word: its sources move once its leases lapse (its belief in
+        // them lasts until then), within a pass or two after.
+        let lapse = table.leases.values.filter { $0.holder == "c" }.map(\.expiresAt).max()!
+        let passes = Self.passesUntil(["a": 5, "d": 5], &table, believed: &believed, now: &now, sources: ten, limit: 40)
+        #expect(now > lapse)
+        #expect(passes <= Int(Self.ttl) / 2 + 2)
+    }
+
+    /// A replica no longer live (not seen within the TTL) has its expired leases taken; an
+    /// unexpired one (renewed by a commit since) stays its own.
+    @Test func aStoppedReplicasExpiredLeasesAreTakenAndItsLiveOnesAreNot() {
+        let now = Self.start
+        let leases = [
+            SourceLease(source: "s1", holder: "z", expiresAt: now, token: 1),
+            SourceLease(source: "s2", holder: "z", expiresAt: now.addingTimeInterval(-100), token: 2),
+            SourceLease(source: "s3", holder: "z", expiresAt: now.addingTimeInterval(1), token: 3),
+        ]
+        let plan = LeasePlan.decide(sources: ["s1", "s2", "s3"], leases: leases, live: ["a"], instance: "a", now: now)
+        #expect(plan == LeasePlan(take: ["s1", "s2"]))
     }
 
     @Test func aJoiningReplicaMakesTheOthersGiveBackUntilEven() {

@@ -3,10 +3,12 @@ import Foundation
 /// Which sources one replica takes, keeps and gives back in a lease round: a plain function
 /// of the configured sources, the leases, the live replicas, the replica and now.
 ///
-/// Each live replica's share is ceil(sources / live replicas). A replica keeps its leases up
-/// to its share and gives back the rest; under its share it takes free or expired leases,
-/// never one another replica holds unexpired. Sources are taken and kept in sorted order, so
-/// that replicas agree without talking.
+/// With n sources and r live replicas in the order of their instance ids, each has a share
+/// of n / r and the first n % r one more, so that the shares add up to n and no replica
+/// holds two more than another. A replica keeps its leases up to its share and gives back
+/// the rest; under its share it takes free or expired leases, never one another replica
+/// holds unexpired. Sources are taken and kept in sorted order, so that replicas agree
+/// without talking.
 struct LeasePlan: Sendable, Hashable {
     /// Free or expired leases to take, sorted.
     var take: [String] = []
@@ -23,8 +25,7 @@ struct LeasePlan: Sendable, Hashable {
         guard !ordered.isEmpty else {
             return LeasePlan(giveBack: leases.filter { $0.holder == instance }.map(\.source).sorted())
         }
-        let replicas = live.union([instance]).count
-        let share = (ordered.count + replicas - 1) / replicas
+        let share = share(of: instance, sources: ordered.count, live: live)
         var holders: [String: SourceLease] = [:]
         for lease in leases { holders[lease.source] = lease }
 
@@ -43,5 +44,14 @@ struct LeasePlan: Sendable, Hashable {
         plan.giveBack += leases.filter { $0.holder == instance && !configured.contains($0.source) }.map(\.source)
         plan.giveBack.sort()
         return plan
+    }
+
+    /// How many of `sources` sources `instance` holds when they are spread evenly over `live`
+    /// and it: an equal part each, and one more for each of the first replicas, in the order
+    /// of their ids, while the remainder lasts.
+    static func share(of instance: String, sources: Int, live: Set<String>) -> Int {
+        let replicas = live.union([instance]).sorted()
+        let position = replicas.firstIndex(of: instance) ?? 0
+        return sources / replicas.count + (position < sources % replicas.count ? 1 : 0)
     }
 }
