@@ -48,11 +48,13 @@ func rulesPass(requests: [CancellationRequest], rules: [CompiledRule], evaluatio
 /// engine's own structures, not SQLite's page cache.
 final class NullStore: StateStore {
     func loadTracked() throws(StoreError) -> [TrackedRequest] { [] }
+    func loadTracked(source: String, keepingRaw paths: RawPaths) throws(StoreError) -> [TrackedRequest] { [] }
     func commit(_ changes: StoreChanges, at now: Date) throws(StoreError) {}
     func delete(_ keys: [RequestKey]) throws(StoreError) {}
     func pruneOutbox(deliveredBefore: Date, deadBefore: Date) throws(StoreError) -> Int { 0 }
     func loadHealth() throws(StoreError) -> [SourceHealth] { [] }
     func loadAlerts() throws(StoreError) -> [AlertState] { [] }
+    func loadAlerts(source: String) throws(StoreError) -> [AlertState] { [] }
     func dueDeliveries(sink: String, now: Date, limit: Int, claim: TimeInterval) throws(StoreError) -> DueDeliveries {
         DueDeliveries(deliveries: [])
     }

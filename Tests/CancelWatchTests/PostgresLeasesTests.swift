@@ -15,17 +15,17 @@ import Testing
     static func replicas(_ instances: [String]) async throws -> [Replica] {
         let location = try await PostgresStores.freshLocation()
         var result: [Replica] = []
-        for instance in instances { result.append(Replica(instance: instance, store: try await PostgresStores.open(location))) }
+        for instance in instances { result.append(Replica(store: try await PostgresStores.open(location, instance: instance))) }
         return result
     }
 
-    /// One replica's store and instance id.
+    /// One replica's store.
     struct Replica: Sendable {
-        let instance: String
         let store: PostgresStateStore
+        var instance: String { store.instance }
 
         func roundBlocking(_ sources: [String], ttl: TimeInterval) throws -> LeaseRound {
-            try store.balanceLeases(instance: instance, sources: sources, ttl: ttl)
+            try store.balanceLeases(sources: sources, ttl: ttl)
         }
 
         func round(_ sources: [String] = PostgresLeasesTests.sixty, ttl: TimeInterval = 60) async throws -> LeaseRound {
@@ -114,7 +114,7 @@ import Testing
         let lost = try #require(last.held.first)
         let request = StoreSamples.tracked("1", source: lost.source)
         let refused = await #expect(throws: StoreError.self) {
-            try await c.commit(StoreChanges(tracked: [request], lease: lost.claim(ttl: ttl)))
+            try await c.commit(StoreChanges(tracked: [request], leases: [lost.claim(ttl: ttl)]))
         }
         #expect(refused?.lostLease == lost.source)
         #expect(try await offPool { try c.store.loadTracked() }.isEmpty)
@@ -164,7 +164,7 @@ import Testing
                         id: "e-\(claim.token)", kind: .firing, rule: "r", severity: .critical, source: claim.source,
                         marketplace: .ozon, request: request.request, occurredAt: StoreSamples.now, message: "m", sinks: ["hook"])
                 ],
-                health: [SourceHealth(source: claim.source, marketplace: .ozon, lastPollAt: StoreSamples.now)], lease: claim)
+                health: [SourceHealth(source: claim.source, marketplace: .ozon, lastPollAt: StoreSamples.now)], leases: [claim])
         }
         let refused = await #expect(throws: StoreError.self) { try await a.commit(changes(s2.claim(ttl: 60))) }
         #expect(refused?.lostLease == "s2")
@@ -190,6 +190,67 @@ import Testing
         let s2Again = try #require(again.held.first { $0.source == "s2" })
         try await a.commit(changes(s2Again.claim(ttl: 60)))
         #expect(try await offPool { try a.store.loadTracked() }.map(\.request.source).sorted() == ["s1", "s2"])
+    }
+
+    /// A commit under several leases renews them all, or, when one changed hands, writes
+    /// nothing and renews none, naming the first lost one.
+    @Test func aCommitUnderTwoClaimsOneOfThemLostWritesNothingAndNamesTheLostOne() async throws {
+        let replicas = try await Self.replicas(["a", "b"])
+        let (a, b) = (replicas[0], replicas[1])
+        let four = ["s1", "s2", "s3", "s4"]
+        let first = try await a.round(four)
+        let claims = Dictionary(uniqueKeysWithValues: first.held.map { ($0.source, $0.claim(ttl: 600)) })
+        _ = try await b.round(four)
+        #expect(try await a.round(four).givenBack == ["s3", "s4"])
+        #expect(try await b.round(four).taken == ["s3", "s4"])
+
+        let before = try await a.leases()
+        let requests = ["s1", "s2", "s3"].map { StoreSamples.tracked("1", source: $0) }
+        let changes = { (leases: [LeaseClaim]) in
+            StoreChanges(
+                tracked: requests, alerts: requests.map { AlertState(request: $0.key, rule: "r", firings: 1) },
+                health: requests.map { SourceHealth(source: $0.request.source, marketplace: .ozon) }, leases: leases)
+        }
+        let refused = await #expect(throws: StoreError.self) {
+            try await a.commit(changes([claims["s1"]!, claims["s4"]!, claims["s3"]!]))
+        }
+        #expect(refused?.lostLease == "s4")
+        #expect(refused?.message.contains("no longer holds the lease on source 's4' ('b' holds it)") == true)
+        let written = try await offPool { (try a.store.loadTracked(), try a.store.loadAlerts(), try a.store.loadHealth()) }
+        #expect(written.0.isEmpty && written.1.isEmpty && written.2.isEmpty)
+        #expect(try await a.leases() == before, "s1's renewal went with the rest")
+
+        try await a.commit(changes([claims["s1"]!, claims["s2"]!]))
+        let after = try await a.leases()
+        #expect(after.filter { ["s1", "s2"].contains($0.source) }.allSatisfy { lease in
+            lease.holder == "a" && lease.expiresAt > before.first { $0.source == lease.source }!.expiresAt
+        })
+        #expect(Set(try await offPool { try a.store.loadTracked() }.map(\.request.source)) == ["s1", "s2", "s3"])
+    }
+
+    /// A replica leaving for good lets go of its leases and its place among the live: the
+    /// next round of another takes all it held, long before its leases would have lapsed.
+    @Test func aReleasedReplicasSourcesAreTakenAtTheNextRoundOfAnother() async throws {
+        let replicas = try await Self.replicas(["a", "b"])
+        let (a, b) = (replicas[0], replicas[1])
+        #expect(try await Self.roundsUntil([30, 30], replicas, ttl: 3600) <= 2)
+        let held = try await a.leases().filter { $0.holder == "a" }
+
+        try await offPool { try a.store.releaseLeases() }
+        #expect(try await a.leases().allSatisfy { $0.holder == "b" })
+        let round = try await b.round(ttl: 3600)
+        #expect(round.taken == held.map(\.source))
+        #expect(round.held.map(\.source) == Self.sixty)
+        #expect(try await Self.counts(replicas) == [0, 60])
+
+        // A commit made under a released lease writes nothing.
+        let refused = await #expect(throws: StoreError.self) {
+            try await a.commit(StoreChanges(tracked: [StoreSamples.tracked("1", source: held[0].source)], leases: [held[0].claim(ttl: 60)]))
+        }
+        #expect(refused?.lostLease == held[0].source)
+        // Releasing again, or with nothing held, changes nothing.
+        try await offPool { try a.store.releaseLeases() }
+        #expect(try await Self.counts(replicas) == [0, 60])
     }
 
     @Test func aFreshDatabaseHasNoLeasesAndAReplicaWithNoSourcesHoldsNone() async throws {

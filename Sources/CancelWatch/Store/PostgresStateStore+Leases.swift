@@ -14,7 +14,7 @@ extension PostgresStateStore: SourceLeases {
     /// The longest lease a store accepts (the config allows less).
     static let longestLease: TimeInterval = 86400
 
-    public func balanceLeases(instance: String, sources: [String], ttl: TimeInterval) throws(StoreError) -> LeaseRound {
+    public func balanceLeases(sources: [String], ttl: TimeInterval) throws(StoreError) -> LeaseRound {
         let ttl = try leaseTTL(ttl)
         return try database.transaction { (session) throws(StoreError) in
             try session.execute("SELECT pg_advisory_xact_lock(\(Self.leaseRoundLock))")
@@ -60,6 +60,15 @@ extension PostgresStateStore: SourceLeases {
             return LeaseRound(
                 held: held.sorted { $0.source < $1.source }, taken: taken.map(\.source).sorted(), givenBack: plan.giveBack,
                 at: Date(timeIntervalSince1970: now))
+        }
+    }
+
+    /// Under the rounds' lock, so that no round counts this replica live once its leases are gone.
+    public func releaseLeases() throws(StoreError) {
+        try database.transaction { (session) throws(StoreError) in
+            try session.execute("SELECT pg_advisory_xact_lock(\(Self.leaseRoundLock))")
+            try session.execute("DELETE FROM leases WHERE holder = \(instance)")
+            try session.execute("DELETE FROM replicas WHERE instance = \(instance)")
         }
     }
 

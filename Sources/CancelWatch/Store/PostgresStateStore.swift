@@ -172,10 +172,21 @@ public final class PostgresStateStore: StateStore {
         try loadTracked(keeping: paths)
     }
 
-    private func loadTracked(keeping paths: RawPaths) throws(StoreError) -> [TrackedRequest] {
-        try database.withSession { (session) throws(StoreError) in
+    public func loadTracked(source: String, keepingRaw paths: RawPaths) throws(StoreError) -> [TrackedRequest] {
+        try loadTracked(keeping: paths, source: source)
+    }
+
+    /// Only `source`'s, when given.
+    private func loadTracked(keeping paths: RawPaths, source only: String? = nil) throws(StoreError) -> [TrackedRequest] {
+        let query: PostgresQuery =
+            if let only {
+                "SELECT source, id, fields, raw, status, first_seen, last_seen, closed_at FROM requests WHERE source = \(bytes(only))"
+            } else {
+                "SELECT source, id, fields, raw, status, first_seen, last_seen, closed_at FROM requests"
+            }
+        return try database.withSession { (session) throws(StoreError) in
             var result: [TrackedRequest] = []
-            let rows = try session.query("SELECT source, id, fields, raw, status, first_seen, last_seen, closed_at FROM requests").rows
+            let rows = try session.query(query).rows
             for row in rows {
                 let (sourceBytes, idBytes, fields, raw, statusText, firstSeen, lastSeen, closedAt) = try session.decode(
                     row, as: (ByteBuffer, ByteBuffer, String, String, String, Double, Double, Double?).self)
@@ -204,7 +215,7 @@ public final class PostgresStateStore: StateStore {
 
     public func commit(_ changes: StoreChanges, at now: Date) throws(StoreError) {
         try database.transaction { (session) throws(StoreError) in
-            if let lease = changes.lease { try renew(lease, in: session) }
+            for claim in changes.leases { try renew(claim, in: session) }
             for item in changes.tracked { try save(item, in: session) }
             for alert in changes.alerts { try save(alert, in: session) }
             for event in changes.events {
@@ -351,13 +362,25 @@ public final class PostgresStateStore: StateStore {
     }
 
     public func loadAlerts() throws(StoreError) -> [AlertState] {
+        try loadAlerts(
+            """
+            SELECT source, request_id, rule, firings, repeats, active, last_fired_at, next_repeat_at, held_until, closed
+            FROM alerts
+            """)
+    }
+
+    public func loadAlerts(source: String) throws(StoreError) -> [AlertState] {
+        try loadAlerts(
+            """
+            SELECT source, request_id, rule, firings, repeats, active, last_fired_at, next_repeat_at, held_until, closed
+            FROM alerts WHERE source = \(bytes(source))
+            """)
+    }
+
+    /// The alert states `query` returns as the columns of the `alerts` table, in order.
+    private func loadAlerts(_ query: PostgresQuery) throws(StoreError) -> [AlertState] {
         try database.withSession { (session) throws(StoreError) in
-            let rows = try session.query(
-                """
-                SELECT source, request_id, rule, firings, repeats, active, last_fired_at, next_repeat_at, held_until, closed
-                FROM alerts
-                """
-            ).rows
+            let rows = try session.query(query).rows
             var result: [AlertState] = []
             for row in rows {
                 let (source, id, rule, firings, repeats, active, lastFiredAt, nextRepeatAt, heldUntil, closed) = try session.decode(

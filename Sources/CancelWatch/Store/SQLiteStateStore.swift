@@ -148,15 +148,18 @@ public final class SQLiteStateStore: StateStore {
     }
 
     /// Requests as schema 1 kept them in `table`, each raw object read from the expression `raw`.
-    private func loadSchema1Requests(from table: String, raw: String, keeping paths: RawPaths = .everything) throws(StoreError)
-        -> [TrackedRequest]
-    {
+    /// Only `source`'s, when given.
+    private func loadSchema1Requests(
+        from table: String, raw: String, keeping paths: RawPaths = .everything, source only: String? = nil
+    ) throws(StoreError) -> [TrackedRequest] {
         var result: [TrackedRequest] = []
         try database.query(
             """
             SELECT source, id, marketplace, order_id, state, raw_state, initiator, reason, reason_id, logistics,
                    created_at, deadline, \(raw), status, first_seen, last_seen, closed_at FROM \(table)
-            """
+            \(only == nil ? "" : "WHERE source = ?")
+            """,
+            only.map { [.text($0)] } ?? []
         ) { (row) throws(StoreError) in
             let source = row.string(0)
             let id = row.string(1)
@@ -191,11 +194,18 @@ public final class SQLiteStateStore: StateStore {
         try loadTracked(keeping: paths)
     }
 
-    private func loadTracked(keeping paths: RawPaths) throws(StoreError) -> [TrackedRequest] {
-        if schema1 { return try loadSchema1Requests(from: "requests", raw: "raw", keeping: paths) }
+    public func loadTracked(source: String, keepingRaw paths: RawPaths) throws(StoreError) -> [TrackedRequest] {
+        try loadTracked(keeping: paths, source: source)
+    }
+
+    /// Only `source`'s, when given.
+    private func loadTracked(keeping paths: RawPaths, source only: String? = nil) throws(StoreError) -> [TrackedRequest] {
+        if schema1 { return try loadSchema1Requests(from: "requests", raw: "raw", keeping: paths, source: only) }
         var result: [TrackedRequest] = []
-        try database.query("SELECT source, id, fields, raw, status, first_seen, last_seen, closed_at FROM requests") {
-            (row) throws(StoreError) in
+        try database.query(
+            "SELECT source, id, fields, raw, status, first_seen, last_seen, closed_at FROM requests \(only == nil ? "" : "WHERE source = ?")",
+            only.map { [.text($0)] } ?? []
+        ) { (row) throws(StoreError) in
             let source = row.string(0)
             let id = row.string(1)
             let request: CancellationRequest
@@ -321,6 +331,14 @@ public final class SQLiteStateStore: StateStore {
     public func loadAlerts() throws(StoreError) -> [AlertState] {
         var result: [AlertState] = []
         try database.query("SELECT \(Self.alertColumns) FROM alerts") { row in result.append(Self.alertState(row)) }
+        return result
+    }
+
+    public func loadAlerts(source: String) throws(StoreError) -> [AlertState] {
+        var result: [AlertState] = []
+        try database.query("SELECT \(Self.alertColumns) FROM alerts WHERE source = ?", [.text(source)]) { row in
+            result.append(Self.alertState(row))
+        }
         return result
     }
 

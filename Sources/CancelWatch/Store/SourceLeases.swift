@@ -3,10 +3,16 @@ import Foundation
 /// Which replica polls which source: leases that replicas sharing a store balance among
 /// themselves, one round at a time (``LeasePlan``).
 public protocol SourceLeases: Sendable {
-    /// One round, in one transaction: records `instance` as alive, takes, renews (for `ttl`)
+    /// The replica this store speaks for: the holder of the leases it takes.
+    var instance: String { get }
+    /// One round, in one transaction: records ``instance`` as alive, takes, renews (for `ttl`)
     /// and gives back leases on `sources` so that they spread evenly over the live replicas,
-    /// and returns what `instance` holds now.
-    func balanceLeases(instance: String, sources: [String], ttl: TimeInterval) throws(StoreError) -> LeaseRound
+    /// and returns what ``instance`` holds now.
+    func balanceLeases(sources: [String], ttl: TimeInterval) throws(StoreError) -> LeaseRound
+    /// Leaving for good: deletes every lease ``instance`` holds and its record as a live
+    /// replica, in one transaction, so that the others take its sources at their next round
+    /// rather than once its leases lapse.
+    func releaseLeases() throws(StoreError)
     /// Every lease, by source (for `status`).
     func leases() throws(StoreError) -> [SourceLease]
 }
@@ -55,7 +61,7 @@ public struct LeaseRound: Sendable, Hashable {
     }
 }
 
-/// A commit's claim to write for one source (``StoreChanges/lease``), made from the lease a
+/// A commit's claim to write for one source (``StoreChanges/leases``), made from the lease a
 /// round returned (``SourceLease/claim(ttl:)``): the store renews the lease for `ttl` in the
 /// commit's transaction, and refuses the whole commit when the lease is no longer that holding.
 public struct LeaseClaim: Sendable, Hashable {
@@ -68,11 +74,17 @@ public struct LeaseClaim: Sendable, Hashable {
 /// The state file is written by one process at a time (its lock): that process holds every
 /// source, always, and nobody else writes their state.
 extension SQLiteStateStore: SourceLeases {
-    public func balanceLeases(instance: String, sources: [String], ttl: TimeInterval) throws(StoreError) -> LeaseRound {
+    /// The holder of every source: the one process that writes the file.
+    public var instance: String { "this process" }
+
+    public func balanceLeases(sources: [String], ttl: TimeInterval) throws(StoreError) -> LeaseRound {
         LeaseRound(
             held: Set(sources).sorted().map { SourceLease(source: $0, holder: instance, expiresAt: .distantFuture, token: 0) },
             at: Date())
     }
+
+    /// Nothing to release: the file's lock goes with the process.
+    public func releaseLeases() throws(StoreError) {}
 
     /// None: a state file has no leases.
     public func leases() throws(StoreError) -> [SourceLease] { [] }

@@ -38,6 +38,10 @@ public protocol StateStore: Sendable {
     /// Every tracked request, each raw object pruned to `paths` as it is read (with the
     /// whole object's fingerprint), so that the whole objects never sit in memory together.
     func loadTracked(keepingRaw paths: RawPaths) throws(StoreError) -> [TrackedRequest]
+    /// `source`'s tracked requests alone (read by their key, not the whole table), each raw
+    /// object pruned to `paths` as ``loadTracked(keepingRaw:)`` prunes it: what a replica
+    /// reads of a source it takes over.
+    func loadTracked(source: String, keepingRaw paths: RawPaths) throws(StoreError) -> [TrackedRequest]
     /// Writes one step of the engine in one transaction: the requests that changed, their
     /// alert states, sources' health, and the events queued for each sink (an event is in
     /// the outbox before anything tries to send it). A request whose raw object is pruned
@@ -54,6 +58,8 @@ public protocol StateStore: Sendable {
 
     /// Every (request, rule) alert state.
     func loadAlerts() throws(StoreError) -> [AlertState]
+    /// The alert states of `source`'s requests alone (read by their key, not the whole table).
+    func loadAlerts(source: String) throws(StoreError) -> [AlertState]
     /// Deliveries of `sink` due at `now`, oldest first. Where replicas share the store each
     /// is claimed for this store until `now + claim` (``DueDeliveries/claimedUntil``): no
     /// other replica gets it before then, and this one gets it again when it asks again.
@@ -85,23 +91,24 @@ public struct StoreChanges: Sendable {
     /// store gives them the whole object saved for the request.
     public var eventsTakingSavedRaw: Set<String>
     public var health: [SourceHealth]
-    /// The lease the changes are written under, where replicas share the store: the commit
-    /// renews it, or writes nothing when it is no longer this replica's (``StoreError/lostLease``).
-    /// A state file ignores it.
-    public var lease: LeaseClaim?
+    /// The leases the changes are written under, where replicas share the store: the commit
+    /// renews every one, or writes nothing when any is no longer that holding
+    /// (``StoreError/lostLease`` names the first such source). A state file ignores them.
+    public var leases: [LeaseClaim]
 
     public init(
         tracked: [TrackedRequest] = [], alerts: [AlertState] = [], events: [AlertEvent] = [],
-        eventsTakingSavedRaw: Set<String> = [], health: [SourceHealth] = [], lease: LeaseClaim? = nil
+        eventsTakingSavedRaw: Set<String> = [], health: [SourceHealth] = [], leases: [LeaseClaim] = []
     ) {
         self.tracked = tracked
         self.alerts = alerts
         self.events = events
         self.eventsTakingSavedRaw = eventsTakingSavedRaw
         self.health = health
-        self.lease = lease
+        self.leases = leases
     }
 
+    /// Nothing to write (leases alone are nothing to write).
     public var isEmpty: Bool { tracked.isEmpty && alerts.isEmpty && events.isEmpty && health.isEmpty }
 }
 

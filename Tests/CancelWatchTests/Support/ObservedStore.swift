@@ -19,6 +19,10 @@ class ObservedStore: StateStore, @unchecked Sendable {
         try willCall("loadTracked")
         return try inner.loadTracked(keepingRaw: paths)
     }
+    func loadTracked(source: String, keepingRaw paths: RawPaths) throws(StoreError) -> [TrackedRequest] {
+        try willCall("loadTracked")
+        return try inner.loadTracked(source: source, keepingRaw: paths)
+    }
     func commit(_ changes: StoreChanges, at now: Date) throws(StoreError) {
         try willCall("commit")
         try inner.commit(changes, at: now)
@@ -38,6 +42,10 @@ class ObservedStore: StateStore, @unchecked Sendable {
     func loadAlerts() throws(StoreError) -> [AlertState] {
         try willCall("loadAlerts")
         return try inner.loadAlerts()
+    }
+    func loadAlerts(source: String) throws(StoreError) -> [AlertState] {
+        try willCall("loadAlerts")
+        return try inner.loadAlerts(source: source)
     }
     func dueDeliveries(sink: String, now: Date, limit: Int, claim: TimeInterval) throws(StoreError) -> DueDeliveries {
         try willCall("dueDeliveries")

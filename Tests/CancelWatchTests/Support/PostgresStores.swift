@@ -27,9 +27,9 @@ enum PostgresStores {
         try await open(try await freshLocation())
     }
 
-    /// A store opened at `location` on a thread of its own.
-    static func open(_ location: PostgresLocation) async throws -> PostgresStateStore {
-        try await offPool { try PostgresStateStore(location: location) }
+    /// A store opened at `location` on a thread of its own, for `instance` (a new one when nil).
+    static func open(_ location: PostgresLocation, instance: String? = nil) async throws -> PostgresStateStore {
+        try await offPool { try PostgresStateStore(location: location, instance: instance ?? PostgresStateStore.newInstance()) }
     }
 
     /// Waits (blocking) until at least `count` sessions of the database at `location` wait
