@@ -76,17 +76,35 @@ extension PostgresStateStore: SourceLeases {
         try database.withSession { (session) throws(StoreError) in try readLeases(in: session) }
     }
 
-    /// Renews `claim`'s lease for its TTL, or throws (``StoreError/lostLease``) when the lease
-    /// is not that holding any more; the caller's transaction then writes nothing. An expired
-    /// lease nobody took is still its holder's: taking one changes its token.
-    func renew(_ claim: LeaseClaim, in session: StateDatabaseSession) throws(StoreError) {
-        let ttl = try leaseTTL(claim.ttl)
-        let renewed = try session.query(
+    /// Renews every claim's lease for its TTL in one statement, or throws
+    /// (``StoreError/lostLease``, naming the first such claim) when a lease is not that
+    /// holding any more; the caller's transaction then writes nothing. An expired lease
+    /// nobody took is still its holder's: taking one changes its token.
+    func renew(_ claims: [LeaseClaim], in session: StateDatabaseSession) throws(StoreError) {
+        guard !claims.isEmpty else { return }
+        let ttls = try claims.map { (claim) throws(StoreError) in try leaseTTL(claim.ttl) }
+        let rows = try session.query(
             """
-            UPDATE leases SET expires_at = extract(epoch FROM clock_timestamp())::double precision + \(ttl)
-            WHERE source = \(bytes(claim.source)) AND holder = \(claim.instance) AND token = \(claim.token)
-            """)
-        guard renewed.metadata.rows == 0 else { return }
+            UPDATE leases SET expires_at = extract(epoch FROM clock_timestamp())::double precision + claim.ttl
+            FROM unnest(\(claims.map { bytes($0.source) }), \(claims.map(\.instance)), \(claims.map(\.token)), \(ttls))
+                AS claim(source, holder, token, ttl)
+            WHERE leases.source = claim.source AND leases.holder = claim.holder AND leases.token = claim.token
+            RETURNING leases.source, leases.token
+            """
+        ).rows
+        // A source has one lease, so at most one row each.
+        var renewed: [[UInt8]: Int64] = [:]
+        for row in rows {
+            let (source, token) = try session.decode(row, as: (ByteBuffer, Int64).self)
+            renewed[Array(source.readableBytesView)] = token
+        }
+        if let lost = claims.first(where: { renewed[Array($0.source.utf8)] != $0.token }) {
+            throw try lostLease(lost, in: session)
+        }
+    }
+
+    /// Why `claim` no longer holds: who holds its source now, if anyone.
+    private func lostLease(_ claim: LeaseClaim, in session: StateDatabaseSession) throws(StoreError) -> StoreError {
         let now = try databaseNow(in: session)
         let current = try leases(
             in: session, "SELECT source, holder, expires_at, token FROM leases WHERE source = \(bytes(claim.source))"
@@ -98,7 +116,7 @@ extension PostgresStateStore: SourceLeases {
         case let lease? where lease.expiresAt.timeIntervalSince1970 <= now: state = "'\(lease.holder)' held it last"
         case let lease?: state = "'\(lease.holder)' holds it"
         }
-        throw StoreError(
+        return StoreError(
             "state database \(location): replica '\(claim.instance)' no longer holds the lease on source '\(claim.source)' "
                 + "(\(state)); nothing was written",
             lostLease: claim.source)

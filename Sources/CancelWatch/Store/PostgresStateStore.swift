@@ -215,7 +215,7 @@ public final class PostgresStateStore: StateStore {
 
     public func commit(_ changes: StoreChanges, at now: Date) throws(StoreError) {
         try database.transaction { (session) throws(StoreError) in
-            for claim in changes.leases { try renew(claim, in: session) }
+            try renew(changes.leases, in: session)
             for item in changes.tracked { try save(item, in: session) }
             for alert in changes.alerts { try save(alert, in: session) }
             for event in changes.events {
