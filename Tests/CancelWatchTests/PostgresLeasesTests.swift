@@ -228,6 +228,27 @@ import Testing
         #expect(Set(try await offPool { try a.store.loadTracked() }.map(\.request.source)) == ["s1", "s2", "s3"])
     }
 
+    /// Sources whose names are prefixes of one another are leased, renewed and lost one by one.
+    @Test func leasesOnSourcesNamedAsPrefixesOfOneAnotherAreRenewedAndLostEachAlone() async throws {
+        let replicas = try await Self.replicas(["a", "b"])
+        let (a, b) = (replicas[0], replicas[1])
+        let sources = ["sho", "shop", "shop-2", "shop.", "shop-20"]
+        let first = try await a.round(sources)
+        #expect(first.held.count == 5)
+        let claims = first.held.map { $0.claim(ttl: 600) }
+        try await a.commit(StoreChanges(leases: claims))
+        _ = try await b.round(sources)
+        let second = try await a.round(sources)
+        #expect(second.givenBack.count == 2)
+        _ = try await b.round(sources)
+
+        let lost = try #require(claims.first { second.givenBack.contains($0.source) })
+        let kept = claims.filter { !second.givenBack.contains($0.source) }
+        let refused = await #expect(throws: StoreError.self) { try await a.commit(StoreChanges(leases: kept + [lost])) }
+        #expect(refused?.lostLease == lost.source)
+        try await a.commit(StoreChanges(leases: kept))
+    }
+
     /// A replica leaving for good lets go of its leases and its place among the live: the
     /// next round of another takes all it held, long before its leases would have lapsed.
     @Test func aReleasedReplicasSourcesAreTakenAtTheNextRoundOfAnother() async throws {
