@@ -271,4 +271,31 @@ import Testing
         _ = try? await offPool { try store.loadTracked() }
         #expect(try await offPool { try store.loadTracked() }.map(\.request.id) == ["a"])
     }
+
+    @Test func aServerThatStopsAnsweringFailsTheCallAfterTheDeadlineAndTheNextCallConnectsAgain() async throws {
+        let location = try await PostgresStores.freshLocation()
+        _ = try await PostgresStores.open(location)
+        let quiet = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        let connection = try await offPool { try StateDatabaseConnection(location: location, logger: quiet, answerDeadline: 1) }
+        let backend = try #require(
+            try await PostgresStores.query(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()", at: location
+            ).first.flatMap { Int32($0) })
+        // The server process serving the connection stops, as a host cut off by the network does.
+        #expect(kill(backend, SIGSTOP) == 0)
+        defer { kill(backend, SIGCONT) }
+        let failure = try await offPool { () -> String? in
+            do {
+                try connection.withSession { (session) throws(StoreError) in try session.execute("SELECT 1") }
+                return nil
+            } catch {
+                return "\(error)"
+            }
+        }
+        #expect(failure?.hasSuffix(": no answer within 1s") == true, "\(failure ?? "answered")")
+        let answered = try await offPool {
+            try connection.withSession { (session) throws(StoreError) in try session.query("SELECT 1").rows.count }
+        }
+        #expect(answered == 1)
+    }
 }

@@ -10,16 +10,24 @@ final class StateDatabaseConnection: @unchecked Sendable {
     let location: PostgresLocation
     private let configuration: PostgresConnection.Configuration
     private let logger: Logger
+    /// How long a statement may go unanswered before its connection is closed and the call
+    /// fails (a database cut off by the network answers nothing, and TCP would wait minutes).
+    let answerDeadline: TimeInterval
+    /// The longest a statement of the engine's takes on a healthy database is milliseconds.
+    static let defaultAnswerDeadline: TimeInterval = 15
     private let lock = NSLock()
     /// Guarded by `lock`.
     private var connection: PostgresConnection?
     private var connections = 0
 
     /// Connects, or throws naming the server (never the password).
-    init(location: PostgresLocation, logger: Logger) throws(StoreError) {
+    init(location: PostgresLocation, logger: Logger, answerDeadline: TimeInterval = defaultAnswerDeadline) throws(StoreError) {
         self.location = location
         self.logger = logger
-        configuration = try Self.configuration(for: location)
+        self.answerDeadline = min(max(answerDeadline, 0.01), 3600)
+        var configuration = try Self.configuration(for: location)
+        configuration.options.connectTimeout = .milliseconds(Int64(min(self.answerDeadline, 10) * 1000))
+        self.configuration = configuration
         lock.lock()
         defer { lock.unlock() }
         _ = try connected()
@@ -51,7 +59,8 @@ final class StateDatabaseConnection: @unchecked Sendable {
         defer { lock.unlock() }
         let connection = try connected()
         do throws(StoreError) {
-            return try body(StateDatabaseSession(connection: connection, location: location, logger: logger))
+            return try body(
+                StateDatabaseSession(connection: connection, location: location, logger: logger, answerDeadline: answerDeadline))
         } catch {
             if connection.isClosed { self.connection = nil }
             throw error
@@ -100,18 +109,36 @@ struct StateDatabaseSession {
     let connection: PostgresConnection
     let location: PostgresLocation
     let logger: Logger
+    /// See ``StateDatabaseConnection/answerDeadline``.
+    var answerDeadline: TimeInterval = StateDatabaseConnection.defaultAnswerDeadline
 
     /// Runs `query` and returns its rows.
     @discardableResult
     func query(_ query: PostgresQuery) throws(StoreError) -> PostgresQueryResult {
+        let started = ContinuousClock.now
+        let answer = connection.query(query, logger: logger)
+        let deadline = connection.eventLoop.scheduleTask(in: .milliseconds(Int64(answerDeadline * 1000))) { [connection] in
+            Self.close(connection)
+        }
+        defer { deadline.cancel() }
         do {
-            return try connection.query(query, logger: logger).wait()
+            return try answer.wait()
         } catch {
             // A connection that failed (not a statement the server refused) is closed
             // here, so that the next call makes a new one.
-            if Self.endsTheConnection(error) { _ = try? connection.close().wait() }
+            if Self.endsTheConnection(error) { Self.close(connection) }
+            if ContinuousClock.now - started >= .milliseconds(Int64(answerDeadline * 1000)) {
+                throw StoreError("state database \(location): no answer within \(DurationText.format(answerDeadline))")
+            }
             throw StoreError("state database \(location): \(Self.describe(error))")
         }
+    }
+
+    /// Closes `connection` without waiting (a connection whose peer went silent may take
+    /// long to close); it is kept alive until the close completes.
+    static func close(_ connection: PostgresConnection) {
+        let closing: EventLoopFuture<Void> = connection.close()
+        closing.whenComplete { _ in withExtendedLifetime(connection) {} }
     }
 
     /// Whether `error` leaves the connection unusable: the network failed, or the server

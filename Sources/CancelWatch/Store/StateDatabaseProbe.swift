@@ -40,7 +40,7 @@ public final class StateDatabaseProbe: @unchecked Sendable {
 
     deinit {
         // Not waited for: the last reference may go on any thread.
-        if let connection { Self.close(connection) }
+        if let connection { StateDatabaseSession.close(connection) }
     }
 
     /// Nil when the database answered; otherwise one line saying it is unreachable, naming
@@ -63,12 +63,14 @@ public final class StateDatabaseProbe: @unchecked Sendable {
             let connection = try connected(configuration)
             let query = connection.query("SELECT 1", logger: logger)
             // A connection whose peer went silent answers nothing: closing it ends the wait.
-            let deadline = connection.eventLoop.scheduleTask(in: .milliseconds(Int64(timeout * 1000))) { Self.close(connection) }
+            let deadline = connection.eventLoop.scheduleTask(in: .milliseconds(Int64(timeout * 1000))) {
+                StateDatabaseSession.close(connection)
+            }
             defer { deadline.cancel() }
             _ = try query.wait()
             return nil
         } catch {
-            if let connection { Self.close(connection) }
+            if let connection { StateDatabaseSession.close(connection) }
             connection = nil
             return "state database unreachable at \(location.server): \(TerminalText.singleLine(StateDatabaseSession.describe(error)))"
         }
@@ -76,10 +78,6 @@ public final class StateDatabaseProbe: @unchecked Sendable {
 
     /// Begins closing `connection` without waiting for it; the connection is kept until it
     /// has closed (PostgresNIO requires that of its last reference).
-    private static func close(_ connection: PostgresConnection) {
-        let closing: EventLoopFuture<Void> = connection.close()
-        closing.whenComplete { _ in withExtendedLifetime(connection) {} }
-    }
 
     private func connected(_ configuration: PostgresConnection.Configuration) throws -> PostgresConnection {
         if let connection, !connection.isClosed { return connection }
