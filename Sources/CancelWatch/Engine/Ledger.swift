@@ -76,6 +76,11 @@ public enum LedgerReport: Sendable {
 /// At a deadline, a source that a running ``Poller`` asks is polled then (the poller
 /// schedules it); the requests of a source that cannot be asked (its last poll failed,
 /// it is down, or it is no longer configured) are expired at once.
+///
+/// Where replicas share the store (`leased`), it knows only the sources whose leases this
+/// replica holds: ``adopt(_:)`` reads one from the store when its lease is taken, and
+/// ``release(_:)`` forgets it when the lease goes. Every commit carries the claims of the
+/// sources it writes for, so that nothing is written for a source another replica took.
 public actor Ledger {
     /// Its methods call the state store: they run on a thread of their own.
     private let executor = BlockingExecutor(name: "ledger")
@@ -108,6 +113,17 @@ public actor Ledger {
     private var asked: Set<String> = []
     /// When `run` started: no source is silent for longer than the ledger has been watching.
     private var watchingSince: Date?
+    /// Where replicas share the store: the sources this replica holds, each with the claim
+    /// its commits make. nil: it holds every configured source (a state file, read whole).
+    private var claims: [String: LeaseClaim]?
+    /// When this replica took each source it holds by lease: no source is silent for
+    /// longer than it has been watched here.
+    private var heldSince: [String: Date] = [:]
+    /// When each source's listing last came back, recorded or not: a store that could not
+    /// record a poll does not make the source silent.
+    private var listedAt: [String: Date] = [:]
+    /// Whether the last commit failed (the store's outage is logged once, and its end).
+    private var storeRefusing = false
     /// After the state file refused `processDue`'s step: when the deadman and the
     /// expiries it held are tried again (not at once, again and again).
     private var retryAt: Date?
@@ -115,10 +131,11 @@ public actor Ledger {
     private let listeners = ReportListeners<LedgerReport>()
 
     /// Loads what the state file knows: requests (each raw object pruned to what `rules`
-    /// read), alert states and sources' health. `vanishConfirmations`: see ``LedgerStorage``.
+    /// read), alert states and sources' health. `leased`: replicas share the store, and it
+    /// starts knowing nothing (``adopt(_:)``). `vanishConfirmations`: see ``LedgerStorage``.
     public init(
         rules: [AlertRule], store: StateStore, clock: WatchClock, logger: Logger, sources: [PolledSource] = [],
-        health: HealthConfig = HealthConfig(), delivery: DeliveryQueue? = nil,
+        health: HealthConfig = HealthConfig(), delivery: DeliveryQueue? = nil, leased: Bool = false,
         vanishConfirmations: Int = LedgerStorage.defaultVanishConfirmations
     ) throws(StoreError) {
         self.rules = rules
@@ -133,20 +150,36 @@ public actor Ledger {
                 marketplace: source.client.marketplace, window: Self.silenceWindow(pollInterval: source.pollInterval, health: health))
         }
         self.sources = known
-        storage = LedgerStorage(
-            try store.loadTracked(keepingRaw: rules.rawPaths), vanishConfirmations: vanishConfirmations, keepingRaw: rules.rawPaths)
         var ruleIDs: [String: UInt16] = [:]
         for (index, rule) in rules.enumerated() where ruleIDs[rule.name] == nil { ruleIDs[rule.name] = UInt16(clamping: index) }
-        for state in try store.loadAlerts() {
-            guard let rule = ruleIDs[state.rule], let slot = storage.slot(of: state.request) else { continue }
-            storage.setAlert(PackedAlert(state, rule: rule), at: slot)
+        self.ruleIDs = ruleIDs
+        guard !leased else {
+            storage = LedgerStorage(vanishConfirmations: vanishConfirmations, keepingRaw: rules.rawPaths)
+            self.health = [:]
+            claims = [:]
+            return
         }
+        var storage = LedgerStorage(
+            try store.loadTracked(keepingRaw: rules.rawPaths), vanishConfirmations: vanishConfirmations, keepingRaw: rules.rawPaths)
+        Self.take(try store.loadAlerts(), into: &storage, ruleIDs: ruleIDs)
+        self.storage = storage
         var health: [String: SourceHealth] = [:]
         for item in try store.loadHealth() { health[item.source] = item }
         for (name, source) in known where health[name] == nil {
             health[name] = SourceHealth(source: name, marketplace: source.marketplace)
         }
         self.health = health
+    }
+
+    /// Rules by name (an alert state names its rule).
+    private let ruleIDs: [String: UInt16]
+
+    /// Takes in alert states read from the store (of rules that still exist, for requests it knows).
+    private static func take(_ alerts: [AlertState], into storage: inout LedgerStorage, ruleIDs: [String: UInt16]) {
+        for state in alerts {
+            guard let rule = ruleIDs[state.rule], let slot = storage.slot(of: state.request) else { continue }
+            storage.setAlert(PackedAlert(state, rule: rule), at: slot)
+        }
     }
 
     /// How long a source polled every `pollInterval` may go without a successful poll
@@ -192,8 +225,11 @@ public actor Ledger {
         publish(.tracked(statusCounts(), nearestDeadline: storage.nearestDeadline()))
     }
 
+    /// The sources it watches: those it holds a lease on, or every configured one.
+    private var watched: [String] { claims.map { $0.keys.filter { sources[$0] != nil }.sorted() } ?? sources.keys.sorted() }
+
     private func healthStates() -> [SourceHealthState] {
-        sources.keys.sorted().map { name in
+        watched.map { name in
             SourceHealthState(
                 source: name, down: health[name]?.down ?? false, lastSuccessAt: health[name]?.lastSuccessAt,
                 window: sources[name]?.window ?? 0)
@@ -205,12 +241,16 @@ public actor Ledger {
     /// At start-up: what fell due while the process was down fires once now, and alerts of
     /// requests that closed while down get their `resolved`/`expired`.
     @discardableResult
-    public func start() -> [AlertEvent] {
+    public func start() -> [AlertEvent] { settle(storage.slots) }
+
+    /// What fell due for the requests in `slots` while nobody watched them fires once now,
+    /// and alerts of those that closed meanwhile get their `resolved`/`expired`.
+    private func settle(_ slots: [Int32]) -> [AlertEvent] {
         let now = clock.now()
         storage.beginChanges()
         var step = StoreChanges()
         var pending: [Int32] = []
-        for slot in storage.slots {
+        for slot in slots {
             let status = storage.status(at: slot)
             switch status {
             case .pending: pending.append(slot)
@@ -225,12 +265,83 @@ public actor Ledger {
         return commit(step, now: now) ? step.events : []
     }
 
+    /// Where replicas share the store: takes over the sources of `claims`, whose leases this
+    /// replica has just taken. What the store knows of each is read again (another replica
+    /// may have written it since), and what fell due meanwhile fires once, as at start-up.
+    /// Returns the sources taken over: a source whose state cannot be read is not (the next
+    /// lease round tries again). Holding every source, it only lets the poller ask them.
+    @discardableResult
+    public func adopt(_ claims: [LeaseClaim]) -> Set<String> {
+        guard self.claims != nil else {
+            asked.formUnion(claims.map(\.source))
+            return Set(claims.map(\.source))
+        }
+        var adopted: Set<String> = []
+        var slots: [Int32] = []
+        do {
+            var known: [String: SourceHealth] = [:]
+            for item in try store.loadHealth() { known[item.source] = item }
+            for claim in claims {
+                let source = claim.source
+                let tracked = try store.loadTracked(source: source, keepingRaw: rules.rawPaths)
+                let alerts = try store.loadAlerts(source: source)
+                storage.replace(source: source, with: tracked)
+                Self.take(alerts, into: &storage, ruleIDs: ruleIDs)
+                let marketplace = sources[source]?.marketplace ?? known[source]?.marketplace ?? .ozon
+                health[source] = known[source] ?? SourceHealth(source: source, marketplace: marketplace)
+                listedAt[source] = nil
+                self.claims?[source] = claim
+                heldSince[source] = clock.now()
+                asked.insert(source)
+                adopted.insert(source)
+                slots += storage.slots(of: source)
+            }
+        } catch {
+            logger.error(
+                "could not read the state of sources this replica took (tried again next round): \(error.description)",
+                metadata: ["sources": "\(claims.count - adopted.count)"])
+        }
+        guard !adopted.isEmpty else { return [] }
+        logger.info("took sources over", metadata: ["sources": "\(adopted.count)", "requests": "\(slots.count)"])
+        _ = settle(slots)
+        publish(.sources(healthStates()))
+        publishTracked()
+        waker.signal()
+        return adopted
+    }
+
+    /// The poller no longer asks `source`; where replicas share the store, its lease is gone
+    /// (given back, or taken by another replica): what is known of it is forgotten, and
+    /// nothing more is decided or written for it here.
+    public func release(_ source: String) {
+        asked.remove(source)
+        guard claims != nil else { return }
+        forget(source)
+        publish(.sources(healthStates()))
+        publishTracked()
+        waker.signal()
+    }
+
+    private func forget(_ source: String) {
+        guard claims?.removeValue(forKey: source) != nil else { return }
+        storage.replace(source: source, with: [])
+        health[source] = nil
+        heldSince[source] = nil
+        listedAt[source] = nil
+    }
+
     /// Applies one poll of one source: its request changes, the alerts they decide, the
     /// source's health, in one transaction. Only a successful listing may resolve
     /// anything; a poll that could not list expires the source's deadlines that passed.
+    /// Where replicas share the store, a poll of a source this replica does not hold
+    /// (its lease went while the poll ran) is not recorded.
     @discardableResult
     public func apply(_ poll: PollResult) -> PollReport {
         let source = poll.source
+        if let claims, claims[source] == nil {
+            return unrecordedPoll(of: source, marketplace: poll.marketplace, error: poll.failure)
+        }
+        if poll.listing != nil { listedAt[source] = clock.now() }
         storage.beginChanges()
         var changes: RequestChanges = []
         if let listing = poll.listing {
@@ -272,7 +383,7 @@ public actor Ledger {
     }
 
     /// What a poll cut short by shutdown reports: nothing is recorded.
-    public func unrecordedPoll(of source: String, marketplace: Marketplace, error: PollError) -> PollReport {
+    public func unrecordedPoll(of source: String, marketplace: Marketplace, error: PollError?) -> PollReport {
         PollReport(
             source: source, changes: [], pending: storage.pendingCount(source: source), error: error,
             health: health[source] ?? SourceHealth(source: source, marketplace: marketplace))
@@ -455,10 +566,10 @@ public actor Ledger {
 
     /// `source_down` for every configured source silent past its window.
     private func silenceDecisions(now: Date) -> [Decisions.HealthDecision] {
-        sources.keys.sorted().compactMap { name in
+        watched.compactMap { name in
             guard let source = sources[name] else { return nil }
             let current = health[name] ?? SourceHealth(source: name, marketplace: source.marketplace)
-            let since = max(current.lastSuccessAt ?? .distantPast, watchingSince ?? now)
+            let since = silentSince(name, since: watchingSince ?? now)
             return Decisions.silence(
                 current, since: since, window: source.window, risk: earliestPending(of: name), notify: healthConfig.notify, now: now)
         }
@@ -475,13 +586,21 @@ public actor Ledger {
             return next
         }
         if let since = watchingSince {
-            for (name, source) in sources where health[name]?.down != true {
-                consider(max(health[name]?.lastSuccessAt ?? .distantPast, since).addingTimeInterval(source.window))
+            for name in watched where health[name]?.down != true {
+                guard let source = sources[name] else { continue }
+                consider(silentSince(name, since: since).addingTimeInterval(source.window))
             }
         }
         // Deadlines of sources that cannot be asked expire at once.
         for name in storage.sourcesWithPending where !canAsk(name) { consider(storage.nearestDeadline(source: name)) }
         return next
+    }
+
+    /// Since when `source` has had no answer, for the deadman: its last successful poll, or
+    /// the last listing that came back while the store could not record it, and never
+    /// before it was watched here (`since`, or when this replica took it).
+    private func silentSince(_ source: String, since: Date) -> Date {
+        max(health[source]?.lastSuccessAt ?? .distantPast, listedAt[source] ?? .distantPast, heldSince[source] ?? since, since)
     }
 
     /// Whether a running poller asks `source` at its deadlines: it polls it, its last poll
@@ -503,18 +622,41 @@ public actor Ledger {
             storage.commitChanges()
             return true
         }
+        var step = step
+        if let claims {
+            var written = Set(step.tracked.map(\.key.source))
+            written.formUnion(step.alerts.map(\.request.source))
+            written.formUnion(step.health.map(\.source))
+            step.leases = written.sorted().compactMap { claims[$0] }
+        }
         do {
             try store.commit(step, at: now)
         } catch {
-            logger.error(
-                "could not save the state (\(step.events.count) events not sent; decided again shortly): \(error.description)")
             let keys = storage.changedKeys ?? []
             storage.rollbackChanges()
             let retry = now.addingTimeInterval(Self.storeRetry)
             for key in keys {
                 if let slot = storage.slot(of: key), storage.status(at: slot) == .pending { storage.schedule(slot, at: retry) }
             }
+            if let lost = error.lostLease {
+                // Another replica polls it now (or will): the rest is decided again shortly.
+                logger.warning("\(error.description); the source is left to the replica that holds it", metadata: ["source": "\(lost)"])
+                forget(lost)
+                asked.remove(lost)
+                publish(.sources(healthStates()))
+            } else {
+                // Once per outage at error level: a database that is down refuses every poll.
+                let level: Logger.Level = storeRefusing ? .debug : .error
+                storeRefusing = true
+                logger.log(
+                    level: level,
+                    "could not save the state (\(step.events.count) events not sent; decided again shortly): \(error.description)")
+            }
             return false
+        }
+        if storeRefusing {
+            storeRefusing = false
+            logger.notice("the state is saved again")
         }
         storage.commitChanges()
         if !step.events.isEmpty {

@@ -466,6 +466,18 @@ public struct LedgerStorage: Sendable {
         return old
     }
 
+    /// The slots of `source`'s requests.
+    func slots(of source: String) -> [Int32] { table.slots.filter { table.source(at: $0) == source } }
+
+    /// Takes `tracked` as everything known of `source`, forgetting what was known of it
+    /// before (its requests, alert states and timers); its requests come without alert
+    /// states (``setAlert(_:at:)``). Not recorded for rollback: call it between changes.
+    public mutating func replace(source: String, with tracked: [TrackedRequest]) {
+        for slot in slots(of: source) { set(table.key(at: slot), nil) }
+        unconfirmedVanish = unconfirmedVanish.filter { $0.key.source != source }
+        for item in tracked where item.key.source == source { set(item.key, item) }
+    }
+
     // MARK: - All or nothing
 
     /// Starts remembering what changes, so that `rollback` can undo it (when the state

@@ -16,23 +16,39 @@ public struct PolledSource: Sendable {
 /// of the requests that left it. Each source is polled on its own interval, with backoff
 /// after failures, and at the instant one of its pending requests reaches its deadline
 /// (so that a seller's answer just before it is seen).
+///
+/// Where replicas share the database (`leases`), it polls only the sources whose leases this
+/// replica holds, following each lease round: the ledger reads a source's state before its
+/// first poll here and forgets it once the lease is gone.
 public final class Poller: Sendable {
     private let sources: [PolledSource]
+    private let bySource: [String: PolledSource]
     private let ledger: Ledger
     private let clock: WatchClock
     private let logger: Logger
+    private let leases: LeaseKeeper?
 
-    public init(sources: [PolledSource], ledger: Ledger, clock: WatchClock, logger: Logger) {
-        self.sources = sources
+    public init(sources: [PolledSource], ledger: Ledger, clock: WatchClock, logger: Logger, leases: LeaseKeeper? = nil) {
+        var seen: Set<String> = []
+        self.sources = sources.filter { seen.insert($0.client.source).inserted }
+        bySource = Dictionary(self.sources.map { ($0.client.source, $0) }, uniquingKeysWith: { first, _ in first })
         self.ledger = ledger
         self.clock = clock
         self.logger = logger
+        self.leases = leases
     }
 
-    /// Polls every source once, concurrently. Returns each source's report.
+    /// Polls every source once, concurrently (where sources are leased: those this replica
+    /// holds after one lease round; ``letGo()`` gives them back). Returns each source's report.
     public func pollAllOnce() async -> [PollReport] {
-        await withTaskGroup(of: PollReport.self) { group in
-            for source in sources {
+        var polled = sources
+        if let leases {
+            let held = (await leases.round() ?? []).filter { bySource[$0.source] != nil }
+            let adopted = await ledger.adopt(held.map { $0.claim(ttl: leases.ttl) })
+            polled = sources.filter { adopted.contains($0.client.source) }
+        }
+        return await withTaskGroup(of: PollReport.self) { group in
+            for source in polled {
                 group.addTask { await self.poll(source.client) }
             }
             var reports: [PollReport] = []
@@ -41,18 +57,67 @@ public final class Poller: Sendable {
         }
     }
 
-    /// The sources it polls (the ledger leaves their deadlines to it while it runs).
-    public var sourceNames: Set<String> { Set(sources.map(\.client.source)) }
+    /// After ``pollAllOnce()``: where sources are leased, gives back every lease it took.
+    public func letGo() async {
+        guard let leases else { return }
+        for source in sources { await ledger.release(source.client.source) }
+        await leases.releaseAll()
+    }
 
-    /// Polls each source on its interval until cancelled.
+    /// The sources the ledger may leave their deadlines to from the start (every source,
+    /// unless they are leased: then each once its lease is taken).
+    public var polledFromStart: Set<String> { leases == nil ? Set(sources.map(\.client.source)) : [] }
+
+    /// One source being polled: its poll loop, and the lease holding it was started for.
+    private struct Polling {
+        var token: Int64
+        var task: Task<Void, Never>
+    }
+
+    /// Polls each source on its interval until cancelled (where sources are leased, those
+    /// this replica holds, after a lease round every ``LeaseKeeper/period``), then gives
+    /// back what it holds.
     public func run() async {
-        await ledger.ask(sourceNames)
-        await withTaskGroup(of: Void.self) { group in
-            for source in sources {
-                group.addTask { await self.pollLoop(source) }
+        var polling: [String: Polling] = [:]
+        if let leases {
+            while !Task.isCancelled {
+                if let held = await leases.round() { await follow(held, ttl: leases.ttl, polling: &polling) }
+                try? await clock.sleep(for: leases.period)
             }
+        } else {
+            let every = sources.map { SourceLease(source: $0.client.source, holder: "", expiresAt: .distantFuture, token: 0) }
+            await follow(every, ttl: 0, polling: &polling)
+            let waker = Waker()
+            while !Task.isCancelled { await waker.wait(until: nil, clock: clock) }
         }
-        await ledger.ask([])
+        for source in polling.keys.sorted() { await stop(source, polling: &polling) }
+        await leases?.releaseAll()
+    }
+
+    /// Polls exactly the sources of `held`: stops those no longer held, or held again since
+    /// (another token: another replica may have written their state meanwhile), and starts
+    /// those newly held once the ledger has read their state.
+    private func follow(_ held: [SourceLease], ttl: TimeInterval, polling: inout [String: Polling]) async {
+        var tokens: [String: Int64] = [:]
+        for lease in held { tokens[lease.source] = lease.token }
+        for (source, running) in polling where tokens[source] != running.token {
+            await stop(source, polling: &polling)
+        }
+        let new = held.filter { polling[$0.source] == nil && bySource[$0.source] != nil }
+        guard !new.isEmpty else { return }
+        let adopted = await ledger.adopt(new.map { $0.claim(ttl: ttl) })
+        for lease in new where adopted.contains(lease.source) {
+            guard let source = bySource[lease.source] else { continue }
+            polling[lease.source] = Polling(token: lease.token, task: Task { await self.pollLoop(source) })
+        }
+    }
+
+    /// Stops polling `source` (a poll in flight ends unrecorded) and lets the ledger forget it.
+    private func stop(_ source: String, polling: inout [String: Polling]) async {
+        guard let running = polling.removeValue(forKey: source) else { return }
+        running.task.cancel()
+        await running.task.value
+        await ledger.release(source)
     }
 
     private func pollLoop(_ source: PolledSource) async {

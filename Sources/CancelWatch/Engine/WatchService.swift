@@ -10,16 +10,20 @@ public final class WatchService: Sendable {
     public let metrics: CancelWatchMetrics
     private let clock: WatchClock
 
+    /// `leases`: replicas share the store, and this one watches the sources whose leases it
+    /// holds (nil: it watches every source).
     public init(
         sources: [PolledSource], rules: [AlertRule], routes: [DeliveryQueue.Route], store: StateStore, clock: WatchClock,
-        logger: Logger, health: HealthConfig = HealthConfig(), metrics: CancelWatchMetrics = CancelWatchMetrics()
+        logger: Logger, health: HealthConfig = HealthConfig(), metrics: CancelWatchMetrics = CancelWatchMetrics(),
+        leases: LeaseKeeper? = nil
     ) throws(StoreError) {
         self.clock = clock
         self.metrics = metrics
         delivery = DeliveryQueue(routes: routes, store: store, clock: clock, logger: logger)
         ledger = try Ledger(
-            rules: rules, store: store, clock: clock, logger: logger, sources: sources, health: health, delivery: delivery)
-        poller = Poller(sources: sources, ledger: ledger, clock: clock, logger: logger)
+            rules: rules, store: store, clock: clock, logger: logger, sources: sources, health: health, delivery: delivery,
+            leased: leases != nil)
+        poller = Poller(sources: sources, ledger: ledger, clock: clock, logger: logger, leases: leases)
     }
 
     /// Lets the ledger decide what fell due while the process was down (it fires now, once).
@@ -37,7 +41,7 @@ public final class WatchService: Sendable {
         let reports = await ledger.reports()
         // Before the ledger's timers run: a deadline that passed while the process was down
         // is the first poll's to settle, not an expiry without asking.
-        await ledger.ask(poller.sourceNames)
+        await ledger.ask(poller.polledFromStart)
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await ledger.run() }
             group.addTask {
@@ -70,7 +74,8 @@ public final class WatchService: Sendable {
         }
     }
 
-    /// One poll of every source, the events that are due, one delivery attempt each.
+    /// One poll of every source (where sources are leased: those this replica gets in one
+    /// lease round, given back at the end), the events that are due, one delivery attempt each.
     public func once() async -> [PollReport] {
         let reports = await poller.pollAllOnce()
         for report in reports {
@@ -80,6 +85,7 @@ public final class WatchService: Sendable {
         metrics.recordEvents(await ledger.processDue())
         for report in await delivery.deliverDueOnce() { metrics.record(report) }
         await ledger.prune()
+        await poller.letGo()
         return reports
     }
 }

@@ -37,10 +37,17 @@ struct Pipeline {
         let transport = CurlHTTPTransport()
         let sinks = SinkFactory(transport: transport, smtp: CurlSMTPTransport(), clock: clock, timeZone: config.timezone)
         let routes = sinks.makeRoutes(config.sinks)
+        let sources = config.polledSources(transport: transport, clock: clock)
+        var leases: LeaseKeeper?
+        if case .database(let database) = state {
+            leases = LeaseKeeper(
+                leases: database, sources: sources.map(\.client.source), ttl: config.leaseTTL,
+                pollInterval: sources.map(\.pollInterval).min(), logger: logger)
+        }
         do throws(StoreError) {
             let service = try WatchService(
-                sources: config.polledSources(transport: transport, clock: clock), rules: rules.rules, routes: routes,
-                store: state.store, clock: clock, logger: logger, health: config.health, metrics: metrics)
+                sources: sources, rules: rules.rules, routes: routes, store: state.store, clock: clock, logger: logger,
+                health: config.health, metrics: metrics, leases: leases)
             metrics.setStateProbe(state.probe())
             return Pipeline(service: service, rules: rules)
         } catch {

@@ -20,7 +20,7 @@ func runLoops(ledger: Ledger, poller: Poller, take: @escaping @Sendable (LedgerR
     -> Task<Void, Never>
 {
     let reports = await ledger.reports()
-    await ledger.ask(poller.sourceNames)
+    await ledger.ask(poller.polledFromStart)
     return Task {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await ledger.run() }
