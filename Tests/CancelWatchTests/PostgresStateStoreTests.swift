@@ -1,3 +1,4 @@
+import CancelWatchTesting
 import Foundation
 import Logging
 import TestServers
@@ -297,5 +298,45 @@ import Testing
             try connection.withSession { (session) throws(StoreError) in try session.query("SELECT 1").rows.count }
         }
         #expect(answered == 1)
+    }
+
+    @Test func whileTheDatabaseRefusesConnectionsCallsFailAtOnceAndAConnectIsTriedAgainAfterThePause() async throws {
+        let location = try await PostgresStores.freshLocation()
+        let quiet = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        let connection = try await offPool {
+            try StateDatabaseConnection(location: location, logger: quiet, reconnectPause: 1)
+        }
+        @Sendable func select() throws(StoreError) {
+            try connection.withSession { (session) throws(StoreError) in try session.execute("SELECT 1") }
+        }
+        _ = try await offPool {
+            try PostgresCluster.shared().query(
+                """
+                ALTER DATABASE \(location.database) ALLOW_CONNECTIONS false;
+                SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '\(location.database)'
+                """, database: "postgres")
+        }
+        // The call that finds its connection gone fails; the next one tries to connect and is refused.
+        _ = try? await offPool { try select() }
+        let refused = try await offPool { () -> String? in
+            do { try select() } catch { return "\(error)" }
+            return nil
+        }
+        #expect(refused?.contains("cannot connect to") == true, "\(refused ?? "answered")")
+        let attempts = connection.connections
+        // Within the pause: the same error at once, and no connect.
+        for _ in 0..<5 {
+            let again = try await offPool { () -> String? in
+                do { try select() } catch { return "\(error)" }
+                return nil
+            }
+            #expect(again == refused)
+        }
+        #expect(connection.connections == attempts)
+        _ = try await offPool {
+            try PostgresCluster.shared().query("ALTER DATABASE \(location.database) ALLOW_CONNECTIONS true", database: "postgres")
+        }
+        try await waitFor { (try? await offPool { try select() }) != nil }
+        #expect(connection.connections == attempts + 1)
     }
 }

@@ -18,15 +18,26 @@ final class StateDatabaseConnection: @unchecked Sendable {
     private let lock = NSLock()
     /// Guarded by `lock`.
     private var connection: PostgresConnection?
-    private var connections = 0
+    /// Connections attempted so far (guarded by `lock`).
+    private(set) var connections = 0
+    /// How long after a failed connect calls fail at once with its error instead of trying
+    /// again: while the database is away, each poll's commit fails at once rather than
+    /// holding the ledger for a connect timeout.
+    let reconnectPause: TimeInterval
+    /// The last connect's failure and when (guarded by `lock`).
+    private var lastFailure: (at: ContinuousClock.Instant, error: StoreError)?
 
     /// Connects, or throws naming the server (never the password).
-    init(location: PostgresLocation, logger: Logger, answerDeadline: TimeInterval = defaultAnswerDeadline) throws(StoreError) {
+    init(
+        location: PostgresLocation, logger: Logger, answerDeadline: TimeInterval = defaultAnswerDeadline,
+        reconnectPause: TimeInterval = 5
+    ) throws(StoreError) {
         self.location = location
         self.logger = logger
         self.answerDeadline = min(max(answerDeadline, 0.01), 3600)
+        self.reconnectPause = min(max(reconnectPause, 0), 3600)
         var configuration = try Self.configuration(for: location)
-        configuration.options.connectTimeout = .milliseconds(Int64(min(self.answerDeadline, 10) * 1000))
+        configuration.options.connectTimeout = .milliseconds(Int64(min(self.answerDeadline, 3) * 1000))
         self.configuration = configuration
         lock.lock()
         defer { lock.unlock() }
@@ -71,16 +82,22 @@ final class StateDatabaseConnection: @unchecked Sendable {
     private func connected() throws(StoreError) -> PostgresConnection {
         if let connection, !connection.isClosed { return connection }
         connection = nil
+        if let lastFailure, ContinuousClock.now - lastFailure.at < .milliseconds(Int64(reconnectPause * 1000)) {
+            throw lastFailure.error
+        }
         connections += 1
         let future = PostgresConnection.connect(
             on: MultiThreadedEventLoopGroup.singleton.next(), configuration: configuration, id: connections, logger: logger)
         do {
             let made = try future.wait()
             connection = made
+            lastFailure = nil
             return made
         } catch {
-            throw StoreError(
+            let failure = StoreError(
                 "state database \(location): cannot connect to \(location.server): \(StateDatabaseSession.describe(error))")
+            lastFailure = (ContinuousClock.now, failure)
+            throw failure
         }
     }
 
