@@ -1,5 +1,6 @@
 import CancelWatch
 import Foundation
+import MarketSim
 import Testing
 import TestServers
 
@@ -10,13 +11,15 @@ import TestServers
     static let password = "e2e-Db-Pa55word"
 
     /// A scenario serving `/metrics` whose state is a fresh database of the test process's cluster.
-    static func postgresSetup(ozon: Int, red: Int) async throws -> (setup: WatchSetup, database: String, cluster: PostgresCluster) {
+    static func postgresSetup(ozon: Int, red: Int, options: WatchOptions = WatchOptions()) async throws -> (
+        setup: WatchSetup, database: String, cluster: PostgresCluster
+    ) {
         let (url, database, cluster) = try await offPool {
             let cluster = try PostgresCluster.shared()
             let database = try cluster.createDatabase()
             return (cluster.url(database: database), database, cluster)
         }
-        var options = WatchOptions()
+        var options = options
         options.state = url
         options.listen = true
         return (try WatchSetup(ozon: ozon, red: red, options: options), database, cluster)
@@ -129,5 +132,59 @@ import TestServers
             result.stderr.contains(
                 "error: CANCELWATCH_INSTANCE 'two words' is not an instance id: write 1 to 64 letters, digits, '.', '_' or '-'"),
             "\(result.stderr)")
+    }
+
+    /// Outbox rows of `database` as (event id, status).
+    static func outbox(_ database: String, cluster: PostgresCluster) async throws -> [String] {
+        try await offPool {
+            try cluster.query("SELECT convert_from(event_id, 'UTF8') || ' ' || status FROM outbox ORDER BY 1", database: database)
+        }
+    }
+
+    @Test func aDatabaseAwayMidRunLeavesPollingGoingRaisesNoSourceDownAndWhatWasDecidedMeanwhileIsSentOnceWhenItIsBack()
+        async throws
+    {
+        var options = WatchOptions()
+        options.silentAfter = "2s"
+        let (setup, database, cluster) = try await Self.postgresSetup(ozon: 2, red: 1, options: options)
+        defer { setup.shutdown() }
+        let run = try setup.startRun()
+        let first = try setup.dueFirings()
+        try await eventually("the first firings acknowledged\n\(run.stderr)") { Set(setup.receiver.acknowledged) == first }
+
+        _ = try await offPool {
+            try cluster.query(
+                """
+                ALTER DATABASE \(database) ALLOW_CONNECTIONS false;
+                SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '\(database)'
+                """, database: "postgres")
+        }
+        let away = Date()
+        try setup.simulator.addRequest(
+            SimRequestPlan(
+                marketplace: .ozon, account: E2EAccounts.ozonClientID, created: .relative(-120), deadline: .relative(5 * 3600)))
+        // Polling goes on: three times the deadman's window of listings while nothing can be recorded.
+        let listed = try setup.simulator.requestCount(path: "/v2/conditional-cancellation/list")
+        try await eventually("polls while the database is away\n\(run.stderr)") {
+            try setup.simulator.requestCount(path: "/v2/conditional-cancellation/list") >= listed + 6 && Date().timeIntervalSince(away) > 6
+        }
+        #expect(Set(setup.receiver.acknowledged) == first, "nothing can be sent while nothing can be recorded")
+
+        _ = try await offPool { try cluster.query("ALTER DATABASE \(database) ALLOW_CONNECTIONS true", database: "postgres") }
+        let due = try setup.dueFirings()
+        #expect(due.count == first.count + 1)
+        try await eventually("the firing decided while away acknowledged\n\(run.stderr)") {
+            Set(setup.receiver.acknowledged) == due
+        }
+        // Once every firing is recorded delivered, every step since the database came back has
+        // been recorded: a source_down decided for the outage would be among them.
+        try await eventually("every firing recorded delivered") {
+            try await Self.outbox(database, cluster: cluster) == due.sorted().map { "\($0) delivered" }
+        }
+        #expect(multiplicities(setup.receiver.acknowledged).values.allSatisfy { $0 == 1 }, "\(setup.receiver.acknowledged)")
+        let lines = run.stderr.split(separator: "\n")
+        #expect(lines.filter { $0.contains("could not save the state") && $0.contains(" error ") }.count == 1, "\(run.stderr)")
+        #expect(lines.contains { $0.contains("the state is saved again") }, "\(run.stderr)")
+        #expect(try await run.stop() == 0)
     }
 }
