@@ -299,4 +299,33 @@ import Testing
         done.wait()
         return try results.withLock { all in try replicas.indices.map { try all[$0]!.get() } }
     }
+
+    @Test func aSecondProcessUnderALiveReplicasInstanceIsRefusedAndCannotGiveItsLeasesBack() async throws {
+        let location = try await PostgresStores.freshLocation()
+        let running = try await offPool { try PostgresStateStore(location: location, instance: "web-1", process: "100-aa") }
+        let copy = try await offPool { try PostgresStateStore(location: location, instance: "web-1", process: "200-bb") }
+        let round = try await offPool { try running.balanceLeases(sources: Self.sixty, ttl: 60) }
+        #expect(round.held.count == 60)
+
+        for attempt in ["enroll", "round"] {
+            let refused = await #expect(throws: StoreError.self, "\(attempt)") {
+                try await offPool {
+                    if attempt == "enroll" { try copy.enroll(ttl: 60) } else { _ = try copy.balanceLeases(sources: Self.sixty, ttl: 60) }
+                }
+            }
+            #expect(
+                refused?.description.contains("replica 'web-1' already runs in another process (seen ") == true,
+                "\(refused?.description ?? "")")
+            #expect(refused?.description.contains("give each replica its own CANCELWATCH_INSTANCE") == true)
+        }
+        try await offPool { try copy.releaseLeases() }
+        #expect(try await offPool { try running.leases() }.filter { $0.holder == "web-1" }.count == 60)
+
+        // The same process opening the store again (a reload) is the same replica; once the
+        // first process's record is older than the TTL, another may take the name over.
+        let reloaded = try await offPool { try PostgresStateStore(location: location, instance: "web-1", process: "100-aa") }
+        try await offPool { try reloaded.enroll(ttl: 60) }
+        _ = try await PostgresStores.query("UPDATE replicas SET seen_at = seen_at - 120", at: location)
+        try await offPool { try copy.enroll(ttl: 60) }
+    }
 }

@@ -187,4 +187,22 @@ import TestServers
         #expect(lines.contains { $0.contains("the state is saved again") }, "\(run.stderr)")
         #expect(try await run.stop() == 0)
     }
+
+    @Test func aSecondCopyStartedWithARunningReplicasInstanceIdIsRefusedAndTheFirstGoesOn() async throws {
+        let (setup, _, _) = try await Self.postgresSetup(ozon: 1, red: 1)
+        defer { setup.shutdown() }
+        let environment = ["CANCELWATCH_INSTANCE": "replica-twin"]
+        let first = try setup.startRun(environment: environment)
+        try await eventually("the first replica holds its sources\n\(first.stderr)") {
+            try await setup.capture(["status", "--config", setup.configPath]).stdout.contains("held by replica-twin")
+        }
+        let copy = try await setup.capture(["run", "--config", setup.configPath], environment: environment, timeout: 30)
+        #expect(copy.status == 1, "\(copy.stderr)")
+        #expect(copy.stderr.contains("replica 'replica-twin' already runs in another process (seen "), "\(copy.stderr)")
+        // The copy gave nothing back: the first still holds every source.
+        let status = try await setup.capture(["status", "--config", setup.configPath]).stdout
+        #expect(status.components(separatedBy: "held by replica-twin").count == 3, "\(status)")
+        #expect(first.process.isRunning)
+        #expect(try await first.stop() == 0)
+    }
 }

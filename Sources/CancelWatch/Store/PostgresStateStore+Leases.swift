@@ -19,11 +19,7 @@ extension PostgresStateStore: SourceLeases {
         return try database.transaction { (session) throws(StoreError) in
             try session.execute("SELECT pg_advisory_xact_lock(\(Self.leaseRoundLock))")
             let now = try databaseNow(in: session)
-            try session.execute(
-                """
-                INSERT INTO replicas (instance, seen_at) VALUES (\(instance), \(now))
-                ON CONFLICT (instance) DO UPDATE SET seen_at = GREATEST(replicas.seen_at, EXCLUDED.seen_at)
-                """)
+            try enroll(in: session, now: now, ttl: ttl)
             try session.execute("DELETE FROM replicas WHERE seen_at < \(now - Self.forgetReplicasAfter)")
             var live: Set<String> = []
             for row in try session.query("SELECT instance FROM replicas WHERE seen_at > \(now - ttl)").rows {
@@ -64,12 +60,50 @@ extension PostgresStateStore: SourceLeases {
     }
 
     /// Under the rounds' lock, so that no round counts this replica live once its leases are gone.
+    /// Gives back this replica's leases; nothing when another process runs as this replica.
     public func releaseLeases() throws(StoreError) {
         try database.transaction { (session) throws(StoreError) in
             try session.execute("SELECT pg_advisory_xact_lock(\(Self.leaseRoundLock))")
+            guard try otherProcess(in: session) == nil else { return }
             try session.execute("DELETE FROM leases WHERE holder = \(instance)")
             try session.execute("DELETE FROM replicas WHERE instance = \(instance)")
         }
+    }
+
+    /// Records this process as the replica `instance`, alive now, or throws when another
+    /// process has been running as it within `ttl` (two copies started with one
+    /// `CANCELWATCH_INSTANCE`: they would share its leases and its outbox claims).
+    public func enroll(ttl: TimeInterval) throws(StoreError) {
+        let ttl = try leaseTTL(ttl)
+        try database.transaction { (session) throws(StoreError) in
+            try session.execute("SELECT pg_advisory_xact_lock(\(Self.leaseRoundLock))")
+            try enroll(in: session, now: try databaseNow(in: session), ttl: ttl)
+        }
+    }
+
+    private func enroll(in session: StateDatabaseSession, now: Double, ttl: Double) throws(StoreError) {
+        if let other = try otherProcess(in: session), other.seenAt > now - ttl {
+            let ago = DurationText.format(max(0, now - other.seenAt))
+            let wait = DurationText.format(max(1, other.seenAt + ttl - now))
+            throw StoreError(
+                "state database \(location): replica '\(instance)' already runs in another process (seen \(ago) ago); "
+                    + "give each replica its own CANCELWATCH_INSTANCE, or, if that process died, start again in \(wait)")
+        }
+        try session.execute(
+            """
+            INSERT INTO replicas (instance, seen_at, process) VALUES (\(instance), \(now), \(process))
+            ON CONFLICT (instance) DO UPDATE SET seen_at = GREATEST(replicas.seen_at, EXCLUDED.seen_at), process = EXCLUDED.process
+            """)
+    }
+
+    /// When another process last ran as this replica, if one did.
+    private func otherProcess(in session: StateDatabaseSession) throws(StoreError) -> (process: String, seenAt: Double)? {
+        let rows = try session.query("SELECT process, seen_at FROM replicas WHERE instance = \(instance)").rows
+        for row in rows {
+            let (process, seenAt) = try session.decode(row, as: (String, Double).self)
+            if process != self.process { return (process, seenAt) }
+        }
+        return nil
     }
 
     public func leases() throws(StoreError) -> [SourceLease] {

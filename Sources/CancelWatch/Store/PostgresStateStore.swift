@@ -89,6 +89,11 @@ public final class PostgresStateStore: StateStore {
             """,
             "CREATE SEQUENCE lease_tokens",
         ],
+        // Which process runs each replica: a second one under a live replica's instance id
+        // is refused (PostgresStateStore+Leases.swift).
+        [
+            "ALTER TABLE replicas ADD COLUMN process text NOT NULL DEFAULT ''",
+        ],
     ]
     static var schemaVersion: Int { migrations.count }
     /// The advisory lock every replica takes while it migrates ("cwschema").
@@ -97,7 +102,12 @@ public final class PostgresStateStore: StateStore {
     public let location: PostgresLocation
     /// The replica this store speaks for: outbox entries it takes are claimed in this name.
     public let instance: String
+    /// The process it runs in (``thisProcess``): two processes never act as one replica.
+    let process: String
     let database: StateDatabaseConnection
+
+    /// This process, as the `replicas` table records it: the pid and a random part.
+    public static let thisProcess = "\(getpid())-\(String(UInt64.random(in: 0...UInt64.max), radix: 16))"
 
     /// Connects to the database and brings its schema up to date (in one transaction, under
     /// an advisory lock, so replicas starting together migrate once). Throws naming the
@@ -106,10 +116,12 @@ public final class PostgresStateStore: StateStore {
     /// A reader (`readOnly`, as `status` is) changes nothing: it needs the schema there, up to date.
     public init(
         location: PostgresLocation, instance: String = PostgresStateStore.newInstance(), readOnly: Bool = false,
+        process: String = PostgresStateStore.thisProcess,
         logger: Logger = Logger(label: "cancelwatch.state", factory: { _ in SwiftLogNoOpLogHandler() })
     ) throws(StoreError) {
         self.location = location
         self.instance = instance
+        self.process = process
         database = try StateDatabaseConnection(location: location, logger: logger)
         if readOnly {
             try checkVersion()

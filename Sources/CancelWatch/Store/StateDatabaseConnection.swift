@@ -195,7 +195,15 @@ struct StateDatabaseSession {
             let message = info[.message] ?? "server error"
             return info[.sqlState].map { "\(message) (SQLSTATE \($0))" } ?? message
         }
-        if let underlying = error.underlying { return networkReason(underlying) ?? "\(error.code.description): \(underlying)" }
+        if let underlying = error.underlying, let reason = networkReason(underlying) { return reason }
+        switch error.code {
+        case .serverClosedConnection: return "the server closed the connection"
+        case .clientClosedConnection: return "the connection was closed"
+        default: break
+        }
+        if let underlying = error.underlying {
+            return underlying is PSQLError ? describe(underlying) : "\(error.code.description): \(underlying)"
+        }
         return error.code.description
     }
 

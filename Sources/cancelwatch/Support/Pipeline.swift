@@ -40,6 +40,11 @@ struct Pipeline {
         let sources = config.polledSources(transport: transport, clock: clock)
         var leases: LeaseKeeper?
         if case .database(let database) = state {
+            do throws(StoreError) {
+                try database.enroll(ttl: config.leaseTTL)
+            } catch {
+                throw CleanExit.message("error: \(error.description)", exitCode: 1)
+            }
             leases = LeaseKeeper(
                 leases: database, sources: sources.map(\.client.source), ttl: config.leaseTTL,
                 pollInterval: sources.map(\.pollInterval).min(), logger: logger)
