@@ -478,4 +478,36 @@ import Testing
         #expect(Array(tracker.requests[a.key]!.request.reason.utf8) == Array(a.reason.utf8))
         #expect(Array(tracker.requests[b.key]!.request.reason.utf8) == Array(b.reason.utf8))
     }
+
+    /// What a replica does when it takes a source over or lets it go: that source's requests
+    /// (and their timers) are replaced, its neighbours' are left, names alike or not.
+    @Test func replacingSourcesForgetsTheirRequestsAndTimersAndLeavesTheOthers() {
+        var storage = LedgerStorage()
+        for source in ["shop", "shop-2", "shop\u{0}"] {
+            _ = storage.apply(
+                snapshot: PendingSnapshot(requests: [request("1", deadlineIn: 3600, source: source), request("2", deadlineIn: 7200, source: source)]),
+                outcomes: [:], source: source, now: clock.now())
+        }
+        for slot in storage.slots { storage.schedule(slot, at: clock.now().addingTimeInterval(60)) }
+        let fresh = TrackedRequest(
+            request: request("9", deadlineIn: 600, source: "shop"), status: .pending, firstSeen: clock.now(), lastSeen: clock.now())
+        storage.replace(sources: ["shop", "shop-3"], with: [fresh, TrackedRequest(
+            request: request("8", deadlineIn: 600, source: "elsewhere"), status: .pending, firstSeen: clock.now(), lastSeen: clock.now())])
+
+        #expect(storage.pending(source: "shop").map(\.key.id) == ["9"])
+        #expect(storage.pendingCount(source: "shop-2") == 2)
+        #expect(storage.pendingCount(source: "shop\u{0}") == 2)
+        #expect(storage.requests[RequestKey(source: "elsewhere", id: "8")] == nil)
+        #expect(storage.nearestDeadline(source: "shop") == fresh.request.deadline)
+        #expect(storage.slots(of: ["shop"]).count == 1)
+        #expect(storage.slots(of: ["shop-2", "shop\u{0}"]).count == 4)
+        // The new request has no timer; the four left keep theirs.
+        var due = 0
+        while storage.popDue(now: clock.now().addingTimeInterval(120)) != nil { due += 1 }
+        #expect(due == 4)
+
+        storage.replace(sources: ["shop-2", "shop\u{0}", "shop"], with: [])
+        #expect(storage.requests.isEmpty)
+        #expect(storage.pendingCount() == 0)
+    }
 }

@@ -88,7 +88,7 @@ struct QuietMarketplace: MarketplaceClient {
         await ledger.apply(.listing([pending], at: clock.now()))
         #expect(await ledger.nextWake != nil)
 
-        await ledger.release("ozon-main")
+        await ledger.release(["ozon-main"])
         #expect(await ledger.tracked.isEmpty)
         #expect(await ledger.nextWake == nil)
         clock.advance(to: pending.deadline.addingTimeInterval(60))

@@ -276,58 +276,63 @@ public actor Ledger {
             asked.formUnion(claims.map(\.source))
             return Set(claims.map(\.source))
         }
-        var adopted: Set<String> = []
-        var slots: [Int32] = []
+        var loaded: [(claim: LeaseClaim, tracked: [TrackedRequest], alerts: [AlertState])] = []
+        var known: [String: SourceHealth] = [:]
         do {
-            var known: [String: SourceHealth] = [:]
             for item in try store.loadHealth() { known[item.source] = item }
             for claim in claims {
-                let source = claim.source
-                let tracked = try store.loadTracked(source: source, keepingRaw: rules.rawPaths)
-                let alerts = try store.loadAlerts(source: source)
-                storage.replace(source: source, with: tracked)
-                Self.take(alerts, into: &storage, ruleIDs: ruleIDs)
-                let marketplace = sources[source]?.marketplace ?? known[source]?.marketplace ?? .ozon
-                health[source] = known[source] ?? SourceHealth(source: source, marketplace: marketplace)
-                listedAt[source] = nil
-                self.claims?[source] = claim
-                heldSince[source] = clock.now()
-                asked.insert(source)
-                adopted.insert(source)
-                slots += storage.slots(of: source)
+                let tracked = try store.loadTracked(source: claim.source, keepingRaw: rules.rawPaths)
+                loaded.append((claim, tracked, try store.loadAlerts(source: claim.source)))
             }
         } catch {
             logger.error(
                 "could not read the state of sources this replica took (tried again next round): \(error.description)",
-                metadata: ["sources": "\(claims.count - adopted.count)"])
+                metadata: ["sources": "\(claims.count - loaded.count)"])
         }
-        guard !adopted.isEmpty else { return [] }
-        logger.info("took sources over", metadata: ["sources": "\(adopted.count)", "requests": "\(slots.count)"])
+        guard !loaded.isEmpty else { return [] }
+        let names = loaded.map(\.claim.source)
+        storage.replace(sources: names, with: loaded.flatMap(\.tracked))
+        let now = clock.now()
+        for (claim, _, alerts) in loaded {
+            let source = claim.source
+            Self.take(alerts, into: &storage, ruleIDs: ruleIDs)
+            let marketplace = sources[source]?.marketplace ?? known[source]?.marketplace ?? .ozon
+            health[source] = known[source] ?? SourceHealth(source: source, marketplace: marketplace)
+            listedAt[source] = nil
+            self.claims?[source] = claim
+            heldSince[source] = now
+            asked.insert(source)
+        }
+        let slots = storage.slots(of: names)
+        logger.info("took sources over", metadata: ["sources": "\(names.count)", "requests": "\(slots.count)"])
         _ = settle(slots)
         publish(.sources(healthStates()))
         publishTracked()
         waker.signal()
-        return adopted
+        return Set(names)
     }
 
-    /// The poller no longer asks `source`; where replicas share the store, its lease is gone
-    /// (given back, or taken by another replica): what is known of it is forgotten, and
-    /// nothing more is decided or written for it here.
-    public func release(_ source: String) {
-        asked.remove(source)
+    /// The poller no longer asks `sources`; where replicas share the store, their leases are
+    /// gone (given back, or taken by another replica): what is known of them is forgotten,
+    /// and nothing more is decided or written for them here.
+    public func release(_ sources: [String]) {
+        asked.subtract(sources)
         guard claims != nil else { return }
-        forget(source)
+        forget(sources)
         publish(.sources(healthStates()))
         publishTracked()
         waker.signal()
     }
 
-    private func forget(_ source: String) {
-        guard claims?.removeValue(forKey: source) != nil else { return }
-        storage.replace(source: source, with: [])
-        health[source] = nil
-        heldSince[source] = nil
-        listedAt[source] = nil
+    private func forget(_ sources: [String]) {
+        let held = sources.filter { claims?.removeValue(forKey: $0) != nil }
+        guard !held.isEmpty else { return }
+        storage.replace(sources: held, with: [])
+        for source in held {
+            health[source] = nil
+            heldSince[source] = nil
+            listedAt[source] = nil
+        }
     }
 
     /// Applies one poll of one source: its request changes, the alerts they decide, the
@@ -641,7 +646,7 @@ public actor Ledger {
             if let lost = error.lostLease {
                 // Another replica polls it now (or will): the rest is decided again shortly.
                 logger.warning("\(error.description); the source is left to the replica that holds it", metadata: ["source": "\(lost)"])
-                forget(lost)
+                forget([lost])
                 asked.remove(lost)
                 publish(.sources(healthStates()))
             } else {

@@ -466,16 +466,17 @@ public struct LedgerStorage: Sendable {
         return old
     }
 
-    /// The slots of `source`'s requests.
-    func slots(of source: String) -> [Int32] { table.slots.filter { table.source(at: $0) == source } }
+    /// The slots of the requests of `sources` (one pass over the table).
+    func slots(of sources: [String]) -> [Int32] { table.slots(ofSources: sources) }
 
-    /// Takes `tracked` as everything known of `source`, forgetting what was known of it
-    /// before (its requests, alert states and timers); its requests come without alert
+    /// Takes `tracked` as everything known of `sources`, forgetting what was known of them
+    /// before (their requests, alert states and timers); the requests come without alert
     /// states (``setAlert(_:at:)``). Not recorded for rollback: call it between changes.
-    public mutating func replace(source: String, with tracked: [TrackedRequest]) {
-        for slot in slots(of: source) { set(table.key(at: slot), nil) }
-        unconfirmedVanish = unconfirmedVanish.filter { $0.key.source != source }
-        for item in tracked where item.key.source == source { set(item.key, item) }
+    public mutating func replace(sources: [String], with tracked: [TrackedRequest]) {
+        for slot in slots(of: sources) { set(table.key(at: slot), nil) }
+        let names = Set(sources)
+        unconfirmedVanish = unconfirmedVanish.filter { !names.contains($0.key.source) }
+        for item in tracked where names.contains(item.key.source) { set(item.key, item) }
     }
 
     // MARK: - All or nothing

@@ -60,7 +60,7 @@ public final class Poller: Sendable {
     /// After ``pollAllOnce()``: where sources are leased, gives back every lease it took.
     public func letGo() async {
         guard let leases else { return }
-        for source in sources { await ledger.release(source.client.source) }
+        await ledger.release(sources.map(\.client.source))
         await leases.releaseAll()
     }
 
@@ -90,7 +90,7 @@ public final class Poller: Sendable {
             let waker = Waker()
             while !Task.isCancelled { await waker.wait(until: nil, clock: clock) }
         }
-        for source in polling.keys.sorted() { await stop(source, polling: &polling) }
+        await stop(Array(polling.keys), polling: &polling)
         await leases?.releaseAll()
     }
 
@@ -100,9 +100,7 @@ public final class Poller: Sendable {
     private func follow(_ held: [SourceLease], ttl: TimeInterval, polling: inout [String: Polling]) async {
         var tokens: [String: Int64] = [:]
         for lease in held { tokens[lease.source] = lease.token }
-        for (source, running) in polling where tokens[source] != running.token {
-            await stop(source, polling: &polling)
-        }
+        await stop(polling.filter { tokens[$0.key] != $0.value.token }.map(\.key), polling: &polling)
         let new = held.filter { polling[$0.source] == nil && bySource[$0.source] != nil }
         guard !new.isEmpty else { return }
         let adopted = await ledger.adopt(new.map { $0.claim(ttl: ttl) })
@@ -112,12 +110,13 @@ public final class Poller: Sendable {
         }
     }
 
-    /// Stops polling `source` (a poll in flight ends unrecorded) and lets the ledger forget it.
-    private func stop(_ source: String, polling: inout [String: Polling]) async {
-        guard let running = polling.removeValue(forKey: source) else { return }
-        running.task.cancel()
-        await running.task.value
-        await ledger.release(source)
+    /// Stops polling `names` (a poll in flight ends unrecorded) and lets the ledger forget them.
+    private func stop(_ names: [String], polling: inout [String: Polling]) async {
+        let stopping = names.compactMap { polling.removeValue(forKey: $0)?.task }
+        guard !stopping.isEmpty else { return }
+        for task in stopping { task.cancel() }
+        for task in stopping { await task.value }
+        await ledger.release(names)
     }
 
     private func pollLoop(_ source: PolledSource) async {

@@ -18,6 +18,9 @@ struct InternPool<Value: Hashable & Sendable>: Sendable {
     @inline(__always)
     subscript(id: UInt32) -> Value { values[Int(id)] }
 
+    /// The id of `value`, if it is kept.
+    func id(of value: Value) -> UInt32? { ids[value] }
+
     /// Whether `id` names `value` (read in place).
     @inline(__always)
     func holds(_ value: Value, at id: UInt32) -> Bool { values[Int(id)] == value }
@@ -202,6 +205,17 @@ struct RequestTable<Extra: Sendable>: Sendable {
     }
 
     /// Every slot in use, in slot order.
+    /// The slots of the requests of `names`, in one pass.
+    func slots(ofSources names: [String]) -> [Int32] {
+        let wanted = Set(names.compactMap { sources.id(of: ExactText($0)) }.filter { $0 != 0 })
+        guard !wanted.isEmpty else { return [] }
+        var result: [Int32] = []
+        for (slot, entry) in entries.enumerated() where entry.request.live && wanted.contains(entry.request.source) {
+            result.append(Int32(slot))
+        }
+        return result
+    }
+
     var slots: [Int32] {
         var result: [Int32] = []
         result.reserveCapacity(count)
