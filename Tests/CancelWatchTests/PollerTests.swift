@@ -205,6 +205,30 @@ final class ScriptedMarketplace: MarketplaceClient, @unchecked Sendable {
         #expect(try store.inner.loadTracked().isEmpty)
     }
 
+    /// A request past its deadline that the marketplace still lists (it has not acted yet)
+    /// while the store refuses every write: the poll cannot be recorded, the request stays
+    /// pending in memory, and the source is asked again after a pause, not at once forever.
+    @Test func aDeadlinePollTheStoreCannotRecordIsNotRepeatedWithoutPause() async throws {
+        let store = RefusingStore(try SQLiteStateStore(path: try temporaryStatePath("cw-refused-deadline")))
+        let market = ScriptedMarketplace()
+        let polling = try Polling(market: market, pollInterval: 3600, store: store, clock: clock)
+        let late = CancellationRequest(
+            marketplace: .ozon, source: "ozon-main", id: "a", order: "order-a", state: .pending, rawState: "ON_APPROVAL",
+            deadline: clock.now().addingTimeInterval(60))
+        market.list([late])
+        _ = await polling.poller.poll(market)
+        clock.advance(by: 120)
+        store.refusing = true
+        let running = await polling.run()
+        defer { running.cancel() }
+        // The poll loop and the ledger's timers both wait on the clock once they have nothing to do.
+        try await waitFor(limit: 20) { clock.sleeperCount >= 2 }
+        let polls = market.listingCount
+        #expect(polls <= 3, "polled \(polls) times without the clock moving")
+        clock.advance(by: Ledger.storeRetry)
+        try await waitFor { market.listingCount > polls }
+    }
+
     /// A ledger and a poller of one scripted marketplace over a fresh state file, its
     /// reports collected while it runs.
     func running(pollInterval: TimeInterval) async throws -> (Polling, SQLiteStateStore, ScriptedMarketplace, ReportLog) {

@@ -96,6 +96,22 @@ struct QuietMarketplace: MarketplaceClient {
         #expect(try await outbox("memory", at: location).isEmpty)
     }
 
+    /// The ledger's stage starts asking the sources polled from the start (none, where they
+    /// are leased) after the poller may already have taken some over: those stay asked, and
+    /// a deadline of theirs is the poller's to settle, never expired without asking.
+    @Test func aSourceTakenOverStaysAskedWhateverTheLedgerStageAsksLater() async throws {
+        let location = try await PostgresStores.freshLocation()
+        let store = try await offPool { try PostgresStateStore(location: location, instance: "replica-a") }
+        let ledger = try ledger(store, rules: [])
+        let round = try await offPool { try store.balanceLeases(sources: ["ozon-main"], ttl: 60) }
+        #expect(await ledger.adopt([try #require(round.held.first).claim(ttl: 60)]) == ["ozon-main"])
+        await ledger.apply(.listing([request("1", deadlineIn: 60)], at: clock.now()))
+        await ledger.ask([])
+        clock.advance(by: 120)
+        #expect(await ledger.processDue().isEmpty)
+        #expect(await ledger.statusCounts() == [.pending: 1])
+    }
+
     @Test func aStoreThatCannotRecordPollsDoesNotMakeTheirSourceSilent() async throws {
         let store = RefusingStore(try SQLiteStateStore(path: try temporaryStatePath("cw-outage")))
         let ledger = try Ledger(

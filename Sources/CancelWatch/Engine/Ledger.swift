@@ -43,6 +43,8 @@ public struct PollReport: Sendable {
     public var healthEvent: AlertEvent?
     /// Every event this poll put in the outbox.
     public var events: [AlertEvent] = []
+    /// Whether the store recorded the poll (false: it refused, or the poll was not applied).
+    public var recorded = true
 }
 
 /// One source's health as the ledger sees it (what `/healthz` answers from).
@@ -380,7 +382,7 @@ public actor Ledger {
         let report = PollReport(
             source: source, changes: committed ? changes : [], pending: storage.pendingCount(source: source), error: poll.failure,
             health: health[source] ?? decision.health, healthEvent: committed ? decision.event : nil,
-            events: committed ? step.events : [])
+            events: committed ? step.events : [], recorded: committed)
         if committed && decision.event != nil { publish(.sources(healthStates())) }
         publish(.poll(report))
         publishTracked()
@@ -391,7 +393,7 @@ public actor Ledger {
     public func unrecordedPoll(of source: String, marketplace: Marketplace, error: PollError?) -> PollReport {
         PollReport(
             source: source, changes: [], pending: storage.pendingCount(source: source), error: error,
-            health: health[source] ?? SourceHealth(source: source, marketplace: marketplace))
+            health: health[source] ?? SourceHealth(source: source, marketplace: marketplace), recorded: false)
     }
 
     /// Decides everything due now: the timers, the deadlines of sources that cannot be
@@ -441,9 +443,10 @@ public actor Ledger {
         }
     }
 
-    /// The poller asks these sources at their deadlines while it runs (nil: none).
+    /// The poller asks these sources at their deadlines from now on (besides those it has
+    /// taken over, ``adopt(_:)``), until it lets them go (``release(_:)``).
     public func ask(_ polled: Set<String>) {
-        asked = polled
+        asked.formUnion(polled)
         waker.signal()
     }
 

@@ -127,9 +127,14 @@ public final class Poller: Sendable {
             // A source that answers is asked again at its next deadline; one that failed
             // or is down waits its backoff (the ledger expires its deadlines meanwhile).
             if report.error == nil, !report.health.down, let deadline = await ledger.nearestDeadline(source: source.client.source) {
-                // A deadline that came while this poll ran: asked again at once.
-                if deadline <= clock.now() { continue }
-                next = min(next, deadline)
+                // A deadline that came while this poll ran: asked again at once, unless the
+                // poll could not be recorded (the deadline stays, and would be asked forever).
+                if deadline <= clock.now() {
+                    if report.recorded { continue }
+                    next = clock.now().addingTimeInterval(Ledger.storeRetry)
+                } else {
+                    next = min(next, deadline)
+                }
             }
             await waker.wait(until: next, clock: clock)
         }
