@@ -328,4 +328,20 @@ import Testing
         _ = try await PostgresStores.query("UPDATE replicas SET seen_at = seen_at - 120", at: location)
         try await offPool { try copy.enroll(ttl: 60) }
     }
+
+    /// A replica that loses power in the middle of a lease round leaves its transaction open
+    /// (the server sees no close): the server ends it, and the others' rounds go on.
+    @Test func aReplicaGoneInTheMiddleOfARoundDoesNotHoldTheOthersRoundsForLong() async throws {
+        let location = try await PostgresStores.freshLocation()
+        let survivor = Replica(store: try await PostgresStores.open(location, instance: "b"))
+        let release = try await PostgresStores.holding(at: location, serverLimits: true) { (session) throws(StoreError) in
+            try session.execute("SELECT pg_advisory_xact_lock(\(PostgresStateStore.leaseRoundLock))")
+        }
+        defer { release() }
+        var round: LeaseRound?
+        for _ in 0..<10 where round == nil {
+            round = try? await survivor.round(ttl: 60)
+        }
+        #expect(round?.held.count == 60)
+    }
 }

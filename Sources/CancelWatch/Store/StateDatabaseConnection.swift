@@ -27,10 +27,18 @@ final class StateDatabaseConnection: @unchecked Sendable {
     /// The last connect's failure and when (guarded by `lock`).
     private var lastFailure: (at: ContinuousClock.Instant, error: StoreError)?
 
-    /// Connects, or throws naming the server (never the password).
+    /// How long the server lets a transaction of this connection sit idle, and wait for a
+    /// lock, before it ends it: a replica that loses power or its network in the middle of a
+    /// transaction (the server sees no close) must not hold its locks, and with them every
+    /// other replica's lease rounds, until TCP gives up hours later.
+    static let serverIdleInTransaction = 10
+    static let serverLockWait = 5
+
+    /// Connects, or throws naming the server (never the password). `serverLimits`: the
+    /// server ends this connection's idle transactions and long waits (see above).
     init(
         location: PostgresLocation, logger: Logger, answerDeadline: TimeInterval = defaultAnswerDeadline,
-        reconnectPause: TimeInterval = 5
+        reconnectPause: TimeInterval = 5, serverLimits: Bool = true
     ) throws(StoreError) {
         self.location = location
         self.logger = logger
@@ -38,6 +46,16 @@ final class StateDatabaseConnection: @unchecked Sendable {
         self.reconnectPause = min(max(reconnectPause, 0), 3600)
         var configuration = try Self.configuration(for: location)
         configuration.options.connectTimeout = .milliseconds(Int64(min(self.answerDeadline, 3) * 1000))
+        if serverLimits {
+            let statement = max(1, Int(self.answerDeadline * 1000) - 1000)
+            configuration.options.additionalStartupParameters = [
+                ("idle_in_transaction_session_timeout", "\(Self.serverIdleInTransaction)s"),
+                ("lock_timeout", "\(Self.serverLockWait)s"),
+                ("statement_timeout", "\(statement)ms"),
+                // The server's own check that the client is still there, when it is idle.
+                ("tcp_keepalives_idle", "10"), ("tcp_keepalives_interval", "5"), ("tcp_keepalives_count", "3"),
+            ]
+        }
         self.configuration = configuration
         lock.lock()
         defer { lock.unlock() }

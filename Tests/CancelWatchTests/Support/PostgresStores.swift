@@ -46,12 +46,16 @@ enum PostgresStores {
     }
 
     /// Runs `lock` in a transaction on a connection of its own and keeps that transaction
-    /// (and the locks it took) open until the returned closure is called.
+    /// (and the locks it took) open until the returned closure is called (or, with
+    /// `serverLimits`, until the server ends it as it ends a replica's idle transaction).
     static func holding(
-        at location: PostgresLocation, _ lock: @escaping @Sendable (StateDatabaseSession) throws(StoreError) -> Void
+        at location: PostgresLocation, serverLimits: Bool = false,
+        _ lock: @escaping @Sendable (StateDatabaseSession) throws(StoreError) -> Void
     ) async throws -> @Sendable () -> Void {
         let holder = try await offPool {
-            try StateDatabaseConnection(location: location, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+            try StateDatabaseConnection(
+                location: location, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
+                serverLimits: serverLimits)
         }
         let locked = DispatchSemaphore(value: 0)
         let release = DispatchSemaphore(value: 0)
