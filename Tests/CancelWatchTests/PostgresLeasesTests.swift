@@ -344,4 +344,34 @@ import Testing
         }
         #expect(round?.held.count == 60)
     }
+
+    /// A replica cut off from the database past its TTL, and a second process started under
+    /// its instance id meanwhile: when the first is back, its commits under the old leases
+    /// are refused, its rounds say it was supplanted, and it never takes the second's
+    /// outbox claims for its own.
+    @Test func aReplicaSupplantedWhileCutOffWritesNothingAndTakesNoneOfTheNewProcesssClaims() async throws {
+        let location = try await PostgresStores.freshLocation()
+        let first = try await offPool { try PostgresStateStore(location: location, instance: "web-1", process: "100-aa") }
+        let second = try await offPool { try PostgresStateStore(location: location, instance: "web-1", process: "200-bb") }
+        let held = try await offPool { try first.balanceLeases(sources: Self.sixty, ttl: 60) }.held
+        try await offPool { try first.commit(alerts: [], events: StateStoreContractTests.events(2), health: nil, at: StoreSamples.now) }
+
+        // Cut off for longer than the TTL: the second process enrolls and claims the outbox.
+        _ = try await PostgresStores.query("UPDATE replicas SET seen_at = seen_at - 120", at: location)
+        try await offPool { try second.enroll(ttl: 60) }
+        let claimed = try await offPool { try second.dueDeliveries(sink: "hook", now: StoreSamples.now, limit: 10, claim: 600) }
+        #expect(claimed.deliveries.count == 2)
+
+        let refused = await #expect(throws: StoreError.self) {
+            try await offPool {
+                try first.commit(
+                    StoreChanges(tracked: [StoreSamples.tracked("1", source: held[0].source)], leases: [held[0].claim(ttl: 60)]),
+                    at: StoreSamples.now)
+            }
+        }
+        #expect(refused?.lostLease == held[0].source)
+        let round = await #expect(throws: StoreError.self) { try await offPool { try first.balanceLeases(sources: Self.sixty, ttl: 60) } }
+        #expect(round?.supplanted == true)
+        #expect(try await offPool { try first.dueDeliveries(sink: "hook", now: StoreSamples.now, limit: 10, claim: 600) }.deliveries.isEmpty)
+    }
 }

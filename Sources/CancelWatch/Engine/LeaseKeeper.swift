@@ -48,6 +48,12 @@ public final class LeaseKeeper: Sendable {
             }
             return round.held
         } catch {
+            if error.supplanted {
+                // Another process runs as this replica since this one was cut off: it polls
+                // the sources now, and this one must hold none of them.
+                if !setFailing(true) { logger.error("\(error.description); this process polls nothing from now on") }
+                return []
+            }
             if !setFailing(true) {
                 logger.error("lease round failed; polling what this replica holds until the database answers: \(error.description)")
             }

@@ -82,12 +82,18 @@ extension PostgresStateStore: SourceLeases {
     }
 
     private func enroll(in session: StateDatabaseSession, now: Double, ttl: Double) throws(StoreError) {
-        if let other = try otherProcess(in: session), other.seenAt > now - ttl {
-            let ago = DurationText.format(max(0, now - other.seenAt))
-            let wait = DurationText.format(max(1, other.seenAt + ttl - now))
-            throw StoreError(
-                "state database \(location): replica '\(instance)' already runs in another process (seen \(ago) ago); "
-                    + "give each replica its own CANCELWATCH_INSTANCE, or, if that process died, start again in \(wait)")
+        if let other = try otherProcess(in: session) {
+            if other.seenAt > now - ttl {
+                let ago = DurationText.format(max(0, now - other.seenAt))
+                let wait = DurationText.format(max(1, other.seenAt + ttl - now))
+                throw StoreError(
+                    "state database \(location): replica '\(instance)' already runs in another process (seen \(ago) ago); "
+                        + "give each replica its own CANCELWATCH_INSTANCE, or, if that process died, start again in \(wait)",
+                    supplanted: true)
+            }
+            // Its leases change hands to this process: a commit the other makes under them
+            // (it was only cut off, and comes back) is refused.
+            try session.execute("UPDATE leases SET token = nextval('lease_tokens') WHERE holder = \(instance)")
         }
         try session.execute(
             """

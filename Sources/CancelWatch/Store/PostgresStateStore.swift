@@ -104,6 +104,9 @@ public final class PostgresStateStore: StateStore {
     public let instance: String
     /// The process it runs in (``thisProcess``): two processes never act as one replica.
     let process: String
+    /// Whom its outbox claims name: the replica in this process (two processes under one
+    /// instance id never take each other's claims for their own).
+    var claimant: ByteBuffer { bytes("\(instance)/\(process)") }
     let database: StateDatabaseConnection
 
     /// This process, as the `replicas` table records it: the pid and a random part.
@@ -416,7 +419,7 @@ public final class PostgresStateStore: StateStore {
     public func dueDeliveries(sink: String, now: Date, limit: Int, claim: TimeInterval) throws(StoreError) -> DueDeliveries {
         let at = try seconds(now)
         let until = try seconds(now.addingTimeInterval(max(0, claim)))
-        let me = bytes(instance)
+        let me = claimant
         return try database.transaction { (session) throws(StoreError) in
             let rows = try session.query(
                 """
@@ -477,7 +480,7 @@ public final class PostgresStateStore: StateStore {
         try database.withSession { (session) throws(StoreError) in
             let rows = try session.query(
                 """
-                SELECT MIN(CASE WHEN claimed_by IS DISTINCT FROM \(bytes(instance)) AND claimed_until > next_attempt_at
+                SELECT MIN(CASE WHEN claimed_by IS DISTINCT FROM \(claimant) AND claimed_until > next_attempt_at
                     THEN claimed_until ELSE next_attempt_at END)
                 FROM outbox WHERE sink = \(bytes(sink)) AND status = 'pending'
                 """
@@ -502,7 +505,7 @@ public final class PostgresStateStore: StateStore {
                     next_attempt_at = COALESCE(\(nextAttemptAt), next_attempt_at), finished_at = \(finishedAt),
                     last_error = \(result.error.map(bytes)), claimed_until = NULL
                 WHERE event_id = \(bytes(result.eventID)) AND sink = \(bytes(result.sink)) AND status = 'pending'
-                    AND (claimed_by IS NULL OR claimed_by = \(bytes(instance)))
+                    AND (claimed_by IS NULL OR claimed_by = \(claimant))
                 """)
         }
     }

@@ -7,9 +7,12 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
     /// The source whose lease a commit was refused for (nothing written): another replica
     /// holds it now, or nobody does.
     public var lostLease: String?
-    public init(_ message: String, lostLease: String? = nil) {
+    /// Another process runs as this replica now (same instance id): this one must stop.
+    public var supplanted = false
+    public init(_ message: String, lostLease: String? = nil, supplanted: Bool = false) {
         self.message = message
         self.lostLease = lostLease
+        self.supplanted = supplanted
     }
     public var description: String { message }
 }
