@@ -112,6 +112,29 @@ struct QuietMarketplace: MarketplaceClient {
         #expect(await ledger.statusCounts() == [.pending: 1])
     }
 
+    /// One source whose stored state does not read does not keep the others from being taken over.
+    @Test func aSourceWhoseStateDoesNotReadIsLeftOutAndTheOthersAreTakenOver() async throws {
+        let location = try await PostgresStores.freshLocation()
+        let store = try await offPool { try PostgresStateStore(location: location, instance: "replica-a") }
+        let names = ["a-unreadable", "b-fine"]
+        let rows = names.map { name in
+            TrackedRequest(
+                request: CancellationRequest(
+                    marketplace: .ozon, source: name, id: "1", order: "order-1", state: .pending, rawState: "ON_APPROVAL",
+                    deadline: clock.now().addingTimeInterval(3600)),
+                status: .pending, firstSeen: clock.now(), lastSeen: clock.now())
+        }
+        try await offPool { try store.commit(StoreChanges(tracked: rows), at: clock.now()) }
+        _ = try await PostgresStores.query(
+            "UPDATE requests SET status = 'from-a-newer-version' WHERE source = convert_to('a-unreadable', 'UTF8')", at: location)
+        let ledger = try Ledger(
+            rules: [], store: store, clock: clock, logger: quiet,
+            sources: names.map { PolledSource(client: QuietMarketplace(source: $0), pollInterval: 60) }, leased: true)
+        let round = try await offPool { try store.balanceLeases(sources: names, ttl: 60) }
+        #expect(await ledger.adopt(round.held.map { $0.claim(ttl: 60) }) == ["b-fine"])
+        #expect(await ledger.tracked.map(\.key.source) == ["b-fine"])
+    }
+
     @Test func aStoreThatCannotRecordPollsDoesNotMakeTheirSourceSilent() async throws {
         let store = RefusingStore(try SQLiteStateStore(path: try temporaryStatePath("cw-outage")))
         let ledger = try Ledger(

@@ -28,10 +28,11 @@ public final class LeaseKeeper: Sendable {
     public let period: TimeInterval
 
     /// One round: the leases this replica holds now, or nil when the database could not be
-    /// reached (the replica goes on polling what it holds; nobody else can take it meanwhile
-    /// without the database either).
-    public func round() async -> [SourceLease]? {
-        let (leases, sources, ttl) = (self.leases, self.sources, self.ttl)
+    /// reached (the replica goes on polling what it holds). Leases on `givingBack` are given
+    /// back (and not taken) this round.
+    public func round(givingBack: Set<String> = []) async -> [SourceLease]? {
+        let (leases, ttl) = (self.leases, self.ttl)
+        let sources = givingBack.isEmpty ? self.sources : self.sources.filter { !givingBack.contains($0) }
         do {
             let round = try await BlockingWorkers.shared.run { () throws(StoreError) -> LeaseRound in
                 try leases.balanceLeases(sources: sources, ttl: ttl)
@@ -42,8 +43,8 @@ public final class LeaseKeeper: Sendable {
             if !round.taken.isEmpty || !round.givenBack.isEmpty {
                 logger.info(
                     "lease round", metadata: [
-                        "held": "\(round.held.count)", "taken": "\(round.taken.joined(separator: ","))",
-                        "given_back": "\(round.givenBack.joined(separator: ","))",
+                        "held": "\(round.held.count)", "taken": "\(Self.list(round.taken))",
+                        "given_back": "\(Self.list(round.givenBack))",
                     ])
             }
             return round.held
@@ -59,6 +60,12 @@ public final class LeaseKeeper: Sendable {
             }
             return nil
         }
+    }
+
+    /// Sources for a log line: the first ten, and how many more.
+    static func list(_ sources: [String]) -> String {
+        let shown = sources.prefix(10).joined(separator: ",")
+        return sources.count > 10 ? "\(shown) and \(sources.count - 10) more" : shown
     }
 
     /// Sets whether rounds are failing; returns whether they were.

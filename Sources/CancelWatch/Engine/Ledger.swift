@@ -282,14 +282,19 @@ public actor Ledger {
         var known: [String: SourceHealth] = [:]
         do {
             for item in try store.loadHealth() { known[item.source] = item }
-            for claim in claims {
+        } catch {
+            logger.error("could not read the state of the sources this replica took: \(error.description)")
+            return []
+        }
+        for claim in claims {
+            do {
                 let tracked = try store.loadTracked(source: claim.source, keepingRaw: rules.rawPaths)
                 loaded.append((claim, tracked, try store.loadAlerts(source: claim.source)))
+            } catch {
+                logger.error(
+                    "could not read the state of a source this replica took; its lease is given back: \(error.description)",
+                    metadata: ["source": "\(claim.source)"])
             }
-        } catch {
-            logger.error(
-                "could not read the state of sources this replica took (tried again next round): \(error.description)",
-                metadata: ["sources": "\(claims.count - loaded.count)"])
         }
         guard !loaded.isEmpty else { return [] }
         let names = loaded.map(\.claim.source)

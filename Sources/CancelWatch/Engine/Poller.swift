@@ -80,8 +80,14 @@ public final class Poller: Sendable {
     public func run() async {
         var polling: [String: Polling] = [:]
         if let leases {
+            // Sources held but not taken over (their state could not be read) are given back
+            // at the next round, so that they do not stay held by a replica that does not poll them.
+            var unread: Set<String> = []
             while !Task.isCancelled {
-                if let held = await leases.round() { await follow(held, ttl: leases.ttl, polling: &polling) }
+                if let held = await leases.round(givingBack: unread) {
+                    await follow(held, ttl: leases.ttl, polling: &polling)
+                    unread = Set(held.map(\.source)).subtracting(polling.keys)
+                }
                 try? await clock.sleep(for: leases.period)
             }
         } else {
