@@ -106,7 +106,9 @@ public final class Poller: Sendable {
     private func follow(_ held: [SourceLease], ttl: TimeInterval, polling: inout [String: Polling]) async {
         var tokens: [String: Int64] = [:]
         for lease in held { tokens[lease.source] = lease.token }
-        await stop(polling.filter { tokens[$0.key] != $0.value.token }.map(\.key), polling: &polling)
+        // Not waited for: a poll in flight cannot be cut short, and the next round (which
+        // renews the leases kept) must not wait for it; the ledger records nothing of it.
+        await stop(polling.filter { tokens[$0.key] != $0.value.token }.map(\.key), polling: &polling, waiting: false)
         let new = held.filter { polling[$0.source] == nil && bySource[$0.source] != nil }
         guard !new.isEmpty else { return }
         let adopted = await ledger.adopt(new.map { $0.claim(ttl: ttl) })
@@ -116,12 +118,15 @@ public final class Poller: Sendable {
         }
     }
 
-    /// Stops polling `names` (a poll in flight ends unrecorded) and lets the ledger forget them.
-    private func stop(_ names: [String], polling: inout [String: Polling]) async {
+    /// Stops polling `names` (a poll in flight ends unrecorded) and lets the ledger forget
+    /// them; `waiting`: returns once their polls have ended.
+    private func stop(_ names: [String], polling: inout [String: Polling], waiting: Bool = true) async {
         let stopping = names.compactMap { polling.removeValue(forKey: $0)?.task }
         guard !stopping.isEmpty else { return }
         for task in stopping { task.cancel() }
-        for task in stopping { await task.value }
+        if waiting {
+            for task in stopping { await task.value }
+        }
         await ledger.release(names)
     }
 
