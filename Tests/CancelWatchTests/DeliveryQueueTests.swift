@@ -197,6 +197,24 @@ final class SelectiveSink: AlertSink, @unchecked Sendable {
         #expect(DeliveryQueue.Route(sink: sink, timeout: 10).attemptBound == 10 + DeliveryQueue.claimMargin)
     }
 
+    @Test func anOutboxThatCannotBeReadIsLoggedOnceAsAnErrorWhileTheSinkTriesAgainAndAgain() async throws {
+        let queued = events(1)
+        let store = OutboxRefusingStore(try self.store(with: queued))
+        store.refusing = true
+        let lines = LogLines()
+        let sink = InMemorySink(clock: clock)
+        let queue = DeliveryQueue(
+            routes: [DeliveryQueue.Route(sink: sink)], store: store, clock: clock,
+            logger: Logger(label: "test", factory: { _ in LineCollector(lines) }))
+        for _ in 0..<4 { await queue.deliverDueOnce() }
+        #expect(lines.all.filter { $0.hasPrefix("cannot read the outbox") }.count == 4)
+        #expect(lines.all(atLeast: .error) == ["cannot read the outbox: state database: connection refused (test)"])
+        store.refusing = false
+        await queue.deliverDueOnce()
+        #expect(sink.events.map(\.id) == queued.map(\.id))
+        #expect(lines.all(atLeast: .notice).last == "the outbox can be read and written again")
+    }
+
     @Test func anAcknowledgementTheStoreCouldNotRecordIsRecordedLaterAndNotSentAgain() async throws {
         let queued = events(1)
         let store = RecordRefusingStore(try self.store(with: queued))
@@ -214,6 +232,20 @@ final class SelectiveSink: AlertSink, @unchecked Sendable {
         try await advanceWhenWaiting(by: 10)
         try await waitFor { try store.inner.outboxCounts().map { "\($0.status)/\($0.count)" } == ["delivered/1"] }
         #expect(sink.events.map(\.id) == queued.map(\.id))
+    }
+}
+
+/// A state file that cannot be read or written by the delivery queue while `refusing` is set.
+final class OutboxRefusingStore: ObservedStore, @unchecked Sendable {
+    private let lock = NSLock()
+    private var refuses = false
+    var refusing: Bool {
+        get { lock.withLock { refuses } }
+        set { lock.withLock { refuses = newValue } }
+    }
+
+    override func willCall(_ name: String) throws(StoreError) {
+        if refusing && name != "commit" { throw StoreError("state database: connection refused (test)") }
     }
 }
 

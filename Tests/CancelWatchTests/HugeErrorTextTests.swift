@@ -75,8 +75,16 @@ import Testing
 final class LogLines: @unchecked Sendable {
     private let lock = NSLock()
     private var stored: [String] = []
-    func add(_ line: String) { lock.withLock { stored.append(line) } }
+    private var levels: [Logger.Level] = []
+    func add(_ line: String, level: Logger.Level = .info) {
+        lock.withLock {
+            stored.append(line)
+            levels.append(level)
+        }
+    }
     var all: [String] { lock.withLock { stored } }
+    /// The messages logged at `level` or above.
+    func all(atLeast level: Logger.Level) -> [String] { lock.withLock { zip(stored, levels).filter { $0.1 >= level }.map(\.0) } }
 }
 
 /// Every message logged, as its text.
@@ -89,5 +97,5 @@ struct LineCollector: LogHandler {
         get { metadata[key] }
         set { metadata[key] = newValue }
     }
-    func log(event: LogEvent) { lines.add(event.message.description) }
+    func log(event: LogEvent) { lines.add(event.message.description, level: event.level) }
 }

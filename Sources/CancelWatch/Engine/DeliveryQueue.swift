@@ -73,7 +73,7 @@ public actor DeliveryQueue {
         do {
             return try store.outboxCounts()
         } catch {
-            logger.error("cannot count the outbox: \(error.description)")
+            storeFailed("cannot count the outbox: \(error.description)", sink: nil)
             return nil
         }
     }
@@ -126,7 +126,7 @@ public actor DeliveryQueue {
                 do {
                     next = try store.nextDeliveryAttempt(sink: name)
                 } catch {
-                    logger.error("cannot read the outbox: \(error.description)", metadata: ["sink": "\(name)"])
+                    storeFailed("cannot read the outbox: \(error.description)", sink: name)
                     next = clock.now().addingTimeInterval(Self.storeRetryDelay)
                 }
             }
@@ -157,6 +157,20 @@ public actor DeliveryQueue {
     /// waits until it is recorded). Recorded before anything is claimed again, so that an
     /// event the receiver acknowledged while the database was away is not sent twice.
     private var unrecorded: [String: DeliveryResult] = [:]
+    /// Whether the store failed at its last use: an outage is logged once at error level
+    /// (the sinks retry every few seconds meanwhile), and its end.
+    private var storeFailing = false
+
+    private func storeFailed(_ message: String, sink: String?) {
+        logger.log(level: storeFailing ? .debug : .error, "\(message)", metadata: sink.map { ["sink": "\($0)"] })
+        storeFailing = true
+    }
+
+    private func storeAnswered() {
+        guard storeFailing else { return }
+        storeFailing = false
+        logger.notice("the outbox can be read and written again")
+    }
 
     /// Attempts the deliveries of `name` due now, oldest first. One event failing
     /// retryably waits on its own backoff while the others go on; when two different
@@ -179,10 +193,11 @@ public actor DeliveryQueue {
         do {
             due = try store.dueDeliveries(sink: name, now: clock.now(), limit: 100, claim: 2 * route.attemptBound)
         } catch {
-            logger.error("cannot read the outbox: \(error.description)", metadata: ["sink": "\(name)"])
+            storeFailed("cannot read the outbox: \(error.description)", sink: name)
             pass.resumeAt = clock.now().addingTimeInterval(Self.storeRetryDelay)
             return pass
         }
+        storeAnswered()
         for message in due.unreadable { logger.error("dead letter: \(message)", metadata: ["sink": "\(name)"]) }
         for delivery in due.deliveries {
             if Task.isCancelled { break }
@@ -248,9 +263,7 @@ public actor DeliveryQueue {
         } catch {
             recorded = false
             unrecorded[route.sink.name] = result
-            logger.error(
-                "cannot record a delivery (recorded once the store answers): \(error.description)",
-                metadata: ["sink": "\(route.sink.name)"])
+            storeFailed("cannot record a delivery (recorded once the store answers): \(error.description)", sink: route.sink.name)
         }
         listeners.publish(.attempt(result))
         return (result, recorded)
