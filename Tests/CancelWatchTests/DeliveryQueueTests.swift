@@ -199,7 +199,7 @@ final class SelectiveSink: AlertSink, @unchecked Sendable {
 
     @Test func anOutboxThatCannotBeReadIsLoggedOnceAsAnErrorWhileTheSinkTriesAgainAndAgain() async throws {
         let queued = events(1)
-        let store = OutboxRefusingStore(try self.store(with: queued))
+        let store = RefusingStore(try self.store(with: queued), refusing: nil, message: "state database: connection refused (test)")
         store.refusing = true
         let lines = LogLines()
         let sink = InMemorySink(clock: clock)
@@ -217,7 +217,7 @@ final class SelectiveSink: AlertSink, @unchecked Sendable {
 
     @Test func anAcknowledgementTheStoreCouldNotRecordIsRecordedLaterAndNotSentAgain() async throws {
         let queued = events(1)
-        let store = RecordRefusingStore(try self.store(with: queued))
+        let store = RefusingStore(try self.store(with: queued), refusing: ["recordDelivery"], message: "state database: connection refused (test)")
         store.refusing = true
         let sink = InMemorySink(clock: clock)
         let queue = DeliveryQueue(
@@ -232,33 +232,5 @@ final class SelectiveSink: AlertSink, @unchecked Sendable {
         try await advanceWhenWaiting(by: 10)
         try await waitFor { try store.inner.outboxCounts().map { "\($0.status)/\($0.count)" } == ["delivered/1"] }
         #expect(sink.events.map(\.id) == queued.map(\.id))
-    }
-}
-
-/// A state file that cannot be read or written by the delivery queue while `refusing` is set.
-final class OutboxRefusingStore: ObservedStore, @unchecked Sendable {
-    private let lock = NSLock()
-    private var refuses = false
-    var refusing: Bool {
-        get { lock.withLock { refuses } }
-        set { lock.withLock { refuses = newValue } }
-    }
-
-    override func willCall(_ name: String) throws(StoreError) {
-        if refusing && name != "commit" { throw StoreError("state database: connection refused (test)") }
-    }
-}
-
-/// A state file that cannot record a delivery's result while `refusing` is set.
-final class RecordRefusingStore: ObservedStore, @unchecked Sendable {
-    private let lock = NSLock()
-    private var refuses = false
-    var refusing: Bool {
-        get { lock.withLock { refuses } }
-        set { lock.withLock { refuses = newValue } }
-    }
-
-    override func willCall(_ name: String) throws(StoreError) {
-        if refusing && name == "recordDelivery" { throw StoreError("state database: connection refused (test)") }
     }
 }

@@ -270,17 +270,3 @@ final class ReportLog: @unchecked Sendable {
     var all: [PollReport] { lock.withLock { stored } }
     var count: Int { lock.withLock { stored.count } }
 }
-
-/// A state file that can be told to refuse writes of tracked requests (a full disk).
-final class RefusingStore: ObservedStore, @unchecked Sendable {
-    private let lock = NSLock()
-    private var refuses = false
-    var refusing: Bool {
-        get { lock.withLock { refuses } }
-        set { lock.withLock { refuses = newValue } }
-    }
-
-    override func willCall(_ name: String) throws(StoreError) {
-        if refusing && (name == "commit" || name == "delete") { throw StoreError("state file: disk full (test)") }
-    }
-}

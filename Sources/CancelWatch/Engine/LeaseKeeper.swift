@@ -5,7 +5,7 @@ import Synchronization
 /// This replica's share of the sources, where replicas share a database: a lease round
 /// (``SourceLeases/balanceLeases(sources:ttl:)``) every ``period``, so that a lease is
 /// renewed twice before it could lapse and a dead replica's sources are taken within `ttl`
-/// and one poll interval. The ``Poller`` runs the rounds and polls what they return.
+/// and one period. The ``Poller`` runs the rounds and polls what they return.
 public final class LeaseKeeper: Sendable {
     public let ttl: TimeInterval
     private let leases: any SourceLeases
@@ -28,7 +28,8 @@ public final class LeaseKeeper: Sendable {
     public let period: TimeInterval
 
     /// One round: the leases this replica holds now, or nil when the database could not be
-    /// reached (the replica goes on polling what it holds). Leases on `givingBack` are given
+    /// reached (the replica goes on polling what it holds; its leases lapse after `ttl`, and a
+    /// replica that can reach the database then takes them). Leases on `givingBack` are given
     /// back (and not taken) this round.
     public func round(givingBack: Set<String> = []) async -> [SourceLease]? {
         let (leases, ttl) = (self.leases, self.ttl)

@@ -204,7 +204,6 @@ struct RequestTable<Extra: Sendable>: Sendable {
         return RawObject(kept) == raw
     }
 
-    /// Every slot in use, in slot order.
     /// The slots of the requests of `names`, in one pass.
     func slots(ofSources names: [String]) -> [Int32] {
         let wanted = Set(names.compactMap { sources.id(of: ExactText($0)) }.filter { $0 != 0 })
@@ -216,6 +215,7 @@ struct RequestTable<Extra: Sendable>: Sendable {
         return result
     }
 
+    /// Every slot in use, in slot order.
     var slots: [Int32] {
         var result: [Int32] = []
         result.reserveCapacity(count)

@@ -63,8 +63,8 @@ final class StateDatabaseConnection: @unchecked Sendable {
     }
 
     deinit {
-        guard let connection, !connection.eventLoop.inEventLoop else { return }
-        _ = try? connection.close().wait()
+        // Not waited for: the last reference may go on any thread, Swift's pool included.
+        if let connection { StateDatabaseSession.close(connection) }
     }
 
     /// Runs `body` in one transaction: all of it lands, or none of it.

@@ -76,9 +76,6 @@ public final class StateDatabaseProbe: @unchecked Sendable {
         }
     }
 
-    /// Begins closing `connection` without waiting for it; the connection is kept until it
-    /// has closed (PostgresNIO requires that of its last reference).
-
     private func connected(_ configuration: PostgresConnection.Configuration) throws -> PostgresConnection {
         if let connection, !connection.isClosed { return connection }
         let made = try PostgresConnection.connect(

@@ -64,3 +64,29 @@ class ObservedStore: StateStore, @unchecked Sendable {
         return try inner.outboxCounts()
     }
 }
+
+/// A state file that refuses `calls` while `refusing` is set: by default the writes of
+/// tracked requests (a full disk, a database gone away).
+final class RefusingStore: ObservedStore, @unchecked Sendable {
+    private let lock = NSLock()
+    private var refuses = false
+    private let calls: Set<String>?
+    private let message: String
+
+    /// `calls`: the calls refused (nil: every call but `commit`).
+    init(_ inner: SQLiteStateStore, refusing calls: Set<String>? = ["commit", "delete"], message: String = "state file: disk full (test)") {
+        self.calls = calls
+        self.message = message
+        super.init(inner)
+    }
+
+    var refusing: Bool {
+        get { lock.withLock { refuses } }
+        set { lock.withLock { refuses = newValue } }
+    }
+
+    override func willCall(_ name: String) throws(StoreError) {
+        guard refusing else { return }
+        if calls?.contains(name) ?? (name != "commit") { throw StoreError(message) }
+    }
+}
