@@ -63,6 +63,12 @@ import TestServers
             }
             return repolledAt.count == orphaned.count
         }
+        // `status` names the survivor holding each of them now.
+        let status = try await world.status()
+        for source in orphaned {
+            let line = status.split(separator: "\n").first { $0.hasPrefix("  \(source): ") }.map(String.init) ?? "no line"
+            #expect(survivors.contains { line.contains("; held by \($0) for ") }, "\(source): \(line)")
+        }
         let bound = Self.leaseTTL + Self.pollInterval + Self.loadMargin
         for (source, at) in repolledAt.sorted(by: { $0.key < $1.key }) {
             #expect(at.timeIntervalSince(killedAt) <= bound, "\(source) polled again \(at.timeIntervalSince(killedAt)) s after the kill")
@@ -217,6 +223,13 @@ final class ReplicaWorld: @unchecked Sendable {
     }
 
     var replicas: [String: RunningCommand] { lock.withLock { started } }
+
+    /// What `cancelwatch status` prints for this config.
+    func status() async throws -> String {
+        let result = try await RunningCommand.run(["status", "--config", configURL.path], directory: directory, timeout: 30)
+        guard result.status == 0 else { throw CommandFailure("status failed: \(result.stderr)") }
+        return result.stdout
+    }
 
     /// The end of each replica's log, for failure messages.
     func logs() -> String {
