@@ -34,10 +34,10 @@ import TestServers
 
         // Requests whose thresholds and deadlines fall due around the kill, seen by every
         // source's holder before it (each source polled since they were added).
-        let added = try world.addRequestsAroundTheKill()
+        let plan = try world.addRequestsAroundTheKill()
         try await eventually("every source polled since the requests were added\n\(world.logs())", timeout: 60) {
             let polls = try await world.polls()
-            return polls.count == world.sources.count && polls.values.allSatisfy { $0.succeededAt > added.timeIntervalSince1970 }
+            return polls.count == world.sources.count && polls.values.allSatisfy { $0.succeededAt > plan.added.timeIntervalSince1970 }
         }
 
         // The kill comes while nothing is in flight (everything due so far delivered, nothing
@@ -47,7 +47,7 @@ import TestServers
         let victim = try #require(instances.max { a, b in
             holders.values.filter { $0 == a }.count < holders.values.filter { $0 == b }.count
         })
-        let killedAt = try await world.killAtAQuietMoment(victim)
+        let killedAt = try await world.killAtAQuietMoment(victim, plan)
         let orphaned = try await world.holders().filter { $0.value == victim }.map(\.key)
         #expect(orphaned.count == 20, "\(victim) held \(orphaned.count) sources at its death")
         let survivors = Set(instances).subtracting([victim])
@@ -251,22 +251,29 @@ final class ReplicaWorld: @unchecked Sendable {
 
     // MARK: The schedule
 
-    /// Per source, four requests whose thresholds and four whose deadlines fall on the next
-    /// even seconds from 8 s on (a source's first at 8 s, its last at 18 or 20 s); the first
-    /// ones are already inside the threshold, so they fire as soon as they are seen. Returns
-    /// when they were added.
-    func addRequestsAroundTheKill() throws -> Date {
+    /// When the requests around the kill were added, and the kill's earliest moment.
+    struct KillPlan {
+        var added: Date
+        var killAfter: Date
+    }
+
+    /// Adds requests whose thresholds and deadlines fall due every 2 s from 4 s after the
+    /// kill's earliest moment (even-numbered sources at 4, 8, 12 and 16 s, the others at 6,
+    /// 10, 14 and 18 s): a threshold (its request's deadline 20 s later) and a deadline (its
+    /// request already inside the threshold, so it fires when first seen). Any 5 s from the
+    /// kill's earliest moment on hold a threshold and a deadline of every source.
+    func addRequestsAroundTheKill() throws -> KillPlan {
         let now = Date()
-        let anchor = start.addingTimeInterval(2 * (now.timeIntervalSince(start) / 2 + 1).rounded(.up))
+        let killAfter = start.addingTimeInterval(2 * (now.timeIntervalSince(start) / 2 + 2).rounded(.up))
         for (index, source) in sources.enumerated() {
-            for step in [0, 1 + index % 2, 3 + index % 2, 5 + index % 2] {
-                let instant = anchor.addingTimeInterval(8 + 2 * Double(step))
+            for step in 0..<4 {
+                let instant = killAfter.addingTimeInterval(4 + 2 * Double(index % 2) + 4 * Double(step))
                 for deadline in [instant, instant.addingTimeInterval(Self.threshold)] {
                     try simulator.addRequest(Self.plan(source, deadline: deadline))
                 }
             }
         }
-        return now
+        return KillPlan(added: now, killAfter: killAfter)
     }
 
     /// Every request timed to fall due during the run (deadlines within the hour).
@@ -321,10 +328,10 @@ final class ReplicaWorld: @unchecked Sendable {
 
     // MARK: The kill
 
-    /// Waits for a moment when everything due so far is acknowledged and recorded delivered
-    /// and nothing falls due for half a second, and kills `instance` then (SIGKILL); returns
-    /// the instant just before the signal, once the process is gone.
-    func killAtAQuietMoment(_ instance: String) async throws -> Date {
+    /// Waits for a moment after `plan.killAfter` when everything due so far is acknowledged
+    /// and recorded delivered and nothing falls due for half a second, and kills `instance`
+    /// then (SIGKILL); returns the instant just before the signal, once the process is gone.
+    func killAtAQuietMoment(_ instance: String, _ plan: KillPlan) async throws -> Date {
         guard let command = replicas[instance] else { throw CommandFailure("no replica \(instance)") }
         let instants = instants
         let due = dueEvents()
@@ -332,7 +339,7 @@ final class ReplicaWorld: @unchecked Sendable {
         while Date() < limit {
             let now = Date()
             let next = instants.first { $0 > now } ?? .distantFuture
-            if next.timeIntervalSince(now) > 0.8, due.areAcknowledged(Set(receiver.acknowledged), until: now),
+            if now > plan.killAfter, next.timeIntervalSince(now) > 0.8, due.areAcknowledged(Set(receiver.acknowledged), until: now),
                 try await outbox().values.allSatisfy({ $0 == "delivered" }), next.timeIntervalSinceNow > 0.5
             {
                 let killedAt = Date()
