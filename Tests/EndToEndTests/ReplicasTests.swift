@@ -109,8 +109,10 @@ import TestServers
             let gap = killedAt...repolledAt[request.source]!
             return (gap.contains(request.deadline.addingTimeInterval(-ReplicaWorld.threshold)), gap.contains(request.deadline))
         }
-        #expect(gaps.contains { $0.threshold }, "no threshold of \(victim)'s sources fell due between the kill and the takeover")
-        #expect(gaps.contains { $0.deadline }, "no deadline of \(victim)'s sources passed between the kill and the takeover")
+        let takeovers = repolledAt.values.map { $0.timeIntervalSince(killedAt) }.sorted()
+        let timing = "killed \(killedAt.timeIntervalSince(plan.killAfter)) s after the earliest moment, taken over after \(takeovers.first ?? 0)–\(takeovers.last ?? 0) s"
+        #expect(gaps.contains { $0.threshold }, "no threshold of \(victim)'s sources fell due between the kill and the takeover: \(timing)")
+        #expect(gaps.contains { $0.deadline }, "no deadline of \(victim)'s sources passed between the kill and the takeover: \(timing)")
     }
 }
 
@@ -257,20 +259,19 @@ final class ReplicaWorld: @unchecked Sendable {
         var killAfter: Date
     }
 
-    /// Adds requests whose thresholds and deadlines fall due every 2 s from 4 s after the
-    /// kill's earliest moment (even-numbered sources at 4, 8, 12 and 16 s, the others at 6,
-    /// 10, 14 and 18 s): a threshold (its request's deadline 20 s later) and a deadline (its
-    /// request already inside the threshold, so it fires when first seen). Any 5 s from the
-    /// kill's earliest moment on hold a threshold and a deadline of every source.
+    /// Adds, for every source, requests that fall due every 2 s from 2 s after the kill's
+    /// earliest moment to 16 s after it, a threshold and a deadline by turns (a threshold's
+    /// request has its deadline 20 s later; a deadline's is already inside the threshold,
+    /// so it fires when first seen): any 4 s from the kill's earliest moment on hold a
+    /// threshold and a deadline of every source.
     func addRequestsAroundTheKill() throws -> KillPlan {
         let now = Date()
         let killAfter = start.addingTimeInterval(2 * (now.timeIntervalSince(start) / 2 + 2).rounded(.up))
         for (index, source) in sources.enumerated() {
-            for step in 0..<4 {
-                let instant = killAfter.addingTimeInterval(4 + 2 * Double(index % 2) + 4 * Double(step))
-                for deadline in [instant, instant.addingTimeInterval(Self.threshold)] {
-                    try simulator.addRequest(Self.plan(source, deadline: deadline))
-                }
+            for step in 0..<8 {
+                let instant = killAfter.addingTimeInterval(2 + 2 * Double(step))
+                let deadline = (index + step) % 2 == 0 ? instant : instant.addingTimeInterval(Self.threshold)
+                try simulator.addRequest(Self.plan(source, deadline: deadline))
             }
         }
         return KillPlan(added: now, killAfter: killAfter)
@@ -329,8 +330,10 @@ final class ReplicaWorld: @unchecked Sendable {
     // MARK: The kill
 
     /// Waits for a moment after `plan.killAfter` when everything due so far is acknowledged
-    /// and recorded delivered and nothing falls due for half a second, and kills `instance`
-    /// then (SIGKILL); returns the instant just before the signal, once the process is gone.
+    /// and recorded delivered, nothing falls due for half a second, and `instance` renewed
+    /// all its leases within the last poll interval (so that they last most of the TTL
+    /// after its death), and kills `instance` then (SIGKILL); returns the instant just
+    /// before the signal, once the process is gone.
     func killAtAQuietMoment(_ instance: String, _ plan: KillPlan) async throws -> Date {
         guard let command = replicas[instance] else { throw CommandFailure("no replica \(instance)") }
         let instants = instants
@@ -340,7 +343,7 @@ final class ReplicaWorld: @unchecked Sendable {
             let now = Date()
             let next = instants.first { $0 > now } ?? .distantFuture
             if now > plan.killAfter, next.timeIntervalSince(now) > 0.8, due.areAcknowledged(Set(receiver.acknowledged), until: now),
-                try await outbox().values.allSatisfy({ $0 == "delivered" }), next.timeIntervalSinceNow > 0.5
+                try await isQuiet(renewedBy: instance), next.timeIntervalSinceNow > 0.5
             {
                 let killedAt = Date()
                 try await command.killHard()
@@ -382,6 +385,18 @@ final class ReplicaWorld: @unchecked Sendable {
             polls[row[0]] = (Double(row[1]) ?? 0, Double(row[2]) ?? 0)
         }
         return polls
+    }
+
+    /// Whether every outbox entry is delivered and `instance` renewed every lease it holds
+    /// within the last poll interval (by the database's clock).
+    private func isQuiet(renewedBy instance: String) async throws -> Bool {
+        let rows = try await query(
+            """
+            SELECT (SELECT count(*) FROM outbox WHERE status <> 'delivered'),
+                (SELECT min(expires_at) - extract(epoch FROM clock_timestamp()) FROM leases WHERE holder = '\(instance)')
+            """)
+        guard let row = rows.first, row.count == 2, let left = Double(row[1]) else { return false }
+        return row[0] == "0" && left >= ReplicasTests.leaseTTL - ReplicasTests.pollInterval
     }
 
     /// Each outbox entry's status, by event id.
