@@ -32,9 +32,13 @@ import TestServers
             return holders.count == world.sources.count && Set(counts.keys) == Set(instances) && counts.values.allSatisfy { $0 == 20 }
         }
 
-        // Requests whose thresholds and deadlines fall due around the kill, seen by every
-        // source's holder before it (each source polled since they were added).
-        let plan = try world.addRequestsAroundTheKill()
+        // The replica to kill, and requests whose thresholds and deadlines fall due around the
+        // kill (most of them its sources'), seen by every source's holder before it (each
+        // source polled since they were added).
+        let victim = try #require(instances.max { a, b in
+            holders.values.filter { $0 == a }.count < holders.values.filter { $0 == b }.count
+        })
+        let plan = try world.addRequestsAroundTheKill(of: Set(holders.filter { $0.value == victim }.keys))
         try await eventually("every source polled since the requests were added\n\(world.logs())", timeout: 60) {
             let polls = try await world.polls()
             return polls.count == world.sources.count && polls.values.allSatisfy { $0.succeededAt > plan.added.timeIntervalSince1970 }
@@ -43,10 +47,6 @@ import TestServers
         // The kill comes while nothing is in flight (everything due so far delivered, nothing
         // due for a while): every POST of this run is then the first of its event, and a
         // second one is a duplicate, never an acknowledgement lost with the dead replica.
-        holders = try await world.liveHolders()
-        let victim = try #require(instances.max { a, b in
-            holders.values.filter { $0 == a }.count < holders.values.filter { $0 == b }.count
-        })
         let killedAt = try await world.killAtAQuietMoment(victim, plan)
         let orphaned = try await world.holders().filter { $0.value == victim }.map(\.key)
         #expect(orphaned.count == 20, "\(victim) held \(orphaned.count) sources at its death")
@@ -259,16 +259,19 @@ final class ReplicaWorld: @unchecked Sendable {
         var killAfter: Date
     }
 
-    /// Adds, for every source, requests that fall due every 2 s from 2 s after the kill's
-    /// earliest moment to 16 s after it, a threshold and a deadline by turns (a threshold's
-    /// request has its deadline 20 s later; a deadline's is already inside the threshold,
-    /// so it fires when first seen): any 4 s from the kill's earliest moment on hold a
-    /// threshold and a deadline of every source.
-    func addRequestsAroundTheKill() throws -> KillPlan {
+    /// Adds requests that fall due from 2 s after the kill's earliest moment on: for the
+    /// sources in `dense`, every 2 s up to 24 s after it, half of them a threshold and the
+    /// other half a deadline by turns, so that any 2 s from that moment on hold both; for the
+    /// others, four by turns 4 s apart. A threshold's request has its deadline 20 s later; a
+    /// deadline's is already inside the threshold, so it fires when first seen.
+    func addRequestsAroundTheKill(of dense: Set<String>) throws -> KillPlan {
         let now = Date()
         let killAfter = start.addingTimeInterval(2 * (now.timeIntervalSince(start) / 2 + 2).rounded(.up))
+        let denseOrder = Dictionary(uniqueKeysWithValues: dense.sorted().enumerated().map { ($1, $0) })
         for (index, source) in sources.enumerated() {
-            for step in 0..<8 {
+            let steps = denseOrder[source.name] == nil ? [0, 2, 4, 6] : Array(0..<12)
+            let index = denseOrder[source.name] ?? index
+            for step in steps {
                 let instant = killAfter.addingTimeInterval(2 + 2 * Double(step))
                 let deadline = (index + step) % 2 == 0 ? instant : instant.addingTimeInterval(Self.threshold)
                 try simulator.addRequest(Self.plan(source, deadline: deadline))
@@ -331,8 +334,8 @@ final class ReplicaWorld: @unchecked Sendable {
 
     /// Waits for a moment after `plan.killAfter` when everything due so far is acknowledged
     /// and recorded delivered, nothing falls due for half a second, and `instance` renewed
-    /// all its leases within the last poll interval (so that they last most of the TTL
-    /// after its death), and kills `instance` then (SIGKILL); returns the instant just
+    /// all its leases within the last 3 poll intervals (so that they outlast it by more
+    /// than 2 s), and kills `instance` then (SIGKILL); returns the instant just
     /// before the signal, once the process is gone.
     func killAtAQuietMoment(_ instance: String, _ plan: KillPlan) async throws -> Date {
         guard let command = replicas[instance] else { throw CommandFailure("no replica \(instance)") }
@@ -388,7 +391,7 @@ final class ReplicaWorld: @unchecked Sendable {
     }
 
     /// Whether every outbox entry is delivered and `instance` renewed every lease it holds
-    /// within the last poll interval (by the database's clock).
+    /// within the last 3 poll intervals (by the database's clock).
     private func isQuiet(renewedBy instance: String) async throws -> Bool {
         let rows = try await query(
             """
@@ -396,7 +399,7 @@ final class ReplicaWorld: @unchecked Sendable {
                 (SELECT min(expires_at) - extract(epoch FROM clock_timestamp()) FROM leases WHERE holder = '\(instance)')
             """)
         guard let row = rows.first, row.count == 2, let left = Double(row[1]) else { return false }
-        return row[0] == "0" && left >= ReplicasTests.leaseTTL - ReplicasTests.pollInterval
+        return row[0] == "0" && left >= ReplicasTests.leaseTTL - 3 * ReplicasTests.pollInterval
     }
 
     /// Each outbox entry's status, by event id.
