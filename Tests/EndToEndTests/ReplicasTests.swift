@@ -47,7 +47,7 @@ import TestServers
         // The kill comes while nothing is in flight (everything due so far delivered, nothing
         // due for a while): every POST of this run is then the first of its event, and a
         // second one is a duplicate, never an acknowledgement lost with the dead replica.
-        let killedAt = try await world.killAtAQuietMoment(victim, plan)
+        let (killedAt, waited) = try await world.killAtAQuietMoment(victim, plan)
         let orphaned = try await world.holders().filter { $0.value == victim }.map(\.key)
         #expect(orphaned.count == 20, "\(victim) held \(orphaned.count) sources at its death")
         let survivors = Set(instances).subtracting([victim])
@@ -110,7 +110,7 @@ import TestServers
             return (gap.contains(request.deadline.addingTimeInterval(-ReplicaWorld.threshold)), gap.contains(request.deadline))
         }
         let takeovers = repolledAt.values.map { $0.timeIntervalSince(killedAt) }.sorted()
-        let timing = "killed \(killedAt.timeIntervalSince(plan.killAfter)) s after the earliest moment, taken over after \(takeovers.first ?? 0)–\(takeovers.last ?? 0) s"
+        let timing = "killed \(killedAt.timeIntervalSince(plan.killAfter)) s after the earliest moment (waited for: \(waited)), taken over after \(takeovers.first ?? 0)–\(takeovers.last ?? 0) s"
         #expect(gaps.contains { $0.threshold }, "no threshold of \(victim)'s sources fell due between the kill and the takeover: \(timing)")
         #expect(gaps.contains { $0.deadline }, "no deadline of \(victim)'s sources passed between the kill and the takeover: \(timing)")
     }
@@ -160,21 +160,17 @@ final class ReplicaWorld: @unchecked Sendable {
     deinit { shutdown() }
 
     /// The simulator with `ozonAccounts` + `redAccounts` fleet accounts (a few requests days
-    /// away each), and one request per account whose threshold is crossed while the replicas
-    /// spread their leases; the config and rules written.
+    /// away each); the config and rules written.
     static func start(ozonAccounts: Int, redAccounts: Int) async throws -> ReplicaWorld {
         let (cluster, database) = try await offPool {
             let cluster = try PostgresCluster.shared()
             return (cluster, try cluster.createDatabase())
         }
-        var scenario = SimScenario.fleet(ozonAccounts: ozonAccounts, redAccounts: redAccounts, pendingPerAccount: 2, seed: 14)
+        let scenario = SimScenario.fleet(ozonAccounts: ozonAccounts, redAccounts: redAccounts, pendingPerAccount: 2, seed: 14)
         let sources =
             scenario.ozonAccounts.map { Source(name: $0.name, marketplace: .ozon, account: $0.clientID) }
             + scenario.redAccounts.map { Source(name: $0.name, marketplace: .red, account: $0.appKey) }
         let start = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 + 1).rounded(.up))
-        for (index, source) in sources.enumerated() {
-            scenario.requests.append(plan(source, deadline: start.addingTimeInterval(24 + 2 * Double(index % 6))))
-        }
         let simulator = try MarketSimulator(scenario: scenario, clock: SystemClock())
         let world = ReplicaWorld(
             directory: try temporaryDirectory(), cluster: cluster, database: database, simulator: simulator,
@@ -263,7 +259,9 @@ final class ReplicaWorld: @unchecked Sendable {
     /// sources in `dense`, every 2 s up to 24 s after it, half of them a threshold and the
     /// other half a deadline by turns, so that any 2 s from that moment on hold both; for the
     /// others, four by turns 4 s apart. A threshold's request has its deadline 20 s later; a
-    /// deadline's is already inside the threshold, so it fires when first seen.
+    /// deadline's is already inside the threshold, so it fires when first seen. Nothing else
+    /// falls due meanwhile: the kill's earliest moment, 4 s or more from now, starts 2 s with
+    /// nothing due.
     func addRequestsAroundTheKill(of dense: Set<String>) throws -> KillPlan {
         let now = Date()
         let killAfter = start.addingTimeInterval(2 * (now.timeIntervalSince(start) / 2 + 2).rounded(.up))
@@ -337,24 +335,33 @@ final class ReplicaWorld: @unchecked Sendable {
     /// all its leases within the last 3 poll intervals (so that they outlast it by more
     /// than 2 s), and kills `instance` then (SIGKILL); returns the instant just
     /// before the signal, once the process is gone.
-    func killAtAQuietMoment(_ instance: String, _ plan: KillPlan) async throws -> Date {
+    func killAtAQuietMoment(_ instance: String, _ plan: KillPlan) async throws -> (at: Date, waited: String) {
         guard let command = replicas[instance] else { throw CommandFailure("no replica \(instance)") }
         let instants = instants
         let due = dueEvents()
         let limit = Date().addingTimeInterval(60)
+        // Why each look found no quiet moment, for a kill that comes late.
+        var waits: [String: Int] = [:]
         while Date() < limit {
             let now = Date()
             let next = instants.first { $0 > now } ?? .distantFuture
-            if now > plan.killAfter, next.timeIntervalSince(now) > 0.8, due.areAcknowledged(Set(receiver.acknowledged), until: now),
-                try await isQuiet(renewedBy: instance), next.timeIntervalSinceNow > 0.5
-            {
-                let killedAt = Date()
-                try await command.killHard()
-                return killedAt
+            if now > plan.killAfter && next.timeIntervalSince(now) > 0.8 {
+                let (undelivered, renewed) = try await deliveredAndRenewed(by: instance)
+                if !due.areAcknowledged(Set(receiver.acknowledged), until: now) {
+                    waits["due events unacknowledged", default: 0] += 1
+                } else if undelivered > 0 {
+                    waits["outbox entries undelivered", default: 0] += 1
+                } else if renewed.map({ $0 < ReplicasTests.leaseTTL - 3 * ReplicasTests.pollInterval }) ?? true {
+                    waits["leases not renewed", default: 0] += 1
+                } else if next.timeIntervalSinceNow > 0.5 {
+                    let killedAt = Date()
+                    try await command.killHard()
+                    return (killedAt, waits.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)×" }.joined(separator: ", "))
+                }
             }
             try await Task.sleep(for: .milliseconds(50))
         }
-        throw CommandFailure("no quiet moment to kill \(instance) in 60 s\n\(logs())")
+        throw CommandFailure("no quiet moment to kill \(instance) in 60 s (\(waits))\n\(logs())")
     }
 
     // MARK: The database
@@ -390,16 +397,18 @@ final class ReplicaWorld: @unchecked Sendable {
         return polls
     }
 
-    /// Whether every outbox entry is delivered and `instance` renewed every lease it holds
-    /// within the last 3 poll intervals (by the database's clock).
-    private func isQuiet(renewedBy instance: String) async throws -> Bool {
+    /// How many outbox entries are not delivered, and how long the first of `instance`'s
+    /// leases to lapse has left (by the database's clock; nil when it holds none).
+    private func deliveredAndRenewed(by instance: String) async throws -> (undelivered: Int, renewed: Double?) {
         let rows = try await query(
             """
             SELECT (SELECT count(*) FROM outbox WHERE status <> 'delivered'),
                 (SELECT min(expires_at) - extract(epoch FROM clock_timestamp()) FROM leases WHERE holder = '\(instance)')
             """)
-        guard let row = rows.first, row.count == 2, let left = Double(row[1]) else { return false }
-        return row[0] == "0" && left >= ReplicasTests.leaseTTL - 3 * ReplicasTests.pollInterval
+        guard let row = rows.first, row.count == 2, let undelivered = Int(row[0]) else {
+            throw CommandFailure("unexpected answer: \(rows)")
+        }
+        return (undelivered, Double(row[1]))
     }
 
     /// Each outbox entry's status, by event id.
