@@ -16,7 +16,7 @@ import TestServers
     /// database, the simulator and the receiver, and other tests of a full run besides.
     static let loadMargin: TimeInterval = 4
 
-    @Test func threeReplicasOneKilledMidRunAcknowledgeEveryDueAlertOnceAndTheDeadOnesSourcesArePolledAgainWithinTheLeaseTTL()
+    @Test func threeReplicasOneKilledMidRunAcknowledgeEveryDueAlertOnceAndTheDeadOnesSourcesArePolledAgainWithinTheLeaseTTLAndAPollInterval()
         async throws
     {
         let world = try await ReplicaWorld.start(ozonAccounts: 30, redAccounts: 30)
