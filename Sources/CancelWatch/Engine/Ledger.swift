@@ -117,7 +117,9 @@ public actor Ledger {
     private var watchingSince: Date?
     /// Where replicas share the store: the sources this replica holds, each with the claim
     /// its commits make. nil: it holds every configured source (a state file, read whole).
-    private var claims: [String: LeaseClaim]?
+    private var claims: [String: LeaseClaim]? {
+        didSet { watchedSorted = nil }
+    }
     /// When this replica took each source it holds by lease: no source is silent for
     /// longer than it has been watched here.
     private var heldSince: [String: Date] = [:]
@@ -228,7 +230,14 @@ public actor Ledger {
     }
 
     /// The sources it watches: those it holds a lease on, or every configured one.
-    private var watched: [String] { claims.map { $0.keys.filter { sources[$0] != nil }.sorted() } ?? sources.keys.sorted() }
+    private var watched: [String] {
+        if let cached = watchedSorted { return cached }
+        let names = claims.map { $0.keys.filter { sources[$0] != nil }.sorted() } ?? sources.keys.sorted()
+        watchedSorted = names
+        return names
+    }
+    /// ``watched``, kept between changes of the claims (the deadman reads it at every wake).
+    private var watchedSorted: [String]?
 
     private func healthStates() -> [SourceHealthState] {
         watched.map { name in
