@@ -399,7 +399,8 @@ public actor Ledger {
             events: committed ? step.events : [], recorded: committed)
         if committed && decision.event != nil { publish(.sources(healthStates())) }
         publish(.poll(report))
-        publishTracked()
+        // Counts and the nearest deadline move only with changes (a scan of every source).
+        if !report.changes.isEmpty { publishTracked() }
         return report
     }
 

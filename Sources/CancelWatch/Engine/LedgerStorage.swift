@@ -319,7 +319,7 @@ public struct LedgerStorage: Sendable {
     /// The nearest deadline among pending requests.
     public mutating func nearestDeadline(source: String? = nil) -> Date? {
         guard let source else {
-            return sourcePositions.keys.sorted().compactMap { nearestDeadline(source: $0) }.min()
+            return sourcePositions.keys.compactMap { nearestDeadline(source: $0) }.min()
         }
         guard let p = sourcePositions[source] else { return nil }
         while let top = sources[p].deadlines.top, !isPending(top.payload, deadline: top.at, source: source) {
