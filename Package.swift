@@ -80,7 +80,8 @@ let package = Package(
         .executableTarget(
             name: "cancelwatch-bench",
             dependencies: [
-                "CancelWatch", "CancelWatchTesting", "MarketSim",
+                // TestServers: the replicas workload's throwaway PostgreSQL and `cancelwatch` processes.
+                "CancelWatch", "CancelWatchTesting", "MarketSim", "TestServers",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -91,7 +92,8 @@ let package = Package(
         .testTarget(
             name: "CancelWatchTests",
             dependencies: [
-                "CancelWatch", "CancelWatchTesting", "MarketSim", "HTTPServing", "TestServers", "cancelwatch-bench",
+                // `cancelwatch`: the benchmark's replicas workload runs the binary.
+                "CancelWatch", "CancelWatchTesting", "MarketSim", "HTTPServing", "TestServers", "cancelwatch-bench", "cancelwatch",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             resources: [.copy("Fixtures")]

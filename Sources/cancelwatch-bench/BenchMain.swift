@@ -1,10 +1,12 @@
 import CancelWatch
 import Foundation
+import TestServers
 
-/// `swift run -c release cancelwatch-bench [--quick] [--only ingest,rules,scale,ontime,fleet]`
+/// `swift run -c release cancelwatch-bench [--quick] [--only ingest,rules,scale,ontime,fleet,replicas]`
 ///
 /// Generates its data from fixed seeds and prints one Markdown table. Each scale size runs
-/// in a child process of this binary (`--scale-child N`) so peaks don't mix.
+/// in a child process of this binary (`--scale-child N`) so peaks don't mix. `replicas`
+/// (only when named) runs the `cancelwatch` binary built beside this one.
 @main
 struct BenchMain {
     static func main() async {
@@ -14,7 +16,8 @@ struct BenchMain {
             return
         }
         if args.contains("--help") || args.contains("-h") {
-            print("usage: cancelwatch-bench [--quick] [--only ingest,rules,scale,ontime,fleet]")
+            print("usage: cancelwatch-bench [--quick] [--only ingest,rules,scale,ontime,fleet,replicas]")
+            print("       replicas runs only when named, with `cancelwatch` built beside this binary; --replicas 1,3: how many")
             print("       cancelwatch-bench --profile-ingest N   (N first-poll ingest passes alone, for a profiler)")
             return
         }
@@ -30,7 +33,10 @@ struct BenchMain {
         if let i = args.firstIndex(of: "--only"), i + 1 < args.count {
             only = Set(args[i + 1].split(separator: ",").map(String.init))
         }
-        let sizes = quick ? BenchSizes.quick : BenchSizes.full
+        var sizes = quick ? BenchSizes.quick : BenchSizes.full
+        if let i = args.firstIndex(of: "--replicas"), i + 1 < args.count {
+            sizes.replicaCounts = args[i + 1].split(separator: ",").compactMap { Int($0) }.filter { $0 > 0 }
+        }
         var table = BenchTable()
         printMachine()
         do {
@@ -39,6 +45,7 @@ struct BenchMain {
             if only.contains("scale") { try await runScale(sizes, table: &table) }
             if only.contains("ontime") { try await runOnTime(sizes, table: &table) }
             if only.contains("fleet") { try await runFleet(sizes, table: &table) }
+            if only.contains("replicas") { try await runReplicas(sizes, table: &table) }
         } catch {
             table.print()
             FileHandle.standardError.write(Data("cancelwatch-bench: \(error)\n".utf8))
@@ -235,6 +242,48 @@ struct BenchMain {
     }
 }
 
+extension BenchMain {
+    // MARK: replicas
+
+    static func runReplicas(_ sizes: BenchSizes, table: inout BenchTable) async throws {
+        let accounts = sizes.replicasOzon + sizes.replicasRed
+        progress("replicas: \(accounts) accounts × \(sizes.replicasPerAccount) pending on \(sizes.replicaCounts) `cancelwatch run` processes, one PostgreSQL")
+        let load = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?"
+        // PostgreSQL's defaults: a commit waits for its WAL on disk.
+        let cluster = try await offPool { try PostgresCluster(durable: true) }
+        defer { cluster.stop() }
+        try await replicasPass(
+            ozon: sizes.replicasOzon, red: sizes.replicasRed, perAccount: sizes.replicasPerAccount, replicas: sizes.replicaCounts,
+            cluster: cluster
+        ) { outcome in
+            let name = outcome.replicas == 1 ? "1 replica" : "\(outcome.replicas) replicas"
+            let ok = outcome.tracked == outcome.accounts * outcome.perAccount
+            table.add(
+                "replicas",
+                "\(name): \(sizes.replicasOzon) Ozon + \(sizes.replicasRed) RED accounts × \(outcome.perAccount) pending, `cancelwatch run` processes → simulator on 127.0.0.1, one PostgreSQL (fsync on); first cycle (all new, \(outcome.first.polls) polls; load average before \(load))",
+                "\(fmt(outcome.first.wall, 2)) s (\(outcome.tracked) tracked); CPU \(outcome.first.cpu.text)", met: ok ? nil : false)
+            if outcome.replicas > 1 {
+                table.add("replicas", "\(name): leases spread (from the start)", "\(fmt(outcome.spread, 1)) s; held \(outcome.held.map(String.init).joined(separator: "/"))")
+            }
+            table.add(
+                "replicas",
+                "\(name): next cycle (all known; polled without pause, poll_interval 1s: \(outcome.next.polls) polls over \(outcome.nextCycles) cycles, each account \(outcome.fewestPolls) or more)",
+                "\(fmt(outcome.next.wall, 2)) s; CPU \(outcome.next.cpu.text)")
+        }
+    }
+}
+
+extension CPUSample {
+    /// Summed, per replica, PostgreSQL's, the simulator's, and the share of the machine's cores.
+    var text: String {
+        let replicaSum = replicas.reduce(0, +)
+        let each = replicas.count > 1 ? " (" + replicas.map { fmt($0, 2) }.joined(separator: " + ") + ")" : ""
+        let cores = Double(ProcessInfo.processInfo.activeProcessorCount)
+        let busy = (replicaSum + postgres + simulator) / (seconds * cores)
+        return "replicas \(fmt(replicaSum, 2)) s\(each), PostgreSQL \(fmt(postgres, 2)) s, simulator \(fmt(simulator, 2)) s: \(fmt(busy * 100, 0)) % of \(Int(cores)) cores"
+    }
+}
+
 /// Workload sizes: the full run, and `--quick` for a smoke test.
 struct BenchSizes {
     var repeats: Int
@@ -250,15 +299,20 @@ struct BenchSizes {
     var fleetOzon: Int
     var fleetRed: Int
     var fleetPerAccount: Int
+    var replicasOzon: Int
+    var replicasRed: Int
+    var replicasPerAccount: Int
+    var replicaCounts: [Int]
 
     static let full = BenchSizes(
         repeats: 5, ingestOzonAccounts: 4, ingestOzonPages: 10, ingestRedAccounts: 4, ingestRedPages: 50,
         ruleEvaluations: 40_000_000, scaleCounts: [100_000, 1_000_000], onTimeCount: 10_000, onTimeWindow: 60, onTimeLead: 15,
-        fleetOzon: 500, fleetRed: 500, fleetPerAccount: 500)
+        fleetOzon: 500, fleetRed: 500, fleetPerAccount: 500, replicasOzon: 1500, replicasRed: 1500, replicasPerAccount: 50,
+        replicaCounts: [1, 3])
     static let quick = BenchSizes(
         repeats: 2, ingestOzonAccounts: 1, ingestOzonPages: 2, ingestRedAccounts: 1, ingestRedPages: 5,
         ruleEvaluations: 400_000, scaleCounts: [10_000], onTimeCount: 200, onTimeWindow: 3, onTimeLead: 2,
-        fleetOzon: 5, fleetRed: 5, fleetPerAccount: 500)
+        fleetOzon: 5, fleetRed: 5, fleetPerAccount: 500, replicasOzon: 5, replicasRed: 5, replicasPerAccount: 50, replicaCounts: [1, 3])
 }
 
 /// The printed table: Markdown, so BENCHMARKS.md can take it as is.

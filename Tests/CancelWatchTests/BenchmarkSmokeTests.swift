@@ -1,6 +1,7 @@
 import CancelWatch
 import Foundation
 import Testing
+import TestServers
 
 @testable import cancelwatch_bench
 
@@ -78,5 +79,22 @@ import Testing
         #expect(outcome.failures == 0)
         #expect(outcome.pending == 480)
         #expect(outcome.httpCalls == 2 * 1 + 2 * 2)
+    }
+
+    @Test func replicasShareTheFleetAndEachConfigurationIsMeasured() async throws {
+        let cluster = try await offPool { try PostgresCluster.shared() }
+        let outcomes = try await replicasPass(ozon: 2, red: 2, perAccount: 10, replicas: [1], cluster: cluster, nextCycles: 1)
+        #expect(outcomes.map(\.replicas) == [1])
+        for outcome in outcomes {
+            #expect(outcome.accounts == 4)
+            #expect(outcome.tracked == 40)
+            #expect(outcome.first.polls >= 4)
+            #expect(outcome.held.count == outcome.replicas && outcome.held.reduce(0, +) == 4)
+            #expect(outcome.next.polls >= 4)
+            // Each replica, PostgreSQL and the simulator used CPU, counted per process.
+            #expect(outcome.first.cpu.replicas.count == outcome.replicas && outcome.first.cpu.replicas.allSatisfy { $0 > 0 })
+            #expect(outcome.first.cpu.postgres > 0 && outcome.first.cpu.simulator > 0)
+            #expect(outcome.first.wall > 0 && outcome.next.wall > 0)
+        }
     }
 }

@@ -4,20 +4,6 @@ import TestServers
 import FoundationNetworking
 #endif
 
-/// Runs the real `cancelwatch` binary built next to the test bundle.
-enum CancelWatchBinary {
-    static var url: URL {
-        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        // `swift test` runs the bundle from the build directory; some runners pass a path inside the bundle.
-        while !FileManager.default.fileExists(atPath: directory.appendingPathComponent("cancelwatch").path),
-            directory.path != "/"
-        {
-            directory.deleteLastPathComponent()
-        }
-        return directory.appendingPathComponent("cancelwatch")
-    }
-}
-
 /// The outcome of a finished command.
 struct CommandResult {
     var status: Int32

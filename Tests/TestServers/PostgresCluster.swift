@@ -39,8 +39,10 @@ public final class PostgresCluster: @unchecked Sendable {
         }
     }()
 
-    /// Starts a cluster of its own (blocking: call it off Swift's pool).
-    public init() throws {
+    /// Starts a cluster of its own (blocking: call it off Swift's pool). `durable`: commits
+    /// wait for the disk as PostgreSQL's defaults have them (fsync, synchronous commit, full
+    /// page writes); without it they are off, the cluster being thrown away.
+    public init(durable: Bool = false) throws {
         binaries = try Self.findBinaries()
         // A port taken between choosing it and the server binding it: a new cluster on another one.
         var attempt = 0
@@ -50,7 +52,8 @@ public final class PostgresCluster: @unchecked Sendable {
             let watchdog = Pipe.closeOnExec()
             do {
                 let port = try Self.freePort()
-                let shell = try Self.start(binaries: binaries, in: directory, port: port, user: user, watchdog: watchdog)
+                let shell = try Self.start(
+                    binaries: binaries, in: directory, port: port, user: user, durable: durable, watchdog: watchdog)
                 let ready: Bool
                 do {
                     ready = try Self.waitUntilReady(in: directory, binaries: binaries, port: port, user: user)
@@ -76,7 +79,9 @@ public final class PostgresCluster: @unchecked Sendable {
     }
 
     /// Makes the cluster in `directory` and starts its server.
-    private static func start(binaries: URL, in directory: URL, port: Int, user: String, watchdog: Pipe) throws -> ChildProcess {
+    private static func start(binaries: URL, in directory: URL, port: Int, user: String, durable: Bool, watchdog: Pipe) throws
+        -> ChildProcess
+    {
         let data = directory.appendingPathComponent("data")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: false)
         if let account = serverAccount, chown(directory.path, account.uid, account.gid) != 0 {
@@ -91,7 +96,8 @@ public final class PostgresCluster: @unchecked Sendable {
             to: data.appendingPathComponent("pg_hba.conf"), atomically: false, encoding: .utf8)
         defer { try? watchdog.fileHandleForReading.close() }
         return try startServer(
-            binaries: binaries, data: data, directory: directory, port: port, stdin: watchdog.fileHandleForReading.fileDescriptor)
+            binaries: binaries, data: data, directory: directory, port: port, durable: durable,
+            stdin: watchdog.fileHandleForReading.fileDescriptor)
     }
 
     deinit { stop() }
@@ -100,6 +106,14 @@ public final class PostgresCluster: @unchecked Sendable {
     public func stop() {
         try? watchdog.fileHandleForWriting.close()
         shell.waitUntilExit()
+    }
+
+    /// The server's process (the postmaster, parent of every other process of the cluster),
+    /// from its `postmaster.pid`; nil once it has stopped.
+    public var serverProcessID: Int32? {
+        let file = directory.appendingPathComponent("data").appendingPathComponent("postmaster.pid")
+        guard let text = try? String(contentsOf: file, encoding: .utf8) else { return nil }
+        return text.split(separator: "\n").first.flatMap { Int32($0.trimmingCharacters(in: .whitespaces)) }
     }
 
     /// Creates an empty database of its own and returns its name (blocking).
@@ -189,14 +203,16 @@ public final class PostgresCluster: @unchecked Sendable {
 
     /// The shell that starts the server, stops it when its stdin closes, waits for it and
     /// removes the directory once its stdin is closed. A server that exits by itself leaves
-    /// a file `exited` in the directory. fsync is off: the cluster is thrown away.
-    private static func startServer(binaries: URL, data: URL, directory: URL, port: Int, stdin: Int32) throws -> ChildProcess {
+    /// a file `exited` in the directory. Unless `durable`, fsync is off.
+    private static func startServer(binaries: URL, data: URL, directory: URL, port: Int, durable: Bool, stdin: Int32) throws
+        -> ChildProcess
+    {
+        let unsynced = ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
         let server =
             asServer(binaries.appendingPathComponent("postgres").path) + [
                 "-D", data.path, "-p", String(port), "-c", "listen_addresses=127.0.0.1",
-                "-c", "unix_socket_directories=\(directory.path)", "-c", "fsync=off", "-c", "synchronous_commit=off",
-                "-c", "full_page_writes=off", "-c", "max_connections=300",
-            ]
+                "-c", "unix_socket_directories=\(directory.path)", "-c", "max_connections=300",
+            ] + (durable ? [] : unsynced)
         let script = """
             "$@" &
             server=$!
