@@ -205,8 +205,11 @@ public struct SimScenario: Sendable, Hashable {
                 "    poll_interval: \(pollInterval)",
             ]
         }
+        // Each shop's logistics modes, in one pass over the requests (a fleet has hundreds of thousands).
+        var logistics: [String: Set<String>] = [:]
+        for request in requests where request.marketplace == .red { logistics[request.account, default: []].insert(request.logistics) }
         for account in redAccounts {
-            var modes = Set(requests.filter { $0.marketplace == .red && $0.account == account.appKey }.map(\.logistics))
+            var modes = logistics[account.appKey] ?? []
             if modes.isEmpty { modes = ["red_auto", "red_box"] }
             lines += [
                 "  - name: \(account.name)",

@@ -17,7 +17,8 @@ struct BenchMain {
         }
         if args.contains("--help") || args.contains("-h") {
             print("usage: cancelwatch-bench [--quick] [--only ingest,rules,scale,ontime,fleet,replicas]")
-            print("       replicas runs only when named, with `cancelwatch` built beside this binary; --replicas 1,3: how many")
+            print("       replicas runs only when named, with `cancelwatch` built beside this binary; --replicas 1,3: how many;")
+            print("       --no-fsync: their PostgreSQL's commits do not wait for the disk (as the tests' cluster)")
             print("       cancelwatch-bench --profile-ingest N   (N first-poll ingest passes alone, for a profiler)")
             return
         }
@@ -37,6 +38,7 @@ struct BenchMain {
         if let i = args.firstIndex(of: "--replicas"), i + 1 < args.count {
             sizes.replicaCounts = args[i + 1].split(separator: ",").compactMap { Int($0) }.filter { $0 > 0 }
         }
+        sizes.replicasDurable = !args.contains("--no-fsync")
         var table = BenchTable()
         printMachine()
         do {
@@ -249,8 +251,9 @@ extension BenchMain {
         let accounts = sizes.replicasOzon + sizes.replicasRed
         progress("replicas: \(accounts) accounts × \(sizes.replicasPerAccount) pending on \(sizes.replicaCounts) `cancelwatch run` processes, one PostgreSQL")
         let load = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?"
-        // PostgreSQL's defaults: a commit waits for its WAL on disk.
-        let cluster = try await offPool { try PostgresCluster(durable: true) }
+        // PostgreSQL's defaults unless `--no-fsync`: a commit waits for its WAL on disk.
+        let durable = sizes.replicasDurable
+        let cluster = try await offPool { try PostgresCluster(durable: durable) }
         defer { cluster.stop() }
         try await replicasPass(
             ozon: sizes.replicasOzon, red: sizes.replicasRed, perAccount: sizes.replicasPerAccount, replicas: sizes.replicaCounts,
@@ -260,7 +263,7 @@ extension BenchMain {
             let ok = outcome.tracked == outcome.accounts * outcome.perAccount
             table.add(
                 "replicas",
-                "\(name): \(sizes.replicasOzon) Ozon + \(sizes.replicasRed) RED accounts × \(outcome.perAccount) pending, `cancelwatch run` processes → simulator on 127.0.0.1, one PostgreSQL (fsync on); first cycle (all new, \(outcome.first.polls) polls; load average before \(load))",
+                "\(name): \(sizes.replicasOzon) Ozon + \(sizes.replicasRed) RED accounts × \(outcome.perAccount) pending, `cancelwatch run` processes → simulator on 127.0.0.1, one PostgreSQL (fsync \(durable ? "on" : "off")); first cycle (all new, \(outcome.first.polls) polls; load average before \(load))",
                 "\(fmt(outcome.first.wall, 2)) s (\(outcome.tracked) tracked); CPU \(outcome.first.cpu.text)", met: ok ? nil : false)
             if outcome.replicas > 1 {
                 table.add("replicas", "\(name): leases spread (from the start)", "\(fmt(outcome.spread, 1)) s; held \(outcome.held.map(String.init).joined(separator: "/"))")
@@ -303,6 +306,7 @@ struct BenchSizes {
     var replicasRed: Int
     var replicasPerAccount: Int
     var replicaCounts: [Int]
+    var replicasDurable = true
 
     static let full = BenchSizes(
         repeats: 5, ingestOzonAccounts: 4, ingestOzonPages: 10, ingestRedAccounts: 4, ingestRedPages: 50,
