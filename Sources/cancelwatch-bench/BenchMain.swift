@@ -250,7 +250,6 @@ extension BenchMain {
     static func runReplicas(_ sizes: BenchSizes, table: inout BenchTable) async throws {
         let accounts = sizes.replicasOzon + sizes.replicasRed
         progress("replicas: \(accounts) accounts × \(sizes.replicasPerAccount) pending on \(sizes.replicaCounts) `cancelwatch run` processes, one PostgreSQL")
-        let load = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?"
         // PostgreSQL's defaults unless `--no-fsync`: a commit waits for its WAL on disk.
         let durable = sizes.replicasDurable
         let cluster = try await offPool { try PostgresCluster(durable: durable) }
@@ -263,7 +262,7 @@ extension BenchMain {
             let ok = outcome.tracked == outcome.accounts * outcome.perAccount
             table.add(
                 "replicas",
-                "\(name): \(sizes.replicasOzon) Ozon + \(sizes.replicasRed) RED accounts × \(outcome.perAccount) pending, `cancelwatch run` processes → simulator on 127.0.0.1, one PostgreSQL (fsync \(durable ? "on" : "off")); first cycle (all new, \(outcome.first.polls) polls; load average before \(load))",
+                "\(name): \(sizes.replicasOzon) Ozon + \(sizes.replicasRed) RED accounts × \(outcome.perAccount) pending, `cancelwatch run` processes → simulator on 127.0.0.1, one PostgreSQL (fsync \(durable ? "on" : "off")); first cycle (all new, \(outcome.first.polls) polls; load average as it started \(outcome.load))",
                 "\(fmt(outcome.first.wall, 2)) s (\(outcome.tracked) tracked); CPU \(outcome.first.cpu.text)", met: ok ? nil : false)
             if outcome.replicas > 1 {
                 table.add("replicas", "\(name): leases spread (from the start)", "\(fmt(outcome.spread, 1)) s; held \(outcome.held.map(String.init).joined(separator: "/"))")

@@ -132,13 +132,15 @@ struct ReplicasOutcome {
     var first: ReplicaCycle
     /// Seconds from the start until the leases were spread (each replica holding its share).
     var spread: Double
-    /// Sources each replica held while the next cycles were timed.
+    /// Sources each replica held when the next cycles were timed (the fewer of their start and end).
     var held: [Int]
     /// Polling without pause (`poll_interval: 1s`), all requests known: per cycle of `accounts` polls.
     var next: ReplicaCycle
     var nextCycles: Int
     /// The fewest polls any one account had in the timed cycles.
     var fewestPolls: Int
+    /// The load average (1, 5, 15 minutes) as the replicas started.
+    var load: String
 }
 
 /// The fleet workload run by `cancelwatch run` processes sharing one PostgreSQL database of
@@ -193,6 +195,7 @@ private struct ReplicaRun {
     let config: URL
     let sources: String
     let started: CPUSample
+    let load: String
 
     static func start(
         replicas count: Int, binary: URL, cluster: PostgresCluster, simulator: MarketSimulator, scenario: SimScenario,
@@ -210,10 +213,11 @@ private struct ReplicaRun {
         simulator.resetRequestCounts()
         let before = CPUSample(at: DispatchTime.now().uptimeNanoseconds, replicas: Array(repeating: 0, count: count),
             postgres: Self.postgresCPU(cluster), simulator: ProcessCPU.read(getpid())?.own ?? 0)
+        let load = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ")
         let replicas = try ReplicaProcesses(count: count, binary: binary, config: config.path, directory: directory)
         return ReplicaRun(
             replicas: replicas, cluster: cluster, database: database, simulator: simulator, scenario: scenario,
-            directory: directory, config: config, sources: base, started: before)
+            directory: directory, config: config, sources: base, started: before, load: load ?? "?")
     }
 
     static func configText(url: String, directory: URL, sources: String) -> String {
@@ -253,6 +257,16 @@ private struct ReplicaRun {
         throw BenchError("replicas: \(what) did not happen within \(Int(limit)) s; logs in \(directory.path)")
     }
 
+    /// The live leases each replica holds, when each holds its even share (`accounts / replicas`,
+    /// some one more); else nil.
+    func spreadLeases(_ accounts: Int) async throws -> [Int]? {
+        let count = replicas.processes.count
+        let rows = try await query(
+            "SELECT holder, count(*) FROM leases WHERE expires_at > extract(epoch FROM now()) GROUP BY holder ORDER BY holder")
+        let held = rows.compactMap { $0.split(separator: "|").last.flatMap { Int($0) } }
+        return held.count == count && held.reduce(0, +) == accounts && held.allSatisfy({ $0 >= accounts / count }) ? held : nil
+    }
+
     func measure(perAccount: Int, nextCycles: Int) async throws -> ReplicasOutcome {
         let accounts = scenario.ozonAccounts.count + scenario.redAccounts.count
         let count = replicas.processes.count
@@ -267,16 +281,7 @@ private struct ReplicaRun {
         let firstEnd = sample()
         let firstListings = listings()
 
-        // Each replica holding its share: ceil(accounts / replicas), the last one the rest.
-        let share = (accounts + count - 1) / count
-        let held = try await waitUntil("the leases spread over \(count) replicas", limit: 300) { () -> [Int]? in
-            guard count > 1 else { return [accounts] }
-            let rows = try await query(
-                "SELECT holder, count(*) FROM leases WHERE expires_at > extract(epoch FROM now()) GROUP BY holder ORDER BY holder")
-            let held = rows.compactMap { $0.split(separator: "|").last.flatMap { Int($0) } }
-            return held.count == count && held.reduce(0, +) == accounts && held.allSatisfy({ $0 >= accounts - share * (count - 1) })
-                ? held : nil
-        }
+        let held = try await waitUntil("the leases spread over \(count) replicas", limit: 300) { try await spreadLeases(accounts) }
         let spread = sample().since(started).seconds
 
         // Polled without pause from here: a reload polls every source again at once, then every second.
@@ -295,6 +300,9 @@ private struct ReplicaRun {
             return zip(now, from).map { $0 - $1 }.reduce(0, +) >= nextCycles * accounts ? now : nil
         }
         let used = sample().since(start)
+        guard let heldAfter = try await spreadLeases(accounts) else {
+            throw BenchError("replicas: the leases were not spread over \(count) replicas at the end of the timed cycles")
+        }
         let perAccountPolls = zip(counted, from).map { $0 - $1 }
         let polls = perAccountPolls.reduce(0, +)
         // Per cycle: `accounts` polls.
@@ -305,9 +313,10 @@ private struct ReplicaRun {
         let first = firstEnd.since(started)
         return ReplicasOutcome(
             replicas: count, accounts: accounts, perAccount: perAccount, tracked: tracked,
-            first: ReplicaCycle(wall: first.seconds, cpu: first, polls: firstListings.reduce(0, +)), spread: spread, held: held,
+            first: ReplicaCycle(wall: first.seconds, cpu: first, polls: firstListings.reduce(0, +)), spread: spread,
+            held: zip(held, heldAfter).map { min($0, $1) },
             next: ReplicaCycle(wall: perCycle.seconds, cpu: perCycle, polls: polls), nextCycles: nextCycles,
-            fewestPolls: perAccountPolls.min() ?? 0)
+            fewestPolls: perAccountPolls.min() ?? 0, load: load)
     }
 
     func stop() async {

@@ -83,8 +83,8 @@ import TestServers
 
     @Test func replicasShareTheFleetAndEachConfigurationIsMeasured() async throws {
         let cluster = try await offPool { try PostgresCluster.shared() }
-        let outcomes = try await replicasPass(ozon: 2, red: 2, perAccount: 10, replicas: [1], cluster: cluster, nextCycles: 1)
-        #expect(outcomes.map(\.replicas) == [1])
+        let outcomes = try await replicasPass(ozon: 2, red: 2, perAccount: 10, replicas: [1, 2], cluster: cluster, nextCycles: 1)
+        #expect(outcomes.map(\.replicas) == [1, 2])
         for outcome in outcomes {
             #expect(outcome.accounts == 4)
             #expect(outcome.tracked == 40)
