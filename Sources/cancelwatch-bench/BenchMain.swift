@@ -265,7 +265,7 @@ extension BenchMain {
                 "\(name): \(sizes.replicasOzon) Ozon + \(sizes.replicasRed) RED accounts × \(outcome.perAccount) pending, `cancelwatch run` processes → simulator on 127.0.0.1, one PostgreSQL (fsync \(durable ? "on" : "off")); first cycle (all new, \(outcome.first.polls) polls; load average as it started \(outcome.load))",
                 "\(fmt(outcome.first.wall, 2)) s (\(outcome.tracked) tracked); CPU \(outcome.first.cpu.text)", met: ok ? nil : false)
             if outcome.replicas > 1 {
-                table.add("replicas", "\(name): leases spread (from the start)", "\(fmt(outcome.spread, 1)) s; held \(outcome.held.map(String.init).joined(separator: "/"))")
+                table.add("replicas", "\(name): leases spread (looked at from the end of the first cycle on), from the start", "\(fmt(outcome.spread, 1)) s; held \(outcome.held.map(String.init).joined(separator: "/"))")
             }
             table.add(
                 "replicas",

@@ -189,6 +189,9 @@ private struct ReplicaRun {
     let replicas: ReplicaProcesses
     let cluster: PostgresCluster
     let database: String
+    /// The bench's own reader of the database: one connection, kept (a `psql` per look
+    /// would start a server process each time).
+    let observer: PostgresStateStore
     let simulator: MarketSimulator
     let scenario: SimScenario
     let directory: URL
@@ -206,6 +209,11 @@ private struct ReplicaRun {
         // No rules, as the in-process fleet: the cycle is polling, tracking and the state.
         try FileManager.default.createDirectory(at: directory.appendingPathComponent("rules"), withIntermediateDirectories: true)
         let database = try await offPool { try cluster.createDatabase() }
+        guard case .success(let location) = PostgresLocation.parse(written: cluster.url(database: database), environment: [:]) else {
+            throw BenchError("replicas: cannot read \(cluster.url(database: database))")
+        }
+        // Made before the replicas start: it brings the schema up to date, as any of them would.
+        let observer = try await offPool { try PostgresStateStore(location: location) }
         let config = directory.appendingPathComponent("cancelwatch.yaml")
         let base = Self.configText(url: cluster.url(database: database), directory: directory, sources: sources)
         try base.replacingOccurrences(of: Self.pollIntervalMark, with: Self.firstPollInterval)
@@ -216,7 +224,7 @@ private struct ReplicaRun {
         let load = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ")
         let replicas = try ReplicaProcesses(count: count, binary: binary, config: config.path, directory: directory)
         return ReplicaRun(
-            replicas: replicas, cluster: cluster, database: database, simulator: simulator, scenario: scenario,
+            replicas: replicas, cluster: cluster, database: database, observer: observer, simulator: simulator, scenario: scenario,
             directory: directory, config: config, sources: base, started: before, load: load ?? "?")
     }
 
@@ -245,14 +253,16 @@ private struct ReplicaRun {
         return try await offPool { try cluster.query(sql, database: database) }
     }
 
-    /// Checks `condition` every 50 ms until it gives a value, for `limit` seconds; a replica that exits ends it.
+    /// Checks `condition` every `period` (the simulator's counts cost it CPU) until it gives a value, for `limit` seconds; a replica that exits ends it.
     @discardableResult
-    func waitUntil<T>(_ what: String, limit: TimeInterval, _ condition: () async throws -> T?) async throws -> T {
+    func waitUntil<T>(_ what: String, limit: TimeInterval, every period: Duration = .milliseconds(200), _ condition: () async throws -> T?)
+        async throws -> T
+    {
         let end = Date().addingTimeInterval(limit)
         while Date() < end {
             try replicas.checkRunning()
             if let value = try await condition() { return value }
-            try await Task.sleep(for: .milliseconds(50))
+            try await Task.sleep(for: period)
         }
         throw BenchError("replicas: \(what) did not happen within \(Int(limit)) s; logs in \(directory.path)")
     }
@@ -261,9 +271,10 @@ private struct ReplicaRun {
     /// some one more); else nil.
     func spreadLeases(_ accounts: Int) async throws -> [Int]? {
         let count = replicas.processes.count
-        let rows = try await query(
-            "SELECT holder, count(*) FROM leases WHERE expires_at > extract(epoch FROM now()) GROUP BY holder ORDER BY holder")
-        let held = rows.compactMap { $0.split(separator: "|").last.flatMap { Int($0) } }
+        let observer = observer
+        let leases = try await offPool { try observer.leases() }
+        let now = Date()
+        let held = Dictionary(grouping: leases.filter { $0.expiresAt > now }, by: \.holder).values.map(\.count)
         return held.count == count && held.reduce(0, +) == accounts && held.allSatisfy({ $0 >= accounts / count }) ? held : nil
     }
 
@@ -272,14 +283,14 @@ private struct ReplicaRun {
         let count = replicas.processes.count
         // The first cycle ends when every account's poll is committed: its health and its requests are in the database.
         try await waitUntil("a first listing of every account", limit: 600) { listings().allSatisfy { $0 >= 1 } ? true : nil }
-        let tracked = try await waitUntil("every first poll committed", limit: 120) { () -> Int? in
-            let row = try await query(
-                "SELECT (SELECT count(*) FROM source_health WHERE last_poll_at IS NOT NULL), (SELECT count(*) FROM requests)")
-            let numbers = row.first?.split(separator: "|").compactMap { Int($0) } ?? []
-            return numbers.count == 2 && numbers[0] == accounts ? numbers[1] : nil
+        try await waitUntil("every first poll committed", limit: 300) { () -> Bool? in
+            let observer = observer
+            let health = try await offPool { try observer.loadHealth() }
+            return health.count(where: { $0.lastPollAt != nil }) == accounts ? true : nil
         }
         let firstEnd = sample()
         let firstListings = listings()
+        let tracked = try await query("SELECT count(*) FROM requests").first.flatMap { Int($0) } ?? 0
 
         let held = try await waitUntil("the leases spread over \(count) replicas", limit: 300) { try await spreadLeases(accounts) }
         let spread = sample().since(started).seconds
