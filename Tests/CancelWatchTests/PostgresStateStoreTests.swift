@@ -230,9 +230,14 @@ import Testing
         let writers = pool + 1
         let ledgers = try await offPool {
             try (0..<writers).map { _ in
+                // The commits wait on the lock as long as the test holds it (a replica's would
+                // give up after 5 s).
                 try Ledger(
-                    rules: [ThresholdRule(name: "final-hour", threshold: 3600)], store: PostgresStateStore(location: location), clock: clock,
-                    logger: quiet)
+                    rules: [ThresholdRule(name: "final-hour", threshold: 3600)],
+                    store: PostgresStateStore(
+                        location: location, instance: PostgresStateStore.newInstance(), readOnly: false,
+                        process: PostgresStateStore.thisProcess, logger: quiet, serverLimits: false),
+                    clock: clock, logger: quiet)
             }
         }
 

@@ -117,15 +117,23 @@ public final class PostgresStateStore: StateStore {
     /// server when it cannot be reached, and a database written by a newer cancelwatch.
     /// Two stores open at once must not share an `instance` (the default is new each time).
     /// A reader (`readOnly`, as `status` is) changes nothing: it needs the schema there, up to date.
-    public init(
+    public convenience init(
         location: PostgresLocation, instance: String = PostgresStateStore.newInstance(), readOnly: Bool = false,
         process: String = PostgresStateStore.thisProcess,
         logger: Logger = Logger(label: "cancelwatch.state", factory: { _ in SwiftLogNoOpLogHandler() })
     ) throws(StoreError) {
+        try self.init(location: location, instance: instance, readOnly: readOnly, process: process, logger: logger, serverLimits: true)
+    }
+
+    /// `serverLimits`: see ``StateDatabaseConnection/init(location:logger:answerDeadline:reconnectPause:serverLimits:)``
+    /// (off only where a test holds a lock on purpose for longer than a replica would wait).
+    init(
+        location: PostgresLocation, instance: String, readOnly: Bool, process: String, logger: Logger, serverLimits: Bool
+    ) throws(StoreError) {
         self.location = location
         self.instance = instance
         self.process = process
-        database = try StateDatabaseConnection(location: location, logger: logger)
+        database = try StateDatabaseConnection(location: location, logger: logger, serverLimits: serverLimits)
         if readOnly {
             try checkVersion()
         } else {

@@ -9,6 +9,8 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
     public var lostLease: String?
     /// Another process runs as this replica now (same instance id): this one must stop.
     public var supplanted = false
+    /// The database connection the call used is gone (closed, or closing): the next call makes a new one.
+    var connectionLost = false
     public init(_ message: String, lostLease: String? = nil, supplanted: Bool = false) {
         self.message = message
         self.lostLease = lostLease

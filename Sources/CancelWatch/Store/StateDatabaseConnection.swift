@@ -91,7 +91,7 @@ final class StateDatabaseConnection: @unchecked Sendable {
             return try body(
                 StateDatabaseSession(connection: connection, location: location, logger: logger, answerDeadline: answerDeadline))
         } catch {
-            if connection.isClosed { self.connection = nil }
+            if error.connectionLost || connection.isClosed { self.connection = nil }
             throw error
         }
     }
@@ -161,11 +161,16 @@ struct StateDatabaseSession {
         } catch {
             // A connection that failed (not a statement the server refused) is closed
             // here, so that the next call makes a new one.
-            if Self.endsTheConnection(error) { Self.close(connection) }
-            if ContinuousClock.now - started >= .milliseconds(Int64(answerDeadline * 1000)) {
-                throw StoreError("state database \(location): no answer within \(DurationText.format(answerDeadline))")
+            let silent = ContinuousClock.now - started >= .milliseconds(Int64(answerDeadline * 1000))
+            var failure = StoreError(
+                silent
+                    ? "state database \(location): no answer within \(DurationText.format(answerDeadline))"
+                    : "state database \(location): \(Self.describe(error))")
+            if silent || Self.endsTheConnection(error) {
+                Self.close(connection)
+                failure.connectionLost = true
             }
-            throw StoreError("state database \(location): \(Self.describe(error))")
+            throw failure
         }
     }
 
