@@ -47,7 +47,8 @@ final class StateDatabaseConnection: @unchecked Sendable {
         var configuration = try Self.configuration(for: location)
         configuration.options.connectTimeout = .milliseconds(Int64(min(self.answerDeadline, 3) * 1000))
         if serverLimits {
-            let statement = max(1, Int(self.answerDeadline * 1000) - 1000)
+            // Below the client's deadline, so that the server's error says what happened.
+            let statement = Int(max(self.answerDeadline - 1, self.answerDeadline / 2) * 1000)
             configuration.options.additionalStartupParameters = [
                 ("idle_in_transaction_session_timeout", "\(Self.serverIdleInTransaction)s"),
                 ("lock_timeout", "\(Self.serverLockWait)s"),
@@ -107,7 +108,10 @@ final class StateDatabaseConnection: @unchecked Sendable {
         let future = PostgresConnection.connect(
             on: MultiThreadedEventLoopGroup.singleton.next(), configuration: configuration, id: connections, logger: logger)
         do {
-            let made = try future.wait()
+            guard let made = try StateDatabaseSession.wait(for: future, seconds: answerDeadline) else {
+                future.whenSuccess { StateDatabaseSession.close($0) }
+                throw StoreError("no answer within \(DurationText.format(answerDeadline))")
+            }
             connection = made
             lastFailure = nil
             return made
@@ -150,28 +154,43 @@ struct StateDatabaseSession {
     /// Runs `query` and returns its rows.
     @discardableResult
     func query(_ query: PostgresQuery) throws(StoreError) -> PostgresQueryResult {
-        let started = ContinuousClock.now
         let answer = connection.query(query, logger: logger)
-        let deadline = connection.eventLoop.scheduleTask(in: .milliseconds(Int64(answerDeadline * 1000))) { [connection] in
-            Self.close(connection)
-        }
-        defer { deadline.cancel() }
+        let result: PostgresQueryResult?
         do {
-            return try answer.wait()
+            result = try Self.wait(for: answer, seconds: answerDeadline)
         } catch {
             // A connection that failed (not a statement the server refused) is closed
             // here, so that the next call makes a new one.
-            let silent = ContinuousClock.now - started >= .milliseconds(Int64(answerDeadline * 1000))
-            var failure = StoreError(
-                silent
-                    ? "state database \(location): no answer within \(DurationText.format(answerDeadline))"
-                    : "state database \(location): \(Self.describe(error))")
-            if silent || Self.endsTheConnection(error) {
+            var failure = StoreError("state database \(location): \(Self.describe(error))")
+            if Self.endsTheConnection(error) {
                 Self.close(connection)
                 failure.connectionLost = true
             }
             throw failure
         }
+        guard let result else {
+            // Closing does not always fail a query a closing connection has taken: the
+            // caller is not kept waiting for it either way.
+            Self.close(connection)
+            var failure = StoreError("state database \(location): no answer within \(DurationText.format(answerDeadline))")
+            failure.connectionLost = true
+            throw failure
+        }
+        return result
+    }
+
+    /// Waits on the calling thread for `future`, at most `seconds`: its value, or nil when it
+    /// has not completed by then (it may still complete later, unseen).
+    static func wait<T: Sendable>(for future: EventLoopFuture<T>, seconds: TimeInterval) throws -> T? {
+        let done = DispatchSemaphore(value: 0)
+        let outcome = NSLock()
+        nonisolated(unsafe) var result: Result<T, any Error>?
+        future.whenComplete { completed in
+            outcome.withLock { result = completed }
+            done.signal()
+        }
+        guard done.wait(timeout: .now() + seconds) == .success else { return nil }
+        return try outcome.withLock { result }?.get()
     }
 
     /// Closes `connection` without waiting (a connection whose peer went silent may take
