@@ -32,8 +32,11 @@ import HTTPServing
 ///
 /// RED error codes (HTTP 200, `success: false`): 10001 missing `app-key`/`timestamp`/`sign`,
 /// 10002 unknown app-key, 10003 wrong signature, 10004 timestamp too far from the server's
-/// clock (only when `redTimestampTolerance` is set), 10005 invalid parameter, 10006 package
-/// not awaiting audit, 10404 unknown API path (HTTP 404); 429 and 500 with the faults.
+/// clock (only when `redTimestampTolerance` is set), 10005 invalid parameter, 10404 unknown API
+/// path (HTTP 404); 429 and 500 with the faults. An audit of a package unknown (or another
+/// seller's): -2000101; already audited, or past its audit time: -2000202 (as the vendor's).
+/// Ozon's answer calls: 404 code 5 unknown id, 400 code 9 already decided, 409 code 9 approved
+/// automatically at its deadline.
 public final class MarketSimulator: Sendable {
     public let scenario: SimScenario
     /// The instant scenario offsets count from.

@@ -168,6 +168,9 @@ extension SimState {
         switch failure {
         case .notFound: return Self.ozonError(404, code: 5, "cancellation request \(id) not found")
         case .notPending: return Self.ozonError(400, code: 9, "cancellation request \(id) is not in state ON_APPROVAL")
+        case .deadlinePassed(let at):
+            return Self.ozonError(
+                409, code: 9, "cancellation request \(id) was approved automatically at \(SimDates.rfc3339(at, digits: 0))")
         case nil: return .json(value: [:])
         }
     }

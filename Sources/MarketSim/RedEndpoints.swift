@@ -148,7 +148,15 @@ extension SimState {
         let failure = decide(
             where: { $0.marketplace == .red && $0.account == account.appKey && $0.packageID == packageID },
             outcome: outcome, comment: object["audit_reason"]?.stringValue, now: now)
-        if failure != nil { return Self.redFailure(10006, "包裹 \(packageID) 不在待审核状态 (package not awaiting audit)") }
+        switch failure {
+        case .notFound:
+            return Self.redFailure(-2000101, "包裹 \(packageID) 不存在或不属于该商家 (package unknown or not the seller's)")
+        case .notPending:
+            return Self.redFailure(-2000202, "包裹 \(packageID) 状态错误，已审核 (wrong status: already audited)")
+        case .deadlinePassed:
+            return Self.redFailure(-2000202, "包裹 \(packageID) 审核时间已过 (wrong status: the audit time is over)")
+        case nil: break
+        }
         return .json(value: ["success": true, "error_code": 0, "error_msg": "", "data": nil])
     }
 }

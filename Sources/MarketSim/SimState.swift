@@ -154,13 +154,22 @@ final class SimState: @unchecked Sendable {
         withLock {
             let visible = records.indices.filter { match(records[$0]) && records[$0].phase(at: now) != .hidden }
             guard !visible.isEmpty else { return .notFound }
-            guard let index = visible.last(where: { records[$0].phase(at: now) == .pending }) else { return .notPending }
+            guard let index = visible.last(where: { records[$0].phase(at: now) == .pending }) else {
+                if let last = visible.last, case .decided(_, let at, true) = records[last].phase(at: now) { return .deadlinePassed(at) }
+                return .notPending
+            }
             records[index].resolution = (at: now, outcome: outcome, comment: comment)
             return nil
         }
     }
 
-    enum DecideFailure { case notFound, notPending }
+    enum DecideFailure: Equatable {
+        case notFound
+        /// Decided already, by the seller.
+        case notPending
+        /// Decided by the marketplace itself at its deadline, at this instant.
+        case deadlinePassed(Date)
+    }
 
     struct AccountKey: Hashable {
         var marketplace: SimMarketplace

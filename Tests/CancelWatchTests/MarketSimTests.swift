@@ -229,6 +229,44 @@ func smallScenario(unit: SimAuditTimeUnit = .milliseconds) -> SimScenario {
     }
 }
 
+/// The answer calls refuse as the vendors do: an unknown id, a request already decided, and
+/// one whose deadline passed (decided by the marketplace itself) each get their own error.
+@Suite struct MarketSimAnswerErrorTests {
+    /// A signed RED audit call.
+    func audit(_ h: SimHarness, _ body: JSONValue) -> JSONValue? {
+        let path = "/ark/open_api/v0/packages/canceling/audit"
+        let signature = RedSigner.sign(path: path, query: [], appKey: "ak", timestamp: "1764000000", appSecret: "sec")
+        let response = h.sim.handle(
+            ServerRequest(
+                method: "PUT", target: path, headers: ["app-key": "ak", "timestamp": "1764000000", "sign": signature],
+                body: body.serializedData()))
+        return try? JSONParser.parse(response.body)
+    }
+
+    @Test func ozonSaysWhetherARequestIsUnknownAlreadyDecidedOrPastItsDeadline() throws {
+        let h = try SimHarness(smallScenario())
+        let approve = "/v2/conditional-cancellation/approve"
+        #expect(h.ozon(["cancellation_id": 999], clientID: "500", apiKey: "k", path: approve).json?["code"] == 5)
+        let decided = h.ozon(["cancellation_id": 13], clientID: "500", apiKey: "k", path: approve)
+        #expect(decided.status == 400 && decided.json?["code"] == 9)
+        h.clock.advance(by: 121)
+        let late = h.ozon(["cancellation_id": 11], clientID: "500", apiKey: "k", path: approve)
+        #expect(late.status == 409, "\(late.json.map { "\($0)" } ?? "")")
+        #expect(late.json?["message"]?.stringValue?.contains("approved automatically") == true)
+    }
+
+    @Test func redAnswersWithItsErrorCodesForAnUnknownPackageADecidedOneAndOnePastItsDeadline() throws {
+        let h = try SimHarness(smallScenario())
+        #expect(audit(h, ["package_id": "P404", "audit_result": "canceled"])?["error_code"] == -2000101)
+        #expect(audit(h, ["package_id": "P1", "audit_result": "refused", "audit_reason": "shipped"])?["success"] == true)
+        #expect(audit(h, ["package_id": "P1", "audit_result": "canceled"])?["error_code"] == -2000202)
+        h.clock.advance(by: 101)
+        let late = audit(h, ["package_id": "P2", "audit_result": "refused", "audit_reason": "shipped"])
+        #expect(late?["error_code"] == -2000202)
+        #expect(late?["error_msg"]?.stringValue?.contains("audit time is over") == true, "\(late.map { "\($0)" } ?? "")")
+    }
+}
+
 @Suite struct MarketSimRedTests {
     @Test func acceptsASignedRequestOverHTTP() async throws {
         let clock = ManualClock()
