@@ -70,22 +70,3 @@ public struct LeaseClaim: Sendable, Hashable {
     public var token: Int64
     public var ttl: TimeInterval
 }
-
-/// The state file is written by one process at a time (its lock): that process holds every
-/// source, always, and nobody else writes their state.
-extension SQLiteStateStore: SourceLeases {
-    /// The holder of every source: the one process that writes the file.
-    public var instance: String { "this process" }
-
-    public func balanceLeases(sources: [String], ttl: TimeInterval) throws(StoreError) -> LeaseRound {
-        LeaseRound(
-            held: Set(sources).sorted().map { SourceLease(source: $0, holder: instance, expiresAt: .distantFuture, token: 0) },
-            at: Date())
-    }
-
-    /// Nothing to release: the file's lock goes with the process.
-    public func releaseLeases() throws(StoreError) {}
-
-    /// None: a state file has no leases.
-    public func leases() throws(StoreError) -> [SourceLease] { [] }
-}
