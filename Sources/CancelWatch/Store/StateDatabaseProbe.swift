@@ -61,13 +61,10 @@ public final class StateDatabaseProbe: @unchecked Sendable {
         }
         do {
             let connection = try connected(configuration)
-            let query = connection.query("SELECT 1", logger: logger)
-            // A connection whose peer went silent answers nothing: closing it ends the wait.
-            let deadline = connection.eventLoop.scheduleTask(in: .milliseconds(Int64(timeout * 1000))) {
-                StateDatabaseSession.close(connection)
+            // Waited for at most `timeout`, whatever the connection does with the query.
+            guard try StateDatabaseSession.wait(for: connection.query("SELECT 1", logger: logger), seconds: timeout) != nil else {
+                throw StoreError("no answer within \(DurationText.format(timeout))")
             }
-            defer { deadline.cancel() }
-            _ = try query.wait()
             return nil
         } catch {
             if let connection { StateDatabaseSession.close(connection) }
@@ -78,9 +75,12 @@ public final class StateDatabaseProbe: @unchecked Sendable {
 
     private func connected(_ configuration: PostgresConnection.Configuration) throws -> PostgresConnection {
         if let connection, !connection.isClosed { return connection }
-        let made = try PostgresConnection.connect(
-            on: MultiThreadedEventLoopGroup.singleton.next(), configuration: configuration, id: 0, logger: logger
-        ).wait()
+        let connecting = PostgresConnection.connect(
+            on: MultiThreadedEventLoopGroup.singleton.next(), configuration: configuration, id: 0, logger: logger)
+        guard let made = try StateDatabaseSession.wait(for: connecting, seconds: timeout) else {
+            connecting.whenSuccess { StateDatabaseSession.close($0) }
+            throw StoreError("no answer within \(DurationText.format(timeout))")
+        }
         connection = made
         return made
     }
