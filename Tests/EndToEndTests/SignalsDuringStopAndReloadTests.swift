@@ -45,12 +45,15 @@ import Testing
     }
 
     @Test func aSigtermWhileAReloadWaitsForTheRunningPipelineStopsRunCleanlyWithoutStartingTheNewConfig() async throws {
-        // The page in flight ends at its timeout, long after the signals: then the pipeline stops.
-        let (server, setup, run) = try await runHeld(timeout: "20s")
+        // The page in flight is answered only once both signals are in: then the pipeline stops.
+        let (server, setup, run) = try await runHeld()
         defer { server.stop(); setup.shutdown() }
         kill(run.process.processIdentifier, SIGHUP)
         try await eventually("the reload begun\n\(run.stderr)") { run.stderr.contains("reloading the config and the rules") }
-        let status = try await run.stop(signal: SIGTERM, timeout: 60)
+        kill(run.process.processIdentifier, SIGTERM)
+        try await eventually("the graceful stop begun during the reload\n\(run.stderr)") { run.stderr.contains("shutting down") }
+        server.stop()
+        let status = try await run.wait(timeout: 60)
         #expect(status == 0, "\(run.stderr)")
         #expect(run.stderr.contains("stopped"), "\(run.stderr)")
         #expect(!run.stderr.contains("info reloaded"), "\(run.stderr)")
