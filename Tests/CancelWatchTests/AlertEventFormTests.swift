@@ -25,7 +25,7 @@ import Testing
         #expect(
             Set(body.objectValue?.keys.map { $0 } ?? []) == [
                 "version", "id", "event", "rule", "severity", "source", "marketplace", "outcome", "occurred_at", "message", "request",
-                "deadline", "remaining_seconds",
+                "deadline", "remaining_seconds", "actor",
             ])
         #expect(body["version"] == "1" && body["event"] == "firing" && body["outcome"] == .null)
         #expect(body["occurred_at"] == "2026-11-23T19:01:00Z")

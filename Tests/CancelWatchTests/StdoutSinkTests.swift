@@ -120,6 +120,6 @@ final class CapturedLines: @unchecked Sendable {
         #expect(route.sink.name == "console")
         #expect(route.retry == .standard)
         try await route.sink.deliver(SinkTestEvents.firing())
-        #expect(captured.text.hasPrefix("{\"deadline\":"))
+        #expect(captured.text.hasPrefix("{\"actor\":null,\"deadline\":"))
     }
 }

@@ -7,14 +7,14 @@ import Testing
 /// types, nulls and date form are those cancelwatch has always sent.
 @Suite struct WebhookBodyContractTests {
     static let bodyMembers = [
-        "deadline", "event", "id", "marketplace", "message", "occurred_at", "outcome", "remaining_seconds", "request", "rule",
+        "actor", "deadline", "event", "id", "marketplace", "message", "occurred_at", "outcome", "remaining_seconds", "request", "rule",
         "severity", "source", "version",
     ]
     static let requestMembers = ["created_at", "id", "initiator", "order", "raw", "raw_state", "reason", "state"]
 
     /// `SinkTestEvents.firing()` as receivers get it.
     static let firingBody = #"""
-        {"deadline":"2026-11-23T20:06:00Z","event":"firing","id":"3f2a9c0d1e4b5a6978c1d2e3f4a5b6c7","marketplace":"ozon",\#
+        {"actor":null,"deadline":"2026-11-23T20:06:00Z","event":"firing","id":"3f2a9c0d1e4b5a6978c1d2e3f4a5b6c7","marketplace":"ozon",\#
         "message":"ozon 0123-0001-1 auto-approves in 1h 05m","occurred_at":"2026-11-23T19:01:00Z","outcome":null,\#
         "remaining_seconds":3900,"request":{"created_at":"2026-11-23T17:01:00Z","id":"91001","initiator":"CLIENT",\#
         "order":"0123-0001-1","raw":{"cancellation_id":91001,"state":{"state":"ON_APPROVAL"}},"raw_state":"ON_APPROVAL",\#
@@ -24,7 +24,7 @@ import Testing
 
     /// `SinkTestEvents.sourceDown()` as receivers get it.
     static let sourceDownBody = #"""
-        {"deadline":null,"event":"source_down","id":"aa00","marketplace":"xiaohongshu","message":"5 polls failed",\#
+        {"actor":null,"deadline":null,"event":"source_down","id":"aa00","marketplace":"xiaohongshu","message":"5 polls failed",\#
         "occurred_at":"2026-11-23T19:01:00Z","outcome":null,"remaining_seconds":null,"request":null,"rule":null,\#
         "severity":"critical","source":"red-shop","version":"1"}
         """#

@@ -15,7 +15,7 @@ public enum Severity: String, Sendable, Hashable, Codable, CaseIterable, Compara
 ///
 /// Its Codable form is the `generic` webhook body (also what `stdout` prints with
 /// `format: json`, and, in the state file's form, what the outbox keeps): `version`, `id`,
-/// `event`, `rule`, `severity`, `source`, `marketplace`, `outcome`, `occurred_at`,
+/// `event`, `rule`, `severity`, `source`, `marketplace`, `outcome`, `actor`, `occurred_at`,
 /// `message`, `request`, `deadline`, `remaining_seconds`, every one present (null where it
 /// does not apply). `sinks` is not part of it.
 public struct AlertEvent: Sendable, Hashable {
@@ -32,6 +32,9 @@ public struct AlertEvent: Sendable, Hashable {
         case sourceDown = "source_down"
         /// Polls of `source` succeed again.
         case sourceUp = "source_up"
+        /// A rule answered the request, or would have in dry-run (`outcome` says which answer,
+        /// `message` what came of it).
+        case action
     }
 
     /// The same across retries and restarts: derived from source, request, rule, kind and occurrence.
@@ -44,8 +47,11 @@ public struct AlertEvent: Sendable, Hashable {
     public var marketplace: Marketplace
     /// The request it is about; nil for source events.
     public var request: CancellationRequest?
-    /// For `resolved`: approved, rejected or vanished.
+    /// For `resolved`: approved, rejected or vanished; for `action`: what the answer asks for.
     public var outcome: Outcome?
+    /// Who answered the request through cancelwatch, for `resolved` and `action`; nil when
+    /// nobody did (the marketplace, or the seller elsewhere).
+    public var actor: AnswerActor?
     public var occurredAt: Date
     /// The rule's rendered message (or the health message).
     public var message: String
@@ -54,7 +60,8 @@ public struct AlertEvent: Sendable, Hashable {
 
     public init(
         id: String, kind: Kind, rule: String, severity: Severity, source: String, marketplace: Marketplace,
-        request: CancellationRequest?, outcome: Outcome? = nil, occurredAt: Date, message: String, sinks: [String]
+        request: CancellationRequest?, outcome: Outcome? = nil, actor: AnswerActor? = nil, occurredAt: Date, message: String,
+        sinks: [String]
     ) {
         self.id = id
         self.kind = kind
@@ -65,6 +72,7 @@ public struct AlertEvent: Sendable, Hashable {
         // An event may wait long for its sink: its request does not keep the page it was read from.
         self.request = request?.owningItsRaw()
         self.outcome = outcome
+        self.actor = actor
         self.occurredAt = occurredAt
         self.message = message
         self.sinks = sinks
@@ -92,7 +100,7 @@ extension AlertEvent: Codable {
     enum CodingKeys: String, CodingKey {
         case version, id
         case kind = "event"
-        case rule, severity, source, marketplace, outcome
+        case rule, severity, source, marketplace, outcome, actor
         case occurredAt = "occurred_at"
         case message, request, deadline
         case remainingSeconds = "remaining_seconds"
@@ -111,6 +119,7 @@ extension AlertEvent: Codable {
         try container.encode(source, forKey: .source)
         try container.encode(marketplace, forKey: .marketplace)
         try container.encodeIfPresent(outcome, forKey: .outcome)
+        try container.encodeIfPresent(actor?.description, forKey: .actor)
         try container.encode(occurredAt, forKey: .occurredAt)
         try container.encode(message, forKey: .message)
         try container.encodeIfPresent(request, forKey: .request)
@@ -128,6 +137,7 @@ extension AlertEvent: Codable {
             marketplace: try container.decode(Marketplace.self, forKey: .marketplace),
             request: try container.decodeIfPresent(CancellationRequest.self, forKey: .request),
             outcome: try container.decodeIfPresent(Outcome.self, forKey: .outcome),
+            actor: try container.decodeIfPresent(String.self, forKey: .actor).flatMap(AnswerActor.init),
             occurredAt: try container.decode(Date.self, forKey: .occurredAt), message: try container.decode(String.self, forKey: .message),
             sinks: [])
     }
