@@ -61,6 +61,10 @@ final class NullStore: StateStore {
     func nextDeliveryAttempt(sink: String) throws(StoreError) -> Date? { nil }
     func recordDelivery(_ result: DeliveryResult) throws(StoreError) {}
     func outboxCounts() throws(StoreError) -> [OutboxCount] { [] }
+    func beginAnswer(_ record: AnswerRecord) throws(StoreError) -> AnswerRecord? { nil }
+    func finishAnswer(_ request: RequestKey, state: AnswerRecord.State, message: String, at: Date) throws(StoreError) {}
+    func answers(for requests: [RequestKey]) throws(StoreError) -> [RequestKey: AnswerRecord] { [:] }
+    func answerCount(by kind: AnswerActor.Kind, since: Date) throws(StoreError) -> Int { 0 }
 }
 
 /// Generates Ozon pages on demand (page `n` of account `k` is always the same), so a

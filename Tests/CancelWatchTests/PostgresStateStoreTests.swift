@@ -33,7 +33,7 @@ import Testing
         #expect(try await PostgresStores.query("SELECT max(version) FROM cancelwatch_schema", at: location) == ["\(current)"])
         let tables = try await PostgresStores.query(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename", at: location)
-        #expect(tables == ["alerts", "cancelwatch_schema", "leases", "outbox", "replicas", "requests", "source_health"])
+        #expect(tables == ["alerts", "answers", "cancelwatch_schema", "leases", "outbox", "replicas", "requests", "source_health"])
         #expect(try await offPool { try store.loadTracked().isEmpty && store.outboxCounts().isEmpty })
         // Opening again migrates nothing.
         _ = try await PostgresStores.open(location)

@@ -94,6 +94,26 @@ public final class PostgresStateStore: StateStore {
         [
             "ALTER TABLE replicas ADD COLUMN process text NOT NULL DEFAULT ''",
         ],
+        // The answer journal (PostgresStateStore+Answers.swift).
+        [
+            """
+            CREATE TABLE answers (
+                source bytea NOT NULL,
+                request_id bytea NOT NULL,
+                order_id bytea NOT NULL,
+                decision text NOT NULL,
+                comment bytea NOT NULL,
+                actor bytea NOT NULL,
+                actor_kind text NOT NULL,
+                state text NOT NULL,
+                started_at double precision NOT NULL,
+                finished_at double precision,
+                message bytea NOT NULL,
+                PRIMARY KEY (source, request_id)
+            )
+            """,
+            "CREATE INDEX answers_by_actor ON answers (actor_kind, started_at)",
+        ],
     ]
     static var schemaVersion: Int { migrations.count }
     /// The advisory lock every replica takes while it migrates ("cwschema").
@@ -570,7 +590,7 @@ public final class PostgresStateStore: StateStore {
 
     /// A time as the database keeps it; a time that is not a number is refused (as the
     /// state file refuses it), so that nothing half-written reads back as "due now".
-    private func seconds(_ date: Date) throws(StoreError) -> Double {
+    func seconds(_ date: Date) throws(StoreError) -> Double {
         let value = date.timeIntervalSince1970
         guard value.isFinite else {
             throw StoreError("state database \(location): a time is not a finite number (\(value)); nothing was written")
@@ -581,7 +601,7 @@ public final class PostgresStateStore: StateStore {
     /// A key or a text from outside as the database keeps it: its UTF-8 bytes.
     func bytes(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
 
-    private func seconds(_ date: Date?) throws(StoreError) -> Double? {
+    func seconds(_ date: Date?) throws(StoreError) -> Double? {
         guard let date else { return nil }
         return try seconds(date)
     }

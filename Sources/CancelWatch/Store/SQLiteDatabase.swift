@@ -11,6 +11,8 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
     public var supplanted = false
     /// The database connection the call used is gone (closed, or closing): the next call makes a new one.
     var connectionLost = false
+    /// The state file's lock is held by another process (a watcher runs).
+    var lockHeld = false
     public init(_ message: String, lostLease: String? = nil, supplanted: Bool = false) {
         self.message = message
         self.lostLease = lostLease

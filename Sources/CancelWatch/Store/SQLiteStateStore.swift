@@ -3,9 +3,10 @@ import Foundation
 /// The state file: an embedded SQLite database in WAL mode, mode 0600 (made so on every
 /// open), written by one process at a time (``StateFileLock``).
 public final class SQLiteStateStore: StateStore {
-    /// 2: a request's fields in one column (`fields`, its Codable form); outbox events in
-    /// their Codable form with their sinks beside them. 1: a column per field.
-    static let schemaVersion: Int64 = 2
+    /// 3: the answer journal (`answers`). 2: a request's fields in one column (`fields`, its
+    /// Codable form); outbox events in their Codable form with their sinks beside them.
+    /// 1: a column per field.
+    static let schemaVersion: Int64 = 3
     let database: SQLiteDatabase
     /// Held while the store is open for writing.
     private let lock: StateFileLock?
@@ -19,17 +20,52 @@ public final class SQLiteStateStore: StateStore {
     /// Opens the state file, creating it when absent. A file that is not a cancelwatch
     /// state file is reported, never replaced. Opening for writing takes the state
     /// file's lock, or throws naming the process that holds it; reading takes no lock.
-    public init(path: String, readOnly: Bool = false) throws(StoreError) {
-        if readOnly && !FileManager.default.fileExists(atPath: path) {
+    public convenience init(path: String, readOnly: Bool = false) throws(StoreError) {
+        try self.init(path: path, access: readOnly ? .read : .write)
+    }
+
+    /// How a process opens the state file.
+    public enum Access: Sendable {
+        /// The watcher: takes the lock, creates or converts the file.
+        case write
+        /// Beside a running watcher (`status`): takes no lock, writes nothing.
+        case read
+        /// To answer requests (`approve`, `refuse`): as `write` when no watcher runs; beside a
+        /// running one, without the lock, writing the answer journal alone (the file must be
+        /// in this version's schema, which that watcher made it).
+        case answer
+    }
+
+    public init(path: String, access: Access) throws(StoreError) {
+        if access != .write && !FileManager.default.fileExists(atPath: path) {
             throw StoreError("state file \(path) does not exist yet: run `cancelwatch once` or `cancelwatch run` first")
         }
         // The lock first: a process refused by it never opens the file nor changes its mode.
-        if !readOnly { try SQLiteDatabase.requireDirectory(of: path) }
-        lock = readOnly ? nil : try StateFileLock(statePath: path)
+        if access != .read { try SQLiteDatabase.requireDirectory(of: path) }
+        var besideWatcher = false
+        switch access {
+        case .read: lock = nil
+        case .write: lock = try StateFileLock(statePath: path)
+        case .answer:
+            do {
+                lock = try StateFileLock(statePath: path)
+            } catch where error.lockHeld {
+                lock = nil
+                besideWatcher = true
+            }
+        }
+        let readOnly = access == .read
         database = try SQLiteDatabase(path: path, readOnly: readOnly)
         schema1 = readOnly ? try Self.columns(of: "requests", in: database).contains("order_id") : false
         if readOnly {
             try checkVersion()
+        } else if besideWatcher {
+            var version: Int64 = 0
+            try database.query("PRAGMA user_version") { row in version = row.integer(0) }
+            guard version == Self.schemaVersion else {
+                throw StoreError(
+                    "state file \(path) is in use by a cancelwatch of another version (schema \(version), this one writes \(Self.schemaVersion)): answer with that version, or restart the watcher with this one")
+            }
         } else {
             try migrate()
         }
@@ -98,6 +134,7 @@ public final class SQLiteStateStore: StateStore {
                     PRIMARY KEY (event_id, sink)
                 );
                 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (sink, status, next_attempt_at);
+                \(Self.answersTable)
                 PRAGMA user_version = \(Self.schemaVersion);
                 """)
         }

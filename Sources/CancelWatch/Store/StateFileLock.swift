@@ -55,8 +55,10 @@ final class StateFileLock: Sendable {
             guard failure == EWOULDBLOCK else {
                 throw StoreError("state file \(statePath): cannot lock \(path): \(String(cString: strerror(failure)))")
             }
-            throw StoreError(
+            var error = StoreError(
                 "state file \(statePath) is in use by another cancelwatch (pid \(holder ?? "unknown"), lock \(path)): one state file has one watcher; stop that process, or give this one a state file of its own")
+            error.lockHeld = true
+            throw error
         }
         let pid = Array("\(getpid())\n".utf8)
         if ftruncate(descriptor, 0) == 0 {

@@ -32,7 +32,7 @@ public struct SourceHealth: Sendable, Hashable {
 /// Where cancelwatch keeps what must survive a restart and be visible to a second
 /// process (`status`). SQLite today; a shared PostgreSQL store can come behind the
 /// same protocol.
-public protocol StateStore: Sendable {
+public protocol StateStore: AnswerJournal {
     /// Every tracked request (open and recently closed).
     func loadTracked() throws(StoreError) -> [TrackedRequest]
     /// Every tracked request, each raw object pruned to `paths` as it is read (with the

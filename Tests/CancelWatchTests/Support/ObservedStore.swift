@@ -63,6 +63,22 @@ class ObservedStore: StateStore, @unchecked Sendable {
         try willCall("outboxCounts")
         return try inner.outboxCounts()
     }
+    func beginAnswer(_ record: AnswerRecord) throws(StoreError) -> AnswerRecord? {
+        try willCall("beginAnswer")
+        return try inner.beginAnswer(record)
+    }
+    func finishAnswer(_ request: RequestKey, state: AnswerRecord.State, message: String, at: Date) throws(StoreError) {
+        try willCall("finishAnswer")
+        try inner.finishAnswer(request, state: state, message: message, at: at)
+    }
+    func answers(for requests: [RequestKey]) throws(StoreError) -> [RequestKey: AnswerRecord] {
+        try willCall("answers")
+        return try inner.answers(for: requests)
+    }
+    func answerCount(by kind: AnswerActor.Kind, since: Date) throws(StoreError) -> Int {
+        try willCall("answerCount")
+        return try inner.answerCount(by: kind, since: since)
+    }
 }
 
 /// A state file that refuses `calls` while `refusing` is set: by default the writes of
