@@ -108,10 +108,12 @@ enum Decisions {
         var states: [PackedAlert?] = []
     }
 
-    /// Closes `request`'s alerts at `now`; `states` by the rules' positions.
-    static func close(_ request: CancellationRequest, as closing: Closing, states: [PackedAlert?], rules: [AlertRule], now: Date)
-        -> CloseDecision
-    {
+    /// Closes `request`'s alerts at `now`; `states` by the rules' positions. `actor`: who
+    /// answered it through cancelwatch, named by its `resolved` events.
+    static func close(
+        _ request: CancellationRequest, as closing: Closing, states: [PackedAlert?], rules: [AlertRule], actor: AnswerActor? = nil,
+        now: Date
+    ) -> CloseDecision {
         var result = CloseDecision()
         for (index, rule) in rules.enumerated() {
             guard index < states.count, var state = states[index], !state.closed else {
@@ -135,14 +137,16 @@ enum Decisions {
             case .resolved(let how):
                 kind = .resolved
                 outcome = how
-                text = "\(request.marketplace.rawValue) \(request.source) \(request.order): cancellation request \(how.rawValue) (rule \(rule.name))"
+                let by = actor.map { " by \($0)" } ?? ""
+                text = "\(request.marketplace.rawValue) \(request.source) \(request.order): cancellation request \(how.rawValue)\(by) (rule \(rule.name))"
             }
             result.events.append(
                 AlertEvent(
                     id: AlertEvent.makeID(
                         source: request.source, request: request.id, rule: rule.name, kind: kind, occurrence: Int(state.firings)),
                     kind: kind, rule: rule.name, severity: rule.severity, source: request.source, marketplace: request.marketplace,
-                    request: request, outcome: outcome, occurredAt: now, message: text, sinks: rule.notify))
+                    request: request, outcome: outcome, actor: kind == .resolved ? actor : nil, occurredAt: now, message: text,
+                    sinks: rule.notify))
         }
         return result
     }

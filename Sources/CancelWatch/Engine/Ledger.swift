@@ -520,6 +520,7 @@ public actor Ledger {
         guard !changes.isEmpty else { return }
         var touched: [Int32: CancellationRequest?] = [:]
         var order: [Int32] = []
+        let answered = answerers(of: changes)
         for change in changes {
             let tracked = change.tracked
             step.tracked.append(tracked)
@@ -533,12 +534,31 @@ public actor Ledger {
                 }
                 if touched.updateValue(tracked.hasWholeRaw ? tracked.request : nil, forKey: slot) == nil { order.append(slot) }
             case .resolved(_, let outcome):
-                close(slot, as: .resolved(outcome), request: tracked.request, wholeRaw: tracked.hasWholeRaw, now: now, into: &step)
+                close(
+                    slot, as: .resolved(outcome), request: tracked.request, wholeRaw: tracked.hasWholeRaw,
+                    actor: answered[tracked.key].flatMap { $0.decision.outcome == outcome ? $0.actor : nil }, now: now, into: &step)
             case .expired:
                 close(slot, as: .expired, request: tracked.request, wholeRaw: tracked.hasWholeRaw, now: now, into: &step)
             }
         }
         evaluate(order.map { ($0, touched[$0] ?? nil) }, now: now, into: &step)
+    }
+
+    /// The answers cancelwatch recorded for the requests `changes` resolve (that may have
+    /// applied): whose answer a `resolved` event names. None when the journal cannot be read:
+    /// the events go out without it.
+    private func answerers(of changes: RequestChanges) -> [RequestKey: AnswerRecord] {
+        let keys = changes.compactMap { change -> RequestKey? in
+            guard case .resolved(let tracked, let outcome) = change, outcome != .vanished else { return nil }
+            return tracked.key
+        }
+        guard !keys.isEmpty else { return [:] }
+        do {
+            return try store.answers(for: keys).filter { $0.value.state.mayHaveApplied }
+        } catch {
+            logger.warning("could not read the answer journal: resolved events name no actor (\(error.description))")
+            return [:]
+        }
     }
 
     /// Evaluates every rule for the pending requests in `slots` at `now`, and sets their
@@ -569,15 +589,15 @@ public actor Ledger {
     /// Closes the alerts of the request in `slot`: each rule's state closed, with
     /// `resolved`/`expired` for those that fired.
     private func close(
-        _ slot: Int32, as closing: Decisions.Closing, request: CancellationRequest, wholeRaw: Bool, now: Date,
-        into step: inout StoreChanges
+        _ slot: Int32, as closing: Decisions.Closing, request: CancellationRequest, wholeRaw: Bool, actor: AnswerActor? = nil,
+        now: Date, into step: inout StoreChanges
     ) {
         storage.schedule(slot, at: nil)
         let alerts = storage.alerts(at: slot)
         guard !alerts.isEmpty else { return }
         var states = [PackedAlert?](repeating: nil, count: rules.count)
         for alert in alerts where Int(alert.rule) < states.count { states[Int(alert.rule)] = alert }
-        let decision = Decisions.close(request, as: closing, states: states, rules: rules, now: now)
+        let decision = Decisions.close(request, as: closing, states: states, rules: rules, actor: actor, now: now)
         for (index, state) in decision.states.enumerated() {
             guard let state else { continue }
             storage.setAlert(state, at: slot)
