@@ -9,7 +9,7 @@ struct CancelWatchCommand: AsyncParsableCommand {
         version: CancelWatchVersion.current,
         subcommands: [
             DemoCommand.self, RunCommand.self, OnceCommand.self, CheckCommand.self, TestCommand.self,
-            SimulateCommand.self, StatusCommand.self,
+            SimulateCommand.self, StatusCommand.self, ApproveCommand.self, RefuseCommand.self,
         ]
     )
 

@@ -34,6 +34,14 @@ public struct AnswerResult: Sendable, Hashable {
     public var answer: Answer
     public var kind: Kind
 
+    public init(source: String, id: String, request: CancellationRequest?, answer: Answer, kind: Kind) {
+        self.source = source
+        self.id = id
+        self.request = request
+        self.answer = answer
+        self.kind = kind
+    }
+
     /// Only an answer the marketplace took.
     public var accepted: Bool { kind == .sent(.accepted) }
 
@@ -187,7 +195,6 @@ public struct Answerer: Sendable {
         let level: Logger.Level =
             switch result.kind {
             case .sent(.accepted): .notice
-            case .sent(.unknown): .error
             default: .warning
             }
         logger.log(level: level, "\(result.line)", metadata: ["actor": "\(actor)"])

@@ -15,12 +15,20 @@ public enum ConfiguredState: Sendable {
     public static func open(_ config: CancelWatchConfig, readOnly: Bool = false, instance: InstanceID? = nil) throws(StoreError)
         -> ConfiguredState
     {
+        try open(config, access: readOnly ? .read : .write, instance: instance)
+    }
+
+    /// `access` as the state file takes it (``SQLiteStateStore/Access``); a database is
+    /// shared anyway, and answering writes its journal as a watcher writes its state.
+    public static func open(_ config: CancelWatchConfig, access: SQLiteStateStore.Access, instance: InstanceID? = nil)
+        throws(StoreError) -> ConfiguredState
+    {
         if let location = config.stateDatabase {
             return .database(
                 try PostgresStateStore(
-                    location: location, instance: instance?.value ?? PostgresStateStore.newInstance(), readOnly: readOnly))
+                    location: location, instance: instance?.value ?? PostgresStateStore.newInstance(), readOnly: access == .read))
         }
-        return .file(try SQLiteStateStore(path: config.state, readOnly: readOnly))
+        return .file(try SQLiteStateStore(path: config.state, access: access))
     }
 
     public var store: any StateStore {
