@@ -38,13 +38,17 @@ public struct HTTPRequest: Sendable {
     /// Past `maxResponseBytes`, answer with the start of the body (`bodyTruncated`) instead of
     /// failing: for a caller that judges by the status (a webhook's reply).
     public var cutsLongAnswer: Bool
+    /// Sent on a connection of its own, never a kept-alive one: libcurl sends a request again
+    /// by itself when a reused connection closes before any answer, and a call that must not
+    /// reach the server twice (answering a request) cannot allow that.
+    public var sendsOnce: Bool
 
     public static let defaultMaxResponseBytes = 64 << 20
 
     public init(
         method: String, url: String, headers: [HTTPHeader] = [], body: Data? = nil, timeout: TimeInterval = 30,
         tls: TLSOptions = TLSOptions(), maxResponseBytes: Int = HTTPRequest.defaultMaxResponseBytes,
-        cutsLongAnswer: Bool = false
+        cutsLongAnswer: Bool = false, sendsOnce: Bool = false
     ) {
         self.method = method
         self.url = url
@@ -54,6 +58,7 @@ public struct HTTPRequest: Sendable {
         self.tls = tls
         self.maxResponseBytes = maxResponseBytes
         self.cutsLongAnswer = cutsLongAnswer
+        self.sendsOnce = sendsOnce
     }
 }
 
@@ -86,6 +91,10 @@ public struct TransportError: Error, Sendable, CustomStringConvertible {
     /// curl's code and its explanation, e.g. `7: Couldn't connect to server`.
     public var code: Int
     public var message: String
+    /// False only when the request cannot have reached the server: no connection was made
+    /// (refused, a name that does not resolve, a failed TLS handshake) or it was refused
+    /// before sending. A timeout or a connection lost may come after the server read it.
+    public var mayHaveBeenSent = true
 
     public var description: String { "\(kind.rawValue) error (curl \(code)): \(message)" }
 }
@@ -149,7 +158,9 @@ public final class CurlHTTPTransport: HTTPTransport {
         }) {
             let name = ControlScalars.first(in: header.name) == nil ? "'\(header.name)'" : "a header name"
             return .failure(
-                TransportError(kind: .other, code: -1, message: "\(name) holds a control character; the request was not sent"))
+                TransportError(
+                    kind: .other, code: -1, message: "\(name) holds a control character; the request was not sent",
+                    mayHaveBeenSent: false))
         }
         let box: HandleBox
         if let existing = context.storage["curl"] as? HandleBox {
@@ -157,7 +168,7 @@ public final class CurlHTTPTransport: HTTPTransport {
             curl_easy_reset(box.handle)
         } else {
             guard let handle = curl_easy_init() else {
-                return .failure(TransportError(kind: .other, code: -1, message: "curl_easy_init failed"))
+                return .failure(TransportError(kind: .other, code: -1, message: "curl_easy_init failed", mayHaveBeenSent: false))
             }
             box = HandleBox(handle)
             context.storage["curl"] = box
@@ -181,6 +192,7 @@ public final class CurlHTTPTransport: HTTPTransport {
             _ = cw_easy_setopt_long(curl, CURLOPT_TIMEOUT_MS, curlMilliseconds(request.timeout))
             _ = cw_easy_setopt_long(curl, CURLOPT_CONNECTTIMEOUT_MS, curlMilliseconds(min(request.timeout, 10)))
             _ = cw_easy_setopt_long(curl, CURLOPT_FOLLOWLOCATION, 0)
+            if request.sendsOnce { _ = cw_easy_setopt_long(curl, CURLOPT_FRESH_CONNECT, 1) }
             _ = cw_easy_setopt_string(curl, CURLOPT_PROTOCOLS_STR, "http,https")
             _ = cw_easy_setopt_string(curl, CURLOPT_USERAGENT, userAgent)
             _ = cw_easy_setopt_string(curl, CURLOPT_ACCEPT_ENCODING, "")
@@ -245,11 +257,25 @@ public final class CurlHTTPTransport: HTTPTransport {
         guard code == CURLE_OK || buffer.tooLarge else {
             let detail = curlErrorText(errorBuffer)
             let message = detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail
-            return .failure(TransportError(kind: errorKind(code), code: Int(code.rawValue), message: message))
+            return .failure(
+                TransportError(
+                    kind: errorKind(code), code: Int(code.rawValue), message: message, mayHaveBeenSent: mayHaveBeenSent(code)))
         }
         var status = 0
         _ = cw_easy_getinfo_long(curl, CURLINFO_RESPONSE_CODE, &status)
         return .success(HTTPResponse(status: status, headers: buffer.headers, body: buffer.body, bodyTruncated: buffer.tooLarge))
+    }
+
+    /// Whether a transfer that failed with `code` may have sent its request: not when it
+    /// failed before a connection (and its TLS handshake) was made.
+    static func mayHaveBeenSent(_ code: CURLcode) -> Bool {
+        switch code {
+        case CURLE_COULDNT_CONNECT, CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_RESOLVE_PROXY, CURLE_SSL_CONNECT_ERROR,
+            CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CERTPROBLEM, CURLE_SSL_CIPHER, CURLE_SSL_CACERT_BADFILE,
+            CURLE_UNSUPPORTED_PROTOCOL, CURLE_URL_MALFORMAT:
+            return false
+        default: return true
+        }
     }
 
     static func errorKind(_ code: CURLcode) -> TransportError.Kind {

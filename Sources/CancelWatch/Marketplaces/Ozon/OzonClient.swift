@@ -118,13 +118,7 @@ public struct OzonClient: MarketplaceClient {
                 "filters": .object(filters), "limit": .integer(Int64(Self.pageLimit)), "last_id": .integer(lastID),
                 "with": ["counter": true],
             ]
-            let request = HTTPRequest(
-                method: "POST", url: account.baseURL + Self.listPath,
-                headers: [
-                    HTTPHeader("Client-Id", account.clientID), HTTPHeader("Api-Key", account.apiKey),
-                    HTTPHeader("Content-Type", "application/json"), HTTPHeader("Accept", "application/json"),
-                ],
-                body: body.serializedData(), timeout: account.timeout)
+            let request = post(Self.listPath, body)
             let page = try await sendWithRetry(
                 source: source, transport: transport, clock: clock, policy: retry, scrubber: scrubber, secretHeaders: Self.secretHeaders,
                 makeRequest: { _ in request }
@@ -176,6 +170,17 @@ public struct OzonClient: MarketplaceClient {
         return result
     }
 
+    /// A call to `path` with `body`, the account's credentials and timeout.
+    func post(_ path: String, _ body: JSONValue) -> HTTPRequest {
+        HTTPRequest(
+            method: "POST", url: account.baseURL + path,
+            headers: [
+                HTTPHeader("Client-Id", account.clientID), HTTPHeader("Api-Key", account.apiKey),
+                HTTPHeader("Content-Type", "application/json"), HTTPHeader("Accept", "application/json"),
+            ],
+            body: body.serializedData(), timeout: account.timeout)
+    }
+
     func interpret(_ response: HTTPResponse, scrubber: SecretScrubber) throws(PollError) -> OzonWire.Page {
         let status = response.status
         guard (200..<300).contains(status) else {
@@ -200,6 +205,65 @@ public struct OzonClient: MarketplaceClient {
             return try OzonWire.decodePage(response.body)
         } catch {
             throw PollError(source: source, kind: .decoding, status: status, message: error.message)
+        }
+    }
+}
+
+extension OzonClient: AnsweringClient {
+    public static let approvePath = "/v2/conditional-cancellation/approve"
+    public static let rejectPath = "/v2/conditional-cancellation/reject"
+
+    /// `POST …/approve` or `…/reject` with `{cancellation_id, comment}` (the comment left out
+    /// of an approval without one). An id that is not a cancellation id is refused unsent.
+    public func answer(_ request: CancellationRequest, with answer: Answer) async -> AnswerOutcome {
+        guard let id = OzonWire.cancellationID(request.id) else {
+            return scrubber.oneLine(
+                .refused(
+                    AnswerRefusal(
+                        kind: .unknownRequest,
+                        message: "not sent: '\(TextCut.cut(request.id, limit: 64))' is not an Ozon cancellation id (decimal digits)")))
+        }
+        var body: [String: JSONValue] = ["cancellation_id": .integer(id)]
+        if answer.decision == .refuse || !answer.comment.isEmpty { body["comment"] = .string(answer.comment) }
+        let path = answer.decision == .approve ? Self.approvePath : Self.rejectPath
+        let call = post(path, .object(body))
+        return await sendAnswer(
+            transport: transport, clock: clock, policy: retry, scrubber: scrubber, secretHeaders: Self.secretHeaders,
+            makeRequest: { _ in call }
+        ) { response, scrubber in Self.answerOutcome(response, path: path, scrubber: scrubber) }
+    }
+
+    /// What Ozon's answer to an answer call says: 200 (an empty body or any JSON object) took
+    /// it; a `{code, message}` error says why not (404 unknown id, 400 code 9 decided already,
+    /// 409 past its deadline, 403 no permission or the offer not signed); a 404 without that
+    /// body is the call itself gone; a 5xx or an unreadable 200 may have applied it.
+    static func answerOutcome(_ response: HTTPResponse, path: String, scrubber: SecretScrubber) -> AnswerOutcome {
+        let status = response.status
+        let body = response.body
+        if (200..<300).contains(status) {
+            if body.allSatisfy({ [0x20, 0x09, 0x0A, 0x0D].contains($0) }) { return .accepted }
+            if case .object? = try? JSONParser.parse(body) { return .accepted }
+            return .unknown(
+                "HTTP \(status) with an answer that is not a JSON object (\(scrubber.answerExcerpt(of: body))); \(AnswerOutcome.mayHaveApplied)")
+        }
+        let error = OzonWire.errorBody(body)
+        let text = error.map { $0.text.isEmpty ? "no message" : $0.text } ?? scrubber.answerExcerpt(of: body)
+        func refused(_ kind: AnswerRefusal.Kind, _ message: String = text) -> AnswerOutcome {
+            .refused(AnswerRefusal(kind: kind, status: status, code: error?.code.map { String($0) }, message: message))
+        }
+        switch status {
+        case 404 where error == nil: return refused(.endpointGone, "POST \(path) is not there (\(text))")
+        case 404: return refused(.unknownRequest)
+        case 409: return refused(.deadlinePassed)
+        case 401: return refused(.auth, text + " (check client_id and api_key)")
+        case 403:
+            let lowered = text.lowercased()
+            let credentials = lowered.contains("api-key") || lowered.contains("api key") || lowered.contains("client-id")
+            return credentials ? refused(.auth, text + " (check client_id and api_key)") : refused(.noPermission)
+        case 429: return refused(.rateLimited)
+        case 400 where error?.code == 9 || text.lowercased().contains("already"): return refused(.alreadyDecided)
+        case 400..<500: return refused(.other)
+        default: return .unknown("HTTP \(status): \(text); \(AnswerOutcome.mayHaveApplied)")
         }
     }
 }

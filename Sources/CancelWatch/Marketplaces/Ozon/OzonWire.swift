@@ -220,9 +220,22 @@ enum OzonWire {
 
     /// `{code, message, details}` with `details` as an array or a string.
     static func errorMessage(_ body: Data) -> String? {
+        guard let error = errorBody(body) else { return nil }
+        return ([error.code.map { "code \($0)" }] + [error.text.isEmpty ? nil : error.text]).compactMap { $0 }
+            .joined(separator: ": ")
+    }
+
+    /// An error answer's `code`, and its `message` and `details` as one text.
+    struct ErrorBody {
+        var code: Int64?
+        var text: String
+    }
+
+    /// The `{code, message, details}` body, or nil when the body is not one (a proxy's page).
+    static func errorBody(_ body: Data) -> ErrorBody? {
         guard let value = try? JSONParser.parse(body), case .object = value else { return nil }
         var parts: [String] = []
-        if let code = value["code"]?.lenientInt64 { parts.append("code \(code)") }
+        let code = value["code"]?.lenientInt64
         if let message = value["message"]?.stringValue, !message.isEmpty { parts.append(message) }
         switch value["details"] {
         case .string(let s)? where !s.isEmpty: parts.append("details: \(s)")
@@ -230,7 +243,16 @@ enum OzonWire {
             parts.append("details: " + list.map { $0.stringValue ?? $0.serialized() }.joined(separator: "; "))
         default: break
         }
-        return parts.isEmpty ? nil : parts.joined(separator: ": ")
+        return code == nil && parts.isEmpty ? nil : ErrorBody(code: code, text: parts.joined(separator: ": "))
+    }
+
+    /// A request id as a `cancellation_id`: decimal digits only, as Ozon lists them (no sign,
+    /// no leading zero, within Int64); nil for anything else.
+    static func cancellationID(_ id: String) -> Int64? {
+        guard !id.isEmpty, id.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }),
+            let value = Int64(id), String(value) == id
+        else { return nil }
+        return value
     }
 }
 

@@ -250,7 +250,7 @@ public final class RedClient: MarketplaceClient {
             // Signed afresh for every try: a retry never reuses an old timestamp.
             let call = try await sendWithRetry(
                 source: source, transport: transport, clock: clock, policy: retry, scrubber: scrubber, secretHeaders: Self.secretHeaders,
-                makeRequest: { sentAt in signedRequest(query: pageQuery, sentAt: sentAt) }
+                makeRequest: { sentAt in signedRequest(method: "GET", path: Self.listPath, query: pageQuery, sentAt: sentAt) }
             ) { (response, scrubber) throws(PollError) -> RedWire.Page in try interpret(response, scrubber: scrubber) }
             let page = call.value
             pages += 1
@@ -277,18 +277,22 @@ public final class RedClient: MarketplaceClient {
         return pages
     }
 
-    private func signedRequest(query: [(String, String)], sentAt: Date) -> HTTPRequest {
+    /// A call signed at `sentAt`: the query and the `app-key` and `timestamp` headers signed,
+    /// the body not.
+    private func signedRequest(method: String, path: String, query: [(String, String)], body: Data? = nil, sentAt: Date)
+        -> HTTPRequest
+    {
         let timestamp = String(Self.seconds(sentAt))
         let sign = RedSigner.sign(
-            path: Self.listPath, query: query, appKey: account.appKey, timestamp: timestamp, appSecret: account.appSecret)
+            path: path, query: query, appKey: account.appKey, timestamp: timestamp, appSecret: account.appSecret)
         let queryString = query.map { "\(percentEncode($0.0))=\(percentEncode($0.1))" }.joined(separator: "&")
         return HTTPRequest(
-            method: "GET", url: account.baseURL + Self.listPath + "?" + queryString,
+            method: method, url: account.baseURL + path + (query.isEmpty ? "" : "?" + queryString),
             headers: [
                 HTTPHeader("app-key", account.appKey), HTTPHeader("timestamp", timestamp), HTTPHeader("sign", sign),
                 HTTPHeader("Content-Type", "application/json;charset=utf-8"),
             ],
-            timeout: account.timeout)
+            body: body, timeout: account.timeout)
     }
 
     /// `scrubber` knows this try's credentials: a body excerpt is scrubbed before it is cut
@@ -317,12 +321,85 @@ public final class RedClient: MarketplaceClient {
             case .decoding(let message):
                 throw PollError(source: source, kind: .decoding, status: status, message: message)
             case .api(let code, let message):
-                let lowered = message.lowercased()
-                let auth = lowered.contains("sign") || lowered.contains("app-key") || lowered.contains("appkey")
-                    || lowered.contains("auth")
+                let auth = RedWire.isAuthFailure(message)
                 throw PollError(
                     source: source, kind: auth ? .auth : .api, status: status,
                     message: "error_code \(code): \(message)" + (auth ? " (check app_key and app_secret)" : ""))
+            }
+        }
+    }
+}
+
+extension RedClient: AnsweringClient {
+    public static let auditPath = "/ark/open_api/v0/packages/canceling/audit"
+
+    /// `PUT …/canceling/audit` with `{package_id, audit_result, audit_reason}` (`canceled`
+    /// approves, `refused` refuses), signed afresh for every try. The package is the
+    /// request's `order` (its id is `package_id@cancel_time`).
+    public func answer(_ request: CancellationRequest, with answer: Answer) async -> AnswerOutcome {
+        guard !request.order.isEmpty else {
+            return scrubber.oneLine(
+                .refused(
+                    AnswerRefusal(
+                        kind: .unknownRequest, message: "not sent: request '\(TextCut.cut(request.id, limit: 64))' names no package")))
+        }
+        let body: JSONValue = [
+            "package_id": .string(request.order), "audit_result": answer.decision == .approve ? "canceled" : "refused",
+            "audit_reason": .string(answer.comment),
+        ]
+        let data = body.serializedData()
+        return await sendAnswer(
+            transport: transport, clock: clock, policy: retry, scrubber: scrubber, secretHeaders: Self.secretHeaders,
+            makeRequest: { sentAt in signedRequest(method: "PUT", path: Self.auditPath, query: [], body: data, sentAt: sentAt) }
+        ) { response, scrubber in Self.answerOutcome(response, scrubber: scrubber) }
+    }
+
+    /// What the envelope says: success with `error_code` 0 took it; -2000101 unknown package,
+    /// -2000202 audited already (or its audit time over), -2000401 no permission; HTTP 404 or
+    /// "method offline" is the call itself gone; a 5xx or an unreadable answer may have applied it.
+    static func answerOutcome(_ response: HTTPResponse, scrubber: SecretScrubber) -> AnswerOutcome {
+        let status = response.status
+        let failure = RedWire.failure(ofAnswer: response.body)
+        var code: String?
+        let text: String
+        switch failure {
+        case .api(let number, let message)?:
+            code = String(number)
+            text = message
+        case .decoding?, nil: text = scrubber.answerExcerpt(of: response.body)
+        }
+        func refused(_ kind: AnswerRefusal.Kind, _ message: String = text) -> AnswerOutcome {
+            .refused(AnswerRefusal(kind: kind, status: (200..<300).contains(status) ? nil : status, code: code, message: message))
+        }
+        switch status {
+        case 500...: return .unknown("HTTP \(status): \(text); \(AnswerOutcome.mayHaveApplied)")
+        case 429: return refused(.rateLimited)
+        case 404: return refused(.endpointGone, "PUT \(auditPath) is not there (\(text))")
+        default: break
+        }
+        switch failure {
+        case nil where (200..<300).contains(status): return .accepted
+        case .api(let number, let message)?:
+            let lowered = message.lowercased()
+            switch number {
+            case -2000101: return refused(.unknownRequest)
+            case -2000202:
+                let late = ["audit time", "审核时间", "超时", "expired", "deadline"].contains { lowered.contains($0) }
+                return refused(late ? .deadlinePassed : .alreadyDecided)
+            case -2000401: return refused(.noPermission)
+            case 429: return refused(.rateLimited)
+            case 10404: return refused(.endpointGone)
+            default: break
+            }
+            if lowered.contains("offline") || message.contains("下线") { return refused(.endpointGone) }
+            if RedWire.isAuthFailure(message) { return refused(.auth, message + " (check app_key and app_secret)") }
+            return refused(status == 401 || status == 403 ? .auth : .other)
+        default:
+            switch status {
+            case 401, 403: return refused(.auth)
+            case 400..<500: return refused(.other)
+            default:
+                return .unknown("HTTP \(status) with an answer that cannot be read (\(text)); \(AnswerOutcome.mayHaveApplied)")
             }
         }
     }

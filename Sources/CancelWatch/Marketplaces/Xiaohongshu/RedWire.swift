@@ -44,15 +44,26 @@ enum RedWire {
         case .success(let read): envelope = read
         case .failure(let unreadable): throw .decoding(unreadable.message)
         }
-        let code = envelope.errorCode?.lenientInt64 ?? 0
-        let success = envelope.success?.boolValue ?? (code == 0)
-        if !success || code != 0 {
-            throw .api(code: code, message: envelope.errorMessage ?? "no error_msg")
-        }
+        if let failure = envelope.failure { throw failure }
         guard let data = envelope.data else { throw .decoding("'data' is missing or not an object") }
         if let type = data.notAnArray { throw .decoding("'data.package_list' is \(type), not an array") }
         return Page(
             items: data.items, totalPage: Int(clamping: data.totalPage ?? 1), currentPage: Int(clamping: data.currentPage ?? 1))
+    }
+
+    /// Reads an answer call's envelope (its `data` unread): nil when it says the call
+    /// succeeded, else why not.
+    static func failure(ofAnswer body: Data) -> RedEnvelopeFailure? {
+        switch JSONParser.readAnswer(body, readEnvelope) {
+        case .success(let envelope): return envelope.failure
+        case .failure(let unreadable): return .decoding(unreadable.message)
+        }
+    }
+
+    /// Whether an envelope's error message says the credentials or the signature were refused.
+    static func isAuthFailure(_ message: String) -> Bool {
+        let lowered = message.lowercased()
+        return lowered.contains("sign") || lowered.contains("app-key") || lowered.contains("appkey") || lowered.contains("auth")
     }
 
     private struct Envelope {
@@ -62,6 +73,13 @@ enum RedWire {
         var msg: String?
         var data: DataPart?
         var errorMessage: String? { errorMsg ?? msg }
+
+        /// A call failed when `success` is false or `error_code` is not 0.
+        var failure: RedEnvelopeFailure? {
+            let code = errorCode?.lenientInt64 ?? 0
+            let succeeded = success?.boolValue ?? (code == 0)
+            return succeeded && code == 0 ? nil : .api(code: code, message: errorMessage ?? "no error_msg")
+        }
     }
 
     private struct DataPart {
