@@ -158,3 +158,256 @@ import Testing
         }
     }
 }
+
+/// The simulator's "applied, then no reply in time" fault, on the real clock: a `slow` fault
+/// delays the reply after the answer was applied.
+@Suite struct AnswerAppliedThenTimedOutTests {
+    @Test func anAnswerAppliedWhoseReplyComesTooLateIsUnknownAndTheSimulatorHasItApplied() async throws {
+        let sim = try MarketSimulator(scenario: smallScenario(), clock: SystemClock())
+        try await sim.serving {
+            let client = OzonClient(
+                account: OzonAccount(source: "ozon-main", baseURL: sim.baseURL, clientID: "500", apiKey: "k", timeout: 1),
+                transport: CurlHTTPTransport(threads: 1), clock: SystemClock(),
+                retry: RetryPolicy(maxAttempts: 3, initialDelay: 0.001, maxDelay: 0.001))
+            let request = try #require(try await client.fetchPending().requests.first { $0.id == "11" })
+            sim.addFault(SimFault(.slow(seconds: 5), marketplace: .ozon, path: OzonClient.approvePath))
+            guard case .unknown(let reason) = await client.answer(request, with: try Answer(.approve))
+            else { Issue.record("an answer with no reply in time was taken as known"); return }
+            #expect(reason.contains("timeout"), "\(reason)")
+            #expect(sim.requestCount(path: OzonClient.approvePath) == 1)
+            #expect(sim.requests().first { $0.marketplace == .ozon && $0.id == "11" }?.state == "approved")
+        }
+    }
+}
+
+/// The answer calls against scripted loopback servers: a path gone, a 5xx, no connection, a 429.
+@Suite struct AnswerCallsAgainstLoopbackServersTests {
+    static let fast = RetryPolicy(maxAttempts: 3, initialDelay: 0.001, maxDelay: 0.001)
+
+    /// Counts the tries handed to curl.
+    final class CountingTransport: HTTPTransport, @unchecked Sendable {
+        let inner = CurlHTTPTransport(threads: 1)
+        private let lock = NSLock()
+        private var count = 0
+        var sent: Int { lock.withLock { count } }
+        func send(_ request: HTTPRequest) async throws(TransportError) -> HTTPResponse {
+            lock.withLock { count += 1 }
+            return try await inner.send(request)
+        }
+    }
+
+    func ozon(_ baseURL: String, transport: HTTPTransport = CurlHTTPTransport(threads: 1), clock: WatchClock = SystemClock(), retry: RetryPolicy = fast)
+        -> OzonClient
+    {
+        OzonClient(
+            account: OzonAccount(source: "ozon-main", baseURL: baseURL, clientID: "100001", apiKey: "key-ozon-secret"),
+            transport: transport, clock: clock, retry: retry)
+    }
+
+    func red(_ baseURL: String, transport: HTTPTransport = CurlHTTPTransport(threads: 1), clock: WatchClock = SystemClock(), retry: RetryPolicy = fast)
+        -> RedClient
+    {
+        RedClient(
+            account: RedAccount(source: "red-shop", baseURL: baseURL, appKey: "red-app-key", appSecret: "red-app-secret"),
+            transport: transport, clock: clock, retry: retry)
+    }
+
+    static let ozonRequest = CancellationRequest(
+        marketplace: .ozon, source: "ozon-main", id: "283784001", order: "0123-0001-1", state: .pending, rawState: "ON_APPROVAL",
+        deadline: Date(timeIntervalSince1970: 1_795_000_000))
+    static let redRequest = CancellationRequest(
+        marketplace: .xiaohongshu, source: "red-shop", id: "P7001@1794990000", order: "P7001", state: .pending, rawState: "unaudited",
+        deadline: Date(timeIntervalSince1970: 1_795_000_000))
+
+    func refusal(_ outcome: AnswerOutcome) -> AnswerRefusal? {
+        if case .refused(let refusal) = outcome { return refusal }
+        Issue.record("not refused: \(outcome)")
+        return nil
+    }
+
+    @Test func ozonSendsTheCancellationIDAsAnIntegerWithItsCommentAndCredentials() async throws {
+        let server = try ScriptedServer(fallback: { _ in .json(text: "{}") })
+        #expect(await ozon(server.baseURL).answer(Self.ozonRequest, with: try Answer(.refuse, comment: "Заказ уже отправлен")) == .accepted)
+        #expect(await ozon(server.baseURL).answer(Self.ozonRequest, with: try Answer(.approve)) == .accepted)
+        let sent = server.requests
+        #expect(sent.map(\.path) == [OzonClient.rejectPath, OzonClient.approvePath])
+        #expect(sent.allSatisfy { $0.method == "POST" && $0.header("Client-Id") == "100001" && $0.header("Api-Key") == "key-ozon-secret" })
+        #expect(try JSONParser.parse(sent[0].body) == ["cancellation_id": 283_784_001, "comment": "Заказ уже отправлен"])
+        #expect(try JSONParser.parse(sent[1].body) == ["cancellation_id": 283_784_001], "an approval without a comment sends none")
+    }
+
+    @Test func redSendsASignedAuditWithThePackageAndItsReason() async throws {
+        let server = try ScriptedServer(fallback: { _ in .json(text: #"{"success": true, "error_code": 0, "error_msg": "", "data": null}"#) })
+        let outcome = await red(server.baseURL).answer(Self.redRequest, with: try Answer(.refuse, comment: "已发货"))
+        #expect(outcome == .accepted)
+        let sent = try #require(server.requests.first)
+        #expect(sent.method == "PUT" && sent.path == RedClient.auditPath && sent.query.isEmpty)
+        #expect(try JSONParser.parse(sent.body) == ["package_id": "P7001", "audit_result": "refused", "audit_reason": "已发货"])
+        let timestamp = try #require(sent.header("timestamp"))
+        #expect(sent.header("app-key") == "red-app-key")
+        #expect(
+            sent.header("sign")
+                == RedSigner.sign(path: RedClient.auditPath, query: [], appKey: "red-app-key", timestamp: timestamp, appSecret: "red-app-secret"))
+    }
+
+    @Test(arguments: ["", "{}", #"{"result": true}"#, " \n"])
+    func anOzon200WithAnEmptyBodyOrAnyObjectIsAccepted(_ body: String) async throws {
+        let server = try ScriptedServer(fallback: { _ in .json(text: body) })
+        #expect(await ozon(server.baseURL).answer(Self.ozonRequest, with: try Answer(.approve)) == .accepted)
+    }
+
+    @Test func anOzon404WithoutItsErrorBodyIsTheEndpointGoneAndWithItTheRequestUnknown() async throws {
+        let gone = try ScriptedServer(fallback: { _ in .text(status: 404, "404 page not found") })
+        let refused = try #require(refusal(await ozon(gone.baseURL).answer(Self.ozonRequest, with: try Answer(.approve))))
+        #expect(refused.kind == .endpointGone)
+        #expect(refused.message.contains(OzonClient.approvePath) && refused.message.contains("404 page not found"), "\(refused.message)")
+
+        let unknown = try ScriptedServer(fallback: { _ in
+            .json(status: 404, text: #"{"code": 5, "message": "cancellation not found", "details": []}"#)
+        })
+        let notFound = try #require(refusal(await ozon(unknown.baseURL).answer(Self.ozonRequest, with: try Answer(.approve))))
+        #expect(notFound.kind == .unknownRequest && notFound.code == "5" && notFound.message == "cancellation not found")
+    }
+
+    @Test(arguments: [
+        (400, #"{"code": 9, "message": "not in state ON_APPROVAL"}"#, AnswerRefusal.Kind.alreadyDecided),
+        (400, #"{"code": 3, "message": "request already processed"}"#, .alreadyDecided),
+        (400, #"{"code": 3, "message": "comment is required"}"#, .other),
+        (409, #"{"code": 9, "message": "approved automatically"}"#, .deadlinePassed),
+        (403, #"{"code": 7, "message": "Offer not signed"}"#, .noPermission),
+        (403, #"{"code": 7, "message": "Invalid Api-Key, please contact support"}"#, .auth),
+        (401, #"{"code": 16, "message": "Client-Id and Api-Key headers are required"}"#, .auth),
+        (429, #"{"code": 8, "message": "You have reached request rate limit per second"}"#, .rateLimited),
+        (422, "unprocessable", .other),
+    ])
+    func ozonRefusalsAreReadByStatusAndCode(_ status: Int, _ body: String, _ kind: AnswerRefusal.Kind) async throws {
+        let server = try ScriptedServer(fallback: { _ in .json(status: status, text: body) })
+        let refused = try #require(refusal(await ozon(server.baseURL).answer(Self.ozonRequest, with: try Answer(.approve))))
+        #expect(refused.kind == kind, "\(refused)")
+        #expect(refused.status == status)
+        if kind == .noPermission { #expect(refused.message == "Offer not signed") }
+    }
+
+    @Test(arguments: [
+        (-2000101, "package unknown", AnswerRefusal.Kind.unknownRequest),
+        (-2000202, "wrong status: already audited", .alreadyDecided),
+        (-2000202, "包裹 P7001 审核时间已过 (wrong status: the audit time is over)", .deadlinePassed),
+        (-2000401, "no permission", .noPermission),
+        (-2000203, "fulfilment stopped", .other),
+        (10003, "签名错误 (signature mismatch)", .auth),
+        (90001, "method offline", .endpointGone),
+        (90002, "接口已下线", .endpointGone),
+    ])
+    func redEnvelopeCodesAreReadAsRefusals(_ code: Int, _ message: String, _ kind: AnswerRefusal.Kind) async throws {
+        let envelope: JSONValue = ["success": false, "error_code": .integer(Int64(code)), "error_msg": .string(message), "data": nil]
+        let server = try ScriptedServer(fallback: { _ in .json(envelope.serializedData()) })
+        let refused = try #require(refusal(await red(server.baseURL).answer(Self.redRequest, with: try Answer(.approve))))
+        #expect(refused.kind == kind, "\(refused)")
+        #expect(refused.code == String(code))
+        #expect(refused.message.contains(message.prefix(8)), "\(refused.message)")
+        #expect(server.requests.count == 1)
+    }
+
+    @Test func aRed404IsTheEndpointGone() async throws {
+        let server = try ScriptedServer(fallback: { _ in .text(status: 404, "<html>Not Found</html>") })
+        let refused = try #require(refusal(await red(server.baseURL).answer(Self.redRequest, with: try Answer(.approve))))
+        #expect(refused.kind == .endpointGone && refused.status == 404)
+    }
+
+    @Test func a5xxIsUnknownAndNeverSentAgain() async throws {
+        let ozonServer = try ScriptedServer(fallback: { _ in .json(status: 500, text: #"{"code": 13, "message": "internal error"}"#) })
+        guard case .unknown(let reason) = await ozon(ozonServer.baseURL).answer(Self.ozonRequest, with: try Answer(.approve)) else {
+            Issue.record("an Ozon 500 was taken as known")
+            return
+        }
+        #expect(reason.contains("HTTP 500") && reason.contains(AnswerOutcome.mayHaveApplied), "\(reason)")
+        #expect(ozonServer.requests.count == 1)
+
+        let redServer = try ScriptedServer(fallback: { _ in .text(status: 503, "<html>busy</html>") })
+        guard case .unknown = await red(redServer.baseURL).answer(Self.redRequest, with: try Answer(.approve)) else {
+            Issue.record("a RED 503 was taken as known")
+            return
+        }
+        #expect(redServer.requests.count == 1)
+    }
+
+    @Test func anUnreadable200IsUnknown() async throws {
+        let ozonServer = try ScriptedServer(fallback: { _ in .text("<html>ok</html>") })
+        guard case .unknown = await ozon(ozonServer.baseURL).answer(Self.ozonRequest, with: try Answer(.approve)) else {
+            Issue.record("an unreadable Ozon 200 was taken as known")
+            return
+        }
+        let redServer = try ScriptedServer(fallback: { _ in .json(text: #"{"success": tr"#) })
+        guard case .unknown = await red(redServer.baseURL).answer(Self.redRequest, with: try Answer(.approve)) else {
+            Issue.record("an unreadable RED 200 was taken as known")
+            return
+        }
+        #expect(ozonServer.requests.count == 1 && redServer.requests.count == 1)
+    }
+
+    @Test func aConnectionRefusedIsTriedAgainAndThenSaidNotSentNotUnknown() async throws {
+        let (port, hold) = try #require(PostgresStores.refusedPort())
+        defer { withExtendedLifetime(hold) {} }
+        for marketplace in [Marketplace.ozon, .xiaohongshu] {
+            let transport = CountingTransport()
+            let baseURL = "http://127.0.0.1:\(port)"
+            let outcome =
+                marketplace == .ozon
+                ? await ozon(baseURL, transport: transport).answer(Self.ozonRequest, with: try Answer(.approve))
+                : await red(baseURL, transport: transport).answer(Self.redRequest, with: try Answer(.approve))
+            let refused = try #require(refusal(outcome))
+            #expect(refused.kind == .other && refused.message.hasPrefix("not sent:"), "\(refused)")
+            #expect(transport.sent == 3, "\(marketplace): every try of the policy")
+        }
+    }
+
+    @Test func a429IsTriedAgainAfterItsRetryAfterClampedToThePolicy() async throws {
+        let clock = ManualClock()
+        let server = try ScriptedServer([
+            { _ in .json(status: 429, text: #"{"code": 8, "message": "rate limit"}"#, headers: ["Retry-After": "2"]) },
+            { _ in .json(status: 429, text: #"{"code": 8, "message": "rate limit"}"#, headers: ["Retry-After": "3600"]) },
+        ], fallback: { _ in .json(text: "{}") })
+        let client = ozon(server.baseURL, clock: clock, retry: RetryPolicy(maxAttempts: 3, initialDelay: 0.001, maxDelay: 5))
+        let answer = Task { await client.answer(Self.ozonRequest, with: try Answer(.approve)) }
+        try await waitFor { clock.sleeperCount == 1 }
+        clock.advance(by: 1.999)
+        #expect(clock.sleeperCount == 1 && server.requests.count == 1, "it waits the 2 s the marketplace asked for")
+        clock.advance(by: 0.001)
+        try await waitFor { server.requests.count == 2 && clock.sleeperCount == 1 }
+        clock.advance(by: 4.999)
+        #expect(clock.sleeperCount == 1 && server.requests.count == 2, "an hour asked for is cut to the policy's 5 s")
+        clock.advance(by: 0.001)
+        #expect(try await answer.value == .accepted)
+        #expect(server.requests.count == 3)
+    }
+
+    @Test func a429OnEveryTryEndsRateLimitedAfterThePolicysTries() async throws {
+        let server = try ScriptedServer(fallback: { _ in
+            .json(status: 429, text: #"{"success": false, "error_code": 429, "error_msg": "rate limited", "data": null}"#)
+        })
+        let refused = try #require(refusal(await red(server.baseURL).answer(Self.redRequest, with: try Answer(.approve))))
+        #expect(refused.kind == .rateLimited)
+        #expect(server.requests.count == 3)
+    }
+
+    @Test func messagesAreOneLineAndNameNoCredential() async throws {
+        let echo = "bad request\nClient-Id: 100001\nApi-Key: key-ozon-secret\r\n\u{1B}[31m"
+        let server = try ScriptedServer(fallback: { _ in
+            .json(status: 400, (["code": 3, "message": .string(echo), "details": []] as JSONValue).serializedData())
+        })
+        let refused = try #require(refusal(await ozon(server.baseURL).answer(Self.ozonRequest, with: try Answer(.approve))))
+        #expect(!refused.message.contains("key-ozon-secret"), "\(refused.message)")
+        #expect(!refused.message.unicodeScalars.contains { TerminalText.isControl($0) }, "\(refused.message)")
+
+        let redServer = try ScriptedServer(fallback: { request in
+            .text(status: 502, "upstream said: app-key=\(request.header("app-key") ?? "") sign=\(request.header("sign") ?? "")\nsecret red-app-secret")
+        })
+        guard case .unknown(let reason) = await red(redServer.baseURL).answer(Self.redRequest, with: try Answer(.approve)) else {
+            Issue.record("a RED 502 was taken as known")
+            return
+        }
+        let sign = try #require(redServer.requests.first?.header("sign"))
+        #expect(!reason.contains("red-app-key") && !reason.contains("red-app-secret") && !reason.contains(sign), "\(reason)")
+        #expect(!reason.contains("\n"))
+    }
+}

@@ -36,6 +36,37 @@ import Testing
         #expect(seen[2].remoteAddress != seen[1].remoteAddress, "the retry came on a fresh connection")
     }
 
+    @Test func aRequestThatSendsOnceIsNotSentAgainWhenItsConnectionDiesBeforeAnswering() async throws {
+        // As above, but the request asks to be sent once: it goes on a fresh connection, and a
+        // drop there ends the transfer, saying it may have been sent.
+        let server = try ScriptedServer(
+            [{ _ in .text("warm") }, { _ in .dropConnection }], fallback: { _ in .text("sent twice") },
+            options: HTTPServer.Options(requestHeadTimeout: 600))
+        _ = try await transport.send(HTTPRequest(method: "POST", url: server.baseURL + "/list", body: Data("{}".utf8), timeout: 5))
+        let error = await #expect(throws: TransportError.self) {
+            _ = try await transport.send(
+                HTTPRequest(method: "POST", url: server.baseURL + "/approve", body: Data("{}".utf8), timeout: 5, sendsOnce: true))
+        }
+        #expect(error?.mayHaveBeenSent == true)
+        let seen = server.requests
+        #expect(seen.count == 2)
+        #expect(seen[1].remoteAddress != seen[0].remoteAddress, "it went on a connection of its own")
+    }
+
+    @Test func aConnectionRefusedSaysTheRequestWasNotSent() async throws {
+        let (port, hold) = try #require(PostgresStores.refusedPort())
+        defer { withExtendedLifetime(hold) {} }
+        let error = await #expect(throws: TransportError.self) {
+            _ = try await transport.send(HTTPRequest(method: "POST", url: "http://127.0.0.1:\(port)/", body: Data("x".utf8), timeout: 5))
+        }
+        #expect(error?.kind == .connection)
+        #expect(error?.mayHaveBeenSent == false)
+        let unresolvable = await #expect(throws: TransportError.self) {
+            _ = try await transport.send(HTTPRequest(method: "GET", url: "http://no-such-host.invalid/", timeout: 5))
+        }
+        #expect(unresolvable?.mayHaveBeenSent == false, "\(String(describing: unresolvable))")
+    }
+
     @Test func aPutBodyIsSentWithItsMethod() async throws {
         let server = try ScriptedServer(fallback: { request in .text("\(request.method):\(request.bodyText)") })
         let response = try await transport.send(
