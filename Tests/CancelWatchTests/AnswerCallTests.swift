@@ -180,6 +180,26 @@ import Testing
     }
 }
 
+extension AnswerAppliedThenTimedOutTests {
+    /// The reply held for ten minutes: a stop that waited for it would hang the test.
+    @Test(.timeLimit(.minutes(1)), arguments: [false, true])
+    func stoppingTheSimulatorWhileItHoldsAnAppliedAnswersReplyEndsTheCallAtOnce(stopsFromAsyncCode: Bool) async throws {
+        let sim = try MarketSimulator(scenario: smallScenario(), clock: SystemClock())
+        let client = OzonClient(
+            account: OzonAccount(source: "ozon-main", baseURL: sim.baseURL, clientID: "500", apiKey: "k", timeout: 900),
+            transport: CurlHTTPTransport(threads: 1), clock: SystemClock())
+        let request = try #require(try await client.fetchPending().requests.first { $0.id == "11" })
+        sim.addFault(SimFault(.slow(seconds: 600), marketplace: .ozon, path: OzonClient.approvePath))
+        let answer = Task { await client.answer(request, with: try Answer(.approve)) }
+        try await waitFor { sim.requests().first { $0.marketplace == .ozon && $0.id == "11" }?.state == "approved" }
+        if stopsFromAsyncCode { await sim.close() } else { sim.shutdown() }
+        guard case .unknown = try await answer.value else {
+            Issue.record("an answer whose connection closed unanswered was taken as known")
+            return
+        }
+    }
+}
+
 /// The answer calls against scripted loopback servers: a path gone, a 5xx, no connection, a 429.
 @Suite struct AnswerCallsAgainstLoopbackServersTests {
     static let fast = RetryPolicy(maxAttempts: 3, initialDelay: 0.001, maxDelay: 0.001)
