@@ -162,7 +162,7 @@ import Testing
 /// The simulator's "applied, then no reply in time" fault, on the real clock: a `slow` fault
 /// delays the reply after the answer was applied.
 @Suite struct AnswerAppliedThenTimedOutTests {
-    @Test func anAnswerAppliedWhoseReplyComesTooLateIsUnknownAndTheSimulatorHasItApplied() async throws {
+    @Test(.timeLimit(.minutes(1))) func anAnswerAppliedWhoseReplyComesTooLateIsUnknownAndTheSimulatorHasItApplied() async throws {
         let sim = try MarketSimulator(scenario: smallScenario(), clock: SystemClock())
         try await sim.serving {
             let client = OzonClient(
