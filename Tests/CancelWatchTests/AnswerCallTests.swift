@@ -281,6 +281,9 @@ extension AnswerAppliedThenTimedOutTests {
         let refused = try #require(refusal(await ozon(gone.baseURL).answer(Self.ozonRequest, with: try Answer(.approve))))
         #expect(refused.kind == .endpointGone)
         #expect(refused.message.contains(OzonClient.approvePath) && refused.message.contains("404 page not found"), "\(refused.message)")
+        let gateway = try ScriptedServer(fallback: { _ in .json(status: 404, text: #"{"message": "no Route matched with those values"}"#) })
+        let unrouted = try #require(refusal(await ozon(gateway.baseURL).answer(Self.ozonRequest, with: try Answer(.approve))))
+        #expect(unrouted.kind == .endpointGone, "a gateway's JSON without Ozon's code: \(unrouted)")
 
         let unknown = try ScriptedServer(fallback: { _ in
             .json(status: 404, text: #"{"code": 5, "message": "cancellation not found", "details": []}"#)

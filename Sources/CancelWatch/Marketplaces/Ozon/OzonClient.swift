@@ -235,8 +235,8 @@ extension OzonClient: AnsweringClient {
 
     /// What Ozon's answer to an answer call says: 200 (an empty body or any JSON object) took
     /// it; a `{code, message}` error says why not (404 unknown id, 400 code 9 decided already,
-    /// 409 past its deadline, 403 no permission or the offer not signed); a 404 without that
-    /// body is the call itself gone; a 5xx or an unreadable 200 may have applied it.
+    /// 409 past its deadline, 403 no permission or the offer not signed); a 404 without a
+    /// `code` (a proxy's page) is the call itself gone; a 5xx or an unreadable 200 may have applied it.
     static func answerOutcome(_ response: HTTPResponse, path: String, scrubber: SecretScrubber) -> AnswerOutcome {
         let status = response.status
         let body = response.body
@@ -252,7 +252,7 @@ extension OzonClient: AnsweringClient {
             .refused(AnswerRefusal(kind: kind, status: status, code: error?.code.map { String($0) }, message: message))
         }
         switch status {
-        case 404 where error == nil: return refused(.endpointGone, "POST \(path) is not there (\(text))")
+        case 404 where error?.code == nil: return refused(.endpointGone, "POST \(path) is not there (\(text))")
         case 404: return refused(.unknownRequest)
         case 409: return refused(.deadlinePassed)
         case 401: return refused(.auth, text + " (check client_id and api_key)")
