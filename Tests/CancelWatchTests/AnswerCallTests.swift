@@ -379,7 +379,7 @@ extension AnswerAppliedThenTimedOutTests {
                 ? await ozon(baseURL, transport: transport).answer(Self.ozonRequest, with: try Answer(.approve))
                 : await red(baseURL, transport: transport).answer(Self.redRequest, with: try Answer(.approve))
             let refused = try #require(refusal(outcome))
-            #expect(refused.kind == .other && refused.message.hasPrefix("not sent:"), "\(refused)")
+            #expect(refused.kind == .notSent && refused.message.hasPrefix("not sent:"), "\(refused)")
             #expect(transport.sent == 3, "\(marketplace): every try of the policy")
         }
     }

@@ -66,6 +66,9 @@ public struct AnswerRefusal: Sendable, Hashable, CustomStringConvertible {
         case endpointGone = "endpoint_gone"
         /// Too many calls (429): nothing was applied; it may be sent again later.
         case rateLimited = "rate_limited"
+        /// The marketplace could not be reached (no connection made, cancelled before
+        /// sending): nothing was sent; it may be sent again.
+        case notSent = "not_sent"
         /// Any other refusal the marketplace stated.
         case other
     }

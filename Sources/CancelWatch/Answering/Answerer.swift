@@ -48,7 +48,7 @@ public struct AnswerResult: Sendable, Hashable {
     /// One line for a person, naming the request.
     public var line: String {
         let what = answer.decision == .approve ? "approve" : "refuse"
-        let name = "\(request?.marketplace.rawValue ?? "source") \(source) request \(id)" + (request.map { " (order \($0.order))" } ?? "")
+        let name = (request.map { "\($0.marketplace.rawValue) " } ?? "") + "\(source) request \(id)" + (request.map { " (order \($0.order))" } ?? "")
         switch kind {
         case .sent(.accepted):
             return "\(name): \(answer.decision == .approve ? "approved" : "refused"); the marketplace accepted the answer"
@@ -62,6 +62,7 @@ public struct AnswerResult: Sendable, Hashable {
             case .auth: why = "the marketplace refused the credentials"
             case .endpointGone: why = "the marketplace's answer call is gone (endpoint answered 404 or \"method offline\")"
             case .rateLimited: why = "the marketplace asks to slow down; nothing was applied, try again later"
+            case .notSent: why = "the marketplace could not be reached; nothing was sent"
             case .other: why = "the marketplace refused it"
             }
             return "\(name): could not \(what): \(why) (\(refusal))"
@@ -121,6 +122,16 @@ public struct Answerer: Sendable {
             return .failure(.storeFailed(error.description))
         }
         guard let tracked else { return .failure(.unknownRequest) }
+        // The journal first: an earlier answer is named, whatever the marketplace says now.
+        do {
+            if let earlier = try await BlockingWorkers.shared.run({ () throws(StoreError) in try store.answers(for: [key])[key] }),
+                earlier.state.mayHaveApplied
+            {
+                return .failure(.answeredBefore(earlier))
+            }
+        } catch {
+            return .failure(.storeFailed(error.description))
+        }
         let lookup: [RequestKey: OutcomeLookup]
         do {
             lookup = try await answering.lookupOutcomes(of: [tracked.request])

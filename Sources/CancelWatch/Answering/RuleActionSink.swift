@@ -60,7 +60,7 @@ public struct RuleActionSink: AlertSink {
         switch result.kind {
         case .notSent(.lookupFailed), .notSent(.storeFailed):
             throw DeliveryError(retryable: true, message: result.line)
-        case .sent(.refused(let refusal)) where refusal.kind == .rateLimited:
+        case .sent(.refused(let refusal)) where refusal.kind == .rateLimited || refusal.kind == .notSent:
             throw DeliveryError(retryable: true, message: result.line)
         default:
             return

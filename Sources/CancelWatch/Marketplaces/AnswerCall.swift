@@ -18,7 +18,7 @@ func sendAnswer(
 ) async -> AnswerOutcome {
     var attempt = 1
     while true {
-        if Task.isCancelled { return .refused(AnswerRefusal(kind: .other, message: "not sent: cancelled")) }
+        if Task.isCancelled { return .refused(AnswerRefusal(kind: .notSent, message: "not sent: cancelled")) }
         var request = makeRequest(clock.now())
         request.sendsOnce = true
         request.maxResponseBytes = answerResponseLimit
@@ -34,7 +34,7 @@ func sendAnswer(
             guard !error.mayHaveBeenSent else {
                 return scrubbing.oneLine(.unknown("\(error.description); \(AnswerOutcome.mayHaveApplied)"))
             }
-            outcome = scrubbing.oneLine(.refused(AnswerRefusal(kind: .other, message: "not sent: \(error.description)")))
+            outcome = scrubbing.oneLine(.refused(AnswerRefusal(kind: .notSent, message: "not sent: \(error.description)")))
             guard error.kind == .connection else { return outcome }
         }
         guard attempt < (policy.maxAttempts ?? Int.max) else { return outcome }
