@@ -61,6 +61,9 @@ import Testing
         Field(
             key: "page_size", yaml: { "sources:\n  - {name: red, kind: red, app_key: k, app_secret: s, page_size: \($0)}\n" },
             lowest: "1", highest: "100", justAbove: "101"),
+        Field(
+            key: "max_per_hour", yaml: { source("poll_interval: 1m") + "actions: {max_per_hour: \($0)}\n" }, lowest: "1",
+            highest: "10000", justAbove: "10001"),
     ]
 
     static let absurdDurations = [

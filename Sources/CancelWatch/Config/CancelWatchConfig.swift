@@ -33,6 +33,8 @@ public struct CancelWatchConfig: Sendable {
     /// How long a replica's lease on a source lasts unless renewed (`lease_ttl:`), where
     /// replicas share a PostgreSQL state; default 30s.
     public var leaseTTL: TimeInterval = CancelWatchConfig.defaultLeaseTTL
+    /// What rules with an `act` clause may do (`actions:`); default dry-run, 20 an hour.
+    public var actions = ActionsConfig()
     /// What the file asks for that weakens it (`insecure: true`, `tls: none`, `http://` to
     /// another host, metrics on every interface): `check` prints these and `run` logs them at
     /// start and after each reload.

@@ -45,7 +45,7 @@ extension CancelWatchConfig {
 
 /// The keys each part of the config accepts.
 enum ConfigKeys {
-    static let top = ["state", "rules", "timezone", "listen", "sources", "sinks", "health", "lease_ttl"]
+    static let top = ["state", "rules", "timezone", "listen", "sources", "sinks", "health", "lease_ttl", "actions"]
     static let sourceCommon = ["name", "kind", "base_url", "poll_interval", "timeout"]
     static let ozon = ["client_id", "api_key"]
     static let red = ["app_key", "app_secret", "logistics", "max_audit_time_unit", "page_size"]
@@ -57,6 +57,7 @@ enum ConfigKeys {
     ]
     static let health = ["notify", "down_after", "silent_after"]
     static let retry = ["max_attempts", "initial_delay", "max_delay"]
+    static let actions = ["mode", "max_per_hour"]
 }
 
 /// Turns YAML text into a ``CancelWatchConfig``, collecting every problem on the way.
@@ -162,7 +163,22 @@ final class ConfigReader: YAMLReader {
         {
             config.health = readHealth(health, sinkNames: config.sinks.map(\.name))
         }
+        if let actionsNode = top.value("actions"), !isNull(actionsNode),
+            let actions = mapping(actionsNode, name: "actions", expected: "a mapping (mode:, max_per_hour:)")
+        {
+            config.actions = readActions(actions)
+        }
         return config
+    }
+
+    // MARK: Actions
+
+    private func readActions(_ m: YAMLMapping) -> ActionsConfig {
+        checkKeys(m, allowed: ConfigKeys.actions)
+        var actions = ActionsConfig()
+        if let mode = choice(m, "mode", ActionMode.self, aliases: ["dry_run": .dryRun, "dryrun": .dryRun]) { actions.mode = mode }
+        actions.maxPerHour = integer(m, "max_per_hour", range: ActionsConfig.maxPerHourRange) ?? ActionsConfig.defaultMaxPerHour
+        return actions
     }
 
     // MARK: Sources
