@@ -15,7 +15,9 @@ struct CheckCommand: AsyncParsableCommand {
             if it exists), `notify` names are checked against its sinks and its timezone applies; without one, \
             sink names are not checked and the timezone is UTC. Environment variables the config uses but that are \
             not set are warnings here (the rules are still checked); `run` and `once` fail on them. So are the \
-            config's downgrades (insecure: true, tls: none, http:// to another host), which `run` logs too.
+            config's downgrades (insecure: true, tls: none, http:// to another host), which `run` logs too. \
+            Every rule with an `act` clause is a warning naming its answer and the config's actions mode \
+            (dry-run, the default, sends nothing).
             """)
 
     @Option(name: .long, help: "The configuration file (default: ./cancelwatch.yaml when it exists).")
@@ -52,8 +54,12 @@ struct CheckCommand: AsyncParsableCommand {
         if !result.diagnostics.isEmpty {
             await CommandOutput.printError(result.renderDiagnostics())
         }
+        let actionWarnings = result.ruleSet?.actionWarnings(loaded?.actions ?? ActionsConfig()) ?? []
+        if !actionWarnings.isEmpty {
+            await CommandOutput.printError(RuleDiagnosticRenderer(sources: result.sources).render(actionWarnings))
+        }
         let errors = result.errors.count
-        let warnings = result.warnings.count + configWarnings
+        let warnings = result.warnings.count + configWarnings + actionWarnings.count
         let files = result.sources.count
         if errors > 0 {
             await CommandOutput.printError(

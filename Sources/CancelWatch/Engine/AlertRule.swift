@@ -21,10 +21,14 @@ public protocol AlertRule: Sendable {
     /// The parts of `request.raw` that `matches`, `nextChange` and `message` read: the
     /// ledger keeps only these in memory. By default the whole object.
     var rawPaths: RawPaths { get }
+    /// The answer the rule gives when it fires (`act`): an `action` event beside its `firing`.
+    /// By default none.
+    var action: Answer? { get }
 }
 
 extension AlertRule {
     public var rawPaths: RawPaths { .everything }
+    public var action: Answer? { nil }
 }
 
 extension Sequence where Element == any AlertRule {

@@ -10,8 +10,8 @@ enum Decisions {
         var state: PackedAlert?
         /// Whether `state` differs from the one given (and should be saved).
         var changed: Bool
-        /// `firing` or `repeat`, when one is due now.
-        var event: AlertEvent?
+        /// `firing` or `repeat`, when one is due now; after a `firing`, the rule's `action`.
+        var events: [AlertEvent] = []
         /// The earliest instant after `now` at which this rule's verdict may change.
         var wake: Date?
     }
@@ -28,14 +28,18 @@ enum Decisions {
         var wake: Date?
     }
 
-    /// Every rule on a pending `request` at `now`; `states` by the rules' positions.
-    static func evaluate(_ request: CancellationRequest, states: [PackedAlert?], rules: [AlertRule], now: Date) -> Evaluation {
+    /// Every rule on a pending `request` at `now`; `states` by the rules' positions. `actions`:
+    /// whether the `action` events of acting rules say what is done or what would be.
+    static func evaluate(
+        _ request: CancellationRequest, states: [PackedAlert?], rules: [AlertRule], now: Date, actions: ActionMode = .dryRun
+    ) -> Evaluation {
         var result = Evaluation()
         for (index, rule) in rules.enumerated() {
-            let verdict = evaluate(request, state: index < states.count ? states[index] : nil, rule: rule, now: now)
+            let verdict = evaluate(
+                request, state: index < states.count ? states[index] : nil, rule: rule, now: now, actions: actions)
             result.states.append(verdict.state)
             if verdict.changed { result.changed.append(index) }
-            if let event = verdict.event { result.events.append(event) }
+            result.events += verdict.events
             if let wake = verdict.wake { result.wake = min(result.wake ?? wake, wake) }
         }
         return result
@@ -43,13 +47,13 @@ enum Decisions {
 
     /// One rule on a pending `request` at `now`: `firing` the first time its condition holds,
     /// `repeat` on its cadence while it does, held to the end of a quiet window, quiet
-    /// again when it no longer holds.
-    private static func evaluate(_ request: CancellationRequest, state before: PackedAlert?, rule: AlertRule, now: Date)
-        -> RuleVerdict
-    {
+    /// again when it no longer holds. A rule that acts gives its `action` with each `firing`.
+    private static func evaluate(
+        _ request: CancellationRequest, state before: PackedAlert?, rule: AlertRule, now: Date, actions: ActionMode
+    ) -> RuleVerdict {
         var state = before ?? PackedAlert(rule: 0)
         if state.closed { return RuleVerdict(state: before, changed: false) }
-        var event: AlertEvent?
+        var events: [AlertEvent] = []
         if rule.matches(request, now: now) {
             let kind: AlertEvent.Kind = state.active ? .repeat : .firing
             let due = !state.active || state.nextRepeatAt.map { $0 <= now } == true
@@ -71,12 +75,17 @@ enum Decisions {
                     state.lastFiredAt = now
                     // After downtime, one repeat now, then the cadence from here.
                     state.nextRepeatAt = rule.repeatEvery.map { now.addingTimeInterval($0) }
-                    event = AlertEvent(
-                        id: AlertEvent.makeID(
-                            source: request.source, request: request.id, rule: rule.name, kind: kind, occurrence: Int(occurrence)),
-                        kind: kind, rule: rule.name, severity: rule.severity, source: request.source,
-                        marketplace: request.marketplace, request: request, occurredAt: now,
-                        message: rule.message(for: request, now: now), sinks: rule.notify)
+                    events.append(
+                        AlertEvent(
+                            id: AlertEvent.makeID(
+                                source: request.source, request: request.id, rule: rule.name, kind: kind, occurrence: Int(occurrence)),
+                            kind: kind, rule: rule.name, severity: rule.severity, source: request.source,
+                            marketplace: request.marketplace, request: request, occurredAt: now,
+                            message: rule.message(for: request, now: now), sinks: rule.notify))
+                    if kind == .firing, let answer = rule.action {
+                        events.append(
+                            action(answer, rule: rule, request: request, occurrence: Int(occurrence), mode: actions, now: now))
+                    }
                 }
             }
         } else if state.active || state.heldUntil != nil {
@@ -89,7 +98,27 @@ enum Decisions {
             if let candidate, candidate > now { wake = min(wake ?? candidate, candidate) }
         }
         let keep = before != nil || state.firings > 0 || state.heldUntil != nil
-        return RuleVerdict(state: keep ? state : nil, changed: keep && state != before, event: event, wake: wake)
+        return RuleVerdict(state: keep ? state : nil, changed: keep && state != before, events: events, wake: wake)
+    }
+
+    /// The `action` event of `rule`'s firing number `occurrence`: the answer it gives (or, in
+    /// dry-run, would give), with an id as stable as the firing's.
+    private static func action(
+        _ answer: Answer, rule: AlertRule, request: CancellationRequest, occurrence: Int, mode: ActionMode, now: Date
+    ) -> AlertEvent {
+        let target = "\(request.marketplace.rawValue) \(request.source) \(request.order)"
+            + (answer.comment.isEmpty ? "" : " (comment \"\(answer.comment)\")")
+        let decision = answer.decision.rawValue
+        let message: String
+        switch mode {
+        case .dryRun: message = "dry-run: rule \(rule.name) would \(decision) \(target)"
+        case .live: message = "rule \(rule.name) \(decision)s \(target)"
+        }
+        return AlertEvent(
+            id: AlertEvent.makeID(source: request.source, request: request.id, rule: rule.name, kind: .action, occurrence: occurrence),
+            kind: .action, rule: rule.name, severity: rule.severity, source: request.source, marketplace: request.marketplace,
+            request: request, outcome: answer.decision.outcome, actor: AnswerActor(.rule, rule.name), occurredAt: now,
+            message: message, sinks: rule.notify)
     }
 
     /// How a request stopped being pending.

@@ -103,6 +103,10 @@ public actor Ledger {
     }
 
     private let rules: [AlertRule]
+    /// Whether acting rules' `action` events say what is done or what would be (dry-run, logged).
+    private let actionMode: ActionMode
+    /// Told of every committed `action` event, after its commit (see ``init``).
+    private let actionsCommitted: (@Sendable ([AlertEvent]) -> Void)?
     private let store: StateStore
     private let clock: WatchClock
     private let logger: Logger
@@ -137,12 +141,19 @@ public actor Ledger {
     /// Loads what the state file knows: requests (each raw object pruned to what `rules`
     /// read), alert states and sources' health. `leased`: replicas share the store, and it
     /// starts knowing nothing (``adopt(_:)``). `vanishConfirmations`: see ``LedgerStorage``.
+    /// `actionMode`: the config's `actions.mode`; in dry-run each committed `action` is logged
+    /// (at notice level, once). `actionsCommitted` hears of the committed `action` events, in
+    /// either mode, once each, never of one whose commit failed: what sends the answers in
+    /// live mode. It is called on the ledger's thread and must only hand them on.
     public init(
         rules: [AlertRule], store: StateStore, clock: WatchClock, logger: Logger, sources: [PolledSource] = [],
         health: HealthConfig = HealthConfig(), delivery: DeliveryQueue? = nil, leased: Bool = false,
-        vanishConfirmations: Int = LedgerStorage.defaultVanishConfirmations
+        vanishConfirmations: Int = LedgerStorage.defaultVanishConfirmations, actionMode: ActionMode = .dryRun,
+        actionsCommitted: (@Sendable ([AlertEvent]) -> Void)? = nil
     ) throws(StoreError) {
         self.rules = rules
+        self.actionMode = actionMode
+        self.actionsCommitted = actionsCommitted
         self.store = store
         self.clock = clock
         self.logger = logger
@@ -571,7 +582,7 @@ public actor Ledger {
             let request = item.given ?? storage.request(at: item.slot)
             let wholeRaw = item.given != nil || storage.rawPaths.isEverything
             let states = rules.indices.map { storage.alert(UInt16(clamping: $0), at: item.slot) }
-            let evaluation = Decisions.evaluate(request, states: states, rules: rules, now: now)
+            let evaluation = Decisions.evaluate(request, states: states, rules: rules, now: now, actions: actionMode)
             for index in evaluation.changed {
                 guard var state = evaluation.states[index] else { continue }
                 state.rule = UInt16(clamping: index)
@@ -705,8 +716,22 @@ public actor Ledger {
         if !step.events.isEmpty {
             delivery?.wake(sinks: Array(Set(step.events.flatMap(\.sinks))))
             publish(.events(step.events))
+            let actions = step.events.filter { $0.kind == .action }
+            if !actions.isEmpty { committed(actions) }
         }
         return true
+    }
+
+    /// The rules' `action` events just committed: logged in dry-run, handed to `actionsCommitted`.
+    private func committed(_ actions: [AlertEvent]) {
+        if actionMode == .dryRun {
+            for action in actions {
+                logger.notice(
+                    "\(action.message)",
+                    metadata: ["source": "\(action.source)", "request": "\(action.request?.id ?? "")", "rule": "\(action.rule)"])
+            }
+        }
+        actionsCommitted?(actions)
     }
 }
 

@@ -60,6 +60,7 @@ struct RuleChecker {
         var quiet: QuietWindow?
         var resolve = true
         var message: MessageTemplate?
+        var action: (answer: Answer, span: RuleSpan)?
         for clause in rule.clauses {
             // A repeated clause is reported, and its content still checked, but not used.
             let isRepeated = seen[clause.kind] != nil
@@ -126,6 +127,10 @@ struct RuleChecker {
                 if !isRepeated { quiet = QuietWindow(startMinute: start, endMinute: end) }
             case .resolve(let on):
                 if !isRepeated { resolve = on }
+            case .act(let decision, let decisionSpan, let comment):
+                if let answer = checkAction(decision, decisionSpan, comment: comment), !isRepeated {
+                    action = (answer, clause.keywordSpan)
+                }
             }
         }
         if !sawWhen {
@@ -143,7 +148,38 @@ struct RuleChecker {
         return CompiledRule(
             name: rule.name, severity: severity, notify: sinks, repeatEvery: repeatEvery, quiet: quiet,
             resolveNotifications: resolve, message: message ?? defaultMessage, location: location(rule.keywordSpan),
-            conditionText: conditionText, condition: condition, clock: clock)
+            conditionText: conditionText, condition: condition, action: action?.answer, actionLocation: action.map { location($0.span) },
+            clock: clock)
+    }
+
+    /// The answer `act` gives, or nil after reporting why it cannot be sent: a refusal
+    /// without a comment, an empty comment, one too long or holding a control character.
+    private mutating func checkAction(_ decision: Decision, _ decisionSpan: RuleSpan, comment: (text: String, span: RuleSpan)?)
+        -> Answer?
+    {
+        guard let comment else {
+            if decision == .refuse {
+                report(
+                    decisionSpan,
+                    "a refusal needs a comment, the reason the marketplace passes on to the buyer: act refuse \"out of stock\"")
+                return nil
+            }
+            return try? Answer(.approve)
+        }
+        if comment.text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            report(
+                comment.span,
+                decision == .refuse
+                    ? "a refusal's comment must not be empty: give the reason the marketplace passes on to the buyer"
+                    : "the comment is empty: leave it out to approve without one")
+            return nil
+        }
+        do {
+            return try Answer(decision, comment: comment.text)
+        } catch {
+            report(comment.span, "cannot act \(decision.rawValue) with this comment: \(error.description)")
+            return nil
+        }
     }
 
     // MARK: Never-true conditions

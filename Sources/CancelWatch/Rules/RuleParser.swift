@@ -154,7 +154,7 @@ struct RuleParser {
                 if recovering { synchronize() }
                 continue
             }
-            var message = "expected a clause (when, notify, severity, repeat, message, quiet, resolve), found \(token.displayName)"
+            var message = "expected a clause (when, notify, severity, repeat, message, quiet, resolve, act), found \(token.displayName)"
             if let word = token.word, let close = Self.closestClause(to: word), let kind = RuleClauseKind(rawValue: close) {
                 // Read it as the clause it was surely meant to be, so its content is checked too.
                 error(token.span, "unknown clause '\(word)'; did you mean '\(close)'?", suggestion: close, fatal: false)
@@ -162,7 +162,7 @@ struct RuleParser {
                 if recovering { synchronize() }
                 continue
             } else if let word = token.word {
-                message = "unknown clause '\(word)'; a rule has when, notify, severity, repeat, message, quiet and resolve clauses"
+                message = "unknown clause '\(word)'; a rule has when, notify, severity, repeat, message, quiet, resolve and act clauses"
             }
             if case .invalid = token.kind { recovering = true }
             error(token.span, message)
@@ -337,6 +337,41 @@ struct RuleParser {
             }
             error(current.span, "expected 'off' (or 'on') after 'resolve', found \(current.displayName)")
             return clause(.invalid)
+
+        case .act:
+            guard let word = current.word, !atClauseBoundary, let decision = Self.decision(word) else {
+                let close = current.word.flatMap { NameSuggester.closest(to: $0, among: Decision.allCases.map(\.rawValue)) }
+                if case .invalid = current.kind { recovering = true }
+                error(
+                    current.span,
+                    "expected approve or refuse after 'act', as in act refuse \"out of stock\"; found \(current.displayName)"
+                        + (close.map { "; did you mean '\($0)'?" } ?? ""),
+                    suggestion: close)
+                return clause(.invalid)
+            }
+            let decisionSpan = advance().span
+            if word != decision.rawValue {
+                error(decisionSpan, "the decision is written '\(decision.rawValue)'", suggestion: decision.rawValue, fatal: false)
+            }
+            var comment: (text: String, span: RuleSpan)?
+            if case .string(let text, _) = current.kind {
+                comment = (text, advance().span)
+            }
+            if !atClauseBoundary {
+                if case .invalid = current.kind { recovering = true }
+                error(current.span, "expected the comment in double quotes or the next clause after 'act \(word)', found \(current.displayName)")
+                return clause(.invalid)
+            }
+            return clause(.act(decision, decisionSpan, comment: comment))
+        }
+    }
+
+    /// The decision `act` names; `reject` and `approved`-like spellings read as what they surely mean.
+    private static func decision(_ word: String) -> Decision? {
+        switch word {
+        case "approve", "approved", "accept": return .approve
+        case "refuse", "refused", "reject", "rejected", "decline": return .refuse
+        default: return nil
         }
     }
 

@@ -44,6 +44,10 @@ public final class CompiledRule: Sendable, CustomStringConvertible {
     public let location: RuleSourceLocation
     /// The `when` clause as written, for logs.
     public let conditionText: String
+    /// `act approve` / `act refuse "comment"`: the answer the rule gives when it fires; nil when it only alerts.
+    public let action: Answer?
+    /// Where the `act` clause is.
+    public let actionLocation: RuleSourceLocation?
     let condition: RuleCondition
     /// `condition`, flattened for `matches`.
     let program: RuleProgram
@@ -52,7 +56,7 @@ public final class CompiledRule: Sendable, CustomStringConvertible {
     init(
         name: String, severity: RuleSeverity, notify: [String], repeatEvery: TimeInterval?, quiet: QuietWindow?,
         resolveNotifications: Bool, message: MessageTemplate, location: RuleSourceLocation, conditionText: String,
-        condition: RuleCondition, clock: RuleClock
+        condition: RuleCondition, action: Answer? = nil, actionLocation: RuleSourceLocation? = nil, clock: RuleClock
     ) {
         self.name = name
         self.severity = severity
@@ -63,6 +67,8 @@ public final class CompiledRule: Sendable, CustomStringConvertible {
         self.message = message
         self.location = location
         self.conditionText = conditionText
+        self.action = action
+        self.actionLocation = actionLocation
         self.condition = condition
         self.program = RuleProgram(condition)
         self.clock = clock
@@ -165,4 +171,25 @@ public struct RuleSet: Sendable {
 
     /// The parts of a request's raw object any rule reads.
     public var rawPaths: RawPaths { rules.reduce(RawPaths.none) { $0.union($1.rawPaths) } }
+}
+
+extension RuleSet {
+    /// One warning per rule that acts, at its `act` clause: the rule, its answer, and what
+    /// `actions` makes of it (`cancelwatch check` prints them).
+    public func actionWarnings(_ actions: ActionsConfig) -> [RuleDiagnostic] {
+        let mode: String
+        switch actions.mode {
+        case .dryRun: mode = "actions are dry-run: nothing is sent (set actions: {mode: live} to send)"
+        case .live:
+            mode = "actions are LIVE: the answer is sent to the marketplace, at most \(actions.maxPerHour) an hour from all rules"
+        }
+        return rules.compactMap { rule in
+            guard let answer = rule.action else { return nil }
+            let place = rule.actionLocation ?? rule.location
+            let comment = answer.comment.isEmpty ? "" : " \"\(answer.comment)\""
+            return RuleDiagnostic(
+                severity: .warning, path: place.path, line: place.line, column: place.column, length: 3,
+                message: "rule \"\(rule.name)\" answers the request when it fires: \(answer.decision.rawValue)\(comment); \(mode)")
+        }
+    }
 }

@@ -66,7 +66,7 @@ indirect enum RuleExpressionSyntax: Sendable {
 
 /// The clause keywords.
 enum RuleClauseKind: String, Sendable, CaseIterable {
-    case when, notify, severity, `repeat`, message, quiet, resolve
+    case when, notify, severity, `repeat`, message, quiet, resolve, act
 }
 
 /// One clause as parsed.
@@ -80,6 +80,8 @@ struct RuleClauseSyntax: Sendable {
         /// Minutes of the day.
         case quiet(start: Int, end: Int, RuleSpan)
         case resolve(Bool)
+        /// `act approve`, `act approve "comment"`, `act refuse "comment"`.
+        case act(Decision, RuleSpan, comment: (text: String, span: RuleSpan)?)
         /// The parser already reported what was wrong.
         case invalid
     }

@@ -52,7 +52,7 @@ struct Pipeline {
         do throws(StoreError) {
             let service = try WatchService(
                 sources: sources, rules: rules.rules, routes: routes, store: state.store, clock: clock, logger: logger,
-                health: config.health, metrics: metrics, leases: leases)
+                health: config.health, metrics: metrics, leases: leases, actions: config.actions)
             metrics.setStateProbe(state.probe())
             return Pipeline(service: service, rules: rules)
         } catch {
