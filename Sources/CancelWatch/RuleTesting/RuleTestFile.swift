@@ -123,7 +123,7 @@ public struct RuleTestExpectation: Sendable, Hashable {
     public var kind: AlertEvent.Kind
     public var rule: String
     public var request: RequestKey
-    /// For `resolved`: the outcome it must carry; nil: any.
+    /// For `resolved` (how it closed) and `action` (what the answer asks for): the outcome it must carry; nil: any.
     public var outcome: Outcome?
     /// Text the event's message must contain; nil: any.
     public var messageContains: String?

@@ -331,16 +331,18 @@ final class RuleTestReader: YAMLReader {
         } else if !m.has("at") {
             report("\(m.name) has no 'at': when it should happen, such as +6h", at: m.mark)
         }
-        let kinds = ["firing", "repeat", "resolved", "expired"]
+        let kinds = ["firing", "repeat", "resolved", "expired", "action"]
         var kind: AlertEvent.Kind?
         if let value = scalar(m, "event", expected: kinds.joined(separator: ", ")) {
             if value.text == "source_down" || value.text == "source_up" {
-                report("'\(value.text)' is about polling, which rule tests do not simulate; expect firing, repeat, resolved or expired", at: value)
+                report(
+                    "'\(value.text)' is about polling, which rule tests do not simulate; expect firing, repeat, resolved, expired or action",
+                    at: value)
             } else {
                 kind = oneOf(value, key: "event", in: m, allowed: kinds).flatMap(AlertEvent.Kind.init(rawValue:))
             }
         } else if !m.has("event") {
-            report("\(m.name) has no 'event': firing, repeat, resolved or expired", at: m.mark)
+            report("\(m.name) has no 'event': firing, repeat, resolved, expired or action", at: m.mark)
         }
         let rule = scalar(m, "rule", expected: "a rule name")
         if rule == nil, !m.has("rule") { report("\(m.name) has no 'rule'", at: m.mark) }
@@ -348,7 +350,11 @@ final class RuleTestReader: YAMLReader {
         var outcome: Outcome?
         if let value = scalar(m, "outcome", expected: "approved, rejected or vanished") {
             outcome = self.outcome(value, key: "outcome", in: m)
-            if outcome != nil, let kind, kind != .resolved { report("'outcome' only goes with event: resolved", at: value.mark) }
+            if outcome != nil, let kind, kind != .resolved, kind != .action {
+                report("'outcome' only goes with event: resolved or action", at: value.mark)
+            } else if outcome == .vanished, kind == .action {
+                report("an action's outcome is approved or rejected: what the answer asks for", at: value.mark)
+            }
         }
         let message = scalar(m, "message", expected: "text the message contains")?.text
         guard let at, let kind, let rule, let key else { return nil }
