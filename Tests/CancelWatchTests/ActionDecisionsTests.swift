@@ -37,10 +37,12 @@ import Testing
         #expect(action.message == #"dry-run: rule auto would refuse ozon shop 0123-0001-1 (comment "already shipped")"#)
     }
 
-    @Test func liveModeSaysWhatTheRuleDoesAndApprovalWithoutACommentSaysNoComment() throws {
+    @Test func liveModeSaysWhatTheRuleDoesAndSendsItToTheRuleActionSinkAndAnApprovalMayHaveNoComment() throws {
         let refuse = try rule(#"act refuse "already shipped""#)
         let live = Decisions.evaluate(request(deadlineIn: 600), states: [nil], rules: [refuse], now: start, actions: .live)
         #expect(live.events.last?.message == #"rule auto refuses ozon shop 0123-0001-1 (comment "already shipped")"#)
+        #expect(live.events.last?.sinks == ["ops", "console", RuleActionSink.sinkName], "live, the rule-action sink answers it")
+        #expect(live.events.first?.sinks == ["ops", "console"])
 
         let approve = try rule("act approve")
         let dry = Decisions.evaluate(request(deadlineIn: 600), states: [nil], rules: [approve], now: start, actions: .dryRun)

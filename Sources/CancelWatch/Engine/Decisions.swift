@@ -102,7 +102,8 @@ enum Decisions {
     }
 
     /// The `action` event of `rule`'s firing number `occurrence`: the answer it gives (or, in
-    /// dry-run, would give), with an id as stable as the firing's.
+    /// dry-run, would give), with an id as stable as the firing's. It goes to the rule's sinks,
+    /// and when live to ``RuleActionSink`` too, which sends the answer from the outbox.
     private static func action(
         _ answer: Answer, rule: AlertRule, request: CancellationRequest, occurrence: Int, mode: ActionMode, now: Date
     ) -> AlertEvent {
@@ -118,7 +119,7 @@ enum Decisions {
             id: AlertEvent.makeID(source: request.source, request: request.id, rule: rule.name, kind: .action, occurrence: occurrence),
             kind: .action, rule: rule.name, severity: rule.severity, source: request.source, marketplace: request.marketplace,
             request: request, outcome: answer.decision.outcome, actor: AnswerActor(.rule, rule.name), occurredAt: now,
-            message: message, sinks: rule.notify)
+            message: message, sinks: mode == .live ? rule.notify + [RuleActionSink.sinkName] : rule.notify)
     }
 
     /// How a request stopped being pending.

@@ -105,8 +105,6 @@ public actor Ledger {
     private let rules: [AlertRule]
     /// Whether acting rules' `action` events say what is done or what would be (dry-run, logged).
     private let actionMode: ActionMode
-    /// Told of every committed `action` event, after its commit (see ``init``).
-    private let actionsCommitted: (@Sendable ([AlertEvent]) -> Void)?
     private let store: StateStore
     private let clock: WatchClock
     private let logger: Logger
@@ -142,18 +140,14 @@ public actor Ledger {
     /// read), alert states and sources' health. `leased`: replicas share the store, and it
     /// starts knowing nothing (``adopt(_:)``). `vanishConfirmations`: see ``LedgerStorage``.
     /// `actionMode`: the config's `actions.mode`; in dry-run each committed `action` is logged
-    /// (at notice level, once). `actionsCommitted` hears of the committed `action` events, in
-    /// either mode, once each, never of one whose commit failed: what sends the answers in
-    /// live mode. It is called on the ledger's thread and must only hand them on.
+    /// (at notice level, once); when live, each goes to ``RuleActionSink`` through the outbox.
     public init(
         rules: [AlertRule], store: StateStore, clock: WatchClock, logger: Logger, sources: [PolledSource] = [],
         health: HealthConfig = HealthConfig(), delivery: DeliveryQueue? = nil, leased: Bool = false,
-        vanishConfirmations: Int = LedgerStorage.defaultVanishConfirmations, actionMode: ActionMode = .dryRun,
-        actionsCommitted: (@Sendable ([AlertEvent]) -> Void)? = nil
+        vanishConfirmations: Int = LedgerStorage.defaultVanishConfirmations, actionMode: ActionMode = .dryRun
     ) throws(StoreError) {
         self.rules = rules
         self.actionMode = actionMode
-        self.actionsCommitted = actionsCommitted
         self.store = store
         self.clock = clock
         self.logger = logger
@@ -716,22 +710,18 @@ public actor Ledger {
         if !step.events.isEmpty {
             delivery?.wake(sinks: Array(Set(step.events.flatMap(\.sinks))))
             publish(.events(step.events))
-            let actions = step.events.filter { $0.kind == .action }
-            if !actions.isEmpty { committed(actions) }
+            if actionMode == .dryRun { logDryRun(step.events) }
         }
         return true
     }
 
-    /// The rules' `action` events just committed: logged in dry-run, handed to `actionsCommitted`.
-    private func committed(_ actions: [AlertEvent]) {
-        if actionMode == .dryRun {
-            for action in actions {
-                logger.notice(
-                    "\(action.message)",
-                    metadata: ["source": "\(action.source)", "request": "\(action.request?.id ?? "")", "rule": "\(action.rule)"])
-            }
+    /// Says what each rule's `action` just committed would have done (in dry-run nothing is sent).
+    private func logDryRun(_ events: [AlertEvent]) {
+        for action in events where action.kind == .action {
+            logger.notice(
+                "\(action.message)",
+                metadata: ["source": "\(action.source)", "request": "\(action.request?.id ?? "")", "rule": "\(action.rule)"])
         }
-        actionsCommitted?(actions)
     }
 }
 

@@ -11,20 +11,20 @@ public final class WatchService: Sendable {
     private let clock: WatchClock
 
     /// `leases`: replicas share the store, and this one watches the sources whose leases it
-    /// holds (nil: it watches every source). `actions`: what acting rules may do;
-    /// `actionsCommitted` hears of their committed `action` events (see ``Ledger/init``).
+    /// holds (nil: it watches every source). `actions`: what acting rules may do (dry-run: their
+    /// `action` events are logged; live: they go to ``RuleActionSink`` too, whose route
+    /// `routes` must then hold).
     public init(
         sources: [PolledSource], rules: [AlertRule], routes: [DeliveryQueue.Route], store: StateStore, clock: WatchClock,
         logger: Logger, health: HealthConfig = HealthConfig(), metrics: CancelWatchMetrics = CancelWatchMetrics(),
-        leases: LeaseKeeper? = nil, actions: ActionsConfig = ActionsConfig(),
-        actionsCommitted: (@Sendable ([AlertEvent]) -> Void)? = nil
+        leases: LeaseKeeper? = nil, actions: ActionsConfig = ActionsConfig()
     ) throws(StoreError) {
         self.clock = clock
         self.metrics = metrics
         delivery = DeliveryQueue(routes: routes, store: store, clock: clock, logger: logger)
         ledger = try Ledger(
             rules: rules, store: store, clock: clock, logger: logger, sources: sources, health: health, delivery: delivery,
-            leased: leases != nil, actionMode: actions.mode, actionsCommitted: actionsCommitted)
+            leased: leases != nil, actionMode: actions.mode)
         poller = Poller(sources: sources, ledger: ledger, clock: clock, logger: logger, leases: leases)
     }
 
