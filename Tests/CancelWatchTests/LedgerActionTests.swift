@@ -2,6 +2,7 @@ import CancelWatchTesting
 import Foundation
 import Logging
 import Testing
+import TestServers
 
 @testable import CancelWatch
 
@@ -22,6 +23,18 @@ import Testing
             deadline: clock.now().addingTimeInterval(600))
     }
 
+    /// A ledger over the state file at `path` (or `store`), opened off the cooperative pool.
+    func openLedger(
+        _ rules: [AlertRule], path: String? = nil, store: StateStore? = nil, logger: Logger, actionMode: ActionMode = .dryRun
+    ) async throws -> Ledger {
+        let clock = clock
+        return try await offPool {
+            try Ledger(
+                rules: rules, store: try store ?? SQLiteStateStore(path: path ?? ""), clock: clock, logger: logger,
+                actionMode: actionMode)
+        }
+    }
+
     func dryRunLines(_ lines: LogLines) -> [String] { lines.all(atLeast: .notice).filter { $0.hasPrefix("dry-run:") } }
 
     @Test func aDryRunActionIsCommittedWithItsFiringToTheRulesSinksAndLoggedOnce() async throws {
@@ -29,7 +42,7 @@ import Testing
         let lines = LogLines()
         let logger = Logger(label: "test") { _ in LineCollector(lines) }
         let rule = try actingRule()
-        let ledger = try Ledger(rules: [rule], store: try SQLiteStateStore(path: path), clock: clock, logger: logger)
+        let ledger = try await openLedger([rule], path: path, logger: logger)
         let report = await ledger.apply(.listing([request("a")], at: clock.now()))
         #expect(report.events.map(\.kind) == [.firing, .action])
         #expect(report.events.last?.sinks == ["ops"])
@@ -39,20 +52,20 @@ import Testing
         // Polled again, and after a restart, the request has acted already.
         clock.advance(by: 60)
         await ledger.apply(.listing([request("a")], at: clock.now()))
-        let restarted = try Ledger(rules: [rule], store: try SQLiteStateStore(path: path), clock: clock, logger: logger)
+        let restarted = try await openLedger([rule], path: path, logger: logger)
         #expect(await restarted.start().isEmpty)
         await restarted.apply(.listing([request("a")], at: clock.now()))
         #expect(lines.all(atLeast: .notice) == [expected])
 
-        let outbox = try SQLiteStateStore(path: path).outboxCounts()
+        let outbox = try await offPool { try SQLiteStateStore(path: path).outboxCounts() }
         #expect(outbox == [OutboxCount(sink: "ops", status: "pending", count: 2)], "the firing and its action, nothing for answering")
     }
 
     @Test func anActionWhoseCommitFailedIsNotLoggedUntilItIsCommitted() async throws {
-        let store = RefusingStore(try SQLiteStateStore(path: try temporaryStatePath("cw-act")))
+        let path = try temporaryStatePath("cw-act")
+        let store = try await offPool { RefusingStore(try SQLiteStateStore(path: path)) }
         let lines = LogLines()
-        let ledger = try Ledger(
-            rules: [try actingRule()], store: store, clock: clock, logger: Logger(label: "test") { _ in LineCollector(lines) })
+        let ledger = try await openLedger([try actingRule()], store: store, logger: Logger(label: "test") { _ in LineCollector(lines) })
         store.refusing = true
         #expect(await ledger.apply(.listing([request("a")], at: clock.now())).events.isEmpty)
         #expect(dryRunLines(lines).isEmpty)
@@ -66,16 +79,15 @@ import Testing
     @Test func aLiveActionAlsoGoesToTheRuleActionSinkAndIsNotLoggedAsDryRun() async throws {
         let path = try temporaryStatePath("cw-act")
         let lines = LogLines()
-        let ledger = try Ledger(
-            rules: [try actingRule()], store: try SQLiteStateStore(path: path), clock: clock,
-            logger: Logger(label: "test") { _ in LineCollector(lines) }, actionMode: .live)
+        let ledger = try await openLedger(
+            [try actingRule()], path: path, logger: Logger(label: "test") { _ in LineCollector(lines) }, actionMode: .live)
         let report = await ledger.apply(.listing([request("a")], at: clock.now()))
         let action = try #require(report.events.last)
         #expect(action.message == #"rule auto refuses ozon ozon-main order-a (comment "sold out")"#)
         #expect(action.sinks == ["ops", RuleActionSink.sinkName])
         #expect(report.events.first?.sinks == ["ops"], "the firing is an alert only")
         #expect(dryRunLines(lines).isEmpty)
-        let outbox = try SQLiteStateStore(path: path).outboxCounts().sorted { $0.sink < $1.sink }
+        let outbox = try await offPool { try SQLiteStateStore(path: path).outboxCounts() }.sorted { $0.sink < $1.sink }
         #expect(
             outbox == [
                 OutboxCount(sink: RuleActionSink.sinkName, status: "pending", count: 1), OutboxCount(sink: "ops", status: "pending", count: 2),
