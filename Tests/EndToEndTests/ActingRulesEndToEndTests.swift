@@ -94,4 +94,31 @@ import Testing
         #expect(setup.receiver.acknowledgedReceipts.filter { $0.event == "action" }.count == 2)
         #expect(try setup.pendingRequests().count == 2)
     }
+
+    /// Live: each action goes through the outbox to the marketplace, within the hourly
+    /// budget; the next listing resolves the answered request, naming the rule.
+    @Test func inLiveModeARuleAnswersWithinItsHourlyBudgetAndTheResolvedEventNamesTheRule() async throws {
+        var options = WatchOptions(rules: Self.actingRule)
+        options.extraConfig = "actions: {mode: live, max_per_hour: 1}"
+        let setup = try WatchSetup(ozon: 1, red: 1, options: options)
+        defer { setup.shutdown() }
+        let first = try await setup.capture(["once", "--config", setup.configPath])
+        #expect(first.status == 0, "\(first.stderr)")
+        let answered = try setup.simulator.requests().filter { $0.state == "rejected" }
+        #expect(answered.count == 1, "one answer within max_per_hour 1:\n\(first.stderr)")
+        #expect(try setup.pendingRequests().count == 1)
+        #expect(first.stderr.contains("actions.max_per_hour (1) reached: rule auto-refuse's answer (refuse)"), "\(first.stderr)")
+        let actions = setup.receiver.acknowledgedReceipts.filter { $0.event == "action" }
+        #expect(actions.count == 2 && actions.allSatisfy { $0.message.hasPrefix("rule auto-refuse refuses ") }, "\(actions.map(\.message))")
+
+        let second = try await setup.capture(["once", "--config", setup.configPath])
+        #expect(second.status == 0, "\(second.stderr)")
+        let resolved = setup.receiver.acknowledgedReceipts.filter { $0.event == "resolved" }
+        #expect(resolved.count == 1, "\(setup.receiver.allReceipts.map(\.event))")
+        let receipt = try #require(resolved.first)
+        let body = try #require(try JSONSerialization.jsonObject(with: Data(receipt.body.utf8)) as? [String: Any])
+        #expect(body["outcome"] as? String == "rejected")
+        #expect(body["actor"] as? String == "rule:auto-refuse")
+        #expect(try setup.simulator.requests().filter { $0.state == "rejected" }.count == 1, "the action over budget is never sent later")
+    }
 }

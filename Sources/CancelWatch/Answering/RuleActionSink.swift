@@ -14,16 +14,25 @@ public struct RuleActionSink: AlertSink {
     /// The answer the rule of that name gives now; nil when it no longer acts.
     private let action: @Sendable (String) -> Answer?
     private let maxPerHour: Int
+    /// False in dry-run: an action queued while actions were live is logged, not sent.
+    private let live: Bool
     private let clock: WatchClock
     private let logger: Logger
 
+    /// How the delivery queue retries an action it could not send yet: soon, then every
+    /// few minutes, until its request is decided or its deadline passes (then it is done).
+    public static let retry = RetryPolicy(initialDelay: 5, maxDelay: 300)
+    /// The looking-up and the answer, each bounded by its source's own `timeout`.
+    public static let timeout: TimeInterval = 300
+
     public init(
-        answerer: Answerer, journal: any AnswerJournal, maxPerHour: Int, clock: WatchClock, logger: Logger,
+        answerer: Answerer, journal: any AnswerJournal, maxPerHour: Int, live: Bool = true, clock: WatchClock, logger: Logger,
         action: @escaping @Sendable (String) -> Answer?
     ) {
         self.answerer = answerer
         self.journal = journal
         self.action = action
+        self.live = live
         self.maxPerHour = max(1, maxPerHour)
         self.clock = clock
         self.logger = logger
@@ -36,6 +45,12 @@ public struct RuleActionSink: AlertSink {
     public func deliver(_ event: AlertEvent) async throws(DeliveryError) {
         guard event.kind == .action, let request = event.request, let outcome = event.outcome else { return }
         let metadata: Logger.Metadata = ["rule": "\(event.rule)", "source": "\(request.source)", "request": "\(request.id)"]
+        guard live else {
+            logger.notice(
+                "actions are dry-run now: rule \(event.rule)'s answer (\(outcome.rawValue)) to \(request.source) request \(request.id), queued while they were live, is not sent",
+                metadata: metadata)
+            return
+        }
         guard let answer = action(event.rule), answer.decision.outcome == outcome else {
             logger.warning(
                 "rule \(event.rule) no longer gives this answer (\(outcome.rawValue)) to \(request.source) request \(request.id): not sent",

@@ -36,8 +36,14 @@ struct Pipeline {
         for warning in state.warnings { logger.warning("\(warning)") }
         let transport = CurlHTTPTransport()
         let sinks = SinkFactory(transport: transport, smtp: CurlSMTPTransport(), clock: clock, timeZone: config.timezone)
-        let routes = sinks.makeRoutes(config.sinks)
         let sources = config.polledSources(transport: transport, clock: clock)
+        let answerer = Answerer(store: state.store, clients: sources.map(\.client), clock: clock, logger: logger)
+        let actions = RuleActionSink(
+            answerer: answerer, journal: state.store, maxPerHour: config.actions.maxPerHour, live: config.actions.mode == .live,
+            clock: clock, logger: logger, action: { [rules] in rules[$0]?.action })
+        let routes =
+            sinks.makeRoutes(config.sinks)
+            + [DeliveryQueue.Route(sink: actions, retry: RuleActionSink.retry, timeout: RuleActionSink.timeout)]
         var leases: LeaseKeeper?
         if case .database(let database) = state {
             do throws(StoreError) {

@@ -68,6 +68,8 @@ struct WatchOptions {
     var rules = pendingRule
     /// Extra sinks (YAML list items, indented two spaces).
     var extraSinks = ""
+    /// Extra top-level keys (YAML lines), such as `actions:`.
+    var extraConfig = ""
 }
 
 /// One scenario's world: a directory, an in-process simulator, a webhook receiver, the
@@ -141,6 +143,7 @@ final class WatchSetup: @unchecked Sendable {
               - {name: hook, kind: webhook, url: "\(receiver.url)", timeout: \(options.sinkTimeout), retry: \(options.retry)}
             \(options.extraSinks)
             health: {notify: [hook], down_after: \(options.downAfter)\(options.silentAfter.map { ", silent_after: \($0)" } ?? "")}
+            \(options.extraConfig)
             """
         try config.write(toFile: configPath, atomically: true, encoding: .utf8)
     }
