@@ -30,6 +30,9 @@ import HTTPServing
 /// - `GET|DELETE /_sim/counts`: requests served per `METHOD path` (and per account); reset.
 /// - `GET /_sim/config`: the `sources:` YAML for this simulator.
 ///
+/// A Telegram Bot API double (``SimTelegramBot``) answers `/bot<TOKEN>/…` on the same server,
+/// scripted under `/_sim/telegram`.
+///
 /// RED error codes (HTTP 200, `success: false`): 10001 missing `app-key`/`timestamp`/`sign`,
 /// 10002 unknown app-key, 10003 wrong signature, 10004 timestamp too far from the server's
 /// clock (only when `redTimestampTolerance` is set), 10005 invalid parameter, 10404 unknown API
@@ -43,22 +46,29 @@ public final class MarketSimulator: Sendable {
     public let startedAt: Date
     private let state: SimState
     private let server: HTTPServer
+    /// The Telegram Bot API double on this server.
+    public let telegram: SimTelegramBot
 
     /// Starts the simulator on `host:port` (port 0: an ephemeral one) with `scenario`'s
     /// accounts and requests, relative to `clock.now()`.
     public init(
         scenario: SimScenario = .standard, clock: any WatchClock, host: String = "127.0.0.1", port: Int = 0,
-        redTimestampTolerance: TimeInterval? = nil
+        redTimestampTolerance: TimeInterval? = nil, telegramToken: String = SimTelegramBot.defaultToken
     ) throws {
         let start = clock.now()
         let state = try SimState(scenario: scenario, clock: clock, start: start, redTimestampTolerance: redTimestampTolerance)
+        let telegram = SimTelegramBot(token: telegramToken, clock: clock)
         self.scenario = scenario
         self.startedAt = start
         self.state = state
-        self.server = try HTTPServer(host: host, port: port) { request in state.handle(request) }
+        self.telegram = telegram
+        self.server = try HTTPServer(host: host, port: port) { request in
+            telegram.handleBotAPI(request) ?? telegram.handleControl(request) ?? state.handle(request)
+        }
     }
 
     deinit {
+        telegram.stop()
         server.shutdown()
     }
 
@@ -66,11 +76,20 @@ public final class MarketSimulator: Sendable {
     public var baseURL: String { server.baseURL }
     public var port: Int { server.port }
 
+    /// `http://127.0.0.1:PORT/bot<TOKEN>/METHOD`: a Bot API method of the Telegram double.
+    public func telegramURL(_ method: String) -> String { "\(baseURL)/bot\(telegram.token)/\(method)" }
+
     /// Stops the server.
-    public func shutdown() { server.shutdown() }
+    public func shutdown() {
+        telegram.stop()
+        server.shutdown()
+    }
 
     /// Stops serving and closes every connection, without blocking a thread.
-    public func close() async { await server.close() }
+    public func close() async {
+        telegram.stop()
+        await server.close()
+    }
 
     /// Runs `body`, then closes the simulator (without blocking a thread), however `body` ends.
     public func serving<T>(_ body: () async throws -> T) async throws -> T {
@@ -86,7 +105,9 @@ public final class MarketSimulator: Sendable {
     }
 
     /// Answers one request without going through a socket (same logic as the server).
-    public func handle(_ request: ServerRequest) -> ServerResponse { state.handle(request) }
+    public func handle(_ request: ServerRequest) -> ServerResponse {
+        telegram.handleBotAPI(request) ?? telegram.handleControl(request) ?? state.handle(request)
+    }
 
     // MARK: Faults
 
