@@ -51,7 +51,8 @@ enum ConfigKeys {
     static let red = ["app_key", "app_secret", "logistics", "max_audit_time_unit", "page_size"]
     static let sinkCommon = ["name", "kind"]
     static let stdout = ["format"]
-    static let webhook = ["url", "secret", "timeout", "headers", "format", "chat_id", "ca_file", "insecure", "retry"]
+    static let webhook = ["url", "secret", "timeout", "headers", "format", "chat_id", "ca_file", "insecure", "retry", "actions"]
+    static let telegramActions = ["allow", "refuse_reasons"]
     static let email = [
         "url", "tls", "username", "password", "from", "to", "cc", "subject", "timeout", "ca_file", "insecure", "retry",
     ]
@@ -351,10 +352,80 @@ final class ConfigReader: YAMLReader {
         let caFile = caFile(m)
         let insecure = insecureFlag(m)
         let retry = readRetry(m)
+        let actions = readTelegramActions(m, format: format, url: url)
         guard let url else { return nil }
         return WebhookSinkConfig(
             url: url, secret: signingSecret, timeout: timeout, headers: headers, format: format, chatID: chatID,
-            caFile: caFile, insecure: insecure, retry: retry)
+            caFile: caFile, insecure: insecure, retry: retry, actions: actions)
+    }
+
+    /// `actions: {allow: [user ids], refuse_reasons: [...]}`, only with `format: telegram`.
+    private func readTelegramActions(_ m: YAMLMapping, format: WebhookSinkConfig.Format, url: Secret?) -> TelegramActionsConfig? {
+        guard let node = m.value("actions"), !isNull(node) else { return nil }
+        guard format == .telegram else {
+            report(
+                "'actions' \(m.inName) needs format: telegram: only Telegram has buttons to answer from "
+                    + "(this sink's format is \(format.rawValue))", at: node.mark)
+            return nil
+        }
+        guard let a = mapping(node, name: "actions of \(m.name)", expected: "a mapping (allow:, refuse_reasons:)") else { return nil }
+        checkKeys(a, allowed: ConfigKeys.telegramActions)
+        if let url, TelegramBotURL(sendMessageURL: url.value) == nil {
+            report(
+                "'actions' \(m.inName) read button presses from the bot, so 'url' must be its sendMessage call: "
+                    + "https://api.telegram.org/bot<token>/sendMessage", at: node.mark)
+        }
+        var allow: [Int64] = []
+        let range = TelegramActionsConfig.userIDRange
+        if let values = scalars(a, "allow", expected: "a list of Telegram user ids") {
+            for value in values {
+                let text = value.text.trimmingCharacters(in: .whitespaces)
+                guard let id = Int64(text), range.contains(id) else {
+                    report(
+                        "'allow' \(a.inName) must hold Telegram user ids (whole numbers from \(range.lowerBound) to "
+                            + "\(range.upperBound)), not \(value.shown)", at: value)
+                    continue
+                }
+                if allow.contains(id) {
+                    report("user id \(id) is listed twice in 'allow' \(a.inName)", at: value)
+                } else {
+                    allow.append(id)
+                }
+            }
+            if values.isEmpty {
+                report("'allow' \(a.inName) is empty: list the Telegram user ids who may answer", at: a.value("allow")?.mark)
+            } else if values.count > TelegramActionsConfig.maxUsers {
+                report("'allow' \(a.inName) lists \(values.count) users; at most \(TelegramActionsConfig.maxUsers)", at: a.value("allow")?.mark)
+            }
+        } else {
+            report("missing required key 'allow' \(a.inName): the Telegram user ids who may answer", at: a.mark)
+        }
+        var reasons: [String] = []
+        let length = TelegramActionsConfig.refuseReasonLength
+        if let values = scalars(a, "refuse_reasons", expected: "a list of reasons") {
+            for value in values {
+                let reason = value.text.trimmingCharacters(in: .whitespaces)
+                guard length.contains(reason.count) else {
+                    report(
+                        "each of 'refuse_reasons' \(a.inName) is \(length.lowerBound) to \(length.upperBound) characters; "
+                            + "\(value.shown) is \(reason.count)", at: value)
+                    continue
+                }
+                if reasons.contains(reason) {
+                    report("reason \(value.shown) is listed twice in 'refuse_reasons' \(a.inName)", at: value)
+                } else {
+                    reasons.append(reason)
+                }
+            }
+            if values.count > TelegramActionsConfig.maxRefuseReasons {
+                report(
+                    "'refuse_reasons' \(a.inName) lists \(values.count) reasons; at most \(TelegramActionsConfig.maxRefuseReasons)",
+                    at: a.value("refuse_reasons")?.mark)
+            }
+        }
+        guard !allow.isEmpty, allow.count <= TelegramActionsConfig.maxUsers, reasons.count <= TelegramActionsConfig.maxRefuseReasons
+        else { return nil }
+        return TelegramActionsConfig(allow: allow, refuseReasons: reasons)
     }
 
     private func readHeaders(_ m: YAMLMapping) -> [String: String] {

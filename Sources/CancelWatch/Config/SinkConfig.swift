@@ -82,11 +82,13 @@ public struct WebhookSinkConfig: Sendable, Hashable {
     public var insecure: Bool
     /// `retry:`.
     public var retry: RetryPolicy
+    /// `actions:` (only with `format: telegram`): Approve and Refuse buttons, and who may press them.
+    public var actions: TelegramActionsConfig?
 
     public init(
         url: Secret, secret: Secret? = nil, timeout: TimeInterval = WebhookSinkConfig.defaultTimeout,
         headers: [String: String] = [:], format: Format = .generic, chatID: String? = nil, caFile: String? = nil,
-        insecure: Bool = false, retry: RetryPolicy = .standard
+        insecure: Bool = false, retry: RetryPolicy = .standard, actions: TelegramActionsConfig? = nil
     ) {
         self.url = url
         self.secret = secret
@@ -97,6 +99,30 @@ public struct WebhookSinkConfig: Sendable, Hashable {
         self.caFile = caFile
         self.insecure = insecure
         self.retry = retry
+        self.actions = actions
+    }
+}
+
+/// `actions:` of a `format: telegram` sink: its firing and repeat messages carry Approve and
+/// Refuse buttons, and presses by the users in `allow` answer the request.
+public struct TelegramActionsConfig: Sendable, Hashable {
+    /// `allow:`: the Telegram user ids whose presses count; anyone else's are refused.
+    public var allow: [Int64]
+    /// `refuse_reasons:`: reasons offered as buttons when refusing (a reply gives any other).
+    public var refuseReasons: [String]
+
+    /// Telegram user ids are positive and fit in 52 bits; this bound is JSON's exact integers.
+    public static let userIDRange: ClosedRange<Int64> = 1...9_007_199_254_740_991
+    /// The most users `allow:` may list.
+    public static let maxUsers = 100
+    /// The most `refuse_reasons:`.
+    public static let maxRefuseReasons = 8
+    /// A reason's length in characters (it is also a button's label).
+    public static let refuseReasonLength: ClosedRange<Int> = 1...100
+
+    public init(allow: [Int64], refuseReasons: [String] = []) {
+        self.allow = allow
+        self.refuseReasons = refuseReasons
     }
 }
 
@@ -178,7 +204,7 @@ extension WebhookSinkConfig: CustomReflectable {
             children: [
                 "url": url, "secret": secret as Any, "timeout": timeout,
                 "headers": headers.mapValues { Secret($0) }, "format": format, "chatID": chatID as Any,
-                "caFile": caFile as Any, "insecure": insecure, "retry": retry,
+                "caFile": caFile as Any, "insecure": insecure, "retry": retry, "actions": actions as Any,
             ], displayStyle: .struct)
     }
 }

@@ -35,9 +35,11 @@ public enum ChatWebhookFormat {
     /// Slack truncates past 40,000 characters.
     static let slackTextLimit = 40000
 
-    /// The message for `event` in `format` (not `generic`), signed at `now` when `secret` is set.
+    /// The message for `event` in `format` (not `generic`), signed at `now` when `secret` is set;
+    /// with telegram `actions`, a request's firing and repeat messages carry its answer buttons.
     public static func message(
-        format: WebhookSinkConfig.Format, event: AlertEvent, url: String, secret: String?, chatID: String?, now: Date
+        format: WebhookSinkConfig.Format, event: AlertEvent, url: String, secret: String?, chatID: String?, now: Date,
+        actions: TelegramActionsConfig? = nil
     ) -> Message {
         let text = self.text(for: event)
         switch format {
@@ -51,6 +53,7 @@ public enum ChatWebhookFormat {
                 "text": .string(truncated(text, characters: telegramTextLimit)), "disable_web_page_preview": true,
             ]
             if let chatID { body["chat_id"] = Int64(chatID).map(JSONValue.integer) ?? .string(chatID) }
+            if actions != nil, let keyboard = telegramAnswerKeyboard(for: event) { body["reply_markup"] = keyboard }
             return Message(url: url, body: JSONValue.object(body).serialized())
         case .feishu:
             var body: [String: JSONValue] = [
@@ -79,6 +82,23 @@ public enum ChatWebhookFormat {
             ]
             return Message(url: url, body: body.serialized())
         }
+    }
+
+    /// "Approve" and "Refuse" under a firing or repeat message about a request (see
+    /// ``TelegramCallbackData`` for what they carry); nil for any other event.
+    public static func telegramAnswerKeyboard(for event: AlertEvent) -> JSONValue? {
+        guard event.kind == .firing || event.kind == .repeat, let request = event.request else { return nil }
+        let key = RequestKey(source: event.source, id: request.id)
+        let approve = TelegramCallbackData(.approve, request: key)
+        let refuse = TelegramCallbackData(.refuse, request: key)
+        return [
+            "inline_keyboard": [
+                [
+                    ["text": "Approve", "callback_data": .string(approve.description)],
+                    ["text": "Refuse", "callback_data": .string(refuse.description)],
+                ]
+            ]
+        ]
     }
 
     /// Feishu custom bot signing: base64(HMAC-SHA256(key: "<t>\n<secret>", message: empty)), t in seconds.

@@ -73,7 +73,8 @@ public struct WebhookSink: AlertSink {
             }
         } else {
             let message = ChatWebhookFormat.message(
-                format: config.format, event: event, url: url, secret: config.secret?.value, chatID: config.chatID, now: now)
+                format: config.format, event: event, url: url, secret: config.secret?.value, chatID: config.chatID, now: now,
+                actions: config.actions)
             url = message.url
             body = message.body
         }
