@@ -1,4 +1,5 @@
 import CancelWatch
+import CancelWatchTesting
 import Foundation
 import HTTPServing
 import MarketSim
@@ -40,7 +41,7 @@ import Testing
 
     /// Waits until the double holds `count` long polls (a state it reports, not a sleep's guess).
     func untilWaiting(_ sim: MarketSimulator, count: Int = 1) async throws {
-        while sim.telegram.waitingPollCount() != count { try await Task.sleep(for: .milliseconds(5)) }
+        try await waitFor { sim.telegram.waitingPollCount() == count }
     }
 
     @Test func sendMessageStoresTheMessageAndAnswersWithTelegramsMessageObject() async throws {

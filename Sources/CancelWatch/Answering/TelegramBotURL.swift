@@ -6,6 +6,8 @@ import Foundation
 public struct TelegramBotURL: Sendable, Hashable {
     /// Everything up to and including `/bot<TOKEN>/`.
     private let prefix: String
+    /// The token as written in the path (for scrubbing it out of what is logged).
+    let token: String
 
     /// Nil unless the URL's path ends in `/bot<TOKEN>/sendMessage` (no query, no fragment).
     public init?(sendMessageURL: String) {
@@ -17,6 +19,7 @@ public struct TelegramBotURL: Sendable, Hashable {
         guard segments.count >= 3, segments[segments.count - 1] == "sendMessage" else { return nil }
         let bot = segments[segments.count - 2]
         guard bot.hasPrefix("bot"), bot.count > 3 else { return nil }
+        token = String(bot.dropFirst(3))
         guard let end = sendMessageURL.range(of: "/sendMessage", options: [.backwards, .anchored]) else { return nil }
         prefix = String(sendMessageURL[..<end.lowerBound]) + "/"
     }

@@ -167,7 +167,7 @@ public struct OutputError: Error, CustomStringConvertible, Sendable {
 }
 
 /// A continuation resumed once, by whichever comes first: the work, a timer or a cancellation.
-private final class ResumeOnce<T: Sendable>: @unchecked Sendable {
+final class ResumeOnce<T: Sendable>: @unchecked Sendable {
     private let lock = NSLock()
     private var continuation: CheckedContinuation<T, Never>?
     private var early: T?
