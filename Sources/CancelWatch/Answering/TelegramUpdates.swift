@@ -13,8 +13,8 @@ import ServiceLifecycle
 /// - Errors back off (1 s doubling to 60 s, or Telegram's `retry_after`, clamped); a poll
 ///   that brings nothing, or nothing that can be confirmed, is never followed straight by
 ///   another: no loop runs hot, whatever the server answers.
-/// - Cancelling `run()` ends it at once, even during a long poll (whose answer is then
-///   dropped unconfirmed: its updates come again to the next reader).
+/// - A graceful shutdown or a cancellation ends it at once, even during a long poll (whose
+///   answer is then dropped unconfirmed: its updates come again to the next reader).
 public struct TelegramUpdates: Service {
     public let client: TelegramBotClient
     let allow: Set<Int64>
@@ -42,6 +42,11 @@ public struct TelegramUpdates: Service {
     }
 
     public func run() async throws {
+        await cancelWhenGracefulShutdown { await readUpdates() }
+    }
+
+    /// The polling loop, until cancelled.
+    func readUpdates() async {
         var offset: Int64?
         var failures = 0
         while !Task.isCancelled {
