@@ -4,6 +4,7 @@ import Foundation
 import HTTPServing
 import Logging
 import MarketSim
+import ServiceLifecycle
 import Testing
 
 /// What a test's `handle` was given, in order.
@@ -235,6 +236,21 @@ struct RecordingLogHandler: LogHandler {
         task.cancel()
         await task.value
         // The poll it left is still held: the reader did not wait for it.
+        #expect(sim.telegram.waitingPollCount() == 1)
+    }
+
+    @Test func aGracefulShutdownEndsTheReaderDuringALongPoll() async throws {
+        let sim = try MarketSimulator(clock: ManualClock())
+        defer { sim.shutdown() }
+        let quiet = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        let reader = TelegramUpdates(
+            client: try client(sim.telegramURL("sendMessage")), allow: [42], clock: SystemClock(), logger: quiet, pollTimeout: 50,
+            handle: { _ in })
+        let group = ServiceGroup(services: [reader], logger: quiet)
+        let running = Task { try await group.run() }
+        try await waitFor { sim.telegram.waitingPollCount() == 1 }
+        await group.triggerGracefulShutdown()
+        try await running.value
         #expect(sim.telegram.waitingPollCount() == 1)
     }
 
