@@ -25,6 +25,8 @@ public struct TelegramPress: Sendable, Hashable {
     public var messageID: Int64
     /// What the button carries: the choice and the request's digest.
     public var data: TelegramCallbackData
+    /// The text of the message the button is under (empty when Telegram did not send it).
+    public var messageText: String = ""
 }
 
 /// A reply to a refusal's reason prompt (a message carrying a ``TelegramCallbackData/Choice/cancel`` button): the reason.
@@ -95,7 +97,9 @@ public enum TelegramUpdate: Sendable, Hashable {
         guard let text = query["data"]?.stringValue, let data = TelegramCallbackData(parsing: text) else {
             return .foreignPress(queryID: queryID, user: user)
         }
-        return .update(.press(TelegramPress(queryID: queryID, user: user, chatID: chatID, messageID: messageID, data: data)))
+        let shown = String((message["text"]?.stringValue ?? "").prefix(ChatWebhookFormat.telegramTextLimit))
+        return .update(
+            .press(TelegramPress(queryID: queryID, user: user, chatID: chatID, messageID: messageID, data: data, messageText: shown)))
     }
 
     private static func readReply(_ message: JSONValue) -> Reading {

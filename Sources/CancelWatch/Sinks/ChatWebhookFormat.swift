@@ -88,9 +88,13 @@ public enum ChatWebhookFormat {
     /// ``TelegramCallbackData`` for what they carry); nil for any other event.
     public static func telegramAnswerKeyboard(for event: AlertEvent) -> JSONValue? {
         guard event.kind == .firing || event.kind == .repeat, let request = event.request else { return nil }
-        let key = RequestKey(source: event.source, id: request.id)
-        let approve = TelegramCallbackData(.approve, request: key)
-        let refuse = TelegramCallbackData(.refuse, request: key)
+        return telegramAnswerKeyboard(for: RequestKey(source: event.source, id: request.id))
+    }
+
+    /// "Approve" and "Refuse" for `request`.
+    public static func telegramAnswerKeyboard(for request: RequestKey) -> JSONValue {
+        let approve = TelegramCallbackData(.approve, request: request)
+        let refuse = TelegramCallbackData(.refuse, request: request)
         return [
             "inline_keyboard": [
                 [

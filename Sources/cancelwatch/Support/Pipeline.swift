@@ -8,6 +8,8 @@ import ServiceLifecycle
 struct Pipeline {
     let service: WatchService
     let rules: RuleSet
+    /// What runs beside the stages in `run`: the readers of Telegram's buttons.
+    var answering: [any Service] = []
 
     /// Loads the rules (every diagnostic to stderr; errors stop here), opens the state
     /// store and assembles the service.
@@ -60,7 +62,9 @@ struct Pipeline {
                 sources: sources, rules: rules.rules, routes: routes, store: state.store, clock: clock, logger: logger,
                 health: config.health, metrics: metrics, leases: leases, actions: config.actions)
             metrics.setStateProbe(state.probe())
-            return Pipeline(service: service, rules: rules)
+            return Pipeline(
+                service: service, rules: rules,
+                answering: config.telegramReaders(answerer: answerer, store: state.store, clock: clock, logger: logger))
         } catch {
             throw CleanExit.message("error: \(error.description)", exitCode: 1)
         }
@@ -91,7 +95,8 @@ final class PipelineRun: Service, Sendable, CustomStringConvertible {
     private let end: AsyncStream<Never>.Continuation
 
     init(_ pipeline: Pipeline, logger: Logger) {
-        stages = ServiceGroup(configuration: ServiceGroupConfiguration(services: pipeline.service.services, logger: logger))
+        stages = ServiceGroup(
+            configuration: ServiceGroupConfiguration(services: pipeline.service.services + pipeline.answering, logger: logger))
         (ended, end) = AsyncStream.makeStream(of: Never.self)
     }
 

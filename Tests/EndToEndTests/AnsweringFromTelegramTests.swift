@@ -1,0 +1,72 @@
+import CancelWatch
+import Foundation
+import MarketSim
+import Testing
+
+/// The real binary answering from Telegram's buttons, against the simulator's Bot API double:
+/// a refusal by a reason button and by a reply, a press by a user not allowed refused, the
+/// messages edited to show the outcome and who answered, and the resolved events naming them.
+@Suite struct AnsweringFromTelegramTests {
+    static let alice = SimTelegramUser(id: 42, firstName: "Alice")
+    static let mallory = SimTelegramUser(id: 99, firstName: "Mallory")
+
+    @Test func refusalsFromButtonsAndRepliesReachTheMarketplaceAndOthersArePresses() async throws {
+        var options = WatchOptions()
+        options.rules = pendingRule.replacingOccurrences(of: "notify   hook", with: "notify   hook, tg")
+        let setup = try WatchSetup(ozon: 1, red: 1, options: options)
+        defer { setup.shutdown() }
+        let simulator = try setup.simulator
+        let bot = simulator.telegram
+        setup.options.extraSinks = """
+              - {name: tg, kind: webhook, format: telegram, chat_id: "-1001234567890",
+                 url: "\(simulator.telegramURL("sendMessage"))", actions: {allow: [42], refuse_reasons: ["Already shipped"]}}
+            """
+        try setup.writeConfig()
+        let run = try setup.startRun()
+        try await eventually("both alerts in the chat\n\(run.stderr)", timeout: 60) { bot.allMessages().count == 2 }
+        let ozon = try #require(try setup.pendingRequests().first { $0.marketplace == .ozon })
+        let red = try #require(try setup.pendingRequests().first { $0.marketplace == .red })
+        func alert(about order: String) throws -> SimTelegramMessage {
+            try #require(bot.allMessages().first { $0.replyToMessageID == nil && $0.text.contains(order) })
+        }
+
+        // Someone not allowed presses Approve: refused at once, nothing answered.
+        let forbidden = try bot.press(messageID: try alert(about: ozon.order).messageID, button: "Approve", from: Self.mallory)
+        try await eventually("the press answered\n\(run.stderr)") { bot.allCallbacks().first { $0.id == forbidden.id }?.answered == true }
+        #expect(bot.allCallbacks().first { $0.id == forbidden.id }?.answerText == "You may not answer cancellation requests here.")
+        #expect(run.stderr.contains("press by a user not in actions.allow refused"), "\(run.stderr)")
+
+        // RED: Refuse, then the reason's button.
+        let redAlert = try alert(about: red.order)
+        try bot.press(messageID: redAlert.messageID, button: "Refuse", from: Self.alice)
+        try await eventually("the reason prompt\n\(run.stderr)") { bot.allMessages().contains { $0.replyToMessageID == redAlert.messageID } }
+        let redPrompt = try #require(bot.allMessages().first { $0.replyToMessageID == redAlert.messageID })
+        #expect(redPrompt.buttons.joined().map(\.text) == ["Already shipped", "Cancel"])
+        try bot.press(messageID: redPrompt.messageID, button: "Already shipped", from: Self.alice)
+        try await eventually("RED refused\n\(run.stderr)") { simulator.requests().first { $0.simID == red.simID }?.state == "rejected" }
+        try await eventually("the prompt shows the outcome\n\(run.stderr)") {
+            bot.message(redPrompt.messageID)?.text.contains("⛔ Refused by Alice: Already shipped") == true
+        }
+        #expect(bot.message(redPrompt.messageID)?.buttons.isEmpty == true, "no buttons once answered")
+
+        // Ozon: Refuse, then a reply with the reason.
+        let ozonAlert = try alert(about: ozon.order)
+        try bot.press(messageID: ozonAlert.messageID, button: "Refuse", from: Self.alice)
+        try await eventually("the reason prompt\n\(run.stderr)") { bot.allMessages().contains { $0.replyToMessageID == ozonAlert.messageID } }
+        let ozonPrompt = try #require(bot.allMessages().first { $0.replyToMessageID == ozonAlert.messageID })
+        try bot.reply(to: ozonPrompt.messageID, text: "The buyer asked to keep it", from: Self.alice)
+        try await eventually("Ozon refused\n\(run.stderr)") { simulator.requests().first { $0.simID == ozon.simID }?.state == "rejected" }
+        #expect(simulator.requests().filter { $0.state == "approved" }.isEmpty, "the forbidden approval was never sent")
+
+        // The next listings resolve both, naming Alice.
+        try await eventually("both resolved\n\(run.stderr)", timeout: 60) {
+            setup.receiver.acknowledgedReceipts.filter { $0.event == "resolved" }.count == 2
+        }
+        for receipt in setup.receiver.acknowledgedReceipts where receipt.event == "resolved" {
+            let body = try #require(try JSONSerialization.jsonObject(with: Data(receipt.body.utf8)) as? [String: Any])
+            #expect(body["outcome"] as? String == "rejected")
+            #expect(body["actor"] as? String == "telegram:42 (Alice)", "\(receipt.body)")
+        }
+        #expect(bot.allCallbacks().allSatisfy { $0.answered }, "every press answered")
+    }
+}
