@@ -72,19 +72,13 @@ struct AnswerArguments: ParsableArguments {
         let config = try option.load()
         var logger = Logger(label: "cancelwatch")
         logger.logLevel = .error
-        let state = try await BlockingWorkers.shared.run { () throws -> ConfiguredState in
-            do throws(StoreError) {
-                return try ConfiguredState.open(config, access: .answer)
-            } catch {
-                throw CleanExit.message("error: \(error.description)", exitCode: 1)
-            }
-        }
         let clock = SystemClock()
         let transport = CurlHTTPTransport(threads: 2)
-        let answerer = Answerer(
-            store: state.store, clients: config.sources.map { $0.makeClient(transport: transport, clock: clock) }, clock: clock,
-            logger: logger)
+        let clients = config.sources.map { $0.makeClient(transport: transport, clock: clock) }
         if !yes {
+            // Shown and confirmed on the state opened for reading: no lock is held while a person thinks.
+            let reading = try await Self.open(config, access: .read)
+            let answerer = Answerer(store: reading.store, clients: clients, clock: clock, logger: logger)
             switch await answerer.prepare(source: source, id: id) {
             case .failure(let stop):
                 let result = AnswerResult(source: source, id: id, request: nil, answer: answer, kind: .notSent(stop))
@@ -94,10 +88,23 @@ struct AnswerArguments: ParsableArguments {
                 guard await Self.confirmed() else { throw CleanExit.message("not answered", exitCode: 1) }
             }
         }
+        let state = try await Self.open(config, access: .answer)
+        let answerer = Answerer(store: state.store, clients: clients, clock: clock, logger: logger)
         let result = await answerer.answer(source: source, id: id, with: answer, by: AnswerActor(.cli, Self.userName))
         let line = TerminalText.escaped(result.line, limit: 2000)
         guard result.accepted else { throw CleanExit.message("error: \(line)", exitCode: 1) }
         try await CommandOutput.print(line)
+    }
+
+    /// The store `config` names, opened off the cooperative pool; a failure is one line.
+    static func open(_ config: CancelWatchConfig, access: SQLiteStateStore.Access) async throws -> ConfiguredState {
+        try await BlockingWorkers.shared.run { () throws -> ConfiguredState in
+            do throws(StoreError) {
+                return try ConfiguredState.open(config, access: access)
+            } catch {
+                throw CleanExit.message("error: \(error.description)", exitCode: 1)
+            }
+        }
     }
 
     /// The request as a person confirms it: what it is, why, who asked, and the time left.

@@ -46,6 +46,17 @@ import Testing
         #expect(actions(config) == TelegramActionsConfig(allow: [123_456_789, 987_654_321], refuseReasons: ["Already shipped", "Made to order"]))
     }
 
+    /// Presses are matched to their sink by the chat's id: a channel's @name would leave every press unanswered.
+    @Test func aSinkWithActionsNeedsTheChatsNumericID() {
+        for chat in ["@mychannel", "0", "-100 200"] {
+            let yaml = Self.header.replacingOccurrences(of: "chat_id: \"-100200300\"", with: "chat_id: \"\(chat)\"")
+                + "    actions: {allow: [42]}\n"
+            #expect(errors(yaml).contains { $0.contains("'chat_id' in sink 'tg' must be the chat's numeric id") }, "\(chat): \(errors(yaml))")
+        }
+        let withoutActions = Self.header.replacingOccurrences(of: "chat_id: \"-100200300\"", with: "chat_id: \"@mychannel\"")
+        #expect(throws: Never.self) { try load(withoutActions) }
+    }
+
     @Test func aSinkWithoutActionsHasNone() throws {
         #expect(actions(try load(Self.header)) == nil)
     }

@@ -36,7 +36,20 @@ import Testing
         #expect(bot.allCallbacks().first { $0.id == forbidden.id }?.answerText == "You may not answer cancellation requests here.")
         #expect(run.stderr.contains("press by a user not in actions.allow refused"), "\(run.stderr)")
 
-        // RED: Refuse, then the reason's button.
+        // A press whose data names another request than the message it is under (a forged
+        // client) answers nothing.
+        let redKey = RequestKey(source: "red", id: WatchSetup.requestID(of: red))
+        let ozonKey = RequestKey(source: "ozon", id: WatchSetup.requestID(of: ozon))
+        let forged = try bot.press(
+            messageID: try alert(about: ozon.order).messageID, data: TelegramCallbackData(.approve, request: redKey).description,
+            from: Self.alice, forged: true)
+        try await eventually("the forged press answered\n\(run.stderr)") { bot.allCallbacks().first { $0.id == forged.id }?.answered == true }
+        try await eventually("the forged press shown as answering nothing\n\(run.stderr)") {
+            bot.message(try alert(about: ozon.order).messageID)?.text.contains("nothing was answered") == true
+        }
+        #expect(simulator.requests().filter { $0.state == "pending" }.count == 2, "nothing answered")
+
+        // RED: Refuse, then the reason's button; the prompt and the alert show the outcome.
         let redAlert = try alert(about: red.order)
         try bot.press(messageID: redAlert.messageID, button: "Refuse", from: Self.alice)
         try await eventually("the reason prompt\n\(run.stderr)") { bot.allMessages().contains { $0.replyToMessageID == redAlert.messageID } }
@@ -48,14 +61,24 @@ import Testing
             bot.message(redPrompt.messageID)?.text.contains("⛔ Refused by Alice: Already shipped") == true
         }
         #expect(bot.message(redPrompt.messageID)?.buttons.isEmpty == true, "no buttons once answered")
+        try await eventually("the alert shows the outcome\n\(run.stderr)") {
+            bot.message(redAlert.messageID)?.text.contains("⛔ Refused by Alice: Already shipped") == true
+        }
+        #expect(bot.message(redAlert.messageID)?.text.contains(red.order) == true, "the alert keeps its text")
+        #expect(bot.message(redAlert.messageID)?.buttons.isEmpty == true)
 
-        // Ozon: Refuse, then a reply with the reason.
+        // Ozon: Refuse (its alert lost its buttons to the forged press: its own data again), then a reply with the reason.
         let ozonAlert = try alert(about: ozon.order)
-        try bot.press(messageID: ozonAlert.messageID, button: "Refuse", from: Self.alice)
+        try bot.press(
+            messageID: ozonAlert.messageID, data: TelegramCallbackData(.refuse, request: ozonKey).description, from: Self.alice,
+            forged: true)
         try await eventually("the reason prompt\n\(run.stderr)") { bot.allMessages().contains { $0.replyToMessageID == ozonAlert.messageID } }
         let ozonPrompt = try #require(bot.allMessages().first { $0.replyToMessageID == ozonAlert.messageID })
         try bot.reply(to: ozonPrompt.messageID, text: "The buyer asked to keep it", from: Self.alice)
         try await eventually("Ozon refused\n\(run.stderr)") { simulator.requests().first { $0.simID == ozon.simID }?.state == "rejected" }
+        try await eventually("the alert shows the outcome of the reply\n\(run.stderr)") {
+            bot.message(ozonAlert.messageID)?.text.contains("⛔ Refused by Alice: The buyer asked to keep it") == true
+        }
         #expect(simulator.requests().filter { $0.state == "approved" }.isEmpty, "the forbidden approval was never sent")
 
         // The next listings resolve both, naming Alice.

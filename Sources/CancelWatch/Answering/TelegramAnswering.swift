@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 
 /// Answers requests from Telegram: what ``TelegramUpdates`` hands on (presses of allowed
 /// users, replies to a reason prompt) goes through the ``Answerer`` as the command line's
@@ -31,6 +32,29 @@ public struct TelegramAnswering: Sendable {
     private let store: any StateStore
     private let chats: [Int64: Chat]
     private let logger: Logger
+    private let prompts = Prompts()
+
+    /// An alert message, as a reason prompt replies to it.
+    struct Alert: Sendable {
+        var messageID: Int64
+        var text: String
+    }
+
+    /// The alert each reason prompt asks about (Telegram does not say, for a reply to the
+    /// prompt): the latest ones, so that the alert too shows what came of the refusal.
+    final class Prompts: Sendable {
+        static let kept = 1000
+        private let alerts = Mutex<(byPrompt: [Int64: Alert], order: [Int64])>(([:], []))
+
+        func remember(_ prompt: Int64, _ alert: Alert) {
+            alerts.withLock { book in
+                if book.byPrompt.updateValue(alert, forKey: prompt) == nil { book.order.append(prompt) }
+                if book.order.count > Self.kept { book.byPrompt[book.order.removeFirst()] = nil }
+            }
+        }
+
+        func alert(of prompt: Int64) -> Alert? { alerts.withLock { $0.byPrompt[prompt] } }
+    }
 
     public init(client: TelegramBotClient, answerer: Answerer, store: any StateStore, chats: [Chat], logger: Logger) {
         self.client = client
@@ -71,8 +95,20 @@ public struct TelegramAnswering: Sendable {
     }
 
     private func handle(_ press: TelegramPress, in chat: Chat) async {
-        guard let request = await tracked(press.data.requestDigest) else {
-            await edit(press.chatID, press.messageID, text: press.messageText, note: "⚠️ This request is no longer tracked by cancelwatch: nothing was answered.")
+        let found: TrackedRequest?
+        switch await tracked(press.data.requestDigest) {
+        case .failure(let reason):
+            logger.warning("telegram: the tracked requests cannot be read: \(reason.description)")
+            await answerCallback(press, "cancelwatch cannot read its state right now: nothing was answered; try again.")
+            return
+        case .success(let request): found = request
+        }
+        // The message pressed must be the bot's message about that request: a button's data
+        // alone (which a client may forge) never names a request of another chat.
+        guard let request = found, press.messageText.isEmpty || press.messageText.contains(request.request.order) else {
+            await edit(
+                press.chatID, press.messageID, text: press.messageText,
+                note: "⚠️ This request is no longer tracked by cancelwatch: nothing was answered.")
             return
         }
         switch press.data.choice {
@@ -80,9 +116,10 @@ public struct TelegramAnswering: Sendable {
             await answer(request, with: try? Answer(.approve), by: press.user, editing: press.messageID, in: press.chatID, text: press.messageText)
         case .refuse:
             do throws(TelegramCallError) {
-                _ = try await client.askRefusalReason(
+                let prompt = try await client.askRefusalReason(
                     chatID: press.chatID, replyTo: press.messageID, request: request.key, order: request.request.order,
                     reasons: chat.refuseReasons)
+                prompts.remember(prompt, Alert(messageID: press.messageID, text: press.messageText))
             } catch {
                 logger.warning("telegram: could not ask for a refusal's reason: \(error.message)", metadata: ["request": "\(request.key.id)"])
             }
@@ -100,7 +137,10 @@ public struct TelegramAnswering: Sendable {
     }
 
     private func handle(_ reply: TelegramReasonReply) async {
-        guard let request = await tracked(reply.requestDigest) else { return }
+        guard case .success(let found) = await tracked(reply.requestDigest), let request = found else {
+            await send(reply.chatID, replyTo: reply.messageID, "⚠️ Not refused: cancelwatch cannot find this request now; try again.")
+            return
+        }
         let answer: Answer
         do {
             answer = try Answer(.refuse, comment: reply.text)
@@ -135,26 +175,42 @@ public struct TelegramAnswering: Sendable {
         default:
             note = "⚠️ \(result.line)"
         }
-        let body = text ?? ""
-        let keyboard = keepButtons && text != nil ? ChatWebhookFormat.telegramAnswerKeyboard(for: request.key) : nil
-        await edit(chatID, messageID, text: body, note: note, keyboard: keyboard)
-    }
-
-    /// The request a button's digest names, among the tracked ones.
-    private func tracked(_ digest: String) async -> TrackedRequest? {
-        let store = self.store
-        do {
-            return try await BlockingWorkers.shared.run { () throws(StoreError) -> TrackedRequest? in
-                try store.loadTracked(keepingRaw: .none).first { TelegramCallbackData.digest(of: $0.key) == digest }
-            }
-        } catch {
-            logger.warning("telegram: the tracked requests cannot be read: \(error.description)")
-            return nil
+        let buttons = keepButtons ? ChatWebhookFormat.telegramAnswerKeyboard(for: request.key) : nil
+        if let alert = prompts.alert(of: messageID) {
+            // The prompt gives the outcome, and so does the alert it asked about.
+            await edit(chatID, messageID, text: "", note: note)
+            await edit(chatID, alert.messageID, text: alert.text, note: note, keyboard: buttons)
+        } else {
+            await edit(chatID, messageID, text: text ?? "", note: note, keyboard: text == nil ? nil : buttons)
         }
     }
 
+    /// The request a button's digest names, among the tracked ones (nil: none); a failure
+    /// to read them is its reason.
+    private func tracked(_ digest: String) async -> Result<TrackedRequest?, StoreError> {
+        let store = self.store
+        do throws(StoreError) {
+            return .success(
+                try await BlockingWorkers.shared.run { () throws(StoreError) -> TrackedRequest? in
+                    try store.loadTracked(keepingRaw: .none).first { TelegramCallbackData.digest(of: $0.key) == digest }
+                })
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    private func answerCallback(_ press: TelegramPress, _ text: String) async {
+        do throws(TelegramCallError) {
+            try await client.answerCallbackQuery(press.queryID, text: text, alert: true)
+        } catch {
+            logger.debug("telegram: answerCallbackQuery failed: \(error.message)")
+        }
+    }
+
+    /// Shows `note` under `text` (the message's own text, cut so that the note always fits).
     private func edit(_ chatID: Int64, _ messageID: Int64, text: String, note: String, keyboard: JSONValue? = nil) async {
-        let full = text.isEmpty ? note : "\(text)\n\n\(note)"
+        let room = max(0, ChatWebhookFormat.telegramTextLimit - note.count - 2)
+        let full = text.isEmpty ? note : "\(ChatWebhookFormat.truncated(text, characters: room))\n\n\(note)"
         do throws(TelegramCallError) {
             try await client.editMessageText(chatID: chatID, messageID: messageID, text: full, keyboard: keyboard)
         } catch {
@@ -189,7 +245,10 @@ extension CancelWatchConfig {
         return order.map { bot in
             let client = TelegramBotClient(bot: bot, transport: CurlHTTPTransport(threads: 2), clock: clock)
             let answering = TelegramAnswering(client: client, answerer: answerer, store: store, chats: chats[bot] ?? [], logger: logger)
-            return TelegramUpdates(client: client, allow: answering.allowed, clock: clock, logger: logger, handle: answering.handle)
+            // Each update in a task of its own: a slow marketplace holds no other press.
+            return TelegramUpdates(client: client, allow: answering.allowed, clock: clock, logger: logger) { update in
+                Task { await answering.handle(update) }
+            }
         }
     }
 }

@@ -353,6 +353,11 @@ final class ConfigReader: YAMLReader {
         let insecure = insecureFlag(m)
         let retry = readRetry(m)
         let actions = readTelegramActions(m, format: format, url: url)
+        if actions != nil, let chatID, Int64(chatID.trimmingCharacters(in: .whitespaces)).map({ $0 != 0 }) != true {
+            report(
+                "'chat_id' \(m.inName) must be the chat's numeric id (like -1001234567890) when the sink has 'actions': "
+                    + "presses are matched to their chat by it", at: m.value("chat_id")?.mark ?? m.mark)
+        }
         guard let url else { return nil }
         return WebhookSinkConfig(
             url: url, secret: signingSecret, timeout: timeout, headers: headers, format: format, chatID: chatID,

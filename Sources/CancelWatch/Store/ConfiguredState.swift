@@ -18,15 +18,17 @@ public enum ConfiguredState: Sendable {
         try open(config, access: readOnly ? .read : .write, instance: instance)
     }
 
-    /// `access` as the state file takes it (``SQLiteStateStore/Access``); a database is
-    /// shared anyway, and answering writes its journal as a watcher writes its state.
+    /// `access` as the state file takes it (``SQLiteStateStore/Access``). A database is shared
+    /// anyway: answering writes its journal beside the replicas, and, as reading, needs the
+    /// schema up to date without changing it (a newer command line never migrates a fleet's
+    /// database under its replicas).
     public static func open(_ config: CancelWatchConfig, access: SQLiteStateStore.Access, instance: InstanceID? = nil)
         throws(StoreError) -> ConfiguredState
     {
         if let location = config.stateDatabase {
             return .database(
                 try PostgresStateStore(
-                    location: location, instance: instance?.value ?? PostgresStateStore.newInstance(), readOnly: access == .read))
+                    location: location, instance: instance?.value ?? PostgresStateStore.newInstance(), readOnly: access != .write))
         }
         return .file(try SQLiteStateStore(path: config.state, access: access))
     }
