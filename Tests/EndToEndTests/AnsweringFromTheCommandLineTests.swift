@@ -22,7 +22,7 @@ import TestServers
         try #require(try setup.pendingRequests().first { $0.marketplace == marketplace })
     }
 
-    @Test(arguments: [(SimMarketplace.ozon, Decision.approve), (.red, .refuse)])
+    @Test(arguments: [(SimMarketplace.ozon, Decision.approve), (.ozon, .refuse), (.red, .approve), (.red, .refuse)])
     func anAnswerFromTheCommandLineChangesTheMarketplaceAndTheResolvedEventNamesTheUser(
         _ marketplace: SimMarketplace, _ decision: Decision
     ) async throws {
