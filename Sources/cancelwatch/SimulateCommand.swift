@@ -56,6 +56,8 @@ struct SimulateCommand: AsyncParsableCommand {
             var banner = "\naccounts:\n"
             for line in loaded.accountSummary() { banner += "  " + line + "\n" }
             banner += "\nconfig snippet:\n" + simulator.configSourcesYAML() + "\n"
+            banner += "telegram: a Bot API double, url: \"\(simulator.telegramURL("sendMessage"))\" (any numeric chat_id); "
+                + "press its buttons with POST \(simulator.baseURL)/_sim/telegram/press\n"
             banner += "control: GET \(simulator.baseURL)/_sim/state, POST \(simulator.baseURL)/_sim/faults (Ctrl-C to stop)"
             try await CommandOutput.print(banner)
 
