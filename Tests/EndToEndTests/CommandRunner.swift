@@ -69,8 +69,9 @@ final class RunningCommand: @unchecked Sendable {
     var stdout: String { lock.withLock { String(decoding: out, as: UTF8.self) } }
     var stderr: String { lock.withLock { String(decoding: err, as: UTF8.self) } }
 
-    /// Waits (up to `timeout` seconds) until stdout contains a line matching `predicate`.
-    func waitForLine(timeout: TimeInterval = 30, _ predicate: (String) -> Bool) async throws -> String {
+    /// Waits (up to `timeout` seconds: long, as a loaded machine is slow, and a match ends it at once)
+    /// until stdout contains a line matching `predicate`.
+    func waitForLine(timeout: TimeInterval = 90, _ predicate: (String) -> Bool) async throws -> String {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             if let line = stdout.split(separator: "\n").map(String.init).first(where: predicate) { return line }
