@@ -204,7 +204,7 @@ public actor DeliveryQueue {
             // Another replica may take the entries once their claim runs out: an attempt
             // starts only while it can end within it, and the next pass claims afresh.
             if let claimedUntil = due.claimedUntil, clock.now().addingTimeInterval(route.attemptBound) > claimedUntil { break }
-            let (result, recorded) = await attempt(delivery, route: route)
+            let (result, recorded, rateLimited) = await attempt(delivery, route: route)
             pass.results.append(result)
             if !recorded {
                 pass.resumeAt = clock.now().addingTimeInterval(Self.storeRetryDelay)
@@ -215,7 +215,8 @@ public actor DeliveryQueue {
                 failingInARow[name] = nil
             case .retry:
                 failingInARow[name, default: []].insert(result.eventID)
-                if failingInARow[name, default: []].count >= 2 {
+                // A rate limit is the sink's, not the event's: the whole sink waits at once.
+                if rateLimited || failingInARow[name, default: []].count >= 2 {
                     pass.resumeAt = result.nextAttemptAt
                 }
             case .dead:
@@ -226,16 +227,23 @@ public actor DeliveryQueue {
         return pass
     }
 
-    /// One attempt; returns its result and whether the state file recorded it.
-    private func attempt(_ delivery: PendingDelivery, route: Route) async -> (DeliveryResult, Bool) {
-        let attempts = delivery.attempts + 1
+    /// One attempt; returns its result, whether the state file recorded it, and whether the
+    /// receiver's rate limit refused it. Such a refusal is not counted as an attempt (it never
+    /// makes a dead letter) and waits the receiver's delay, clamped as every outside delay.
+    private func attempt(_ delivery: PendingDelivery, route: Route) async -> (DeliveryResult, Bool, Bool) {
+        var attempts = delivery.attempts + 1
         let result: DeliveryResult
+        var rateLimited = false
         do {
             try await route.sink.deliver(delivery.event)
             result = DeliveryResult(eventID: delivery.event.id, sink: route.sink.name, status: .delivered, attempts: attempts, at: clock.now())
         } catch {
             let now = clock.now()
-            let exhausted = route.retry.maxAttempts.map { attempts >= $0 } ?? false
+            if error.rateLimited {
+                rateLimited = true
+                attempts = delivery.attempts
+            }
+            let exhausted = !rateLimited && (route.retry.maxAttempts.map { attempts >= $0 } ?? false)
             // Sinks scrub and cut what they quote; this bounds what any sink says.
             let message = TextCut.cut(error.message, limit: TextCut.errorTextLimit)
             if !error.retryable || exhausted {
@@ -248,12 +256,15 @@ public actor DeliveryQueue {
                         "attempts": "\(attempts)",
                     ])
             } else {
-                let wait = route.retry.delay(afterAttempt: attempts, retryAfter: error.retryAfter)
+                let wait =
+                    rateLimited
+                    ? WakeTime.delay(error.retryAfter ?? route.retry.delay(afterAttempt: max(attempts, 1), retryAfter: nil))
+                    : route.retry.delay(afterAttempt: attempts, retryAfter: error.retryAfter)
                 result = DeliveryResult(
                     eventID: delivery.event.id, sink: route.sink.name, status: .retry, attempts: attempts,
                     nextAttemptAt: WakeTime.after(wait, from: now), error: message, at: now)
                 logger.warning(
-                    "delivery failed, retrying in \(DurationText.format(wait)): \(message)",
+                    "\(rateLimited ? "rate-limited" : "delivery failed"), retrying in \(DurationText.format(wait)): \(message)",
                     metadata: ["sink": "\(route.sink.name)", "event": "\(delivery.event.id)", "attempts": "\(attempts)"])
             }
         }
@@ -266,6 +277,6 @@ public actor DeliveryQueue {
             storeFailed("cannot record a delivery (recorded once the store answers): \(error.description)", sink: route.sink.name)
         }
         listeners.publish(.attempt(result))
-        return (result, recorded)
+        return (result, recorded, rateLimited)
     }
 }

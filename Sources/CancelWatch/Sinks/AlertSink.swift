@@ -8,11 +8,22 @@ public struct DeliveryError: Error, Sendable, CustomStringConvertible {
     public var message: String
     /// How long the receiver asked us to wait (`Retry-After`), always sane.
     @ClampedOutsideDelay public var retryAfter: TimeInterval?
+    /// The receiver's rate limit refused it (a chat tool's 429 or "too fast" code): wait
+    /// `retryAfter` and try again; such a try never counts toward `max_attempts`.
+    public var rateLimited: Bool
 
     public init(retryable: Bool, message: String, retryAfter: TimeInterval? = nil) {
         self.retryable = retryable
         self.message = message
         self.retryAfter = retryAfter
+        rateLimited = false
+    }
+
+    /// A rate-limit reply: retryable, never a dead letter.
+    public static func rateLimited(message: String, retryAfter: TimeInterval?) -> DeliveryError {
+        var error = DeliveryError(retryable: true, message: message, retryAfter: retryAfter)
+        error.rateLimited = true
+        return error
     }
 
     public var description: String { message }

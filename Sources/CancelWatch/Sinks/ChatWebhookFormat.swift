@@ -35,26 +35,62 @@ public enum ChatWebhookFormat {
     /// Slack truncates past 40,000 characters.
     static let slackTextLimit = 40000
 
-    /// The message for `event` in `format` (not `generic`), signed at `now` when `secret` is set;
-    /// with telegram `actions`, a request's firing and repeat messages carry its answer buttons.
-    public static func message(
+    /// The messages for `event` in `format` (not `generic`), signed at `now` when `secret` is set:
+    /// one, but Telegram's text longer than its limit becomes several, split on line
+    /// boundaries (see ``telegramParts(_:)``), with telegram `actions`' answer buttons (on a
+    /// request's firing and repeat messages) under the last. A retry of a split message
+    /// sends every part again, so parts sent before a failure may arrive twice.
+    public static func messages(
         format: WebhookSinkConfig.Format, event: AlertEvent, url: String, secret: String?, chatID: String?, now: Date,
         actions: TelegramActionsConfig? = nil
+    ) -> [Message] {
+        guard format == .telegram else {
+            return [message(format: format, event: event, url: url, secret: secret, chatID: chatID, now: now)]
+        }
+        let parts = telegramParts(text(for: event))
+        let keyboard = actions == nil ? nil : telegramAnswerKeyboard(for: event)
+        return parts.indices.map { index in
+            var body: [String: JSONValue] = ["text": .string(parts[index]), "disable_web_page_preview": true]
+            if let chatID { body["chat_id"] = Int64(chatID).map(JSONValue.integer) ?? .string(chatID) }
+            if index == parts.count - 1, let keyboard { body["reply_markup"] = keyboard }
+            return Message(url: url, body: JSONValue.object(body).serialized())
+        }
+    }
+
+    /// `text` in pieces of at most ``telegramTextLimit`` characters, each ending at a line's
+    /// end (a single longer line is cut at the limit); pieces of nothing but blank lines are left out.
+    static func telegramParts(_ text: String) -> [String] {
+        var parts: [String] = []
+        var current: String?
+        for line in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline) {
+            var rest = line
+            repeat {
+                let chunk = rest.prefix(telegramTextLimit)
+                rest = rest.dropFirst(chunk.count)
+                if let joined = current, joined.count + 1 + chunk.count <= telegramTextLimit {
+                    current = joined + "\n" + chunk
+                } else {
+                    if let current { parts.append(current) }
+                    current = String(chunk)
+                }
+            } while !rest.isEmpty
+        }
+        if let current { parts.append(current) }
+        let shown = parts.filter { !$0.allSatisfy(\.isNewline) }
+        return shown.isEmpty ? [text] : shown
+    }
+
+    /// The one message for `event` in a format other than Telegram (whose are ``messages(format:event:url:secret:chatID:now:actions:)``).
+    private static func message(
+        format: WebhookSinkConfig.Format, event: AlertEvent, url: String, secret: String?, chatID: String?, now: Date
     ) -> Message {
         let text = self.text(for: event)
         switch format {
-        case .generic:
+        case .generic, .telegram:
             return Message(url: url, body: event.webhookBody.serialized())
         case .slack:
             let body: JSONValue = ["text": .string(truncated(slackEscaped(text), characters: slackTextLimit))]
             return Message(url: url, body: body.serialized())
-        case .telegram:
-            var body: [String: JSONValue] = [
-                "text": .string(truncated(text, characters: telegramTextLimit)), "disable_web_page_preview": true,
-            ]
-            if let chatID { body["chat_id"] = Int64(chatID).map(JSONValue.integer) ?? .string(chatID) }
-            if actions != nil, let keyboard = telegramAnswerKeyboard(for: event) { body["reply_markup"] = keyboard }
-            return Message(url: url, body: JSONValue.object(body).serialized())
         case .feishu:
             var body: [String: JSONValue] = [
                 "msg_type": "text", "content": ["text": .string(truncated(text, characters: feishuTextLimit))],
@@ -156,26 +192,33 @@ public enum ChatWebhookFormat {
             guard let reply = try? JSONParser.parse(response.body), reply["ok"]?.boolValue == false else { return nil }
             let code = reply["error_code"]?.lenientInt64
             let retryAfter = OutsideDelay.parse(reply["parameters"]?["retry_after"], now: now)
-            return DeliveryError(
-                retryable: code == 429, message: "telegram replied ok=false: \(excerpt)", retryAfter: retryAfter)
+            let message = "telegram replied ok=false: \(excerpt)"
+            if code == 429 { return .rateLimited(message: message, retryAfter: retryAfter) }
+            return DeliveryError(retryable: false, message: message)
         case .feishu:
             guard let reply = try? JSONParser.parse(response.body),
                 let code = reply["code"]?.lenientInt64 ?? reply["StatusCode"]?.lenientInt64, code != 0
             else { return nil }
-            // 9499 "too many requests", 11232 flow control, 2200 internal error: try again later.
-            return DeliveryError(retryable: [9499, 11232, 2200].contains(code), message: "feishu replied code \(code): \(excerpt)")
+            // 9499 "too many requests", 11232 flow control: rate limits; 2200 internal error: try again later.
+            let message = "feishu replied code \(code): \(excerpt)"
+            if [9499, 11232].contains(code) { return .rateLimited(message: message, retryAfter: nil) }
+            return DeliveryError(retryable: code == 2200, message: message)
         case .dingtalk:
             guard let reply = try? JSONParser.parse(response.body), let code = reply["errcode"]?.lenientInt64, code != 0 else {
                 return nil
             }
-            // 130101 / 410100 "send too fast", -1 "system busy".
-            return DeliveryError(retryable: [130101, 410100, -1].contains(code), message: "dingtalk replied errcode \(code): \(excerpt)")
+            // 130101 / 410100 "send too fast": rate limits; -1 "system busy".
+            let message = "dingtalk replied errcode \(code): \(excerpt)"
+            if [130101, 410100].contains(code) { return .rateLimited(message: message, retryAfter: nil) }
+            return DeliveryError(retryable: code == -1, message: message)
         case .wecom:
             guard let reply = try? JSONParser.parse(response.body), let code = reply["errcode"]?.lenientInt64, code != 0 else {
                 return nil
             }
-            // 45009 "api freq out of limit", 45033 concurrency limit, -1 "system busy".
-            return DeliveryError(retryable: [45009, 45033, -1].contains(code), message: "wecom replied errcode \(code): \(excerpt)")
+            // 45009 "api freq out of limit": a rate limit; 45033 concurrency limit, -1 "system busy".
+            let message = "wecom replied errcode \(code): \(excerpt)"
+            if code == 45009 { return .rateLimited(message: message, retryAfter: nil) }
+            return DeliveryError(retryable: [45033, -1].contains(code), message: message)
         }
     }
 

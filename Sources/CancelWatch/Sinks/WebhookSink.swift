@@ -18,15 +18,17 @@ import Foundation
 ///         expected = hmac.new(secret, parts["t"].encode() + b"." + body, hashlib.sha256).hexdigest()
 ///         return hmac.compare_digest(expected, parts["v1"])
 ///
-/// One attempt per call. Network errors, timeouts, 408, 425, 429 and 5xx (and a chat
-/// tool's own rate-limit codes) are retryable, with `Retry-After` passed on; other
-/// 4xx and a chat tool's error replies are not. Error messages carry the status and
+/// One attempt per call. Network errors, timeouts, 408, 425, 429 and 5xx are retryable,
+/// with `Retry-After` passed on; a chat tool's 429 and own rate-limit codes are
+/// ``DeliveryError/rateLimited(message:retryAfter:)``; other 4xx and a chat tool's error
+/// replies are not retryable. A chat format paces its sends (``ChatPace``) on the clock. Error messages carry the status and
 /// the first bytes of the reply, never the URL's token, the secret or header values.
 public struct WebhookSink: AlertSink {
     public let name: String
     public let config: WebhookSinkConfig
     let transport: HTTPTransport
     let clock: WatchClock
+    let pacer: ChatPacer?
 
     /// `User-Agent` of every webhook request.
     public static let userAgent = "cancelwatch/\(CancelWatchVersion.current)"
@@ -40,43 +42,56 @@ public struct WebhookSink: AlertSink {
         self.config = config
         self.transport = transport
         self.clock = clock
+        pacer = ChatPace.of(config.format).map(ChatPacer.init)
     }
 
+    /// Sends `event`'s request, or each of a split Telegram message's in turn, each at its pace.
     public func deliver(_ event: AlertEvent) async throws(DeliveryError) {
-        let request = self.request(for: event)
-        let response: HTTPResponse
         let scrubber = self.scrubber
-        do {
-            response = try await transport.send(request)
-        } catch {
-            throw DeliveryError(retryable: true, message: scrubber.scrub(error.description))
-        }
-        if let failure = Self.failure(of: response, format: config.format, now: clock.now(), scrubber: scrubber) {
-            throw DeliveryError(retryable: failure.retryable, message: scrubber.scrub(failure.message), retryAfter: failure.retryAfter)
+        for part in 0..<requests(for: event).count {
+            if let pacer {
+                do {
+                    try await clock.sleep(until: pacer.reserve(now: clock.now()))
+                } catch {
+                    throw DeliveryError(retryable: true, message: "cancelled while pacing")
+                }
+            }
+            // Built after the wait: signed at the instant it is sent.
+            let request = requests(for: event)[part]
+            let response: HTTPResponse
+            do {
+                response = try await transport.send(request)
+            } catch {
+                throw DeliveryError(retryable: true, message: scrubber.scrub(error.description))
+            }
+            if var failure = Self.failure(of: response, format: config.format, now: clock.now(), scrubber: scrubber) {
+                failure.message = scrubber.scrub(failure.message)
+                throw failure
+            }
         }
     }
 
-    /// The request one attempt sends for `event` (signed at the clock's current time).
-    public func request(for event: AlertEvent) -> HTTPRequest {
+    /// The requests one attempt sends for `event` (signed at the clock's current time): one,
+    /// or a long Telegram message's parts.
+    public func requests(for event: AlertEvent) -> [HTTPRequest] {
         let now = clock.now()
-        var url = config.url.value
+        let url = config.url.value
         var headers = [
             HTTPHeader("Content-Type", "application/json"),
             HTTPHeader("User-Agent", Self.userAgent),
             HTTPHeader("Idempotency-Key", event.id),
         ]
-        let body: String
+        let messages: [ChatWebhookFormat.Message]
         if config.format == .generic {
-            body = event.webhookBody.serialized()
+            let body = event.webhookBody.serialized()
+            messages = [ChatWebhookFormat.Message(url: url, body: body)]
             if let secret = config.secret {
                 headers.append(HTTPHeader(Self.signatureHeader, Self.signature(secret: secret.value, body: body, at: now)))
             }
         } else {
-            let message = ChatWebhookFormat.message(
+            messages = ChatWebhookFormat.messages(
                 format: config.format, event: event, url: url, secret: config.secret?.value, chatID: config.chatID, now: now,
                 actions: config.actions)
-            url = message.url
-            body = message.body
         }
         for (name, value) in config.headers.sorted(by: { $0.key < $1.key })
         where !Self.reservedHeaders.contains(name.lowercased()) {
@@ -87,10 +102,12 @@ public struct WebhookSink: AlertSink {
         }
         // The reply only says whether it was taken (its status, a chat tool's short error
         // object): a long one is cut, and judged by its status and start.
-        return HTTPRequest(
-            method: "POST", url: url, headers: headers, body: Data(body.utf8), timeout: config.timeout,
-            tls: TLSOptions(caFile: config.caFile, insecure: config.insecure), maxResponseBytes: Self.maxReplyBytes,
-            cutsLongAnswer: true)
+        return messages.map { message in
+            HTTPRequest(
+                method: "POST", url: message.url, headers: headers, body: Data(message.body.utf8), timeout: config.timeout,
+                tls: TLSOptions(caFile: config.caFile, insecure: config.insecure), maxResponseBytes: Self.maxReplyBytes,
+                cutsLongAnswer: true)
+        }
     }
 
     static let maxReplyBytes = 1 << 20
@@ -114,6 +131,9 @@ public struct WebhookSink: AlertSink {
         }
         let message = "HTTP \(status): \(scrubber.excerpt(of: response.body, limit: Self.replyExcerptBytes))"
         switch status {
+        case 429 where format != .generic:
+            let hinted = retryAfter ?? ChatWebhookFormat.retryAfterHint(format: format, response: response, now: now)
+            return .rateLimited(message: message, retryAfter: hinted)
         case 408, 425, 429, 500..<600:
             let hinted = retryAfter ?? ChatWebhookFormat.retryAfterHint(format: format, response: response, now: now)
             return DeliveryError(retryable: true, message: message, retryAfter: hinted)
