@@ -21,6 +21,7 @@ import Testing
         defer { sim.shutdown() }
         let tg = sink(sim, actions: TelegramActionsConfig(allow: [42]))
         try await tg.deliver(SinkTestEvents.firing())
+        clock.advance(by: 1)  // the chat's pace: one message a second
         try await tg.deliver(SinkTestEvents.firing(kind: .repeat))
         let messages = sim.telegram.allMessages()
         #expect(messages.count == 2)
@@ -41,6 +42,7 @@ import Testing
         let withActions = sink(sim, actions: TelegramActionsConfig(allow: [42]))
         for kind in [AlertEvent.Kind.resolved, .expired, .action] {
             try await withActions.deliver(SinkTestEvents.firing(kind: kind))
+            clock.advance(by: 1)  // the chat's pace: one message a second
         }
         try await withActions.deliver(SinkTestEvents.sourceDown())
         let messages = sim.telegram.allMessages()

@@ -100,13 +100,13 @@ import Testing
         #expect(limited.retryAfter == 3)
     }
 
-    @Test func telegramTextIsCutToItsLimit() async throws {
-        let request = try await deliver(
-            .telegram, chatID: "1", event: SinkTestEvents.firing(message: String(repeating: "я", count: 5000)),
-            reply: .json(text: #"{"ok":true}"#))
-        let text = try #require(try JSONParser.parse(request.body)["text"]?.stringValue)
-        #expect(text.count == 4096)
-        #expect(text.hasSuffix("я…"))
+    @Test func telegramTextPastItsLimitIsSentInPartsNoneOverIt() throws {
+        let event = SinkTestEvents.firing(message: String(repeating: "я", count: 5000))
+        let messages = ChatWebhookFormat.messages(
+            format: .telegram, event: event, url: "http://127.0.0.1/botT/sendMessage", secret: nil, chatID: "1", now: clock.now())
+        let texts = try messages.map { try #require(try JSONParser.parse(Data($0.body.utf8))["text"]?.stringValue) }
+        #expect(texts.map(\.count) == [ChatWebhookFormat.text(for: event).split(separator: "\n")[0].count, 4096, 904])
+        #expect(texts.allSatisfy { !$0.hasSuffix("…") })
     }
 
     // MARK: Feishu

@@ -21,8 +21,9 @@ import Foundation
 /// One attempt per call. Network errors, timeouts, 408, 425, 429 and 5xx are retryable,
 /// with `Retry-After` passed on; a chat tool's 429 and own rate-limit codes are
 /// ``DeliveryError/rateLimited(message:retryAfter:)``; other 4xx and a chat tool's error
-/// replies are not retryable. A chat format paces its sends (``ChatPace``) on the clock. Error messages carry the status and
-/// the first bytes of the reply, never the URL's token, the secret or header values.
+/// replies are not retryable. A chat format paces its sends (``ChatPace``) on the clock.
+/// Error messages carry the status and the first bytes of the reply, never the URL's
+/// token, the secret or header values.
 public struct WebhookSink: AlertSink {
     public let name: String
     public let config: WebhookSinkConfig
