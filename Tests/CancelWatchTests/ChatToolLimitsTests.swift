@@ -107,10 +107,20 @@ import Testing
     }
 
     /// Sends `count` messages through `sink` one after another while moving the clock a second
-    /// whenever the sink waits; returns the virtual instants the receiver got them at.
+    /// whenever the sink waits; returns the virtual instants the receiver got them at. A wait the
+    /// sink gives back (longer than it sleeps itself) is slept here, as the delivery queue would.
     func sendPaced(_ count: Int, through sink: WebhookSink, arrivals: Arrivals) async throws -> [Date] {
+        let clock = self.clock
         let sending = Task {
-            for index in 0..<count { try await sink.deliver(SinkTestEvents.firing(id: String(format: "%032x", index))) }
+            var index = 0
+            while index < count {
+                do {
+                    try await sink.deliver(SinkTestEvents.firing(id: String(format: "%032x", index)))
+                    index += 1
+                } catch let error as DeliveryError where error.rateLimited {
+                    try await clock.sleep(for: try #require(error.retryAfter))
+                }
+            }
         }
         while arrivals.times.count < count {
             try await waitFor { clock.sleeperCount > 0 || arrivals.times.count == count }

@@ -41,17 +41,23 @@ final class ChatPacer: Sendable {
         self.pace = pace
     }
 
-    /// The earliest instant from `now` at which one more message keeps every window's count, reserved.
-    func reserve(now: Date) -> Date {
+    /// The earliest instant from `now` at which one more message keeps every window's count,
+    /// reserved.
+    func reserve(now: Date) -> Date { reserve(now: now, within: .infinity).slot }
+
+    /// That instant, reserved only when it is at most `within` seconds away (`booked`): a
+    /// longer wait is the caller's to give back to its queue rather than sleep through.
+    func reserve(now: Date, within: TimeInterval) -> (slot: Date, booked: Bool) {
         sends.withLock { sends in
             var slot = max(now, sends.last ?? now)
             for window in pace.windows where sends.count >= window.count {
                 slot = max(slot, sends[sends.count - window.count].addingTimeInterval(window.seconds))
             }
+            guard slot.timeIntervalSince(now) <= within else { return (slot, false) }
             sends.append(slot)
             let horizon = slot.addingTimeInterval(-pace.longestWindow)
             if let keep = sends.firstIndex(where: { $0 > horizon }) { sends.removeFirst(keep) }
-            return slot
+            return (slot, true)
         }
     }
 }

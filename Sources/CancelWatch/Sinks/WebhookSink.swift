@@ -46,13 +46,25 @@ public struct WebhookSink: AlertSink {
         pacer = ChatPace.of(config.format).map(ChatPacer.init)
     }
 
+    /// The longest wait for the chat's pace slept inside one attempt (within the outbox claim's margin).
+    static let longestPacingSleep: TimeInterval = 5
+
     /// Sends `event`'s request, or each of a split Telegram message's in turn, each at its pace.
     public func deliver(_ event: AlertEvent) async throws(DeliveryError) {
         let scrubber = self.scrubber
         for part in 0..<requests(for: event).count {
             if let pacer {
+                // A short wait is slept here; a longer one goes back to the delivery queue as the
+                // chat's rate limit, so that no attempt outlives its outbox claim (replicas).
+                let now = clock.now()
+                let (slot, booked) = pacer.reserve(now: now, within: Self.longestPacingSleep)
+                guard booked else {
+                    throw DeliveryError.rateLimited(
+                        message: "paced below \(config.format.rawValue)'s limit: next message at \(Timestamp.format(slot))",
+                        retryAfter: slot.timeIntervalSince(now))
+                }
                 do {
-                    try await clock.sleep(until: pacer.reserve(now: clock.now()))
+                    try await clock.sleep(until: slot)
                 } catch {
                     throw DeliveryError(retryable: true, message: "cancelled while pacing")
                 }
