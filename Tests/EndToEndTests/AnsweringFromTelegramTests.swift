@@ -11,17 +11,10 @@ import Testing
     static let mallory = SimTelegramUser(id: 99, firstName: "Mallory")
 
     @Test func refusalsFromButtonsAndRepliesReachTheMarketplaceAndOthersArePresses() async throws {
-        var options = WatchOptions()
-        options.rules = pendingRule.replacingOccurrences(of: "notify   hook", with: "notify   hook, tg")
-        let setup = try WatchSetup(ozon: 1, red: 1, options: options)
+        let setup = try WatchSetup.withTelegramSink(ozon: 1, red: 1)
         defer { setup.shutdown() }
         let simulator = try setup.simulator
         let bot = simulator.telegram
-        setup.options.extraSinks = """
-              - {name: tg, kind: webhook, format: telegram, chat_id: "-1001234567890",
-                 url: "\(simulator.telegramURL("sendMessage"))", actions: {allow: [42], refuse_reasons: ["Already shipped"]}}
-            """
-        try setup.writeConfig()
         let run = try setup.startRun()
         try await eventually("both alerts in the chat\n\(run.stderr)", timeout: 60) { bot.allMessages().count == 2 }
         let ozon = try #require(try setup.pendingRequests().first { $0.marketplace == .ozon })

@@ -9,16 +9,9 @@ import Testing
 /// The real binary with a telegram sink that has `actions:`, against the simulator's Telegram double.
 @Suite struct TelegramButtonsEndToEndTests {
     @Test func onceSendsEachAlertToTelegramWithApproveAndRefuseNamingItsRequest() async throws {
-        var options = WatchOptions()
-        options.rules = pendingRule.replacingOccurrences(of: "notify   hook", with: "notify   hook, tg")
-        let setup = try WatchSetup(ozon: 2, red: 1, options: options)
+        let setup = try WatchSetup.withTelegramSink(ozon: 2, red: 1)
         defer { setup.shutdown() }
         let simulator = try setup.simulator
-        setup.options.extraSinks = """
-              - {name: tg, kind: webhook, format: telegram, chat_id: "-1001234567890",
-                 url: "\(simulator.telegramURL("sendMessage"))", actions: {allow: [42], refuse_reasons: ["Already shipped"]}}
-            """
-        try setup.writeConfig()
 
         let once = try await setup.command(["once", "--config", setup.configPath])
         #expect(once.status == 0, "once failed: \(once.stderr)")

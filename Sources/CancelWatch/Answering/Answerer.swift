@@ -116,7 +116,7 @@ public struct Answerer: Sendable {
         let tracked: TrackedRequest?
         do {
             tracked = try await BlockingWorkers.shared.run { () throws(StoreError) -> TrackedRequest? in
-                try store.loadTracked(source: source, keepingRaw: .everything).first { $0.key == key }
+                try store.loadTracked(source: source, keepingRaw: .none).first { $0.key == key }
             }
         } catch {
             return .failure(.storeFailed(error.description))

@@ -148,6 +148,20 @@ final class WatchSetup: @unchecked Sendable {
         try config.write(toFile: configPath, atomically: true, encoding: .utf8)
     }
 
+    /// A watcher whose `pendingRule` also notifies `tg`: a telegram sink at the simulator's Bot API
+    /// double, with buttons for user 42 and the refusal reason "Already shipped".
+    static func withTelegramSink(ozon: Int, red: Int) throws -> WatchSetup {
+        var options = WatchOptions()
+        options.rules = pendingRule.replacingOccurrences(of: "notify   hook", with: "notify   hook, tg")
+        let setup = try WatchSetup(ozon: ozon, red: red, options: options)
+        setup.options.extraSinks = """
+              - {name: tg, kind: webhook, format: telegram, chat_id: "-1001234567890",
+                 url: "\(try setup.simulator.telegramURL("sendMessage"))", actions: {allow: [42], refuse_reasons: ["Already shipped"]}}
+            """
+        try setup.writeConfig()
+        return setup
+    }
+
     /// Starts `cancelwatch run` on this directory.
     func startRun(
         _ extra: [String] = [], environment: [String: String] = [:], standardOutput: FileHandle? = nil,
