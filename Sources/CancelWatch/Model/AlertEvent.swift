@@ -17,7 +17,8 @@ public enum Severity: String, Sendable, Hashable, Codable, CaseIterable, Compara
 /// `format: json`, and, in the state file's form, what the outbox keeps): `version`, `id`,
 /// `event`, `rule`, `severity`, `source`, `marketplace`, `outcome`, `actor`, `occurred_at`,
 /// `message`, `request`, `deadline`, `remaining_seconds`, every one present (null where it
-/// does not apply). `sinks` is not part of it.
+/// does not apply); a `group` adds `events` (its members' forms), a `digest` adds `requests`.
+/// `sinks` is not part of it.
 public struct AlertEvent: Sendable, Hashable {
     public enum Kind: String, Sendable, Hashable, Codable, CaseIterable {
         /// The rule's condition became true.
@@ -35,6 +36,10 @@ public struct AlertEvent: Sendable, Hashable {
         /// A rule answered the request, or would have in dry-run (`outcome` says which answer,
         /// `message` what came of it).
         case action
+        /// A grouped sink's one message for several `firing` and `repeat` events (`members`).
+        case group
+        /// A rule file's digest (`rule` is its name): the requests its `include` matched (`listed`).
+        case digest
     }
 
     /// The same across retries and restarts: derived from source, request, rule, kind and occurrence.
@@ -57,11 +62,15 @@ public struct AlertEvent: Sendable, Hashable {
     public var message: String
     /// Sink names to deliver to.
     public var sinks: [String]
+    /// For `group`: the events it carries, sorted by deadline; empty for every other kind.
+    public var members: [AlertEvent]
+    /// For `digest`: the requests it lists, sorted by deadline; empty for every other kind.
+    public var listed: [CancellationRequest]
 
     public init(
         id: String, kind: Kind, rule: String, severity: Severity, source: String, marketplace: Marketplace,
         request: CancellationRequest?, outcome: Outcome? = nil, actor: AnswerActor? = nil, occurredAt: Date, message: String,
-        sinks: [String]
+        sinks: [String], members: [AlertEvent] = [], listed: [CancellationRequest] = []
     ) {
         self.id = id
         self.kind = kind
@@ -76,6 +85,8 @@ public struct AlertEvent: Sendable, Hashable {
         self.occurredAt = occurredAt
         self.message = message
         self.sinks = sinks
+        self.members = members
+        self.listed = listed.map { $0.owningItsRaw() }
     }
 
     /// A stable id: the first 128 bits of SHA-256 over the parts, in hex.
@@ -104,6 +115,8 @@ extension AlertEvent: Codable {
         case occurredAt = "occurred_at"
         case message, request, deadline
         case remainingSeconds = "remaining_seconds"
+        case members = "events"
+        case listed = "requests"
     }
 
     /// The form's version, for the webhook's receivers.
@@ -125,6 +138,35 @@ extension AlertEvent: Codable {
         try container.encodeIfPresent(request, forKey: .request)
         try container.encodeIfPresent(request?.deadline, forKey: .deadline)
         try container.encodeIfPresent(remainingSeconds, forKey: .remainingSeconds)
+        if kind == .group { try container.encode(members, forKey: .members) }
+        if kind == .digest {
+            if encoder.writesWebhookBody {
+                try container.encode(listed.map { ListedRequest(request: $0, now: occurredAt) }, forKey: .listed)
+            } else {
+                try container.encode(listed, forKey: .listed)
+            }
+        }
+    }
+
+    /// A digest's request in the webhook body: the members an event has about its request
+    /// (the body's `request` leaves out its source and deadline), then the request.
+    private struct ListedRequest: Encodable {
+        var request: CancellationRequest
+        var now: Date
+
+        enum CodingKeys: String, CodingKey {
+            case source, marketplace, deadline, request
+            case remainingSeconds = "remaining_seconds"
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(request.source, forKey: .source)
+            try container.encode(request.marketplace, forKey: .marketplace)
+            try container.encode(request.deadline, forKey: .deadline)
+            try container.encode(Int64(clampingFloor: request.deadline.timeIntervalSince(now)), forKey: .remainingSeconds)
+            try container.encode(request, forKey: .request)
+        }
     }
 
     /// The event the form describes; `sinks` is empty (the outbox keeps them beside it).
@@ -139,6 +181,7 @@ extension AlertEvent: Codable {
             outcome: try container.decodeIfPresent(Outcome.self, forKey: .outcome),
             actor: try container.decodeIfPresent(String.self, forKey: .actor).flatMap(AnswerActor.init),
             occurredAt: try container.decode(Date.self, forKey: .occurredAt), message: try container.decode(String.self, forKey: .message),
-            sinks: [])
+            sinks: [], members: try container.decodeIfPresent([AlertEvent].self, forKey: .members) ?? [],
+            listed: try container.decodeIfPresent([CancellationRequest].self, forKey: .listed) ?? [])
     }
 }

@@ -157,8 +157,10 @@ public enum ChatWebhookFormat {
     ///
     ///     [CRITICAL] final-hour · ozon-main 0123-0001-1 · 1h 05m left
     ///     ozon 0123-0001-1 auto-approves in 1h 05m
+    /// A group or a digest is its list (``RequestList``) after the severity.
     public static func text(for event: AlertEvent) -> String {
         var header = "[\(event.severity.rawValue.uppercased())] "
+        if event.kind == .group || event.kind == .digest { return header + RequestList.text(of: event) }
         if event.rule.isEmpty {
             header += "\(event.kind.rawValue) · \(event.source)"
         } else {

@@ -59,7 +59,9 @@ public struct EmailSink: AlertSink {
     /// on one line. Source events have no request to render, so they get their own.
     public func subject(for event: AlertEvent) -> String {
         let text: String
-        if let request = event.request {
+        if event.kind == .group || event.kind == .digest {
+            text = "[cancelwatch] \(event.severity.rawValue): \(RequestList.headline(of: event))"
+        } else if let request = event.request {
             text = subjectTemplate.render(
                 request: request, now: event.occurredAt, ruleName: event.rule, severity: event.severity, timeZone: timeZone)
         } else {
@@ -89,13 +91,13 @@ public struct EmailSink: AlertSink {
 
     /// The readable text: the rule's message, then the facts about the request.
     public func body(for event: AlertEvent) -> String {
-        var lines = [event.message, ""]
+        var lines = [event.kind == .group || event.kind == .digest ? RequestList.text(of: event) : event.message, ""]
         func fact(_ label: String, _ value: String) {
             lines.append((label + ":").padding(toLength: 12, withPad: " ", startingAt: 0) + value)
         }
         if !event.rule.isEmpty { fact("Rule", "\(event.rule) (\(event.severity.rawValue))") }
         fact("Event", event.kind.rawValue + (event.outcome.map { " (\($0.rawValue))" } ?? ""))
-        fact("Source", "\(event.source) (\(event.marketplace.rawValue))")
+        if !event.source.isEmpty { fact("Source", "\(event.source) (\(event.marketplace.rawValue))") }
         if let request = event.request {
             fact("Order", request.order)
             fact("Request", request.id)

@@ -90,6 +90,11 @@ public final class StdoutSink: AlertSink {
             parts.append("(\(Self.status(of: event, request: request)))")
         }
         var line = parts.joined(separator: " ")
+        if event.kind == .group || event.kind == .digest {
+            // The list's own lines follow, indented, each already on one line.
+            return ([line + ": " + TerminalText.singleLine(RequestList.headline(of: event))]
+                + event.listedRequests.map { "  " + RequestList.line(for: $0, at: event.occurredAt) }).joined(separator: "\n")
+        }
         let message = TerminalText.singleLine(event.message)
         if !message.isEmpty { line += ": " + message }
         return line
