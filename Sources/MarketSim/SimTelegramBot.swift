@@ -94,6 +94,9 @@ public struct SimTelegramError: Error, Sendable, CustomStringConvertible {
 /// "description":"…"}` with N as the HTTP status (401 `Unauthorized` for a wrong token, 404
 /// `Not Found` for an unknown method, 400 `Bad Request: …`).
 ///
+/// With ``enforce(_:)`` (``SimTelegramLimits/telegram``) `sendMessage` refuses what goes past
+/// Telegram's rate limits with 429 `Too Many Requests` and `parameters.retry_after`, as Telegram does.
+///
 /// Control endpoints (for tests and the demo):
 /// - `GET /_sim/telegram`: the token, the bot, every message (with its buttons and earlier
 ///   versions), every press and its answer, the updates not yet confirmed.
@@ -131,6 +134,10 @@ public final class SimTelegramBot: @unchecked Sendable {
     private var nextUpdateID: Int64 = 700_000_001
     private var nextMessageID: Int64 = 1
     private var nextCallbackSerial: UInt64 = 5_200_000_000_000_000_001
+    private var limits: SimTelegramLimits?
+    /// Each chat's accepted `sendMessage` instants within the last minute.
+    private var sentInChat: [Int64: [Date]] = [:]
+    private var refusedForRate: [(chatID: Int64, at: Date)] = []
     private var pollGeneration = 0
     private var waitingPolls = 0
     private var stopped = false
@@ -172,6 +179,18 @@ public final class SimTelegramBot: @unchecked Sendable {
 
     /// How many `getUpdates` calls are holding, waiting for an update.
     public func waitingPollCount() -> Int { locked { waitingPolls } }
+
+    /// Makes `sendMessage` refuse what goes past `limits` (nil: accept everything, the default),
+    /// with Telegram's 429 and `parameters.retry_after`.
+    public func enforce(_ limits: SimTelegramLimits?) {
+        locked {
+            self.limits = limits
+            sentInChat = [:]
+        }
+    }
+
+    /// Every `sendMessage` refused for going past the limits: its chat and when.
+    public func rateRefusals() -> [(chatID: Int64, at: Date)] { locked { refusedForRate } }
 
     // MARK: Scripting
 
@@ -263,7 +282,14 @@ public final class SimTelegramBot: @unchecked Sendable {
         }
         switch result {
         case .success(let value): return .json(value: ["ok": true, "result": value])
-        case .failure(let error): return Self.failure(error.code, error.description)
+        case .failure(let error):
+            guard let wait = error.retryAfter else { return Self.failure(error.code, error.description) }
+            return .json(
+                status: error.code,
+                value: [
+                    "ok": false, "error_code": .integer(Int64(error.code)), "description": .string(error.description),
+                    "parameters": ["retry_after": .integer(Int64(wait))],
+                ])
         }
     }
 
@@ -283,6 +309,15 @@ public final class SimTelegramBot: @unchecked Sendable {
         return locked {
             if let replyTo, messageIndex[replyTo].map({ messages[$0].chatID }) != chatID {
                 return .failure(.badRequest("message to be replied not found"))
+            }
+            if let limits {
+                let recent = (sentInChat[chatID] ?? []).filter { now.timeIntervalSince($0) < 60 }
+                sentInChat[chatID] = recent
+                if let wait = limits.wait(chatID: chatID, recent: recent, now: now) {
+                    refusedForRate.append((chatID, now))
+                    return .failure(TelegramAPIError(code: 429, description: "Too Many Requests: retry after \(wait)", retryAfter: wait))
+                }
+                sentInChat[chatID, default: []].append(now)
             }
             let message = store(chatID: chatID, from: bot, text: text, buttons: buttons, replyTo: replyTo, now: now)
             return .success(messageJSON(message))
@@ -486,6 +521,8 @@ public final class SimTelegramBot: @unchecked Sendable {
 struct TelegramAPIError: Error, Sendable, CustomStringConvertible {
     var code: Int
     var description: String
+    /// Seconds to wait, for a 429 (`parameters.retry_after`).
+    var retryAfter: Int? = nil
 
     static func badRequest(_ what: String) -> TelegramAPIError { TelegramAPIError(code: 400, description: "Bad Request: \(what)") }
 }
@@ -558,5 +595,31 @@ extension JSONValue {
         guard case .object(var members) = self else { return self }
         members.merge(other) { _, new in new }
         return .object(members)
+    }
+}
+
+/// The rate limits Telegram documents for a bot's messages: about one a second in a chat,
+/// and at most 20 a minute in a group (a chat whose id is negative).
+public struct SimTelegramLimits: Sendable, Hashable {
+    public var perChatInterval: TimeInterval
+    public var perGroupPerMinute: Int
+
+    public init(perChatInterval: TimeInterval = 1, perGroupPerMinute: Int = 20) {
+        self.perChatInterval = perChatInterval
+        self.perGroupPerMinute = perGroupPerMinute
+    }
+
+    /// Telegram's own.
+    public static let telegram = SimTelegramLimits()
+
+    /// Whole seconds to wait before a message to `chatID` is accepted, given the instants of the
+    /// ones accepted there within the last minute (oldest first); nil when it may go now.
+    func wait(chatID: Int64, recent: [Date], now: Date) -> Int? {
+        var wait: TimeInterval = 0
+        if let last = recent.last { wait = max(wait, perChatInterval - now.timeIntervalSince(last)) }
+        if chatID < 0, recent.count >= perGroupPerMinute {
+            wait = max(wait, 60 - now.timeIntervalSince(recent[recent.count - perGroupPerMinute]))
+        }
+        return wait > 0 ? max(1, Int(wait.rounded(.up))) : nil
     }
 }

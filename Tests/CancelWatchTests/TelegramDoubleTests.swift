@@ -282,4 +282,32 @@ import Testing
         #expect(state["callbacks"]?.arrayValue?.first?["from"]?["id"] == 42)
         #expect(state["pending_updates"]?.arrayValue?.count == 2)
     }
+
+    @Test func withTelegramsLimitsASecondMessageWithinASecondAndATwentyFirstWithinAMinuteAreRefusedWithRetryAfter() async throws {
+        let sim = try MarketSimulator(clock: clock)
+        defer { sim.shutdown() }
+        sim.telegram.enforce(.telegram)
+        func send(_ chat: Int64) async throws -> (status: Int, reply: JSONValue) {
+            try await call(sim, "sendMessage", ["chat_id": .integer(chat), "text": "hello"])
+        }
+        #expect(try await send(Self.chat).status == 200)
+        clock.advance(by: 0.4)
+        let tooSoon = try await send(Self.chat)
+        #expect(tooSoon.status == 429)
+        #expect(tooSoon.reply["error_code"] == 429)
+        #expect(tooSoon.reply["parameters"]?["retry_after"] == 1)
+        // Another chat has a pace of its own.
+        #expect(try await send(42).status == 200)
+        clock.advance(by: 0.6)
+        for _ in 0..<19 {
+            #expect(try await send(Self.chat).status == 200)
+            clock.advance(by: 1)
+        }
+        // Twenty in the group within the minute: the next waits until the first is a minute old.
+        let twentyFirst = try await send(Self.chat)
+        #expect(twentyFirst.status == 429)
+        #expect(twentyFirst.reply["parameters"]?["retry_after"] == 40)  // the first went 20 s ago
+        #expect(sim.telegram.rateRefusals().count == 2)
+        #expect(sim.telegram.allMessages().count == 21)
+    }
 }
