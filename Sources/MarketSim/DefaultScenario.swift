@@ -42,7 +42,8 @@ extension SimScenario {
     /// - appearing during the first minute: Ozon +15s, +40s (due +2m40s), +55s; RED +20s (due
     ///   +2m40s), +35s;
     /// - vanishing: Ozon (due +6h) at +50s;
-    /// - hours and days away: +3h to +47h, and the bulk ones at +30h to +70h;
+    /// - hours and days away: +3h to +47h, and the bulk ones at +12h to +60h (a quarter of them
+    ///   within a day: the default rules' heads-up fires on some 130 at the first poll);
     /// - history: Ozon and RED requests decided before the start; RED package `P800000000000001`
     ///   asked twice (refused two days ago, pending again now).
     ///
@@ -94,7 +95,7 @@ extension SimScenario {
         ozon(bulk, created: 3 * hour - h48, deadline: 3 * hour, reasonIndex: 4)
         ozon(bulk, created: 20 * hour - h48, deadline: 20 * hour, initiator: "OZON")
         requests += bulkRequests(
-            marketplace: .ozon, account: bulk, count: 520, deadlines: (30 * hour)...(70 * hour), window: 72 * hour, seed: 7)
+            marketplace: .ozon, account: bulk, count: 520, deadlines: (12 * hour)...(60 * hour), window: 72 * hour, seed: 7)
         for i in 0..<5 {
             let at = -Double(i + 1) * 6 * hour
             ozon(bulk, created: at - hour, deadline: at - hour + h48, resolve: (at, .approved), reasonIndex: i)

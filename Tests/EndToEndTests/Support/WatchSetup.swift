@@ -66,6 +66,8 @@ struct WatchOptions {
     var ozon = true
     var red = true
     var rules = pendingRule
+    /// More of the `hook` sink's settings (YAML flow members after a comma, such as `batch: true`).
+    var hookSettings = ""
     /// Extra sinks (YAML list items, indented two spaces).
     var extraSinks = ""
     /// Extra top-level keys (YAML lines), such as `actions:`.
@@ -140,7 +142,7 @@ final class WatchSetup: @unchecked Sendable {
             sources:
             \(sources)
             sinks:
-              - {name: hook, kind: webhook, url: "\(receiver.url)", timeout: \(options.sinkTimeout), retry: \(options.retry)}
+              - {name: hook, kind: webhook, url: "\(receiver.url)", timeout: \(options.sinkTimeout), retry: \(options.retry)\(options.hookSettings.isEmpty ? "" : ", " + options.hookSettings)}
             \(options.extraSinks)
             health: {notify: [hook], down_after: \(options.downAfter)\(options.silentAfter.map { ", silent_after: \($0)" } ?? "")}
             \(options.extraConfig)

@@ -18,6 +18,8 @@ final class WebhookReceiver: @unchecked Sendable {
         case hold
         /// This status and body (a chat tool's error object, a marketplace's error), as JSON.
         case reply(status: Int, body: String)
+        /// `status` to the next `times` requests, then `accept`.
+        case failTimes(Int, status: Int)
     }
 
     /// One request the receiver got.
@@ -150,6 +152,9 @@ final class WebhookReceiver: @unchecked Sendable {
             response = (200..<300).contains(status) ? .json(status: status, text: "{\"ok\":true}") : .text(status: status, "released")
         case .reply(let status, let body):
             response = .json(status: status, text: body)
+        case .failTimes(let times, let status):
+            self.mode = times > 1 ? .failTimes(times - 1, status: status) : .accept
+            response = .text(status: status, "failing on purpose")
         }
         receipt.status = response.status
         receipts.append(receipt)
