@@ -81,3 +81,18 @@ struct RequestListTests {
         #expect(RequestList.line(for: request, at: SinkTestEvents.occurredAt).contains("overdue 5m 00s"))
     }
 }
+
+extension RequestListTests {
+    @Test func stdoutShowsAGroupsFirstTenRequestsAndHowManyMoreAndJSONTheWholeList() throws {
+        let group = AlertEvent.group((1...13).map { Self.event($0, deadlineIn: Double(60 + $0)) }, sink: "console", at: SinkTestEvents.occurredAt)
+        let text = StdoutSink(name: "console", format: .text, timeZone: TimeZone(identifier: "UTC")!).line(for: group)
+        let lines = text.split(separator: "\n")
+        #expect(lines.count == 12)
+        #expect(lines[0].hasSuffix("WARNING group ozon-main: 13 cancellation requests, earliest deadline in 1h 01m"))
+        #expect(lines[1] == "  order-1 · ozon-main · 1h 01m left · reason 1")
+        #expect(lines[11] == "  … and 3 more")
+        let json = StdoutSink(name: "console", format: .json, timeZone: TimeZone(identifier: "UTC")!).line(for: group)
+        #expect(!json.contains("\n"))
+        #expect(try JSONParser.parse(Data(json.utf8))["events"]?.arrayValue?.count == 13)
+    }
+}

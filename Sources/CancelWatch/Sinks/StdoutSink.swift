@@ -91,14 +91,21 @@ public final class StdoutSink: AlertSink {
         }
         var line = parts.joined(separator: " ")
         if event.kind == .group || event.kind == .digest {
-            // The list's own lines follow, indented, each already on one line.
-            return ([line + ": " + TerminalText.singleLine(RequestList.headline(of: event))]
-                + event.listedRequests.map { "  " + RequestList.line(for: $0, at: event.occurredAt) }).joined(separator: "\n")
+            // The list's first lines follow, indented, each already on one line; a terminal is
+            // not flooded (`format: json` prints the whole list).
+            let requests = event.listedRequests
+            var lines = [line + ": " + TerminalText.singleLine(RequestList.headline(of: event))]
+            lines += requests.prefix(Self.listedLines).map { "  " + RequestList.line(for: $0, at: event.occurredAt) }
+            if requests.count > Self.listedLines { lines.append("  … and \(requests.count - Self.listedLines) more") }
+            return lines.joined(separator: "\n")
         }
         let message = TerminalText.singleLine(event.message)
         if !message.isEmpty { line += ": " + message }
         return line
     }
+
+    /// How many of a group's or a digest's requests the text format lists.
+    static let listedLines = 10
 
     /// `1h 05m left`, `overdue 4m 10s`, `approved`, `expired`.
     static func status(of event: AlertEvent, request: CancellationRequest) -> String {
