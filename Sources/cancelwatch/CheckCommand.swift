@@ -68,7 +68,9 @@ struct CheckCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let rules = result.ruleSet?.rules.count ?? 0
-        try await CommandOutput.print("ok: \(Self.count(rules, "rule")) in \(Self.count(files, "file"))" + (warnings > 0 ? " (\(Self.count(warnings, "warning")))" : ""))
+        let digests = result.ruleSet?.digests.count ?? 0
+        let blocks = Self.count(rules, "rule") + (digests > 0 ? ", \(Self.count(digests, "digest"))" : "")
+        try await CommandOutput.print("ok: \(blocks) in \(Self.count(files, "file"))" + (warnings > 0 ? " (\(Self.count(warnings, "warning")))" : ""))
     }
 
     private static func count(_ n: Int, _ noun: String) -> String { "\(n) \(noun)\(n == 1 ? "" : "s")" }

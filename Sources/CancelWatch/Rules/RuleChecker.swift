@@ -6,8 +6,8 @@ struct RuleChecker {
     let knownSinks: Set<String>?
     let clock: RuleClock
     private(set) var diagnostics: [RuleDiagnostic] = []
-    /// Rule names already seen, across files, and where.
-    private var ruleNames: [String: RuleSourceLocation] = [:]
+    /// Rule and digest names already seen, across files: which kind of block, and where.
+    private var names: [String: (block: String, location: RuleSourceLocation)] = [:]
     private var path = ""
 
     init(knownSinks: Set<String>?, clock: RuleClock) {
@@ -29,27 +29,67 @@ struct RuleChecker {
         RuleSourceLocation(path: path, line: span.line, column: span.column)
     }
 
-    /// The compiled rules of `file`; rules with errors are reported and left out.
-    mutating func check(_ file: RuleFileSyntax) -> [CompiledRule] {
+    /// The compiled rules and digests of `file`; those with errors are reported and left out.
+    mutating func check(_ file: RuleFileSyntax) -> (rules: [CompiledRule], digests: [CompiledDigest]) {
         path = file.path
-        return file.rules.compactMap { check($0) }
+        return (file.rules.compactMap { check($0) }, file.digests.compactMap { check($0) })
+    }
+
+    /// Reports a name a rule or digest already has (one name, one block, across all files).
+    private mutating func register(_ name: String, block: String, nameSpan: RuleSpan, keywordSpan: RuleSpan) {
+        guard !name.isEmpty else { return }
+        guard let first = names[name] else {
+            names[name] = (block, location(keywordSpan))
+            return
+        }
+        let message =
+            first.block == block
+            ? "duplicate \(block) name \"\(name)\"; \(block) names must be unique across all rule files"
+            : "\(block) name \"\(name)\" is already a \(first.block)'s; rules and digests need names of their own"
+        report(nameSpan, message, notes: [.init(message: "\"\(name)\" is first defined here", location: first.location)])
+    }
+
+    /// Whether the clause `keyword` at `span` came before in the block (`seen`: the first of
+    /// each); a repeated clause is reported, and its content still checked, but not used.
+    private mutating func repeated(_ keyword: String, at span: RuleSpan, in block: String, seen: inout [String: RuleSpan]) -> Bool {
+        guard let first = seen[keyword] else {
+            seen[keyword] = span
+            return false
+        }
+        report(
+            span, "duplicate '\(keyword)' clause in \(block)",
+            notes: [.init(message: "the first '\(keyword)' is here", location: location(first))])
+        return true
+    }
+
+    /// The sink names `notify` lists, each reported where the config has no such sink, or where listed twice.
+    private mutating func checkSinks(_ names: [(name: String, span: RuleSpan)]) -> [String] {
+        var sinks: [String] = []
+        for (name, span) in names {
+            if sinks.contains(name) {
+                report(span, "sink '\(name)' is listed twice", severity: .warning)
+                continue
+            }
+            sinks.append(name)
+            guard let knownSinks, !knownSinks.contains(name) else { continue }
+            if knownSinks.isEmpty {
+                report(span, "unknown sink '\(name)'; the config defines no sinks")
+            } else if let close = NameSuggester.closest(to: name, among: knownSinks.sorted()) {
+                report(span, "unknown sink '\(name)'; did you mean '\(close)'?", suggestion: close)
+            } else {
+                report(span, "unknown sink '\(name)'; the config's sinks are \(knownSinks.sorted().joined(separator: ", "))")
+            }
+        }
+        return sinks
     }
 
     // MARK: Rules
 
     private mutating func check(_ rule: RuleBlockSyntax) -> CompiledRule? {
         let errorsBefore = diagnostics.filter(\.isError).count
-        if !rule.name.isEmpty {
-            if let first = ruleNames[rule.name] {
-                report(
-                    rule.nameSpan, "duplicate rule name \"\(rule.name)\"; rule names must be unique across all rule files",
-                    notes: [.init(message: "\"\(rule.name)\" is first defined here", location: first)])
-            } else {
-                ruleNames[rule.name] = location(rule.keywordSpan)
-            }
-        }
+        register(rule.name, block: "rule", nameSpan: rule.nameSpan, keywordSpan: rule.keywordSpan)
 
-        var seen: [RuleClauseKind: RuleSpan] = [:]
+        var seen: [String: RuleSpan] = [:]
         var condition: RuleCondition?
         var conditionText = ""
         var sawWhen = false
@@ -62,15 +102,7 @@ struct RuleChecker {
         var message: MessageTemplate?
         var action: (answer: Answer, span: RuleSpan)?
         for clause in rule.clauses {
-            // A repeated clause is reported, and its content still checked, but not used.
-            let isRepeated = seen[clause.kind] != nil
-            if let first = seen[clause.kind] {
-                report(
-                    clause.keywordSpan, "duplicate '\(clause.kind.rawValue)' clause in rule \"\(rule.name)\"",
-                    notes: [.init(message: "the first '\(clause.kind.rawValue)' is here", location: location(first))])
-            } else {
-                seen[clause.kind] = clause.keywordSpan
-            }
+            let isRepeated = repeated(clause.kind.rawValue, at: clause.keywordSpan, in: "rule \"\(rule.name)\"", seen: &seen)
             switch clause.value {
             case .invalid:
                 if clause.kind == .when { sawWhen = true }
@@ -85,21 +117,7 @@ struct RuleChecker {
             case .sinks(let names):
                 sawNotify = true
                 if isRepeated { break }
-                for (name, span) in names {
-                    if sinks.contains(name) {
-                        report(span, "sink '\(name)' is listed twice", severity: .warning)
-                        continue
-                    }
-                    sinks.append(name)
-                    guard let knownSinks, !knownSinks.contains(name) else { continue }
-                    if knownSinks.isEmpty {
-                        report(span, "unknown sink '\(name)'; the config defines no sinks")
-                    } else if let close = NameSuggester.closest(to: name, among: knownSinks.sorted()) {
-                        report(span, "unknown sink '\(name)'; did you mean '\(close)'?", suggestion: close)
-                    } else {
-                        report(span, "unknown sink '\(name)'; the config's sinks are \(knownSinks.sorted().joined(separator: ", "))")
-                    }
-                }
+                sinks = checkSinks(names)
             case .severity(let word, let span):
                 if let value = RuleSeverity(rawValue: word) {
                     if !isRepeated { severity = value }
@@ -150,6 +168,58 @@ struct RuleChecker {
             resolveNotifications: resolve, message: message ?? defaultMessage, location: location(rule.keywordSpan),
             conditionText: conditionText, condition: condition, action: action?.answer, actionLocation: action.map { location($0.span) },
             clock: clock)
+    }
+
+    // MARK: Digests
+
+    private mutating func check(_ digest: DigestBlockSyntax) -> CompiledDigest? {
+        let errorsBefore = diagnostics.filter(\.isError).count
+        register(digest.name, block: "digest", nameSpan: digest.nameSpan, keywordSpan: digest.keywordSpan)
+        var seen: [String: RuleSpan] = [:]
+        var minuteOfDay: Int?
+        var sawAt = false
+        var sawNotify = false
+        var days: UInt8 = 0x7F
+        var sinks: [String] = []
+        var include = CompiledDigest.defaultInclude
+        var includeValid = true
+        var always = false
+        for clause in digest.clauses {
+            let isRepeated = repeated(clause.kind.rawValue, at: clause.keywordSpan, in: "digest \"\(digest.name)\"", seen: &seen)
+            switch clause.value {
+            case .invalid:
+                if clause.kind == .at { sawAt = true }
+                if clause.kind == .notify { sawNotify = true }
+            case .time(let minute, _):
+                sawAt = true
+                if !isRepeated { minuteOfDay = minute }
+            case .days(let mask, _):
+                if !isRepeated { days = mask }
+            case .sinks(let names):
+                sawNotify = true
+                if !isRepeated { sinks = checkSinks(names) }
+            case .condition(let expression):
+                let compiled = compile(expression)
+                if isRepeated { break }
+                if let compiled {
+                    include = (expression.text, compiled)
+                } else {
+                    includeValid = false
+                }
+            case .always:
+                always = true
+            }
+        }
+        if !sawAt {
+            report(digest.nameSpan, "digest \"\(digest.name)\" has no 'at' clause; add the local time it is sent at, such as: at 09:00")
+        }
+        if !sawNotify {
+            report(digest.nameSpan, "digest \"\(digest.name)\" has no 'notify' clause; add one naming a sink, such as: notify console")
+        }
+        guard diagnostics.filter(\.isError).count == errorsBefore, includeValid, let minuteOfDay else { return nil }
+        return CompiledDigest(
+            name: digest.name, minuteOfDay: minuteOfDay, days: days, notify: sinks, always: always,
+            location: location(digest.keywordSpan), includeText: include.text, include: include.condition, clock: clock)
     }
 
     /// The answer `act` gives, or nil after reporting why it cannot be sent: a refusal

@@ -158,7 +158,7 @@ struct RuleLexer {
 
         advance()
         switch c {
-        case "(", ")", "[", "]", "{", "}", ",", "-":
+        case "(", ")", "[", "]", "{", "}", ",", "-", ";":
             return RuleToken(kind: .symbol(String(c)), span: spanned())
         case "<", ">":
             if current == "=" {

@@ -82,11 +82,14 @@ public struct RuleLoader: Sendable {
     public func compile(_ sources: [RuleSource]) -> RuleLoadResult {
         var checker = RuleChecker(knownSinks: knownSinks, clock: RuleClock(timeZone: timeZone))
         var rules: [CompiledRule] = []
+        var digests: [CompiledDigest] = []
         var diagnostics: [RuleDiagnostic] = []
         for source in sources {
             let (file, parseDiagnostics) = RuleParser.parse(source)
             let before = checker.diagnostics.count
-            rules += checker.check(file)
+            let checked = checker.check(file)
+            rules += checked.rules
+            digests += checked.digests
             let checkDiagnostics = checker.diagnostics[before...]
             diagnostics += (parseDiagnostics + checkDiagnostics).enumerated().sorted {
                 ($0.element.line, $0.element.column, $0.offset) < ($1.element.line, $1.element.column, $1.offset)
@@ -94,7 +97,7 @@ public struct RuleLoader: Sendable {
         }
         let ok = !diagnostics.contains(where: \.isError)
         return RuleLoadResult(
-            ruleSet: ok ? RuleSet(rules: rules, files: sources.map(\.path), timeZone: timeZone) : nil, diagnostics: diagnostics,
+            ruleSet: ok ? RuleSet(rules: rules, digests: digests, files: sources.map(\.path), timeZone: timeZone) : nil, diagnostics: diagnostics,
             sources: sources)
     }
 

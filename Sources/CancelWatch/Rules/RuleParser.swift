@@ -12,8 +12,14 @@ struct RuleParser {
     private var recovering = false
     private var depth = 0
     private static let maximumDepth = 64
+    /// The clause keywords of the block being parsed, as written in messages, and as a set.
+    private var clauseNames = RuleClauseKind.allCases.map(\.rawValue)
+    private var ownClauses = Set(RuleClauseKind.allCases.map(\.rawValue))
 
-    static let clauseKeywords: Set<String> = Set(RuleClauseKind.allCases.map(\.rawValue))
+    static let blockKeywords: Set<String> = ["rule", "digest"]
+    /// Where a clause ends: at any block's clause keyword (one of the other block's is
+    /// reported as an unknown clause, not read as a value).
+    static let clauseKeywords = Set(RuleClauseKind.allCases.map(\.rawValue) + DigestClauseKind.allCases.map(\.rawValue))
     static let operatorWords: Set<String> = ["and", "or", "not", "in", "contains", "matches"]
 
     /// Parses one file; the diagnostics include the lexer's.
@@ -62,17 +68,17 @@ struct RuleParser {
         if fatal { recovering = true }
     }
 
-    /// Whether the current token starts a clause, ends the rule, or starts another.
+    /// Whether the current token starts a clause, separates two (`;`), ends the block, or starts another.
     private var atClauseBoundary: Bool {
         switch current.kind {
         case .end: return true
-        case .symbol(let s): return s == "}"
-        case .word(let w): return w == "rule" || Self.clauseKeywords.contains(w)
+        case .symbol(let s): return s == "}" || s == ";"
+        case .word(let w): return Self.blockKeywords.contains(w) || Self.clauseKeywords.contains(w)
         default: return false
         }
     }
 
-    /// Skips to the next clause keyword, `}`, `rule` or the end, and resumes reporting.
+    /// Skips to the next clause keyword, `;`, `}`, block keyword or the end, and resumes reporting.
     private mutating func synchronize() {
         while !atClauseBoundary { advance() }
         recovering = false
@@ -81,29 +87,54 @@ struct RuleParser {
     // MARK: Structure
 
     private mutating func parseFile() -> RuleFileSyntax {
-        var rules: [RuleBlockSyntax] = []
+        var file = RuleFileSyntax(path: path, rules: [])
         while !atEnd {
             if current.isWord("rule") {
-                rules.append(parseRule())
+                file.rules.append(parseRule())
+                continue
+            }
+            if current.isWord("digest") {
+                file.digests.append(parseDigest())
                 continue
             }
             let token = current
-            var suggestion: String?
-            if let word = token.word, NameSuggester.closest(to: word, among: ["rule"]) != nil { suggestion = "rule" }
+            let close = token.word.flatMap { NameSuggester.closest(to: $0, among: ["rule", "digest"]) }
             if case .invalid = token.kind {
                 recovering = true
             }
-            error(
-                token.span, "expected 'rule' to start a rule, found \(token.displayName)" + (suggestion != nil ? "; did you mean 'rule'?" : ""),
-                suggestion: suggestion)
+            if let close {
+                error(
+                    token.span, "expected '\(close)' to start a \(close), found \(token.displayName); did you mean '\(close)'?",
+                    suggestion: close)
+            } else {
+                error(token.span, "expected 'rule' or 'digest' to start a block, found \(token.displayName)")
+            }
             advance()
-            while !atEnd, !current.isWord("rule") { advance() }
+            while !atEnd, !Self.blockKeywords.contains(current.word ?? "") { advance() }
             recovering = false
         }
-        return RuleFileSyntax(path: path, rules: rules)
+        return file
     }
 
     private mutating func parseRule() -> RuleBlockSyntax {
+        parseBlock(named: "rule", clauses: RuleClauseKind.allCases.map(\.rawValue)) { parser, word in
+            RuleClauseKind(rawValue: word).flatMap { parser.parseClause($0) }
+        }
+    }
+
+    private mutating func parseDigest() -> DigestBlockSyntax {
+        parseBlock(named: "digest", clauses: DigestClauseKind.allCases.map(\.rawValue)) { parser, word in
+            DigestClauseKind(rawValue: word).flatMap { parser.parseDigestClause($0) }
+        }
+    }
+
+    /// `noun "name" { clauses }`: the name, the braces, and each clause read by `parseClause`
+    /// at its keyword (one of `names`); a mistake in the frame is reported and the parse goes on.
+    private mutating func parseBlock<Clause: Sendable>(
+        named noun: String, clauses names: [String], _ parseClause: (inout RuleParser, String) -> Clause?
+    ) -> BlockSyntax<Clause> {
+        ownClauses = Set(names)
+        clauseNames = names
         let keyword = advance()
         var name = ""
         var nameSpan = keyword.span
@@ -112,74 +143,79 @@ struct RuleParser {
             name = s
             nameSpan = advance().span
             if s.trimmingCharacters(in: .whitespaces).isEmpty {
-                error(nameSpan, "a rule's name must not be empty", fatal: false)
+                error(nameSpan, "a \(noun)'s name must not be empty", fatal: false)
             }
-        case .word(let w) where !Self.clauseKeywords.contains(w) && w != "rule":
+        case .word(let w) where !Self.clauseKeywords.contains(w) && !Self.blockKeywords.contains(w):
             name = w
             nameSpan = advance().span
-            error(nameSpan, "a rule's name is written in double quotes: rule \"\(w)\"", suggestion: "\"\(w)\"", fatal: false)
+            error(nameSpan, "a \(noun)'s name is written in double quotes: \(noun) \"\(w)\"", suggestion: "\"\(w)\"", fatal: false)
         default:
-            error(current.span, "expected the rule's name in double quotes after 'rule', found \(current.displayName)", fatal: false)
+            error(current.span, "expected the \(noun)'s name in double quotes after '\(noun)', found \(current.displayName)", fatal: false)
         }
-        var clauses: [RuleClauseSyntax] = []
+        var clauses: [Clause] = []
         if current.isSymbol("{") {
             advance()
         } else {
-            error(current.span, "expected '{' after the rule's name, found \(current.displayName)", fatal: false)
+            error(current.span, "expected '{' after the \(noun)'s name, found \(current.displayName)", fatal: false)
             if !atClauseBoundary {
                 recovering = true
                 synchronize()
             }
         }
+        let startsHere = RuleDiagnostic.Note(message: "\(noun) \"\(name)\" starts here", location: location(keyword.span))
         while true {
             let token = current
             if token.isSymbol("}") {
                 advance()
                 break
             }
+            if token.isSymbol(";") {
+                advance()
+                continue
+            }
             if token.kind == .end {
                 error(
-                    token.span, "expected '}' to close rule \"\(name)\" before the end of the file", suggestion: "}",
-                    notes: [.init(message: "rule \"\(name)\" starts here", location: location(keyword.span))], fatal: false)
+                    token.span, "expected '}' to close \(noun) \"\(name)\" before the end of the file", suggestion: "}",
+                    notes: [startsHere], fatal: false)
                 break
             }
-            if token.isWord("rule") {
+            if let next = token.word, Self.blockKeywords.contains(next) {
                 error(
-                    token.span, "expected '}' to close rule \"\(name)\" before the next rule", suggestion: "}",
-                    notes: [.init(message: "rule \"\(name)\" starts here", location: location(keyword.span))], fatal: false)
+                    token.span, "expected '}' to close \(noun) \"\(name)\" before the next \(next)", suggestion: "}",
+                    notes: [startsHere], fatal: false)
                 break
             }
-            if let word = token.word, let kind = RuleClauseKind(rawValue: word) {
-                if let clause = parseClause(kind) { clauses.append(clause) }
+            if let word = token.word, ownClauses.contains(word) {
+                if let clause = parseClause(&self, word) { clauses.append(clause) }
                 if recovering { synchronize() }
                 continue
             }
-            var message = "expected a clause (when, notify, severity, repeat, message, quiet, resolve, act), found \(token.displayName)"
-            if let word = token.word, let close = Self.closestClause(to: word), let kind = RuleClauseKind(rawValue: close) {
+            var message = "expected a clause (\(names.joined(separator: ", "))), found \(token.displayName)"
+            if let word = token.word, let close = closestClause(to: word) {
                 // Read it as the clause it was surely meant to be, so its content is checked too.
                 error(token.span, "unknown clause '\(word)'; did you mean '\(close)'?", suggestion: close, fatal: false)
-                if let clause = parseClause(kind) { clauses.append(clause) }
+                if let clause = parseClause(&self, close) { clauses.append(clause) }
                 if recovering { synchronize() }
                 continue
             } else if let word = token.word {
-                message = "unknown clause '\(word)'; a rule has when, notify, severity, repeat, message, quiet, resolve and act clauses"
+                message = "unknown clause '\(word)'; a \(noun) has \(names.dropLast().joined(separator: ", ")) and \(names.last ?? "") clauses"
             }
             if case .invalid = token.kind { recovering = true }
             error(token.span, message)
             advance()
             synchronize()
         }
-        return RuleBlockSyntax(name: name, nameSpan: nameSpan, keywordSpan: keyword.span, clauses: clauses)
+        return BlockSyntax(name: name, nameSpan: nameSpan, keywordSpan: keyword.span, clauses: clauses)
     }
 
-    static func closestClause(to word: String) -> String? {
-        NameSuggester.closest(to: word, among: RuleClauseKind.allCases.map(\.rawValue))
+    private func closestClause(to word: String) -> String? {
+        NameSuggester.closest(to: word, among: clauseNames)
     }
 
     /// Whether the current token is a word one typo away from a clause keyword (`notfy`).
     private var looksLikeMisspeltClause: Bool {
         guard let word = current.word, !Self.operatorWords.contains(word) else { return false }
-        return Self.closestClause(to: word) != nil
+        return closestClause(to: word) != nil
     }
 
     private func location(_ span: RuleSpan) -> RuleSourceLocation {
@@ -193,55 +229,10 @@ struct RuleParser {
         }
         switch kind {
         case .when:
-            if atClauseBoundary {
-                error(current.span, "expected a condition after 'when', found \(current.displayName)")
-                return clause(.invalid)
-            }
-            let expression = parseOr()
-            if recovering { return clause(.invalid) }
-            if !atClauseBoundary, !looksLikeMisspeltClause {
-                error(current.span, "expected 'and', 'or' or the next clause after the condition, found \(current.displayName)")
-                return clause(.invalid)
-            }
-            return clause(.condition(expression))
+            return clause(parseCondition(after: "when").map { .condition($0) } ?? .invalid)
 
         case .notify:
-            var names: [(name: String, span: RuleSpan)] = []
-            func takeName(_ parser: inout RuleParser) -> Bool {
-                switch parser.current.kind {
-                case .word(let w):
-                    names.append((w, parser.advance().span))
-                    return true
-                case .string(let s, _):
-                    names.append((s, parser.advance().span))
-                    return true
-                default:
-                    return false
-                }
-            }
-            guard takeName(&self) else {
-                error(current.span, "expected a sink name after 'notify', found \(current.displayName)")
-                return clause(.invalid)
-            }
-            while true {
-                if current.isSymbol(",") {
-                    advance()
-                    guard takeName(&self) else {
-                        error(current.span, "expected a sink name after ',', found \(current.displayName)")
-                        return clause(.invalid)
-                    }
-                } else if !atClauseBoundary, current.word != nil {
-                    error(current.span, "expected ',' between sink names", suggestion: ", ", fatal: false)
-                    _ = takeName(&self)
-                } else {
-                    break
-                }
-            }
-            if !atClauseBoundary {
-                error(current.span, "expected ',' and a sink name or the next clause, found \(current.displayName)")
-                return clause(.invalid)
-            }
-            return clause(.sinks(names))
+            return clause(parseSinkNames().map { .sinks($0) } ?? .invalid)
 
         case .severity:
             guard let word = current.word, !atClauseBoundary else {
@@ -364,6 +355,176 @@ struct RuleParser {
             }
             return clause(.act(decision, decisionSpan, comment: comment))
         }
+    }
+
+    private mutating func parseDigestClause(_ kind: DigestClauseKind) -> DigestClauseSyntax? {
+        let keyword = advance()
+        func clause(_ value: DigestClauseSyntax.Value) -> DigestClauseSyntax {
+            DigestClauseSyntax(kind: kind, keywordSpan: keyword.span, value: value)
+        }
+        switch kind {
+        case .at:
+            guard case .clockTime(let hour, let minute, let text) = current.kind else {
+                if case .invalid = current.kind { recovering = true }
+                error(current.span, "expected a time of day such as 09:00 after 'at', found \(current.displayName)")
+                return clause(.invalid)
+            }
+            let span = advance().span
+            guard hour <= 23, minute <= 59 else {
+                error(span, "invalid time '\(text)': a digest's time is a time of day, 00:00 to 23:59", fatal: false)
+                return clause(.invalid)
+            }
+            if !atClauseBoundary, !looksLikeMisspeltClause {
+                error(current.span, "expected the next clause after the time, found \(current.displayName)")
+                return clause(.invalid)
+            }
+            return clause(.time(minute: hour * 60 + minute, span))
+
+        case .on:
+            return clause(parseDays())
+
+        case .notify:
+            return clause(parseSinkNames().map { .sinks($0) } ?? .invalid)
+
+        case .include:
+            return clause(parseCondition(after: "include").map { .condition($0) } ?? .invalid)
+
+        case .always:
+            if !atClauseBoundary, !looksLikeMisspeltClause {
+                error(current.span, "'always' takes nothing after it; expected the next clause, found \(current.displayName)")
+                return clause(.invalid)
+            }
+            return clause(.always)
+        }
+    }
+
+    /// `on`'s days: `daily`, or days and ranges separated by commas (`mon-fri`, `sat,sun`,
+    /// `mon, wed-fri`; a range may wrap, `fri-mon`). Days are written as `weekday` compares them:
+    /// `mon` or `monday`.
+    private mutating func parseDays() -> DigestClauseSyntax.Value {
+        var mask: UInt8 = 0
+        var valid = true
+        var whole: RuleSpan?
+        repeat {
+            if whole != nil { advance() }  // the comma
+            guard let word = current.word, !atClauseBoundary else {
+                if case .invalid = current.kind { recovering = true }
+                error(
+                    current.span,
+                    "expected days after \(whole == nil ? "'on'" : "','"), such as mon-fri, sat,sun or daily; found \(current.displayName)")
+                return .invalid
+            }
+            let first = advance().span
+            // `mon-fri` is one word; `mon - fri` is three tokens.
+            var parts: [(text: String, span: RuleSpan)] = []
+            var column = first.column
+            for part in word.split(separator: "-", omittingEmptySubsequences: false) {
+                parts.append((String(part), RuleSpan(line: first.line, column: column, length: part.unicodeScalars.count)))
+                column += part.unicodeScalars.count + 1
+            }
+            var span = first
+            if current.isSymbol("-"), let next = peek(1).word {
+                advance()
+                let end = advance().span
+                parts.append((next, end))
+                span = span.through(end)
+            }
+            if let days = dayMask(parts, span) { mask |= days } else { valid = false }
+            whole = whole.map { $0.through(span) } ?? span
+        } while current.isSymbol(",")
+        if !atClauseBoundary, !looksLikeMisspeltClause {
+            error(current.span, "expected ',' and a day, or the next clause, found \(current.displayName)")
+            return .invalid
+        }
+        return valid ? .days(mask: mask, whole ?? current.span) : .invalid
+    }
+
+    /// The days one item of `on` names: bit `d - 1` for weekday `d`; nil after reporting a mistake.
+    private mutating func dayMask(_ parts: [(text: String, span: RuleSpan)], _ span: RuleSpan) -> UInt8? {
+        if parts.count == 1, parts[0].text == "daily" { return 0x7F }
+        guard parts.count <= 2 else {
+            error(span, "a range of days is two days joined by '-', such as mon-fri", fatal: false)
+            return nil
+        }
+        var numbers: [Int] = []
+        for (text, place) in parts {
+            if let day = RuleClock.weekdayNumber(text) {
+                numbers.append(day)
+                continue
+            }
+            let names = RuleClock.weekdayNames.map { String($0.prefix(3)) }
+            let close = NameSuggester.closest(to: text.lowercased(), among: names + RuleClock.weekdayNames)
+            error(
+                place,
+                (text.isEmpty ? "a day is missing in '\(parts.map(\.text).joined(separator: "-"))'" : "unknown day '\(text)'")
+                    + (close.map { "; did you mean '\($0)'?" } ?? "; write mon, tue, wed, thu, fri, sat or sun, a range such as mon-fri, or daily"),
+                suggestion: close, fatal: false)
+            return nil
+        }
+        guard numbers.count == 2 else { return UInt8(1) << UInt8(numbers[0] - 1) }
+        var mask: UInt8 = 0
+        var day = numbers[0]
+        while true {
+            mask |= UInt8(1) << UInt8(day - 1)
+            if day == numbers[1] { break }
+            day = day % 7 + 1
+        }
+        return mask
+    }
+
+    /// The condition after `keyword` (`when`, `include`), up to the next clause; nil after reporting a mistake.
+    private mutating func parseCondition(after keyword: String) -> RuleExpressionSyntax? {
+        if atClauseBoundary {
+            error(current.span, "expected a condition after '\(keyword)', found \(current.displayName)")
+            return nil
+        }
+        let expression = parseOr()
+        if recovering { return nil }
+        if !atClauseBoundary, !looksLikeMisspeltClause {
+            error(current.span, "expected 'and', 'or' or the next clause after the condition, found \(current.displayName)")
+            return nil
+        }
+        return expression
+    }
+
+    /// `notify`'s sink names, separated by commas; nil after reporting a mistake.
+    private mutating func parseSinkNames() -> [(name: String, span: RuleSpan)]? {
+        var names: [(name: String, span: RuleSpan)] = []
+        func takeName(_ parser: inout RuleParser) -> Bool {
+            switch parser.current.kind {
+            case .word(let w):
+                names.append((w, parser.advance().span))
+                return true
+            case .string(let s, _):
+                names.append((s, parser.advance().span))
+                return true
+            default:
+                return false
+            }
+        }
+        guard takeName(&self) else {
+            error(current.span, "expected a sink name after 'notify', found \(current.displayName)")
+            return nil
+        }
+        while true {
+            if current.isSymbol(",") {
+                advance()
+                guard takeName(&self) else {
+                    error(current.span, "expected a sink name after ',', found \(current.displayName)")
+                    return nil
+                }
+            } else if !atClauseBoundary, current.word != nil {
+                error(current.span, "expected ',' between sink names", suggestion: ", ", fatal: false)
+                _ = takeName(&self)
+            } else {
+                break
+            }
+        }
+        if !atClauseBoundary {
+            error(current.span, "expected ',' and a sink name or the next clause, found \(current.displayName)")
+            return nil
+        }
+        return names
     }
 
     /// The decision `act` names; `reject` and `approved`-like spellings read as what they surely mean.
@@ -501,7 +662,7 @@ struct RuleParser {
         let token = current
         switch token.kind {
         case .word(let w):
-            if Self.clauseKeywords.contains(w) || Self.operatorWords.contains(w) || w == "rule" {
+            if Self.clauseKeywords.contains(w) || Self.operatorWords.contains(w) || Self.blockKeywords.contains(w) {
                 error(token.span, "expected a value (a field, string, number or duration), found '\(w)'")
                 return nil
             }
@@ -517,7 +678,7 @@ struct RuleParser {
                         recovering = true
                     } else if current.isSymbol("[") {
                         error(current.span, "a list holds strings, numbers, durations or booleans, not lists")
-                    } else if case .word(let w) = current.kind, !Self.clauseKeywords.contains(w), w != "rule" {
+                    } else if case .word(let w) = current.kind, !Self.clauseKeywords.contains(w), !Self.blockKeywords.contains(w) {
                         error(current.span, "a list holds literal values; '\(w)' is a name (write \"\(w)\" for a string)", suggestion: "\"\(w)\"")
                     } else {
                         error(current.span, "expected a value or ']' in the list, found \(current.displayName)", notes: [.init(message: "the list starts here", location: location(open.span))])

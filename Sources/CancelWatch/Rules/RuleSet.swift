@@ -139,12 +139,15 @@ public final class CompiledRule: Sendable, CustomStringConvertible {
 public struct RuleSet: Sendable {
     /// In file order, then in order within each file.
     public let rules: [CompiledRule]
+    /// The `digest` blocks, in the same order.
+    public let digests: [CompiledDigest]
     /// The rule files, in the order loaded.
     public let files: [String]
     public let timeZone: TimeZone
 
-    init(rules: [CompiledRule], files: [String], timeZone: TimeZone) {
+    init(rules: [CompiledRule], digests: [CompiledDigest] = [], files: [String], timeZone: TimeZone) {
         self.rules = rules
+        self.digests = digests
         self.files = files
         self.timeZone = timeZone
     }
@@ -166,8 +169,8 @@ public struct RuleSet: Sendable {
         return earliest
     }
 
-    /// Every sink name the rules notify.
-    public var sinkNames: Set<String> { Set(rules.flatMap(\.notify)) }
+    /// Every sink name the rules and digests notify.
+    public var sinkNames: Set<String> { Set(rules.flatMap(\.notify) + digests.flatMap(\.notify)) }
 
     /// The parts of a request's raw object any rule reads.
     public var rawPaths: RawPaths { rules.reduce(RawPaths.none) { $0.union($1.rawPaths) } }

@@ -91,16 +91,45 @@ struct RuleClauseSyntax: Sendable {
     var value: Value
 }
 
-/// One `rule "name" { ... }` block as parsed.
-struct RuleBlockSyntax: Sendable {
+/// One `rule "name" { ... }` or `digest "name" { ... }` block as parsed.
+struct BlockSyntax<Clause: Sendable>: Sendable {
     var name: String
     var nameSpan: RuleSpan
     var keywordSpan: RuleSpan
-    var clauses: [RuleClauseSyntax]
+    var clauses: [Clause]
 }
 
-/// One parsed rule file.
+typealias RuleBlockSyntax = BlockSyntax<RuleClauseSyntax>
+
+/// The clause keywords of a `digest` block.
+enum DigestClauseKind: String, Sendable, CaseIterable {
+    case at, on, notify, include, always
+}
+
+/// One clause of a digest as parsed.
+struct DigestClauseSyntax: Sendable {
+    enum Value: Sendable {
+        /// `at HH:MM`: minutes of the day.
+        case time(minute: Int, RuleSpan)
+        /// `on mon-fri`: bit `d - 1` set for weekday `d` (1 = Monday).
+        case days(mask: UInt8, RuleSpan)
+        case sinks([(name: String, span: RuleSpan)])
+        case condition(RuleExpressionSyntax)
+        case always
+        /// The parser already reported what was wrong.
+        case invalid
+    }
+
+    var kind: DigestClauseKind
+    var keywordSpan: RuleSpan
+    var value: Value
+}
+
+typealias DigestBlockSyntax = BlockSyntax<DigestClauseSyntax>
+
+/// One parsed rule file: its rules and its digests, each in the order written.
 struct RuleFileSyntax: Sendable {
     var path: String
     var rules: [RuleBlockSyntax]
+    var digests: [DigestBlockSyntax] = []
 }
