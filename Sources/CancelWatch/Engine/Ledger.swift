@@ -103,6 +103,8 @@ public actor Ledger {
     }
 
     private let rules: [AlertRule]
+    /// When each digest is due next.
+    private var digests: DigestSchedule
     /// Whether acting rules' `action` events say what is done or what would be (dry-run, logged).
     private let actionMode: ActionMode
     private let store: StateStore
@@ -141,12 +143,16 @@ public actor Ledger {
     /// starts knowing nothing (``adopt(_:)``). `vanishConfirmations`: see ``LedgerStorage``.
     /// `actionMode`: the config's `actions.mode`; in dry-run each committed `action` is logged
     /// (at notice level, once); when live, each goes to ``RuleActionSink`` through the outbox.
+    /// `digests`: sent at their instants, or within ``DigestSchedule/grace`` after one that
+    /// passed before the ledger was made.
     public init(
-        rules: [AlertRule], store: StateStore, clock: WatchClock, logger: Logger, sources: [PolledSource] = [],
+        rules: [AlertRule], digests: [CompiledDigest] = [], store: StateStore, clock: WatchClock, logger: Logger,
+        sources: [PolledSource] = [],
         health: HealthConfig = HealthConfig(), delivery: DeliveryQueue? = nil, leased: Bool = false,
         vanishConfirmations: Int = LedgerStorage.defaultVanishConfirmations, actionMode: ActionMode = .dryRun
     ) throws(StoreError) {
         self.rules = rules
+        self.digests = DigestSchedule(digests, now: clock.now())
         self.actionMode = actionMode
         self.store = store
         self.clock = clock
@@ -432,6 +438,9 @@ public actor Ledger {
         var due: [(Int32, CancellationRequest?)] = []
         while let slot = storage.popDue(now: now) { due.append((slot, nil)) }
         evaluate(due, now: now, into: &step)
+        let digestsDue = digests.takeDue(now: now)
+        let digestEvents = digestsDue.isEmpty ? [] : self.digestEvents(digestsDue, now: now)
+        step.events += digestEvents ?? []
         var silenced: [SourceHealth] = []
         let retrying = retryAt.map { $0 > now } ?? false
         if !retrying { retryAt = nil }
@@ -445,7 +454,13 @@ public actor Ledger {
         }
         guard commit(step, now: now) else {
             retryAt = now.addingTimeInterval(Self.storeRetry)
+            digests.retry(digestsDue, at: now.addingTimeInterval(Self.storeRetry), now: now)
             return []
+        }
+        if digestEvents == nil {
+            digests.retry(digestsDue, at: now.addingTimeInterval(Self.storeRetry), now: now)
+        } else {
+            digests.sent(digestsDue, now: now)
         }
         for item in silenced { health[item.source] = item }
         if !silenced.isEmpty { publish(.sources(healthStates())) }
@@ -629,6 +644,7 @@ public actor Ledger {
         func consider(_ date: Date?) {
             if let date { next = min(next ?? date, date) }
         }
+        consider(digests.nextWake)
         if let retryAt {
             consider(retryAt)
             return next
@@ -642,6 +658,23 @@ public actor Ledger {
         // Deadlines of sources that cannot be asked expire at once.
         for name in storage.sourcesWithPending where !canAsk(name) { consider(storage.nearestDeadline(source: name)) }
         return next
+    }
+
+    /// The events of the digests due at `now`. Each lists every source's pending requests as
+    /// the store has them (where replicas share it, memory holds only this replica's sources),
+    /// so every replica lists the same and sends the same event. Nil when the store cannot be read.
+    private func digestEvents(_ due: [DigestSchedule.Due], now: Date) -> [AlertEvent]? {
+        let pending: [CancellationRequest]
+        do {
+            let paths = due.reduce(RawPaths.none) { $0.union($1.digest.rawPaths) }
+            pending = try store.loadTracked(keepingRaw: paths).filter { $0.status == .pending }.map(\.request)
+        } catch {
+            logger.error(
+                "could not read the pending requests for a digest (tried again shortly): \(error.description)",
+                metadata: ["digests": "\(due.map(\.digest.name).joined(separator: ","))"])
+            return nil
+        }
+        return due.compactMap { Decisions.digest($0.digest, scheduled: $0.scheduled, pending: pending, now: now) }
     }
 
     /// Since when `source` has had no answer, for the deadman: its last successful poll, or

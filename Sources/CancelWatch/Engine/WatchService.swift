@@ -13,9 +13,9 @@ public final class WatchService: Sendable {
     /// `leases`: replicas share the store, and this one watches the sources whose leases it
     /// holds (nil: it watches every source). `actions`: what acting rules may do (dry-run: their
     /// `action` events are logged; live: they go to ``RuleActionSink`` too, whose route
-    /// `routes` must then hold).
+    /// `routes` must then hold). `digests`: the rule files' digests, sent at their local times.
     public init(
-        sources: [PolledSource], rules: [AlertRule], routes: [DeliveryQueue.Route], store: StateStore, clock: WatchClock,
+        sources: [PolledSource], rules: [AlertRule], digests: [CompiledDigest] = [], routes: [DeliveryQueue.Route], store: StateStore, clock: WatchClock,
         logger: Logger, health: HealthConfig = HealthConfig(), metrics: CancelWatchMetrics = CancelWatchMetrics(),
         leases: LeaseKeeper? = nil, actions: ActionsConfig = ActionsConfig()
     ) throws(StoreError) {
@@ -23,7 +23,7 @@ public final class WatchService: Sendable {
         self.metrics = metrics
         delivery = DeliveryQueue(routes: routes, store: store, clock: clock, logger: logger)
         ledger = try Ledger(
-            rules: rules, store: store, clock: clock, logger: logger, sources: sources, health: health, delivery: delivery,
+            rules: rules, digests: digests, store: store, clock: clock, logger: logger, sources: sources, health: health, delivery: delivery,
             leased: leases != nil, actionMode: actions.mode)
         poller = Poller(sources: sources, ledger: ledger, clock: clock, logger: logger, leases: leases)
     }

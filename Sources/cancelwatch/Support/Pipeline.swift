@@ -59,7 +59,7 @@ struct Pipeline {
         }
         do throws(StoreError) {
             let service = try WatchService(
-                sources: sources, rules: rules.rules, routes: routes, store: state.store, clock: clock, logger: logger,
+                sources: sources, rules: rules.rules, digests: rules.digests, routes: routes, store: state.store, clock: clock, logger: logger,
                 health: config.health, metrics: metrics, leases: leases, actions: config.actions)
             metrics.setStateProbe(state.probe())
             return Pipeline(
