@@ -136,7 +136,7 @@ import Testing
             "t.test.yaml:12:42: error: invalid outcome 'aproved' in a change in test 'broken'; expected one of: approved, rejected, vanished (did you mean 'approved'?)",
             "t.test.yaml:13:9: error: this change in test 'broken' changes nothing: write 'resolve: approved' (or rejected, vanished), or a field to change such as 'remaining: 2h'",
             "t.test.yaml:15:14: error: invalid time 'soon' for 'at': write an offset from the test's start (+6h, +1d2h30m) or a date and time (2025-11-24 16:00)",
-            "t.test.yaml:16:26: error: invalid event 'fireing' in an expected event in test 'broken'; expected one of: firing, repeat, resolved, expired, action (did you mean 'firing'?)",
+            "t.test.yaml:16:26: error: invalid event 'fireing' in an expected event in test 'broken'; expected one of: firing, repeat, resolved, expired, action, digest (did you mean 'firing'?)",
         ]
         #expect(rendered == expected)
         // Rendered like rule diagnostics: the line and a caret under the column.

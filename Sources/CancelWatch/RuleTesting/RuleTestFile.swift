@@ -122,7 +122,10 @@ public struct RuleTestExpectation: Sendable, Hashable {
     public var at: Date
     public var kind: AlertEvent.Kind
     public var rule: String
+    /// The request it is about; for a `digest`, none (empty source and id).
     public var request: RequestKey
+    /// For `digest`: the requests it must list, in its order; nil for every other kind.
+    public var listed: [RequestKey]?
     /// For `resolved` (how it closed) and `action` (what the answer asks for): the outcome it must carry; nil: any.
     public var outcome: Outcome?
     /// Text the event's message must contain; nil: any.
@@ -132,13 +135,14 @@ public struct RuleTestExpectation: Sendable, Hashable {
     public var ruleLocation: RuleSourceLocation
 
     public init(
-        at: Date, kind: AlertEvent.Kind, rule: String, request: RequestKey, outcome: Outcome? = nil, messageContains: String? = nil,
-        location: RuleSourceLocation, ruleLocation: RuleSourceLocation? = nil
+        at: Date, kind: AlertEvent.Kind, rule: String, request: RequestKey, listed: [RequestKey]? = nil, outcome: Outcome? = nil,
+        messageContains: String? = nil, location: RuleSourceLocation, ruleLocation: RuleSourceLocation? = nil
     ) {
         self.at = at
         self.kind = kind
         self.rule = rule
         self.request = request
+        self.listed = listed
         self.outcome = outcome
         self.messageContains = messageContains
         self.location = location

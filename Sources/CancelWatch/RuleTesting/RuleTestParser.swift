@@ -18,6 +18,7 @@ import Yams
 ///         expect:
 ///           - {at: +6h, event: firing, rule: heads-up, request: "1001"}
 ///           - {at: +20h, event: resolved, rule: heads-up, request: "1001", outcome: rejected}
+///           - {at: 2025-11-25 09:00, event: digest, rule: morning, requests: ["1001"]}
 public enum RuleTestParser {
     /// Keys of each part of the file.
     static let topKeys = ["rules", "timezone", "sinks", "start", "tests"]
@@ -25,7 +26,7 @@ public enum RuleTestParser {
     static let fieldKeys = ["order"] + CancellationRequest.Details.textNames + ["created", "deadline", "remaining", "raw"]
     static let requestKeys = ["id", "source", "marketplace", "at"] + fieldKeys
     static let changeKeys = ["at", "request", "resolve"] + fieldKeys
-    static let expectKeys = ["at", "event", "rule", "request", "outcome", "message"]
+    static let expectKeys = ["at", "event", "rule", "request", "requests", "outcome", "message"]
 
     /// Parses `text` as the test file at `path` (rule files resolve against its directory).
     /// The file is nil when there is any error.
@@ -331,22 +332,44 @@ final class RuleTestReader: YAMLReader {
         } else if !m.has("at") {
             report("\(m.name) has no 'at': when it should happen, such as +6h", at: m.mark)
         }
-        let kinds = ["firing", "repeat", "resolved", "expired", "action"]
+        let kinds = ["firing", "repeat", "resolved", "expired", "action", "digest"]
         var kind: AlertEvent.Kind?
         if let value = scalar(m, "event", expected: kinds.joined(separator: ", ")) {
             if value.text == "source_down" || value.text == "source_up" {
                 report(
-                    "'\(value.text)' is about polling, which rule tests do not simulate; expect firing, repeat, resolved, expired or action",
+                    "'\(value.text)' is about polling, which rule tests do not simulate; expect firing, repeat, resolved, expired, action or digest",
                     at: value)
             } else {
                 kind = oneOf(value, key: "event", in: m, allowed: kinds).flatMap(AlertEvent.Kind.init(rawValue:))
             }
         } else if !m.has("event") {
-            report("\(m.name) has no 'event': firing, repeat, resolved, expired or action", at: m.mark)
+            report("\(m.name) has no 'event': firing, repeat, resolved, expired, action or digest", at: m.mark)
         }
-        let rule = scalar(m, "rule", expected: "a rule name")
-        if rule == nil, !m.has("rule") { report("\(m.name) has no 'rule'", at: m.mark) }
-        let key = requestReference(m, requests: requests, where_: where_)
+        let rule = scalar(m, "rule", expected: kind == .digest ? "a digest name" : "a rule name")
+        if rule == nil, !m.has("rule") { report("\(m.name) has no 'rule'" + (kind == .digest ? ": the digest's name" : ""), at: m.mark) }
+        // A digest is about no one request: it lists some (`requests`, in its order).
+        var key: RequestKey?
+        var listed: [RequestKey]?
+        if kind == .digest {
+            if let value = m.value("request") {
+                report("a digest is about no one request: list the requests it lists under 'requests'", at: value.mark)
+            }
+            if let references = scalars(m, "requests", expected: "a list of request ids, in the digest's order") {
+                let keys = references.map { requestReference($0, requests: requests, where_: where_) }
+                if keys.allSatisfy({ $0 != nil }) { listed = keys.compactMap { $0 } }
+            } else if !m.has("requests") {
+                report(
+                    "\(m.name) has no 'requests': the requests the digest lists, in its order (write 'requests: []' for none)",
+                    at: m.mark)
+            } else if let value = m.value("requests"), isNull(value) {
+                listed = []
+            }
+        } else {
+            if let value = m.value("requests"), kind != nil {
+                report("'requests' only goes with event: digest; name one request with 'request'", at: value.mark)
+            }
+            key = requestReference(m, requests: requests, where_: where_)
+        }
         var outcome: Outcome?
         if let value = scalar(m, "outcome", expected: "approved, rejected or vanished") {
             outcome = self.outcome(value, key: "outcome", in: m)
@@ -357,10 +380,18 @@ final class RuleTestReader: YAMLReader {
             }
         }
         let message = scalar(m, "message", expected: "text the message contains")?.text
-        guard let at, let kind, let rule, let key else { return nil }
+        guard let at, let kind, let rule else { return nil }
+        let request: RequestKey
+        if kind == .digest {
+            guard listed != nil else { return nil }
+            request = RequestKey(source: "", id: "")
+        } else {
+            guard let key else { return nil }
+            request = key
+        }
         return RuleTestExpectation(
-            at: at, kind: kind, rule: rule.text, request: key, outcome: outcome, messageContains: message, location: location(m.mark),
-            ruleLocation: location(rule.mark))
+            at: at, kind: kind, rule: rule.text, request: request, listed: listed, outcome: outcome, messageContains: message,
+            location: location(m.mark), ruleLocation: location(rule.mark))
     }
 
     private func outcome(_ value: YAMLScalar, key: String, in m: YAMLMapping) -> Outcome? {
@@ -373,6 +404,11 @@ final class RuleTestReader: YAMLReader {
             if !m.has("request") { report("no 'request' \(where_): name the request's id", at: m.mark) }
             return nil
         }
+        return requestReference(value, requests: requests, where_: where_)
+    }
+
+    /// A request id (or source/id) among the test's requests; nil when none or several match (reported).
+    private func requestReference(_ value: YAMLScalar, requests: [RuleTestRequest], where_: String) -> RequestKey? {
         let reference = value.text
         let matches = requests.filter { $0.request.id == reference || "\($0.request.source)/\($0.request.id)" == reference }
         if matches.count == 1 { return matches[0].request.key }

@@ -8,7 +8,8 @@ import Logging
 /// The clock jumps from one instant to the next: the ledger's next timer (`nextWake`)
 /// or the next scripted appearance or change, whichever is first. At an instant where both
 /// fall, what is due by time goes first, then the change. Without an `end`, a test runs
-/// until no request is pending and nothing is scripted.
+/// until no request is pending and nothing is scripted (and, with digests, no event is
+/// expected later).
 public struct RuleTestRunner: Sendable {
     /// A safety stop: no test takes more steps than this.
     public var maximumSteps = 200_000
@@ -35,33 +36,46 @@ public struct RuleTestRunner: Sendable {
         }
         var results: [RuleTestCaseResult] = []
         for testCase in file.cases {
-            results.append(await run(testCase, rules: ruleSet.rules, timeZone: file.timeZone))
+            results.append(await run(testCase, rules: ruleSet.rules, digests: ruleSet.digests, timeZone: file.timeZone))
         }
         return RuleTestFileResult(path: path, diagnostics: loaded.diagnostics, renderedDiagnostics: rendered, cases: results)
     }
 
-    /// Errors for rule names in `expect` and `only_rules` that no loaded rule has.
+    /// Errors for rule names in `expect` and `only_rules` that no loaded rule has (digest
+    /// names for expected digests; either in `only_rules`).
     static func unknownRuleDiagnostics(_ file: RuleTestFile, ruleSet: RuleSet) -> [RuleDiagnostic] {
-        let known = ruleSet.rules.map(\.name)
+        let rules = ruleSet.rules.map(\.name)
+        let digests = ruleSet.digests.map(\.name)
         var diagnostics: [RuleDiagnostic] = []
-        func check(_ name: String, at place: RuleSourceLocation) {
+        func check(_ name: String, at place: RuleSourceLocation, among known: [String], noun: String) {
             guard !known.contains(name) else { return }
             let hint = NameSuggester.closest(to: name, among: known)
             diagnostics.append(
                 RuleDiagnostic(
                     severity: .error, path: place.path, line: place.line, column: place.column, length: name.unicodeScalars.count,
-                    message: "no rule named '\(name)' in the rule files" + (hint.map { "; did you mean '\($0)'?" } ?? " (rules: \(known.joined(separator: ", ")))"),
+                    message: "no \(noun) named '\(name)' in the rule files"
+                        + (hint.map { "; did you mean '\($0)'?" } ?? " (\(noun)s: \(known.joined(separator: ", ")))"),
                     suggestion: hint))
         }
         for testCase in file.cases {
-            for expectation in testCase.expected { check(expectation.rule, at: expectation.ruleLocation) }
-            for (name, place) in zip(testCase.onlyRules ?? [], testCase.onlyRuleLocations) { check(name, at: place) }
+            for expectation in testCase.expected {
+                if expectation.kind == .digest {
+                    check(expectation.rule, at: expectation.ruleLocation, among: digests, noun: "digest")
+                } else {
+                    check(expectation.rule, at: expectation.ruleLocation, among: rules, noun: "rule")
+                }
+            }
+            for (name, place) in zip(testCase.onlyRules ?? [], testCase.onlyRuleLocations) {
+                check(name, at: place, among: rules + digests, noun: digests.isEmpty ? "rule" : "rule or digest")
+            }
         }
         return diagnostics
     }
 
-    /// Runs one test case over `rules` and compares what happened with what it expects.
-    public func run(_ testCase: RuleTestCase, rules: [AlertRule], timeZone: TimeZone) async -> RuleTestCaseResult {
+    /// Runs one test case over `rules` and `digests` and compares what happened with what it expects.
+    public func run(
+        _ testCase: RuleTestCase, rules: [AlertRule], digests: [CompiledDigest] = [], timeZone: TimeZone
+    ) async -> RuleTestCaseResult {
         var result = RuleTestCaseResult(testCase: testCase, timeZone: timeZone)
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cancelwatch-test-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -84,7 +98,7 @@ public struct RuleTestRunner: Sendable {
         do {
             // A test says when a request vanished: no second listing is needed to believe it.
             ledger = try await storeThread.run { () throws(StoreError) in
-                try Ledger(rules: rules, store: store, clock: clock, logger: logger, vanishConfirmations: 1)
+                try Ledger(rules: rules, digests: digests, store: store, clock: clock, logger: logger, vanishConfirmations: 1)
             }
         } catch {
             result.error = "cannot read the temporary state store: \(error)"
@@ -103,11 +117,18 @@ public struct RuleTestRunner: Sendable {
         var world: [String: [RequestKey: CancellationRequest]] = [:]
         var next = 0
         var steps = 0
+        // Digests come every day: without an `end`, only while something may still happen.
+        let lastExpected = testCase.expected.map(\.at).max() ?? testCase.start
         while true {
             let timer = await ledger.nextWake
             let scripted = next < script.count ? script[next].at : nil
             guard let instant = [timer, scripted].compactMap({ $0 }).min() else { break }
             if let end = testCase.end, instant > end { break }
+            if testCase.end == nil, !digests.isEmpty, scripted == nil, instant > lastExpected,
+                await ledger.statusCounts()[.pending, default: 0] == 0
+            {
+                break
+            }
             steps += 1
             if steps > maximumSteps {
                 result.error = "stopped after \(maximumSteps) steps of the virtual clock; give the test an 'end'"
@@ -165,14 +186,20 @@ public struct RuleTestActualEvent: Sendable, Hashable {
     public var kind: AlertEvent.Kind
     public var rule: String
     public var request: RequestKey
+    /// For a `digest`: the requests it lists, in its order.
+    public var listed: [RequestKey]
     public var outcome: Outcome?
     public var message: String
 
-    public init(at: Date, kind: AlertEvent.Kind, rule: String, request: RequestKey, outcome: Outcome?, message: String) {
+    public init(
+        at: Date, kind: AlertEvent.Kind, rule: String, request: RequestKey, listed: [RequestKey] = [], outcome: Outcome?,
+        message: String
+    ) {
         self.at = at
         self.kind = kind
         self.rule = rule
         self.request = request
+        self.listed = listed
         self.outcome = outcome
         self.message = message
     }
@@ -180,12 +207,14 @@ public struct RuleTestActualEvent: Sendable, Hashable {
     init(_ event: AlertEvent) {
         self.init(
             at: Date(timeIntervalSince1970: event.occurredAt.timeIntervalSince1970.rounded()), kind: event.kind, rule: event.rule,
-            request: RequestKey(source: event.source, id: event.request?.id ?? ""), outcome: event.outcome, message: event.message)
+            request: RequestKey(source: event.source, id: event.request?.id ?? ""), listed: event.listed.map(\.key),
+            outcome: event.outcome, message: event.message)
     }
 
     /// Whether this event is the one `expectation` describes.
     func satisfies(_ expectation: RuleTestExpectation) -> Bool {
         at == expectation.at && kind == expectation.kind && rule == expectation.rule && request == expectation.request
+            && (expectation.listed == nil || listed == expectation.listed)
             && (expectation.outcome == nil || outcome == expectation.outcome)
             && (expectation.messageContains.map { message.contains($0) } ?? true)
     }
@@ -247,22 +276,27 @@ public struct RuleTestCaseResult: Sendable {
         }
         var rows: [Row] = []
         func request(_ key: RequestKey) -> String { "\(key.source)/\(key.id)" }
+        // A digest shows what it lists.
+        func listing(_ keys: [RequestKey]?) -> String { "[" + (keys ?? []).map(request).joined(separator: ", ") + "]" }
         func kind(_ kind: AlertEvent.Kind, _ outcome: Outcome?) -> String {
             outcome.map { "\(kind.rawValue) (\($0.rawValue))" } ?? kind.rawValue
         }
         for (i, pair) in matched.enumerated() {
-            rows.append(Row(sign: " ", at: pair.actual.at, kind: kind(pair.actual.kind, pair.actual.outcome), rule: pair.actual.rule, request: request(pair.actual.request), note: "", order: i))
+            let shown = pair.actual.kind == .digest ? listing(pair.actual.listed) : request(pair.actual.request)
+            rows.append(Row(sign: " ", at: pair.actual.at, kind: kind(pair.actual.kind, pair.actual.outcome), rule: pair.actual.rule, request: shown, note: "", order: i))
         }
         for (i, e) in missing.enumerated() {
             var note = "line \(e.location.line)"
             if let text = e.messageContains { note += ", message containing \"\(text)\"" }
-            rows.append(Row(sign: "-", at: e.at, kind: kind(e.kind, e.outcome), rule: e.rule, request: request(e.request), note: note, order: 100_000 + i))
+            let shown = e.kind == .digest ? listing(e.listed) : request(e.request)
+            rows.append(Row(sign: "-", at: e.at, kind: kind(e.kind, e.outcome), rule: e.rule, request: shown, note: note, order: 100_000 + i))
         }
         for (i, a) in unexpected.enumerated() {
             // Show the message when an expectation nearly matched (same instant, kind, rule, request).
             let near = missing.contains { $0.at == a.at && $0.kind == a.kind && $0.rule == a.rule && $0.request == a.request }
             rows.append(
-                Row(sign: "+", at: a.at, kind: kind(a.kind, a.outcome), rule: a.rule, request: request(a.request),
+                Row(sign: "+", at: a.at, kind: kind(a.kind, a.outcome), rule: a.rule,
+                    request: a.kind == .digest ? listing(a.listed) : request(a.request),
                     note: near ? "message: \"\(a.message)\"" : "", order: 200_000 + i))
         }
         rows.sort { ($0.at, $0.order) < ($1.at, $1.order) }
