@@ -60,6 +60,9 @@ final class NullStore: StateStore {
     }
     func nextDeliveryAttempt(sink: String) throws(StoreError) -> Date? { nil }
     func recordDelivery(_ result: DeliveryResult) throws(StoreError) {}
+    func formGroup(sink: String, members: [AlertEvent], now: Date) throws(StoreError) -> FormedGroup {
+        FormedGroup(delivery: nil, withdrawn: [])
+    }
     func outboxCounts() throws(StoreError) -> [OutboxCount] { [] }
     func beginAnswer(_ record: AnswerRecord) throws(StoreError) -> AnswerRecord? { nil }
     func finishAnswer(_ request: RequestKey, state: AnswerRecord.State, message: String, at: Date) throws(StoreError) {}

@@ -34,6 +34,17 @@ extension AlertEvent {
         self.sinks = (sinks.flatMap { try? JSONParser.parse($0) }?.arrayValue ?? []).compactMap(\.stringValue)
     }
 
+    /// The group of `members` for `sink` as its outbox row keeps it (its text and sinks), and
+    /// as that row reads back: the first attempt sends what a restart would.
+    static func storedGroup(of members: [AlertEvent], sink: String, at now: Date) throws(StoreError)
+        -> (event: AlertEvent, text: String, sinks: String)
+    {
+        let group = AlertEvent.group(members, sink: sink, at: now)
+        let text = try group.outboxText()
+        let sinks = outboxSinks(group.sinks)
+        return (try AlertEvent(outboxText: text, sinks: sinks), text, sinks)
+    }
+
     static func outboxSinks(_ sinks: [String]) -> String { JSONValue.array(sinks.map { .string($0) }).serialized() }
 
     /// An outbox row as schema 1 wrote it: its own member names, dates as seconds since 1970.

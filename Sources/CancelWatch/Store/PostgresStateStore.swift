@@ -114,6 +114,11 @@ public final class PostgresStateStore: StateStore {
             """,
             "CREATE INDEX answers_by_actor ON answers (actor_kind, started_at)",
         ],
+        // Grouped deliveries: a member's entry names its group's (`formGroup`).
+        [
+            "ALTER TABLE outbox ADD COLUMN group_id bytea",
+            "CREATE INDEX outbox_groups ON outbox (group_id, sink) WHERE group_id IS NOT NULL",
+        ],
     ]
     static var schemaVersion: Int { migrations.count }
     /// The advisory lock every replica takes while it migrates ("cwschema").
@@ -480,7 +485,8 @@ public final class PostgresStateStore: StateStore {
                     result.append(
                         PendingDelivery(
                             event: try AlertEvent(outboxText: entry.text, sinks: entry.sinks), sink: sink,
-                            attempts: Int(entry.attempts), nextAttemptAt: Date(timeIntervalSince1970: entry.nextAttemptAt)))
+                            attempts: Int(entry.attempts), nextAttemptAt: Date(timeIntervalSince1970: entry.nextAttemptAt),
+                            createdAt: Date(timeIntervalSince1970: entry.order.1)))
                 } catch {
                     unreadable.append((entry.id, error.description))
                 }
@@ -521,20 +527,100 @@ public final class PostgresStateStore: StateStore {
     /// The result lands while the entry is this store's, or no one's: once another replica
     /// has claimed it (this one's claim ran out), the other's attempt is the one that counts.
     /// The claim is let go (the entry stays marked with this store, so that a late result of
-    /// a replica it took the entry from still finds it taken).
+    /// a replica it took the entry from still finds it taken). A group's members follow it in
+    /// the same statement, only when its own entry took the result.
     public func recordDelivery(_ result: DeliveryResult) throws(StoreError) {
         let status = result.status.outboxStatus
         let nextAttemptAt = try seconds(result.nextAttemptAt)
         let finishedAt = result.status == .retry ? nil : try seconds(result.at)
+        let sink = bytes(result.sink)
+        let error = result.error.map(bytes)
         try database.withSession { (session) throws(StoreError) in
             try session.execute(
                 """
-                UPDATE outbox SET status = \(status), attempts = \(Int64(result.attempts)),
-                    next_attempt_at = COALESCE(\(nextAttemptAt), next_attempt_at), finished_at = \(finishedAt),
-                    last_error = \(result.error.map(bytes)), claimed_until = NULL
-                WHERE event_id = \(bytes(result.eventID)) AND sink = \(bytes(result.sink)) AND status = 'pending'
-                    AND (claimed_by IS NULL OR claimed_by = \(claimant))
+                WITH recorded AS (
+                    UPDATE outbox SET status = \(status), attempts = \(Int64(result.attempts)),
+                        next_attempt_at = COALESCE(\(nextAttemptAt), next_attempt_at), finished_at = \(finishedAt),
+                        last_error = \(error), claimed_until = NULL
+                    WHERE event_id = \(bytes(result.eventID)) AND sink = \(sink) AND status = 'pending'
+                        AND (claimed_by IS NULL OR claimed_by = \(claimant))
+                    RETURNING event_id
+                )
+                UPDATE outbox SET status = \(status), finished_at = \(finishedAt), last_error = \(error)
+                FROM recorded
+                WHERE \(result.status != .retry) AND outbox.group_id = recorded.event_id AND outbox.sink = \(sink)
+                    AND outbox.status = 'grouped'
                 """)
+        }
+    }
+
+    /// Only entries this store claimed (``dueDeliveries(sink:now:limit:claim:)``) are grouped,
+    /// locked until the transaction ends; the group's entry is claimed as they were, so that
+    /// no other replica sends it while this one does.
+    public func formGroup(sink: String, members: [AlertEvent], now: Date) throws(StoreError) -> FormedGroup {
+        let at = try seconds(now)
+        let me = claimant
+        let sinkBytes = bytes(sink)
+        return try database.transaction { (session) throws(StoreError) in
+            var formed = FormedGroup(delivery: nil, withdrawn: [])
+            let rows = try session.query(
+                """
+                SELECT event_id, claimed_until FROM outbox
+                WHERE sink = \(sinkBytes) AND event_id = ANY(\(members.map { bytes($0.id) })) AND status = 'pending'
+                    AND group_id IS NULL AND claimed_by = \(me)
+                FOR UPDATE
+                """
+            ).rows
+            var waiting: Set<String> = []
+            var claimedUntil: Double?
+            for row in rows {
+                let (id, until) = try session.decode(row, as: (ByteBuffer, Double?).self)
+                waiting.insert(String(buffer: id))
+                if let until { claimedUntil = max(claimedUntil ?? until, until) }
+            }
+            let candidates = members.filter { waiting.contains($0.id) }
+            let keys = candidates.compactMap(\.request).map { RequestKey(source: $0.source, id: $0.id) }
+            var open: Set<RequestKey> = []
+            for row in try session.query(
+                """
+                SELECT source, id FROM requests
+                WHERE (source, id) IN (SELECT * FROM unnest(\(keys.map { bytes($0.source) })::bytea[], \(keys.map { bytes($0.id) })::bytea[]))
+                    AND status = \(TrackedStatus.pending.rawValue)
+                """
+            ).rows {
+                let (source, id) = try session.decode(row, as: (ByteBuffer, ByteBuffer).self)
+                open.insert(RequestKey(source: String(buffer: source), id: String(buffer: id)))
+            }
+            var grouped: [AlertEvent] = []
+            for event in candidates {
+                if let request = event.request, open.contains(RequestKey(source: request.source, id: request.id)) {
+                    grouped.append(event)
+                } else {
+                    formed.withdrawn.append(event.id)
+                }
+            }
+            if !formed.withdrawn.isEmpty {
+                try session.execute(
+                    """
+                    UPDATE outbox SET status = 'withdrawn', finished_at = \(at), claimed_until = NULL
+                    WHERE sink = \(sinkBytes) AND event_id = ANY(\(formed.withdrawn.map(bytes)))
+                    """)
+            }
+            guard !grouped.isEmpty else { return formed }
+            let (group, text, sinks) = try AlertEvent.storedGroup(of: grouped, sink: sink, at: now)
+            let groupID = bytes(group.id)
+            try session.execute(
+                """
+                INSERT INTO outbox (event_id, sink, event, sinks, status, attempts, next_attempt_at, created_at, claimed_by, claimed_until)
+                VALUES (\(groupID), \(sinkBytes), \(text), \(sinks), 'pending', 0, \(at), \(at), \(me), \(claimedUntil))
+                """)
+            try session.execute(
+                """
+                UPDATE outbox SET status = 'grouped', group_id = \(groupID), claimed_until = NULL
+                WHERE sink = \(sinkBytes) AND event_id = ANY(\(grouped.map { bytes($0.id) }))
+                """)
+            formed.delivery = PendingDelivery(event: group, sink: sink, attempts: 0, nextAttemptAt: now, createdAt: now)
+            return formed
         }
     }
 
@@ -545,18 +631,19 @@ public final class PostgresStateStore: StateStore {
             let result = try session.query(
                 """
                 DELETE FROM outbox
-                WHERE (status = 'delivered' AND finished_at < \(delivered)) OR (status = 'dead' AND finished_at < \(dead))
+                WHERE (status IN ('delivered', 'withdrawn') AND finished_at < \(delivered)) OR (status = 'dead' AND finished_at < \(dead))
                 """)
             return result.metadata.rows ?? 0
         }
     }
 
-    /// The latest dead letters, newest first.
+    /// The latest dead letters, newest first; a dead group is one (its members are in its event).
     public func deadLetters(limit: Int) throws(StoreError) -> [DeadLetter] {
         try database.withSession { (session) throws(StoreError) in
             let rows = try session.query(
                 """
-                SELECT event_id, sink, event, attempts, finished_at, last_error, sinks FROM outbox WHERE status = 'dead'
+                SELECT event_id, sink, event, attempts, finished_at, last_error, sinks FROM outbox
+                WHERE status = 'dead' AND group_id IS NULL
                 ORDER BY finished_at DESC, queued DESC LIMIT \(Int64(max(0, limit)))
                 """
             ).rows
@@ -577,7 +664,11 @@ public final class PostgresStateStore: StateStore {
     public func outboxCounts() throws(StoreError) -> [OutboxCount] {
         try database.withSession { (session) throws(StoreError) in
             let rows = try session.query(
-                #"SELECT sink, status, COUNT(*) FROM outbox GROUP BY sink, status ORDER BY sink, status COLLATE "C""#
+                #"""
+                SELECT sink, counted, COUNT(*)
+                FROM (SELECT sink, CASE WHEN group_id IS NULL THEN status ELSE 'grouped' END AS counted FROM outbox) AS entries
+                GROUP BY sink, counted ORDER BY sink, counted COLLATE "C"
+                """#
             ).rows
             var result: [OutboxCount] = []
             for row in rows {

@@ -3,10 +3,10 @@ import Foundation
 /// The state file: an embedded SQLite database in WAL mode, mode 0600 (made so on every
 /// open), written by one process at a time (``StateFileLock``).
 public final class SQLiteStateStore: StateStore {
-    /// 3: the answer journal (`answers`). 2: a request's fields in one column (`fields`, its
+    /// 4: grouped deliveries (`outbox.group_id`). 3: the answer journal (`answers`). 2: a request's fields in one column (`fields`, its
     /// Codable form); outbox events in their Codable form with their sinks beside them.
     /// 1: a column per field.
-    static let schemaVersion: Int64 = 3
+    static let schemaVersion: Int64 = 4
     let database: SQLiteDatabase
     /// Held while the store is open for writing.
     private let lock: StateFileLock?
@@ -16,6 +16,8 @@ public final class SQLiteStateStore: StateStore {
     public var warnings: [String] { database.warnings }
     /// Whether the file is still in schema 1 (opened for reading only: a writer converts it).
     private let schema1: Bool
+    /// Whether the outbox has `group_id` (schema 4; a file read beside an older watcher may not).
+    private let groupColumn: Bool
 
     /// Opens the state file, creating it when absent. A file that is not a cancelwatch
     /// state file is reported, never replaced. Opening for writing takes the state
@@ -57,6 +59,7 @@ public final class SQLiteStateStore: StateStore {
         let readOnly = access == .read
         database = try SQLiteDatabase(path: path, readOnly: readOnly)
         schema1 = readOnly ? try Self.columns(of: "requests", in: database).contains("order_id") : false
+        groupColumn = readOnly ? try Self.columns(of: "outbox", in: database).contains("group_id") : true
         if readOnly {
             try checkVersion()
         } else if besideWatcher {
@@ -131,10 +134,18 @@ public final class SQLiteStateStore: StateStore {
                     finished_at REAL,
                     last_error TEXT,
                     sinks TEXT,
+                    group_id TEXT,
                     PRIMARY KEY (event_id, sink)
                 );
                 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (sink, status, next_attempt_at);
                 \(Self.answersTable)
+                """)
+            if try !Self.columns(of: "outbox", in: database).contains("group_id") {
+                try database.execute("ALTER TABLE outbox ADD COLUMN group_id TEXT")
+            }
+            try database.execute(
+                """
+                CREATE INDEX IF NOT EXISTS outbox_groups ON outbox (group_id, sink) WHERE group_id IS NOT NULL;
                 PRAGMA user_version = \(Self.schemaVersion);
                 """)
         }
@@ -343,7 +354,8 @@ public final class SQLiteStateStore: StateStore {
         try database.transaction { () throws(StoreError) in
             try database.query(
                 """
-                DELETE FROM outbox WHERE (status = 'delivered' AND finished_at < ?) OR (status = 'dead' AND finished_at < ?)
+                DELETE FROM outbox
+                WHERE (status IN ('delivered', 'withdrawn') AND finished_at < ?) OR (status = 'dead' AND finished_at < ?)
                 """,
                 [SQLiteValue(deliveredBefore), SQLiteValue(deadBefore)])
             try database.query("SELECT changes()") { row in removed = Int(row.integer(0)) }
@@ -432,7 +444,7 @@ public final class SQLiteStateStore: StateStore {
         var unreadable: [(id: String, error: String)] = []
         try database.query(
             """
-            SELECT event_id, event, attempts, next_attempt_at, \(outboxSinks) FROM outbox
+            SELECT event_id, event, attempts, next_attempt_at, \(outboxSinks), created_at FROM outbox
             WHERE sink = ? AND status = 'pending' AND next_attempt_at <= ?
             ORDER BY next_attempt_at, created_at LIMIT ?
             """,
@@ -443,7 +455,7 @@ public final class SQLiteStateStore: StateStore {
                 result.append(
                     PendingDelivery(
                         event: try AlertEvent(outboxText: row.string(1), sinks: row.text(4)), sink: sink, attempts: Int(row.integer(2)),
-                        nextAttemptAt: row.date(3) ?? now))
+                        nextAttemptAt: row.date(3) ?? now, createdAt: row.date(5) ?? now))
             } catch {
                 unreadable.append((id, error.description))
             }
@@ -470,6 +482,7 @@ public final class SQLiteStateStore: StateStore {
 
     public func recordDelivery(_ result: DeliveryResult) throws(StoreError) {
         let status = result.status.outboxStatus
+        let finishedAt = result.status == .retry ? SQLiteValue.null : SQLiteValue(result.at)
         try database.transaction { () throws(StoreError) in
             try database.query(
                 """
@@ -478,18 +491,71 @@ public final class SQLiteStateStore: StateStore {
                 WHERE event_id = ? AND sink = ? AND status = 'pending'
                 """,
                 [
-                    .text(status), .integer(Int64(result.attempts)), SQLiteValue(result.nextAttemptAt),
-                    result.status == .retry ? .null : SQLiteValue(result.at), SQLiteValue(result.error), .text(result.eventID),
-                    .text(result.sink),
+                    .text(status), .integer(Int64(result.attempts)), SQLiteValue(result.nextAttemptAt), finishedAt,
+                    SQLiteValue(result.error), .text(result.eventID), .text(result.sink),
                 ])
+            var changed: Int64 = 0
+            try database.query("SELECT changes()") { row in changed = row.integer(0) }
+            guard changed > 0, result.status != .retry else { return }
+            try database.query(
+                "UPDATE outbox SET status = ?, finished_at = ?, last_error = ? WHERE group_id = ? AND sink = ? AND status = 'grouped'",
+                [.text(status), finishedAt, SQLiteValue(result.error), .text(result.eventID), .text(result.sink)])
         }
     }
 
-    /// The latest dead letters, newest first.
+    /// One process writes the file (``StateFileLock``): every pending entry is this store's.
+    public func formGroup(sink: String, members: [AlertEvent], now: Date) throws(StoreError) -> FormedGroup {
+        var formed = FormedGroup(delivery: nil, withdrawn: [])
+        try database.transaction { () throws(StoreError) in
+            var grouped: [AlertEvent] = []
+            for event in members {
+                var waiting = false
+                try database.query(
+                    "SELECT 1 FROM outbox WHERE event_id = ? AND sink = ? AND status = 'pending' AND group_id IS NULL",
+                    [.text(event.id), .text(sink)]
+                ) { _ in waiting = true }
+                guard waiting else { continue }
+                var open = false
+                if let request = event.request {
+                    try database.query(
+                        "SELECT status FROM requests WHERE source = ? AND id = ?", [.text(request.source), .text(request.id)]
+                    ) { row in open = TrackedStatus(rawValue: row.string(0))?.isOpen ?? false }
+                }
+                if open {
+                    grouped.append(event)
+                } else {
+                    formed.withdrawn.append(event.id)
+                    try database.query(
+                        "UPDATE outbox SET status = 'withdrawn', finished_at = ? WHERE event_id = ? AND sink = ?",
+                        [SQLiteValue(now), .text(event.id), .text(sink)])
+                }
+            }
+            guard !grouped.isEmpty else { return }
+            let (group, text, sinks) = try AlertEvent.storedGroup(of: grouped, sink: sink, at: now)
+            try database.query(
+                """
+                INSERT INTO outbox (event_id, sink, event, sinks, status, attempts, next_attempt_at, created_at)
+                VALUES (?, ?, ?, ?, 'pending', 0, ?, ?)
+                """,
+                [.text(group.id), .text(sink), .text(text), .text(sinks), SQLiteValue(now), SQLiteValue(now)])
+            for event in grouped {
+                try database.query(
+                    "UPDATE outbox SET status = 'grouped', group_id = ? WHERE event_id = ? AND sink = ?",
+                    [.text(group.id), .text(event.id), .text(sink)])
+            }
+            formed.delivery = PendingDelivery(event: group, sink: sink, attempts: 0, nextAttemptAt: now, createdAt: now)
+        }
+        return formed
+    }
+
+    /// The latest dead letters, newest first; a dead group is one (its members are in its event).
     public func deadLetters(limit: Int) throws(StoreError) -> [DeadLetter] {
         var result: [DeadLetter] = []
         try database.query(
-            "SELECT event_id, sink, event, attempts, finished_at, last_error, \(outboxSinks) FROM outbox WHERE status = 'dead' ORDER BY finished_at DESC, rowid DESC LIMIT ?",
+            """
+            SELECT event_id, sink, event, attempts, finished_at, last_error, \(outboxSinks) FROM outbox
+            WHERE status = 'dead'\(groupColumn ? " AND group_id IS NULL" : "") ORDER BY finished_at DESC, rowid DESC LIMIT ?
+            """,
             [.integer(Int64(limit))]
         ) { row in
             let event = try? AlertEvent(outboxText: row.string(2), sinks: row.text(6))
@@ -506,7 +572,8 @@ public final class SQLiteStateStore: StateStore {
 
     public func outboxCounts() throws(StoreError) -> [OutboxCount] {
         var result: [OutboxCount] = []
-        try database.query("SELECT sink, status, COUNT(*) FROM outbox GROUP BY sink, status ORDER BY sink, status") { row in
+        let status = groupColumn ? "CASE WHEN group_id IS NULL THEN status ELSE 'grouped' END" : "status"
+        try database.query("SELECT sink, \(status) AS counted, COUNT(*) FROM outbox GROUP BY sink, counted ORDER BY sink, counted") { row in
             result.append(OutboxCount(sink: row.string(0), status: row.string(1), count: Int(row.integer(2))))
         }
         return result

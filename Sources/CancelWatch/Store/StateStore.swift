@@ -70,9 +70,18 @@ public protocol StateStore: AnswerJournal {
     /// Records one attempt's result; a finished (delivered or dead) entry stays as it is.
     /// Where replicas share the store, a result lands only
     /// while no other replica has claimed the entry since: a replica whose claim ran out
-    /// and was taken over leaves the new claimant's entry as it is.
+    /// and was taken over leaves the new claimant's entry as it is. A group's entry that
+    /// ends delivered or dead takes its members with it (the same status, instant and error).
     func recordDelivery(_ result: DeliveryResult) throws(StoreError)
-    /// Outbox counts by sink and status (`pending`, `delivered`, `dead`).
+    /// Makes one delivery of `members` (events due for `sink`, as ``dueDeliveries(sink:now:limit:claim:)``
+    /// gave them), in one transaction: a new pending entry for `sink` holding
+    /// ``AlertEvent/group(_:sink:at:)`` of those still pending, not in a group and (replicas)
+    /// claimed by this store, each of which becomes `grouped` under the group's id. A member
+    /// whose request is no longer pending (closed, or forgotten) is `withdrawn` instead.
+    func formGroup(sink: String, members: [AlertEvent], now: Date) throws(StoreError) -> FormedGroup
+    /// Outbox counts by sink and status (`pending`, `delivered`, `dead`, `withdrawn`; `grouped`
+    /// for every member of a group, whatever became of the group: the group's own entry
+    /// counts as the one delivery).
     func outboxCounts() throws(StoreError) -> [OutboxCount]
 }
 
@@ -150,6 +159,21 @@ public struct PendingDelivery: Sendable, Hashable {
     public var sink: String
     public var attempts: Int
     public var nextAttemptAt: Date
+    /// When the event was queued for the sink (a grouped sink waits from its oldest).
+    public var createdAt: Date
+}
+
+/// A group ``StateStore/formGroup(sink:members:now:)`` made.
+public struct FormedGroup: Sendable {
+    /// The group's own entry, pending, to be delivered as any other; nil when no candidate was left.
+    public var delivery: PendingDelivery?
+    /// Ids of the candidates left out because their request is no longer pending.
+    public var withdrawn: [String]
+
+    public init(delivery: PendingDelivery?, withdrawn: [String]) {
+        self.delivery = delivery
+        self.withdrawn = withdrawn
+    }
 }
 
 /// What one delivery attempt came to.

@@ -59,6 +59,10 @@ class ObservedStore: StateStore, @unchecked Sendable {
         try willCall("recordDelivery")
         try inner.recordDelivery(result)
     }
+    func formGroup(sink: String, members: [AlertEvent], now: Date) throws(StoreError) -> FormedGroup {
+        try willCall("formGroup")
+        return try inner.formGroup(sink: sink, members: members, now: now)
+    }
     func outboxCounts() throws(StoreError) -> [OutboxCount] {
         try willCall("outboxCounts")
         return try inner.outboxCounts()
