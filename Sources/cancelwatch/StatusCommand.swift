@@ -153,7 +153,9 @@ enum StatusView {
             let when = letter.at.map { formatter.string(from: $0) } ?? "-"
             let what: String
             if let event = letter.event {
-                let about = event.request.map { "\($0.source) \($0.order)" } ?? event.source
+                // A group is one dead letter: its members are its list.
+                let about =
+                    event.kind == .group ? RequestList.headline(of: event) : event.request.map { "\($0.source) \($0.order)" } ?? event.source
                 what = "\(event.kind.rawValue)\(event.rule.isEmpty ? "" : " \(event.rule)") \(about)"
             } else {
                 what = "event \(letter.eventID)"

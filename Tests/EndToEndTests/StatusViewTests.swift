@@ -47,6 +47,29 @@ import Testing
 
                 """)
     }
+
+    /// A dead group is one dead letter, read as its list's first line; its members count as `grouped`.
+    @Test func aDeadGroupIsOneDeadLetterSayingHowManyRequestsItCarried() {
+        let members = (1...3).map { index in
+            AlertEvent(
+                id: "m\(index)", kind: .firing, rule: "final-hour", severity: .warning, source: "ozon", marketplace: .ozon,
+                request: CancellationRequest(
+                    marketplace: .ozon, source: "ozon", id: "\(index)", order: "1-\(index)", state: .pending, rawState: "ON_APPROVAL",
+                    initiator: "CLIENT", reason: "", deadline: now.addingTimeInterval(TimeInterval(3600 * index))),
+                occurredAt: now, message: "", sinks: ["tg"])
+        }
+        let group = AlertEvent.group(members, sink: "tg", at: now)
+        let deliveries = StatusView.Deliveries(
+            counts: [OutboxCount(sink: "tg", status: "dead", count: 1), OutboxCount(sink: "tg", status: "grouped", count: 3)],
+            latestDead: [DeadLetter(eventID: group.id, sink: "tg", event: group, attempts: 1, at: now, error: "HTTP 400: chat not found")])
+        let text = StatusView.deliveries(deliveries, sinks: ["tg"], now: now, timeZone: .gmt)
+        #expect(text.contains("  tg: 1 DEAD LETTER (never delivered)\n"), "\(text)")
+        #expect(
+            text.hasSuffix(
+                "Dead letters (1, newest first):\n"
+                    + "  2025-11-24 16:00:00  tg  group 3 cancellation requests, earliest deadline in 1h 00m, 1 attempt: HTTP 400: chat not found\n"),
+            "\(text)")
+    }
 }
 
 /// A webhook that refuses every event for good (404): the events become dead letters, and

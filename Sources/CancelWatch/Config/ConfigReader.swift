@@ -51,11 +51,14 @@ enum ConfigKeys {
     static let red = ["app_key", "app_secret", "logistics", "max_audit_time_unit", "page_size"]
     static let sinkCommon = ["name", "kind"]
     static let stdout = ["format"]
-    static let webhook = ["url", "secret", "timeout", "headers", "format", "chat_id", "ca_file", "insecure", "retry", "actions"]
+    static let webhook = [
+        "url", "secret", "timeout", "headers", "format", "chat_id", "ca_file", "insecure", "retry", "actions", "group", "batch",
+    ]
     static let telegramActions = ["allow", "refuse_reasons"]
     static let email = [
-        "url", "tls", "username", "password", "from", "to", "cc", "subject", "timeout", "ca_file", "insecure", "retry",
+        "url", "tls", "username", "password", "from", "to", "cc", "subject", "timeout", "ca_file", "insecure", "retry", "group",
     ]
+    static let group = ["wait", "max", "critical"]
     static let health = ["notify", "down_after", "silent_after"]
     static let retry = ["max_attempts", "initial_delay", "max_delay"]
     static let actions = ["mode", "max_per_hour"]
@@ -305,7 +308,12 @@ final class ConfigReader: YAMLReader {
             }
             switch kindName {
             case "stdout":
-                checkKeys(view, allowed: ConfigKeys.sinkCommon + ConfigKeys.stdout, elsewhere: others("stdout"))
+                checkKeys(view, allowed: ConfigKeys.sinkCommon + ConfigKeys.stdout + ["group"], elsewhere: others("stdout"))
+                if let node = view.value("group") {
+                    report(
+                        "'group' \(view.inName) is not a setting of stdout sinks: they write each event as it comes "
+                            + "(group a webhook or email sink)", at: node.mark)
+                }
                 let format = choice(view, "format", StdoutSinkConfig.Format.self) ?? .text
                 kind = .stdout(StdoutSinkConfig(format: format))
             case "webhook":
@@ -353,6 +361,7 @@ final class ConfigReader: YAMLReader {
         let insecure = insecureFlag(m)
         let retry = readRetry(m)
         let actions = readTelegramActions(m, format: format, url: url)
+        let group = readGroup(m, format: format)
         if actions != nil, let chatID, Int64(chatID.trimmingCharacters(in: .whitespaces)).map({ $0 != 0 }) != true {
             report(
                 "'chat_id' \(m.inName) must be the chat's numeric id (like -1001234567890) when the sink has 'actions': "
@@ -361,7 +370,46 @@ final class ConfigReader: YAMLReader {
         guard let url else { return nil }
         return WebhookSinkConfig(
             url: url, secret: signingSecret, timeout: timeout, headers: headers, format: format, chatID: chatID,
-            caFile: caFile, insecure: insecure, retry: retry, actions: actions)
+            caFile: caFile, insecure: insecure, retry: retry, actions: actions, group: group)
+    }
+
+    /// `group:` (with `format: generic` only beside `batch: true`, which alone means the defaults).
+    private func readGroup(_ m: YAMLMapping, format: WebhookSinkConfig.Format) -> GroupPolicy? {
+        let group = readGroup(m)
+        guard let batchNode = m.value("batch") else {
+            if format == .generic, let node = m.value("group"), !isNull(node) {
+                report(
+                    "'group' \(m.inName) needs batch: true with format: generic: its receiver then gets the grouped events "
+                        + "in one POST ({\"version\": \"1\", \"events\": [...]})", at: node.mark)
+            }
+            return format == .generic ? nil : group
+        }
+        guard format == .generic else {
+            report(
+                "'batch' \(m.inName) is only used with format: generic (this sink's format is \(format.rawValue)): "
+                    + "a chat format sends a group as one message already; set 'group' alone", at: batchNode.mark)
+            return group
+        }
+        guard boolean(m, "batch") == true else {
+            if let node = m.value("group"), !isNull(node) {
+                report("'group' \(m.inName) needs batch: true with format: generic", at: node.mark)
+            }
+            return nil
+        }
+        return group ?? GroupPolicy()
+    }
+
+    /// `group: {wait:, max:, critical:}`.
+    private func readGroup(_ m: YAMLMapping) -> GroupPolicy? {
+        guard let node = m.value("group"), !isNull(node),
+            let g = mapping(node, name: "group of \(m.name)", expected: "a mapping (wait:, max:, critical:)")
+        else { return nil }
+        checkKeys(g, allowed: ConfigKeys.group)
+        var policy = GroupPolicy()
+        policy.wait = duration(g, "wait", range: GroupPolicy.waitRange) ?? policy.wait
+        policy.max = integer(g, "max", range: GroupPolicy.maxRange) ?? policy.max
+        policy.critical = choice(g, "critical", GroupPolicy.Critical.self) ?? policy.critical
+        return policy
     }
 
     /// `actions: {allow: [user ids], refuse_reasons: [...]}`, only with `format: telegram`.
@@ -536,10 +584,11 @@ final class ConfigReader: YAMLReader {
         let caFile = caFile(m)
         let insecure = insecureFlag(m)
         let retry = readRetry(m)
+        let group = readGroup(m)
         guard let url, let from, !to.isEmpty else { return nil }
         return EmailSinkConfig(
             url: url, tls: tls, username: username, password: password, from: from, to: to, cc: cc, subject: subject,
-            timeout: timeout, caFile: caFile, insecure: insecure, retry: retry)
+            timeout: timeout, caFile: caFile, insecure: insecure, retry: retry, group: group)
     }
 
     private func addresses(_ values: [YAMLScalar], key: String, in m: YAMLMapping) -> [String] {

@@ -31,6 +31,40 @@ public struct SinkConfig: Sendable, Hashable {
     }
 }
 
+/// `group:` of a webhook or email sink: the `firing` and `repeat` events due for it within
+/// `wait` of the first go out as one message (``AlertEvent/group(_:sink:at:)``), at most
+/// `max` to a message; `critical` ones are not held back unless `critical: hold`.
+public struct GroupPolicy: Sendable, Hashable {
+    /// `critical:`.
+    public enum Critical: String, Sendable, Hashable, CaseIterable {
+        /// Each critical event goes out at once, on its own.
+        case send
+        /// Critical events wait in groups like the others.
+        case hold
+    }
+
+    public static let waitRange: ClosedRange<TimeInterval> = 1...3600
+    public static let maxRange: ClosedRange<Int> = 1...500
+
+    /// `wait:`, 1s to 1h, default 30s.
+    public var wait: TimeInterval
+    /// `max:`, 1 to 500, default 50.
+    public var max: Int
+    /// `critical:`, default `send`.
+    public var critical: Critical
+
+    public init(wait: TimeInterval = 30, max: Int = 50, critical: Critical = .send) {
+        self.wait = wait
+        self.max = max
+        self.critical = critical
+    }
+
+    /// Whether `event` waits to go out in a group.
+    public func holds(_ event: AlertEvent) -> Bool {
+        (event.kind == .firing || event.kind == .repeat) && (event.severity != .critical || critical == .hold)
+    }
+}
+
 /// `kind: stdout`: events on standard output.
 public struct StdoutSinkConfig: Sendable, Hashable {
     /// `format: text` (one line per event) or `format: json` (one JSON object per line).
@@ -84,11 +118,14 @@ public struct WebhookSinkConfig: Sendable, Hashable {
     public var retry: RetryPolicy
     /// `actions:` (only with `format: telegram`): Approve and Refuse buttons, and who may press them.
     public var actions: TelegramActionsConfig?
+    /// `group:`; with `format: generic` only together with `batch: true` (which alone means
+    /// the defaults), and then a group is posted as `{"version": "1", "events": [...]}`.
+    public var group: GroupPolicy?
 
     public init(
         url: Secret, secret: Secret? = nil, timeout: TimeInterval = WebhookSinkConfig.defaultTimeout,
         headers: [String: String] = [:], format: Format = .generic, chatID: String? = nil, caFile: String? = nil,
-        insecure: Bool = false, retry: RetryPolicy = .standard, actions: TelegramActionsConfig? = nil
+        insecure: Bool = false, retry: RetryPolicy = .standard, actions: TelegramActionsConfig? = nil, group: GroupPolicy? = nil
     ) {
         self.url = url
         self.secret = secret
@@ -100,6 +137,7 @@ public struct WebhookSinkConfig: Sendable, Hashable {
         self.insecure = insecure
         self.retry = retry
         self.actions = actions
+        self.group = group
     }
 }
 
@@ -168,6 +206,8 @@ public struct EmailSinkConfig: Sendable, Hashable {
     public var insecure: Bool
     /// `retry:`.
     public var retry: RetryPolicy
+    /// `group:`: grouped events go out as one message listing them.
+    public var group: GroupPolicy?
 
     /// The server's host name.
     public var host: String { url.host ?? "" }
@@ -178,7 +218,7 @@ public struct EmailSinkConfig: Sendable, Hashable {
         url: URL, tls: TLSMode? = nil, username: String? = nil, password: Secret? = nil, from: String,
         to: [String], cc: [String] = [], subject: String = EmailSinkConfig.defaultSubject,
         timeout: TimeInterval = EmailSinkConfig.defaultTimeout, caFile: String? = nil, insecure: Bool = false,
-        retry: RetryPolicy = .standard
+        retry: RetryPolicy = .standard, group: GroupPolicy? = nil
     ) {
         self.url = url
         self.tls = tls ?? (url.scheme == "smtps" ? .implicit : .starttls)
@@ -192,6 +232,7 @@ public struct EmailSinkConfig: Sendable, Hashable {
         self.caFile = caFile
         self.insecure = insecure
         self.retry = retry
+        self.group = group
     }
 }
 
@@ -204,7 +245,7 @@ extension WebhookSinkConfig: CustomReflectable {
             children: [
                 "url": url, "secret": secret as Any, "timeout": timeout,
                 "headers": headers.mapValues { Secret($0) }, "format": format, "chatID": chatID as Any,
-                "caFile": caFile as Any, "insecure": insecure, "retry": retry, "actions": actions as Any,
+                "caFile": caFile as Any, "insecure": insecure, "retry": retry, "actions": actions as Any, "group": group as Any,
             ], displayStyle: .struct)
     }
 }

@@ -20,16 +20,28 @@ public actor DeliveryQueue {
     private let executor = BlockingExecutor(name: "delivery")
     public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
 
-    /// A sink, how it retries, and the longest one attempt takes (its `timeout:`).
+    /// A sink, how it retries, the longest one attempt takes (its `timeout:`), and how it
+    /// groups events (its `group:`).
     public struct Route: Sendable {
         public var sink: AlertSink
         public var retry: RetryPolicy
         /// Bounded to 0…10 min (a sink's `timeout:` range); 30 s for a sink without one.
         public var timeout: TimeInterval
-        public init(sink: AlertSink, retry: RetryPolicy = .standard, timeout: TimeInterval = Route.defaultTimeout) {
+        /// Its `wait` bounded to 1 s…1 h and its `max` to 1…500, as the config bounds them.
+        public var group: GroupPolicy?
+        public init(
+            sink: AlertSink, retry: RetryPolicy = .standard, timeout: TimeInterval = Route.defaultTimeout, group: GroupPolicy? = nil
+        ) {
             self.sink = sink
             self.retry = retry
             self.timeout = timeout.isFinite ? min(max(timeout, 0), 600) : Route.defaultTimeout
+            self.group = group.map { policy in
+                var bounded = policy
+                bounded.wait = policy.wait.isFinite ? min(max(policy.wait, GroupPolicy.waitRange.lowerBound), GroupPolicy.waitRange.upperBound)
+                    : GroupPolicy().wait
+                bounded.max = min(max(policy.max, GroupPolicy.maxRange.lowerBound), GroupPolicy.maxRange.upperBound)
+                return bounded
+            }
         }
 
         public static let defaultTimeout: TimeInterval = 30
@@ -93,13 +105,14 @@ public actor DeliveryQueue {
         }
     }
 
-    /// One pass over what is due now for every sink (for `once`); failures stay queued.
+    /// One pass over what is due now for every sink (for `once`); failures stay queued. A
+    /// grouped sink's events are grouped at once, however recent (nothing else would send them).
     /// Returns what it reports: each attempt's result (sink by sink), then the outbox's counts.
     @discardableResult
     public func deliverDueOnce() async -> [DeliveryReport] {
         let results = await withTaskGroup(of: (String, [DeliveryResult]).self) { group in
             for name in routes.keys.sorted() {
-                group.addTask { (name, await self.deliverDue(name).results) }
+                group.addTask { (name, await self.deliverDue(name, groupingAll: true).results) }
             }
             var bySink: [String: [DeliveryResult]] = [:]
             for await (name, results) in group { bySink[name] = results }
@@ -122,6 +135,11 @@ public actor DeliveryQueue {
                 next = resumeAt
             } else if pass.attempted > 0 {
                 continue
+            } else if let formAt = pass.formAt {
+                // Events waiting for their group are due in the outbox (the next attempt it
+                // names is past): the wait is until the group forms. A retry of another entry
+                // due before then goes at most the group's `wait` late.
+                next = formAt
             } else {
                 do {
                     next = try store.nextDeliveryAttempt(sink: name)
@@ -149,6 +167,8 @@ public actor DeliveryQueue {
         var attempted: Int { results.count }
         /// Set when the sink should wait before its next attempt.
         var resumeAt: Date?
+        /// Set when events wait to be grouped: when their group forms unless more come.
+        var formAt: Date?
     }
 
     /// Events that failed retryably in a row on each sink since its last success.
@@ -176,7 +196,12 @@ public actor DeliveryQueue {
     /// retryably waits on its own backoff while the others go on; when two different
     /// events fail in a row, the sink itself is failing and pauses as a whole until the
     /// latest failure's next attempt (its Retry-After or backoff).
-    private func deliverDue(_ name: String) async -> Pass {
+    ///
+    /// A grouped sink holds its `firing` and `repeat` events (``GroupPolicy/holds(_:)``) until
+    /// the oldest has waited `wait` or `max` of them are due (`groupingAll`: at once), then
+    /// sends those with the earliest deadlines, `max` at most, as one group; the rest wait
+    /// for the next. Every other event goes on its own as it comes.
+    private func deliverDue(_ name: String, groupingAll: Bool = false) async -> Pass {
         var pass = Pass()
         guard let route = routes[name] else { return pass }
         if let result = unrecorded[name] {
@@ -191,7 +216,9 @@ public actor DeliveryQueue {
         }
         let due: DueDeliveries
         do {
-            due = try store.dueDeliveries(sink: name, now: clock.now(), limit: 100, claim: 2 * route.attemptBound)
+            // Room beyond a group's worth of held events for the others behind them.
+            let limit = 100 + (route.group?.max ?? 0)
+            due = try store.dueDeliveries(sink: name, now: clock.now(), limit: limit, claim: 2 * route.attemptBound)
         } catch {
             storeFailed("cannot read the outbox: \(error.description)", sink: name)
             pass.resumeAt = clock.now().addingTimeInterval(Self.storeRetryDelay)
@@ -199,32 +226,76 @@ public actor DeliveryQueue {
         }
         storeAnswered()
         for message in due.unreadable { logger.error("dead letter: \(message)", metadata: ["sink": "\(name)"]) }
+        var held: [PendingDelivery] = []
         for delivery in due.deliveries {
-            if Task.isCancelled { break }
-            // Another replica may take the entries once their claim runs out: an attempt
-            // starts only while it can end within it, and the next pass claims afresh.
-            if let claimedUntil = due.claimedUntil, clock.now().addingTimeInterval(route.attemptBound) > claimedUntil { break }
-            let (result, recorded, rateLimited) = await attempt(delivery, route: route)
-            pass.results.append(result)
-            if !recorded {
-                pass.resumeAt = clock.now().addingTimeInterval(Self.storeRetryDelay)
-                break
+            if route.group?.holds(delivery.event) == true {
+                held.append(delivery)
+            } else if !(await send(delivery, route: route, claimedUntil: due.claimedUntil, in: &pass)) {
+                return pass
             }
-            switch result.status {
-            case .delivered:
-                failingInARow[name] = nil
-            case .retry:
-                failingInARow[name, default: []].insert(result.eventID)
-                // A rate limit is the sink's, not the event's: the whole sink waits at once.
-                if rateLimited || failingInARow[name, default: []].count >= 2 {
-                    pass.resumeAt = result.nextAttemptAt
-                }
-            case .dead:
-                break
-            }
-            if pass.resumeAt != nil { break }
+        }
+        if let policy = route.group {
+            await sendGroups(of: held, policy: policy, all: groupingAll, route: route, claimedUntil: due.claimedUntil, in: &pass)
         }
         return pass
+    }
+
+    /// Forms and sends the groups `held` makes now; sets `pass.formAt` when some wait for theirs.
+    private func sendGroups(
+        of held: [PendingDelivery], policy: GroupPolicy, all: Bool, route: Route, claimedUntil: Date?, in pass: inout Pass
+    ) async {
+        var waiting = held.sorted { RequestList.precedes($0.event.request, $0.event.id, $1.event.request, $1.event.id) }
+        while let oldest = waiting.map(\.createdAt).min() {
+            let formAt = oldest.addingTimeInterval(policy.wait)
+            guard all || waiting.count >= policy.max || clock.now() >= formAt else {
+                pass.formAt = formAt
+                return
+            }
+            let members = waiting.prefix(policy.max).map(\.event)
+            waiting.removeFirst(members.count)
+            let formed: FormedGroup
+            do {
+                formed = try store.formGroup(sink: route.sink.name, members: members, now: clock.now())
+            } catch {
+                storeFailed("cannot group deliveries: \(error.description)", sink: route.sink.name)
+                pass.resumeAt = clock.now().addingTimeInterval(Self.storeRetryDelay)
+                return
+            }
+            if !formed.withdrawn.isEmpty {
+                logger.info(
+                    "\(formed.withdrawn.count) event(s) left their group: the request is no longer pending",
+                    metadata: ["sink": "\(route.sink.name)"])
+            }
+            if let group = formed.delivery, !(await send(group, route: route, claimedUntil: claimedUntil, in: &pass)) { return }
+        }
+    }
+
+    /// Attempts `delivery` and notes its result in `pass`; returns whether the pass goes on.
+    private func send(_ delivery: PendingDelivery, route: Route, claimedUntil: Date?, in pass: inout Pass) async -> Bool {
+        let name = route.sink.name
+        if Task.isCancelled { return false }
+        // Another replica may take the entries once their claim runs out: an attempt
+        // starts only while it can end within it, and the next pass claims afresh.
+        if let claimedUntil, clock.now().addingTimeInterval(route.attemptBound) > claimedUntil { return false }
+        let (result, recorded, rateLimited) = await attempt(delivery, route: route)
+        pass.results.append(result)
+        if !recorded {
+            pass.resumeAt = clock.now().addingTimeInterval(Self.storeRetryDelay)
+            return false
+        }
+        switch result.status {
+        case .delivered:
+            failingInARow[name] = nil
+        case .retry:
+            failingInARow[name, default: []].insert(result.eventID)
+            // A rate limit is the sink's, not the event's: the whole sink waits at once.
+            if rateLimited || failingInARow[name, default: []].count >= 2 {
+                pass.resumeAt = result.nextAttemptAt
+            }
+        case .dead:
+            break
+        }
+        return pass.resumeAt == nil
     }
 
     /// One attempt; returns its result, whether the state file recorded it, and whether the

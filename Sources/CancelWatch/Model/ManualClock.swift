@@ -25,6 +25,13 @@ public final class ManualClock: WatchClock, @unchecked Sendable {
         return sleepers.count
     }
 
+    /// The instants the tasks in `sleep(until:)` wait for, earliest first.
+    public var sleeperDeadlines: [Date] {
+        lock.lock()
+        defer { lock.unlock() }
+        return sleepers.map(\.deadline).sorted()
+    }
+
     public func sleep(until deadline: Date) async throws {
         let id: UInt64 = lock.withLock {
             nextID += 1

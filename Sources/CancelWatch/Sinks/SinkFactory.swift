@@ -33,7 +33,7 @@ public struct SinkFactory: Sendable {
             case .email(let settings):
                 EmailSink(name: config.name, config: settings, transport: smtp, clock: clock, timeZone: timeZone)
             }
-        return DeliveryQueue.Route(sink: sink, retry: config.retryPolicy, timeout: config.attemptTimeout)
+        return DeliveryQueue.Route(sink: sink, retry: config.retryPolicy, timeout: config.attemptTimeout, group: config.group)
     }
 
     /// A route for every configured sink, in order.
@@ -50,6 +50,15 @@ extension SinkConfig {
         case .stdout: .standard
         case .webhook(let settings): settings.retry
         case .email(let settings): settings.retry
+        }
+    }
+
+    /// `group:` of a webhook or email sink; stdout sinks are never grouped.
+    public var group: GroupPolicy? {
+        switch kind {
+        case .stdout: nil
+        case .webhook(let settings): settings.group
+        case .email(let settings): settings.group
         }
     }
 

@@ -2,8 +2,8 @@ import Foundation
 
 /// `kind: webhook`: one HTTP `POST` per event (README.md, "Verifying a webhook's signature").
 ///
-/// `format: generic` sends ``AlertEvent/webhookBody`` with `Idempotency-Key` and, when a
-/// `secret` is set, `X-Cancelwatch-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
+/// `format: generic` sends ``AlertEvent/webhookBody`` (a group, with `batch: true`:
+/// ``batchBody(of:)``) with `Idempotency-Key` (the event's id) and, when a `secret` is set, `X-Cancelwatch-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
 /// The chat formats (`slack telegram feishu dingtalk wecom`) send that tool's own text
 /// message, signed the tool's way (see ``ChatWebhookFormat``).
 ///
@@ -96,7 +96,7 @@ public struct WebhookSink: AlertSink {
         ]
         let messages: [ChatWebhookFormat.Message]
         if config.format == .generic {
-            let body = event.webhookBody.serialized()
+            let body = (event.kind == .group ? Self.batchBody(of: event) : event.webhookBody).serialized()
             messages = [ChatWebhookFormat.Message(url: url, body: body)]
             if let secret = config.secret {
                 headers.append(HTTPHeader(Self.signatureHeader, Self.signature(secret: secret.value, body: body, at: now)))
@@ -124,6 +124,12 @@ public struct WebhookSink: AlertSink {
     }
 
     static let maxReplyBytes = 1 << 20
+
+    /// A group's body (`batch: true`): `{"version": "1", "events": [...]}`, each member's
+    /// ``AlertEvent/webhookBody`` in the group's order (by deadline).
+    public static func batchBody(of group: AlertEvent) -> JSONValue {
+        .object(["version": .string(AlertEvent.formVersion), "events": .array(group.members.map(\.webhookBody))])
+    }
 
     /// `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
     public static func signature(secret: String, body: String, at now: Date) -> String {
