@@ -79,6 +79,18 @@ import Testing
         sink.events.map { $0.members.compactMap(\.request?.order) }
     }
 
+    /// A route's policy is bounded as the config bounds it, whoever made it.
+    @Test func aRoutesGroupPolicyIsBoundedAsTheConfigBoundsIt() {
+        let sink = InMemorySink()
+        let policies = [
+            GroupPolicy(wait: 0, max: 0), GroupPolicy(wait: .infinity, max: 10_000), GroupPolicy(wait: .nan, max: -5, critical: .hold),
+        ]
+        #expect(policies.map { DeliveryQueue.Route(sink: sink, group: $0).group } == [
+            GroupPolicy(wait: 1, max: 1), GroupPolicy(wait: 3600, max: 500), GroupPolicy(wait: 30, max: 1, critical: .hold),
+        ])
+        #expect(DeliveryQueue.Route(sink: sink).group == nil)
+    }
+
     @Test func firingEventsWaitUntilTheOldestHasWaitedAndThenGoAsOneGroupByDeadline() async throws {
         let store = try newStore()
         let sink = InMemorySink(clock: clock)

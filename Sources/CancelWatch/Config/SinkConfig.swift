@@ -59,6 +59,14 @@ public struct GroupPolicy: Sendable, Hashable {
         self.critical = critical
     }
 
+    /// `wait` and `max` within their ranges (a NaN wait: the default).
+    var bounded: GroupPolicy {
+        var policy = self
+        policy.wait = wait.isNaN ? GroupPolicy().wait : Swift.min(Swift.max(wait, Self.waitRange.lowerBound), Self.waitRange.upperBound)
+        policy.max = Swift.min(Swift.max(max, Self.maxRange.lowerBound), Self.maxRange.upperBound)
+        return policy
+    }
+
     /// Whether `event` waits to go out in a group.
     public func holds(_ event: AlertEvent) -> Bool {
         (event.kind == .firing || event.kind == .repeat) && (event.severity != .critical || critical == .hold)

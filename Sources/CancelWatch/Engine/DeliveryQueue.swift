@@ -35,13 +35,7 @@ public actor DeliveryQueue {
             self.sink = sink
             self.retry = retry
             self.timeout = timeout.isFinite ? min(max(timeout, 0), 600) : Route.defaultTimeout
-            self.group = group.map { policy in
-                var bounded = policy
-                bounded.wait = policy.wait.isFinite ? min(max(policy.wait, GroupPolicy.waitRange.lowerBound), GroupPolicy.waitRange.upperBound)
-                    : GroupPolicy().wait
-                bounded.max = min(max(policy.max, GroupPolicy.maxRange.lowerBound), GroupPolicy.maxRange.upperBound)
-                return bounded
-            }
+            self.group = group?.bounded
         }
 
         public static let defaultTimeout: TimeInterval = 30
