@@ -165,6 +165,19 @@ import Testing
         #expect(try counts(store) == ["delivered/3", "grouped/5"])
     }
 
+    /// A flood (300 at once, the most urgent queued last) is grouped by deadline as a whole:
+    /// the first message holds the 50 earliest deadlines, each request is in one message.
+    @Test func aFloodIsGroupedByDeadlineAsAWholeEachRequestInOneMessage() async throws {
+        let store = try newStore()
+        let sink = InMemorySink(clock: clock)
+        _ = try queue(Array((1...300).reversed()), into: store)
+        let queue = DeliveryQueue(
+            routes: [DeliveryQueue.Route(sink: sink, group: GroupPolicy(wait: 30, max: 50))], store: store, clock: clock, logger: quiet)
+        await queue.deliverDueOnce()
+        #expect(groups(sink).map(\.count) == [50, 50, 50, 50, 50, 50])
+        #expect(Array(groups(sink).joined()) == (0..<300).reversed().map { "order-\($0)" })
+    }
+
     /// `once` sends what is due now, and nothing else would send a waiting group: it groups
     /// at once. A request no longer pending leaves the group; other events go as they are.
     @Test func onceGroupsWhatIsDueAtOnceLeavingOutRequestsNoLongerPending() async throws {

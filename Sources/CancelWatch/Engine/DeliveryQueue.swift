@@ -210,8 +210,9 @@ public actor DeliveryQueue {
         }
         let due: DueDeliveries
         do {
-            // Room beyond a group's worth of held events for the others behind them.
-            let limit = 100 + (route.group?.max ?? 0)
+            // Held events are grouped by deadline among those read at once: room for several
+            // groups' worth (a flood is read whole), and beyond them for the others behind.
+            let limit = 100 + 5 * (route.group?.max ?? 0)
             due = try store.dueDeliveries(sink: name, now: clock.now(), limit: limit, claim: 2 * route.attemptBound)
         } catch {
             storeFailed("cannot read the outbox: \(error.description)", sink: name)
