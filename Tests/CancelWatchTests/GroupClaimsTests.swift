@@ -1,4 +1,6 @@
+import CancelWatchTesting
 import Foundation
+import Logging
 import TestServers
 import Testing
 
@@ -34,5 +36,21 @@ import Testing
         #expect(try await offPool { try StateStoreContractTests.outbox(a) } == ["hook delivered 1", "hook grouped 3"])
         #expect(try await offPool { try a.deadLetters(limit: 10) }.isEmpty)
         #expect(try await offPool { try a.pruneOutbox(deliveredBefore: t0.addingTimeInterval(61.5), deadBefore: t0) } == 4)
+    }
+
+    /// The delivery queue over the shared database (the samples are critical: held too): the
+    /// group goes once, and its members with it.
+    @Test func aQueueOverTheDatabaseSendsTheGroupOnceAndAcknowledgesItsMembers() async throws {
+        let (_, a, _) = try await OutboxClaimsTests.replicas()
+        let events = try await offPool { try StateStoreContractTests.groupable(3, in: a) }
+        let sink = InMemorySink(name: "hook", clock: ManualClock(StoreSamples.now))
+        let queue = DeliveryQueue(
+            routes: [DeliveryQueue.Route(sink: sink, group: GroupPolicy(critical: .hold))], store: a, clock: ManualClock(StoreSamples.now),
+            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        await queue.deliverDueOnce()
+        await queue.deliverDueOnce()
+        #expect(sink.events.map(\.kind) == [.group])
+        #expect(sink.events.first?.members.map(\.id) == events.reversed().map(\.id))
+        #expect(try await offPool { try StateStoreContractTests.outbox(a) } == ["hook delivered 1", "hook grouped 3"])
     }
 }
