@@ -1,6 +1,7 @@
 import CancelWatchTesting
 import Foundation
 import HTTPServing
+import MarketSim
 import Logging
 import Testing
 
@@ -206,5 +207,68 @@ import Testing
         #expect(texts == expected)
         let times = arrivals.times
         #expect(zip(times, times.dropFirst()).allSatisfy { $1.timeIntervalSince($0) >= 1 })
+    }
+
+    /// One attempt at `event`, the clock moved on by `step` whenever the sink waits for its pace.
+    func attempt(_ event: AlertEvent, through sink: WebhookSink, step: TimeInterval) async throws -> DeliveryError? {
+        let clock = self.clock
+        let finished = Arrivals()
+        let sending = Task { () -> DeliveryError? in
+            defer { finished.add(clock.now()) }
+            do throws(DeliveryError) {
+                try await sink.deliver(event)
+                return nil
+            } catch {
+                return error
+            }
+        }
+        while finished.times.isEmpty {
+            try await waitFor { clock.sleeperCount > 0 || !finished.times.isEmpty }
+            if clock.sleeperCount > 0 { clock.advance(by: step) }
+        }
+        return await sending.value
+    }
+
+    static let longMessage = SinkTestEvents.firing(
+        message: (0..<300).map { "line \($0) " + String(repeating: "z", count: 40) }.joined(separator: "\n"))
+
+    @Test func aMessageSentLateCountsFromWhenItWentSoTheNextNeverReachesTheChatTooSoon() async throws {
+        let simulator = try MarketSimulator(clock: clock)
+        defer { simulator.shutdown() }
+        simulator.telegram.enforce(.telegram)
+        let sink = WebhookSink(
+            name: "tg", config: WebhookSinkConfig(url: .url(simulator.telegramURL("sendMessage")), format: .telegram, chatID: "-100123"),
+            transport: transport, clock: clock)
+        let parts = ChatWebhookFormat.telegramParts(ChatWebhookFormat.text(for: Self.longMessage)).count
+        #expect(parts >= 3)
+        // Every wait for the pace ends late (a busy machine): the clock passes each slot by half a second.
+        let failure = try await attempt(Self.longMessage, through: sink, step: 1.5)
+        #expect(failure == nil, "\(failure?.message ?? "")")
+        #expect(simulator.telegram.rateRefusals().isEmpty)
+        #expect(simulator.telegram.allMessages().count == parts)
+    }
+
+    @Test func aRetryOfASplitMessageStartsAtThePartTheChatRefused() async throws {
+        let clock = self.clock
+        let served = Arrivals()
+        let receiver = try ScriptedServer(fallback: { _ in
+            served.add(clock.now())
+            // The second part is refused once for rate.
+            if served.times.count == 2 {
+                return .json(
+                    status: 429,
+                    text: #"{"ok":false,"error_code":429,"description":"Too Many Requests: retry after 3","parameters":{"retry_after":3}}"#)
+            }
+            return .json(text: #"{"ok":true,"result":{}}"#)
+        })
+        let sink = sink(.telegram, url: receiver.baseURL + "/botT/sendMessage")
+        let expected = ChatWebhookFormat.telegramParts(ChatWebhookFormat.text(for: Self.longMessage))
+        #expect(expected.count >= 3)
+        #expect(try await attempt(Self.longMessage, through: sink, step: 1)?.rateLimited == true)
+        clock.advance(by: 3)
+        #expect(try await attempt(Self.longMessage, through: sink, step: 1) == nil)
+        let texts = try receiver.requests.map { try JSONParser.parse($0.body)["text"]?.stringValue ?? "" }
+        // The first part once; the second refused, then taken; the rest once.
+        #expect(texts.map { expected.firstIndex(of: $0) ?? -1 } == [0, 1] + Array(1..<expected.count))
     }
 }

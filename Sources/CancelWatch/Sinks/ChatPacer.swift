@@ -60,4 +60,17 @@ final class ChatPacer: Sendable {
             return (slot, true)
         }
     }
+
+    /// Moves the reserved `slot` to `at`, when its message's sending ended later: the tool took
+    /// the message at some instant before that, so counting from it, the next message can never
+    /// reach the tool sooner than its pace allows, however late this one went out or however long
+    /// it travelled.
+    func settle(_ slot: Date, at: Date) {
+        guard at > slot else { return }
+        sends.withLock { sends in
+            guard let index = sends.lastIndex(of: slot) else { return }
+            sends[index] = at
+            sends.sort()
+        }
+    }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// `kind: webhook`: one HTTP `POST` per event (README.md, "Verifying a webhook's signature").
 ///
@@ -30,6 +31,8 @@ public struct WebhookSink: AlertSink {
     let transport: HTTPTransport
     let clock: WatchClock
     let pacer: ChatPacer?
+    /// How many parts of each split message the tool has taken, while some are still to go.
+    let partsTaken = PartsTaken()
 
     /// `User-Agent` of every webhook request.
     public static let userAgent = "cancelwatch/\(CancelWatchVersion.current)"
@@ -50,24 +53,30 @@ public struct WebhookSink: AlertSink {
     static let longestPacingSleep: TimeInterval = 5
 
     /// Sends `event`'s request, or each of a split Telegram message's in turn, each at its pace.
+    /// A retry of a split message starts at the first part not yet taken (this process
+    /// remembers; after a restart every part goes again).
     public func deliver(_ event: AlertEvent) async throws(DeliveryError) {
         let scrubber = self.scrubber
-        for part in 0..<requests(for: event).count {
+        let count = requests(for: event).count
+        let first = count > 1 ? partsTaken.first(of: event.id) : 0
+        for part in first..<count {
+            var slot: Date?
             if let pacer {
                 // A short wait is slept here; a longer one goes back to the delivery queue as the
                 // chat's rate limit, so that no attempt outlives its outbox claim (replicas).
                 let now = clock.now()
-                let (slot, booked) = pacer.reserve(now: now, within: Self.longestPacingSleep)
+                let (booking, booked) = pacer.reserve(now: now, within: Self.longestPacingSleep)
                 guard booked else {
                     throw DeliveryError.rateLimited(
-                        message: "paced below \(config.format.rawValue)'s limit: next message at \(Timestamp.format(slot))",
-                        retryAfter: slot.timeIntervalSince(now))
+                        message: "paced below \(config.format.rawValue)'s limit: next message at \(Timestamp.format(booking))",
+                        retryAfter: booking.timeIntervalSince(now))
                 }
                 do {
-                    try await clock.sleep(until: slot)
+                    try await clock.sleep(until: booking)
                 } catch {
                     throw DeliveryError(retryable: true, message: "cancelled while pacing")
                 }
+                slot = booking
             }
             // Built after the wait: signed at the instant it is sent.
             let request = requests(for: event)[part]
@@ -75,12 +84,15 @@ public struct WebhookSink: AlertSink {
             do {
                 response = try await transport.send(request)
             } catch {
+                if let slot { pacer?.settle(slot, at: clock.now()) }
                 throw DeliveryError(retryable: true, message: scrubber.scrub(error.description))
             }
+            if let slot { pacer?.settle(slot, at: clock.now()) }
             if var failure = Self.failure(of: response, format: config.format, now: clock.now(), scrubber: scrubber) {
                 failure.message = scrubber.scrub(failure.message)
                 throw failure
             }
+            if count > 1 { partsTaken.record(part + 1, of: event.id, whole: part + 1 == count) }
         }
     }
 
@@ -180,5 +192,27 @@ public struct WebhookSink: AlertSink {
         }
         // Six bytes at least: shorter URL path segments ("v1", "hooks") are not secrets.
         return SecretScrubber(sensitive, shortest: 6)
+    }
+}
+
+/// Per split message (by event id), how many of its parts the tool took in earlier attempts:
+/// a retry sends only the rest. At most ``limit`` messages are remembered (the oldest forgotten).
+final class PartsTaken: Sendable {
+    static let limit = 1000
+    private let taken = Mutex<(counts: [String: Int], order: [String])>(([:], []))
+
+    /// The first part an attempt at message `id` sends.
+    func first(of id: String) -> Int { taken.withLock { $0.counts[id] ?? 0 } }
+
+    /// `parts` of message `id` were taken; `whole`: all of them, so it is forgotten.
+    func record(_ parts: Int, of id: String, whole: Bool) {
+        taken.withLock { state in
+            if whole {
+                if state.counts.removeValue(forKey: id) != nil { state.order.removeAll { $0 == id } }
+                return
+            }
+            if state.counts.updateValue(parts, forKey: id) == nil { state.order.append(id) }
+            if state.order.count > Self.limit { state.counts[state.order.removeFirst()] = nil }
+        }
     }
 }
