@@ -33,6 +33,21 @@ struct RequestListTests {
         #expect(ChatWebhookFormat.text(for: group).hasPrefix("[CRITICAL] 3 cancellation requests"))
     }
 
+    @Test func aRequestSeveralRulesFiredOnIsListedOnceAndAMixedGroupNamesNoSource() {
+        var other = Self.event(1, deadlineIn: 180)
+        other.id = "other-rule"
+        other.rule = "second"
+        let group = AlertEvent.group(
+            [Self.event(1, deadlineIn: 180), other, Self.event(2, deadlineIn: 60, source: "red-shop")], sink: "console",
+            at: SinkTestEvents.occurredAt)
+        #expect(group.members.count == 3)
+        #expect(group.listedRequests.map(\.id) == ["2", "1"])
+        #expect(RequestList.headline(of: group) == "2 cancellation requests, earliest deadline in 1h 00m")
+        #expect(group.source == "")
+        let line = StdoutSink(name: "console", format: .text).line(for: group)
+        #expect(line.split(separator: "\n")[0].hasSuffix(" WARNING group: 2 cancellation requests, earliest deadline in 1h 00m"), "\(line)")
+    }
+
     @Test func aGroupsIdIsTheSameWhateverOrderOrInstantItIsFormedIn() {
         let events = (1...5).map { Self.event($0, deadlineIn: Double($0 * 10)) }
         let first = AlertEvent.group(events, sink: "tg", at: SinkTestEvents.occurredAt)

@@ -50,7 +50,7 @@ enum ConfigKeys {
     static let ozon = ["client_id", "api_key"]
     static let red = ["app_key", "app_secret", "logistics", "max_audit_time_unit", "page_size"]
     static let sinkCommon = ["name", "kind"]
-    static let stdout = ["format"]
+    static let stdout = ["format", "group"]
     static let webhook = [
         "url", "secret", "timeout", "headers", "format", "chat_id", "ca_file", "insecure", "retry", "actions", "group", "batch",
     ]
@@ -308,14 +308,9 @@ final class ConfigReader: YAMLReader {
             }
             switch kindName {
             case "stdout":
-                checkKeys(view, allowed: ConfigKeys.sinkCommon + ConfigKeys.stdout + ["group"], elsewhere: others("stdout"))
-                if let node = view.value("group") {
-                    report(
-                        "'group' \(view.inName) is not a setting of stdout sinks: they write each event as it comes "
-                            + "(group a webhook or email sink)", at: node.mark)
-                }
+                checkKeys(view, allowed: ConfigKeys.sinkCommon + ConfigKeys.stdout, elsewhere: others("stdout"))
                 let format = choice(view, "format", StdoutSinkConfig.Format.self) ?? .text
-                kind = .stdout(StdoutSinkConfig(format: format))
+                kind = .stdout(StdoutSinkConfig(format: format, group: readGroup(view)))
             case "webhook":
                 checkKeys(view, allowed: ConfigKeys.sinkCommon + ConfigKeys.webhook, elsewhere: others("webhook"))
                 kind = readWebhook(view).map(SinkConfig.Kind.webhook)

@@ -31,7 +31,7 @@ public struct SinkConfig: Sendable, Hashable {
     }
 }
 
-/// `group:` of a webhook or email sink: the `firing` and `repeat` events due for it within
+/// `group:` of a sink: the `firing` and `repeat` events due for it within
 /// `wait` of the first go out as one message (``AlertEvent/group(_:sink:at:)``), at most
 /// `max` to a message; `critical` ones are not held back unless `critical: hold`.
 public struct GroupPolicy: Sendable, Hashable {
@@ -83,9 +83,12 @@ public struct StdoutSinkConfig: Sendable, Hashable {
 
     /// Default `text`.
     public var format: Format
+    /// `group:`: grouped events are printed as one list (the text format shows its first ten).
+    public var group: GroupPolicy?
 
-    public init(format: Format = .text) {
+    public init(format: Format = .text, group: GroupPolicy? = nil) {
         self.format = format
+        self.group = group
     }
 }
 

@@ -17,12 +17,17 @@ extension AlertEvent {
         return group
     }
 
-    /// The requests a `group` or a `digest` lists, in its order; empty for every other kind.
+    /// The requests a `group` or a `digest` lists, in its order, each once (a group may carry
+    /// several rules' events about one request); empty for every other kind.
     public var listedRequests: [CancellationRequest] {
         switch kind {
-        case .group: members.compactMap(\.request)
-        case .digest: listed
-        default: []
+        case .group:
+            var seen = Set<RequestKey>()
+            return members.compactMap(\.request).filter { seen.insert($0.key).inserted }
+        case .digest:
+            return listed
+        default:
+            return []
         }
     }
 }

@@ -53,10 +53,10 @@ extension SinkConfig {
         }
     }
 
-    /// `group:` of a webhook or email sink; stdout sinks are never grouped.
+    /// `group:` of the sink.
     public var group: GroupPolicy? {
         switch kind {
-        case .stdout: nil
+        case .stdout(let settings): settings.group
         case .webhook(let settings): settings.group
         case .email(let settings): settings.group
         }

@@ -84,7 +84,7 @@ public final class StdoutSink: AlertSink {
         parts.append(colour ? Self.ansi(for: event.severity) + label + Self.ansiReset : label)
         parts.append(event.kind.rawValue)
         if !event.rule.isEmpty { parts.append(TerminalText.singleLine(event.rule)) }
-        parts.append(TerminalText.singleLine(event.source))
+        if !event.source.isEmpty { parts.append(TerminalText.singleLine(event.source)) }
         if let request = event.request {
             parts.append(TerminalText.singleLine(request.order.isEmpty ? request.id : request.order))
             parts.append("(\(Self.status(of: event, request: request)))")
