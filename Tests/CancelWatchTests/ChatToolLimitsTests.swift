@@ -118,7 +118,7 @@ import Testing
                 do {
                     try await sink.deliver(SinkTestEvents.firing(id: String(format: "%032x", index)))
                     index += 1
-                } catch let error as DeliveryError where error.rateLimited {
+                } catch let error as DeliveryError where error.paced && error.rateLimited {
                     try await clock.sleep(for: try #require(error.retryAfter))
                 }
             }

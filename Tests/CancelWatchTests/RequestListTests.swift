@@ -82,6 +82,14 @@ struct RequestListTests {
         #expect(SinkTestEvents.firing().webhookBody["events"] == nil)
     }
 
+    @Test func stdoutNamesADigestOnce() {
+        let digest = AlertEvent(
+            id: "d3", kind: .digest, rule: "soon", severity: .info, source: "", marketplace: .ozon, request: nil,
+            occurredAt: SinkTestEvents.occurredAt, message: "", sinks: ["console"], listed: [Self.event(1, deadlineIn: 30).request!])
+        let line = StdoutSink(name: "console", format: .text).line(for: digest)
+        #expect(line.split(separator: "\n")[0].hasSuffix(" INFO digest soon: 1 request (ozon-main 1), earliest deadline in 30m 00s"), "\(line)")
+    }
+
     @Test func aDigestWithNothingToListSaysSo() {
         let digest = AlertEvent(
             id: "d2", kind: .digest, rule: "evening", severity: .info, source: "", marketplace: .ozon, request: nil,

@@ -329,8 +329,10 @@ public actor DeliveryQueue {
                 result = DeliveryResult(
                     eventID: delivery.event.id, sink: route.sink.name, status: .retry, attempts: attempts,
                     nextAttemptAt: WakeTime.after(wait, from: now), error: message, at: now)
-                logger.warning(
-                    "\(rateLimited ? "rate-limited" : "delivery failed"), retrying in \(DurationText.format(wait)): \(message)",
+                // Waiting for the sink's own pace is its normal work, not a failure.
+                logger.log(
+                    level: error.paced ? .debug : .warning,
+                    "\(error.paced ? "waiting for the chat's pace" : rateLimited ? "rate-limited" : "delivery failed"), retrying in \(DurationText.format(wait)): \(message)",
                     metadata: ["sink": "\(route.sink.name)", "event": "\(delivery.event.id)", "attempts": "\(attempts)"])
             }
         }

@@ -60,15 +60,20 @@ public enum RequestList {
     /// The first line: for a group, how many requests and the earliest deadline; for a digest,
     /// its name, how many per source and the earliest deadline.
     public static func headline(of event: AlertEvent) -> String {
+        event.kind == .digest ? "digest \(event.rule): \(summary(of: event))" : summary(of: event)
+    }
+
+    /// The headline without a digest's name (where the line names it already).
+    public static func summary(of event: AlertEvent) -> String {
         let requests = event.listedRequests
         let earliest = requests.map(\.deadline).min().map { ", earliest deadline \(timeLeft(until: $0, from: event.occurredAt))" } ?? ""
         switch event.kind {
         case .digest:
-            guard !requests.isEmpty else { return "digest \(event.rule): no requests match" }
+            guard !requests.isEmpty else { return "no requests match" }
             var counts: [String: Int] = [:]
             for request in requests { counts[request.source, default: 0] += 1 }
             let perSource = counts.keys.sorted().map { "\($0) \(counts[$0] ?? 0)" }.joined(separator: ", ")
-            return "digest \(event.rule): \(requests.count) \(noun(requests.count)) (\(perSource))\(earliest)"
+            return "\(requests.count) \(noun(requests.count)) (\(perSource))\(earliest)"
         default:
             return "\(requests.count) cancellation \(noun(requests.count))\(earliest)"
         }

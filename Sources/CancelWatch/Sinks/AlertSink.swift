@@ -17,12 +17,24 @@ public struct DeliveryError: Error, Sendable, CustomStringConvertible {
         self.message = message
         self.retryAfter = retryAfter
         rateLimited = false
+        paced = false
     }
+
+    /// The sink's own pace holds the message back (nothing was sent): waited like a rate
+    /// limit, and not a failure worth a warning.
+    public var paced: Bool
 
     /// A rate-limit reply: retryable, never a dead letter.
     public static func rateLimited(message: String, retryAfter: TimeInterval?) -> DeliveryError {
         var error = DeliveryError(retryable: true, message: message, retryAfter: retryAfter)
         error.rateLimited = true
+        return error
+    }
+
+    /// The sink's own pace: the next message may go at `retryAfter` from now.
+    public static func paced(message: String, retryAfter: TimeInterval) -> DeliveryError {
+        var error = rateLimited(message: message, retryAfter: retryAfter)
+        error.paced = true
         return error
     }
 

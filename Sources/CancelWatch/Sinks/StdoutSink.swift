@@ -94,7 +94,7 @@ public final class StdoutSink: AlertSink {
             // The list's first lines follow, indented, each already on one line; a terminal is
             // not flooded (`format: json` prints the whole list).
             let requests = event.listedRequests
-            var lines = [line + ": " + TerminalText.singleLine(RequestList.headline(of: event))]
+            var lines = [line + ": " + TerminalText.singleLine(RequestList.summary(of: event))]
             lines += requests.prefix(Self.listedLines).map { "  " + RequestList.line(for: $0, at: event.occurredAt) }
             if requests.count > Self.listedLines { lines.append("  … and \(requests.count - Self.listedLines) more") }
             return lines.joined(separator: "\n")

@@ -67,7 +67,7 @@ public struct WebhookSink: AlertSink {
                 let now = clock.now()
                 let (booking, booked) = pacer.reserve(now: now, within: Self.longestPacingSleep)
                 guard booked else {
-                    throw DeliveryError.rateLimited(
+                    throw DeliveryError.paced(
                         message: "paced below \(config.format.rawValue)'s limit: next message at \(Timestamp.format(booking))",
                         retryAfter: booking.timeIntervalSince(now))
                 }
