@@ -58,7 +58,7 @@ final class NullStore: StateStore {
     func dueDeliveries(sink: String, now: Date, limit: Int, claim: TimeInterval) throws(StoreError) -> DueDeliveries {
         DueDeliveries(deliveries: [])
     }
-    func nextDeliveryAttempt(sink: String) throws(StoreError) -> Date? { nil }
+    func nextDeliveryAttempt(sink: String, after: Date?) throws(StoreError) -> Date? { nil }
     func recordDelivery(_ result: DeliveryResult) throws(StoreError) {}
     func formGroup(sink: String, members: [AlertEvent], now: Date) throws(StoreError) -> FormedGroup {
         FormedGroup(delivery: nil, withdrawn: [])

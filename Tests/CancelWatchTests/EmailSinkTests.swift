@@ -281,6 +281,19 @@ struct ParsedMail: Decodable {
         #expect(sink.subject(for: SinkTestEvents.sourceDown()) == "[cancelwatch] critical: source_down red-shop")
     }
 
+    @Test func aGroupIsOneMailListingItsRequestsByDeadline() {
+        let config = EmailSinkConfig(url: URL(string: "smtp://127.0.0.1:25")!, from: "w@example.com", to: ["o@example.com"])
+        let sink = EmailSink(name: "mail", config: config, transport: smtp, clock: clock)
+        let group = AlertEvent.group(
+            [RequestListTests.event(1, deadlineIn: 300), RequestListTests.event(2, deadlineIn: 65, source: "red-shop")], sink: "mail",
+            at: SinkTestEvents.occurredAt)
+        #expect(sink.subject(for: group) == "[cancelwatch] warning: 2 cancellation requests, earliest deadline in 1h 05m")
+        let body = sink.body(for: group)
+        #expect(body.hasPrefix("2 cancellation requests, earliest deadline in 1h 05m\norder-2 · red-shop · 1h 05m left · reason 2\norder-1 · ozon-main · 5h 00m left · reason 1\n"), "\(body)")
+        #expect(!body.contains("Source:"), "a group of two sources names none")
+        #expect(body.contains("Event ID:   \(group.id)"))
+    }
+
     @Test func aSubjectTemplateWithAnUnknownFieldIsAConfigError() {
         let yaml = """
             sources:

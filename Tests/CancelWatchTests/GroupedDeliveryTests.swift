@@ -132,6 +132,27 @@ import Testing
         #expect(clock.sleeperDeadlines == [clock.now().addingTimeInterval(30)], "the others wait for their group")
     }
 
+    /// A critical event whose first try failed is tried again after its backoff (1 s here),
+    /// not when the held ones' group forms an hour later.
+    @Test func aFailedCriticalEventIsRetriedOnItsBackoffWhileOthersWaitForTheirGroup() async throws {
+        let store = try newStore()
+        let sink = InMemorySink(clock: clock)
+        sink.failNext(1)
+        let t0 = clock.now()
+        let events = try queue([50, 20, 40], critical: [1], into: store)
+        let (_, running, log) = await run(sink, group: GroupPolicy(wait: 3600, max: 50), store: store)
+        defer { running.cancel() }
+        try await settle(log, store) { log.results.count == 1 }
+        #expect(log.results.first?.status == .retry)
+        let retryAt = try #require(log.results.first?.nextAttemptAt)
+        #expect(retryAt < t0.addingTimeInterval(60))
+        #expect(clock.sleeperDeadlines == [retryAt], "asleep until the retry, not until the group forms")
+        clock.advance(to: retryAt)
+        try await settle(log, store) { sink.events.count == 1 }
+        #expect(sink.events.map(\.id) == [events[1].id])
+        #expect(clock.sleeperDeadlines == [t0.addingTimeInterval(3600)], "then until the group forms")
+    }
+
     @Test func aSinkThatHoldsCriticalEventsGroupsThemWithTheOthers() async throws {
         let holding = try newStore()
         let held = InMemorySink(clock: clock)

@@ -158,3 +158,21 @@ extension StateStoreContractTests {
         }
     }
 }
+
+extension StateStoreContractTests {
+    /// What a grouped sink sleeps until while its events wait: the next attempt after now,
+    /// which the due entries (its held events) do not set.
+    @Test(arguments: StoreKind.all)
+    func theNextAttemptAfterAnInstantLeavesOutEntriesAlreadyDue(_ kind: StoreKind) throws {
+        try kind.withStore { store in
+            _ = try Self.groupable(2, in: store)
+            let due = try store.dueDeliveries(sink: "hook", now: Samples.now, limit: 10).deliveries
+            #expect(try store.nextDeliveryAttempt(sink: "hook", after: Samples.now) == nil)
+            let retryAt = Samples.now.addingTimeInterval(5)
+            try store.recordDelivery(
+                DeliveryResult(eventID: due[0].event.id, sink: "hook", status: .retry, attempts: 1, nextAttemptAt: retryAt, at: Samples.now))
+            #expect(try store.nextDeliveryAttempt(sink: "hook", after: Samples.now) == retryAt)
+            #expect(try store.nextDeliveryAttempt(sink: "hook") == Samples.now, "the held one is due now")
+        }
+    }
+}

@@ -130,10 +130,15 @@ public actor DeliveryQueue {
             } else if pass.attempted > 0 {
                 continue
             } else if let formAt = pass.formAt {
-                // Events waiting for their group are due in the outbox (the next attempt it
-                // names is past): the wait is until the group forms. A retry of another entry
-                // due before then goes at most the group's `wait` late.
-                next = formAt
+                // Events waiting for their group are due in the outbox (their next attempt is
+                // past): the wait is until the group forms, or until another entry's next
+                // attempt comes first (a retry is never held back by a group).
+                do {
+                    next = min(formAt, try store.nextDeliveryAttempt(sink: name, after: clock.now()) ?? formAt)
+                } catch {
+                    storeFailed("cannot read the outbox: \(error.description)", sink: name)
+                    next = min(formAt, clock.now().addingTimeInterval(Self.storeRetryDelay))
+                }
             } else {
                 do {
                     next = try store.nextDeliveryAttempt(sink: name)
@@ -243,7 +248,9 @@ public actor DeliveryQueue {
         while let oldest = waiting.map(\.createdAt).min() {
             let formAt = oldest.addingTimeInterval(policy.wait)
             guard all || waiting.count >= policy.max || clock.now() >= formAt else {
-                pass.formAt = formAt
+                // Where replicas share the store the held entries are claimed: the queue comes
+                // back to claim them again before that runs out, or another replica takes them.
+                pass.formAt = claimedUntil.map { min(formAt, $0.addingTimeInterval(-route.attemptBound)) } ?? formAt
                 return
             }
             let members = waiting.prefix(policy.max).map(\.event)

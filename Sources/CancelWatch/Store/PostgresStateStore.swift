@@ -510,13 +510,16 @@ public final class PostgresStateStore: StateStore {
         }
     }
 
-    public func nextDeliveryAttempt(sink: String) throws(StoreError) -> Date? {
-        try database.withSession { (session) throws(StoreError) in
+    public func nextDeliveryAttempt(sink: String, after: Date?) throws(StoreError) -> Date? {
+        let floor = try after.map(seconds) ?? -Double.greatestFiniteMagnitude
+        return try database.withSession { (session) throws(StoreError) in
             let rows = try session.query(
                 """
-                SELECT MIN(CASE WHEN claimed_by IS DISTINCT FROM \(claimant) AND claimed_until > next_attempt_at
-                    THEN claimed_until ELSE next_attempt_at END)
-                FROM outbox WHERE sink = \(bytes(sink)) AND status = 'pending'
+                SELECT MIN(next) FROM (
+                    SELECT CASE WHEN claimed_by IS DISTINCT FROM \(claimant) AND claimed_until > next_attempt_at
+                        THEN claimed_until ELSE next_attempt_at END AS next
+                    FROM outbox WHERE sink = \(bytes(sink)) AND status = 'pending'
+                ) AS pending WHERE next > \(floor)
                 """
             ).rows
             guard let row = rows.first else { return nil }

@@ -472,9 +472,12 @@ public final class SQLiteStateStore: StateStore {
             unreadable: unreadable.map { "state file \(path): outbox entry \($0.id) for sink '\(sink)' is unreadable (\($0.error)); it is now a dead letter" })
     }
 
-    public func nextDeliveryAttempt(sink: String) throws(StoreError) -> Date? {
+    public func nextDeliveryAttempt(sink: String, after: Date?) throws(StoreError) -> Date? {
         var next: Date?
-        try database.query("SELECT MIN(next_attempt_at) FROM outbox WHERE sink = ? AND status = 'pending'", [.text(sink)]) { row in
+        try database.query(
+            "SELECT MIN(next_attempt_at) FROM outbox WHERE sink = ? AND status = 'pending' AND (?2 IS NULL OR next_attempt_at > ?2)",
+            [.text(sink), SQLiteValue(after)]
+        ) { row in
             next = row.date(0)
         }
         return next

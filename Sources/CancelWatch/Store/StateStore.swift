@@ -65,8 +65,8 @@ public protocol StateStore: AnswerJournal {
     /// other replica gets it before then, and this one gets it again when it asks again.
     func dueDeliveries(sink: String, now: Date, limit: Int, claim: TimeInterval) throws(StoreError) -> DueDeliveries
     /// The earliest next attempt among `sink`'s pending deliveries (one another replica
-    /// holds counts from the end of its claim).
-    func nextDeliveryAttempt(sink: String) throws(StoreError) -> Date?
+    /// holds counts from the end of its claim), only among those later than `after` when given.
+    func nextDeliveryAttempt(sink: String, after: Date?) throws(StoreError) -> Date?
     /// Records one attempt's result; a finished (delivered or dead) entry stays as it is.
     /// Where replicas share the store, a result lands only
     /// while no other replica has claimed the entry since: a replica whose claim ran out
@@ -86,6 +86,9 @@ public protocol StateStore: AnswerJournal {
 }
 
 extension StateStore {
+    /// The earliest next attempt among `sink`'s pending deliveries.
+    public func nextDeliveryAttempt(sink: String) throws(StoreError) -> Date? { try nextDeliveryAttempt(sink: sink, after: nil) }
+
     public func loadTracked(keepingRaw paths: RawPaths) throws(StoreError) -> [TrackedRequest] {
         try loadTracked().map { $0.pruned(to: paths) }
     }

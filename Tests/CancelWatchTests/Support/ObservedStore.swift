@@ -51,9 +51,9 @@ class ObservedStore: StateStore, @unchecked Sendable {
         try willCall("dueDeliveries")
         return try inner.dueDeliveries(sink: sink, now: now, limit: limit, claim: claim)
     }
-    func nextDeliveryAttempt(sink: String) throws(StoreError) -> Date? {
+    func nextDeliveryAttempt(sink: String, after: Date?) throws(StoreError) -> Date? {
         try willCall("nextDeliveryAttempt")
-        return try inner.nextDeliveryAttempt(sink: sink)
+        return try inner.nextDeliveryAttempt(sink: sink, after: after)
     }
     func recordDelivery(_ result: DeliveryResult) throws(StoreError) {
         try willCall("recordDelivery")
