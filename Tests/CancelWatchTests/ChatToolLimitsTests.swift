@@ -271,4 +271,35 @@ import Testing
         // The first part once; the second refused, then taken; the rest once.
         #expect(texts.map { expected.firstIndex(of: $0) ?? -1 } == [0, 1] + Array(1..<expected.count))
     }
+
+    /// A WeCom robot takes 2,048 bytes: a group of 50 Russian reasons goes as several messages,
+    /// every request named once, none cut.
+    @Test func aGroupTooLongForItsToolIsSplitOnLinesInEveryChatFormat() throws {
+        let group = AlertEvent.group(
+            (1...50).map { RequestListTests.event($0, deadlineIn: Double(60 + $0)) }.map {
+                var event = $0
+                event.request?.details.reason = "Покупатель передумал, заказал другой товар"
+                return event
+            }, sink: "wecom", at: SinkTestEvents.occurredAt)
+        let text = ChatWebhookFormat.text(for: group)
+        for format in [WebhookSinkConfig.Format.wecom, .dingtalk, .feishu, .slack, .telegram] {
+            let messages = ChatWebhookFormat.messages(
+                format: format, event: group, url: "https://chat.example.com/hook", secret: nil, chatID: "42", now: clock.now())
+            let bodies = try messages.map { try JSONParser.parse(Data($0.body.utf8)) }
+            let texts = bodies.map { $0["text"]?["content"]?.stringValue ?? $0["content"]?["text"]?.stringValue ?? $0["text"]?.stringValue ?? "" }
+            #expect(texts.joined(separator: "\n") == text, "\(format): every line once, in order")
+            let limit = ChatWebhookFormat.limit(of: format)
+            #expect(texts.allSatisfy { ChatWebhookFormat.measure(of: format)(Substring($0)) <= limit }, "\(format)")
+        }
+        #expect(ChatWebhookFormat.messages(
+            format: .wecom, event: group, url: "https://chat.example.com/hook", secret: nil, chatID: nil, now: clock.now()).count >= 2)
+    }
+
+    /// Telegram's limit counts UTF-16 code units at most: a line of emoji is cut by them.
+    @Test func aTelegramPartIsMeasuredInUTF16SoEmojiNeverMakeItTooLong() {
+        let parts = ChatWebhookFormat.telegramParts("head\n" + String(repeating: "👍🏻", count: 3000))
+        #expect(parts.allSatisfy { $0.utf16.count <= ChatWebhookFormat.telegramTextLimit })
+        #expect(parts.first == "head")
+        #expect(parts.dropFirst().joined() == String(repeating: "👍🏻", count: 3000))
+    }
 }

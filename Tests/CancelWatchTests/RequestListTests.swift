@@ -119,3 +119,16 @@ extension RequestListTests {
         #expect(try JSONParser.parse(Data(json.utf8))["events"]?.arrayValue?.count == 13)
     }
 }
+
+extension RequestListTests {
+    @Test func aDigestOfMoreThanFiveHundredListsFiveHundredAndSaysHowManyMore() {
+        let digest = AlertEvent(
+            id: "d4", kind: .digest, rule: "all", severity: .info, source: "", marketplace: .ozon, request: nil,
+            occurredAt: SinkTestEvents.occurredAt, message: "", sinks: ["tg"],
+            listed: (1...502).map { Self.event($0, deadlineIn: Double(60 + $0)).request! })
+        let lines = RequestList.text(of: digest).split(separator: "\n")
+        #expect(lines.count == 502)
+        #expect(lines[0].hasPrefix("digest all: 502 requests"))
+        #expect(lines[501] == "… and 2 more (cancelwatch status lists every one)")
+    }
+}

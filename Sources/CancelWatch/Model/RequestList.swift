@@ -79,10 +79,17 @@ public enum RequestList {
         }
     }
 
-    /// The headline, then one line per request.
+    /// The headline, then one line per request: at most ``longest`` (a group holds no more; a
+    /// digest of more says how many it leaves out, so that no list floods a chat).
     public static func text(of event: AlertEvent) -> String {
-        ([headline(of: event)] + event.listedRequests.map { line(for: $0, at: event.occurredAt) }).joined(separator: "\n")
+        let requests = event.listedRequests
+        var lines = [headline(of: event)] + requests.prefix(longest).map { line(for: $0, at: event.occurredAt) }
+        if requests.count > longest { lines.append("… and \(requests.count - longest) more (cancelwatch status lists every one)") }
+        return lines.joined(separator: "\n")
     }
+
+    /// The most requests a list's text shows (a group's `max` at most).
+    public static let longest = 500
 
     /// `0123-0001-1 · ozon-main · 1h 05m left · reason`, on one line.
     public static func line(for request: CancellationRequest, at now: Date) -> String {

@@ -36,18 +36,21 @@ public enum ChatWebhookFormat {
     static let slackTextLimit = 40000
 
     /// The messages for `event` in `format` (not `generic`), signed at `now` when `secret` is set:
-    /// one, but Telegram's text longer than its limit becomes several, split on line
-    /// boundaries (see ``telegramParts(_:)``), with telegram `actions`' answer buttons (on a
-    /// request's firing and repeat messages) under the last. A retry of a split message
-    /// sends every part again, so parts sent before a failure may arrive twice.
+    /// one, but a Telegram text longer than its limit, and a group's or a digest's list longer
+    /// than its tool's, becomes several, split on line boundaries (see ``parts(_:limit:measure:)``),
+    /// with telegram `actions`' answer buttons (on a request's firing and repeat messages) under
+    /// the last. A retry resumes at the first part the tool did not take (``WebhookSink``).
     public static func messages(
         format: WebhookSinkConfig.Format, event: AlertEvent, url: String, secret: String?, chatID: String?, now: Date,
         actions: TelegramActionsConfig? = nil
     ) -> [Message] {
+        let text = self.text(for: event)
         guard format == .telegram else {
-            return [message(format: format, event: event, url: url, secret: secret, chatID: chatID, now: now)]
+            let lists = event.kind == .group || event.kind == .digest
+            let pieces = lists && format != .generic ? parts(text, limit: limit(of: format), measure: measure(of: format)) : [text]
+            return pieces.map { message(format: format, event: event, text: $0, url: url, secret: secret, now: now) }
         }
-        let parts = telegramParts(text(for: event))
+        let parts = telegramParts(text)
         let keyboard = actions == nil ? nil : telegramAnswerKeyboard(for: event)
         return parts.indices.map { index in
             var body: [String: JSONValue] = ["text": .string(parts[index]), "disable_web_page_preview": true]
@@ -57,34 +60,77 @@ public enum ChatWebhookFormat {
         }
     }
 
-    /// `text` in pieces of at most ``telegramTextLimit`` characters, each ending at a line's
-    /// end (a single longer line is cut at the limit); pieces of nothing but blank lines are left out.
+    /// `text` in pieces within Telegram's limit (UTF-16 code units, the most it may count).
     static func telegramParts(_ text: String) -> [String] {
-        var parts: [String] = []
-        var current: String?
-        for line in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline) {
-            var rest = line
-            repeat {
-                let chunk = rest.prefix(telegramTextLimit)
-                rest = rest.dropFirst(chunk.count)
-                if let joined = current, joined.count + 1 + chunk.count <= telegramTextLimit {
-                    current = joined + "\n" + chunk
-                } else {
-                    if let current { parts.append(current) }
-                    current = String(chunk)
-                }
-            } while !rest.isEmpty
+        parts(text, limit: telegramTextLimit, measure: measure(of: .telegram))
+    }
+
+    /// The longest text one message of `format` holds, in ``measure(of:)``'s unit; Slack's
+    /// leaves room for its escapes.
+    static func limit(of format: WebhookSinkConfig.Format) -> Int {
+        switch format {
+        case .telegram, .generic: telegramTextLimit
+        case .slack: slackTextLimit - 5000
+        case .feishu: feishuTextLimit
+        case .dingtalk: dingtalkContentLimit
+        case .wecom: wecomContentLimit
         }
-        if let current { parts.append(current) }
+    }
+
+    /// How `format` counts a text's length: UTF-8 bytes for DingTalk and WeCom, UTF-16 code
+    /// units (never fewer than the characters or code points a tool may count) for the others.
+    static func measure(of format: WebhookSinkConfig.Format) -> @Sendable (Substring) -> Int {
+        switch format {
+        case .dingtalk, .wecom: { $0.utf8.count }
+        default: { $0.utf16.count }
+        }
+    }
+
+    /// `text` in pieces of at most `limit` (as `measure` counts), each ending at a line's end (a
+    /// single longer line is cut at the limit, between characters); pieces of nothing but blank
+    /// lines are left out.
+    static func parts(_ text: String, limit: Int, measure: (Substring) -> Int) -> [String] {
+        var parts: [String] = []
+        var current: (text: String, size: Int)?
+        func add(_ chunk: Substring, size: Int) {
+            if let joined = current, joined.size + 1 + size <= limit {
+                current = (joined.text + "\n" + chunk, joined.size + 1 + size)
+            } else {
+                if let current { parts.append(current.text) }
+                current = (String(chunk), size)
+            }
+        }
+        for line in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline) {
+            let size = measure(line)
+            if size <= limit {
+                add(line, size: size)
+                continue
+            }
+            var start = line.startIndex
+            var chunkSize = 0
+            var index = line.startIndex
+            while index < line.endIndex {
+                let next = line.index(after: index)
+                let width = measure(line[index..<next])
+                if chunkSize + width > limit, chunkSize > 0 {
+                    add(line[start..<index], size: chunkSize)
+                    start = index
+                    chunkSize = 0
+                }
+                chunkSize += width
+                index = next
+            }
+            add(line[start..<line.endIndex], size: chunkSize)
+        }
+        if let current { parts.append(current.text) }
         let shown = parts.filter { !$0.allSatisfy(\.isNewline) }
         return shown.isEmpty ? [text] : shown
     }
 
-    /// The one message for `event` in a format other than Telegram (whose are ``messages(format:event:url:secret:chatID:now:actions:)``).
+    /// One message of `text` about `event` in a format other than Telegram (whose are ``messages(format:event:url:secret:chatID:now:actions:)``).
     private static func message(
-        format: WebhookSinkConfig.Format, event: AlertEvent, url: String, secret: String?, chatID: String?, now: Date
+        format: WebhookSinkConfig.Format, event: AlertEvent, text: String, url: String, secret: String?, now: Date
     ) -> Message {
-        let text = self.text(for: event)
         switch format {
         case .generic, .telegram:
             return Message(url: url, body: event.webhookBody.serialized())

@@ -58,7 +58,7 @@ public struct WebhookSink: AlertSink {
     public func deliver(_ event: AlertEvent) async throws(DeliveryError) {
         let scrubber = self.scrubber
         let count = requests(for: event).count
-        let first = count > 1 ? partsTaken.first(of: event.id) : 0
+        let first = count > 1 ? min(partsTaken.first(of: event.id), count - 1) : 0
         for part in first..<count {
             var slot: Date?
             if let pacer {
