@@ -176,3 +176,21 @@ extension StateStoreContractTests {
         }
     }
 }
+
+extension StateStoreContractTests {
+    /// A group's entry that can no longer be read is a dead letter, and its members with it:
+    /// nothing else would ever finish them.
+    @Test func anUnreadableGroupEntryTakesItsMembersWithItAsDeadLetters() throws {
+        let store = try SQLiteStateStore(path: try temporaryStatePath("cw-group-unreadable"))
+        _ = try StateStoreContractTests.groupable(3, in: store)
+        let due = try store.dueDeliveries(sink: "hook", now: Samples.now, limit: 10)
+        let group = try #require(try store.formGroup(sink: "hook", members: due.deliveries.map(\.event), now: Samples.now).delivery)
+        try store.database.query("UPDATE outbox SET event = '{not json' WHERE event_id = ?", [.text(group.event.id)])
+        let again = try store.dueDeliveries(sink: "hook", now: Samples.now, limit: 10)
+        #expect(again.deliveries.isEmpty)
+        #expect(again.unreadable.count == 1)
+        var statuses: [String] = []
+        try store.database.query("SELECT status FROM outbox ORDER BY event_id") { statuses.append($0.string(0)) }
+        #expect(statuses == ["dead", "dead", "dead", "dead"])
+    }
+}

@@ -492,13 +492,15 @@ public final class PostgresStateStore: StateStore {
                 }
             }
             // An entry that cannot be read can never be sent: it becomes a dead letter (kept,
-            // with the reason) instead of blocking the sink or failing every pass.
+            // with the reason) instead of blocking the sink or failing every pass; a group's
+            // members die with it (nothing else would ever finish them).
             for entry in unreadable {
                 try session.execute(
                     """
                     UPDATE outbox SET status = 'dead', finished_at = \(at), claimed_until = NULL,
                         last_error = \(bytes("unreadable outbox entry: \(entry.error)"))
-                    WHERE event_id = \(bytes(entry.id)) AND sink = \(bytes(sink))
+                    WHERE sink = \(bytes(sink))
+                        AND (event_id = \(bytes(entry.id)) OR (group_id = \(bytes(entry.id)) AND status = 'grouped'))
                     """)
             }
             return DueDeliveries(

@@ -461,10 +461,14 @@ public final class SQLiteStateStore: StateStore {
             }
         }
         // An entry that cannot be read can never be sent: it becomes a dead letter (kept,
-        // with the reason) instead of blocking the sink or failing every pass.
+        // with the reason) instead of blocking the sink or failing every pass; a group's
+        // members die with it (nothing else would ever finish them).
         for entry in unreadable {
             try database.query(
-                "UPDATE outbox SET status = 'dead', finished_at = ?, last_error = ? WHERE event_id = ? AND sink = ?",
+                """
+                UPDATE outbox SET status = 'dead', finished_at = ?1, last_error = ?2
+                WHERE sink = ?4 AND (event_id = ?3 OR (group_id = ?3 AND status = 'grouped'))
+                """,
                 [SQLiteValue(now), .text("unreadable outbox entry: \(entry.error)"), .text(entry.id), .text(sink)])
         }
         return DueDeliveries(
