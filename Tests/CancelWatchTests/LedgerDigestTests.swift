@@ -167,6 +167,18 @@ import Testing
         #expect(await ledger.processDue().isEmpty)
     }
 
+    /// A watcher restarted within the hour the clock repeats (the first 02:30 went out before)
+    /// does not send the second 02:30 as another digest.
+    @Test func aRestartDuringTheRepeatedHourSendsNoSecondDigest() async throws {
+        let digest = try Self.digest(#"digest "night" { at 02:30; notify ops; always }"#, timeZone: Self.berlin)
+        // 01:35 UTC is the second 02:35 in Berlin that night: the first 02:30 (00:30 UTC) went
+        // out over an hour ago, and 01:30 UTC is the second 02:30.
+        let clock = ManualClock(Timestamp.parse("2026-10-25T01:35:00Z")!)
+        let ledger = try ledger(digest, clock: clock)
+        #expect(await ledger.nextWake == Timestamp.parse("2026-10-26T01:30:00Z")!)
+        #expect(await ledger.processDue().isEmpty)
+    }
+
     // MARK: What
 
     @Test func aDigestListsEverySourcesMatchingPendingRequestsByDeadline() async throws {

@@ -67,6 +67,14 @@ public final class CompiledDigest: Sendable, CustomStringConvertible {
                 let candidate = calendar.nextDate(
                     after: from, matching: time, matchingPolicy: .nextTime, repeatedTimePolicy: .first, direction: .forward)
             else { return nil }
+            // The second of a time the clock repeats (autumn) is not the day's: its first was.
+            let dayStart = calendar.startOfDay(for: candidate).addingTimeInterval(-1)
+            let first = calendar.nextDate(
+                after: dayStart, matching: time, matchingPolicy: .nextTime, repeatedTimePolicy: .first, direction: .forward)
+            if let first, first < candidate {
+                from = candidate
+                continue
+            }
             if days & (1 << UInt8(clock.weekday(at: candidate) - 1)) != 0 { return candidate }
             from = candidate
         }
