@@ -30,17 +30,20 @@ struct DigestSchedule: Sendable {
 
     /// Takes out the digests due at `now`; each must come back through ``sent(_:now:)`` or
     /// ``retry(_:at:now:)``. One due more than ``grace`` ago is skipped for its next instant.
-    mutating func takeDue(now: Date) -> [Due] {
+    /// Those skipped come back in `skipped`, for the log.
+    mutating func takeDue(now: Date) -> (due: [Due], skipped: [Due]) {
         var due: [Due] = []
+        var skipped: [Due] = []
         while let top = heap.top, top.at <= now {
             heap.pop()
             if top.payload.scheduled.addingTimeInterval(Self.grace) < now {
+                skipped.append(top.payload)
                 sent([top.payload], now: now)
             } else {
                 due.append(top.payload)
             }
         }
-        return due
+        return (due, skipped)
     }
 
     /// Schedules each digest's next instant after `due` went out (or was skipped): the first
@@ -52,15 +55,20 @@ struct DigestSchedule: Sendable {
         }
     }
 
-    /// The store could not take `due` at `now`: each is tried again at `at` while within its grace.
-    mutating func retry(_ due: [Due], at: Date, now: Date) {
+    /// The store could not take `due` at `now`: each is tried again at `at` while within its
+    /// grace. Returns those given up (past their grace), for the log.
+    @discardableResult
+    mutating func retry(_ due: [Due], at: Date, now: Date) -> [Due] {
+        var skipped: [Due] = []
         for item in due {
             if at <= item.scheduled.addingTimeInterval(Self.grace) {
                 heap.push(at, item)
             } else {
+                skipped.append(item)
                 sent([item], now: now)
             }
         }
+        return skipped
     }
 }
 

@@ -438,7 +438,8 @@ public actor Ledger {
         var due: [(Int32, CancellationRequest?)] = []
         while let slot = storage.popDue(now: now) { due.append((slot, nil)) }
         evaluate(due, now: now, into: &step)
-        let digestsDue = digests.takeDue(now: now)
+        let (digestsDue, digestsSkipped) = digests.takeDue(now: now)
+        logSkipped(digestsSkipped)
         let digestEvents = digestsDue.isEmpty ? [] : self.digestEvents(digestsDue, now: now)
         step.events += digestEvents ?? []
         var silenced: [SourceHealth] = []
@@ -454,11 +455,11 @@ public actor Ledger {
         }
         guard commit(step, now: now) else {
             retryAt = now.addingTimeInterval(Self.storeRetry)
-            digests.retry(digestsDue, at: now.addingTimeInterval(Self.storeRetry), now: now)
+            logSkipped(digests.retry(digestsDue, at: now.addingTimeInterval(Self.storeRetry), now: now))
             return []
         }
         if digestEvents == nil {
-            digests.retry(digestsDue, at: now.addingTimeInterval(Self.storeRetry), now: now)
+            logSkipped(digests.retry(digestsDue, at: now.addingTimeInterval(Self.storeRetry), now: now))
         } else {
             digests.sent(digestsDue, now: now)
         }
@@ -658,6 +659,15 @@ public actor Ledger {
         // Deadlines of sources that cannot be asked expire at once.
         for name in storage.sourcesWithPending where !canAsk(name) { consider(storage.nearestDeadline(source: name)) }
         return next
+    }
+
+    /// Digests given up an hour after their time (a store that would not answer): said once each.
+    private func logSkipped(_ skipped: [DigestSchedule.Due]) {
+        for item in skipped {
+            logger.error(
+                "digest '\(item.digest.name)' of \(Timestamp.format(item.scheduled)) was not sent: not within an hour of its time (the state store did not answer)",
+                metadata: ["digest": "\(item.digest.name)"])
+        }
     }
 
     /// The events of the digests due at `now`. Each lists every source's pending requests as
