@@ -229,41 +229,22 @@ extension LedgerDigestTests {
         }
     }
 
-    /// The lines a logger was given.
-    final class LogLines: @unchecked Sendable {
-        private let lock = NSLock()
-        private var stored: [String] = []
-        var all: [String] { lock.withLock { stored } }
-        func add(_ line: String) { lock.withLock { stored.append(line) } }
-
-        struct Handler: LogHandler {
-            let lines: LogLines
-            var logLevel: Logger.Level = .trace
-            var metadata: Logger.Metadata = [:]
-            subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-                get { metadata[key] }
-                set { metadata[key] = newValue }
-            }
-            func log(event: LogEvent) { lines.add("\(event.level) \(event.message)") }
-        }
-    }
-
     /// A store that does not answer for over an hour after a digest's time: the digest is
     /// given up, and the log says so once.
     @Test func aDigestGivenUpAfterAnHourOfAStoreThatDoesNotAnswerIsLoggedOnce() async throws {
-        let lines = LogLines()
+        let logs = CollectedLogs()
         let clock = ManualClock(Self.mondayNine.addingTimeInterval(-60))
         let unreadable = UnreadableStore(store)
         let ledger = try Ledger(
             rules: [], digests: [try Self.digest(Self.morning)], store: unreadable, clock: clock,
-            logger: Logger(label: "test", factory: { _ in LogLines.Handler(lines: lines) }), vanishConfirmations: 1)
+            logger: Logger(label: "test", factory: { _ in CollectingLogHandler(logs: logs) }), vanishConfirmations: 1)
         unreadable.refuse()
         clock.advance(to: Self.mondayNine)
         #expect(await ledger.processDue().isEmpty)
         clock.advance(to: Self.mondayNine.addingTimeInterval(3601))
         #expect(await ledger.processDue().isEmpty)
-        let given = lines.all.filter { $0.contains("was not sent") }
-        #expect(given == ["error digest 'morning' of 2026-11-23T06:00:00Z was not sent: not within an hour of its time (the state store did not answer)"])
+        let given = logs.errors.filter { $0.contains("was not sent") }
+        #expect(given == ["digest 'morning' of 2026-11-23T06:00:00Z was not sent: not within an hour of its time (the state store did not answer)"])
         #expect(await ledger.nextWake == Self.mondayNine.addingTimeInterval(86400), "the next day's")
     }
 }
