@@ -96,4 +96,16 @@ import Testing
             #expect(found.indices.contains(index) && found[index].contains(part), "\(part): \(found.indices.contains(index) ? found[index] : "")")
         }
     }
+
+    @Test func aTelegramSinkWithActionsAndAGroupIsWarnedThatGroupsCarryNoButtons() throws {
+        let config = try load(
+            """
+              - {name: tg, kind: webhook, format: telegram, url: "https://api.telegram.org/bot1:A/sendMessage", chat_id: "-100123",
+                 actions: {allow: [42]}, group: {wait: 30s, critical: hold}}
+            """)
+        #expect(config.warnings.map(\.message) == [
+            "'group' in sink 'tg' with 'actions': a grouped message carries no Approve/Refuse buttons, and with critical: hold no alert of this sink will"
+        ])
+        #expect(config.warnings.first?.line == 5)
+    }
 }

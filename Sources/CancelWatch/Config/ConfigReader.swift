@@ -362,6 +362,12 @@ final class ConfigReader: YAMLReader {
                 "'chat_id' \(m.inName) must be the chat's numeric id (like -1001234567890) when the sink has 'actions': "
                     + "presses are matched to their chat by it", at: m.value("chat_id")?.mark ?? m.mark)
         }
+        if actions != nil, let group, let node = m.value("group") {
+            warn(
+                "'group' \(m.inName) with 'actions': a grouped message carries no Approve/Refuse buttons"
+                    + (group.critical == .hold ? ", and with critical: hold no alert of this sink will" : "; critical alerts, sent alone, do"),
+                at: node.mark)
+        }
         guard let url else { return nil }
         return WebhookSinkConfig(
             url: url, secret: signingSecret, timeout: timeout, headers: headers, format: format, chatID: chatID,
