@@ -42,7 +42,7 @@ struct StatusCommand: AsyncParsableCommand {
             switch format {
             case .json:
                 var out = ""
-                for request in pending { out += TerminalText.escapingJSON(StatusView.json(request, now: now).serialized()) + "\n" }
+                for request in pending { out += TerminalText.escapingJSON(request.statusJSON(now: now).serialized()) + "\n" }
                 if !out.isEmpty { try await CommandOutput.print(out) }
             case .text:
                 var text = StatusView.table(
@@ -56,17 +56,6 @@ struct StatusCommand: AsyncParsableCommand {
 
 /// How `status` shows requests.
 enum StatusView {
-    static func json(_ request: CancellationRequest, now: Date) -> JSONValue {
-        [
-            "source": .string(request.source), "marketplace": .string(request.marketplace.rawValue), "id": .string(request.id),
-            "order": .string(request.order), "state": .string(request.state.rawValue), "raw_state": .string(request.rawState),
-            "initiator": .string(request.initiator), "reason": .string(request.reason), "logistics": .string(request.logistics),
-            "created_at": request.createdAt.map { .string(Timestamp.format($0)) } ?? .null,
-            "deadline": .string(Timestamp.format(request.deadline)),
-            "remaining_seconds": .integer(Int64(clampingFloor: request.remaining(at: now))),
-        ]
-    }
-
     /// The pending requests, then each source's health and, where sources are leased
     /// (`holders` not nil), the replica that holds it.
     static func table(
@@ -123,7 +112,7 @@ enum StatusView {
         var latestDead: [DeadLetter]
     }
 
-    static let deadLettersShown = 5
+    static let deadLettersShown = StatusBoard.deadLettersShown
 
     /// Per sink, what waits and what will never be delivered; then the latest dead letters.
     static func deliveries(_ deliveries: Deliveries, sinks: [String], now: Date, timeZone: TimeZone) -> String {
@@ -166,13 +155,7 @@ enum StatusView {
         return out
     }
 
-    static func dateFormatter(_ timeZone: TimeZone) -> DateFormatter {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = timeZone
-        formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
-        return formatter
-    }
+    static func dateFormatter(_ timeZone: TimeZone) -> DateFormatter { StatusPage.localTime(timeZone) }
 
     /// `text` on one line (`TerminalText.singleLine`: no line breaks, no terminal escape
     /// sequences from marketplace data or a receiver's reply), cut to `limit` UTF-8 bytes.

@@ -217,6 +217,19 @@ public actor Ledger {
 
     public func sourceHealth() -> [SourceHealth] { health.values.sorted { $0.source < $1.source } }
 
+    /// The pending requests nearest their deadlines first (at most `limit`), each with the
+    /// alert states of the rules that fired on it, and how many are pending (the status page).
+    public func pendingByDeadline(limit: Int) -> (requests: [PendingRequest], total: Int) {
+        let (slots, total) = storage.pendingByDeadline(limit: limit)
+        let requests = slots.map { slot in
+            let key = storage.key(at: slot)
+            let fired = storage.alerts(at: slot).filter { $0.firings > 0 && Int($0.rule) < rules.count }
+            return PendingRequest(
+                request: storage.request(at: slot), alerts: fired.map { $0.state(request: key, rule: rules[Int($0.rule)].name) })
+        }
+        return (requests, total)
+    }
+
     /// The next instant something falls due: a rule's timer, a deadline the ledger
     /// expires itself, or (while `run` runs) a source falling silent.
     public var nextWake: Date? { nextInstant() }

@@ -310,6 +310,13 @@ public struct LedgerStorage: Sendable {
         return (sourcePositions[source].map { sources[$0].pending } ?? []).map(tracked(at:))
     }
 
+    /// The pending slots nearest their deadlines first (ties by key), at most `limit`, and how many are pending.
+    func pendingByDeadline(limit: Int) -> (slots: [Int32], total: Int) {
+        var all = sources.flatMap(\.pending).map { (deadline: table.deadline(at: $0), slot: $0) }
+        all.sort { $0.deadline < $1.deadline || $0.deadline == $1.deadline && table.key(at: $0.slot) < table.key(at: $1.slot) }
+        return (all.prefix(max(0, limit)).map(\.slot), all.count)
+    }
+
     /// How many requests are pending (for one source, or all).
     public func pendingCount(source: String? = nil) -> Int {
         guard let source else { return sources.reduce(0) { $0 + $1.pending.count } }

@@ -9,18 +9,23 @@ public final class WatchService: Sendable {
     public let delivery: DeliveryQueue
     public let metrics: CancelWatchMetrics
     private let clock: WatchClock
+    /// Reads the latest dead letters (from the state store: blocking) for the status page.
+    private let deadLetters: (@Sendable (Int) -> [DeadLetter]?)?
 
     /// `leases`: replicas share the store, and this one watches the sources whose leases it
     /// holds (nil: it watches every source). `actions`: what acting rules may do (dry-run: their
     /// `action` events are logged; live: they go to ``RuleActionSink`` too, whose route
     /// `routes` must then hold). `digests`: the rule files' digests, sent at their local times.
+    /// `deadLetters`: reads the store's latest dead letters for the status page (``StatusBoard``),
+    /// on a blocking worker; nil: the page shows none.
     public init(
         sources: [PolledSource], rules: [AlertRule], digests: [CompiledDigest] = [], routes: [DeliveryQueue.Route], store: StateStore, clock: WatchClock,
         logger: Logger, health: HealthConfig = HealthConfig(), metrics: CancelWatchMetrics = CancelWatchMetrics(),
-        leases: LeaseKeeper? = nil, actions: ActionsConfig = ActionsConfig()
+        leases: LeaseKeeper? = nil, actions: ActionsConfig = ActionsConfig(), deadLetters: (@Sendable (Int) -> [DeadLetter]?)? = nil
     ) throws(StoreError) {
         self.clock = clock
         self.metrics = metrics
+        self.deadLetters = deadLetters
         delivery = DeliveryQueue(routes: routes, store: store, clock: clock, logger: logger)
         ledger = try Ledger(
             rules: rules, digests: digests, store: store, clock: clock, logger: logger, sources: sources, health: health, delivery: delivery,
@@ -32,15 +37,24 @@ public final class WatchService: Sendable {
     public func start() async {
         metrics.recordEvents(await ledger.start())
         metrics.setTracked(await ledger.statusCounts(), nearestDeadline: await ledger.nearestDeadline())
+        await Self.show(ledger, on: metrics.board, clock: clock)
     }
 
-    /// The ledger's stage (see ``services``): its timers, its reports into the metrics, and
-    /// pruning, until the task is cancelled.
+    /// Puts the ledger's pending requests (the nearest deadlines) and sources' health on the status board.
+    static func show(_ ledger: Ledger, on board: StatusBoard, clock: WatchClock) async {
+        let (requests, total) = await ledger.pendingByDeadline(limit: StatusBoard.maxRequests)
+        board.setPending(requests, total: total, health: await ledger.sourceHealth(), at: clock.now())
+    }
+
+    /// The ledger's stage (see ``services``): its timers, its reports into the metrics and
+    /// the status board, and pruning, until the task is cancelled.
     func runLedger() async {
         let ledger = ledger
         let metrics = metrics
         let clock = clock
         let reports = await ledger.reports()
+        // The board is brought up to date after reports, once for a burst of them.
+        let (refreshes, refresh) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         // Before the ledger's timers run: a deadline that passed while the process was down
         // is the first poll's to settle, not an expiry without asking.
         await ledger.ask(poller.polledFromStart)
@@ -50,7 +64,12 @@ public final class WatchService: Sendable {
                 for await report in reports {
                     if Task.isCancelled { break }
                     metrics.record(report)
+                    refresh.yield()
                 }
+                refresh.finish()
+            }
+            group.addTask {
+                for await _ in refreshes { await Self.show(ledger, on: metrics.board, clock: clock) }
             }
             group.addTask {
                 // Closed requests are kept a week for `status`, then forgotten.
@@ -68,10 +87,22 @@ public final class WatchService: Sendable {
         let delivery = delivery
         let metrics = metrics
         let reports = await delivery.reports()
+        let deadLetters = deadLetters
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await delivery.run() }
             group.addTask {
-                for await report in reports { metrics.record(report) }
+                var deadCounted: Int?
+                for await report in reports {
+                    metrics.record(report)
+                    // The board's dead letters are read again when their number changes.
+                    guard case .outbox(let counts) = report, let deadLetters else { continue }
+                    let dead = counts.filter { $0.status == "dead" }.reduce(0) { $0 + $1.count }
+                    guard dead != deadCounted else { continue }
+                    if let letters = await BlockingWorkers.shared.run({ deadLetters(StatusBoard.deadLettersShown) }) {
+                        deadCounted = dead
+                        metrics.board.setDeadLetters(letters)
+                    }
+                }
             }
         }
     }

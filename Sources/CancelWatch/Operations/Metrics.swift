@@ -47,6 +47,8 @@ public final class CancelWatchMetrics: @unchecked Sendable {
 
     /// The replica every series is labelled with (`instance="…"`, the first label); none when nil.
     public let instance: InstanceID?
+    /// What the status page shows, kept up to date beside the metrics.
+    public let board = StatusBoard()
     private let registry = PrometheusCollectorRegistry()
     private let factory: any MetricsFactory
     private let lock = NSLock()
@@ -111,6 +113,7 @@ public final class CancelWatchMetrics: @unchecked Sendable {
 
     public func recordEvents(_ batch: [AlertEvent]) {
         for event in batch { counter(.events, [("kind", event.kind.rawValue)]).increment() }
+        board.record(batch)
     }
 
     public func recordDelivery(sink: String, result: DeliveryResult.Status) {
@@ -125,6 +128,11 @@ public final class CancelWatchMetrics: @unchecked Sendable {
     /// A write to `stream` (`stdout`, `stderr`) failed or was dropped.
     public func recordOutputFailure(stream: String) {
         counter(.outputFailures, [("stream", stream)]).increment()
+    }
+
+    /// The outbox's counts, as the delivery queue last reported them.
+    public func outboxCounts() -> [OutboxCount] {
+        lock.withLock { outbox }
     }
 
     /// The sources the ledger reports down (for `/healthz`), by name.

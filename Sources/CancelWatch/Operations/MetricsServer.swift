@@ -2,7 +2,9 @@ import Foundation
 import HTTPServing
 
 /// `/metrics` (Prometheus text) and `/healthz` on the config's `listen:` address. `/healthz`
-/// is 503, saying why, while a source is down or the state database does not answer.
+/// is 503, saying why, while a source is down or the state database does not answer. The
+/// status page (``StatusPage``: `/`, `/assets/…`, `/api/v1/…`) is served beside them, on a
+/// loopback address only.
 ///
 /// Its limits hold against clients that try to exhaust it: a request head must arrive whole
 /// within 10 s and 16 KB, no request body is accepted (413 from the head alone), at most
@@ -17,7 +19,9 @@ public final class MetricsServer: Sendable {
     public var baseURL: String { server.baseURL }
 
     public init(address: ListenAddress, metrics: CancelWatchMetrics, clock: WatchClock) throws {
+        let page = StatusPage(metrics: metrics, clock: clock, access: StatusPage.access(for: address))
         server = try HTTPServer(host: address.bindHost, port: address.port, options: Self.options) { request in
+            if StatusPage.serves(request.path) { return page.respond(to: request) }
             switch (request.method, request.path) {
             case ("GET", "/metrics"), ("HEAD", "/metrics"):
                 return ServerResponse(

@@ -60,8 +60,11 @@ struct Pipeline {
         do throws(StoreError) {
             let service = try WatchService(
                 sources: sources, rules: rules.rules, digests: rules.digests, routes: routes, store: state.store, clock: clock, logger: logger,
-                health: config.health, metrics: metrics, leases: leases, actions: config.actions)
+                health: config.health, metrics: metrics, leases: leases, actions: config.actions,
+                deadLetters: { [state] limit in try? state.deadLetters(limit: limit) })
             metrics.setStateProbe(state.probe())
+            metrics.board.configure(
+                StatusBoard.Configured(sources: config.sources.map(\.name), sinks: config.sinkNames, timeZone: config.timezone))
             return Pipeline(
                 service: service, rules: rules,
                 answering: config.telegramReaders(answerer: answerer, store: state.store, clock: clock, logger: logger))

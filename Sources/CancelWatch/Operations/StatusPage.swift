@@ -1,0 +1,330 @@
+import Foundation
+import HTTPServing
+
+/// The status page on the `listen:` server: `GET /` (HTML, readable without JavaScript), its
+/// script and style sheet (`/assets/…`, in the binary), and the JSON API it refreshes from
+/// (`/api/v1/requests`, `/sources`, `/deliveries`, `/events?since=`). It answers from the
+/// ``StatusBoard`` and the metrics' outbox counts alone: a view never waits for the ledger
+/// or reads the state file.
+///
+/// Every response carries a strict Content-Security-Policy (scripts and styles from this
+/// server only, nothing inline), `nosniff`, `no-referrer` and `no-store`; every text from
+/// outside is escaped (``HTMLText``) in the page and built with `textContent` by the script.
+public struct StatusPage: Sendable {
+    /// Who may see the page and its API.
+    public enum Access: Sendable, Equatable {
+        /// Anyone who can connect (a loopback address: this machine's users).
+        case open
+        /// Nobody: 403 (an address other machines can reach, until access control exists).
+        case refused
+    }
+
+    /// The most events `/api/v1/events` answers with, and the page shows.
+    public static let maxEvents = 100
+    public static let pageEvents = 20
+
+    static let contentSecurityPolicy =
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; base-uri 'none'; "
+        + "form-action 'self'; frame-ancestors 'none'"
+
+    let metrics: CancelWatchMetrics
+    let clock: WatchClock
+    let access: Access
+
+    public init(metrics: CancelWatchMetrics, clock: WatchClock, access: Access) {
+        self.metrics = metrics
+        self.clock = clock
+        self.access = access
+    }
+
+    /// Open on a loopback address, refused on any other.
+    public static func access(for address: ListenAddress) -> Access { address.isLoopback ? .open : .refused }
+
+    /// Whether `path` is the page's (`/`, `/assets/…`, `/api/…`).
+    public static func serves(_ path: String) -> Bool {
+        path == "/" || path.hasPrefix("/assets/") || path == "/api" || path.hasPrefix("/api/")
+    }
+
+    /// The answer to a request for one of the page's paths (``serves(_:)``).
+    public func respond(to request: ServerRequest) -> ServerResponse {
+        guard access == .open else {
+            return secured(
+                .text(
+                    status: 403,
+                    "forbidden: the status page and its API are served on a loopback listen: address only "
+                        + "(e.g. 127.0.0.1:9464); this address serves /metrics and /healthz\n"))
+        }
+        guard request.method == "GET" || request.method == "HEAD" else {
+            return secured(.text(status: 405, "method not allowed: GET or HEAD\n", headers: ["Allow": "GET, HEAD"]))
+        }
+        let now = clock.now()
+        switch request.path {
+        case "/": return secured(ServerResponse(status: 200, headers: ["Content-Type": "text/html; charset=utf-8"], body: Data(html(now: now).utf8)))
+        case "/assets/status.js": return secured(ServerResponse(status: 200, headers: ["Content-Type": "text/javascript; charset=utf-8"], body: Data(StatusAssets.script.utf8)))
+        case "/assets/status.css": return secured(ServerResponse(status: 200, headers: ["Content-Type": "text/css; charset=utf-8"], body: Data(StatusAssets.styleSheet.utf8)))
+        case "/api/v1/requests": return secured(.json(requestsJSON(now: now).serializedData()))
+        case "/api/v1/sources": return secured(.json(sourcesJSON(now: now).serializedData()))
+        case "/api/v1/deliveries": return secured(.json(deliveriesJSON().serializedData()))
+        case "/api/v1/events":
+            var since: StatusBoard.EventsSince?
+            if let text = request.queryValue("since") {
+                guard let parsed = StatusBoard.EventsSince(parsing: text) else {
+                    let error: JSONValue = [
+                        "error": .string(
+                            "bad parameter since: give an event cursor (a whole number, the `cursor` of an earlier answer) "
+                                + "or an RFC 3339 time such as 2026-11-23T20:00:00Z")
+                    ]
+                    return secured(.json(status: 400, error.serializedData()))
+                }
+                since = parsed
+            }
+            return secured(.json(eventsJSON(since: since).serializedData()))
+        default:
+            return secured(.text(status: 404, "not found: try /, /api/v1/requests, /api/v1/sources, /api/v1/deliveries or /api/v1/events\n"))
+        }
+    }
+
+    /// `response` with the page's security headers.
+    private func secured(_ response: ServerResponse) -> ServerResponse {
+        var response = response
+        response.headers["Content-Security-Policy"] = Self.contentSecurityPolicy
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["Cache-Control"] = "no-store"
+        return response
+    }
+
+    // MARK: - The JSON API
+
+    func requestsJSON(now: Date) -> JSONValue {
+        let board = metrics.board
+        let pending = board.pending
+        let formatter = Self.localTime(board.configured.timeZone)
+        let rows: [JSONValue] = pending.requests.map { item in
+            guard case .object(var row) = item.request.statusJSON(now: now) else { return .null }
+            row["deadline_local"] = .string(formatter.string(from: item.request.deadline))
+            row["alerts"] = .array(
+                item.alerts.map { alert in
+                    [
+                        "rule": .string(alert.rule), "firings": .integer(Int64(alert.firings)), "repeats": .integer(Int64(alert.repeats)),
+                        "active": .bool(alert.active), "last_fired_at": alert.lastFiredAt.map { .string(Timestamp.format($0)) } ?? .null,
+                    ]
+                })
+            return .object(row)
+        }
+        return [
+            "generated_at": .string(Timestamp.format(now)), "updated_at": pending.at.map { .string(Timestamp.format($0)) } ?? .null,
+            "time_zone": .string(board.configured.timeZone.identifier), "pending": .integer(Int64(pending.total)),
+            "truncated": .bool(pending.total > rows.count), "requests": .array(rows),
+        ]
+    }
+
+    func sourcesJSON(now: Date) -> JSONValue {
+        let rows: [JSONValue] = sources().map { name, health in
+            [
+                "source": .string(name), "marketplace": health.map { .string($0.marketplace.rawValue) } ?? .null,
+                "polled": .bool(health?.lastPollAt != nil),
+                "last_poll_at": health?.lastPollAt.map { .string(Timestamp.format($0)) } ?? .null,
+                "last_success_at": health?.lastSuccessAt.map { .string(Timestamp.format($0)) } ?? .null,
+                "consecutive_failures": .integer(Int64(health?.consecutiveFailures ?? 0)),
+                "last_error": health?.lastError.map { .string($0) } ?? .null, "down": .bool(health?.down ?? false),
+            ]
+        }
+        return ["generated_at": .string(Timestamp.format(now)), "sources": .array(rows)]
+    }
+
+    func deliveriesJSON() -> JSONValue {
+        let counts = metrics.outboxCounts()
+        let configured = metrics.board.configured.sinks
+        let sinks: [JSONValue] = sinkNames(counts: counts, configured: configured).map { name in
+            func count(_ status: String) -> Int64 { Int64(counts.first { $0.sink == name && $0.status == status }?.count ?? 0) }
+            return [
+                "sink": .string(name), "configured": .bool(configured.contains(name)), "pending": .integer(count("pending")),
+                "dead": .integer(count("dead")), "delivered": .integer(count("delivered")),
+            ]
+        }
+        let letters: [JSONValue] = metrics.board.deadLetters.map { letter in
+            [
+                "sink": .string(letter.sink), "event_id": .string(letter.eventID),
+                "event": letter.event.map { .string($0.kind.rawValue) } ?? .null,
+                "rule": letter.event.map { .string($0.rule) } ?? .null, "source": letter.event.map { .string($0.source) } ?? .null,
+                "order": letter.event?.request.map { .string($0.order) } ?? .null, "attempts": .integer(Int64(letter.attempts)),
+                "at": letter.at.map { .string(Timestamp.format($0)) } ?? .null,
+                "error": .string(TextCut.cut(letter.error, limit: TextCut.errorTextLimit)),
+            ]
+        }
+        let dead = counts.filter { $0.status == "dead" }.reduce(0) { $0 + $1.count }
+        return ["sinks": .array(sinks), "dead_letters": .array(letters), "dead_total": .integer(Int64(dead))]
+    }
+
+    func eventsJSON(since: StatusBoard.EventsSince?) -> JSONValue {
+        let (events, truncated, cursor) = metrics.board.events(since: since, limit: Self.maxEvents)
+        return [
+            "cursor": .integer(Int64(cursor)), "truncated": .bool(truncated),
+            "events": .array(
+                events.map { event in
+                    [
+                        "cursor": .integer(Int64(event.cursor)), "id": .string(event.id), "event": .string(event.kind.rawValue),
+                        "rule": .string(event.rule), "severity": .string(event.severity.rawValue), "source": .string(event.source),
+                        "order": event.order.map { .string($0) } ?? .null, "occurred_at": .string(Timestamp.format(event.occurredAt)),
+                        "message": .string(event.message),
+                    ]
+                }),
+        ]
+    }
+
+    /// The configured sources in order with their health, then any other the ledger reports.
+    private func sources() -> [(String, SourceHealth?)] {
+        let board = metrics.board
+        let health = board.pending.health
+        let known = Dictionary(health.map { ($0.source, $0) }, uniquingKeysWith: { a, _ in a })
+        var names = board.configured.sources
+        for item in health where !names.contains(item.source) { names.append(item.source) }
+        return names.map { ($0, known[$0]) }
+    }
+
+    /// The configured sinks, then any the outbox still holds entries for.
+    private func sinkNames(counts: [OutboxCount], configured: [String]) -> [String] {
+        var names = configured
+        for entry in counts where !names.contains(entry.sink) { names.append(entry.sink) }
+        return names
+    }
+
+    /// `2026-11-23 23:00:00` in `timeZone` (what `status` shows too).
+    public static func localTime(_ timeZone: TimeZone) -> DateFormatter {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = timeZone
+        formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
+        return formatter
+    }
+
+    // MARK: - The page
+
+    /// How near a deadline is: the row's class (`band-…`), as the script recomputes it.
+    static func band(_ remaining: TimeInterval) -> String {
+        switch remaining {
+        case ..<0: "past"
+        case ..<1800: "soon"
+        case ..<10800: "hours"
+        case ..<86400: "day"
+        default: "later"
+        }
+    }
+
+    func html(now: Date) -> String {
+        let board = metrics.board
+        let configured = board.configured
+        let pending = board.pending
+        let formatter = Self.localTime(configured.timeZone)
+        let e = HTMLText.escaped
+        func time(_ date: Date?) -> String { date.map { e(formatter.string(from: $0)) } ?? "never" }
+        func ago(_ date: Date?) -> String { date.map { "\(DurationText.format(now.timeIntervalSince($0))) ago" } ?? "" }
+
+        var out = """
+            <!DOCTYPE html>
+            <html lang="en">
+            <head>
+            <meta charset="utf-8">
+            <meta name="viewport" content="width=device-width, initial-scale=1">
+            <title>cancelwatch: \(pending.total) pending</title>
+            <link rel="stylesheet" href="/assets/status.css">
+            <script src="/assets/status.js" defer></script>
+            </head>
+            <body data-now="\(Timestamp.format(now))" data-time-zone="\(e(configured.timeZone.identifier))">
+            <header><h1>cancelwatch</h1><p>Times in \(e(configured.timeZone.identifier)); shown \(e(formatter.string(from: now))).</p></header>
+
+            """
+
+        out += "<section id=\"sources\"><h2>Sources</h2>\n<table>\n<thead><tr><th>Source</th><th>State</th><th>Last success</th><th>Last poll</th><th>Failures in a row</th><th>Last error</th></tr></thead>\n<tbody>\n"
+        for (name, health) in sources() {
+            let state: String
+            if let health, health.down {
+                state = "down"
+            } else if let health, health.consecutiveFailures > 0 {
+                state = "failing"
+            } else if health?.lastPollAt == nil {
+                state = "not polled yet"
+            } else {
+                state = "ok"
+            }
+            out += "<tr class=\"source-\(state == "not polled yet" ? "waiting" : state)\"><td>\(e(name))</td><td>\(state)</td>"
+            out += "<td>\(time(health?.lastSuccessAt)) \(ago(health?.lastSuccessAt))</td><td>\(time(health?.lastPollAt))</td>"
+            out += "<td>\(health?.consecutiveFailures ?? 0)</td><td>\(e(TextCut.cut(health?.lastError ?? "", limit: 300)))</td></tr>\n"
+        }
+        out += "</tbody>\n</table></section>\n"
+
+        let counts = metrics.outboxCounts()
+        out += "<section id=\"deliveries\"><h2>Deliveries</h2>\n<table>\n<thead><tr><th>Sink</th><th>Waiting</th><th>Dead letters</th></tr></thead>\n<tbody>\n"
+        for name in sinkNames(counts: counts, configured: configured.sinks) {
+            func count(_ status: String) -> Int { counts.first { $0.sink == name && $0.status == status }?.count ?? 0 }
+            let gone = configured.sinks.contains(name) ? "" : " (no longer configured)"
+            out += "<tr class=\"\(count("dead") > 0 ? "sink-dead" : "sink-ok")\"><td>\(e(name))\(gone)</td><td>\(count("pending"))</td><td>\(count("dead"))</td></tr>\n"
+        }
+        out += "</tbody>\n</table>\n"
+        let letters = board.deadLetters
+        out += "<h3>Latest dead letters</h3>\n<ul class=\"dead-letters\">\n"
+        for letter in letters {
+            let what = letter.event.map { event in
+                "\(event.kind.rawValue)\(event.rule.isEmpty ? "" : " \(event.rule)") \(event.request.map { "\($0.source) \($0.order)" } ?? event.source)"
+            } ?? "event \(letter.eventID)"
+            out += "<li>\(time(letter.at)) \(e(letter.sink)) \(e(what)), \(letter.attempts) attempt\(letter.attempts == 1 ? "" : "s"): "
+            out += "\(e(TextCut.cut(letter.error, limit: 300)))</li>\n"
+        }
+        if letters.isEmpty { out += "<li>None.</li>\n" }
+        out += "</ul>\n</section>\n"
+
+        let events = board.events(since: nil, limit: Self.pageEvents).events
+        out += "<section id=\"events\"><h2>Last events</h2>\n<ol class=\"events\">\n"
+        for event in events {
+            let about = event.order.map { "\(event.source) \($0)" } ?? event.source
+            out += "<li class=\"severity-\(event.severity.rawValue)\">\(time(event.occurredAt)) \(event.kind.rawValue)"
+            out += "\(event.rule.isEmpty ? "" : " \(e(event.rule))") \(e(about)): \(e(event.message))</li>\n"
+        }
+        if events.isEmpty { out += "<li>No events yet.</li>\n" }
+        out += "</ol></section>\n"
+
+        out += "<section id=\"requests\"><h2>Pending requests: \(pending.total)</h2>\n"
+        out += "<table>\n<thead><tr><th>Time left</th><th>Deadline (\(e(configured.timeZone.identifier)))</th><th>Source</th><th>Marketplace</th><th>Order</th><th>Reason</th><th>Initiator</th><th>Rules fired</th></tr></thead>\n<tbody>\n"
+        for item in pending.requests {
+            let request = item.request
+            let left = request.deadline.timeIntervalSince(now)
+            let rules = item.alerts.map { e($0.rule) }.joined(separator: ", ")
+            out += "<tr class=\"band-\(Self.band(left))\" data-deadline=\"\(e(Timestamp.format(request.deadline)))\">"
+            out += "<td class=\"left\">\(e(DurationText.format(left)))</td><td>\(e(formatter.string(from: request.deadline)))</td>"
+            out += "<td>\(e(request.source))</td><td>\(e(request.marketplace.rawValue))</td><td>\(e(request.order))</td>"
+            out += "<td>\(e(request.reason))</td><td>\(e(request.initiator))</td><td>\(rules)</td></tr>\n"
+        }
+        out += "</tbody>\n</table>\n"
+        out += "<p class=\"none\">\(pending.requests.isEmpty ? "No pending cancellation requests." : "")</p>\n"
+        let cut = pending.total > pending.requests.count
+        out += "<p class=\"truncated\">\(cut ? "Showing the \(pending.requests.count) nearest deadlines of \(pending.total)." : "")</p>\n"
+        out += "</section>\n</body>\n</html>\n"
+        return out
+    }
+}
+
+extension CancellationRequest {
+    /// The request as `status --format json` prints it and `/api/v1/requests` lists it.
+    public func statusJSON(now: Date) -> JSONValue {
+        [
+            "source": .string(source), "marketplace": .string(marketplace.rawValue), "id": .string(id), "order": .string(order),
+            "state": .string(state.rawValue), "raw_state": .string(rawState), "initiator": .string(initiator),
+            "reason": .string(reason), "logistics": .string(logistics),
+            "created_at": createdAt.map { .string(Timestamp.format($0)) } ?? .null, "deadline": .string(Timestamp.format(deadline)),
+            "remaining_seconds": .integer(Int64(clampingFloor: remaining(at: now))),
+        ]
+    }
+}
+
+extension ListenAddress {
+    /// Whether only this machine can connect: 127.0.0.0/8, `::1` (or `localhost`).
+    public var isLoopback: Bool {
+        if host == "localhost" { return true }
+        var v4 = in_addr()
+        if inet_pton(AF_INET, host, &v4) == 1 { return UInt32(bigEndian: v4.s_addr) >> 24 == 127 }
+        var v6 = in6_addr()
+        guard inet_pton(AF_INET6, host, &v6) == 1 else { return false }
+        return withUnsafeBytes(of: &v6) { bytes in bytes.prefix(15).allSatisfy { $0 == 0 } && bytes[15] == 1 }
+    }
+}
