@@ -12,7 +12,8 @@ struct DemoCommand: AsyncParsableCommand {
         abstract: "Watch a simulated Ozon and Xiaohongshu shop with the default rules; alerts on stdout.",
         discussion: """
             Starts the marketplace simulator on 127.0.0.1, polls it every 5 seconds with the rules in ./rules, \
-            and prints requests as they appear and resolve, and every alert. Needs no config and writes its \
+            and prints requests as they appear and resolve, and every alert. The status page (and /metrics, \
+            /healthz) is served on 127.0.0.1; the banner prints its address. Needs no config and writes its \
             state to a temporary directory.
             """)
 
@@ -25,10 +26,16 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: Logger.Level = .warning
 
+    @Option(help: "The port of the status page on 127.0.0.1 (0: any free port).")
+    var port: Int = 0
+
     func run() async throws {
         try await reportingErrors {
             guard let seconds = DurationText.parse(duration), seconds > 0 else {
                 throw CleanExit.message("error: --duration '\(duration)' is not a duration like 90s or 10m", exitCode: 1)
+            }
+            guard (0...65535).contains(port) else {
+                throw CleanExit.message("error: --port \(port) is not a port from 0 to 65535", exitCode: 1)
             }
             let signals = await StopSignals()
             StderrLogHandler.bootstrapOnce(format: .text, level: logLevel)
@@ -49,7 +56,14 @@ struct DemoCommand: AsyncParsableCommand {
                 defer { try? FileManager.default.removeItem(at: directory) }
 
                 let config = Self.config(simulator: simulator, rules: rulesPath, state: directory.appendingPathComponent("state.sqlite").path)
-                let pipeline = try await Pipeline.make(config: config, logger: logger, clock: clock)
+                let metrics = CancelWatchMetrics()
+                let pipeline = try await Pipeline.make(config: config, logger: logger, clock: clock, metrics: metrics)
+                let page: MetricsServer
+                do {
+                    page = try MetricsServer(address: ListenAddress(host: "127.0.0.1", port: port), metrics: metrics, clock: clock)
+                } catch {
+                    throw CleanExit.message("error: cannot serve the status page: \(error)", exitCode: 1)
+                }
                 let timeZone = config.timezone
                 let output = DemoOutput(timeZone: timeZone)
                 output.say(
@@ -58,6 +72,7 @@ struct DemoCommand: AsyncParsableCommand {
                       sources: \(config.sources.map(\.name).joined(separator: ", ")) (polled every 5s)
                       rules:   \(pipeline.rules.rules.map(\.name).joined(separator: ", ")) from \(rulesPath)
                       alerts:  stdout, what arrives within \(DurationText.format(Self.group.wait)) listed as one; times in \(timeZone.identifier); stopping in \(DurationText.format(seconds)) (Ctrl-C to stop)
+                      status:  \(page.baseURL)/ (the status page; its JSON API under /api/v1/)
 
                     """)
                 let reports = await pipeline.service.ledger.reports()
@@ -79,6 +94,7 @@ struct DemoCommand: AsyncParsableCommand {
                         }
                     }
                 }
+                let http = MetricsService(page)
                 let stop = ClosureService {
                     let reason = await signals.first(orSeconds: seconds) ?? "\(DurationText.format(seconds)) passed"
                     output.say("\ncancelwatch demo: \(reason); stopping")
@@ -86,7 +102,7 @@ struct DemoCommand: AsyncParsableCommand {
                 // The stop service ending stops the others gracefully, the summary before the pipeline.
                 let group = ServiceGroup(
                     configuration: ServiceGroupConfiguration(
-                        services: service.services.map { .init(service: $0) } + [
+                        services: [.init(service: http, serviceName: "status page")] + service.services.map { .init(service: $0) } + [
                             .init(service: shown, serviceName: "shown"),
                             .init(service: summary, serviceName: "summary"),
                             .init(service: stop, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "stop"),
