@@ -52,6 +52,18 @@ import Testing
         #expect(["soon", "next"].contains(letter.event?.request?.id ?? ""))
     }
 
+    @Test func requestsWithTheSameDeadlineAreListedByTheirKeyAndAZeroLimitListsNone() {
+        // "a" comes first, "d" (the nearest) last: the cut keeps "a" and "b", not the last to come.
+        let tracked = ["a", "b", "c", "d"].map { id in
+            TrackedRequest(
+                request: request(id, in: id == "d" ? 60 : 600), status: .pending, firstSeen: clock.now(), lastSeen: clock.now())
+        }
+        let storage = LedgerStorage(tracked)
+        let (slots, total) = storage.pendingByDeadline(limit: 3)
+        #expect(slots.map { storage.key(at: $0).id } == ["d", "a", "b"] && total == 4)
+        #expect(storage.pendingByDeadline(limit: 0) == ([], 4))
+    }
+
     @Test func theBoardKeepsTheLastEventsWithCursorsThatKeepCountingAcrossTheOnesItDrops() {
         let board = StatusBoard()
         let events = (1...250).map { n in

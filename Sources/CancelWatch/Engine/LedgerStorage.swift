@@ -310,11 +310,42 @@ public struct LedgerStorage: Sendable {
         return (sourcePositions[source].map { sources[$0].pending } ?? []).map(tracked(at:))
     }
 
-    /// The pending slots nearest their deadlines first (ties by key), at most `limit`, and how many are pending.
+    /// The pending slots nearest their deadlines first (ties by key), at most `limit`, and how
+    /// many are pending. One pass with a heap of `limit` (not a sort of every pending request):
+    /// the status page asks after each poll.
     func pendingByDeadline(limit: Int) -> (slots: [Int32], total: Int) {
-        var all = sources.flatMap(\.pending).map { (deadline: table.deadline(at: $0), slot: $0) }
-        all.sort { $0.deadline < $1.deadline || $0.deadline == $1.deadline && table.key(at: $0.slot) < table.key(at: $1.slot) }
-        return (all.prefix(max(0, limit)).map(\.slot), all.count)
+        let limit = max(0, limit)
+        // The nearest so far, the farthest of them on top (a max-heap), replaced by a nearer one.
+        var deadlines: [Double] = []
+        var slots: [Int32] = []
+        deadlines.reserveCapacity(limit)
+        slots.reserveCapacity(limit)
+        func before(_ a: (Double, Int32), _ b: (Double, Int32)) -> Bool {
+            a.0 < b.0 || a.0 == b.0 && table.key(at: a.1) < table.key(at: b.1)
+        }
+        func after(_ i: Int, _ j: Int) -> Bool { before((deadlines[j], slots[j]), (deadlines[i], slots[i])) }
+        func swap(_ i: Int, _ j: Int) {
+            deadlines.swapAt(i, j)
+            slots.swapAt(i, j)
+        }
+        var total = 0
+        for source in sources {
+            total += source.pending.count
+            for slot in source.pending {
+                let deadline = table.entries[Int(slot)].request.deadline
+                if deadlines.count < limit {
+                    deadlines.append(deadline)
+                    slots.append(slot)
+                    BinaryHeap.siftUp(from: deadlines.count - 1, less: after, swap: swap)
+                } else if limit > 0, before((deadline, slot), (deadlines[0], slots[0])) {
+                    deadlines[0] = deadline
+                    slots[0] = slot
+                    BinaryHeap.siftDown(from: 0, count: limit, less: after, swap: swap)
+                }
+            }
+        }
+        let order = deadlines.indices.sorted { before((deadlines[$0], slots[$0]), (deadlines[$1], slots[$1])) }
+        return (order.map { slots[$0] }, total)
     }
 
     /// How many requests are pending (for one source, or all).
