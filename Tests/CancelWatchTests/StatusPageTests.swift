@@ -274,6 +274,22 @@ import Testing
         #expect(try await get(server, "/healthz").status == 200)
     }
 
+    @Test func aRequestNamingAnotherHostIsRefusedSoNoOtherSiteCanReadThePageByRebindingItsName() async throws {
+        let server = try serve()
+        let port = try #require(server.baseURL.split(separator: ":").last.map(String.init))
+        for host in ["evil.example:\(port)", "evil.example", "127.0.0.1.evil.example", "10.0.0.1:\(port)"] {
+            let answer = try await transport.send(
+                HTTPRequest(method: "GET", url: server.baseURL + "/api/v1/requests", headers: [HTTPHeader("Host", host)]))
+            #expect(answer.status == 403, "\(host)")
+        }
+        for host in ["127.0.0.1:\(port)", "localhost:\(port)", "LOCALHOST", "[::1]:\(port)"] {
+            let answer = try await transport.send(
+                HTTPRequest(method: "GET", url: server.baseURL + "/api/v1/requests", headers: [HTTPHeader("Host", host)]))
+            #expect(answer.status == 200, "\(host)")
+        }
+        #expect(try await transport.send(HTTPRequest(method: "GET", url: server.baseURL + "/metrics", headers: [HTTPHeader("Host", "evil.example")])).status == 200)
+    }
+
     @Test func loopbackAddressesAreTheOnesThePageIsOpenOn() throws {
         for open in ["127.0.0.1:9464", "127.1.2.3:1", "localhost:9464", "[::1]:9464"] {
             #expect(StatusPage.access(for: try #require(ListenAddress(parsing: open))) == .open, "\(open)")

@@ -54,6 +54,11 @@ public struct StatusPage: Sendable {
                     "forbidden: the status page and its API are served on a loopback listen: address only "
                         + "(e.g. 127.0.0.1:9464); this address serves /metrics and /healthz\n"))
         }
+        // A page of another site whose name it points at 127.0.0.1 (DNS rebinding) sends its own name.
+        guard Self.namesLoopback(host: request.header("Host")) else {
+            return secured(
+                .text(status: 403, "forbidden: the Host header must name this machine (127.0.0.1, localhost or [::1])\n"))
+        }
         guard request.method == "GET" || request.method == "HEAD" else {
             return secured(.text(status: 405, "method not allowed: GET or HEAD\n", headers: ["Allow": "GET, HEAD"]))
         }
@@ -82,6 +87,20 @@ public struct StatusPage: Sendable {
         default:
             return secured(.text(status: 404, "not found: try /, /api/v1/requests, /api/v1/sources, /api/v1/deliveries or /api/v1/events\n"))
         }
+    }
+
+    /// Whether a `Host` header names a loopback address (`127.0.0.1:9464`, `localhost`,
+    /// `[::1]:9464`), as a browser sends it for a page it loaded from this server.
+    static func namesLoopback(host: String?) -> Bool {
+        guard let host, !host.isEmpty else { return false }
+        var name = Substring(host)
+        if name.hasPrefix("[") {
+            guard let close = name.firstIndex(of: "]") else { return false }
+            name = name[name.index(after: name.startIndex)..<close]
+        } else if let colon = name.lastIndex(of: ":") {
+            name = name[..<colon]
+        }
+        return ListenAddress(host: name.lowercased(), port: 0).isLoopback
     }
 
     /// `response` with the page's security headers.
