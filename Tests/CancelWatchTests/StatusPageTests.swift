@@ -258,6 +258,8 @@ import Testing
         let server = try serve()
         let post = try await get(server, "/api/v1/requests", method: "DELETE")
         #expect(post.status == 405 && header(post, "Allow") == "GET, HEAD")
+        let head = try await get(server, "/", method: "HEAD")
+        #expect(head.status == 200 && head.body.isEmpty && header(head, "Content-Security-Policy") != nil)
         #expect(try await get(server, "/api/v2/requests").status == 404)
         #expect(try await get(server, "/assets/other.js").status == 404)
         #expect(try await get(server, "/metrics").status == 200)

@@ -35,7 +35,7 @@ public final class MetricsServer: Sendable {
                 if problems.isEmpty { return .text("ok\n") }
                 return .text(status: 503, problems.map { "unhealthy: \($0)\n" }.joined())
             default:
-                return .text(status: 404, "not found: try /metrics or /healthz\n")
+                return .text(status: 404, "not found: try /, /metrics or /healthz\n")
             }
         }
     }
