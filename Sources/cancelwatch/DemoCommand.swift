@@ -60,7 +60,10 @@ struct DemoCommand: AsyncParsableCommand {
                 let pipeline = try await Pipeline.make(config: config, logger: logger, clock: clock, metrics: metrics)
                 let page: MetricsServer
                 do {
-                    page = try MetricsServer(address: ListenAddress(host: "127.0.0.1", port: port), metrics: metrics, clock: clock)
+                    // Binding waits for the event loop: not on the cooperative pool.
+                    page = try await BlockingWorkers.shared.run { [port] () throws -> MetricsServer in
+                        try MetricsServer(address: ListenAddress(host: "127.0.0.1", port: port), metrics: metrics, clock: clock)
+                    }
                 } catch {
                     throw CleanExit.message("error: cannot serve the status page: \(error)", exitCode: 1)
                 }

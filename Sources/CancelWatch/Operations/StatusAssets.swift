@@ -44,6 +44,7 @@ enum StatusAssets {
             var rows = document.querySelectorAll("tr[data-deadline]");
             for (var i = 0; i < rows.length; i++) {
               var left = (Date.parse(rows[i].getAttribute("data-deadline")) - now()) / 1000;
+              if (isNaN(left)) continue;
               rows[i].className = "band-" + band(left);
               var cell = rows[i].querySelector("td.left");
               if (cell) cell.textContent = duration(left);
