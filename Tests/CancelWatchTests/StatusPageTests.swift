@@ -152,7 +152,8 @@ import Testing
         metrics.board.configure(StatusBoard.Configured(sources: [], sinks: ["hook", "mail"], timeZone: .gmt))
         metrics.setOutbox([
             OutboxCount(sink: "hook", status: "pending", count: 4), OutboxCount(sink: "hook", status: "dead", count: 2),
-            OutboxCount(sink: "hook", status: "delivered", count: 9), OutboxCount(sink: "old", status: "dead", count: 1),
+            OutboxCount(sink: "hook", status: "delivered", count: 9), OutboxCount(sink: "hook", status: "grouped", count: 3),
+            OutboxCount(sink: "old", status: "dead", count: 1),
         ])
         let event = AlertEvent(
             id: "e1", kind: .firing, rule: "pending", severity: .warning, source: "ozon", marketplace: .ozon,
@@ -166,6 +167,7 @@ import Testing
         #expect(sinks.map { $0["sink"] as? String } == ["hook", "mail", "old"])
         #expect(sinks[0]["pending"] as? Int == 4 && sinks[0]["dead"] as? Int == 2 && sinks[0]["delivered"] as? Int == 9)
         #expect(sinks[1]["pending"] as? Int == 0 && sinks[2]["configured"] as? Bool == false)
+        #expect(sinks[0]["counts"] as? [String: Int] == ["pending": 4, "dead": 2, "delivered": 9, "grouped": 3])
         #expect(answer["dead_total"] as? Int == 3)
         let letters = try #require(answer["dead_letters"] as? [[String: Any]])
         #expect(letters.count == 1 && letters[0]["error"] as? String == "HTTP 404: <html>nope</html>")

@@ -157,9 +157,11 @@ public struct StatusPage: Sendable {
         let configured = metrics.board.configured.sinks
         let sinks: [JSONValue] = sinkNames(counts: counts, configured: configured).map { name in
             func count(_ status: String) -> Int64 { Int64(counts.first { $0.sink == name && $0.status == status }?.count ?? 0) }
+            var byStatus: [String: JSONValue] = [:]
+            for entry in counts where entry.sink == name { byStatus[entry.status] = .integer(Int64(entry.count)) }
             return [
                 "sink": .string(name), "configured": .bool(configured.contains(name)), "pending": .integer(count("pending")),
-                "dead": .integer(count("dead")), "delivered": .integer(count("delivered")),
+                "dead": .integer(count("dead")), "delivered": .integer(count("delivered")), "counts": .object(byStatus),
             ]
         }
         let letters: [JSONValue] = metrics.board.deadLetters.map { letter in
