@@ -144,7 +144,7 @@ enum StatusAssets {
           function showEvents(answer) {
             var list = document.querySelector("#events ol");
             if (!list) return;
-            var events = answer.events.slice(-20);
+            var events = answer.events.slice(-5);
             if (events.length === 0) return;
             fill(list, events.map(function (e) {
               var li = document.createElement("li");

@@ -19,9 +19,10 @@ public struct StatusPage: Sendable {
         case refused
     }
 
-    /// The most events `/api/v1/events` answers with, and the page shows.
+    /// The most events `/api/v1/events` answers with.
     public static let maxEvents = 100
-    public static let pageEvents = 20
+    /// The events the page shows above the requests (its script shows as many).
+    public static let pageEvents = 5
 
     static let contentSecurityPolicy =
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; base-uri 'none'; "
