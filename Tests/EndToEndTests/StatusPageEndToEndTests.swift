@@ -12,16 +12,22 @@ import Testing
         try #require(try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])
     }
 
-    @Test func theRequestsAPIAndThePageShowWhatStatusShowsInDeadlineOrder() async throws {
+    /// A watcher with `listen:` on five requests and a sixth, the nearest deadline of all
+    /// (`deadlineIn` seconds away), whose reason is markup.
+    static func setupWithAHostileReason(deadlineIn seconds: TimeInterval) throws -> WatchSetup {
         var options = WatchOptions()
         options.listen = true
         let setup = try WatchSetup(ozon: 3, red: 2, options: options)
-        defer { setup.shutdown() }
-        // The nearest deadline of all, with a reason that is markup.
         _ = try setup.simulator.addRequest(
             SimRequestPlan(
                 marketplace: .ozon, account: E2EAccounts.ozonClientID, created: .absolute(Date().addingTimeInterval(-60)),
-                deadline: .absolute(Date().addingTimeInterval(2 * 3600)), reason: Self.hostileReason))
+                deadline: .absolute(Date().addingTimeInterval(seconds)), reason: hostileReason))
+        return setup
+    }
+
+    @Test func theRequestsAPIAndThePageShowWhatStatusShowsInDeadlineOrder() async throws {
+        let setup = try Self.setupWithAHostileReason(deadlineIn: 2 * 3600)
+        defer { setup.shutdown() }
         let run = try setup.startRun()
         let url = try await run.metricsURL()
         let due = try setup.dueFirings()

@@ -54,15 +54,9 @@ import TestServers
     }
 
     @Test(.enabled(if: available)) func thePageRunsInChromiumWithRowsInDeadlineOrderAMovingCountdownAndTheHostileReasonAsText() async throws {
-        var options = WatchOptions()
-        options.listen = true
-        let setup = try WatchSetup(ozon: 3, red: 2, options: options)
+        // The nearest deadline twenty minutes away: its countdown shows seconds.
+        let setup = try StatusPageEndToEndTests.setupWithAHostileReason(deadlineIn: 20 * 60)
         defer { setup.shutdown() }
-        // The nearest deadline of all, twenty minutes away (its countdown shows seconds), with a reason that is markup.
-        _ = try setup.simulator.addRequest(
-            SimRequestPlan(
-                marketplace: .ozon, account: E2EAccounts.ozonClientID, created: .absolute(Date().addingTimeInterval(-60)),
-                deadline: .absolute(Date().addingTimeInterval(20 * 60)), reason: StatusPageEndToEndTests.hostileReason))
         let run = try setup.startRun()
         let url = try await run.metricsURL()
         var status: [[String: Any]] = []
