@@ -73,7 +73,7 @@ import Testing
         }
         board.record(Array(events[0..<100]))
         board.record(Array(events[100...]))
-        let (kept, truncated, cursor) = board.events(since: nil, limit: 1000)
+        let (kept, truncated, _, cursor) = board.events(since: nil, limit: 1000)
         #expect(kept.count == StatusBoard.maxEvents && kept.first?.cursor == 51 && kept.last?.cursor == 250 && cursor == 250)
         #expect(!truncated)
         #expect(kept.allSatisfy { $0.message.utf8.count <= RecentEvent.messageLimit })

@@ -210,6 +210,24 @@ import Testing
         #expect((none["events"] as? [Any])?.isEmpty == true && none["truncated"] as? Bool == false)
     }
 
+    /// A client passing each answer's `cursor` back gets every event kept, a hundred at a time.
+    @Test func eventsAfterACursorComeOldestFirstInTurnsSoNoneIsSkipped() async throws {
+        metrics.recordEvents(events(300))
+        let server = try serve()
+        var cursor = 150
+        var seen: [Int] = []
+        var answers: [[String: Any]] = []
+        repeat {
+            let answer = try object(try await get(server, "/api/v1/events?since=\(cursor)"))
+            answers.append(answer)
+            seen += (answer["events"] as? [[String: Any]] ?? []).compactMap { $0["cursor"] as? Int }
+            cursor = try #require(answer["cursor"] as? Int)
+        } while answers.last?["more"] as? Bool == true && answers.count < 10
+        #expect(seen == Array(151...300))
+        #expect(answers.map { $0["more"] as? Bool } == [true, false])
+        #expect(answers.allSatisfy { $0["truncated"] as? Bool == false })
+    }
+
     @Test func aSinceThatIsNeitherACursorNorATimeIsRefusedWith400NamingIt() async throws {
         let server = try serve()
         for bad in ["yesterday", "-1", "1.5", "2025-11-24", "99999999999999999999999"] {

@@ -132,9 +132,12 @@ public final class StatusBoard: Sendable {
         }
     }
 
-    /// The newest `limit` events after `since` (all kept when nil), newest last; `truncated`
-    /// when older ones after `since` were left out; `cursor`: the last event's cursor so far.
-    public func events(since: EventsSince?, limit: Int) -> (events: [RecentEvent], truncated: Bool, cursor: Int) {
+    /// Without `since`, the newest `limit` events kept; with it, the oldest `limit` after it (so a
+    /// client passing each answer's `cursor` back gets every event, in turns), newest last.
+    /// `truncated`: events after `since` are gone from the board (or, without `since`, some kept
+    /// were left out); `more`: more after these are kept; `cursor`: the last event's cursor
+    /// returned, or the latest when none is.
+    public func events(since: EventsSince?, limit: Int) -> (events: [RecentEvent], truncated: Bool, more: Bool, cursor: Int) {
         state.withLock { state in
             let after: [RecentEvent]
             switch since {
@@ -142,11 +145,15 @@ public final class StatusBoard: Sendable {
             case .cursor(let cursor): after = state.events.filter { $0.cursor > cursor }
             case .time(let time): after = state.events.filter { $0.occurredAt > time }
             }
-            let kept = Array(after.suffix(max(0, limit)))
+            let limit = max(0, limit)
+            guard since != nil else {
+                return (Array(after.suffix(limit)), after.count > limit, false, state.lastCursor)
+            }
+            let kept = Array(after.prefix(limit))
             // A cursor older than the oldest event kept: some after it are gone.
             var lost = false
             if case .cursor(let cursor) = since, let first = state.events.first { lost = cursor < first.cursor - 1 }
-            return (kept, lost || kept.count < after.count, state.lastCursor)
+            return (kept, lost, kept.count < after.count, kept.last?.cursor ?? state.lastCursor)
         }
     }
 }

@@ -180,9 +180,9 @@ public struct StatusPage: Sendable {
     }
 
     func eventsJSON(since: StatusBoard.EventsSince?) -> JSONValue {
-        let (events, truncated, cursor) = metrics.board.events(since: since, limit: Self.maxEvents)
+        let (events, truncated, more, cursor) = metrics.board.events(since: since, limit: Self.maxEvents)
         return [
-            "cursor": .integer(Int64(cursor)), "truncated": .bool(truncated),
+            "cursor": .integer(Int64(cursor)), "truncated": .bool(truncated), "more": .bool(more),
             "events": .array(
                 events.map { event in
                     [
