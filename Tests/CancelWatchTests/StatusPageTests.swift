@@ -110,6 +110,15 @@ import Testing
         #expect(rows.first?["reason"] as? String == Self.hostileReason + "\u{0}\u{1B}[2J")
     }
 
+    @Test func aReasonOfAMegabyteIsCutOnThePage() async throws {
+        _ = try await ledger(listing: [request("x", in: 600, reason: String(repeating: "Передумал ", count: 60_000))])
+        let server = try serve()
+        let body = text(try await get(server, "/"))
+        let cell = try #require(body.split(separator: "\n").first { $0.contains("Передумал") })
+        #expect(cell.utf8.count < 2 * StatusPage.textLimit, "\(cell.utf8.count) bytes in the row")
+        #expect(cell.contains("Передумал Передумал") && cell.contains(TextCut.marker))
+    }
+
     @Test func atMostAThousandRequestsAreShownTheNearestDeadlinesAndTheAnswerSaysItWasCut() async throws {
         let requests = (0..<1200).map { request(String(format: "r%04d", $0), in: Double(1200 - $0) * 60) }
         let ledger = try await ledger(listing: requests.shuffled())

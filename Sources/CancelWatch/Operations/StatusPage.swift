@@ -21,6 +21,9 @@ public struct StatusPage: Sendable {
 
     /// The most events `/api/v1/events` answers with.
     public static let maxEvents = 100
+    /// The most bytes of one outside text (a reason, an error, a message) the page shows.
+    public static let textLimit = 500
+
     /// The events the page shows above the requests (its script shows as many).
     public static let pageEvents = 5
 
@@ -239,7 +242,9 @@ public struct StatusPage: Sendable {
         let configured = board.configured
         let pending = board.pending
         let formatter = Self.localTime(configured.timeZone)
-        let e = HTMLText.escaped
+        // Every text from outside is cut before it is escaped: a marketplace's reason may be
+        // megabytes, and a thousand rows of them would make every view that big.
+        let e = { (text: String) in HTMLText.escaped(TextCut.cut(text, limit: Self.textLimit)) }
         func time(_ date: Date?) -> String { date.map { e(formatter.string(from: $0)) } ?? "never" }
         func ago(_ date: Date?) -> String { date.map { "\(DurationText.format(now.timeIntervalSince($0))) ago" } ?? "" }
 
@@ -272,7 +277,7 @@ public struct StatusPage: Sendable {
             }
             out += "<tr class=\"source-\(state == "not polled yet" ? "waiting" : state)\"><td>\(e(name))</td><td>\(state)</td>"
             out += "<td>\(time(health?.lastSuccessAt)) \(ago(health?.lastSuccessAt))</td><td>\(time(health?.lastPollAt))</td>"
-            out += "<td>\(health?.consecutiveFailures ?? 0)</td><td>\(e(TextCut.cut(health?.lastError ?? "", limit: 300)))</td></tr>\n"
+            out += "<td>\(health?.consecutiveFailures ?? 0)</td><td>\(e(health?.lastError ?? ""))</td></tr>\n"
         }
         out += "</tbody>\n</table></section>\n"
 
@@ -291,7 +296,7 @@ public struct StatusPage: Sendable {
                 "\(event.kind.rawValue)\(event.rule.isEmpty ? "" : " \(event.rule)") \(event.request.map { "\($0.source) \($0.order)" } ?? event.source)"
             } ?? "event \(letter.eventID)"
             out += "<li>\(time(letter.at)) \(e(letter.sink)) \(e(what)), \(letter.attempts) attempt\(letter.attempts == 1 ? "" : "s"): "
-            out += "\(e(TextCut.cut(letter.error, limit: 300)))</li>\n"
+            out += "\(e(letter.error))</li>\n"
         }
         if letters.isEmpty { out += "<li>None.</li>\n" }
         out += "</ul>\n</section>\n"
