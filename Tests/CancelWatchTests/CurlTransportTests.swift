@@ -53,6 +53,21 @@ import Testing
         #expect(seen[1].remoteAddress != seen[0].remoteAddress, "it went on a connection of its own")
     }
 
+    @Test func aStrangerOnTheScriptedServersPortTakesNoScriptedAnswer() async throws {
+        // A client of an earlier test still sending to a port the kernel has since handed to this
+        // server must not take this test's script (it once took a `dropConnection`).
+        let server = try ScriptedServer([{ _ in .dropConnection }], fallback: { _ in .text("fallback") })
+        let port = try #require(URL(string: server.baseURL)?.port)
+        let stranger = try await transport.send(HTTPRequest(method: "POST", url: "http://127.0.0.1:\(port)/approve", body: Data("{}".utf8)))
+        #expect(stranger.status == ScriptedServer.strangerStatus)
+        #expect(server.requests.isEmpty)
+        let error = await #expect(throws: TransportError.self) {
+            _ = try await transport.send(HTTPRequest(method: "POST", url: server.baseURL + "/approve", body: Data("{}".utf8), sendsOnce: true))
+        }
+        #expect(error?.mayHaveBeenSent == true)
+        #expect(server.requests.map(\.target) == ["/approve"])
+    }
+
     @Test func aConnectionRefusedSaysTheRequestWasNotSent() async throws {
         let (port, hold) = try #require(PostgresStores.refusedPort())
         defer { withExtendedLifetime(hold) {} }
