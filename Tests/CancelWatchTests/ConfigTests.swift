@@ -170,11 +170,33 @@ private let designEnvironment = [
         #expect(mail.insecure == false)
     }
 
+    @Test func aListenAddressOtherMachinesCanReachNeedsTheStatusPagesToken() throws {
+        let open = diagnostics("listen: 0.0.0.0:9464\n" + minimalSource)
+        #expect(open.count == 1)
+        #expect(open.first?.line == 1)
+        #expect(open.first?.message.contains("auth: {token:") == true, "\(open)")
+        #expect(diagnostics("listen: 192.168.1.5:9464\n" + minimalSource).count == 1)
+        // A loopback address stays open without one.
+        #expect(try load("listen: 127.0.0.1:9464\n" + minimalSource).auth == nil)
+        let short = diagnostics("listen: 0.0.0.0:9464\nauth: {token: \"${T}\"}\n" + minimalSource, environment: ["T": "short"])
+        #expect(short.count == 1 && short.first?.line == 2 && short.first?.message.contains("at least 16") == true, "\(short)")
+        #expect(!short.description.contains("short\""), "the token itself is never shown")
+        let unset = diagnostics("listen: 0.0.0.0:9464\nauth: {token: \"${T}\"}\n" + minimalSource)
+        #expect(unset.contains { $0.message.contains("T") }, "\(unset)")
+        let unknown = diagnostics("listen: 0.0.0.0:9464\nauth: {token: \"0123456789abcdef\", user: x}\n" + minimalSource)
+        #expect(unknown.contains { $0.message.contains("user") }, "\(unknown)")
+        let fine = try load("listen: 0.0.0.0:9464\nauth: {token: \"${T}\"}\n" + minimalSource, environment: ["T": "0123456789abcdef0123"])
+        #expect(fine.auth == StatusAuth(token: "0123456789abcdef0123"))
+        let unused = try load("auth: {token: \"${T}\"}\n" + minimalSource, environment: ["T": "0123456789abcdef0123"])
+        #expect(unused.warnings.contains { $0.message.contains("'listen' is not") })
+    }
+
     @Test func settingsOverrideTheDefaults() throws {
         let config = try load(
             """
             timezone: Asia/Shanghai
             listen: 0.0.0.0:9100
+            auth: {token: "${STATUS_TOKEN}"}
             sources:
               - name: r
                 kind: xiaohongshu
@@ -196,9 +218,10 @@ private let designEnvironment = [
                 insecure: true
                 retry: {max_attempts: 5, initial_delay: 2s, max_delay: 1m}
             health: {notify: hook, down_after: 5}
-            """)
+            """, environment: ["STATUS_TOKEN": "status-token-0123456789"])
         #expect(config.timezone.identifier == "Asia/Shanghai")
         #expect(config.listen == ListenAddress(host: "0.0.0.0", port: 9100))
+        #expect(config.auth?.token.value == "status-token-0123456789")
         let source = config.sources[0]
         #expect(source.kind == .red)
         #expect(source.marketplace == .xiaohongshu)

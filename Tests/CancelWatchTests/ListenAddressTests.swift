@@ -5,9 +5,10 @@ import Testing
 /// `listen:` accepts only what the server can bind, refuses "every interface" written by
 /// omission, and says out loud when metrics are served on every interface.
 @Suite struct ListenAddressTests {
+    /// With the status page's token: an address other machines can reach needs one.
     private func load(_ listen: String) throws(ConfigError) -> CancelWatchConfig {
         try CancelWatchConfig.parse(
-            yaml: "listen: \(listen)\nsources:\n  - {name: shop, kind: ozon, client_id: 1, api_key: k}\n",
+            yaml: "listen: \(listen)\nauth: {token: 0123456789abcdef}\nsources:\n  - {name: shop, kind: ozon, client_id: 1, api_key: k}\n",
             path: "/etc/cancelwatch/cancelwatch.yaml", environment: [:])
     }
 

@@ -85,12 +85,15 @@ import TestServers
         var options = WatchOptions()
         options.listen = true
         options.listenAddress = "0.0.0.0:0"
+        // The status page on every interface needs its token.
+        options.extraConfig = #"auth: {token: "${CW_STATUS_TOKEN}"}"#
         let setup = try WatchSetup(ozon: 1, red: 0, options: options)
+        let environment = ["CW_STATUS_TOKEN": "e2e-status-token-0123456789"]
         defer { setup.shutdown() }
-        let check = try await setup.command(["check", "--config", setup.configPath])
+        let check = try await setup.command(["check", "--config", setup.configPath], environment: environment)
         #expect(check.status == 0, "\(check.stderr)")
         #expect(check.stderr.contains("cancelwatch.yaml:4:9: warning:") && check.stderr.contains("public"), "\(check.stderr)")
-        let run = try setup.startRun()
+        let run = try setup.startRun(environment: environment)
         try await eventually("the warning in the log\n\(run.stderr)") { run.stderr.contains("public") }
         #expect(run.stderr.split(separator: "\n").contains { $0.contains("warning") && $0.contains("public") }, "\(run.stderr)")
         #expect(try await run.stop() == 0)

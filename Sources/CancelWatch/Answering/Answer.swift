@@ -122,10 +122,12 @@ public struct AnswerActor: Sendable, Hashable, CustomStringConvertible {
         case cli
         case telegram
         case rule
+        /// The status page: a signed-in user's name, or `api` for the bearer token.
+        case web
     }
 
     public var kind: Kind
-    /// The OS user name, the Telegram user (id and name), or the rule's name.
+    /// The OS user name, the Telegram user (id and name), the rule's name, or the page's signed-in name.
     public var name: String
 
     public init(_ kind: Kind, _ name: String) {

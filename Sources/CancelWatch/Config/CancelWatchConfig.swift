@@ -22,8 +22,11 @@ public struct CancelWatchConfig: Sendable {
     public var rules: [String]
     /// The zone for `hour`, `weekday`, quiet windows and times in messages (`timezone:`, IANA name); default UTC.
     public var timezone: TimeZone
-    /// Where `/metrics` and `/healthz` listen (`listen:`); nil when not served.
+    /// Where `/metrics`, `/healthz` and the status page listen (`listen:`); nil when not served.
     public var listen: ListenAddress?
+    /// The status page's token (`auth: {token: …}`): required when `listen:` is not a
+    /// loopback address; nil leaves the page open on loopback.
+    public var auth: StatusAuth?
     /// The marketplace accounts to poll.
     public var sources: [SourceConfig]
     /// Where alerts can go; rules name them in `notify`.

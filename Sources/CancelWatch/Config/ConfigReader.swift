@@ -45,7 +45,7 @@ extension CancelWatchConfig {
 
 /// The keys each part of the config accepts.
 enum ConfigKeys {
-    static let top = ["state", "rules", "timezone", "listen", "sources", "sinks", "health", "lease_ttl", "actions"]
+    static let top = ["state", "rules", "timezone", "listen", "auth", "sources", "sinks", "health", "lease_ttl", "actions"]
     static let sourceCommon = ["name", "kind", "base_url", "poll_interval", "timeout"]
     static let ozon = ["client_id", "api_key"]
     static let red = ["app_key", "app_secret", "logistics", "max_audit_time_unit", "page_size"]
@@ -145,6 +145,27 @@ final class ConfigReader: YAMLReader {
             case .failure(let error):
                 report("invalid listen address \(listen.shown): \(error.message)", at: listen.mark)
             }
+        }
+        if let authNode = top.value("auth"), !isNull(authNode),
+            let auth = mapping(authNode, name: "auth", expected: "a mapping with the status page's token: {token: \"${STATUS_TOKEN}\"}")
+        {
+            checkKeys(auth, allowed: ["token"])
+            if let token = secret(auth, "token", required: true) {
+                if let problem = StatusAuth.problem(with: token.value) {
+                    report("'token' \(auth.inName) is not taken: \(problem)", at: auth.value("token")?.mark)
+                } else {
+                    config.auth = StatusAuth(token: token)
+                    if config.listen == nil {
+                        warn("'auth' is set but 'listen' is not: no status page is served", at: authNode.mark)
+                    }
+                }
+            }
+        } else if let address = config.listen, !address.isLoopback, let listen = top.value("listen") {
+            report(
+                "listen \(address) serves the status page to other machines: it needs a token, "
+                    + "auth: {token: \"${STATUS_TOKEN}\"} (at least \(StatusAuth.minimumLength) random characters, e.g. "
+                    + "`openssl rand -hex 32`); or listen on 127.0.0.1:\(address.port)",
+                at: listen.mark)
         }
 
         if let sourcesNode = top.value("sources"), !isNull(sourcesNode) {

@@ -3,23 +3,23 @@ import HTTPServing
 
 /// `/metrics` (Prometheus text) and `/healthz` on the config's `listen:` address. `/healthz`
 /// is 503, saying why, while a source is down or the state database does not answer. The
-/// status page (``StatusPage``: `/`, `/assets/…`, `/api/v1/…`) is served beside them, on a
-/// loopback address only.
+/// status page (``StatusPage``: `/`, `/assets/…`, `/api/v1/…`, sign-in and answers) is served
+/// beside them: open on a loopback address, by token (`auth:`) on any.
 ///
 /// Its limits hold against clients that try to exhaust it: a request head must arrive whole
-/// within 10 s and 16 KB, no request body is accepted (413 from the head alone), at most
-/// 100 connections are served at once (more wait in the backlog).
+/// within 10 s and 16 KB, a body (a sign-in or an answer) within 8 KB (413 from the head
+/// alone), at most 100 connections are served at once (more wait in the backlog).
 public final class MetricsServer: Sendable {
     private let server: HTTPServer
 
     /// The limits above.
     public static let options = HTTPServer.Options(
-        maxHeaderBytes: 16 * 1024, maxBodyBytes: 0, maxConnections: 100, requestHeadTimeout: 10, idleTimeout: 10)
+        maxHeaderBytes: 16 * 1024, maxBodyBytes: 8 * 1024, maxConnections: 100, requestHeadTimeout: 10, idleTimeout: 10)
 
     public var baseURL: String { server.baseURL }
 
     public init(address: ListenAddress, metrics: CancelWatchMetrics, clock: WatchClock) throws {
-        let page = StatusPage(metrics: metrics, clock: clock, access: StatusPage.access(for: address))
+        let page = StatusPage(metrics: metrics, clock: clock, loopback: address.isLoopback)
         server = try HTTPServer(host: address.bindHost, port: address.port, options: Self.options) { request in
             if StatusPage.serves(request.path) { return page.respond(to: request) }
             switch (request.method, request.path) {

@@ -9,6 +9,7 @@ enum StatusAssets {
           var REFRESH_MS = 5000;
           var offset = 0; // the server's clock minus this browser's, in ms
           var timeZone = "UTC";
+          var answers = false; // signed in: each row links to its answer form
 
           function band(seconds) {
             if (seconds < 0) return "past";
@@ -83,6 +84,15 @@ enum StatusAssets {
               tr.appendChild(cell(r.reason));
               tr.appendChild(cell(r.initiator));
               tr.appendChild(cell(r.alerts.map(function (a) { return a.rule; }).join(", ")));
+              if (answers) {
+                var td = document.createElement("td");
+                td.className = "answer";
+                var link = document.createElement("a");
+                link.href = "/answer?" + new URLSearchParams({ source: r.source, id: r.id }).toString();
+                link.textContent = "Answer\u2026";
+                td.appendChild(link);
+                tr.appendChild(td);
+              }
               return tr;
             }));
             var heading = document.querySelector("#requests h2");
@@ -166,6 +176,7 @@ enum StatusAssets {
             var body = document.body;
             if (body.getAttribute("data-now")) offset = Date.parse(body.getAttribute("data-now")) - Date.now();
             timeZone = body.getAttribute("data-time-zone") || timeZone;
+            answers = body.getAttribute("data-answers") === "on";
             tick();
             setInterval(tick, 1000);
             setInterval(refresh, REFRESH_MS);
@@ -196,6 +207,14 @@ enum StatusAssets {
         li.severity-critical { color: #d93025; }
         li.severity-warning { color: #b06000; }
         p.truncated, p.none { color: GrayText; }
+        header form.signed-in { margin: 0.2rem 0; color: GrayText; }
+        main.login, main.answer { max-width: 40rem; }
+        main.login label, main.answer label { display: block; margin: 0.5rem 0; }
+        main.answer form { margin: 1rem 0; }
+        main.answer dt { font-weight: 600; }
+        main.answer dd { margin: 0 0 0.4rem 1rem; overflow-wrap: anywhere; }
+        p.problem { color: #d93025; font-weight: 600; }
+        p.done { color: #188038; font-weight: 600; }
 
         """
 }

@@ -48,11 +48,20 @@ public final class StatusBoard: Sendable {
         public var sources: [String]
         public var sinks: [String]
         public var timeZone: TimeZone
+        /// The status page's token (`auth:`); nil: open on loopback only.
+        public var auth: StatusAuth?
+        /// What answers requests from the page (the pipeline's, the same the command line uses); nil: none yet.
+        public var answerer: Answerer?
 
-        public init(sources: [String] = [], sinks: [String] = [], timeZone: TimeZone = .gmt) {
+        public init(
+            sources: [String] = [], sinks: [String] = [], timeZone: TimeZone = .gmt, auth: StatusAuth? = nil,
+            answerer: Answerer? = nil
+        ) {
             self.sources = sources
             self.sinks = sinks
             self.timeZone = timeZone
+            self.auth = auth
+            self.answerer = answerer
         }
     }
 

@@ -13,9 +13,13 @@ import HTTPServing
 public struct StatusPage: Sendable {
     /// Who may see the page and its API.
     public enum Access: Sendable, Equatable {
-        /// Anyone who can connect (a loopback address: this machine's users).
+        /// Anyone who can connect (a loopback address without `auth:`: this machine's users).
+        /// No answer buttons; requests that came through a proxy are refused.
         case open
-        /// Nobody: 403 (an address other machines can reach, until access control exists).
+        /// Whoever holds the token (`auth:`): a bearer token for the API, a sign-in and a
+        /// session cookie for the page, which then has answer buttons.
+        case token(StatusAuth)
+        /// Nobody: 403 (an address other machines can reach without `auth:`, which the config refuses).
         case refused
     }
 
@@ -33,47 +37,80 @@ public struct StatusPage: Sendable {
 
     let metrics: CancelWatchMetrics
     let clock: WatchClock
-    let access: Access
+    /// Whether the server listens on a loopback address.
+    let loopback: Bool
+    let throttle = LoginThrottle()
 
-    public init(metrics: CancelWatchMetrics, clock: WatchClock, access: Access) {
+    /// A page for a server on a loopback address or not; its access follows the `auth:` of
+    /// the running pipeline's config (``StatusBoard/Configured/auth``), so a reload that
+    /// changes the token takes effect at once.
+    public init(metrics: CancelWatchMetrics, clock: WatchClock, loopback: Bool) {
         self.metrics = metrics
         self.clock = clock
-        self.access = access
+        self.loopback = loopback
     }
 
-    /// Open on a loopback address, refused on any other.
-    public static func access(for address: ListenAddress) -> Access { address.isLoopback ? .open : .refused }
+    /// With a token, by token; without, open on a loopback address and refused on any other.
+    public static func access(loopback: Bool, auth: StatusAuth?) -> Access {
+        if let auth { return .token(auth) }
+        return loopback ? .open : .refused
+    }
 
-    /// Whether `path` is the page's (`/`, `/assets/…`, `/api/…`).
+    /// The access of a server on `address` without `auth:`.
+    public static func access(for address: ListenAddress) -> Access { access(loopback: address.isLoopback, auth: nil) }
+
+    /// Whether `path` is the page's (`/`, `/assets/…`, `/api/…`, `/login`, `/logout`, `/answer`).
     public static func serves(_ path: String) -> Bool {
-        path == "/" || path.hasPrefix("/assets/") || path == "/api" || path.hasPrefix("/api/")
+        path == "/" || path.hasPrefix("/assets/") || path == "/api" || path.hasPrefix("/api/") || path == "/login"
+            || path == "/logout" || path == "/answer"
     }
 
     /// The answer to a request for one of the page's paths (``serves(_:)``).
     public func respond(to request: ServerRequest) -> ServerResponse {
-        guard access == .open else {
+        switch Self.access(loopback: loopback, auth: metrics.board.configured.auth) {
+        case .refused:
             return secured(
                 .text(
                     status: 403,
-                    "forbidden: the status page and its API are served on a loopback listen: address only "
+                    "forbidden: the status page and its API are served to other machines only with a token "
+                        + "(auth: {token: \"${STATUS_TOKEN}\"} in the config), or on a loopback listen: address "
                         + "(e.g. 127.0.0.1:9464); this address serves /metrics and /healthz\n"))
+        case .token(let auth):
+            return secured(respond(to: request, auth: auth))
+        case .open:
+            // Open means this machine only: a proxy in front would hand it to whoever reaches the proxy.
+            if let header = Self.proxyHeaders.first(where: { request.header($0) != nil }) {
+                return secured(
+                    .text(
+                        status: 403,
+                        "forbidden: this request came through a proxy (\(header)); without a token the status page is "
+                            + "served to this machine only. Set auth: {token: \"${STATUS_TOKEN}\"} to serve it through one\n"))
+            }
+            // A page of another site whose name it points at 127.0.0.1 (DNS rebinding) sends its own name.
+            guard Self.namesLoopback(host: request.header("Host")) else {
+                return secured(
+                    .text(status: 403, "forbidden: the Host header must name this machine (127.0.0.1, localhost or [::1])\n"))
+            }
+            guard request.method == "GET" || request.method == "HEAD" else {
+                return secured(.text(status: 405, "method not allowed: GET or HEAD\n", headers: ["Allow": "GET, HEAD"]))
+            }
+            return secured(view(request, session: nil))
         }
-        // A page of another site whose name it points at 127.0.0.1 (DNS rebinding) sends its own name.
-        guard Self.namesLoopback(host: request.header("Host")) else {
-            return secured(
-                .text(status: 403, "forbidden: the Host header must name this machine (127.0.0.1, localhost or [::1])\n"))
-        }
-        guard request.method == "GET" || request.method == "HEAD" else {
-            return secured(.text(status: 405, "method not allowed: GET or HEAD\n", headers: ["Allow": "GET, HEAD"]))
-        }
+    }
+
+    /// Headers a proxy adds: a request carrying one did not come from this machine's own browser.
+    static let proxyHeaders = ["Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Real-IP", "Via"]
+
+    /// What a GET of the page, an asset or the API answers; `session` signed in (answer links shown).
+    func view(_ request: ServerRequest, session: StatusAuth.Session?) -> ServerResponse {
         let now = clock.now()
         switch request.path {
-        case "/": return secured(ServerResponse(status: 200, headers: ["Content-Type": "text/html; charset=utf-8"], body: Data(html(now: now).utf8)))
-        case "/assets/status.js": return secured(ServerResponse(status: 200, headers: ["Content-Type": "text/javascript; charset=utf-8"], body: Data(StatusAssets.script.utf8)))
-        case "/assets/status.css": return secured(ServerResponse(status: 200, headers: ["Content-Type": "text/css; charset=utf-8"], body: Data(StatusAssets.styleSheet.utf8)))
-        case "/api/v1/requests": return secured(.json(requestsJSON(now: now).serializedData()))
-        case "/api/v1/sources": return secured(.json(sourcesJSON(now: now).serializedData()))
-        case "/api/v1/deliveries": return secured(.json(deliveriesJSON().serializedData()))
+        case "/": return ServerResponse(status: 200, headers: ["Content-Type": "text/html; charset=utf-8"], body: Data(html(now: now, session: session).utf8))
+        case "/assets/status.js": return ServerResponse(status: 200, headers: ["Content-Type": "text/javascript; charset=utf-8"], body: Data(StatusAssets.script.utf8))
+        case "/assets/status.css": return ServerResponse(status: 200, headers: ["Content-Type": "text/css; charset=utf-8"], body: Data(StatusAssets.styleSheet.utf8))
+        case "/api/v1/requests": return .json(requestsJSON(now: now).serializedData())
+        case "/api/v1/sources": return .json(sourcesJSON(now: now).serializedData())
+        case "/api/v1/deliveries": return .json(deliveriesJSON().serializedData())
         case "/api/v1/events":
             var since: StatusBoard.EventsSince?
             if let text = request.queryValue("since") {
@@ -83,13 +120,13 @@ public struct StatusPage: Sendable {
                             "bad parameter since: give an event cursor (a whole number, the `cursor` of an earlier answer) "
                                 + "or an RFC 3339 time such as 2026-11-23T20:00:00Z")
                     ]
-                    return secured(.json(status: 400, error.serializedData()))
+                    return .json(status: 400, error.serializedData())
                 }
                 since = parsed
             }
-            return secured(.json(eventsJSON(since: since).serializedData()))
+            return .json(eventsJSON(since: since).serializedData())
         default:
-            return secured(.text(status: 404, "not found: try /, /api/v1/requests, /api/v1/sources, /api/v1/deliveries or /api/v1/events\n"))
+            return .text(status: 404, "not found: try /, /api/v1/requests, /api/v1/sources, /api/v1/deliveries or /api/v1/events\n")
         }
     }
 
@@ -98,17 +135,25 @@ public struct StatusPage: Sendable {
     static func namesLoopback(host: String?) -> Bool {
         guard let host, !host.isEmpty else { return false }
         var name = Substring(host)
+        var port: Substring = ""
         if name.hasPrefix("[") {
             guard let close = name.firstIndex(of: "]") else { return false }
+            port = name[name.index(after: close)...]
             name = name[name.index(after: name.startIndex)..<close]
         } else if let colon = name.lastIndex(of: ":") {
+            port = name[colon...]
             name = name[..<colon]
+        }
+        // Nothing after the name but a port: `[::1]x` or `localhost:abc` is no host a browser sends.
+        if !port.isEmpty {
+            let digits = port.dropFirst()
+            guard port.first == ":", !digits.isEmpty, digits.count <= 5, digits.utf8.allSatisfy({ (0x30...0x39).contains($0) }) else { return false }
         }
         return ListenAddress(host: name.lowercased(), port: 0).isLoopback
     }
 
     /// `response` with the page's security headers.
-    private func secured(_ response: ServerResponse) -> ServerResponse {
+    func secured(_ response: ServerResponse) -> ServerResponse {
         var response = response
         response.headers["Content-Security-Policy"] = Self.contentSecurityPolicy
         response.headers["X-Content-Type-Options"] = "nosniff"
@@ -237,31 +282,29 @@ public struct StatusPage: Sendable {
         }
     }
 
-    func html(now: Date) -> String {
+    func html(now: Date, session: StatusAuth.Session? = nil) -> String {
         let board = metrics.board
         let configured = board.configured
         let pending = board.pending
         let formatter = Self.localTime(configured.timeZone)
+        // Answer links for a signed-in user, when the pipeline can answer.
+        let answers = session != nil && configured.answerer != nil
         // Every text from outside is cut before it is escaped: a marketplace's reason may be
         // megabytes, and a thousand rows of them would make every view that big.
         let e = { (text: String) in HTMLText.escaped(TextCut.cut(text, limit: Self.textLimit)) }
         func time(_ date: Date?) -> String { date.map { e(formatter.string(from: $0)) } ?? "never" }
         func ago(_ date: Date?) -> String { date.map { "\(DurationText.format(now.timeIntervalSince($0))) ago" } ?? "" }
 
-        var out = """
-            <!DOCTYPE html>
-            <html lang="en">
-            <head>
-            <meta charset="utf-8">
-            <meta name="viewport" content="width=device-width, initial-scale=1">
-            <title>cancelwatch: \(pending.total) pending</title>
-            <link rel="stylesheet" href="/assets/status.css">
-            <script src="/assets/status.js" defer></script>
-            </head>
-            <body data-now="\(Timestamp.format(now))" data-time-zone="\(e(configured.timeZone.identifier))">
-            <header><h1>cancelwatch</h1><p>Times in \(e(configured.timeZone.identifier)); shown \(e(formatter.string(from: now))).</p></header>
+        var out = Self.head(title: "cancelwatch: \(pending.total) pending", script: true) + """
+            <body data-now="\(Timestamp.format(now))" data-time-zone="\(e(configured.timeZone.identifier))"\(answers ? " data-answers=\"on\"" : "")>
+            <header><h1>cancelwatch</h1><p>Times in \(e(configured.timeZone.identifier)); shown \(e(formatter.string(from: now))).</p>
 
             """
+        if let session {
+            out += "<form method=\"post\" action=\"/logout\" class=\"signed-in\">Signed in as \(e(session.name)). "
+            out += "<input type=\"hidden\" name=\"csrf\" value=\"\(e(session.csrf))\"><button type=\"submit\">Sign out</button></form>\n"
+        }
+        out += "</header>\n"
 
         out += "<section id=\"sources\"><h2>Sources</h2>\n<table>\n<thead><tr><th>Source</th><th>State</th><th>Last success</th><th>Last poll</th><th>Failures in a row</th><th>Last error</th></tr></thead>\n<tbody>\n"
         for (name, health) in sources() {
@@ -312,7 +355,7 @@ public struct StatusPage: Sendable {
         out += "</ol></section>\n"
 
         out += "<section id=\"requests\"><h2>Pending requests: \(pending.total)</h2>\n"
-        out += "<table>\n<thead><tr><th>Time left</th><th>Deadline (\(e(configured.timeZone.identifier)))</th><th>Source</th><th>Marketplace</th><th>Order</th><th>Reason</th><th>Initiator</th><th>Rules fired</th></tr></thead>\n<tbody>\n"
+        out += "<table>\n<thead><tr><th>Time left</th><th>Deadline (\(e(configured.timeZone.identifier)))</th><th>Source</th><th>Marketplace</th><th>Order</th><th>Reason</th><th>Initiator</th><th>Rules fired</th>\(answers ? "<th>Answer</th>" : "")</tr></thead>\n<tbody>\n"
         for item in pending.requests {
             let request = item.request
             let left = request.deadline.timeIntervalSince(now)
@@ -320,7 +363,9 @@ public struct StatusPage: Sendable {
             out += "<tr class=\"band-\(Self.band(left))\" data-deadline=\"\(e(Timestamp.format(request.deadline)))\">"
             out += "<td class=\"left\">\(e(DurationText.format(left)))</td><td>\(e(formatter.string(from: request.deadline)))</td>"
             out += "<td>\(e(request.source))</td><td>\(e(request.marketplace.rawValue))</td><td>\(e(request.order))</td>"
-            out += "<td>\(e(request.reason))</td><td>\(e(request.initiator))</td><td>\(rules)</td></tr>\n"
+            out += "<td>\(e(request.reason))</td><td>\(e(request.initiator))</td><td>\(rules)</td>"
+            if answers { out += "<td class=\"answer\"><a href=\"\(e(Self.answerLink(source: request.source, id: request.id)))\">Answer…</a></td>" }
+            out += "</tr>\n"
         }
         out += "</tbody>\n</table>\n"
         out += "<p class=\"none\">\(pending.requests.isEmpty ? "No pending cancellation requests." : "")</p>\n"
@@ -328,6 +373,31 @@ public struct StatusPage: Sendable {
         out += "<p class=\"truncated\">\(cut ? "Showing the \(pending.requests.count) nearest deadlines of \(pending.total)." : "")</p>\n"
         out += "</section>\n</body>\n</html>\n"
         return out
+    }
+}
+
+extension StatusPage {
+    /// A page's start, up to its `<body>`: `title` is escaped; `script` adds the page's script.
+    static func head(title: String, script: Bool) -> String {
+        """
+        <!DOCTYPE html>
+        <html lang="en">
+        <head>
+        <meta charset="utf-8">
+        <meta name="viewport" content="width=device-width, initial-scale=1">
+        <title>\(HTMLText.escaped(title))</title>
+        <link rel="stylesheet" href="/assets/status.css">
+        \(script ? "<script src=\"/assets/status.js\" defer></script>\n" : "")</head>
+
+        """
+    }
+
+    /// `/answer?source=…&id=…`, each value percent-encoded.
+    static func answerLink(source: String, id: String) -> String {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~")
+        func encoded(_ text: String) -> String { text.addingPercentEncoding(withAllowedCharacters: allowed) ?? "" }
+        return "/answer?source=\(encoded(source))&id=\(encoded(id))"
     }
 }
 

@@ -64,7 +64,9 @@ struct Pipeline {
                 deadLetters: { [state] limit in try? state.deadLetters(limit: limit) })
             metrics.setStateProbe(state.probe())
             metrics.board.configure(
-                StatusBoard.Configured(sources: config.sources.map(\.name), sinks: config.sinkNames, timeZone: config.timezone))
+                StatusBoard.Configured(
+                    sources: config.sources.map(\.name), sinks: config.sinkNames, timeZone: config.timezone, auth: config.auth,
+                    answerer: answerer))
             return Pipeline(
                 service: service, rules: rules,
                 answering: config.telegramReaders(answerer: answerer, store: state.store, clock: clock, logger: logger))

@@ -1,0 +1,157 @@
+import Foundation
+import Synchronization
+
+/// The status page's access token (`auth: {token: "${STATUS_TOKEN}"}`) and what is derived
+/// from it: API clients send it as `Authorization: Bearer <token>`; a browser signs in once
+/// with it on `/login` and then carries a signed session cookie.
+///
+/// Sessions are stateless: the cookie holds its expiry, a random nonce and the name the user
+/// gave, under an HMAC keyed by the token. A changed token ends every session; a restart or a
+/// reload with the same token does not. Each session's CSRF token is an HMAC of its nonce.
+public struct StatusAuth: Sendable, Hashable {
+    /// The token itself; never shown.
+    public let token: Secret
+    private let sessionKey: Data
+
+    /// The shortest token taken: a token is the only thing between the network and the answer buttons.
+    public static let minimumLength = 16
+    /// How long a sign-in lasts.
+    public static let sessionLifetime: TimeInterval = 12 * 3600
+    /// The cookie's name.
+    public static let cookieName = "cw_session"
+    /// The longest name a user may give at sign-in (it names them in the answer journal).
+    public static let nameLimit = 40
+
+    public init(token: Secret) {
+        self.token = token
+        sessionKey = Digest.hmacSHA256(key: Data(token.value.utf8), message: Data("cancelwatch status page sessions v1".utf8))
+    }
+
+    public static func == (a: StatusAuth, b: StatusAuth) -> Bool { a.token == b.token }
+    public func hash(into hasher: inout Hasher) { hasher.combine(token) }
+
+    /// Why a token from the config is not taken; nil when it is.
+    public static func problem(with token: String) -> String? {
+        if token.count < minimumLength {
+            return "the token is \(token.count) characters long; use at least \(minimumLength) random ones "
+                + "(e.g. `openssl rand -hex 32`)"
+        }
+        if token.unicodeScalars.contains(where: { $0.value < 0x21 || $0.value > 0x7E }) {
+            return "the token may hold printable ASCII characters only (no spaces or control characters)"
+        }
+        return nil
+    }
+
+    /// Whether `given` is the token, in time that does not depend on where they differ.
+    public func accepts(token given: String) -> Bool {
+        Self.sameBytes(Digest.sha256(Data(given.utf8)), Digest.sha256(Data(token.value.utf8)))
+    }
+
+    /// Whether an `Authorization` header carries the token as a bearer token.
+    public func accepts(authorization: String?) -> Bool {
+        guard let authorization else { return false }
+        let parts = authorization.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return false }
+        return accepts(token: parts[1].trimmingCharacters(in: .whitespaces))
+    }
+
+    /// Whether a name may be given at sign-in: letters, digits and `.`, `_`, `-`, `@`, at most ``nameLimit``.
+    public static func isValidName(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.count <= nameLimit
+            && name.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "._-@".unicodeScalars.contains($0)) }
+    }
+
+    /// A signed-in browser: who, until when, and its CSRF token.
+    public struct Session: Sendable, Hashable {
+        public var name: String
+        public var expires: Date
+        /// Sent back with every form (a hidden field) or script call (`X-CSRF-Token`).
+        public var csrf: String
+        /// The cookie's value.
+        public var cookie: String
+    }
+
+    /// A new session for `name` (``isValidName(_:)``) from `now`.
+    public func newSession(name: String, now: Date) -> Session {
+        var nonce = [UInt8](repeating: 0, count: 16)
+        for index in nonce.indices { nonce[index] = UInt8.random(in: 0...255) }
+        let expires = Int64(clampingFloor: now.timeIntervalSince1970 + Self.sessionLifetime)
+        let body = "v1.\(expires).\(Digest.hex(Data(nonce))).\(name)"
+        let cookie = body + "." + mac(body)
+        return Session(name: name, expires: Date(timeIntervalSince1970: TimeInterval(expires)), csrf: csrf(nonce: Digest.hex(Data(nonce))), cookie: cookie)
+    }
+
+    /// The session a `Cookie` header carries, when it is signed with this token and not expired at `now`.
+    public func session(cookieHeader: String?, now: Date) -> Session? {
+        guard let cookieHeader, cookieHeader.utf8.count <= 8192 else { return nil }
+        for pair in cookieHeader.split(separator: ";") {
+            let trimmed = pair.trimmingCharacters(in: .whitespaces)
+            guard trimmed.hasPrefix(Self.cookieName + "=") else { continue }
+            let value = String(trimmed.dropFirst(Self.cookieName.count + 1))
+            if let session = session(cookie: value, now: now) { return session }
+        }
+        return nil
+    }
+
+    private func session(cookie: String, now: Date) -> Session? {
+        let parts = cookie.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+        // v1.<expires>.<nonce>.<name, which may hold dots>.<mac>
+        guard parts.count >= 5, parts[0] == "v1", let expires = Int64(parts[1]), parts[2].utf8.count == 32 else { return nil }
+        let name = parts[3..<(parts.count - 1)].joined(separator: ".")
+        guard Self.isValidName(name) else { return nil }
+        let body = parts[0..<(parts.count - 1)].joined(separator: ".")
+        guard Self.sameBytes(Data(mac(body).utf8), Data(parts[parts.count - 1].utf8)) else { return nil }
+        let until = Date(timeIntervalSince1970: TimeInterval(expires))
+        guard until > now, until.timeIntervalSince(now) <= Self.sessionLifetime + 60 else { return nil }
+        return Session(name: name, expires: until, csrf: csrf(nonce: parts[2]), cookie: cookie)
+    }
+
+    /// Whether `given` is `session`'s CSRF token.
+    public func acceptsCSRF(_ given: String?, for session: Session) -> Bool {
+        guard let given else { return false }
+        return Self.sameBytes(Data(given.utf8), Data(session.csrf.utf8))
+    }
+
+    private func mac(_ body: String) -> String {
+        Digest.hex(Digest.hmacSHA256(key: sessionKey, message: Data(("session\n" + body).utf8)))
+    }
+
+    private func csrf(nonce: String) -> String {
+        Digest.hex(Digest.hmacSHA256(key: sessionKey, message: Data(("csrf\n" + nonce).utf8)).prefix(16))
+    }
+
+    /// Compares without stopping at the first difference.
+    static func sameBytes(_ a: Data, _ b: Data) -> Bool {
+        guard a.count == b.count else { return false }
+        var difference: UInt8 = 0
+        for (x, y) in zip(a, b) { difference |= x ^ y }
+        return difference == 0
+    }
+}
+
+/// Failed sign-ins per process: at most ``limit`` within ``window``; more are answered 429
+/// until the oldest leaves the window. The token is long and random, so this only keeps a
+/// guesser from using the server as an oracle at network speed.
+public final class LoginThrottle: Sendable {
+    public static let limit = 10
+    public static let window: TimeInterval = 60
+    private let failures = Mutex<[Date]>([])
+
+    public init() {}
+
+    /// When sign-ins are taken again, or nil when they are taken now.
+    public func blockedUntil(now: Date) -> Date? {
+        failures.withLock { failures in
+            failures.removeAll { now.timeIntervalSince($0) >= Self.window || $0 > now.addingTimeInterval(Self.window) }
+            guard failures.count >= Self.limit, let oldest = failures.min() else { return nil }
+            return oldest.addingTimeInterval(Self.window)
+        }
+    }
+
+    public func recordFailure(now: Date) {
+        failures.withLock { failures in
+            failures.append(now)
+            if failures.count > Self.limit { failures.removeFirst(failures.count - Self.limit) }
+        }
+    }
+}

@@ -1,0 +1,331 @@
+import Foundation
+import HTTPServing
+
+/// The status page with a token (`auth:`): sign-in, sessions, CSRF, and answering requests
+/// through the running pipeline's ``Answerer`` (the path the command line and Telegram take).
+///
+/// - `GET /login`, `POST /login` (`token`, `name`): a signed session cookie (HttpOnly,
+///   SameSite=Strict; Secure behind a proxy that says `X-Forwarded-Proto: https`).
+/// - `POST /logout` (`csrf`): the cookie is cleared.
+/// - Everything else but `/assets/…` needs the session cookie or `Authorization: Bearer
+///   <token>`: without, the page answers 401 with the sign-in form, the API 401 in JSON.
+/// - `GET /answer?source=…&id=…`: the request as its marketplace has it now, with Approve and
+///   Refuse; `POST /answer` (`csrf`, `source`, `id`, `decision`, `comment`) sends the answer.
+/// - `POST /api/v1/answers` (JSON `{source, id, decision, comment}`): the same for scripts,
+///   with the bearer token, or a session and its `X-CSRF-Token`.
+///
+/// Every POST from another site is refused by its `Origin` or `Sec-Fetch-Site`, besides the
+/// CSRF token that forms carry.
+extension StatusPage {
+    /// The longest source name or request id taken from a form or query.
+    static let fieldLimit = 256
+
+    func respond(to request: ServerRequest, auth: StatusAuth) -> ServerResponse {
+        let now = clock.now()
+        let path = request.path
+        let method = request.method
+        if path.hasPrefix("/assets/") {
+            guard method == "GET" || method == "HEAD" else { return methodNotAllowed("GET, HEAD") }
+            return view(request, session: nil)
+        }
+        if method == "POST", let refusal = Self.crossSiteRefusal(request) { return refusal }
+        switch (method, path) {
+        case ("GET", "/login"), ("HEAD", "/login"):
+            return loginPage(status: 200, problem: nil)
+        case ("POST", "/login"):
+            return login(request, auth: auth, now: now)
+        case (_, "/login"):
+            return methodNotAllowed("GET, HEAD, POST")
+        default:
+            break
+        }
+        let session = auth.session(cookieHeader: request.header("Cookie"), now: now)
+        let bearer = auth.accepts(authorization: request.header("Authorization"))
+        guard session != nil || bearer else {
+            if path == "/api" || path.hasPrefix("/api/") {
+                let error: JSONValue = [
+                    "error": .string("unauthorized: send the config's auth token as `Authorization: Bearer <token>`, or sign in on /login")
+                ]
+                return .json(status: 401, error.serializedData(), headers: ["WWW-Authenticate": "Bearer realm=\"cancelwatch\""])
+            }
+            return loginPage(status: 401, problem: nil)
+        }
+        switch (method, path) {
+        case ("POST", "/logout"):
+            guard let session, auth.acceptsCSRF(Self.form(request)["csrf"], for: session) else { return csrfRefusal() }
+            var headers: HTTPHeaderFields = ["Location": "/login"]
+            headers.add("Set-Cookie", "\(StatusAuth.cookieName)=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict")
+            return ServerResponse(status: 303, headers: headers)
+        case ("GET", "/answer"):
+            guard let session else { return signInToAnswer() }
+            return answerForm(request, session: session)
+        case ("POST", "/answer"):
+            guard let session else { return signInToAnswer() }
+            return answerFromForm(request, session: session, auth: auth)
+        case ("POST", "/api/v1/answers"):
+            return answerFromAPI(request, session: session, bearer: bearer, auth: auth)
+        case ("GET", _), ("HEAD", _):
+            return view(request, session: session)
+        default:
+            return methodNotAllowed("GET, HEAD")
+        }
+    }
+
+    // MARK: - Signing in
+
+    private func login(_ request: ServerRequest, auth: StatusAuth, now: Date) -> ServerResponse {
+        if let until = throttle.blockedUntil(now: now) {
+            let wait = max(1, Int(until.timeIntervalSince(now).rounded(.up)))
+            var page = loginPage(status: 429, problem: "Too many wrong tokens; try again in \(wait) s.")
+            page.headers["Retry-After"] = "\(wait)"
+            return page
+        }
+        let fields = Self.form(request)
+        guard auth.accepts(token: fields["token"] ?? "") else {
+            throttle.recordFailure(now: now)
+            return loginPage(status: 401, problem: "That is not the token.")
+        }
+        let name = (fields["name"] ?? "").trimmingCharacters(in: .whitespaces)
+        guard StatusAuth.isValidName(name) else {
+            return loginPage(
+                status: 400, problem: "Give your name (letters, digits, . _ - @; at most \(StatusAuth.nameLimit)): the answer journal names you by it.")
+        }
+        let session = auth.newSession(name: name, now: now)
+        var cookie = "\(StatusAuth.cookieName)=\(session.cookie); Path=/; Max-Age=\(Int(StatusAuth.sessionLifetime)); HttpOnly; SameSite=Strict"
+        if request.header("X-Forwarded-Proto")?.lowercased() == "https" { cookie += "; Secure" }
+        var headers: HTTPHeaderFields = ["Location": "/"]
+        headers.add("Set-Cookie", cookie)
+        return ServerResponse(status: 303, headers: headers)
+    }
+
+    func loginPage(status: Int, problem: String?) -> ServerResponse {
+        var body = "<main class=\"login\">\n<h1>cancelwatch</h1>\n"
+        body += "<p>Sign in with the status page's token (the config's <code>auth: token</code>).</p>\n"
+        if let problem { body += "<p class=\"problem\" role=\"alert\">\(HTMLText.escaped(problem))</p>\n" }
+        body += """
+            <form method="post" action="/login" id="login">
+            <label>Token <input type="password" name="token" autocomplete="current-password" required></label>
+            <label>Your name <input name="name" autocomplete="username" required maxlength="\(StatusAuth.nameLimit)" pattern="[A-Za-z0-9._@\\-]+"></label>
+            <button type="submit">Sign in</button>
+            </form>
+            </main>
+
+            """
+        return page(status: status, title: "cancelwatch: sign in", body: body)
+    }
+
+    // MARK: - Answering
+
+    private func answerForm(_ request: ServerRequest, session: StatusAuth.Session) -> ServerResponse {
+        guard let answerer = metrics.board.configured.answerer else { return answeringUnavailable() }
+        guard let source = Self.field(request.queryValue("source")), let id = Self.field(request.queryValue("id")) else {
+            return page(status: 400, title: "cancelwatch: answer", body: "<main><p class=\"problem\">Name the request: /answer?source=…&amp;id=…</p>\(backLink)</main>\n")
+        }
+        let prepared = Self.wait { await answerer.prepare(source: source, id: id) }
+        let e = { (text: String) in HTMLText.escaped(TextCut.cut(text, limit: Self.textLimit)) }
+        switch prepared {
+        case .failure(let stop):
+            let result = AnswerResult(source: source, id: id, request: nil, answer: try! Answer(.approve), kind: .notSent(stop))
+            return page(
+                status: 409, title: "cancelwatch: answer",
+                body: "<main><p class=\"problem\">\(e(Self.notAnswerable(result.line)))</p>\(backLink)</main>\n")
+        case .success(let current):
+            let now = clock.now()
+            let formatter = Self.localTime(metrics.board.configured.timeZone)
+            let hidden = """
+                <input type="hidden" name="csrf" value="\(e(session.csrf))"><input type="hidden" name="source" value="\(e(source))"><input type="hidden" name="id" value="\(e(id))">
+                """
+            var body = "<main class=\"answer\">\n<h1>Answer a cancellation request</h1>\n<dl>\n"
+            for (term, value) in [
+                ("Source", current.source), ("Marketplace", current.marketplace.rawValue), ("Order", current.order),
+                ("Request", current.id), ("Reason", current.reason), ("Initiator", current.initiator),
+                ("Deadline", "\(formatter.string(from: current.deadline)) (\(DurationText.format(current.deadline.timeIntervalSince(now))) left)"),
+            ] {
+                body += "<dt>\(term)</dt><dd>\(e(value))</dd>\n"
+            }
+            body += "</dl>\n<p>The marketplace reports it pending now. An answer is sent once and cannot be taken back.</p>\n"
+            body += "<form method=\"post\" action=\"/answer\" class=\"approve\">\(hidden)<input type=\"hidden\" name=\"decision\" value=\"approve\">"
+            body += "<button type=\"submit\">Approve: cancel the order and refund the buyer</button></form>\n"
+            body += "<form method=\"post\" action=\"/answer\" class=\"refuse\">\(hidden)<input type=\"hidden\" name=\"decision\" value=\"refuse\">"
+            body += "<label>Reason for the buyer <input name=\"comment\" required maxlength=\"\(Answer.commentLimit)\"></label> "
+            body += "<button type=\"submit\">Refuse: the order stands</button></form>\n\(backLink)</main>\n"
+            return page(status: 200, title: "cancelwatch: answer \(current.order)", body: body)
+        }
+    }
+
+    private func answerFromForm(_ request: ServerRequest, session: StatusAuth.Session, auth: StatusAuth) -> ServerResponse {
+        let fields = Self.form(request)
+        guard auth.acceptsCSRF(fields["csrf"], for: session) else { return csrfRefusal() }
+        let outcome = answer(
+            source: fields["source"], id: fields["id"], decision: fields["decision"], comment: fields["comment"] ?? "",
+            actor: AnswerActor(.web, session.name))
+        let e = { (text: String) in HTMLText.escaped(TextCut.cut(text, limit: Self.textLimit)) }
+        switch outcome {
+        case .failure(let problem):
+            return page(status: problem.status, title: "cancelwatch: answer", body: "<main><p class=\"problem\">\(e(problem.message))</p>\(backLink)</main>\n")
+        case .success(let result):
+            let status = Self.status(of: result)
+            return page(
+                status: status, title: "cancelwatch: answer",
+                body: "<main><p class=\"\(result.accepted ? "done" : "problem")\" role=\"status\">\(e(result.line))</p>\(backLink)</main>\n")
+        }
+    }
+
+    private func answerFromAPI(_ request: ServerRequest, session: StatusAuth.Session?, bearer: Bool, auth: StatusAuth) -> ServerResponse {
+        let actor: AnswerActor
+        if bearer {
+            actor = AnswerActor(.web, "api")
+        } else if let session, auth.acceptsCSRF(request.header("X-CSRF-Token"), for: session) {
+            actor = AnswerActor(.web, session.name)
+        } else {
+            return .json(status: 403, (["error": "forbidden: a signed-in page sends its CSRF token as X-CSRF-Token"] as JSONValue).serializedData())
+        }
+        guard case .object(let body)? = try? JSONParser.parse(request.body) else {
+            return .json(
+                status: 400,
+                (["error": "the body must be a JSON object: {\"source\": …, \"id\": …, \"decision\": \"approve\" or \"refuse\", \"comment\": …}"]
+                    as JSONValue).serializedData())
+        }
+        let outcome = answer(
+            source: body["source"]?.stringValue, id: body["id"]?.stringValue, decision: body["decision"]?.stringValue,
+            comment: body["comment"]?.stringValue ?? "", actor: actor)
+        switch outcome {
+        case .failure(let problem):
+            return .json(status: problem.status, (["error": .string(problem.message)] as JSONValue).serializedData())
+        case .success(let result):
+            let kind: String
+            let detail: JSONValue
+            switch result.kind {
+            case .sent(.accepted): (kind, detail) = ("accepted", .null)
+            case .sent(.refused(let refusal)): (kind, detail) = ("refused", .string(refusal.kind.rawValue))
+            case .sent(.unknown): (kind, detail) = ("unknown", .null)
+            case .notSent: (kind, detail) = ("not_sent", .null)
+            }
+            let answer: JSONValue = [
+                "source": .string(result.source), "id": .string(result.id), "decision": .string(result.answer.decision.rawValue),
+                "outcome": .string(kind), "refusal": detail, "accepted": .bool(result.accepted),
+                "message": .string(TextCut.cut(result.line, limit: TextCut.errorTextLimit)),
+            ]
+            return .json(status: Self.status(of: result), answer.serializedData())
+        }
+    }
+
+    struct AnswerProblem: Error {
+        var status: Int
+        var message: String
+    }
+
+    /// Checks the fields and sends the answer through the pipeline's ``Answerer``.
+    private func answer(source: String?, id: String?, decision: String?, comment: String, actor: AnswerActor)
+        -> Result<AnswerResult, AnswerProblem>
+    {
+        guard let answerer = metrics.board.configured.answerer else {
+            return .failure(AnswerProblem(status: 503, message: "answering is not available yet: the watcher is starting"))
+        }
+        guard let source = Self.field(source), let id = Self.field(id) else {
+            return .failure(AnswerProblem(status: 400, message: "name the request: its source and id (at most \(Self.fieldLimit) bytes each)"))
+        }
+        guard let decision = decision.flatMap(Decision.init(rawValue:)) else {
+            return .failure(AnswerProblem(status: 400, message: "the decision must be approve or refuse"))
+        }
+        let answer: Answer
+        do {
+            answer = try Answer(decision, comment: comment)
+        } catch {
+            return .failure(AnswerProblem(status: 400, message: error.description))
+        }
+        return .success(Self.wait { await answerer.answer(source: source, id: id, with: answer, by: actor) })
+    }
+
+    /// 200 taken; 409 not sent (nothing reached the marketplace); 502 refused by it; 202 sent, outcome unknown.
+    static func status(of result: AnswerResult) -> Int {
+        switch result.kind {
+        case .sent(.accepted): 200
+        case .sent(.refused): 502
+        case .sent(.unknown): 202
+        case .notSent: 409
+        }
+    }
+
+    private static func notAnswerable(_ line: String) -> String { line.replacingOccurrences(of: ": not answered: ", with: ": cannot be answered: ") }
+
+    private func answeringUnavailable() -> ServerResponse {
+        page(status: 503, title: "cancelwatch: answer", body: "<main><p class=\"problem\">Answering is not available yet: the watcher is starting.</p>\(backLink)</main>\n")
+    }
+
+    private func signInToAnswer() -> ServerResponse {
+        .text(status: 403, "forbidden: sign in on /login to answer from the page; scripts POST /api/v1/answers with the bearer token\n")
+    }
+
+    private func csrfRefusal() -> ServerResponse {
+        .text(status: 403, "forbidden: the form's CSRF token is missing or not this session's; reload the page and try again\n")
+    }
+
+    private func methodNotAllowed(_ allowed: String) -> ServerResponse {
+        .text(status: 405, "method not allowed: \(allowed)\n", headers: ["Allow": allowed])
+    }
+
+    private var backLink: String { "<p><a href=\"/\">Back to the status page</a></p>" }
+
+    /// A small page in the status page's style.
+    func page(status: Int, title: String, body: String) -> ServerResponse {
+        let html = Self.head(title: title, script: false) + "<body>\n\(body)</body>\n</html>\n"
+        return ServerResponse(status: status, headers: ["Content-Type": "text/html; charset=utf-8"], body: Data(html.utf8))
+    }
+
+    // MARK: - Requests from other sites
+
+    /// A POST another site's page sent: its `Sec-Fetch-Site` is not this origin, or its
+    /// `Origin` names another host than `Host`.
+    static func crossSiteRefusal(_ request: ServerRequest) -> ServerResponse? {
+        if let site = request.header("Sec-Fetch-Site")?.lowercased(), site != "same-origin", site != "none" {
+            return .text(status: 403, "forbidden: a form of another site (Sec-Fetch-Site: \(site == "same-site" ? site : "cross-site"))\n")
+        }
+        if let origin = request.header("Origin") {
+            let host = request.header("Host") ?? ""
+            let own = ["http://" + host, "https://" + host].map { $0.lowercased() }
+            guard !host.isEmpty, own.contains(origin.lowercased()) else {
+                return .text(status: 403, "forbidden: a form of another origin (Origin does not name this server's Host)\n")
+            }
+        }
+        return nil
+    }
+
+    // MARK: - Reading input
+
+    /// The fields of an `application/x-www-form-urlencoded` body (the first of each name).
+    static func form(_ request: ServerRequest) -> [String: String] {
+        let text = String(decoding: request.body, as: UTF8.self)
+        var fields: [String: String] = [:]
+        for item in ServerRequest(method: "POST", target: "/?" + text).query where fields[item.name] == nil {
+            fields[item.name] = item.value
+        }
+        return fields
+    }
+
+    /// A source name or request id from outside: non-empty, at most ``fieldLimit`` bytes, no control characters.
+    static func field(_ value: String?) -> String? {
+        guard let value, !value.isEmpty, value.utf8.count <= fieldLimit, ControlScalars.first(in: value) == nil else { return nil }
+        return value
+    }
+
+    /// Runs `work` and waits for it on the calling thread: the server runs each request's
+    /// handler on a thread of its own, never on Swift's cooperative pool.
+    static func wait<T: Sendable>(_ work: @escaping @Sendable () async -> T) -> T {
+        let done = DispatchSemaphore(value: 0)
+        let box = ResultBox<T>()
+        Task {
+            box.set(await work())
+            done.signal()
+        }
+        done.wait()
+        return box.value!
+    }
+
+    private final class ResultBox<T: Sendable>: @unchecked Sendable {
+        private let lock = NSLock()
+        private var stored: T?
+        func set(_ value: T) { lock.withLock { stored = value } }
+        var value: T? { lock.withLock { stored } }
+    }
+}

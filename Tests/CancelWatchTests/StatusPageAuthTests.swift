@@ -1,0 +1,296 @@
+import CancelWatchTesting
+import Foundation
+import Logging
+import Testing
+
+@testable import CancelWatch
+
+/// The status page with a token (`auth:`) on the real `listen:` server: 401 without it, a
+/// bearer token for the API, a sign-in that sets a signed HttpOnly SameSite cookie, CSRF on
+/// every form, and answers that go through the pipeline's `Answerer` (recorded in the journal,
+/// never sent twice).
+@Suite struct StatusPageAuthTests {
+    let clock = ManualClock(Date(timeIntervalSince1970: 1_764_000_000))
+    let quiet = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+    let transport = CurlHTTPTransport(threads: 1)
+    let metrics = CancelWatchMetrics()
+    let market = ScriptedAnswering()
+    let token = "s3cret-token-0123456789abcdef"
+
+    func serve(host: String = "0.0.0.0", answering store: (any StateStore)? = nil, token: String? = nil) throws -> MetricsServer {
+        let answerer = store.map { Answerer(store: $0, clients: [market], clock: clock, logger: quiet) }
+        metrics.board.configure(
+            StatusBoard.Configured(
+                sources: ["ozon-main"], sinks: [], timeZone: TimeZone(identifier: "Europe/Moscow")!,
+                auth: StatusAuth(token: Secret(token ?? self.token)), answerer: answerer))
+        return try MetricsServer(address: ListenAddress(host: host, port: 0), metrics: metrics, clock: clock)
+    }
+
+    func url(_ server: MetricsServer, _ path: String) -> String {
+        server.baseURL.replacingOccurrences(of: "0.0.0.0", with: "127.0.0.1") + path
+    }
+
+    func get(_ server: MetricsServer, _ path: String, headers: [HTTPHeader] = []) async throws -> HTTPResponse {
+        try await transport.send(HTTPRequest(method: "GET", url: url(server, path), headers: headers))
+    }
+
+    func post(_ server: MetricsServer, _ path: String, form: [(String, String)], headers: [HTTPHeader] = []) async throws -> HTTPResponse {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~")
+        let body = form.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: allowed)!)" }.joined(separator: "&")
+        return try await transport.send(
+            HTTPRequest(
+                method: "POST", url: url(server, path),
+                headers: [HTTPHeader("Content-Type", "application/x-www-form-urlencoded")] + headers, body: Data(body.utf8)))
+    }
+
+    func text(_ response: HTTPResponse) -> String { String(decoding: response.body, as: UTF8.self) }
+
+    func header(_ response: HTTPResponse, _ name: String) -> String? {
+        response.headers.first { $0.name.caseInsensitiveCompare(name) == .orderedSame }?.value
+    }
+
+    /// Signs in and returns the cookie to send back (`cw_session=…`).
+    func signIn(_ server: MetricsServer, name: String = "alice") async throws -> String {
+        let answer = try await post(server, "/login", form: [("token", token), ("name", name)])
+        #expect(answer.status == 303 && header(answer, "Location") == "/")
+        let setCookie = try #require(header(answer, "Set-Cookie"))
+        return try #require(setCookie.split(separator: ";").first.map(String.init))
+    }
+
+    /// The CSRF token the signed-in page carries.
+    func csrf(_ server: MetricsServer, cookie: String) async throws -> String {
+        let page = text(try await get(server, "/", headers: [HTTPHeader("Cookie", cookie)]))
+        let marker = #"name="csrf" value=""#
+        let start = try #require(page.range(of: marker)?.upperBound)
+        return String(page[start...].prefix { $0 != "\"" })
+    }
+
+    func pending(_ id: String, in seconds: TimeInterval = 3600, reason: String = "Передумал") -> TrackedRequest {
+        TrackedRequest(
+            request: CancellationRequest(
+                marketplace: .ozon, source: "ozon-main", id: id, order: "order-\(id)", state: .pending, rawState: "ON_APPROVAL",
+                initiator: "CLIENT", reason: reason, deadline: clock.now().addingTimeInterval(seconds)),
+            status: .pending, firstSeen: clock.now(), lastSeen: clock.now())
+    }
+
+    func store(tracking requests: [TrackedRequest]) throws -> SQLiteStateStore {
+        let store = try SQLiteStateStore(path: try temporaryStatePath("cw-page-auth"))
+        try store.save(requests, health: nil)
+        return store
+    }
+
+    // MARK: - Without the token
+
+    @Test func withoutTheTokenThePageAnswers401WithTheSignInFormAndTheAPI401WithBearerChallenge() async throws {
+        let server = try serve()
+        let page = try await get(server, "/")
+        #expect(page.status == 401)
+        #expect(text(page).contains(#"<form method="post" action="/login""#))
+        #expect(!text(page).contains("Pending requests"))
+        #expect(header(page, "Content-Security-Policy") != nil)
+        for path in ["/api/v1/requests", "/api/v1/sources", "/api/v1/deliveries", "/api/v1/events", "/answer?source=a&id=1"] {
+            let answer = try await get(server, path)
+            #expect(answer.status == 401, "\(path)")
+        }
+        let api = try await get(server, "/api/v1/requests")
+        #expect(header(api, "WWW-Authenticate") == #"Bearer realm="cancelwatch""#)
+        for wrong in ["Bearer wrong", "Bearer \(token)x", "Basic \(token)", "Bearer", token] {
+            #expect(try await get(server, "/api/v1/requests", headers: [HTTPHeader("Authorization", wrong)]).status == 401, "\(wrong)")
+        }
+        // The assets hold no data: the sign-in page needs its style sheet.
+        #expect(try await get(server, "/assets/status.css").status == 200)
+        // /metrics and /healthz stay as they were (Prometheus and probes).
+        #expect(try await get(server, "/metrics").status == 200)
+        #expect(try await get(server, "/healthz").status == 200)
+    }
+
+    @Test func theBearerTokenOpensTheAPIAndThePageWithoutAnyHostCheck() async throws {
+        let server = try serve()
+        let bearer = HTTPHeader("Authorization", "Bearer \(token)")
+        for path in ["/api/v1/requests", "/api/v1/sources", "/api/v1/deliveries", "/api/v1/events", "/"] {
+            let answer = try await get(server, path, headers: [bearer, HTTPHeader("Host", "status.shop.example:9464")])
+            #expect(answer.status == 200, "\(path)")
+        }
+    }
+
+    // MARK: - Signing in
+
+    @Test func signingInSetsASignedHttpOnlySameSiteCookieThatOpensThePageUntilItExpires() async throws {
+        let server = try serve()
+        let answer = try await post(server, "/login", form: [("token", token), ("name", "alice")])
+        #expect(answer.status == 303)
+        let setCookie = try #require(header(answer, "Set-Cookie"))
+        let attributes = setCookie.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
+        #expect(attributes.contains("HttpOnly") && attributes.contains("SameSite=Strict") && attributes.contains("Path=/"))
+        #expect(!attributes.contains("Secure"), "served over plain HTTP, a Secure cookie would never come back")
+        #expect(!setCookie.contains(token), "the cookie never holds the token")
+        let cookie = try #require(attributes.first)
+        let page = try await get(server, "/", headers: [HTTPHeader("Cookie", "other=1; " + cookie)])
+        #expect(page.status == 200)
+        #expect(text(page).contains("Signed in as alice"))
+        #expect(try await get(server, "/api/v1/requests", headers: [HTTPHeader("Cookie", cookie)]).status == 200)
+        // Tampered: the name changed, or the signature.
+        let forged = cookie.replacingOccurrences(of: ".alice.", with: ".mallory.")
+        #expect(forged != cookie)
+        #expect(try await get(server, "/", headers: [HTTPHeader("Cookie", forged)]).status == 401)
+        let flipped = String(cookie.dropLast()) + (cookie.last == "0" ? "1" : "0")
+        #expect(try await get(server, "/", headers: [HTTPHeader("Cookie", flipped)]).status == 401)
+        // Twelve hours on, the session is over.
+        clock.advance(by: StatusAuth.sessionLifetime + 1)
+        #expect(try await get(server, "/", headers: [HTTPHeader("Cookie", cookie)]).status == 401)
+    }
+
+    @Test func behindAnHTTPSProxyTheCookieIsSecure() async throws {
+        let server = try serve()
+        let answer = try await post(
+            server, "/login", form: [("token", token), ("name", "bob")], headers: [HTTPHeader("X-Forwarded-Proto", "https")])
+        #expect(header(answer, "Set-Cookie")?.contains("; Secure") == true)
+    }
+
+    @Test func aChangedTokenEndsEverySessionAtOnce() async throws {
+        let server = try serve()
+        let cookie = try await signIn(server)
+        #expect(try await get(server, "/", headers: [HTTPHeader("Cookie", cookie)]).status == 200)
+        // A reload with a new token configures the board again; the server stays.
+        metrics.board.configure(StatusBoard.Configured(auth: StatusAuth(token: "another-token-0123456789")))
+        #expect(try await get(server, "/", headers: [HTTPHeader("Cookie", cookie)]).status == 401)
+        #expect(try await get(server, "/api/v1/requests", headers: [HTTPHeader("Authorization", "Bearer \(token)")]).status == 401)
+    }
+
+    @Test func aWrongTokenOrABadNameIsRefusedAndTenWrongTokensAMinuteStopSigningIn() async throws {
+        let server = try serve()
+        let wrong = try await post(server, "/login", form: [("token", "guess"), ("name", "eve")])
+        #expect(wrong.status == 401 && header(wrong, "Set-Cookie") == nil)
+        #expect(text(wrong).contains("That is not the token."))
+        let badName = try await post(server, "/login", form: [("token", token), ("name", "<b>eve</b>")])
+        #expect(badName.status == 400 && header(badName, "Set-Cookie") == nil)
+        #expect(!text(badName).contains("<b>eve"))
+        for _ in 1..<LoginThrottle.limit {
+            #expect(try await post(server, "/login", form: [("token", "guess"), ("name", "eve")]).status == 401)
+        }
+        let blocked = try await post(server, "/login", form: [("token", token), ("name", "alice")])
+        #expect(blocked.status == 429 && header(blocked, "Set-Cookie") == nil)
+        #expect(Int(header(blocked, "Retry-After") ?? "") == Int(LoginThrottle.window))
+        clock.advance(by: LoginThrottle.window)
+        _ = try await signIn(server)
+    }
+
+    @Test func aSignInPostedByAnotherSiteIsRefused() async throws {
+        let server = try serve()
+        for headers in [[HTTPHeader("Origin", "https://evil.example")], [HTTPHeader("Sec-Fetch-Site", "cross-site")], [HTTPHeader("Origin", "null")]] {
+            let answer = try await post(server, "/login", form: [("token", token), ("name", "alice")], headers: headers)
+            #expect(answer.status == 403 && header(answer, "Set-Cookie") == nil, "\(headers)")
+        }
+        let port = try #require(URL(string: url(server, "/"))?.port)
+        let same = try await post(
+            server, "/login", form: [("token", token), ("name", "alice")],
+            headers: [HTTPHeader("Origin", "http://127.0.0.1:\(port)"), HTTPHeader("Sec-Fetch-Site", "same-origin")])
+        #expect(same.status == 303)
+    }
+
+    // MARK: - Answering
+
+    @Test func aSignedInUserAnswersThroughTheAnswererAndTheJournalNamesThem() async throws {
+        let store = try store(tracking: [pending("1"), pending("2")])
+        let server = try serve(answering: store)
+        let cookie = try await signIn(server, name: "alice")
+        let page = text(try await get(server, "/", headers: [HTTPHeader("Cookie", cookie)]))
+        #expect(page.contains(#"data-answers="on""#))
+        let form = try await get(server, "/answer?source=ozon-main&id=1", headers: [HTTPHeader("Cookie", cookie)])
+        #expect(form.status == 200)
+        #expect(text(form).contains("order-1") && text(form).contains(#"value="approve""#) && text(form).contains(#"value="refuse""#))
+        #expect(market.answers.isEmpty, "showing the form sends nothing")
+        let csrf = try await csrf(server, cookie: cookie)
+
+        let approved = try await post(
+            server, "/answer", form: [("csrf", csrf), ("source", "ozon-main"), ("id", "1"), ("decision", "approve")],
+            headers: [HTTPHeader("Cookie", cookie)])
+        #expect(approved.status == 200, "\(text(approved))")
+        #expect(text(approved).contains("approved; the marketplace accepted the answer"))
+        let record = try #require(try store.answers(for: [RequestKey(source: "ozon-main", id: "1")]).first?.value)
+        #expect(record.actor == AnswerActor(.web, "alice") && record.decision == .approve && record.state == .accepted)
+
+        // The same again: the journal stops it before the marketplace.
+        let again = try await post(
+            server, "/answer", form: [("csrf", csrf), ("source", "ozon-main"), ("id", "1"), ("decision", "approve")],
+            headers: [HTTPHeader("Cookie", cookie)])
+        #expect(again.status == 409)
+        #expect(text(again).contains("answered it before"))
+
+        // A refusal needs its reason.
+        let bare = try await post(
+            server, "/answer", form: [("csrf", csrf), ("source", "ozon-main"), ("id", "2"), ("decision", "refuse")],
+            headers: [HTTPHeader("Cookie", cookie)])
+        #expect(bare.status == 400 && text(bare).contains("a refusal needs a comment"))
+        let refused = try await post(
+            server, "/answer",
+            form: [("csrf", csrf), ("source", "ozon-main"), ("id", "2"), ("decision", "refuse"), ("comment", "Уже отправлен")],
+            headers: [HTTPHeader("Cookie", cookie)])
+        #expect(refused.status == 200)
+        #expect(market.answers.map(\.id) == ["1", "2"])
+        #expect(market.answers.last?.answer.comment == "Уже отправлен")
+    }
+
+    @Test func anAnswerWithoutTheSessionsCSRFTokenOrFromAnotherSiteSendsNothing() async throws {
+        let store = try store(tracking: [pending("1")])
+        let server = try serve(answering: store)
+        let cookie = try await signIn(server, name: "alice")
+        let other = try await signIn(server, name: "bob")
+        let othersCSRF = try await csrf(server, cookie: other)
+        let csrf = try await csrf(server, cookie: cookie)
+        #expect(othersCSRF != csrf)
+        let fields = [("source", "ozon-main"), ("id", "1"), ("decision", "approve")]
+        for (form, headers) in [
+            (fields, [HTTPHeader("Cookie", cookie)]),
+            ([("csrf", othersCSRF)] + fields, [HTTPHeader("Cookie", cookie)]),
+            ([("csrf", csrf)] + fields, [HTTPHeader("Cookie", cookie), HTTPHeader("Origin", "https://evil.example")]),
+            ([("csrf", csrf)] + fields, [HTTPHeader("Cookie", cookie), HTTPHeader("Sec-Fetch-Site", "same-site")]),
+            ([("csrf", csrf)] + fields, [HTTPHeader("Authorization", "Bearer \(token)")]),
+        ] {
+            let answer = try await post(server, "/answer", form: form, headers: headers)
+            #expect(answer.status == 403, "\(headers)")
+        }
+        #expect(market.answers.isEmpty)
+        #expect(try store.answers(for: [RequestKey(source: "ozon-main", id: "1")]).isEmpty)
+    }
+
+    @Test func theAPIAnswersWithTheBearerTokenInJSON() async throws {
+        let store = try store(tracking: [pending("1"), pending("2", in: -5)])
+        let server = try serve(answering: store)
+        let bearer = HTTPHeader("Authorization", "Bearer \(token)")
+        func answer(_ body: String, _ headers: [HTTPHeader]) async throws -> HTTPResponse {
+            try await transport.send(
+                HTTPRequest(
+                    method: "POST", url: url(server, "/api/v1/answers"),
+                    headers: [HTTPHeader("Content-Type", "application/json")] + headers, body: Data(body.utf8)))
+        }
+        #expect(try await answer(#"{"source":"ozon-main","id":"1","decision":"approve"}"#, []).status == 401)
+        let bad = try await answer(#"{"source":"ozon-main","id":"1","decision":"maybe"}"#, [bearer])
+        #expect(bad.status == 400 && text(bad).contains("approve or refuse"))
+        #expect(try await answer("not json", [bearer]).status == 400)
+        let late = try await answer(#"{"source":"ozon-main","id":"2","decision":"approve"}"#, [bearer])
+        #expect(late.status == 409 && text(late).contains("has passed"))
+        let done = try await answer(#"{"source":"ozon-main","id":"1","decision":"approve"}"#, [bearer])
+        #expect(done.status == 200)
+        let body = try #require(try JSONSerialization.jsonObject(with: done.body) as? [String: Any])
+        #expect(body["outcome"] as? String == "accepted" && body["accepted"] as? Bool == true)
+        let record = try #require(try store.answers(for: [RequestKey(source: "ozon-main", id: "1")]).first?.value)
+        #expect(record.actor == AnswerActor(.web, "api"))
+        #expect(market.answers.map(\.id) == ["1"])
+    }
+
+    @Test func aBodyLargerThanEightKilobytesIsRefusedFromItsHead() async throws {
+        let server = try serve()
+        let answer = try await post(server, "/login", form: [("token", String(repeating: "x", count: 9000)), ("name", "a")])
+        #expect(answer.status == 413)
+    }
+
+    // MARK: - The config
+
+    @Test func aTokenBelowSixteenCharactersOrWithSpacesIsRefused() {
+        #expect(StatusAuth.problem(with: "short") != nil)
+        #expect(StatusAuth.problem(with: "sixteen chars ok") != nil)
+        #expect(StatusAuth.problem(with: "0123456789abcdef") == nil)
+    }
+}
