@@ -321,6 +321,24 @@ import Testing
         #expect(try await transport.send(HTTPRequest(method: "GET", url: server.baseURL + "/metrics", headers: [HTTPHeader("Host", "evil.example")])).status == 200)
     }
 
+    @Test func withoutATokenARequestThatCameThroughAProxyIsRefusedAndAHostMustBeANameAndAPort() async throws {
+        // A proxy in front of a loopback listen: would serve the open page to whoever reaches the proxy.
+        let server = try serve()
+        for header in StatusPage.proxyHeaders {
+            let answer = try await transport.send(
+                HTTPRequest(method: "GET", url: server.baseURL + "/api/v1/requests", headers: [HTTPHeader(header, "203.0.113.9")]))
+            #expect(answer.status == 403, "\(header)")
+            #expect(text(answer).contains("auth: {token"), "\(header)")
+        }
+        let port = try #require(server.baseURL.split(separator: ":").last.map(String.init))
+        for host in ["[::1]x", "localhost:abc", "127.0.0.1:", "127.0.0.1:\(port):1", "[::1]:1234567", "127.0.0.1 :\(port)"] {
+            let answer = try await transport.send(
+                HTTPRequest(method: "GET", url: server.baseURL + "/api/v1/requests", headers: [HTTPHeader("Host", host)]))
+            #expect(answer.status == 403, "\(host)")
+        }
+        #expect(try await get(server, "/metrics").status == 200)
+    }
+
     @Test func loopbackAddressesAreTheOnesThePageIsOpenOn() throws {
         for open in ["127.0.0.1:9464", "127.1.2.3:1", "localhost:9464", "[::1]:9464"] {
             #expect(StatusPage.access(for: try #require(ListenAddress(parsing: open))) == .open, "\(open)")
