@@ -97,4 +97,40 @@ import TestServers
         #expect(png.starts(with: [0x89, 0x50, 0x4E, 0x47]) && png.count > 10_000, "\(png.count) bytes")
         #expect(try await run.stop() == 0)
     }
+    @Test(.enabled(if: available)) func onAnAddressOtherMachinesCanReachChromiumGets401AndTheSignInFormWithoutTheToken() async throws {
+        var options = WatchOptions()
+        options.listen = true
+        options.listenAddress = "0.0.0.0:0"
+        options.extraConfig = #"auth: {token: "${CW_STATUS_TOKEN}"}"#
+        let setup = try WatchSetup(ozon: 1, red: 0, options: options)
+        defer { setup.shutdown() }
+        let token = "chromium-status-token-0123456789"
+        let environment = ["CW_STATUS_TOKEN": token]
+        let run = try setup.startRun(environment: environment)
+        let url = try await run.metricsURL()
+        var status: [[String: Any]] = []
+        try await eventually("the simulator's requests tracked\n\(run.stderr)") {
+            status = try await setup.status(environment: environment)
+            return !status.isEmpty
+        }
+
+        let netLog = setup.directory.appendingPathComponent("net-log.json")
+        let dom = try await Self.headless(["--log-net-log=\(netLog.path)", "--dump-dom", url + "/"], in: setup.directory)
+        // The browser got a 401, and rendered its sign-in form.
+        let statuses = try String(contentsOf: netLog, encoding: .utf8).components(separatedBy: #""headers":["HTTP/1.1 "#).dropFirst()
+            .map { $0.prefix(3) }
+        // The page (401), then its style sheet (200: the assets hold no data) and the icon (404).
+        #expect(statuses.first == "401", "statuses in Chromium's net log: \(statuses)")
+        #expect(statuses.filter { $0 == "200" }.count <= 1, "statuses in Chromium's net log: \(statuses)")
+        #expect(dom.contains(#"<form method="post" action="/login" id="login">"#), "\(dom)")
+        #expect(dom.contains(#"type="password" name="token""#), "\(dom)")
+        // Nothing of the requests reached it.
+        #expect(!dom.contains("data-deadline"), "\(dom)")
+        for request in status {
+            let order = try #require(request["order"] as? String)
+            #expect(!dom.contains(order), "order \(order) shown without the token")
+        }
+        #expect(!dom.contains(token))
+        #expect(try await run.stop() == 0)
+    }
 }

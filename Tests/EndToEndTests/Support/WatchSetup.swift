@@ -293,8 +293,8 @@ final class WatchSetup: @unchecked Sendable {
     // MARK: The state file and `status`
 
     /// `status --format json`, one object per pending request.
-    func status() async throws -> [[String: Any]] {
-        let result = try await capture(["status", "--config", configPath, "--format", "json"])
+    func status(environment: [String: String] = [:]) async throws -> [[String: Any]] {
+        let result = try await capture(["status", "--config", configPath, "--format", "json"], environment: environment)
         guard result.status == 0 else { throw CommandFailure("status failed: \(result.stderr)") }
         return try result.stdout.split(separator: "\n").map {
             guard let object = try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] else {
@@ -383,10 +383,11 @@ extension RunningCommand {
         var found: String?
         try await eventually("the /metrics address in the log", timeout: timeout) {
             // `listen=http://…` in text logs, `"listen":"http://…"` in JSON ones.
-            guard let range = self.stderr.range(of: #"listen"?[=:]"?http://(127\.0\.0\.1|\[::1\]):[0-9]+"#, options: .regularExpression),
+            guard let range = self.stderr.range(of: #"listen"?[=:]"?http://(127\.0\.0\.1|\[::1\]|0\.0\.0\.0):[0-9]+"#, options: .regularExpression),
                 let start = self.stderr[range].range(of: "http://")
             else { return false }
-            found = String(self.stderr[start.lowerBound..<range.upperBound])
+            // Every interface (0.0.0.0) is reached at 127.0.0.1.
+            found = String(self.stderr[start.lowerBound..<range.upperBound]).replacingOccurrences(of: "0.0.0.0", with: "127.0.0.1")
             return true
         }
         return found!
