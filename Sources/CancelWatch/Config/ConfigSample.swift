@@ -12,7 +12,9 @@ extension CancelWatchConfig {
         state: ./cancelwatch.sqlite      # tracked requests, outbox, delivery ledger
         rules: [./rules]                 # rule files, or directories of *.rules files
         timezone: Europe/Moscow          # for hour/weekday, quiet windows, times in alerts
-        listen: 127.0.0.1:9464           # optional: /metrics (Prometheus) and /healthz
+        listen: 127.0.0.1:9464           # optional: /metrics, /healthz and the status page
+        # auth: {token: "${STATUS_TOKEN}"} # the status page's token: required when listen is
+                                         # not loopback; lets signed-in users answer requests
 
         sources:
           # Ozon Seller API (rFBS conditional cancellations).
