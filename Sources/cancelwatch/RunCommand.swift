@@ -49,7 +49,7 @@ struct RunCommand: AsyncParsableCommand {
             var server: MetricsServer?
             if let listen = current.listen {
                 do {
-                    server = try Self.serveMetrics(on: listen, metrics: metrics, clock: clock, logger: logger)
+                    server = try await Self.serveMetrics(on: listen, metrics: metrics, clock: clock, logger: logger)
                 } catch {
                     throw CleanExit.message("error: \(current.path): listen \(listen): \(error)", exitCode: 1)
                 }
@@ -78,11 +78,14 @@ struct RunCommand: AsyncParsableCommand {
         }
     }
 
-    /// `/metrics` and `/healthz` on `listen`.
+    /// `/metrics`, `/healthz` and the status page on `listen`. Binding waits for the event
+    /// loop: it runs on ``BlockingWorkers/shared``, not on the cooperative pool.
     static func serveMetrics(on listen: ListenAddress, metrics: CancelWatchMetrics, clock: WatchClock, logger: Logger)
-        throws -> MetricsServer
+        async throws -> MetricsServer
     {
-        let server = try MetricsServer(address: listen, metrics: metrics, clock: clock)
+        let server = try await BlockingWorkers.shared.run { () throws -> MetricsServer in
+            try MetricsServer(address: listen, metrics: metrics, clock: clock)
+        }
         logger.info("serving /metrics and /healthz", metadata: ["listen": "\(server.baseURL)"])
         return server
     }

@@ -122,7 +122,7 @@ final class ReloadService: Service, Sendable, CustomStringConvertible {
                 reloadFailed(error)
                 if reload.listenChanged {
                     await reload.server?.shutdown()
-                    if reload.releasedRunningServer { await http.replace(with: rebind(running.config)) }
+                    if reload.releasedRunningServer { await http.replace(with: await rebind(running.config)) }
                 }
                 next = await restore(running)
                 guard next != nil, !Task.isCancelled else { return await Self.retire(&next) }
@@ -191,7 +191,7 @@ final class ReloadService: Service, Sendable, CustomStringConvertible {
             return PreparedReload(config: next, rules: rules, listenChanged: true, server: nil, releasedRunningServer: false)
         }
         do {
-            let bound = try RunCommand.serveMetrics(on: listen, metrics: metrics, clock: clock, logger: logger)
+            let bound = try await RunCommand.serveMetrics(on: listen, metrics: metrics, clock: clock, logger: logger)
             return PreparedReload(config: next, rules: rules, listenChanged: true, server: bound, releasedRunningServer: false)
         } catch {
             // The running server may hold the port (127.0.0.1:9464 → 0.0.0.0:9464): free it and try once more.
@@ -200,10 +200,10 @@ final class ReloadService: Service, Sendable, CustomStringConvertible {
             }
             await http.replace(with: nil)
             do {
-                let bound = try RunCommand.serveMetrics(on: listen, metrics: metrics, clock: clock, logger: logger)
+                let bound = try await RunCommand.serveMetrics(on: listen, metrics: metrics, clock: clock, logger: logger)
                 return PreparedReload(config: next, rules: rules, listenChanged: true, server: bound, releasedRunningServer: true)
             } catch {
-                await http.replace(with: rebind(running))
+                await http.replace(with: await rebind(running))
                 throw ListenFailure(listen: listen, path: next.path, reason: "\(error)")
             }
         }
@@ -228,10 +228,10 @@ final class ReloadService: Service, Sendable, CustomStringConvertible {
 
     /// The running config's server again, after its port was freed for a reload that failed;
     /// nil (logged) when it cannot be bound any more.
-    private func rebind(_ running: CancelWatchConfig) -> MetricsServer? {
+    private func rebind(_ running: CancelWatchConfig) async -> MetricsServer? {
         guard let listen = running.listen else { return nil }
         do {
-            return try RunCommand.serveMetrics(on: listen, metrics: metrics, clock: clock, logger: logger)
+            return try await RunCommand.serveMetrics(on: listen, metrics: metrics, clock: clock, logger: logger)
         } catch {
             logger.error("cannot serve /metrics and /healthz again on \(listen); watching goes on without them: \(error)")
             return nil
