@@ -64,6 +64,24 @@ import Testing
         #expect(storage.pendingByDeadline(limit: 0) == ([], 4))
     }
 
+    @Test func aCursorFromBeforeARestartGetsTheOldestEventsKeptAndSaysSo() {
+        // Cursors count from 1 at each start: a client still holding 5000 from the process before
+        // would otherwise get nothing until this one had emitted 5000 events.
+        let board = StatusBoard()
+        board.record(
+            (1...3).map { n in
+                AlertEvent(
+                    id: "e\(n)", kind: .firing, rule: "r", severity: .info, source: "ozon", marketplace: .ozon, request: nil,
+                    occurredAt: clock.now(), message: "m", sinks: [])
+            })
+        let stale = board.events(since: .cursor(5000), limit: 2)
+        #expect(stale.reset && stale.events.map(\.cursor) == [1, 2] && stale.more && stale.cursor == 2)
+        let next = board.events(since: .cursor(stale.cursor), limit: 2)
+        #expect(!next.reset && next.events.map(\.cursor) == [3] && !next.more)
+        #expect(!board.events(since: .cursor(3), limit: 2).reset)
+        #expect(board.events(since: .cursor(3), limit: 2).events.isEmpty)
+    }
+
     @Test func theBoardKeepsTheLastEventsWithCursorsThatKeepCountingAcrossTheOnesItDrops() {
         let board = StatusBoard()
         let events = (1...250).map { n in
@@ -73,7 +91,8 @@ import Testing
         }
         board.record(Array(events[0..<100]))
         board.record(Array(events[100...]))
-        let (kept, truncated, _, cursor) = board.events(since: nil, limit: 1000)
+        let page = board.events(since: nil, limit: 1000)
+        let (kept, truncated, cursor) = (page.events, page.truncated, page.cursor)
         #expect(kept.count == StatusBoard.maxEvents && kept.first?.cursor == 51 && kept.last?.cursor == 250 && cursor == 250)
         #expect(!truncated)
         #expect(kept.allSatisfy { $0.message.utf8.count <= RecentEvent.messageLimit })

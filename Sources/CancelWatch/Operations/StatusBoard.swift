@@ -141,13 +141,32 @@ public final class StatusBoard: Sendable {
         }
     }
 
+    /// What ``events(since:limit:)`` answers.
+    public struct EventsPage: Sendable {
+        /// Newest last.
+        public var events: [RecentEvent]
+        /// Events after `since` are gone from the board (or, without `since`, some kept were left out).
+        public var truncated: Bool
+        /// More after these are kept.
+        public var more: Bool
+        /// The last event's cursor returned, or the latest when none is.
+        public var cursor: Int
+        /// `since` was a cursor this process never gave (one from before a restart): the events
+        /// returned are the oldest kept, as if none had been seen.
+        public var reset: Bool
+    }
+
     /// Without `since`, the newest `limit` events kept; with it, the oldest `limit` after it (so a
     /// client passing each answer's `cursor` back gets every event, in turns), newest last.
-    /// `truncated`: events after `since` are gone from the board (or, without `since`, some kept
-    /// were left out); `more`: more after these are kept; `cursor`: the last event's cursor
-    /// returned, or the latest when none is.
-    public func events(since: EventsSince?, limit: Int) -> (events: [RecentEvent], truncated: Bool, more: Bool, cursor: Int) {
+    public func events(since: EventsSince?, limit: Int) -> EventsPage {
         state.withLock { state in
+            var since = since
+            var reset = false
+            // Cursors count from 1 at each start: one beyond the last is from an earlier process.
+            if case .cursor(let cursor) = since, cursor > state.lastCursor {
+                since = .cursor(0)
+                reset = true
+            }
             let after: [RecentEvent]
             switch since {
             case nil: after = state.events
@@ -156,13 +175,15 @@ public final class StatusBoard: Sendable {
             }
             let limit = max(0, limit)
             guard since != nil else {
-                return (Array(after.suffix(limit)), after.count > limit, false, state.lastCursor)
+                return EventsPage(
+                    events: Array(after.suffix(limit)), truncated: after.count > limit, more: false, cursor: state.lastCursor, reset: false)
             }
             let kept = Array(after.prefix(limit))
             // A cursor older than the oldest event kept: some after it are gone.
             var lost = false
             if case .cursor(let cursor) = since, let first = state.events.first { lost = cursor < first.cursor - 1 }
-            return (kept, lost, kept.count < after.count, kept.last?.cursor ?? state.lastCursor)
+            return EventsPage(
+                events: kept, truncated: lost, more: kept.count < after.count, cursor: kept.last?.cursor ?? state.lastCursor, reset: reset)
         }
     }
 }

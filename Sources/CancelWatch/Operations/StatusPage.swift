@@ -228,11 +228,12 @@ public struct StatusPage: Sendable {
     }
 
     func eventsJSON(since: StatusBoard.EventsSince?) -> JSONValue {
-        let (events, truncated, more, cursor) = metrics.board.events(since: since, limit: Self.maxEvents)
+        let page = metrics.board.events(since: since, limit: Self.maxEvents)
         return [
-            "cursor": .integer(Int64(cursor)), "truncated": .bool(truncated), "more": .bool(more),
+            "cursor": .integer(Int64(page.cursor)), "truncated": .bool(page.truncated), "more": .bool(page.more),
+            "reset": .bool(page.reset),
             "events": .array(
-                events.map { event in
+                page.events.map { event in
                     [
                         "cursor": .integer(Int64(event.cursor)), "id": .string(event.id), "event": .string(event.kind.rawValue),
                         "rule": .string(event.rule), "severity": .string(event.severity.rawValue), "source": .string(event.source),
