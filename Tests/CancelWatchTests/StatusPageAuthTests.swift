@@ -141,6 +141,17 @@ import Testing
         #expect(try await get(server, "/", headers: [HTTPHeader("Cookie", cookie)]).status == 401)
     }
 
+    @Test func signingOutNeedsTheSessionsCSRFTokenAndClearsTheCookie() async throws {
+        let server = try serve()
+        let cookie = try await signIn(server)
+        let csrf = try await csrf(server, cookie: cookie)
+        #expect(try await post(server, "/logout", form: [], headers: [HTTPHeader("Cookie", cookie)]).status == 403)
+        let out = try await post(server, "/logout", form: [("csrf", csrf)], headers: [HTTPHeader("Cookie", cookie)])
+        #expect(out.status == 303 && header(out, "Location") == "/login")
+        #expect(header(out, "Set-Cookie")?.hasPrefix("\(StatusAuth.cookieName)=; ") == true)
+        #expect(header(out, "Set-Cookie")?.contains("Max-Age=0") == true)
+    }
+
     @Test func behindAnHTTPSProxyTheCookieIsSecure() async throws {
         let server = try serve()
         let answer = try await post(

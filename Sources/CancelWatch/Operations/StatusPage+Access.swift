@@ -139,7 +139,11 @@ extension StatusPage {
             for (term, value) in [
                 ("Source", current.source), ("Marketplace", current.marketplace.rawValue), ("Order", current.order),
                 ("Request", current.id), ("Reason", current.reason), ("Initiator", current.initiator),
-                ("Deadline", "\(formatter.string(from: current.deadline)) (\(DurationText.format(current.deadline.timeIntervalSince(now))) left)"),
+                (
+                    "Deadline",
+                    "\(formatter.string(from: current.deadline)) \(formatter.timeZone.identifier) "
+                        + "(\(DurationText.format(current.deadline.timeIntervalSince(now))) left)"
+                ),
             ] {
                 body += "<dt>\(term)</dt><dd>\(e(value))</dd>\n"
             }
