@@ -203,11 +203,17 @@ import Testing
     // MARK: - Answering
 
     @Test func aSignedInUserAnswersThroughTheAnswererAndTheJournalNamesThem() async throws {
-        let store = try store(tracking: [pending("1"), pending("2")])
+        let tracked = [pending("1"), pending("2")]
+        let store = try store(tracking: tracked)
         let server = try serve(answering: store)
+        metrics.board.setPending(tracked.map { PendingRequest(request: $0.request) }, total: 2, health: [], at: clock.now())
         let cookie = try await signIn(server, name: "alice")
         let page = text(try await get(server, "/", headers: [HTTPHeader("Cookie", cookie)]))
         #expect(page.contains(#"data-answers="on""#))
+        #expect(page.contains(#"href="/answer?source=ozon-main&amp;id=1&amp;decision=approve">Approve…</a>"#))
+        #expect(page.contains(#"href="/answer?source=ozon-main&amp;id=2&amp;decision=refuse">Refuse…</a>"#))
+        let chosen = text(try await get(server, "/answer?source=ozon-main&id=1&decision=approve", headers: [HTTPHeader("Cookie", cookie)]))
+        #expect(chosen.contains(#"value="approve""#) && !chosen.contains(#"value="refuse""#))
         let form = try await get(server, "/answer?source=ozon-main&id=1", headers: [HTTPHeader("Cookie", cookie)])
         #expect(form.status == 200)
         #expect(text(form).contains("order-1") && text(form).contains(#"value="approve""#) && text(form).contains(#"value="refuse""#))

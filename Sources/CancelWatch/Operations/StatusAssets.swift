@@ -87,10 +87,14 @@ enum StatusAssets {
               if (answers) {
                 var td = document.createElement("td");
                 td.className = "answer";
-                var link = document.createElement("a");
-                link.href = "/answer?" + new URLSearchParams({ source: r.source, id: r.id }).toString();
-                link.textContent = "Answer\u2026";
-                td.appendChild(link);
+                [["approve", "Approve\u2026"], ["refuse", "Refuse\u2026"]].forEach(function (choice) {
+                  var link = document.createElement("a");
+                  link.className = choice[0];
+                  link.href = "/answer?" + new URLSearchParams({ source: r.source, id: r.id, decision: choice[0] }).toString();
+                  link.textContent = choice[1];
+                  td.appendChild(link);
+                  td.appendChild(document.createTextNode(" "));
+                });
                 tr.appendChild(td);
               }
               return tr;

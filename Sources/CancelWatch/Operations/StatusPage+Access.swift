@@ -148,11 +148,18 @@ extension StatusPage {
                 body += "<dt>\(term)</dt><dd>\(e(value))</dd>\n"
             }
             body += "</dl>\n<p>The marketplace reports it pending now. An answer is sent once and cannot be taken back.</p>\n"
-            body += "<form method=\"post\" action=\"/answer\" class=\"approve\">\(hidden)<input type=\"hidden\" name=\"decision\" value=\"approve\">"
-            body += "<button type=\"submit\">Approve: cancel the order and refund the buyer</button></form>\n"
-            body += "<form method=\"post\" action=\"/answer\" class=\"refuse\">\(hidden)<input type=\"hidden\" name=\"decision\" value=\"refuse\">"
-            body += "<label>Reason for the buyer <input name=\"comment\" required maxlength=\"\(Answer.commentLimit)\"></label> "
-            body += "<button type=\"submit\">Refuse: the order stands</button></form>\n\(backLink)</main>\n"
+            // The row's link chose one; without a choice, both.
+            let chosen = request.queryValue("decision").flatMap(Decision.init(rawValue:))
+            if chosen != .refuse {
+                body += "<form method=\"post\" action=\"/answer\" class=\"approve\">\(hidden)<input type=\"hidden\" name=\"decision\" value=\"approve\">"
+                body += "<button type=\"submit\">Approve: cancel the order and refund the buyer</button></form>\n"
+            }
+            if chosen != .approve {
+                body += "<form method=\"post\" action=\"/answer\" class=\"refuse\">\(hidden)<input type=\"hidden\" name=\"decision\" value=\"refuse\">"
+                body += "<label>Reason for the buyer <input name=\"comment\" required maxlength=\"\(Answer.commentLimit)\"></label> "
+                body += "<button type=\"submit\">Refuse: the order stands</button></form>\n"
+            }
+            body += "\(backLink)</main>\n"
             return page(status: 200, title: "cancelwatch: answer \(current.order)", body: body)
         }
     }

@@ -365,7 +365,14 @@ public struct StatusPage: Sendable {
             out += "<td class=\"left\">\(e(DurationText.format(left)))</td><td>\(e(formatter.string(from: request.deadline)))</td>"
             out += "<td>\(e(request.source))</td><td>\(e(request.marketplace.rawValue))</td><td>\(e(request.order))</td>"
             out += "<td>\(e(request.reason))</td><td>\(e(request.initiator))</td><td>\(rules)</td>"
-            if answers { out += "<td class=\"answer\"><a href=\"\(e(Self.answerLink(source: request.source, id: request.id)))\">Answer…</a></td>" }
+            if answers {
+                out += "<td class=\"answer\">"
+                for decision in Decision.allCases {
+                    let link = Self.answerLink(source: request.source, id: request.id, decision: decision)
+                    out += "<a class=\"\(decision.rawValue)\" href=\"\(e(link))\">\(decision == .approve ? "Approve…" : "Refuse…")</a> "
+                }
+                out += "</td>"
+            }
             out += "</tr>\n"
         }
         out += "</tbody>\n</table>\n"
@@ -393,12 +400,12 @@ extension StatusPage {
         """
     }
 
-    /// `/answer?source=…&id=…`, each value percent-encoded.
-    static func answerLink(source: String, id: String) -> String {
-        var allowed = CharacterSet.alphanumerics
+    /// `/answer?source=…&id=…&decision=…`, each value percent-encoded: the page that asks to confirm.
+    static func answerLink(source: String, id: String, decision: Decision) -> String {
+        var allowed = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
         allowed.insert(charactersIn: "-._~")
         func encoded(_ text: String) -> String { text.addingPercentEncoding(withAllowedCharacters: allowed) ?? "" }
-        return "/answer?source=\(encoded(source))&id=\(encoded(id))"
+        return "/answer?source=\(encoded(source))&id=\(encoded(id))&decision=\(decision.rawValue)"
     }
 }
 
