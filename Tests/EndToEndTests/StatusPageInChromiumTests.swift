@@ -133,4 +133,59 @@ import TestServers
         #expect(!dom.contains(token))
         #expect(try await run.stop() == 0)
     }
+    @Test(.enabled(if: available)) func aUserSignsInAndApprovesARequestInChromiumAndTheMarketplaceTakesItOnce() async throws {
+        var options = WatchOptions()
+        options.listen = true
+        options.listenAddress = "0.0.0.0:0"
+        options.extraConfig = #"auth: {token: "${CW_STATUS_TOKEN}"}"#
+        let setup = try WatchSetup(ozon: 1, red: 0, options: options)
+        defer { setup.shutdown() }
+        let token = "chromium-status-token-0123456789"
+        let environment = ["CW_STATUS_TOKEN": token]
+        let run = try setup.startRun(environment: environment)
+        let url = try await run.metricsURL()
+        let request = try #require(try setup.pendingRequests().first)
+        let id = WatchSetup.requestID(of: request)
+        try await eventually("the request tracked\n\(run.stderr)") {
+            try await setup.status(environment: environment).contains { $0["id"] as? String == id }
+        }
+
+        // As a user: the page asks to sign in; the token and a name; the row's Approve…; its confirmation.
+        func quoted(_ text: String) throws -> String { String(decoding: try JSONSerialization.data(withJSONObject: [text]), as: UTF8.self).dropFirst().dropLast().description }
+        let token_ = try quoted(token)
+        let link = try quoted("a.approve[href*=\"id=\(id)&\"]")
+        let pages = try await offPool { () -> [String] in
+            let browser = try DevToolsPipe(chromium: Self.chromium, directory: setup.directory)
+            defer { browser.stop() }
+            try browser.openPage()
+            try browser.navigate(url + "/")
+            let signIn = try browser.html()
+            try browser.loading {
+                _ = try browser.evaluate(
+                    "document.querySelector('input[name=token]').value = \(token_); document.querySelector('input[name=name]').value = 'ann'; "
+                        + "document.querySelector('#login button').click(); true")
+            }
+            let page = try browser.html()
+            guard try browser.evaluate("document.querySelector(\(link)) !== null") as? Bool == true else {
+                throw CommandFailure("no Approve… link for request \(id) on the page:\n\(page)")
+            }
+            try browser.loading { _ = try browser.evaluate("document.querySelector(\(link)).click(); true") }
+            let confirmation = try browser.html()
+            try browser.loading { _ = try browser.evaluate("document.querySelector('form.approve button').click(); true") }
+            return [signIn, page, confirmation, try browser.html()]
+        }
+        #expect(pages[0].contains(#"id="login""#) && !pages[0].contains(request.order), "\(pages[0])")
+        #expect(pages[1].contains("Signed in as ann") && pages[1].contains(request.order), "\(pages[1])")
+        #expect(pages[2].contains("Approve: cancel the order") && pages[2].contains(request.order), "\(pages[2])")
+        #expect(pages[3].contains("(order \(request.order)): approved; the marketplace accepted the answer"), "\(pages[3])")
+        let state = try #require(try setup.simulator.requests().first { $0.simID == request.simID }?.state)
+        #expect(state == "approved")
+        // The watcher's next listing resolves it, naming the user.
+        try await eventually("the resolved event\n\(run.stderr)", timeout: 60) {
+            setup.receiver.acknowledgedReceipts.contains { $0.event == "resolved" && $0.requestID == id }
+        }
+        let resolved = try #require(setup.receiver.acknowledgedReceipts.first { $0.event == "resolved" && $0.requestID == id })
+        #expect(resolved.body.contains(#""actor":"web:ann""#), "\(resolved.body)")
+        #expect(try await run.stop() == 0)
+    }
 }

@@ -17,10 +17,11 @@ public final class ChildProcess: @unchecked Sendable {
     private var status: Int32?
 
     /// `standardInput`/`standardOutput`/`standardError`: descriptors the child gets as 0, 1
-    /// and 2 (nil: /dev/null). The caller keeps its own and closes them when it likes.
+    /// and 2 (nil: /dev/null); `inherited`: descriptors it gets as 3, 4, … in order (each must
+    /// be above the last of those numbers). The caller keeps its own and closes them when it likes.
     public init(
         executable: String, arguments: [String], environment: [String: String], directory: String? = nil,
-        standardInput: Int32? = nil, standardOutput: Int32? = nil, standardError: Int32? = nil
+        standardInput: Int32? = nil, standardOutput: Int32? = nil, standardError: Int32? = nil, inherited: [Int32] = []
     ) throws {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -31,7 +32,10 @@ public final class ChildProcess: @unchecked Sendable {
         for (target, source) in [(Int32(0), standardInput), (1, standardOutput), (2, standardError)] {
             posix_spawn_file_actions_adddup2(&actions, source ?? null, target)
         }
-        if let closeFrom = Self.addCloseFrom { _ = closeFrom(&actions, 3) }
+        let firstFree = Int32(3 + inherited.count)
+        guard inherited.allSatisfy({ $0 >= firstFree }) else { throw POSIXError(.EINVAL) }
+        for (offset, source) in inherited.enumerated() { posix_spawn_file_actions_adddup2(&actions, source, Int32(3 + offset)) }
+        if let closeFrom = Self.addCloseFrom { _ = closeFrom(&actions, firstFree) }
         if let directory {
             guard let addChdir = Self.addChdir else { throw POSIXError(.ENOSYS) }
             _ = directory.withCString { addChdir(&actions, $0) }

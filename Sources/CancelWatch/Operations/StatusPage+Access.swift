@@ -286,13 +286,18 @@ extension StatusPage {
 
     // MARK: - Requests from other sites
 
-    /// A POST another site's page sent: its `Sec-Fetch-Site` is not this origin, or its
-    /// `Origin` names another host than `Host`.
+    /// A POST another site's page sent: its `Sec-Fetch-Site` is not this origin, or (from a
+    /// browser that sends no `Sec-Fetch-Site`) its `Origin` names another host than `Host`.
+    /// `Origin: null` says nothing: a browser sends it for its own form under the page's
+    /// `Referrer-Policy: no-referrer`, with `Sec-Fetch-Site: same-origin`.
     static func crossSiteRefusal(_ request: ServerRequest) -> ServerResponse? {
-        if let site = request.header("Sec-Fetch-Site")?.lowercased(), site != "same-origin", site != "none" {
-            return .text(status: 403, "forbidden: a form of another site (Sec-Fetch-Site: \(site == "same-site" ? site : "cross-site"))\n")
+        if let site = request.header("Sec-Fetch-Site")?.lowercased() {
+            guard site == "same-origin" || site == "none" else {
+                return .text(status: 403, "forbidden: a form of another site (Sec-Fetch-Site: \(site == "same-site" ? site : "cross-site"))\n")
+            }
+            return nil
         }
-        if let origin = request.header("Origin") {
+        if let origin = request.header("Origin"), origin != "null" {
             let host = request.header("Host") ?? ""
             let own = ["http://" + host, "https://" + host].map { $0.lowercased() }
             guard !host.isEmpty, own.contains(origin.lowercased()) else {
