@@ -97,15 +97,20 @@ import TestServers
         #expect(png.starts(with: [0x89, 0x50, 0x4E, 0x47]) && png.count > 10_000, "\(png.count) bytes")
         #expect(try await run.stop() == 0)
     }
-    @Test(.enabled(if: available)) func onAnAddressOtherMachinesCanReachChromiumGets401AndTheSignInFormWithoutTheToken() async throws {
+
+    /// One Ozon request, served on every interface with the token from `CW_STATUS_TOKEN`.
+    static func setupWithAToken() throws -> (WatchSetup, environment: [String: String]) {
         var options = WatchOptions()
         options.listen = true
         options.listenAddress = "0.0.0.0:0"
         options.extraConfig = #"auth: {token: "${CW_STATUS_TOKEN}"}"#
-        let setup = try WatchSetup(ozon: 1, red: 0, options: options)
+        return (try WatchSetup(ozon: 1, red: 0, options: options), ["CW_STATUS_TOKEN": "chromium-status-token-0123456789"])
+    }
+
+    @Test(.enabled(if: available)) func onAnAddressOtherMachinesCanReachChromiumGets401AndTheSignInFormWithoutTheToken() async throws {
+        let (setup, environment) = try Self.setupWithAToken()
         defer { setup.shutdown() }
-        let token = "chromium-status-token-0123456789"
-        let environment = ["CW_STATUS_TOKEN": token]
+        let token = environment["CW_STATUS_TOKEN"]!
         let run = try setup.startRun(environment: environment)
         let url = try await run.metricsURL()
         var status: [[String: Any]] = []
@@ -133,15 +138,11 @@ import TestServers
         #expect(!dom.contains(token))
         #expect(try await run.stop() == 0)
     }
+
     @Test(.enabled(if: available)) func aUserSignsInAndApprovesARequestInChromiumAndTheMarketplaceTakesItOnce() async throws {
-        var options = WatchOptions()
-        options.listen = true
-        options.listenAddress = "0.0.0.0:0"
-        options.extraConfig = #"auth: {token: "${CW_STATUS_TOKEN}"}"#
-        let setup = try WatchSetup(ozon: 1, red: 0, options: options)
+        let (setup, environment) = try Self.setupWithAToken()
         defer { setup.shutdown() }
-        let token = "chromium-status-token-0123456789"
-        let environment = ["CW_STATUS_TOKEN": token]
+        let token = environment["CW_STATUS_TOKEN"]!
         let run = try setup.startRun(environment: environment)
         let url = try await run.metricsURL()
         let request = try #require(try setup.pendingRequests().first)
