@@ -45,6 +45,13 @@ import Testing
         #expect(missing.first?.caretColumn == 47)
     }
 
+    @Test func anUnsetStatusPageTokenIsAWarningAndItsPlaceholderIsLongEnoughToBeTaken() throws {
+        let path = try write(config + "\nlisten: 0.0.0.0:9464\nauth: {token: \"${STATUS_TOKEN}\"}\n")
+        let (loaded, missing) = try CancelWatchConfig.loadAllowingMissingVariables(path: path, environment: ["OZON_KEY": "k"])
+        #expect(loaded.auth != nil)
+        #expect(missing.last?.headline == "\(path):9:16: warning: environment variable 'STATUS_TOKEN' is not set (used by 'token'); checked with a placeholder, but `run` and `once` need it")
+    }
+
     @Test func theOrdinaryLoadStillFailsOnAMissingVariable() throws {
         let path = try write(config)
         #expect(throws: ConfigError.self) { try CancelWatchConfig.load(path: path, environment: ["OZON_KEY": "k"]) }

@@ -40,6 +40,8 @@ enum ConfigPlaceholders {
         case "listen": return "127.0.0.1:9464"
         case "poll_interval", "timeout", "initial_delay", "max_delay", "silent_after": return "60s"
         case "down_after", "max_attempts": return "1"
+        // The status page's token: one the reader takes (long enough, no spaces).
+        case "token": return "placeholder-" + String(repeating: "0", count: StatusAuth.minimumLength)
         default: return "placeholder"
         }
     }
