@@ -82,13 +82,9 @@ import TestServers
     }
 
     @Test func everyInterfaceIsAcceptedWithAWarningFromCheckAndInRunsLog() async throws {
-        var options = WatchOptions()
-        options.listen = true
-        options.listenAddress = "0.0.0.0:0"
         // The status page on every interface needs its token.
-        options.extraConfig = #"auth: {token: "${CW_STATUS_TOKEN}"}"#
-        let setup = try WatchSetup(ozon: 1, red: 0, options: options)
-        let environment = ["CW_STATUS_TOKEN": "e2e-status-token-0123456789"]
+        let setup = try WatchSetup(ozon: 1, red: 0, options: .onEveryInterfaceWithAToken)
+        let environment = WatchOptions.statusTokenEnvironment
         defer { setup.shutdown() }
         let check = try await setup.command(["check", "--config", setup.configPath], environment: environment)
         #expect(check.status == 0, "\(check.stderr)")

@@ -72,6 +72,22 @@ struct WatchOptions {
     var extraSinks = ""
     /// Extra top-level keys (YAML lines), such as `actions:`.
     var extraConfig = ""
+
+    /// The token `onEveryInterfaceWithAToken` reads from `CW_STATUS_TOKEN`.
+    static let statusToken = "e2e-status-token-0123456789"
+
+    /// `listen:` on every interface, where the status page needs `auth:`: its token comes from
+    /// `CW_STATUS_TOKEN` (``statusToken`` in `statusTokenEnvironment`).
+    static var onEveryInterfaceWithAToken: WatchOptions {
+        var options = WatchOptions()
+        options.listen = true
+        options.listenAddress = "0.0.0.0:0"
+        options.extraConfig = #"auth: {token: "${CW_STATUS_TOKEN}"}"#
+        return options
+    }
+
+    /// What every command on `onEveryInterfaceWithAToken` options needs: it reads the whole config.
+    static let statusTokenEnvironment = ["CW_STATUS_TOKEN": statusToken]
 }
 
 /// One scenario's world: a directory, an in-process simulator, a webhook receiver, the
