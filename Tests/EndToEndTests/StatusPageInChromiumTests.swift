@@ -100,11 +100,7 @@ import TestServers
 
     /// One Ozon request, served on every interface with the token from `CW_STATUS_TOKEN`.
     static func setupWithAToken() throws -> (WatchSetup, environment: [String: String]) {
-        var options = WatchOptions()
-        options.listen = true
-        options.listenAddress = "0.0.0.0:0"
-        options.extraConfig = #"auth: {token: "${CW_STATUS_TOKEN}"}"#
-        return (try WatchSetup(ozon: 1, red: 0, options: options), ["CW_STATUS_TOKEN": "chromium-status-token-0123456789"])
+        (try WatchSetup(ozon: 1, red: 0, options: .onEveryInterfaceWithAToken), WatchOptions.statusTokenEnvironment)
     }
 
     @Test(.enabled(if: available)) func onAnAddressOtherMachinesCanReachChromiumGets401AndTheSignInFormWithoutTheToken() async throws {
