@@ -1,9 +1,48 @@
 import CancelWatchTesting
 import Foundation
 import Logging
+import Synchronization
+import TestServers
 import Testing
 
 @testable import CancelWatch
+
+/// A marketplace whose lookups wait until the test lets them go, saying when each begins.
+final class HangingAnswering: AnsweringClient, @unchecked Sendable {
+    let source = "ozon-main"
+    let marketplace = Marketplace.ozon
+    let started: AsyncStream<Void>
+    private let start: AsyncStream<Void>.Continuation
+    private let gate = Mutex<(open: Bool, waiting: [CheckedContinuation<Void, Never>])>((false, []))
+
+    init() { (started, start) = AsyncStream.makeStream() }
+
+    /// Lets every lookup waiting, and every later one, go on.
+    func release() {
+        let waiting = gate.withLock { state in
+            state.open = true
+            defer { state.waiting = [] }
+            return state.waiting
+        }
+        for continuation in waiting { continuation.resume() }
+    }
+
+    func fetchPending() async throws(PollError) -> PendingSnapshot { PendingSnapshot(requests: []) }
+
+    func lookupOutcomes(of requests: [CancellationRequest]) async throws(PollError) -> [RequestKey: OutcomeLookup] {
+        start.yield()
+        await withCheckedContinuation { continuation in
+            let open = gate.withLock { state in
+                if !state.open { state.waiting.append(continuation) }
+                return state.open
+            }
+            if open { continuation.resume() }
+        }
+        return Dictionary(uniqueKeysWithValues: requests.map { ($0.key, OutcomeLookup.stillPending($0)) })
+    }
+
+    func answer(_ request: CancellationRequest, with answer: Answer) async -> AnswerOutcome { .accepted }
+}
 
 /// The status page with a token (`auth:`) on the real `listen:` server: 401 without it, a
 /// bearer token for the API, a sign-in that sets a signed HttpOnly SameSite cookie, CSRF on
@@ -17,8 +56,10 @@ import Testing
     let market = ScriptedAnswering()
     let token = "s3cret-token-0123456789abcdef"
 
-    func serve(host: String = "0.0.0.0", answering store: (any StateStore)? = nil, token: String? = nil) throws -> MetricsServer {
-        let answerer = store.map { Answerer(store: $0, clients: [market], clock: clock, logger: quiet) }
+    func serve(
+        host: String = "0.0.0.0", answering store: (any StateStore)? = nil, client: (any AnsweringClient)? = nil, token: String? = nil
+    ) throws -> MetricsServer {
+        let answerer = store.map { Answerer(store: $0, clients: [client ?? market], clock: clock, logger: quiet) }
         metrics.board.configure(
             StatusBoard.Configured(
                 sources: ["ozon-main"], sinks: [], timeZone: TimeZone(identifier: "Europe/Moscow")!,
@@ -187,6 +228,34 @@ import Testing
         _ = try await signIn(server)
     }
 
+    @Test func wrongBearerTokensCountAsWrongSignInsAndOnlyTheirAddressIsStopped() async throws {
+        let server = try serve()
+        for _ in 0..<LoginThrottle.limit {
+            #expect(try await get(server, "/api/v1/requests", headers: [HTTPHeader("Authorization", "Bearer guess")]).status == 401)
+        }
+        let right = try await get(server, "/api/v1/requests", headers: [HTTPHeader("Authorization", "Bearer \(token)")])
+        #expect(right.status == 429 && header(right, "Retry-After") == "60")
+        #expect(try await post(server, "/login", form: [("token", token), ("name", "alice")]).status == 429)
+        // Another address is not stopped by this one's guesses.
+        let throttle = LoginThrottle()
+        for _ in 0..<LoginThrottle.limit { throttle.recordFailure(client: LoginThrottle.client("203.0.113.9:5000"), now: clock.now()) }
+        #expect(throttle.blockedUntil(client: "203.0.113.9", now: clock.now()) != nil)
+        #expect(throttle.blockedUntil(client: LoginThrottle.client("198.51.100.7:5001"), now: clock.now()) == nil)
+        #expect(LoginThrottle.client("[::1]:443") == "[::1]")
+    }
+
+    @Test func theThrottleRemembersABoundedNumberOfAddressesForgettingTheQuietestFirst() {
+        let throttle = LoginThrottle()
+        let start = clock.now()
+        for _ in 0..<LoginThrottle.limit { throttle.recordFailure(client: "10.9.9.9", now: start) }
+        #expect(throttle.blockedUntil(client: "10.9.9.9", now: start) != nil)
+        // As many other addresses as it remembers, each after it: 10.9.9.9 is forgotten.
+        for n in 0..<LoginThrottle.maxClients {
+            throttle.recordFailure(client: "10.0.\(n / 256).\(n % 256)", now: start.addingTimeInterval(1))
+        }
+        #expect(throttle.blockedUntil(client: "10.9.9.9", now: start.addingTimeInterval(1)) == nil)
+    }
+
     @Test func aSignInPostedByAnotherSiteIsRefused() async throws {
         let server = try serve()
         for headers in [
@@ -279,6 +348,65 @@ import Testing
         }
         #expect(market.answers.isEmpty)
         #expect(try store.answers(for: [RequestKey(source: "ozon-main", id: "1")]).isEmpty)
+    }
+
+    @Test func whileTheMarketplaceHangsAtMostTwoAnswerPagesWaitForItAndTheRestAreTurnedAwayAtOnce() async throws {
+        // Each answer page asks the marketplace on the transport the sources poll with: a
+        // marketplace that hangs must not take its threads one page view at a time.
+        let hanging = HangingAnswering()
+        let store = try store(tracking: [pending("1")])
+        let server = try serve(answering: store, client: hanging)
+        let cookie = try await signIn(server)
+        let path = "/answer?source=ozon-main&id=1"
+        // A thread for each view that waits.
+        let waiting = CurlHTTPTransport(threads: AnswerSlots.limit)
+        let views = (0..<AnswerSlots.limit).map { _ in
+            Task { try await waiting.send(HTTPRequest(method: "GET", url: url(server, path), headers: [HTTPHeader("Cookie", cookie)])) }
+        }
+        var started = hanging.started.makeAsyncIterator()
+        for _ in 0..<AnswerSlots.limit { _ = await started.next() }
+        let turnedAway = try await get(server, path, headers: [HTTPHeader("Cookie", cookie)])
+        #expect(turnedAway.status == 503 && header(turnedAway, "Retry-After") == "5")
+        #expect(text(turnedAway).contains("try again in a moment"))
+        let api = try await transport.send(
+            HTTPRequest(
+                method: "POST", url: url(server, "/api/v1/answers"), headers: [HTTPHeader("Authorization", "Bearer \(token)")],
+                body: Data(#"{"source":"ozon-main","id":"1","decision":"approve"}"#.utf8)))
+        #expect(api.status == 503)
+        hanging.release()
+        for view in views { #expect(try await view.value.status == 200) }
+        // Their slots are free again.
+        #expect(try await get(server, path, headers: [HTTPHeader("Cookie", cookie)]).status == 200)
+    }
+
+    @Test func anAnswerPageWaitsForTheMarketplaceOnlySoLongAndItsSlotIsHeldUntilTheWorkEnds() async throws {
+        let slots = AnswerSlots()
+        let (gate, open) = AsyncStream.makeStream(of: Void.self)
+        let late = try await offPool { slots.run(within: 0.2) { for await _ in gate {} } }
+        guard case .late = late else { Issue.record("\(late)"); return }
+        #expect(slots.running == 1)
+        open.finish()
+        let next = try await offPool { slots.run(within: 30) { 7 } }
+        guard case .done(7) = next else { Issue.record("\(next)"); return }
+    }
+
+    @Test func anAnswerPageOpenedFromAnotherSitesPageAsksTheMarketplaceNothing() async throws {
+        let hanging = HangingAnswering()
+        hanging.release()
+        let store = try store(tracking: [pending("1")])
+        let server = try serve(answering: store, client: hanging)
+        let cookie = try await signIn(server)
+        for site in ["same-site", "cross-site"] {
+            let answer = try await get(
+                server, "/answer?source=ozon-main&id=1", headers: [HTTPHeader("Cookie", cookie), HTTPHeader("Sec-Fetch-Site", site)])
+            #expect(answer.status == 403, "\(site)")
+        }
+        let own = try await get(
+            server, "/answer?source=ozon-main&id=1", headers: [HTTPHeader("Cookie", cookie), HTTPHeader("Sec-Fetch-Site", "same-origin")])
+        #expect(own.status == 200)
+        var started = hanging.started.makeAsyncIterator()
+        _ = await started.next()
+        hanging.release()
     }
 
     @Test func theAPIAnswersWithTheBearerTokenInJSON() async throws {

@@ -129,29 +129,49 @@ public struct StatusAuth: Sendable, Hashable {
     }
 }
 
-/// Failed sign-ins per process: at most ``limit`` within ``window``; more are answered 429
-/// until the oldest leaves the window. The token is long and random, so this only keeps a
-/// guesser from using the server as an oracle at network speed.
+/// Wrong tokens per client address (a sign-in, or a bearer token on the API): at most
+/// ``limit`` within ``window``; more from that address are answered 429 until the oldest
+/// leaves the window. The token is long and random, so this only keeps a guesser from using
+/// the server as an oracle at network speed; a client elsewhere is not locked out by it
+/// (behind a proxy every client shares the proxy's address).
 public final class LoginThrottle: Sendable {
     public static let limit = 10
     public static let window: TimeInterval = 60
-    private let failures = Mutex<[Date]>([])
+    /// Addresses remembered at once; the one quiet longest is forgotten first.
+    public static let maxClients = 1024
+    private let failures = Mutex<[String: [Date]]>([:])
 
     public init() {}
 
-    /// When sign-ins are taken again, or nil when they are taken now.
-    public func blockedUntil(now: Date) -> Date? {
+    /// The address of `remote` (`203.0.113.9:51234`, `[::1]:51234`) without its port.
+    public static func client(_ remote: String) -> String {
+        guard let colon = remote.lastIndex(of: ":") else { return remote }
+        return String(remote[..<colon])
+    }
+
+    /// When `client` may try again, or nil when it may now.
+    public func blockedUntil(client: String, now: Date) -> Date? {
         failures.withLock { failures in
-            failures.removeAll { now.timeIntervalSince($0) >= Self.window || $0 > now.addingTimeInterval(Self.window) }
-            guard failures.count >= Self.limit, let oldest = failures.min() else { return nil }
+            guard var times = failures[client] else { return nil }
+            times.removeAll { now.timeIntervalSince($0) >= Self.window || $0 > now.addingTimeInterval(Self.window) }
+            failures[client] = times.isEmpty ? nil : times
+            guard times.count >= Self.limit, let oldest = times.min() else { return nil }
             return oldest.addingTimeInterval(Self.window)
         }
     }
 
-    public func recordFailure(now: Date) {
+    public func recordFailure(client: String, now: Date) {
         failures.withLock { failures in
-            failures.append(now)
-            if failures.count > Self.limit { failures.removeFirst(failures.count - Self.limit) }
+            if failures[client] == nil, failures.count >= Self.maxClients,
+                let quietest = failures.min(by: { ($0.value.max() ?? .distantPast) < ($1.value.max() ?? .distantPast) })?.key
+            {
+                failures[client] = nil
+                failures[quietest] = nil
+            }
+            var times = failures[client] ?? []
+            times.append(now)
+            if times.count > Self.limit { times.removeFirst(times.count - Self.limit) }
+            failures[client] = times
         }
     }
 }

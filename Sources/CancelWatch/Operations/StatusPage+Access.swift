@@ -1,5 +1,6 @@
 import Foundation
 import HTTPServing
+import Synchronization
 
 /// The status page with a token (`auth:`): sign-in, sessions, CSRF, and answering requests
 /// through the running pipeline's ``Answerer`` (the path the command line and Telegram take).
@@ -28,7 +29,8 @@ extension StatusPage {
             guard method == "GET" || method == "HEAD" else { return methodNotAllowed("GET, HEAD") }
             return view(request, session: nil)
         }
-        if method == "POST", let refusal = Self.crossSiteRefusal(request) { return refusal }
+        // Every POST, and GET /answer, which asks the marketplace: none may come from another site's page.
+        if method == "POST" || path == "/answer", let refusal = Self.crossSiteRefusal(request) { return refusal }
         switch (method, path) {
         case ("GET", "/login"), ("HEAD", "/login"):
             return loginPage(status: 200, problem: nil)
@@ -40,7 +42,14 @@ extension StatusPage {
             break
         }
         let session = auth.session(cookieHeader: request.header("Cookie"), now: now)
-        let bearer = auth.accepts(authorization: request.header("Authorization"))
+        let client = LoginThrottle.client(request.remoteAddress)
+        var bearer = false
+        if request.header("Authorization") != nil {
+            // A guessed bearer token counts as a wrong sign-in does.
+            if let until = throttle.blockedUntil(client: client, now: now) { return tooManyWrongTokens(until: until, now: now, page: false) }
+            bearer = auth.accepts(authorization: request.header("Authorization"))
+            if !bearer { throttle.recordFailure(client: client, now: now) }
+        }
         guard session != nil || bearer else {
             if path == "/api" || path.hasPrefix("/api/") {
                 let error: JSONValue = [
@@ -74,15 +83,11 @@ extension StatusPage {
     // MARK: - Signing in
 
     private func login(_ request: ServerRequest, auth: StatusAuth, now: Date) -> ServerResponse {
-        if let until = throttle.blockedUntil(now: now) {
-            let wait = max(1, Int(until.timeIntervalSince(now).rounded(.up)))
-            var page = loginPage(status: 429, problem: "Too many wrong tokens; try again in \(wait) s.")
-            page.headers["Retry-After"] = "\(wait)"
-            return page
-        }
+        let client = LoginThrottle.client(request.remoteAddress)
+        if let until = throttle.blockedUntil(client: client, now: now) { return tooManyWrongTokens(until: until, now: now, page: true) }
         let fields = Self.form(request)
         guard auth.accepts(token: fields["token"] ?? "") else {
-            throttle.recordFailure(now: now)
+            throttle.recordFailure(client: client, now: now)
             return loginPage(status: 401, problem: "That is not the token.")
         }
         let name = (fields["name"] ?? "").trimmingCharacters(in: .whitespaces)
@@ -96,6 +101,17 @@ extension StatusPage {
         var headers: HTTPHeaderFields = ["Location": "/"]
         headers.add("Set-Cookie", cookie)
         return ServerResponse(status: 303, headers: headers)
+    }
+
+    /// 429 with `Retry-After`: the sign-in page, or JSON for the API.
+    private func tooManyWrongTokens(until: Date, now: Date, page: Bool) -> ServerResponse {
+        let wait = max(1, Int(min(until.timeIntervalSince(now), LoginThrottle.window).rounded(.up)))
+        var response =
+            page
+            ? loginPage(status: 429, problem: "Too many wrong tokens from this address; try again in \(wait) s.")
+            : .json(status: 429, (["error": .string("too many wrong tokens from this address; try again in \(wait) s")] as JSONValue).serializedData())
+        response.headers["Retry-After"] = "\(wait)"
+        return response
     }
 
     func loginPage(status: Int, problem: String?) -> ServerResponse {
@@ -121,8 +137,16 @@ extension StatusPage {
         guard let source = Self.field(request.queryValue("source")), let id = Self.field(request.queryValue("id")) else {
             return page(status: 400, title: "cancelwatch: answer", body: "<main><p class=\"problem\">Name the request: /answer?source=…&amp;id=…</p>\(backLink)</main>\n")
         }
-        let prepared = Self.wait { await answerer.prepare(source: source, id: id) }
         let e = { (text: String) in HTMLText.escaped(TextCut.cut(text, limit: Self.textLimit)) }
+        let prepared: Result<CancellationRequest, AnswerStop>
+        switch answering.run(within: AnswerSlots.lookupWait, { await answerer.prepare(source: source, id: id) }) {
+        case .busy: return answeringBusy()
+        case .late:
+            return page(
+                status: 504, title: "cancelwatch: answer",
+                body: "<main><p class=\"problem\">The marketplace did not tell the request's state within \(Int(AnswerSlots.lookupWait)) s; nothing was sent. Try again later.</p>\(backLink)</main>\n")
+        case .done(let result): prepared = result
+        }
         switch prepared {
         case .failure(let stop):
             let result = AnswerResult(source: source, id: id, request: nil, answer: try! Answer(.approve), kind: .notSent(stop))
@@ -172,6 +196,8 @@ extension StatusPage {
             actor: AnswerActor(.web, session.name))
         let e = { (text: String) in HTMLText.escaped(TextCut.cut(text, limit: Self.textLimit)) }
         switch outcome {
+        case .failure(let problem) where problem.status == 503 && problem.busy:
+            return answeringBusy()
         case .failure(let problem):
             return page(status: problem.status, title: "cancelwatch: answer", body: "<main><p class=\"problem\">\(e(problem.message))</p>\(backLink)</main>\n")
         case .success(let result):
@@ -224,6 +250,8 @@ extension StatusPage {
     struct AnswerProblem: Error {
         var status: Int
         var message: String
+        /// The page's answer slots were all taken (``AnswerSlots``).
+        var busy = false
     }
 
     /// Checks the fields and sends the answer through the pipeline's ``Answerer``.
@@ -245,7 +273,28 @@ extension StatusPage {
         } catch {
             return .failure(AnswerProblem(status: 400, message: error.description))
         }
-        return .success(Self.wait { await answerer.answer(source: source, id: id, with: answer, by: actor) })
+        switch answering.run(within: AnswerSlots.answerWait, { await answerer.answer(source: source, id: id, with: answer, by: actor) }) {
+        case .busy:
+            return .failure(AnswerProblem(status: 503, message: Self.busyText, busy: true))
+        case .late:
+            // It goes on: the journal records its outcome, and the next listing shows it.
+            return .failure(
+                AnswerProblem(
+                    status: 202,
+                    message: "the answer is being sent and the marketplace has not replied within \(Int(AnswerSlots.answerWait)) s; "
+                        + "it is never sent twice: the page shows the request decided once the next listing tells"))
+        case .done(let result):
+            return .success(result)
+        }
+    }
+
+    static let busyText = "other answers from the page are still waiting for the marketplace; try again in a moment"
+
+    private func answeringBusy() -> ServerResponse {
+        var response = page(
+            status: 503, title: "cancelwatch: answer", body: "<main><p class=\"problem\">\(HTMLText.escaped(Self.busyText)).</p>\(backLink)</main>\n")
+        response.headers["Retry-After"] = "5"
+        return response
     }
 
     /// 200 taken; 409 not sent (nothing reached the marketplace); 502 refused by it; 202 sent, outcome unknown.
@@ -325,23 +374,50 @@ extension StatusPage {
         return value
     }
 
-    /// Runs `work` and waits for it on the calling thread: the server runs each request's
-    /// handler on a thread of its own, never on Swift's cooperative pool.
-    static func wait<T: Sendable>(_ work: @escaping @Sendable () async -> T) -> T {
-        let done = DispatchSemaphore(value: 0)
-        let box = ResultBox<T>()
-        Task {
-            box.set(await work())
-            done.signal()
-        }
-        done.wait()
-        return box.value!
+}
+
+/// The page's answer work in flight (each asks the marketplace, on the transport the sources
+/// poll with): at most ``limit`` at once, and a request waits for its own at most a while. A
+/// slot is held until the work ends, not until the page gives up waiting, so a marketplace
+/// that hangs holds at most ``limit`` of the transport's threads, never the sources' polls.
+final class AnswerSlots: Sendable {
+    static let limit = 2
+    /// How long a page waits for the marketplace to tell a request's state.
+    static let lookupWait: TimeInterval = 30
+    /// How long a page waits for an answer's outcome (it goes on after).
+    static let answerWait: TimeInterval = 60
+
+    enum Outcome<T: Sendable>: Sendable {
+        case done(T)
+        /// Every slot was taken: nothing was started.
+        case busy
+        /// Still running after the wait; it finishes on its own.
+        case late
     }
 
-    private final class ResultBox<T: Sendable>: @unchecked Sendable {
-        private let lock = NSLock()
-        private var stored: T?
-        func set(_ value: T) { lock.withLock { stored = value } }
-        var value: T? { lock.withLock { stored } }
+    private let inFlight = Mutex(0)
+
+    /// Runs `work` in a slot and waits for it on the calling thread, at most `seconds`. The
+    /// server runs each request's handler on a thread of its own, never on Swift's cooperative pool.
+    func run<T: Sendable>(within seconds: TimeInterval, _ work: @escaping @Sendable () async -> T) -> Outcome<T> {
+        let taken = inFlight.withLock { count in
+            guard count < Self.limit else { return false }
+            count += 1
+            return true
+        }
+        guard taken else { return .busy }
+        let done = DispatchSemaphore(value: 0)
+        let result = Mutex<T?>(nil)
+        Task {
+            let value = await work()
+            result.withLock { $0 = value }
+            inFlight.withLock { $0 -= 1 }
+            done.signal()
+        }
+        guard done.wait(timeout: .now() + seconds) == .success, let value = result.withLock({ $0 }) else { return .late }
+        return .done(value)
     }
+
+    /// Work in flight now.
+    var running: Int { inFlight.withLock { $0 } }
 }

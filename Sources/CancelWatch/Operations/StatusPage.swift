@@ -40,6 +40,7 @@ public struct StatusPage: Sendable {
     /// Whether the server listens on a loopback address.
     let loopback: Bool
     let throttle = LoginThrottle()
+    let answering = AnswerSlots()
 
     /// A page for a server on a loopback address or not; its access follows the `auth:` of
     /// the running pipeline's config (``StatusBoard/Configured/auth``), so a reload that
