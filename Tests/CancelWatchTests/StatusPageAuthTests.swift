@@ -200,6 +200,19 @@ final class HangingAnswering: AnsweringClient, @unchecked Sendable {
         #expect(header(answer, "Set-Cookie")?.contains("; Secure") == true)
     }
 
+    @Test func aSignedOutSessionsCookieIsRefusedEvenWhenReplayedAndNobodySignsInAsApi() async throws {
+        let server = try serve()
+        let cookie = try await signIn(server)
+        let csrf = try await csrf(server, cookie: cookie)
+        let other = try await signIn(server, name: "bob")
+        _ = try await post(server, "/logout", form: [("csrf", csrf)], headers: [HTTPHeader("Cookie", cookie)])
+        #expect(try await get(server, "/", headers: [HTTPHeader("Cookie", cookie)]).status == 401)
+        #expect(try await get(server, "/", headers: [HTTPHeader("Cookie", other)]).status == 200)
+        for name in ["api", "API"] {
+            #expect(try await post(server, "/login", form: [("token", token), ("name", name)]).status == 400, "\(name)")
+        }
+    }
+
     @Test func aChangedTokenEndsEverySessionAtOnce() async throws {
         let server = try serve()
         let cookie = try await signIn(server)
@@ -446,5 +459,16 @@ final class HangingAnswering: AnsweringClient, @unchecked Sendable {
         #expect(StatusAuth.problem(with: "short") != nil)
         #expect(StatusAuth.problem(with: "sixteen chars ok") != nil)
         #expect(StatusAuth.problem(with: "0123456789abcdef") == nil)
+    }
+}
+
+@Suite struct HMACTests {
+    @Test func hmacSHA256MatchesTheKnownValueAndAnEmptyKeyIsStillAKey() {
+        let known = Digest.hmacSHA256(key: Data("key".utf8), message: Data("The quick brown fox jumps over the lazy dog".utf8))
+        #expect(Digest.hex(known) == "f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8")
+        // HMAC-SHA256 with an empty key (a known value, not libcrypto's failure turned random).
+        #expect(
+            Digest.hex(Digest.hmacSHA256(key: Data(), message: Data()))
+                == "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad")
     }
 }

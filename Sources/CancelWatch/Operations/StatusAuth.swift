@@ -55,9 +55,10 @@ public struct StatusAuth: Sendable, Hashable {
         return accepts(token: parts[1].trimmingCharacters(in: .whitespaces))
     }
 
-    /// Whether a name may be given at sign-in: letters, digits and `.`, `_`, `-`, `@`, at most ``nameLimit``.
+    /// Whether a name may be given at sign-in: letters, digits and `.`, `_`, `-`, `@`, at most
+    /// ``nameLimit``; not `api`, which names answers made with the bearer token.
     public static func isValidName(_ name: String) -> Bool {
-        !name.isEmpty && name.utf8.count <= nameLimit
+        !name.isEmpty && name.utf8.count <= nameLimit && name.lowercased() != "api"
             && name.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "._-@".unicodeScalars.contains($0)) }
     }
 
@@ -69,6 +70,8 @@ public struct StatusAuth: Sendable, Hashable {
         public var csrf: String
         /// The cookie's value.
         public var cookie: String
+        /// The random part that tells it from every other session (``SignedOutSessions``).
+        public var nonce: String
     }
 
     /// A new session for `name` (``isValidName(_:)``) from `now`.
@@ -78,7 +81,10 @@ public struct StatusAuth: Sendable, Hashable {
         let expires = Int64(clampingFloor: now.timeIntervalSince1970 + Self.sessionLifetime)
         let body = "v1.\(expires).\(Digest.hex(Data(nonce))).\(name)"
         let cookie = body + "." + mac(body)
-        return Session(name: name, expires: Date(timeIntervalSince1970: TimeInterval(expires)), csrf: csrf(nonce: Digest.hex(Data(nonce))), cookie: cookie)
+        let hexNonce = Digest.hex(Data(nonce))
+        return Session(
+            name: name, expires: Date(timeIntervalSince1970: TimeInterval(expires)), csrf: csrf(nonce: hexNonce), cookie: cookie,
+            nonce: hexNonce)
     }
 
     /// The session a `Cookie` header carries, when it is signed with this token and not expired at `now`.
@@ -103,7 +109,7 @@ public struct StatusAuth: Sendable, Hashable {
         guard Self.sameBytes(Data(mac(body).utf8), Data(parts[parts.count - 1].utf8)) else { return nil }
         let until = Date(timeIntervalSince1970: TimeInterval(expires))
         guard until > now, until.timeIntervalSince(now) <= Self.sessionLifetime + 60 else { return nil }
-        return Session(name: name, expires: until, csrf: csrf(nonce: parts[2]), cookie: cookie)
+        return Session(name: name, expires: until, csrf: csrf(nonce: parts[2]), cookie: cookie, nonce: parts[2])
     }
 
     /// Whether `given` is `session`'s CSRF token.
@@ -127,6 +133,27 @@ public struct StatusAuth: Sendable, Hashable {
         for (x, y) in zip(a, b) { difference |= x ^ y }
         return difference == 0
     }
+}
+
+/// Sessions signed out in this process: their cookies are refused until they would have
+/// expired, though a copy of one still carries a valid signature. At most ``limit`` are kept
+/// (the soonest to expire go first); a restart forgets them, and only a new token ends every
+/// session everywhere.
+public final class SignedOutSessions: Sendable {
+    public static let limit = 10_000
+    private let ended = Mutex<[String: Date]>([:])
+
+    public init() {}
+
+    public func add(_ session: StatusAuth.Session, now: Date) {
+        ended.withLock { ended in
+            ended = ended.filter { $0.value > now }
+            if ended.count >= Self.limit, let soonest = ended.min(by: { $0.value < $1.value })?.key { ended[soonest] = nil }
+            ended[session.nonce] = session.expires
+        }
+    }
+
+    public func contains(_ session: StatusAuth.Session) -> Bool { ended.withLock { $0[session.nonce] != nil } }
 }
 
 /// Wrong tokens per client address (a sign-in, or a bearer token on the API): at most

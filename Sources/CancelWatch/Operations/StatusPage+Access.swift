@@ -41,7 +41,7 @@ extension StatusPage {
         default:
             break
         }
-        let session = auth.session(cookieHeader: request.header("Cookie"), now: now)
+        let session = auth.session(cookieHeader: request.header("Cookie"), now: now).flatMap { signedOut.contains($0) ? nil : $0 }
         let client = LoginThrottle.client(request.remoteAddress)
         var bearer = false
         if request.header("Authorization") != nil {
@@ -62,6 +62,7 @@ extension StatusPage {
         switch (method, path) {
         case ("POST", "/logout"):
             guard let session, auth.acceptsCSRF(Self.form(request)["csrf"], for: session) else { return csrfRefusal() }
+            signedOut.add(session, now: now)
             var headers: HTTPHeaderFields = ["Location": "/login"]
             headers.add("Set-Cookie", "\(StatusAuth.cookieName)=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict")
             return ServerResponse(status: 303, headers: headers)
@@ -93,7 +94,8 @@ extension StatusPage {
         let name = (fields["name"] ?? "").trimmingCharacters(in: .whitespaces)
         guard StatusAuth.isValidName(name) else {
             return loginPage(
-                status: 400, problem: "Give your name (letters, digits, . _ - @; at most \(StatusAuth.nameLimit)): the answer journal names you by it.")
+                status: 400,
+                problem: "Give your name (letters, digits, . _ - @; at most \(StatusAuth.nameLimit); not api): the answer journal names you by it.")
         }
         let session = auth.newSession(name: name, now: now)
         var cookie = "\(StatusAuth.cookieName)=\(session.cookie); Path=/; Max-Age=\(Int(StatusAuth.sessionLifetime)); HttpOnly; SameSite=Strict"

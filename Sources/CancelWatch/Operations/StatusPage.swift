@@ -41,6 +41,7 @@ public struct StatusPage: Sendable {
     let loopback: Bool
     let throttle = LoginThrottle()
     let answering = AnswerSlots()
+    let signedOut = SignedOutSessions()
 
     /// A page for a server on a loopback address or not; its access follows the `auth:` of
     /// the running pipeline's config (``StatusBoard/Configured/auth``), so a reload that

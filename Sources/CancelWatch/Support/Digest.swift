@@ -12,18 +12,20 @@ public enum Digest {
         digest(data, EVP_sha256(), length: 32)
     }
 
-    /// HMAC-SHA256 of `message` under `key`.
+    /// HMAC-SHA256 of `message` under `key`. Should libcrypto fail, random bytes: a check
+    /// against them fails, where zeros would be a MAC anyone could write.
     public static func hmacSHA256(key: Data, message: Data) -> Data {
         var out = [UInt8](repeating: 0, count: 32)
         var length: UInt32 = 32
-        key.withUnsafeBytes { k in
+        let made = key.withUnsafeBytes { k in
             message.withUnsafeBytes { m in
-                _ = HMAC(
-                    EVP_sha256(), k.baseAddress, Int32(k.count),
+                HMAC(
+                    EVP_sha256(), k.baseAddress, Int32(clamping: k.count),
                     m.bindMemory(to: UInt8.self).baseAddress, m.count, &out, &length)
             }
         }
-        return Data(out.prefix(Int(length)))
+        guard made != nil, length == 32 else { return Data((0..<32).map { _ in UInt8.random(in: 0...255) }) }
+        return Data(out)
     }
 
     public static func hex(_ data: Data) -> String {
