@@ -2,7 +2,8 @@ import NIOCore
 
 /// The first handler on a connection's bytes, before the HTTP parser: a request head must
 /// arrive whole within the head deadline and within `maxHeadBytes` (blank lines before it
-/// count), so a client cannot hold a connection by dripping a head or flooding line feeds.
+/// count), and its body within the body deadline after it, so a client cannot hold a
+/// connection by dripping a head, flooding line feeds or dripping a body.
 /// It also answers refusals itself (413 from the head alone) and then drains and closes.
 ///
 /// The responder tells it where requests start and end with ``Event``s, sent down the
@@ -16,6 +17,8 @@ final class ConnectionGuard: ChannelDuplexHandler {
     enum Event: Sendable {
         /// The responder has a request: its head is in, its body is the parser's business.
         case requestStarted
+        /// The responder has the whole body: the body deadline is over.
+        case bodyReceived
         /// The response is written; the next head's deadline starts now.
         case responseSent
         /// Answer this (with `Connection: close`), discard what the client still sends, close.
@@ -32,6 +35,7 @@ final class ConnectionGuard: ChannelDuplexHandler {
 
     private let maxHeadBytes: Int
     private let headTimeout: TimeAmount
+    private let bodyTimeout: TimeAmount
     private var phase = Phase.awaitingHead
     private var headBytes = 0
     /// Whether a byte other than CR or LF came since the head began (blank lines before a
@@ -42,9 +46,10 @@ final class ConnectionGuard: ChannelDuplexHandler {
     private var deadline: Scheduled<Void>?
     private let onInactive: @Sendable () -> Void
 
-    init(maxHeadBytes: Int, headTimeout: TimeAmount, onInactive: @escaping @Sendable () -> Void = {}) {
+    init(maxHeadBytes: Int, headTimeout: TimeAmount, bodyTimeout: TimeAmount, onInactive: @escaping @Sendable () -> Void = {}) {
         self.maxHeadBytes = maxHeadBytes
         self.headTimeout = headTimeout
+        self.bodyTimeout = bodyTimeout
         self.onInactive = onInactive
     }
 
@@ -79,9 +84,7 @@ final class ConnectionGuard: ChannelDuplexHandler {
             let buffer = unwrapInboundIn(data)
             let ended = buffer.withUnsafeReadableBytes { scan($0) }
             if ended {
-                phase = .inRequest
-                deadline?.cancel()
-                deadline = nil
+                awaitBody(context)
             } else if headBytes > maxHeadBytes {
                 refuse(context, status: 431, reason: "request head too large")
                 return
@@ -114,8 +117,9 @@ final class ConnectionGuard: ChannelDuplexHandler {
         promise?.succeed()
         switch event {
         case .requestStarted:
-            if phase == .awaitingHead {
-                phase = .inRequest
+            if phase == .awaitingHead { awaitBody(context) }
+        case .bodyReceived:
+            if phase == .inRequest {
                 deadline?.cancel()
                 deadline = nil
             }
@@ -163,6 +167,16 @@ final class ConnectionGuard: ChannelDuplexHandler {
             } else {
                 refuse(context, status: 408, reason: "request head not received in time")
             }
+        }
+    }
+
+    private func awaitBody(_ context: ChannelHandlerContext) {
+        phase = .inRequest
+        deadline?.cancel()
+        deadline = context.eventLoop.assumeIsolated().scheduleTask(in: bodyTimeout) { [self] in
+            deadline = nil
+            guard phase == .inRequest else { return }
+            refuse(context, status: 408, reason: "request body not received in time")
         }
     }
 

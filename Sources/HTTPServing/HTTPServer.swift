@@ -39,16 +39,20 @@ public final class HTTPServer: Sendable {
         public var requestHeadTimeout: TimeInterval
         /// The longest silence while a request's body arrives (else the connection is closed).
         public var idleTimeout: TimeInterval
+        /// How long a request's whole body may take to arrive after its head (else 408): a
+        /// body dripped a byte at a time is never silent for `idleTimeout`.
+        public var requestBodyTimeout: TimeInterval
 
         public init(
             maxHeaderBytes: Int = 64 * 1024, maxBodyBytes: Int = 16 * 1024 * 1024, maxConnections: Int = 64,
-            requestHeadTimeout: TimeInterval = 10, idleTimeout: TimeInterval = 30
+            requestHeadTimeout: TimeInterval = 10, idleTimeout: TimeInterval = 30, requestBodyTimeout: TimeInterval = 300
         ) {
             self.maxHeaderBytes = maxHeaderBytes
             self.maxBodyBytes = maxBodyBytes
             self.maxConnections = maxConnections
             self.requestHeadTimeout = requestHeadTimeout
             self.idleTimeout = idleTimeout
+            self.requestBodyTimeout = requestBodyTimeout
         }
     }
 
@@ -178,7 +182,8 @@ final class ServerCore: Sendable {
             try channel.pipeline.syncOperations.addHandler(
                 ConnectionGuard(
                     maxHeadBytes: max(1024, options.maxHeaderBytes),
-                    headTimeout: .milliseconds(Int64(Self.clamp(options.requestHeadTimeout) * 1000)), onInactive: ended))
+                    headTimeout: .milliseconds(Int64(Self.clamp(options.requestHeadTimeout) * 1000)),
+                    bodyTimeout: .milliseconds(Int64(Self.clamp(options.requestBodyTimeout) * 1000)), onInactive: ended))
         }.flatMap {
             http.setup(channel: channel, logger: self.logger)
         }.map { [self] value in
@@ -251,6 +256,7 @@ final class ServerCore: Sendable {
             }
             body.append(contentsOf: chunk.readableBytesView)
         }
+        channel.triggerUserOutboundEvent(ConnectionGuard.Event.bodyReceived, promise: nil)
         var fields = HTTPHeaderFields()
         if let authority = request.head.authority { fields.add("Host", authority) }
         for field in request.headers { fields.add(field.name.rawName, field.value) }

@@ -27,6 +27,40 @@ import Testing
         #expect(closed)
     }
 
+    @Test func aBodyStillArrivingAtItsDeadlineIsAnswered408AndClosedWhileItDrips() async throws {
+        // Each byte comes well within the idle timeout: only a deadline for the whole body ends it.
+        let server = try HTTPServer(options: HTTPServer.Options(idleTimeout: 30, requestBodyTimeout: 1), handler: echoHandler)
+        defer { server.shutdown() }
+        let port = server.port
+        let (answer, closed) = try await offPool { () -> (String, Bool) in
+            let client = try RawHTTPClient(port: port)
+            client.send("POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: 8000\r\n\r\n")
+            var answer = ""
+            let limit = Date().addingTimeInterval(30)
+            while Date() < limit {
+                answer += client.read(until: "\r\n\r\n", timeout: 0.2)
+                if answer.contains("\r\n\r\n") || !client.send("a") { break }
+            }
+            return (answer, client.isClosedByPeer(timeout: 10))
+        }
+        #expect(answer.hasPrefix("HTTP/1.1 408"), "\(answer.prefix(80))")
+        #expect(closed)
+    }
+
+    @Test func aBodyThatArrivesInTimeIsAnsweredAndTheHandlerMayTakeLongerThanTheBodyDeadline() async throws {
+        let server = try HTTPServer(options: HTTPServer.Options(requestBodyTimeout: 1)) { request in
+            .text("got \(request.body.count)").delayed(by: 1.5)
+        }
+        defer { server.shutdown() }
+        let port = server.port
+        let answer = try await offPool { () -> String in
+            let client = try RawHTTPClient(port: port)
+            client.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc")
+            return client.read(until: "got 3", timeout: 30)
+        }
+        #expect(answer.hasPrefix("HTTP/1.1 200") && answer.contains("got 3"), "\(answer.prefix(200))")
+    }
+
     @Test func aConnectionThatSendsNothingIsClosedAtTheHeadDeadline() async throws {
         let server = try HTTPServer(options: HTTPServer.Options(requestHeadTimeout: 1), handler: echoHandler)
         defer { server.shutdown() }

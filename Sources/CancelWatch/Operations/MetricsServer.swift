@@ -7,14 +7,15 @@ import HTTPServing
 /// beside them: open on a loopback address, by token (`auth:`) on any.
 ///
 /// Its limits hold against clients that try to exhaust it: a request head must arrive whole
-/// within 10 s and 16 KB, a body (a sign-in or an answer) within 8 KB (413 from the head
-/// alone), at most 100 connections are served at once (more wait in the backlog).
+/// within 10 s and 16 KB, a body (a sign-in or an answer) within 10 s more and 8 KB (413 from
+/// the head alone), at most 100 connections are served at once (more wait in the backlog).
 public final class MetricsServer: Sendable {
     private let server: HTTPServer
 
     /// The limits above.
     public static let options = HTTPServer.Options(
-        maxHeaderBytes: 16 * 1024, maxBodyBytes: 8 * 1024, maxConnections: 100, requestHeadTimeout: 10, idleTimeout: 10)
+        maxHeaderBytes: 16 * 1024, maxBodyBytes: 8 * 1024, maxConnections: 100, requestHeadTimeout: 10, idleTimeout: 10,
+        requestBodyTimeout: 10)
 
     public var baseURL: String { server.baseURL }
 
