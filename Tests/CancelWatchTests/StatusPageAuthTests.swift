@@ -15,7 +15,24 @@ final class HangingAnswering: AnsweringClient, @unchecked Sendable {
     private let start: AsyncStream<Void>.Continuation
     private let gate = Mutex<(open: Bool, waiting: [CheckedContinuation<Void, Never>])>((false, []))
 
-    init() { (started, start) = AsyncStream.makeStream() }
+    /// Whether answers wait for the gate (lookups then go on at once), rather than lookups.
+    let hangsAnswers: Bool
+
+    init(hangsAnswers: Bool = false) {
+        self.hangsAnswers = hangsAnswers
+        (started, start) = AsyncStream.makeStream()
+    }
+
+    private func waitForTheGate() async {
+        start.yield()
+        await withCheckedContinuation { continuation in
+            let open = gate.withLock { state in
+                if !state.open { state.waiting.append(continuation) }
+                return state.open
+            }
+            if open { continuation.resume() }
+        }
+    }
 
     /// Lets every lookup waiting, and every later one, go on.
     func release() {
@@ -30,18 +47,14 @@ final class HangingAnswering: AnsweringClient, @unchecked Sendable {
     func fetchPending() async throws(PollError) -> PendingSnapshot { PendingSnapshot(requests: []) }
 
     func lookupOutcomes(of requests: [CancellationRequest]) async throws(PollError) -> [RequestKey: OutcomeLookup] {
-        start.yield()
-        await withCheckedContinuation { continuation in
-            let open = gate.withLock { state in
-                if !state.open { state.waiting.append(continuation) }
-                return state.open
-            }
-            if open { continuation.resume() }
-        }
+        if !hangsAnswers { await waitForTheGate() }
         return Dictionary(uniqueKeysWithValues: requests.map { ($0.key, OutcomeLookup.stillPending($0)) })
     }
 
-    func answer(_ request: CancellationRequest, with answer: Answer) async -> AnswerOutcome { .accepted }
+    func answer(_ request: CancellationRequest, with answer: Answer) async -> AnswerOutcome {
+        if hangsAnswers { await waitForTheGate() }
+        return .accepted
+    }
 }
 
 /// The status page with a token (`auth:`) on the real `listen:` server: 401 without it, a
@@ -254,7 +267,9 @@ final class HangingAnswering: AnsweringClient, @unchecked Sendable {
         for _ in 0..<LoginThrottle.limit { throttle.recordFailure(client: LoginThrottle.client("203.0.113.9:5000"), now: clock.now()) }
         #expect(throttle.blockedUntil(client: "203.0.113.9", now: clock.now()) != nil)
         #expect(throttle.blockedUntil(client: LoginThrottle.client("198.51.100.7:5001"), now: clock.now()) == nil)
-        #expect(LoginThrottle.client("[::1]:443") == "[::1]")
+        // An IPv6 client is its /64: a host picks any address in it.
+        #expect(LoginThrottle.client("[2001:db8:1:2::1]:443") == LoginThrottle.client("[2001:db8:1:2:ffff::9]:80"))
+        #expect(LoginThrottle.client("[2001:db8:1:2::1]:443") != LoginThrottle.client("[2001:db8:1:3::1]:443"))
     }
 
     @Test func theThrottleRemembersABoundedNumberOfAddressesForgettingTheQuietestFirst() {
@@ -385,11 +400,51 @@ final class HangingAnswering: AnsweringClient, @unchecked Sendable {
             HTTPRequest(
                 method: "POST", url: url(server, "/api/v1/answers"), headers: [HTTPHeader("Authorization", "Bearer \(token)")],
                 body: Data(#"{"source":"ozon-main","id":"1","decision":"approve"}"#.utf8)))
-        #expect(api.status == 503)
+        #expect(api.status == 503 && header(api, "Retry-After") == "5" && text(api).contains("try again in a moment"))
         hanging.release()
         for view in views { #expect(try await view.value.status == 200) }
         // Their slots are free again.
         #expect(try await get(server, path, headers: [HTTPHeader("Cookie", cookie)]).status == 200)
+    }
+
+    @Test func anAnswerTheMarketplaceHasNotRepliedToInTimeIsSaidToBeSendingAndFinishesAfter() async throws {
+        let metrics = CancelWatchMetrics(board: StatusBoard(guards: StatusPageGuards(answering: AnswerSlots(answerWait: 0.3))))
+        let hanging = HangingAnswering(hangsAnswers: true)
+        let store = try store(tracking: [pending("1"), pending("2")])
+        metrics.board.configure(
+            StatusBoard.Configured(
+                auth: StatusAuth(token: Secret(token)), answerer: Answerer(store: store, clients: [hanging], clock: clock, logger: quiet)))
+        let server = try MetricsServer(address: ListenAddress(host: "127.0.0.1", port: 0), metrics: metrics, clock: clock)
+        let api = try await transport.send(
+            HTTPRequest(
+                method: "POST", url: server.baseURL + "/api/v1/answers", headers: [HTTPHeader("Authorization", "Bearer \(token)")],
+                body: Data(#"{"source":"ozon-main","id":"1","decision":"approve"}"#.utf8)))
+        #expect(api.status == 202)
+        let body = try #require(try JSONSerialization.jsonObject(with: api.body) as? [String: Any])
+        #expect(body["outcome"] as? String == "sending" && body["id"] as? String == "1" && body["accepted"] as? Bool == false)
+        let cookie = try await signIn(server)
+        let csrf = try await csrf(server, cookie: cookie)
+        let form = try await post(
+            server, "/answer", form: [("csrf", csrf), ("source", "ozon-main"), ("id", "2"), ("decision", "approve")],
+            headers: [HTTPHeader("Cookie", cookie)])
+        #expect(form.status == 202 && text(form).contains("is never sent twice"), "\(text(form))")
+        // Both go on once the marketplace replies, and the journal records them.
+        hanging.release()
+        let keys = [RequestKey(source: "ozon-main", id: "1"), RequestKey(source: "ozon-main", id: "2")]
+        try await waitFor { try store.answers(for: keys).values.allSatisfy { $0.state == .accepted } && (try store.answers(for: keys).count == 2) }
+    }
+
+    @Test func aProxysBasicCredentialsBesideASessionAreNotCountedAsWrongTokens() async throws {
+        let server = try serve()
+        let cookie = try await signIn(server)
+        for _ in 0...LoginThrottle.limit {
+            let page = try await get(server, "/api/v1/requests", headers: [HTTPHeader("Cookie", cookie), HTTPHeader("Authorization", "Basic dTpw")])
+            #expect(page.status == 200)
+        }
+        for _ in 0...LoginThrottle.limit {
+            #expect(try await get(server, "/api/v1/requests", headers: [HTTPHeader("Authorization", "Basic dTpw")]).status == 401)
+        }
+        _ = try await signIn(server, name: "bob")
     }
 
     @Test func anAnswerPageWaitsForTheMarketplaceOnlySoLongAndItsSlotIsHeldUntilTheWorkEnds() async throws {

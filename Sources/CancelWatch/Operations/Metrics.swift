@@ -48,7 +48,7 @@ public final class CancelWatchMetrics: @unchecked Sendable {
     /// The replica every series is labelled with (`instance="…"`, the first label); none when nil.
     public let instance: InstanceID?
     /// What the status page shows, kept up to date beside the metrics.
-    public let board = StatusBoard()
+    public let board: StatusBoard
     private let registry = PrometheusCollectorRegistry()
     private let factory: any MetricsFactory
     private let lock = NSLock()
@@ -62,8 +62,10 @@ public final class CancelWatchMetrics: @unchecked Sendable {
     /// Gauges set at each scrape, kept to be removed when their series goes away.
     private var scrapeGauges: [String: Prometheus.Gauge] = [:]
 
-    public init(instance: InstanceID? = nil) {
+    /// `board`: what the status page serves (its own by default).
+    public init(instance: InstanceID? = nil, board: StatusBoard = StatusBoard()) {
         self.instance = instance
+        self.board = board
         factory = HelpfulPrometheusFactory(registry: registry)
         for state in TrackedStatus.allCases { meter(.tracked, [("state", state.rawValue)]).set(0) }
         for kind in AlertEvent.Kind.allCases { _ = counter(.events, [("kind", kind.rawValue)]) }

@@ -5,9 +5,11 @@ import Synchronization
 /// from it: API clients send it as `Authorization: Bearer <token>`; a browser signs in once
 /// with it on `/login` and then carries a signed session cookie.
 ///
-/// Sessions are stateless: the cookie holds its expiry, a random nonce and the name the user
-/// gave, under an HMAC keyed by the token. A changed token ends every session; a restart or a
-/// reload with the same token does not. Each session's CSRF token is an HMAC of its nonce.
+/// A session lives in its cookie: its expiry, a random nonce and the name the user gave (any
+/// name: whoever holds the token chooses it), under an HMAC keyed by the token. A changed token
+/// ends every session; a restart or a reload with the same token does not. The server keeps
+/// only the sessions signed out (``SignedOutSessions``). Each session's CSRF token is an HMAC
+/// of its nonce.
 public struct StatusAuth: Sendable, Hashable {
     /// The token itself; never shown.
     public let token: Secret
@@ -42,9 +44,17 @@ public struct StatusAuth: Sendable, Hashable {
         return nil
     }
 
-    /// Whether `given` is the token, in time that does not depend on where they differ.
+    /// Whether `given` is the token, in time that does not depend on where they differ (both
+    /// are MACed first; a MAC fails closed).
     public func accepts(token given: String) -> Bool {
-        Self.sameBytes(Digest.sha256(Data(given.utf8)), Digest.sha256(Data(token.value.utf8)))
+        Self.sameBytes(
+            Digest.hmacSHA256(key: sessionKey, message: Data(("token\n" + given).utf8)),
+            Digest.hmacSHA256(key: sessionKey, message: Data(("token\n" + token.value).utf8)))
+    }
+
+    /// Whether an `Authorization` header is of the Bearer scheme.
+    public static func isBearer(_ authorization: String) -> Bool {
+        authorization.split(separator: " ", maxSplits: 1).first?.lowercased() == "bearer"
     }
 
     /// Whether an `Authorization` header carries the token as a bearer token.
@@ -156,6 +166,18 @@ public final class SignedOutSessions: Sendable {
     public func contains(_ session: StatusAuth.Session) -> Bool { ended.withLock { $0[session.nonce] != nil } }
 }
 
+/// What the status page keeps between requests, for the process's life.
+public final class StatusPageGuards: Sendable {
+    public let throttle = LoginThrottle()
+    public let signedOut = SignedOutSessions()
+    let answering: AnswerSlots
+
+    /// `answering`: the page's answer slots (tests give shorter waits).
+    init(answering: AnswerSlots = AnswerSlots()) { self.answering = answering }
+
+    public convenience init() { self.init(answering: AnswerSlots()) }
+}
+
 /// Wrong tokens per client address (a sign-in, or a bearer token on the API): at most
 /// ``limit`` within ``window``; more from that address are answered 429 until the oldest
 /// leaves the window. The token is long and random, so this only keeps a guesser from using
@@ -170,10 +192,16 @@ public final class LoginThrottle: Sendable {
 
     public init() {}
 
-    /// The address of `remote` (`203.0.113.9:51234`, `[::1]:51234`) without its port.
+    /// The address of `remote` (`203.0.113.9:51234`, `[2001:db8::1]:51234`) without its port;
+    /// of an IPv6 address, its /64 network (one host usually has a whole /64 to pick from).
     public static func client(_ remote: String) -> String {
         guard let colon = remote.lastIndex(of: ":") else { return remote }
-        return String(remote[..<colon])
+        let address = String(remote[..<colon])
+        guard address.hasPrefix("["), address.hasSuffix("]") else { return address }
+        var v6 = in6_addr()
+        guard inet_pton(AF_INET6, String(address.dropFirst().dropLast()), &v6) == 1 else { return address }
+        let network = withUnsafeBytes(of: &v6) { Data($0.prefix(8)) }
+        return "[\(Digest.hex(network))::/64]"
     }
 
     /// When `client` may try again, or nil when it may now.

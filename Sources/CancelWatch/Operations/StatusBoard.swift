@@ -85,8 +85,11 @@ public final class StatusBoard: Sendable {
     }
 
     private let state = Mutex(State())
+    /// The page's wrong-token counts, signed-out sessions and answer slots: kept with the
+    /// board for the process's life, so a reload that moves `listen:` keeps them.
+    public let guards: StatusPageGuards
 
-    public init() {}
+    public init(guards: StatusPageGuards = StatusPageGuards()) { self.guards = guards }
 
     public var configured: Configured { state.withLock { $0.configured } }
     public var pending: Pending { state.withLock { $0.pending } }

@@ -7,7 +7,7 @@ import Synchronization
 ///
 /// - `GET /login`, `POST /login` (`token`, `name`): a signed session cookie (HttpOnly,
 ///   SameSite=Strict; Secure behind a proxy that says `X-Forwarded-Proto: https`).
-/// - `POST /logout` (`csrf`): the cookie is cleared.
+/// - `POST /logout` (`csrf`): the cookie is cleared, and this process refuses the session from then on.
 /// - Everything else but `/assets/…` needs the session cookie or `Authorization: Bearer
 ///   <token>`: without, the page answers 401 with the sign-in form, the API 401 in JSON.
 /// - `GET /answer?source=…&id=…`: the request as its marketplace has it now, with Approve and
@@ -15,18 +15,23 @@ import Synchronization
 /// - `POST /api/v1/answers` (JSON `{source, id, decision, comment}`): the same for scripts,
 ///   with the bearer token, or a session and its `X-CSRF-Token`.
 ///
-/// Every POST from another site is refused by its `Origin` or `Sec-Fetch-Site`, besides the
-/// CSRF token that forms carry.
+/// Every POST, and `GET /answer` (it asks the marketplace), from another site's page is refused
+/// by its `Sec-Fetch-Site` (or, without one, its `Origin`), besides the CSRF token forms carry.
 extension StatusPage {
+    var throttle: LoginThrottle { metrics.board.guards.throttle }
+    var signedOut: SignedOutSessions { metrics.board.guards.signedOut }
+    var answering: AnswerSlots { metrics.board.guards.answering }
+
     /// The longest source name or request id taken from a form or query.
     static let fieldLimit = 256
 
-    func respond(to request: ServerRequest, auth: StatusAuth) -> ServerResponse {
+    /// What a request answers with a token configured (before the page's security headers).
+    func respondWithToken(to request: ServerRequest, auth: StatusAuth) -> ServerResponse {
         let now = clock.now()
         let path = request.path
         let method = request.method
         if path.hasPrefix("/assets/") {
-            guard method == "GET" || method == "HEAD" else { return methodNotAllowed("GET, HEAD") }
+            guard method == "GET" || method == "HEAD" else { return Self.methodNotAllowed("GET, HEAD") }
             return view(request, session: nil)
         }
         // Every POST, and GET /answer, which asks the marketplace: none may come from another site's page.
@@ -37,17 +42,18 @@ extension StatusPage {
         case ("POST", "/login"):
             return login(request, auth: auth, now: now)
         case (_, "/login"):
-            return methodNotAllowed("GET, HEAD, POST")
+            return Self.methodNotAllowed("GET, HEAD, POST")
         default:
             break
         }
         let session = auth.session(cookieHeader: request.header("Cookie"), now: now).flatMap { signedOut.contains($0) ? nil : $0 }
-        let client = LoginThrottle.client(request.remoteAddress)
         var bearer = false
-        if request.header("Authorization") != nil {
-            // A guessed bearer token counts as a wrong sign-in does.
+        // A bearer token is read only without a session, and a wrong one counts as a wrong sign-in
+        // does; another scheme (a proxy's Basic credentials) is not the page's business.
+        if session == nil, let authorization = request.header("Authorization"), StatusAuth.isBearer(authorization) {
+            let client = LoginThrottle.client(request.remoteAddress)
             if let until = throttle.blockedUntil(client: client, now: now) { return tooManyWrongTokens(until: until, now: now, page: false) }
-            bearer = auth.accepts(authorization: request.header("Authorization"))
+            bearer = auth.accepts(authorization: authorization)
             if !bearer { throttle.recordFailure(client: client, now: now) }
         }
         guard session != nil || bearer else {
@@ -77,7 +83,7 @@ extension StatusPage {
         case ("GET", _), ("HEAD", _):
             return view(request, session: session)
         default:
-            return methodNotAllowed("GET, HEAD")
+            return Self.methodNotAllowed("GET, HEAD")
         }
     }
 
@@ -139,19 +145,19 @@ extension StatusPage {
         guard let source = Self.field(request.queryValue("source")), let id = Self.field(request.queryValue("id")) else {
             return page(status: 400, title: "cancelwatch: answer", body: "<main><p class=\"problem\">Name the request: /answer?source=…&amp;id=…</p>\(backLink)</main>\n")
         }
-        let e = { (text: String) in HTMLText.escaped(TextCut.cut(text, limit: Self.textLimit)) }
+        let e = Self.shown
         let prepared: Result<CancellationRequest, AnswerStop>
-        switch answering.run(within: AnswerSlots.lookupWait, { await answerer.prepare(source: source, id: id) }) {
+        switch answering.run(within: answering.lookupWait, { await answerer.prepare(source: source, id: id) }) {
         case .busy: return answeringBusy()
         case .late:
             return page(
                 status: 504, title: "cancelwatch: answer",
-                body: "<main><p class=\"problem\">The marketplace did not tell the request's state within \(Int(AnswerSlots.lookupWait)) s; nothing was sent. Try again later.</p>\(backLink)</main>\n")
+                body: "<main><p class=\"problem\">The marketplace did not tell the request's state within \(Int(answering.lookupWait)) s; nothing was sent. Try again later.</p>\(backLink)</main>\n")
         case .done(let result): prepared = result
         }
         switch prepared {
         case .failure(let stop):
-            let result = AnswerResult(source: source, id: id, request: nil, answer: try! Answer(.approve), kind: .notSent(stop))
+            let result = AnswerResult(source: source, id: id, request: nil, answer: .approval, kind: .notSent(stop))
             return page(
                 status: 409, title: "cancelwatch: answer",
                 body: "<main><p class=\"problem\">\(e(Self.notAnswerable(result.line)))</p>\(backLink)</main>\n")
@@ -196,18 +202,16 @@ extension StatusPage {
         let outcome = answer(
             source: fields["source"], id: fields["id"], decision: fields["decision"], comment: fields["comment"] ?? "",
             actor: AnswerActor(.web, session.name))
-        let e = { (text: String) in HTMLText.escaped(TextCut.cut(text, limit: Self.textLimit)) }
+        let (status, line, done): (Int, String, Bool)
         switch outcome {
-        case .failure(let problem) where problem.status == 503 && problem.busy:
-            return answeringBusy()
-        case .failure(let problem):
-            return page(status: problem.status, title: "cancelwatch: answer", body: "<main><p class=\"problem\">\(e(problem.message))</p>\(backLink)</main>\n")
-        case .success(let result):
-            let status = Self.status(of: result)
-            return page(
-                status: status, title: "cancelwatch: answer",
-                body: "<main><p class=\"\(result.accepted ? "done" : "problem")\" role=\"status\">\(e(result.line))</p>\(backLink)</main>\n")
+        case .busy: return answeringBusy()
+        case .invalid(let code, let message): (status, line, done) = (code, message, false)
+        case .late: (status, line, done) = (202, lateText, false)
+        case .done(let result): (status, line, done) = (Self.status(of: result), result.line, result.accepted)
         }
+        return page(
+            status: status, title: "cancelwatch: answer",
+            body: "<main><p class=\"\(done ? "done" : "problem")\" role=\"status\">\(Self.shown(line))</p>\(backLink)</main>\n")
     }
 
     private func answerFromAPI(_ request: ServerRequest, session: StatusAuth.Session?, bearer: Bool, auth: StatusAuth) -> ServerResponse {
@@ -229,9 +233,17 @@ extension StatusPage {
             source: body["source"]?.stringValue, id: body["id"]?.stringValue, decision: body["decision"]?.stringValue,
             comment: body["comment"]?.stringValue ?? "", actor: actor)
         switch outcome {
-        case .failure(let problem):
-            return .json(status: problem.status, (["error": .string(problem.message)] as JSONValue).serializedData())
-        case .success(let result):
+        case .busy:
+            return .json(status: 503, (["error": .string(Self.busyText)] as JSONValue).serializedData(), headers: ["Retry-After": "5"])
+        case .invalid(let status, let message):
+            return .json(status: status, (["error": .string(message)] as JSONValue).serializedData())
+        case .late(let source, let id, let decision):
+            let answer: JSONValue = [
+                "source": .string(source), "id": .string(id), "decision": .string(decision.rawValue), "outcome": "sending",
+                "refusal": .null, "accepted": false, "message": .string(lateText),
+            ]
+            return .json(status: 202, answer.serializedData())
+        case .done(let result):
             let kind: String
             let detail: JSONValue
             switch result.kind {
@@ -249,57 +261,57 @@ extension StatusPage {
         }
     }
 
-    struct AnswerProblem: Error {
-        var status: Int
-        var message: String
-        /// The page's answer slots were all taken (``AnswerSlots``).
-        var busy = false
+    /// What an answer from the page came to.
+    enum PageAnswer {
+        /// The answerer's result.
+        case done(AnswerResult)
+        /// Every slot was taken: nothing was started.
+        case busy
+        /// Still waiting for the marketplace: it goes on, and the journal records its outcome.
+        case late(source: String, id: String, decision: Decision)
+        /// Nothing was sent: the input (400) or the watcher (503) could not take it.
+        case invalid(status: Int, message: String)
     }
 
     /// Checks the fields and sends the answer through the pipeline's ``Answerer``.
-    private func answer(source: String?, id: String?, decision: String?, comment: String, actor: AnswerActor)
-        -> Result<AnswerResult, AnswerProblem>
-    {
+    private func answer(source: String?, id: String?, decision: String?, comment: String, actor: AnswerActor) -> PageAnswer {
         guard let answerer = metrics.board.configured.answerer else {
-            return .failure(AnswerProblem(status: 503, message: "answering is not available yet: the watcher is starting"))
+            return .invalid(status: 503, message: "answering is not available yet: the watcher is starting")
         }
         guard let source = Self.field(source), let id = Self.field(id) else {
-            return .failure(AnswerProblem(status: 400, message: "name the request: its source and id (at most \(Self.fieldLimit) bytes each)"))
+            return .invalid(status: 400, message: "name the request: its source and id (at most \(Self.fieldLimit) bytes each)")
         }
         guard let decision = decision.flatMap(Decision.init(rawValue:)) else {
-            return .failure(AnswerProblem(status: 400, message: "the decision must be approve or refuse"))
+            return .invalid(status: 400, message: "the decision must be approve or refuse")
         }
         let answer: Answer
         do {
             answer = try Answer(decision, comment: comment)
         } catch {
-            return .failure(AnswerProblem(status: 400, message: error.description))
+            return .invalid(status: 400, message: error.description)
         }
-        switch answering.run(within: AnswerSlots.answerWait, { await answerer.answer(source: source, id: id, with: answer, by: actor) }) {
-        case .busy:
-            return .failure(AnswerProblem(status: 503, message: Self.busyText, busy: true))
-        case .late:
-            // It goes on: the journal records its outcome, and the next listing shows it.
-            return .failure(
-                AnswerProblem(
-                    status: 202,
-                    message: "the answer is being sent and the marketplace has not replied within \(Int(AnswerSlots.answerWait)) s; "
-                        + "it is never sent twice: the page shows the request decided once the next listing tells"))
-        case .done(let result):
-            return .success(result)
+        switch answering.run(within: answering.answerWait, { await answerer.answer(source: source, id: id, with: answer, by: actor) }) {
+        case .busy: return .busy
+        case .late: return .late(source: source, id: id, decision: decision)
+        case .done(let result): return .done(result)
         }
+    }
+
+    var lateText: String {
+        "the answer is being sent and the marketplace has not replied within \(Int(answering.answerWait)) s; it is never sent twice, "
+            + "and the journal records its outcome: the page lists the request until the marketplace's next listing shows it decided"
     }
 
     static let busyText = "other answers from the page are still waiting for the marketplace; try again in a moment"
 
     private func answeringBusy() -> ServerResponse {
         var response = page(
-            status: 503, title: "cancelwatch: answer", body: "<main><p class=\"problem\">\(HTMLText.escaped(Self.busyText)).</p>\(backLink)</main>\n")
+            status: 503, title: "cancelwatch: answer", body: "<main><p class=\"problem\">\(Self.shown(Self.busyText)).</p>\(backLink)</main>\n")
         response.headers["Retry-After"] = "5"
         return response
     }
 
-    /// 200 taken; 409 not sent (nothing reached the marketplace); 502 refused by it; 202 sent, outcome unknown.
+    /// 200 taken; 409 not sent (nothing reached the marketplace); 502 refused by it; 202 sent, outcome not known.
     static func status(of result: AnswerResult) -> Int {
         switch result.kind {
         case .sent(.accepted): 200
@@ -323,9 +335,6 @@ extension StatusPage {
         .text(status: 403, "forbidden: the form's CSRF token is missing or not this session's; reload the page and try again\n")
     }
 
-    private func methodNotAllowed(_ allowed: String) -> ServerResponse {
-        .text(status: 405, "method not allowed: \(allowed)\n", headers: ["Allow": allowed])
-    }
 
     private var backLink: String { "<p><a href=\"/\">Back to the status page</a></p>" }
 
@@ -384,10 +393,15 @@ extension StatusPage {
 /// that hangs holds at most ``limit`` of the transport's threads, never the sources' polls.
 final class AnswerSlots: Sendable {
     static let limit = 2
-    /// How long a page waits for the marketplace to tell a request's state.
-    static let lookupWait: TimeInterval = 30
-    /// How long a page waits for an answer's outcome (it goes on after).
-    static let answerWait: TimeInterval = 60
+    /// How long a page waits for the marketplace to tell a request's state (30 s).
+    let lookupWait: TimeInterval
+    /// How long a page waits for an answer's outcome (60 s; it goes on after).
+    let answerWait: TimeInterval
+
+    init(lookupWait: TimeInterval = 30, answerWait: TimeInterval = 60) {
+        self.lookupWait = lookupWait
+        self.answerWait = answerWait
+    }
 
     enum Outcome<T: Sendable>: Sendable {
         case done(T)
@@ -416,7 +430,9 @@ final class AnswerSlots: Sendable {
             inFlight.withLock { $0 -= 1 }
             done.signal()
         }
-        guard done.wait(timeout: .now() + seconds) == .success, let value = result.withLock({ $0 }) else { return .late }
+        _ = done.wait(timeout: .now() + seconds)
+        // Done just as the wait ended is done.
+        guard let value = result.withLock({ $0 }) else { return .late }
         return .done(value)
     }
 

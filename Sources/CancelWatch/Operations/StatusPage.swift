@@ -39,9 +39,6 @@ public struct StatusPage: Sendable {
     let clock: WatchClock
     /// Whether the server listens on a loopback address.
     let loopback: Bool
-    let throttle = LoginThrottle()
-    let answering = AnswerSlots()
-    let signedOut = SignedOutSessions()
 
     /// A page for a server on a loopback address or not; its access follows the `auth:` of
     /// the running pipeline's config (``StatusBoard/Configured/auth``), so a reload that
@@ -78,7 +75,7 @@ public struct StatusPage: Sendable {
                         + "(auth: {token: \"${STATUS_TOKEN}\"} in the config), or on a loopback listen: address "
                         + "(e.g. 127.0.0.1:9464); this address serves /metrics and /healthz\n"))
         case .token(let auth):
-            return secured(respond(to: request, auth: auth))
+            return secured(respondWithToken(to: request, auth: auth))
         case .open:
             // Open means this machine only: a proxy in front would hand it to whoever reaches the proxy.
             if let header = Self.proxyHeaders.first(where: { request.header($0) != nil }) {
@@ -93,12 +90,19 @@ public struct StatusPage: Sendable {
                 return secured(
                     .text(status: 403, "forbidden: the Host header must name this machine (127.0.0.1, localhost or [::1])\n"))
             }
-            guard request.method == "GET" || request.method == "HEAD" else {
-                return secured(.text(status: 405, "method not allowed: GET or HEAD\n", headers: ["Allow": "GET, HEAD"]))
-            }
+            guard request.method == "GET" || request.method == "HEAD" else { return secured(Self.methodNotAllowed("GET, HEAD")) }
             return secured(view(request, session: nil))
         }
     }
+
+    static func methodNotAllowed(_ allowed: String) -> ServerResponse {
+        .text(status: 405, "method not allowed: \(allowed)\n", headers: ["Allow": allowed])
+    }
+
+    /// An outside text as the page shows it: cut to ``textLimit`` bytes, then escaped (a
+    /// marketplace's reason may be megabytes, and a thousand rows of them would make every
+    /// view that big).
+    static func shown(_ text: String) -> String { HTMLText.escaped(TextCut.cut(text, limit: textLimit)) }
 
     /// Headers a proxy adds: a request carrying one did not come from this machine's own browser.
     static let proxyHeaders = ["Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Real-IP", "Via"]
@@ -292,9 +296,7 @@ public struct StatusPage: Sendable {
         let formatter = Self.localTime(configured.timeZone)
         // Answer links for a signed-in user, when the pipeline can answer.
         let answers = session != nil && configured.answerer != nil
-        // Every text from outside is cut before it is escaped: a marketplace's reason may be
-        // megabytes, and a thousand rows of them would make every view that big.
-        let e = { (text: String) in HTMLText.escaped(TextCut.cut(text, limit: Self.textLimit)) }
+        let e = Self.shown
         func time(_ date: Date?) -> String { date.map { e(formatter.string(from: $0)) } ?? "never" }
         func ago(_ date: Date?) -> String { date.map { "\(DurationText.format(now.timeIntervalSince($0))) ago" } ?? "" }
 
