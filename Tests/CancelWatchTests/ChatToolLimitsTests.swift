@@ -60,6 +60,37 @@ import Testing
         #expect(receiver.requests.allSatisfy { $0.header("Idempotency-Key") == event.id })
     }
 
+    @Test func rateLimitRepliesThatNameNoWaitBackOffFurtherEachTimeUntilOneIsDelivered() async throws {
+        // DingTalk's 130101 says "too fast" and no more: asked again at the backoff's first step
+        // each time, a throttled robot would be hit every second for as long as it lasts.
+        let tooFast = { (_: ServerRequest) in ServerResponse.json(text: #"{"errcode":130101,"errmsg":"send too fast"}"#) }
+        let ok = { (_: ServerRequest) in ServerResponse.json(text: #"{"errcode":0,"errmsg":"ok"}"#) }
+        let receiver = try ScriptedServer(Array(repeating: tooFast, count: 5) + [ok, tooFast])
+        let (queue, store) = try queue(
+            sink(.dingtalk, url: receiver.baseURL + "/robot/send"), retry: RetryPolicy(initialDelay: 1, maxDelay: 60),
+            event: SinkTestEvents.firing())
+        let log = AttemptLog()
+        for _ in 0..<6 {
+            log.add(await queue.deliverDueOnce())
+            clock.advance(by: 60)
+        }
+        let waits = log.results.compactMap { result in result.nextAttemptAt.map { $0.timeIntervalSince(result.at) } }
+        // Ceilings 1, 2, 4, 8, 16 s, each with jitter down to half.
+        #expect(waits.count == 5, "\(waits)")
+        #expect(waits.last.map { $0 >= 8 } == true, "\(waits)")
+        #expect(waits.allSatisfy { $0 <= 16 }, "\(waits)")
+        #expect(try store.outboxCounts().map { "\($0.sink)/\($0.status)/\($0.count)" } == ["dingtalk/delivered/1"])
+        // After a delivery the next one starts from the first step again.
+        var next = SinkTestEvents.firing()
+        next.id = "after-a-delivery"
+        next.sinks = ["dingtalk"]
+        try store.commit(alerts: [], events: [next], health: nil, at: clock.now())
+        let again = AttemptLog()
+        again.add(await queue.deliverDueOnce())
+        let first = again.results.compactMap { result in result.nextAttemptAt.map { $0.timeIntervalSince(result.at) } }
+        #expect(first.count == 1 && first.allSatisfy { $0 <= 1 }, "\(first)")
+    }
+
     @Test func aTelegramTooManyRequestsWaitsItsRetryAfterAndIsNeverADeadLetter() async throws {
         let limited = ServerResponse.json(
             status: 429, text: #"{"ok":false,"error_code":429,"description":"Too Many Requests","parameters":{"retry_after":37}}"#)

@@ -172,6 +172,9 @@ public actor DeliveryQueue {
 
     /// Events that failed retryably in a row on each sink since its last success.
     private var failingInARow: [String: Set<String>] = [:]
+    /// Per sink, rate-limit replies in a row that named no wait (DingTalk's 130101): each
+    /// waits the backoff's next step, so a throttled robot is not asked again every second.
+    private var unstatedRateLimits: [String: Int] = [:]
     /// Per sink, an attempt's result the store could not record (at most one: the sink
     /// waits until it is recorded). Recorded before anything is claimed again, so that an
     /// event the receiver acknowledged while the database was away is not sent twice.
@@ -288,6 +291,7 @@ public actor DeliveryQueue {
         switch result.status {
         case .delivered:
             failingInARow[name] = nil
+            unstatedRateLimits[name] = nil
         case .retry:
             failingInARow[name, default: []].insert(result.eventID)
             // A rate limit is the sink's, not the event's: the whole sink waits at once.
@@ -329,10 +333,16 @@ public actor DeliveryQueue {
                         "attempts": "\(attempts)",
                     ])
             } else {
-                let wait =
-                    rateLimited
-                    ? WakeTime.delay(error.retryAfter ?? route.retry.delay(afterAttempt: max(attempts, 1), retryAfter: nil))
-                    : route.retry.delay(afterAttempt: attempts, retryAfter: error.retryAfter)
+                let wait: TimeInterval
+                if rateLimited, let stated = error.retryAfter {
+                    wait = WakeTime.delay(stated)
+                } else if rateLimited {
+                    let inARow = min(unstatedRateLimits[route.sink.name, default: 0] + 1, 64)
+                    unstatedRateLimits[route.sink.name] = inARow
+                    wait = route.retry.delay(afterAttempt: max(attempts, 1) + inARow - 1, retryAfter: nil)
+                } else {
+                    wait = route.retry.delay(afterAttempt: attempts, retryAfter: error.retryAfter)
+                }
                 result = DeliveryResult(
                     eventID: delivery.event.id, sink: route.sink.name, status: .retry, attempts: attempts,
                     nextAttemptAt: WakeTime.after(wait, from: now), error: message, at: now)
