@@ -224,9 +224,32 @@ extension LedgerDigestTests {
         private let lock = NSLock()
         private var refusing = false
         func refuse() { lock.withLock { refusing = true } }
+        func readAgain() { lock.withLock { refusing = false } }
         override func willCall(_ name: String) throws(StoreError) {
             if name == "loadTracked", lock.withLock({ refusing }) { throw StoreError("disk I/O error") }
         }
+    }
+
+    /// A store that cannot be read says so once at error while it lasts, not at every try.
+    @Test func aStoreThatCannotBeReadForADigestIsLoggedOnceWhileItLasts() async throws {
+        let logs = CollectedLogs()
+        let clock = ManualClock(Self.mondayNine.addingTimeInterval(-60))
+        let unreadable = UnreadableStore(store)
+        let ledger = try Ledger(
+            rules: [], digests: [try Self.digest(Self.morning)], store: unreadable, clock: clock,
+            logger: Logger(label: "test", factory: { _ in CollectingLogHandler(logs: logs) }), vanishConfirmations: 1)
+        await ledger.apply(.listing([request("1", deadline: Self.mondayNine.addingTimeInterval(40 * 3600))], at: clock.now()))
+        unreadable.refuse()
+        clock.advance(to: Self.mondayNine)
+        for _ in 0..<5 {
+            #expect(await ledger.processDue().isEmpty)
+            clock.advance(by: 5)
+        }
+        #expect(logs.errors.filter { $0.contains("could not read the pending requests for a digest") }.count == 1, "\(logs.errors)")
+        // Read again, the digest goes out late.
+        unreadable.readAgain()
+        clock.advance(by: 60)
+        #expect(await ledger.processDue().contains { $0.kind == .digest })
     }
 
     /// A store that does not answer for over an hour after a digest's time: the digest is

@@ -132,6 +132,9 @@ public actor Ledger {
     private var listedAt: [String: Date] = [:]
     /// Whether the last commit failed (the store's outage is logged once, and its end).
     private var storeRefusing = false
+    /// Reads for digests and of the answer journal that keep failing while a store is down.
+    private var digestReads = RepeatedFailure()
+    private var journalReads = RepeatedFailure()
     /// After the state file refused `processDue`'s step: when the deadman and the
     /// expiries it held are tried again (not at once, again and again).
     private var retryAt: Date?
@@ -588,9 +591,13 @@ public actor Ledger {
         }
         guard !keys.isEmpty else { return [:] }
         do {
-            return try store.answers(for: keys).filter { $0.value.state.mayHaveApplied }
+            let answers = try store.answers(for: keys).filter { $0.value.state.mayHaveApplied }
+            if journalReads.ended() { logger.notice("the answer journal is read again") }
+            return answers
         } catch {
-            logger.warning("could not read the answer journal: resolved events name no actor (\(error.description))")
+            logger.log(
+                level: journalReads.failed(at: .warning),
+                "could not read the answer journal: resolved events name no actor (\(error.description))")
             return [:]
         }
     }
@@ -692,11 +699,13 @@ public actor Ledger {
             let paths = due.reduce(RawPaths.none) { $0.union($1.digest.rawPaths) }
             pending = try store.loadTracked(keepingRaw: paths).filter { $0.status == .pending }.map(\.request)
         } catch {
-            logger.error(
+            logger.log(
+                level: digestReads.failed(at: .error),
                 "could not read the pending requests for a digest (tried again shortly): \(error.description)",
                 metadata: ["digests": "\(due.map(\.digest.name).joined(separator: ","))"])
             return nil
         }
+        if digestReads.ended() { logger.notice("the pending requests are read for digests again") }
         return due.compactMap { Decisions.digest($0.digest, scheduled: $0.scheduled, pending: pending, now: now) }
     }
 
@@ -788,5 +797,23 @@ extension Outcome {
         case .vanished: self = .vanished
         default: self = .approved
         }
+    }
+}
+
+/// A failure that repeats for as long as it lasts (a store that is down): said at its own
+/// level once, then at debug, and its end once.
+struct RepeatedFailure {
+    private(set) var ongoing = false
+
+    /// The level to log this failure at: `first` when it begins, debug while it goes on.
+    mutating func failed(at first: Logger.Level) -> Logger.Level {
+        defer { ongoing = true }
+        return ongoing ? .debug : first
+    }
+
+    /// Whether a failure was going on until now (its end is worth a line).
+    mutating func ended() -> Bool {
+        defer { ongoing = false }
+        return ongoing
     }
 }
