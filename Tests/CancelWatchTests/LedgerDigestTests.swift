@@ -230,14 +230,20 @@ extension LedgerDigestTests {
         }
     }
 
-    /// A store that cannot be read says so once at error while it lasts, not at every try.
-    @Test func aStoreThatCannotBeReadForADigestIsLoggedOnceWhileItLasts() async throws {
+    /// The morning digest's ledger on a store that refuses reads when told, a minute before nine.
+    func unreadableMorning() throws -> (Ledger, UnreadableStore, ManualClock, CollectedLogs) {
         let logs = CollectedLogs()
         let clock = ManualClock(Self.mondayNine.addingTimeInterval(-60))
         let unreadable = UnreadableStore(store)
         let ledger = try Ledger(
             rules: [], digests: [try Self.digest(Self.morning)], store: unreadable, clock: clock,
             logger: Logger(label: "test", factory: { _ in CollectingLogHandler(logs: logs) }), vanishConfirmations: 1)
+        return (ledger, unreadable, clock, logs)
+    }
+
+    /// A store that cannot be read says so once at error while it lasts, not at every try.
+    @Test func aStoreThatCannotBeReadForADigestIsLoggedOnceWhileItLasts() async throws {
+        let (ledger, unreadable, clock, logs) = try unreadableMorning()
         await ledger.apply(.listing([request("1", deadline: Self.mondayNine.addingTimeInterval(40 * 3600))], at: clock.now()))
         unreadable.refuse()
         clock.advance(to: Self.mondayNine)
@@ -255,12 +261,7 @@ extension LedgerDigestTests {
     /// A store that does not answer for over an hour after a digest's time: the digest is
     /// given up, and the log says so once.
     @Test func aDigestGivenUpAfterAnHourOfAStoreThatDoesNotAnswerIsLoggedOnce() async throws {
-        let logs = CollectedLogs()
-        let clock = ManualClock(Self.mondayNine.addingTimeInterval(-60))
-        let unreadable = UnreadableStore(store)
-        let ledger = try Ledger(
-            rules: [], digests: [try Self.digest(Self.morning)], store: unreadable, clock: clock,
-            logger: Logger(label: "test", factory: { _ in CollectingLogHandler(logs: logs) }), vanishConfirmations: 1)
+        let (ledger, unreadable, clock, logs) = try unreadableMorning()
         unreadable.refuse()
         clock.advance(to: Self.mondayNine)
         #expect(await ledger.processDue().isEmpty)
