@@ -62,9 +62,10 @@ struct CheckCommand: AsyncParsableCommand {
         let warnings = result.warnings.count + configWarnings + actionWarnings.count
         let files = result.sources.count
         if errors > 0 {
+            let failing = Set(result.errors.map(\.path)).count
             await CommandOutput.printError(
                 "check failed: \(Self.count(errors, "error"))" + (warnings > 0 ? ", \(Self.count(warnings, "warning"))" : "")
-                    + " in \(Self.count(files, "file"))\n")
+                    + "; errors in \(failing) of \(Self.count(files, "rule file"))\n")
             throw ExitCode(1)
         }
         let rules = result.ruleSet?.rules.count ?? 0

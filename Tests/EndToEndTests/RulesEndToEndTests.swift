@@ -30,7 +30,9 @@ import Testing
             """.write(to: directory.appendingPathComponent("my.rules"), atomically: true, encoding: .utf8)
         try "rule \"x\" {\n  when age > 1q\n  notify ops\n}\n".write(
             to: directory.appendingPathComponent("other.rules"), atomically: true, encoding: .utf8)
-        let result = try await RunningCommand.run(["check", "my.rules", "other.rules"], directory: directory)
+        try "rule \"fine\" {\n  when remaining <= 1h\n  notify ops\n}\n".write(
+            to: directory.appendingPathComponent("fine.rules"), atomically: true, encoding: .utf8)
+        let result = try await RunningCommand.run(["check", "my.rules", "other.rules", "fine.rules"], directory: directory)
         #expect(result.status == 1)
         #expect(result.stdout.isEmpty)
         let lines = result.stderr.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
@@ -44,7 +46,8 @@ import Testing
         let first = try #require(lines.firstIndex(of: headlines[0]))
         #expect(lines[first + 1] == "  when     remainig <= 1h and state == \"pending\"")
         #expect(lines[first + 2] == "           ^~~~~~~~")
-        #expect(lines.last(where: { !$0.isEmpty }) == "check failed: 4 errors in 2 files")
+        // The files with errors among those checked.
+        #expect(lines.last(where: { !$0.isEmpty }) == "check failed: 4 errors; errors in 2 of 3 rule files")
     }
 
     @Test func checkWithAConfigSuggestsTheClosestSinkEvenWithoutItsSecrets() async throws {
@@ -66,7 +69,7 @@ import Testing
         #expect(result.stderr.contains("cancelwatch.yaml:4:66: warning: environment variable 'CW_E2E_UNSET_OZON_KEY' is not set"))
         #expect(result.stderr.contains("cancelwatch.yaml:7:38: warning: environment variable 'CW_E2E_UNSET_HOOK' is not set"))
         #expect(result.stderr.contains("alerts.rules:3:19: error: unknown sink 'opz'; did you mean 'ops'?\n  notify console, opz\n                  ^~~\n"))
-        #expect(result.stderr.contains("check failed: 1 error, 2 warnings in 1 file"))
+        #expect(result.stderr.contains("check failed: 1 error, 2 warnings; errors in 1 of 1 rule file"))
 
         // Fixed, it passes with the warnings counted; `once` still refuses the unset variables.
         try "rule \"r\" {\n  when remaining <= 1h\n  notify console, ops\n}\n".write(
