@@ -130,9 +130,9 @@ public actor Ledger {
     /// When each source's listing last came back, recorded or not: a store that could not
     /// record a poll does not make the source silent.
     private var listedAt: [String: Date] = [:]
-    /// Whether the last commit failed (the store's outage is logged once, and its end).
-    private var storeRefusing = false
-    /// Reads for digests and of the answer journal that keep failing while a store is down.
+    /// Commits, reads for digests and reads of the answer journal that keep failing while a
+    /// store is down: each outage is logged once, and its end.
+    private var commits = RepeatedFailure()
     private var digestReads = RepeatedFailure()
     private var journalReads = RepeatedFailure()
     /// After the state file refused `processDue`'s step: when the deadman and the
@@ -759,18 +759,13 @@ public actor Ledger {
                 publish(.sources(healthStates()))
             } else {
                 // Once per outage at error level: a database that is down refuses every poll.
-                let level: Logger.Level = storeRefusing ? .debug : .error
-                storeRefusing = true
                 logger.log(
-                    level: level,
+                    level: commits.failed(at: .error),
                     "could not save the state (\(step.events.count) events not sent; decided again shortly): \(error.description)")
             }
             return false
         }
-        if storeRefusing {
-            storeRefusing = false
-            logger.notice("the state is saved again")
-        }
+        if commits.ended() { logger.notice("the state is saved again") }
         storage.commitChanges()
         if !step.events.isEmpty {
             delivery?.wake(sinks: Array(Set(step.events.flatMap(\.sinks))))
