@@ -16,7 +16,7 @@ import Testing
         telegram.setMode(.reply(status: status, body: #"{"ok":false,"error_code":429,"parameters":{"retry_after":"nan"}}"#))
         options.extraSinks = """
               - {name: tg, kind: webhook, format: telegram, chat_id: "-100200300",
-                 url: "http://127.0.0.1:\(telegram.port)/bot123456:hotloop-token/sendMessage", timeout: 3s,
+                 url: "\(telegram.url)/bot123456:hotloop-token/sendMessage", timeout: 3s,
                  retry: {initial_delay: 300ms, max_delay: 2s}}
             """
         let setup = try WatchSetup(ozon: 1, red: 0, options: options)

@@ -18,7 +18,7 @@ import Testing
             state: ./state.sqlite
             rules: [./rules]
             sources:
-              - {name: huge, kind: ozon, client_id: "1", api_key: "huge-key", base_url: "http://127.0.0.1:\(marketplace.port)",
+              - {name: huge, kind: ozon, client_id: "1", api_key: "huge-key", base_url: "\(marketplace.url)",
                  poll_interval: 1s, timeout: 10s}
             sinks:
               - {name: hook, kind: webhook, url: "\(setup.receiver.url)", timeout: 3s}

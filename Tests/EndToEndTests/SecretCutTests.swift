@@ -31,7 +31,7 @@ import Testing
         telegram.setMode(.reply(status: status, body: body))
         options.extraSinks = """
               - {name: tg, kind: webhook, format: telegram, chat_id: "-100200300",
-                 url: "http://127.0.0.1:\(telegram.port)/bot${CW_CUT_TOKEN}/sendMessage", timeout: 3s,
+                 url: "\(telegram.url)/bot${CW_CUT_TOKEN}/sendMessage", timeout: 3s,
                  retry: {initial_delay: 300ms, max_delay: 2s}}
             """
         let setup = try WatchSetup(ozon: 1, red: 0, options: options)

@@ -42,11 +42,11 @@ import Testing
               - {name: red-bad, kind: red, app_key: "\(E2EAccounts.redAppKey)", app_secret: "${CW_RED_BAD_SECRET}", base_url: "\(base)",
                  poll_interval: 1s}
             sinks:
-              - {name: hook, kind: webhook, url: "http://127.0.0.1:\(setup.receiver.port)/hook?token=${CW_WEBHOOK_TOKEN}",
+              - {name: hook, kind: webhook, url: "\(setup.receiver.url)?token=${CW_WEBHOOK_TOKEN}",
                  secret: "${CW_WEBHOOK_SECRET}", headers: {X-Api-Token: "${CW_HEADER_VALUE}"}, timeout: 2s,
                  retry: {initial_delay: 300ms, max_delay: 1s}}
               - {name: tg, kind: webhook, format: telegram, chat_id: "-100200300",
-                 url: "http://127.0.0.1:\(telegram.port)/bot${CW_TELEGRAM_TOKEN}/sendMessage", timeout: 2s,
+                 url: "\(telegram.url)/bot${CW_TELEGRAM_TOKEN}/sendMessage", timeout: 2s,
                  retry: {initial_delay: 300ms, max_delay: 1s}}
               - {name: mail, kind: email, url: "smtp://127.0.0.1:\(smtpPort)", tls: none, username: watcher,
                  password: "${CW_SMTP_PASSWORD}", from: "cancelwatch <watch@example.com>", to: [owner@example.com], timeout: 2s,

@@ -50,6 +50,10 @@ final class WebhookReceiver: @unchecked Sendable {
     private var portHold: PortHold?
     /// The port, kept for a restart on the same one.
     private(set) var port: Int = 0
+    /// The path events are taken on, its own: a `cancelwatch run` of an earlier test still
+    /// posting to the port it knew (now this receiver's) gets 421 and is not recorded. One
+    /// whose simulator was gone once put its `source_down` events among a later test's.
+    let path = "/hook-" + String(UInt64.random(in: 0...UInt64.max), radix: 16)
 
     init(port: Int = 0) throws {
         try start(port: port)
@@ -60,7 +64,9 @@ final class WebhookReceiver: @unchecked Sendable {
         releasePort()
     }
 
-    var url: String { "http://127.0.0.1:\(port)/hook" }
+    /// Where to send events; a test using the receiver as another service (a marketplace, a
+    /// bot) puts its paths under it.
+    var url: String { "http://127.0.0.1:\(port)\(path)" }
 
     /// (Re)starts listening, on the same port after `stop()` when `port` is that port.
     func start(port: Int) throws {
@@ -122,6 +128,7 @@ final class WebhookReceiver: @unchecked Sendable {
     var acknowledgedReceipts: [Receipt] { condition.withLock { receipts.filter { (200..<300).contains($0.status) } } }
 
     private func handle(_ request: ServerRequest) -> ServerResponse {
+        guard request.path == path || request.path.hasPrefix(path + "/") else { return .text(status: 421, "not this test's receiver") }
         var headers: [String: String] = [:]
         for field in request.headers.fields { headers[field.name.lowercased()] = field.value }
         let object = (try? JSONSerialization.jsonObject(with: request.body)) as? [String: Any] ?? [:]
