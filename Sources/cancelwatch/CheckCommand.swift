@@ -62,10 +62,12 @@ struct CheckCommand: AsyncParsableCommand {
         let warnings = result.warnings.count + configWarnings + actionWarnings.count
         let files = result.sources.count
         if errors > 0 {
-            let failing = Set(result.errors.map(\.path)).count
+            // A path that could not be read has errors and no source: it counts among the files.
+            let failing = Set(result.errors.map(\.path))
+            let named = failing.union(result.sources.map(\.path)).count
             await CommandOutput.printError(
                 "check failed: \(Self.count(errors, "error"))" + (warnings > 0 ? ", \(Self.count(warnings, "warning"))" : "")
-                    + "; errors in \(failing) of \(Self.count(files, "rule file"))\n")
+                    + "; errors in \(failing.count) of \(Self.count(named, "rule file"))\n")
             throw ExitCode(1)
         }
         let rules = result.ruleSet?.rules.count ?? 0

@@ -91,6 +91,24 @@ import Testing
         #expect(first.count == 1 && first.allSatisfy { $0 <= 1 }, "\(first)")
     }
 
+    @Test func anyOtherOutcomeEndsARowOfRateLimitsThatNameNoWait() async throws {
+        let tooFast = { (_: ServerRequest) in ServerResponse.json(text: #"{"errcode":130101,"errmsg":"send too fast"}"#) }
+        let down = { (_: ServerRequest) in ServerResponse.text(status: 503, "down") }
+        let receiver = try ScriptedServer([tooFast, tooFast, tooFast, tooFast, down, tooFast])
+        let (queue, _) = try queue(
+            sink(.dingtalk, url: receiver.baseURL + "/robot/send"), retry: RetryPolicy(initialDelay: 1, maxDelay: 60),
+            event: SinkTestEvents.firing())
+        let log = AttemptLog()
+        for _ in 0..<6 {
+            log.add(await queue.deliverDueOnce())
+            clock.advance(by: 60)
+        }
+        let waits = log.results.compactMap { result in result.nextAttemptAt.map { $0.timeIntervalSince(result.at) } }
+        #expect(waits.count == 6, "\(waits)")
+        // The fourth waits at least 4 s (ceiling 8); after the 503 the row starts again at 1 s.
+        #expect(waits[3] >= 4 && waits[5] <= 1, "\(waits)")
+    }
+
     @Test func aTelegramTooManyRequestsWaitsItsRetryAfterAndIsNeverADeadLetter() async throws {
         let limited = ServerResponse.json(
             status: 429, text: #"{"ok":false,"error_code":429,"description":"Too Many Requests","parameters":{"retry_after":37}}"#)

@@ -272,3 +272,19 @@ extension LedgerDigestTests {
         #expect(await ledger.nextWake == Self.mondayNine.addingTimeInterval(86400), "the next day's")
     }
 }
+
+@Suite struct RepeatedFailureTests {
+    @Test func aFailureIsSaidWhenItBeginsAgainEveryTenMinutesWhileItLastsAndAfterItEnds() {
+        var failure = RepeatedFailure()
+        let start = Date(timeIntervalSince1970: 1_764_000_000)
+        #expect(failure.failed(at: .error, now: start) == .error)
+        #expect(failure.failed(at: .error, now: start.addingTimeInterval(5)) == .debug)
+        #expect(failure.failed(at: .error, now: start.addingTimeInterval(RepeatedFailure.remindEvery - 1)) == .debug)
+        // A read that runs once a day never sees the end of yesterday's failure: today's is said.
+        #expect(failure.failed(at: .error, now: start.addingTimeInterval(86400)) == .error)
+        let ended = failure.ended()
+        let endedTwice = failure.ended()
+        #expect(ended && !endedTwice)
+        #expect(failure.failed(at: .warning, now: start.addingTimeInterval(86401)) == .warning)
+    }
+}

@@ -48,6 +48,9 @@ import Testing
         #expect(lines[first + 2] == "           ^~~~~~~~")
         // The files with errors among those checked.
         #expect(lines.last(where: { !$0.isEmpty }) == "check failed: 4 errors; errors in 2 of 3 rule files")
+        // A file that cannot be read counts among them.
+        let missing = try await RunningCommand.run(["check", "fine.rules", "missing.rules"], directory: directory)
+        #expect(missing.stderr.hasSuffix("check failed: 1 error; errors in 1 of 2 rule files\n"), "\(missing.stderr)")
     }
 
     @Test func checkWithAConfigSuggestsTheClosestSinkEvenWithoutItsSecrets() async throws {

@@ -174,6 +174,7 @@ public actor DeliveryQueue {
     private var failingInARow: [String: Set<String>] = [:]
     /// Per sink, rate-limit replies in a row that named no wait (DingTalk's 130101): each
     /// waits the backoff's next step, so a throttled robot is not asked again every second.
+    /// Any other outcome of an attempt on the sink ends the row.
     private var unstatedRateLimits: [String: Int] = [:]
     /// Per sink, an attempt's result the store could not record (at most one: the sink
     /// waits until it is recorded). Recorded before anything is claimed again, so that an
@@ -291,7 +292,6 @@ public actor DeliveryQueue {
         switch result.status {
         case .delivered:
             failingInARow[name] = nil
-            unstatedRateLimits[name] = nil
         case .retry:
             failingInARow[name, default: []].insert(result.eventID)
             // A rate limit is the sink's, not the event's: the whole sink waits at once.
@@ -311,6 +311,8 @@ public actor DeliveryQueue {
         var attempts = delivery.attempts + 1
         let result: DeliveryResult
         var rateLimited = false
+        // Ended by any outcome but another rate limit without a stated wait.
+        let inARow = unstatedRateLimits.removeValue(forKey: route.sink.name) ?? 0
         do {
             try await route.sink.deliver(delivery.event)
             result = DeliveryResult(eventID: delivery.event.id, sink: route.sink.name, status: .delivered, attempts: attempts, at: clock.now())
@@ -337,9 +339,8 @@ public actor DeliveryQueue {
                 if rateLimited, let stated = error.retryAfter {
                     wait = WakeTime.delay(stated)
                 } else if rateLimited {
-                    let inARow = min(unstatedRateLimits[route.sink.name, default: 0] + 1, 64)
-                    unstatedRateLimits[route.sink.name] = inARow
-                    wait = route.retry.delay(afterAttempt: max(attempts, 1) + inARow - 1, retryAfter: nil)
+                    unstatedRateLimits[route.sink.name] = min(inARow + 1, 64)
+                    wait = route.retry.delay(afterAttempt: max(attempts, 1) + inARow, retryAfter: nil)
                 } else {
                     wait = route.retry.delay(afterAttempt: attempts, retryAfter: error.retryAfter)
                 }

@@ -596,7 +596,7 @@ public actor Ledger {
             return answers
         } catch {
             logger.log(
-                level: journalReads.failed(at: .warning),
+                level: journalReads.failed(at: .warning, now: clock.now()),
                 "could not read the answer journal: resolved events name no actor (\(error.description))")
             return [:]
         }
@@ -700,7 +700,7 @@ public actor Ledger {
             pending = try store.loadTracked(keepingRaw: paths).filter { $0.status == .pending }.map(\.request)
         } catch {
             logger.log(
-                level: digestReads.failed(at: .error),
+                level: digestReads.failed(at: .error, now: clock.now()),
                 "could not read the pending requests for a digest (tried again shortly): \(error.description)",
                 metadata: ["digests": "\(due.map(\.digest.name).joined(separator: ","))"])
             return nil
@@ -760,7 +760,7 @@ public actor Ledger {
             } else {
                 // Once per outage at error level: a database that is down refuses every poll.
                 logger.log(
-                    level: commits.failed(at: .error),
+                    level: commits.failed(at: .error, now: clock.now()),
                     "could not save the state (\(step.events.count) events not sent; decided again shortly): \(error.description)")
             }
             return false
@@ -796,14 +796,20 @@ extension Outcome {
 }
 
 /// A failure that repeats for as long as it lasts (a store that is down): said at its own
-/// level once, then at debug, and its end once.
+/// level when it begins and again every ``remindEvery`` while it goes on, at debug between,
+/// and its end once. A read that runs rarely (a digest's, once a day) may not see the end:
+/// the reminder keeps a later failure from staying at debug.
 struct RepeatedFailure {
+    static let remindEvery: TimeInterval = 600
     private(set) var ongoing = false
+    private var saidAt: Date?
 
-    /// The level to log this failure at: `first` when it begins, debug while it goes on.
-    mutating func failed(at first: Logger.Level) -> Logger.Level {
+    /// The level to log this failure at: `first` when it begins or is due a reminder, else debug.
+    mutating func failed(at first: Logger.Level, now: Date) -> Logger.Level {
         defer { ongoing = true }
-        return ongoing ? .debug : first
+        if ongoing, let saidAt, now.timeIntervalSince(saidAt) < Self.remindEvery, now >= saidAt { return .debug }
+        saidAt = now
+        return first
     }
 
     /// Whether a failure was going on until now (its end is worth a line).
