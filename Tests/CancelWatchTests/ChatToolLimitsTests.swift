@@ -60,21 +60,27 @@ import Testing
         #expect(receiver.requests.allSatisfy { $0.header("Idempotency-Key") == event.id })
     }
 
-    @Test func rateLimitRepliesThatNameNoWaitBackOffFurtherEachTimeUntilOneIsDelivered() async throws {
-        // DingTalk's 130101 says "too fast" and no more: asked again at the backoff's first step
-        // each time, a throttled robot would be hit every second for as long as it lasts.
-        let tooFast = { (_: ServerRequest) in ServerResponse.json(text: #"{"errcode":130101,"errmsg":"send too fast"}"#) }
-        let ok = { (_: ServerRequest) in ServerResponse.json(text: #"{"errcode":0,"errmsg":"ok"}"#) }
-        let receiver = try ScriptedServer(Array(repeating: tooFast, count: 5) + [ok, tooFast])
+    static let tooFast: @Sendable (ServerRequest) -> ServerResponse = { _ in ServerResponse.json(text: #"{"errcode":130101,"errmsg":"send too fast"}"#) }
+
+    /// A DingTalk sink answered by `script`, one attempt a minute: each retry's wait, and the store.
+    func waits(_ script: [(ServerRequest) -> ServerResponse]) async throws -> ([TimeInterval], SQLiteStateStore, DeliveryQueue) {
+        let receiver = try ScriptedServer(script)
         let (queue, store) = try queue(
             sink(.dingtalk, url: receiver.baseURL + "/robot/send"), retry: RetryPolicy(initialDelay: 1, maxDelay: 60),
             event: SinkTestEvents.firing())
         let log = AttemptLog()
-        for _ in 0..<6 {
+        for _ in 0..<script.count {
             log.add(await queue.deliverDueOnce())
             clock.advance(by: 60)
         }
-        let waits = log.results.compactMap { result in result.nextAttemptAt.map { $0.timeIntervalSince(result.at) } }
+        return (log.results.compactMap { result in result.nextAttemptAt.map { $0.timeIntervalSince(result.at) } }, store, queue)
+    }
+
+    @Test func rateLimitRepliesThatNameNoWaitBackOffFurtherEachTimeUntilOneIsDelivered() async throws {
+        // DingTalk's 130101 says "too fast" and no more: asked again at the backoff's first step
+        // each time, a throttled robot would be hit every second for as long as it lasts.
+        let ok = { (_: ServerRequest) in ServerResponse.json(text: #"{"errcode":0,"errmsg":"ok"}"#) }
+        let (waits, store, queue) = try await waits(Array(repeating: Self.tooFast, count: 5) + [ok, Self.tooFast])
         // Ceilings 1, 2, 4, 8, 16 s, each with jitter down to half.
         #expect(waits.count == 5, "\(waits)")
         #expect(waits.last.map { $0 >= 8 } == true, "\(waits)")
@@ -92,18 +98,8 @@ import Testing
     }
 
     @Test func anyOtherOutcomeEndsARowOfRateLimitsThatNameNoWait() async throws {
-        let tooFast = { (_: ServerRequest) in ServerResponse.json(text: #"{"errcode":130101,"errmsg":"send too fast"}"#) }
         let down = { (_: ServerRequest) in ServerResponse.text(status: 503, "down") }
-        let receiver = try ScriptedServer([tooFast, tooFast, tooFast, tooFast, down, tooFast])
-        let (queue, _) = try queue(
-            sink(.dingtalk, url: receiver.baseURL + "/robot/send"), retry: RetryPolicy(initialDelay: 1, maxDelay: 60),
-            event: SinkTestEvents.firing())
-        let log = AttemptLog()
-        for _ in 0..<6 {
-            log.add(await queue.deliverDueOnce())
-            clock.advance(by: 60)
-        }
-        let waits = log.results.compactMap { result in result.nextAttemptAt.map { $0.timeIntervalSince(result.at) } }
+        let (waits, _, _) = try await waits(Array(repeating: Self.tooFast, count: 4) + [down, Self.tooFast])
         #expect(waits.count == 6, "\(waits)")
         // The fourth waits at least 4 s (ceiling 8); after the 503 the row starts again at 1 s.
         #expect(waits[3] >= 4 && waits[5] <= 1, "\(waits)")
