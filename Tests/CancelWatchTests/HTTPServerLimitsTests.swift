@@ -10,11 +10,18 @@ import Testing
     @Test func aHeadStillArrivingAtTheDeadlineIsAnswered408AndClosedWhileItDrips() async throws {
         let server = try HTTPServer(options: HTTPServer.Options(requestHeadTimeout: 1), handler: echoHandler)
         defer { server.shutdown() }
-        let port = server.port
-        let (answer, closed) = try await offPool { () -> (String, Bool) in
+        // One byte every 200 ms: each is progress, none finishes the head.
+        let (answer, closed) = try await Self.drip(to: server.port, after: "GET / HTTP/1.1\r\nHost: x\r\nX-Drip: ")
+        #expect(answer.hasPrefix("HTTP/1.1 408"), "\(answer.prefix(80))")
+        #expect(closed)
+    }
+
+    /// Sends `start`, then a byte every 200 ms until the server answers (at most 30 s); the
+    /// answer's head and whether the server then closed the connection.
+    static func drip(to port: Int, after start: String) async throws -> (String, Bool) {
+        try await offPool { () -> (String, Bool) in
             let client = try RawHTTPClient(port: port)
-            client.send("GET / HTTP/1.1\r\nHost: x\r\nX-Drip: ")
-            // One byte every 200 ms: each is progress, none finishes the head.
+            client.send(start)
             var answer = ""
             let limit = Date().addingTimeInterval(30)
             while Date() < limit {
@@ -23,26 +30,13 @@ import Testing
             }
             return (answer, client.isClosedByPeer(timeout: 10))
         }
-        #expect(answer.hasPrefix("HTTP/1.1 408"), "\(answer.prefix(80))")
-        #expect(closed)
     }
 
     @Test func aBodyStillArrivingAtItsDeadlineIsAnswered408AndClosedWhileItDrips() async throws {
         // Each byte comes well within the idle timeout: only a deadline for the whole body ends it.
         let server = try HTTPServer(options: HTTPServer.Options(idleTimeout: 30, requestBodyTimeout: 1), handler: echoHandler)
         defer { server.shutdown() }
-        let port = server.port
-        let (answer, closed) = try await offPool { () -> (String, Bool) in
-            let client = try RawHTTPClient(port: port)
-            client.send("POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: 8000\r\n\r\n")
-            var answer = ""
-            let limit = Date().addingTimeInterval(30)
-            while Date() < limit {
-                answer += client.read(until: "\r\n\r\n", timeout: 0.2)
-                if answer.contains("\r\n\r\n") || !client.send("a") { break }
-            }
-            return (answer, client.isClosedByPeer(timeout: 10))
-        }
+        let (answer, closed) = try await Self.drip(to: server.port, after: "POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: 8000\r\n\r\n")
         #expect(answer.hasPrefix("HTTP/1.1 408"), "\(answer.prefix(80))")
         #expect(closed)
     }
