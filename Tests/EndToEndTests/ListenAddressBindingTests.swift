@@ -69,6 +69,18 @@ import TestServers
         #expect(try await run.stop() == 0)
     }
 
+    @Test func runRefusesToStartOnEveryInterfaceWithoutTheStatusPagesToken() async throws {
+        var options = WatchOptions()
+        options.listen = true
+        options.listenAddress = "0.0.0.0:0"
+        let setup = try WatchSetup(ozon: 1, red: 0, options: options)
+        defer { setup.shutdown() }
+        let result = try await setup.command(["run", "--config", setup.configPath])
+        #expect(result.status == 1, "\(result.stderr)")
+        #expect(result.stderr.contains("cancelwatch.yaml:4:9: error: listen 0.0.0.0:0 serves the status page to other machines"), "\(result.stderr)")
+        #expect(!result.stderr.contains("serving /metrics"), "it must not have listened: \(result.stderr)")
+    }
+
     @Test func checkRefusesABarePortWithLineColumnAndBothWaysToWriteIt() async throws {
         var options = WatchOptions()
         options.listen = true
