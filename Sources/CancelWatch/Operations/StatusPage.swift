@@ -406,10 +406,7 @@ extension StatusPage {
 
     /// `/answer?source=…&id=…&decision=…`, each value percent-encoded: the page that asks to confirm.
     static func answerLink(source: String, id: String, decision: Decision) -> String {
-        var allowed = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
-        allowed.insert(charactersIn: "-._~")
-        func encoded(_ text: String) -> String { text.addingPercentEncoding(withAllowedCharacters: allowed) ?? "" }
-        return "/answer?source=\(encoded(source))&id=\(encoded(id))&decision=\(decision.rawValue)"
+        "/answer?source=\(PercentEncoding.encoded(source))&id=\(PercentEncoding.encoded(id))&decision=\(decision.rawValue)"
     }
 }
 

@@ -155,7 +155,7 @@ public enum ChatWebhookFormat {
             if let secret {
                 let ms = Int64((now.timeIntervalSince1970 * 1000).rounded(.down))
                 let sign = dingtalkSign(secret: secret, timestampMilliseconds: ms)
-                signedURL += (url.contains("?") ? "&" : "?") + "timestamp=\(ms)&sign=\(formEncoded(sign))"
+                signedURL += (url.contains("?") ? "&" : "?") + "timestamp=\(ms)&sign=\(PercentEncoding.encoded(sign))"
             }
             return Message(url: signedURL, body: body.serialized())
         case .wecom:
@@ -284,20 +284,6 @@ public enum ChatWebhookFormat {
             .replacingOccurrences(of: ">", with: "&gt;")
     }
 
-    /// Percent-encodes everything but RFC 3986 unreserved characters (what a query value needs; `+ / =` included).
-    static func formEncoded(_ text: String) -> String {
-        var out = ""
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
-                out.unicodeScalars.append(Unicode.Scalar(byte))
-            default:
-                out += String(format: "%%%02X", byte)
-            }
-        }
-        return out
-    }
 
     /// At most `limit` characters (the unit Telegram, Slack and Feishu count), ending in ``TextCut/marker`` when cut.
     static func truncated(_ text: String, characters limit: Int) -> String {

@@ -285,7 +285,7 @@ public final class RedClient: MarketplaceClient {
         let timestamp = String(Self.seconds(sentAt))
         let sign = RedSigner.sign(
             path: path, query: query, appKey: account.appKey, timestamp: timestamp, appSecret: account.appSecret)
-        let queryString = query.map { "\(percentEncode($0.0))=\(percentEncode($0.1))" }.joined(separator: "&")
+        let queryString = query.map { "\(PercentEncoding.encoded($0.0))=\(PercentEncoding.encoded($0.1))" }.joined(separator: "&")
         return HTTPRequest(
             method: method, url: account.baseURL + path + (query.isEmpty ? "" : "?" + queryString),
             headers: [
@@ -415,28 +415,6 @@ private struct ItemKey: Hashable {
     }
 }
 
-/// RFC 3986 unreserved characters stay as they are; everything else is percent-encoded.
-private func percentEncode(_ text: String) -> String {
-    func unreserved(_ byte: UInt8) -> Bool {
-        switch byte {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-            UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
-            return true
-        default: return false
-        }
-    }
-    if text.utf8.allSatisfy(unreserved) { return text }
-    let hex = Array("0123456789ABCDEF".utf8)
-    var out: [UInt8] = []
-    for byte in text.utf8 {
-        if unreserved(byte) {
-            out.append(byte)
-        } else {
-            out += [UInt8(ascii: "%"), hex[Int(byte >> 4)], hex[Int(byte & 0xF)]]
-        }
-    }
-    return String(decoding: out, as: UTF8.self)
-}
 
 /// Warns once per source when `max_audit_time` values look like the other unit.
 final class UnitWarningLatch: @unchecked Sendable {
