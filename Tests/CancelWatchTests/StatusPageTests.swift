@@ -110,13 +110,16 @@ import Testing
         #expect(rows.first?["reason"] as? String == Self.hostileReason + "\u{0}\u{1B}[2J")
     }
 
-    @Test func aReasonOfAMegabyteIsCutOnThePage() async throws {
+    @Test func aReasonOfAMegabyteIsCutOnThePageAndInTheAPIItsScriptRebuildsRowsFrom() async throws {
         _ = try await ledger(listing: [request("x", in: 600, reason: String(repeating: "Передумал ", count: 60_000))])
         let server = try serve()
         let body = text(try await get(server, "/"))
         let cell = try #require(body.split(separator: "\n").first { $0.contains("Передумал") })
         #expect(cell.utf8.count < 2 * StatusPage.textLimit, "\(cell.utf8.count) bytes in the row")
         #expect(cell.contains("Передумал Передумал") && cell.contains(TextCut.marker))
+        let rows = try #require(try object(try await get(server, "/api/v1/requests"))["requests"] as? [[String: Any]])
+        let reason = try #require(rows.first?["reason"] as? String)
+        #expect(reason.utf8.count <= StatusPage.textLimit && reason.hasSuffix(TextCut.marker), "\(reason.utf8.count) bytes")
     }
 
     @Test func atMostAThousandRequestsAreShownTheNearestDeadlinesAndTheAnswerSaysItWasCut() async throws {

@@ -192,7 +192,7 @@ extension StatusPage {
                 body += "<button type=\"submit\">Refuse: the order stands</button></form>\n"
             }
             body += "\(backLink)</main>\n"
-            return page(status: 200, title: "cancelwatch: answer \(current.order)", body: body)
+            return page(status: 200, title: "cancelwatch: answer \(TextCut.cut(current.order, limit: Self.textLimit))", body: body)
         }
     }
 

@@ -176,6 +176,11 @@ public struct StatusPage: Sendable {
         let formatter = Self.localTime(board.configured.timeZone)
         let rows: [JSONValue] = pending.requests.map { item in
             guard case .object(var row) = item.request.statusJSON(now: now) else { return .null }
+            // The marketplace's texts as the page shows them (its script builds rows from
+            // these): cut, as a reason may be megabytes. The id stays whole: answers name it.
+            for field in ["order", "reason", "initiator", "logistics", "raw_state"] {
+                if case .string(let text)? = row[field] { row[field] = .string(TextCut.cut(text, limit: Self.textLimit)) }
+            }
             row["deadline_local"] = .string(formatter.string(from: item.request.deadline))
             row["alerts"] = .array(
                 item.alerts.map { alert in
