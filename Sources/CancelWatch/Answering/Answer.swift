@@ -25,14 +25,6 @@ public struct Answer: Sendable, Hashable {
     /// The longest comment sent (the marketplaces document none; a seller's reason is a sentence).
     public static let commentLimit = 500
 
-    /// An approval without a comment (always valid).
-    public static let approval = Answer(valid: .approve, comment: "")
-
-    private init(valid decision: Decision, comment: String) {
-        self.decision = decision
-        self.comment = comment
-    }
-
     /// Throws a one-line reason when a refusal has no comment, or a comment is too long or
     /// holds control characters.
     public init(_ decision: Decision, comment: String = "") throws(AnswerInputError) {

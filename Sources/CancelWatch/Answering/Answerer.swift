@@ -21,6 +21,25 @@ public enum AnswerStop: Error, Sendable, Hashable {
     case storeFailed(String)
 }
 
+extension AnswerStop {
+    /// Why nothing was sent, in the words that follow "not answered:" (an unknown source: the whole line).
+    public var reason: String {
+        switch self {
+        case .unknownSource(let source, let known):
+            "no source named '\(source)' in the config" + (known.isEmpty ? "" : " (sources: \(known.joined(separator: ", ")))")
+        case .cannotAnswer(let marketplace): "\(marketplace) requests cannot be answered from cancelwatch"
+        case .unknownRequest: "no such request is tracked for this source (see `cancelwatch status --format json`)"
+        case .decided(let outcome): "the marketplace says it is \(outcome.rawValue) already"
+        case .deadlinePassed(let deadline): "its deadline \(Timestamp.format(deadline)) has passed"
+        case .answeredBefore(let record):
+            "\(record.actor) answered it before (\(record.decision.rawValue), \(Timestamp.format(record.startedAt)), "
+                + "\(record.state.rawValue)); one decision is never sent twice"
+        case .lookupFailed(let reason): "its current state could not be read from the marketplace (\(reason))"
+        case .storeFailed(let reason): "the answer could not be recorded before sending (\(reason))"
+        }
+    }
+}
+
 /// What one answer came to, with the request it was for (as the marketplace had it, when known).
 public struct AnswerResult: Sendable, Hashable {
     public enum Kind: Sendable, Hashable {
@@ -69,20 +88,8 @@ public struct AnswerResult: Sendable, Hashable {
         case .sent(.unknown(let reason)):
             return "\(name): the answer (\(what)) was sent but its outcome is unknown (\(reason)); it will not be sent again: the next listing tells what happened"
         case .notSent(let stop):
-            let why: String
-            switch stop {
-            case .unknownSource(let source, let known):
-                return "no source named '\(source)' in the config" + (known.isEmpty ? "" : " (sources: \(known.joined(separator: ", ")))")
-            case .cannotAnswer(let marketplace): why = "\(marketplace) requests cannot be answered from cancelwatch"
-            case .unknownRequest: why = "no such request is tracked for this source (see `cancelwatch status --format json`)"
-            case .decided(let outcome): why = "the marketplace says it is \(outcome.rawValue) already"
-            case .deadlinePassed(let deadline): why = "its deadline \(Timestamp.format(deadline)) has passed"
-            case .answeredBefore(let record):
-                why = "\(record.actor) answered it before (\(record.decision.rawValue), \(Timestamp.format(record.startedAt)), \(record.state.rawValue)); one decision is never sent twice"
-            case .lookupFailed(let reason): why = "its current state could not be read from the marketplace (\(reason))"
-            case .storeFailed(let reason): why = "the answer could not be recorded before sending (\(reason))"
-            }
-            return "\(name): not answered: \(why)"
+            if case .unknownSource = stop { return stop.reason }
+            return "\(name): not answered: \(stop.reason)"
         }
     }
 }

@@ -157,10 +157,11 @@ extension StatusPage {
         }
         switch prepared {
         case .failure(let stop):
-            let result = AnswerResult(source: source, id: id, request: nil, answer: .approval, kind: .notSent(stop))
+            let line: String
+            if case .unknownSource = stop { line = stop.reason } else { line = "\(source) request \(id): cannot be answered: \(stop.reason)" }
             return page(
                 status: 409, title: "cancelwatch: answer",
-                body: "<main><p class=\"problem\">\(e(Self.notAnswerable(result.line)))</p>\(backLink)</main>\n")
+                body: "<main><p class=\"problem\">\(e(line))</p>\(backLink)</main>\n")
         case .success(let current):
             let now = clock.now()
             let formatter = Self.localTime(metrics.board.configured.timeZone)
@@ -321,7 +322,6 @@ extension StatusPage {
         }
     }
 
-    private static func notAnswerable(_ line: String) -> String { line.replacingOccurrences(of: ": not answered: ", with: ": cannot be answered: ") }
 
     private func answeringUnavailable() -> ServerResponse {
         page(status: 503, title: "cancelwatch: answer", body: "<main><p class=\"problem\">Answering is not available yet: the watcher is starting.</p>\(backLink)</main>\n")
