@@ -43,6 +43,9 @@ public struct ServerRequest: Sendable {
     /// The body as UTF-8 text (invalid bytes replaced).
     public var bodyText: String { String(decoding: body, as: UTF8.self) }
 
+    /// The fields of an `application/x-www-form-urlencoded` body, decoded as the query's are.
+    public var formFields: [(name: String, value: String)] { Self.split(target: "?" + bodyText).query }
+
     /// Splits a target into its path and its decoded query items.
     public static func split(target: String) -> (path: String, query: [(name: String, value: String)]) {
         var rest = Substring(target)

@@ -537,7 +537,7 @@ struct TelegramParameters {
         guard !request.body.isEmpty else { return .success(TelegramParameters(values: values)) }
         let type = request.header("Content-Type")?.lowercased() ?? ""
         if type.hasPrefix("application/x-www-form-urlencoded") {
-            for item in ServerRequest.split(target: "?" + request.bodyText).query { values[item.name] = .string(item.value) }
+            for item in request.formFields { values[item.name] = .string(item.value) }
         } else if type.hasPrefix("application/json") || type.isEmpty {
             guard case .object(let members)? = try? JSONParser.parse(request.body) else {
                 return .failure(.badRequest("can't parse JSON object"))

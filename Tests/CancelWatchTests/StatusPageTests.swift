@@ -344,10 +344,10 @@ import Testing
 
     @Test func loopbackAddressesAreTheOnesThePageIsOpenOn() throws {
         for open in ["127.0.0.1:9464", "127.1.2.3:1", "localhost:9464", "[::1]:9464"] {
-            #expect(StatusPage.access(for: try #require(ListenAddress(parsing: open))) == .open, "\(open)")
+            #expect(StatusPage.access(loopback: try #require(ListenAddress(parsing: open)).isLoopback, auth: nil) == .open, "\(open)")
         }
         for refused in ["0.0.0.0:9464", "[::]:9464", "10.0.0.5:9464", "192.168.1.2:80", "[fe80::1]:9464", "[::ffff:127.0.0.1]:1"] {
-            #expect(StatusPage.access(for: try #require(ListenAddress(parsing: refused))) == .refused, "\(refused)")
+            #expect(StatusPage.access(loopback: try #require(ListenAddress(parsing: refused)).isLoopback, auth: nil) == .refused, "\(refused)")
         }
     }
 }

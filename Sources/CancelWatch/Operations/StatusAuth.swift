@@ -52,17 +52,12 @@ public struct StatusAuth: Sendable, Hashable {
             Digest.hmacSHA256(key: sessionKey, message: Data(("token\n" + token.value).utf8)))
     }
 
-    /// Whether an `Authorization` header is of the Bearer scheme.
-    public static func isBearer(_ authorization: String) -> Bool {
-        authorization.split(separator: " ", maxSplits: 1).first?.lowercased() == "bearer"
-    }
-
-    /// Whether an `Authorization` header carries the token as a bearer token.
-    public func accepts(authorization: String?) -> Bool {
-        guard let authorization else { return false }
+    /// The credentials of an `Authorization` header of the Bearer scheme (nil for another
+    /// scheme, such as a proxy's Basic); empty when it names none.
+    public static func bearerToken(_ authorization: String) -> String? {
         let parts = authorization.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return false }
-        return accepts(token: parts[1].trimmingCharacters(in: .whitespaces))
+        guard parts.first?.lowercased() == "bearer" else { return nil }
+        return parts.count == 2 ? parts[1].trimmingCharacters(in: .whitespaces) : ""
     }
 
     /// Whether a name may be given at sign-in: letters, digits and `.`, `_`, `-`, `@`, at most
@@ -220,7 +215,6 @@ public final class LoginThrottle: Sendable {
             if failures[client] == nil, failures.count >= Self.maxClients,
                 let quietest = failures.min(by: { ($0.value.max() ?? .distantPast) < ($1.value.max() ?? .distantPast) })?.key
             {
-                failures[client] = nil
                 failures[quietest] = nil
             }
             var times = failures[client] ?? []

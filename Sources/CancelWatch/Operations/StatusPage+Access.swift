@@ -50,10 +50,10 @@ extension StatusPage {
         var bearer = false
         // A bearer token is read only without a session, and a wrong one counts as a wrong sign-in
         // does; another scheme (a proxy's Basic credentials) is not the page's business.
-        if session == nil, let authorization = request.header("Authorization"), StatusAuth.isBearer(authorization) {
+        if session == nil, let given = request.header("Authorization").flatMap(StatusAuth.bearerToken) {
             let client = LoginThrottle.client(request.remoteAddress)
             if let until = throttle.blockedUntil(client: client, now: now) { return tooManyWrongTokens(until: until, now: now, page: false) }
-            bearer = auth.accepts(authorization: authorization)
+            bearer = auth.accepts(token: given)
             if !bearer { throttle.recordFailure(client: client, now: now) }
         }
         guard session != nil || bearer else {
@@ -371,9 +371,8 @@ extension StatusPage {
 
     /// The fields of an `application/x-www-form-urlencoded` body (the first of each name).
     static func form(_ request: ServerRequest) -> [String: String] {
-        let text = String(decoding: request.body, as: UTF8.self)
         var fields: [String: String] = [:]
-        for item in ServerRequest(method: "POST", target: "/?" + text).query where fields[item.name] == nil {
+        for item in request.formFields where fields[item.name] == nil {
             fields[item.name] = item.value
         }
         return fields

@@ -55,9 +55,6 @@ public struct StatusPage: Sendable {
         return loopback ? .open : .refused
     }
 
-    /// The access of a server on `address` without `auth:`.
-    public static func access(for address: ListenAddress) -> Access { access(loopback: address.isLoopback, auth: nil) }
-
     /// Whether `path` is the page's (`/`, `/assets/…`, `/api/…`, `/login`, `/logout`, `/answer`).
     public static func serves(_ path: String) -> Bool {
         path == "/" || path.hasPrefix("/assets/") || path == "/api" || path.hasPrefix("/api/") || path == "/login"
