@@ -117,12 +117,8 @@ enum StatusView {
     /// Per sink, what waits and what will never be delivered; then the latest dead letters.
     static func deliveries(_ deliveries: Deliveries, sinks: [String], now: Date, timeZone: TimeZone) -> String {
         var out = "\nDeliveries:\n"
-        func count(_ sink: String, _ status: String) -> Int {
-            deliveries.counts.first { $0.sink == sink && $0.status == status }?.count ?? 0
-        }
-        // Configured sinks first, then any the outbox still holds entries for.
-        var names = sinks
-        for entry in deliveries.counts where !names.contains(entry.sink) { names.append(entry.sink) }
+        func count(_ sink: String, _ status: String) -> Int { deliveries.counts.count(sink: sink, status: status) }
+        let names = deliveries.counts.sinks(configured: sinks)
         if names.isEmpty { out += "  no sinks\n" }
         for name in names {
             let waiting = count(name, "pending")
@@ -133,7 +129,7 @@ enum StatusView {
             let unconfigured = sinks.contains(name) ? "" : " (no longer configured)"
             out += "  \(TerminalText.singleLine(name))\(unconfigured): \(parts.isEmpty ? "ok" : parts.joined(separator: ", "))\n"
         }
-        let totalDead = deliveries.counts.filter { $0.status == "dead" }.reduce(0) { $0 + $1.count }
+        let totalDead = deliveries.counts.dead
         guard !deliveries.latestDead.isEmpty else { return out }
         let formatter = dateFormatter(timeZone)
         let shown = deliveries.latestDead.count

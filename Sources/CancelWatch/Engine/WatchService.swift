@@ -96,7 +96,7 @@ public final class WatchService: Sendable {
                     metrics.record(report)
                     // The board's dead letters are read again when their number changes.
                     guard case .outbox(let counts) = report, let deadLetters else { continue }
-                    let dead = counts.filter { $0.status == "dead" }.reduce(0) { $0 + $1.count }
+                    let dead = counts.dead
                     guard dead != deadCounted else { continue }
                     if let letters = await BlockingWorkers.shared.run({ deadLetters(StatusBoard.deadLettersShown) }) {
                         deadCounted = dead

@@ -212,8 +212,8 @@ public struct StatusPage: Sendable {
     func deliveriesJSON() -> JSONValue {
         let counts = metrics.outboxCounts()
         let configured = metrics.board.configured.sinks
-        let sinks: [JSONValue] = sinkNames(counts: counts, configured: configured).map { name in
-            func count(_ status: String) -> Int64 { Int64(counts.first { $0.sink == name && $0.status == status }?.count ?? 0) }
+        let sinks: [JSONValue] = counts.sinks(configured: configured).map { name in
+            func count(_ status: String) -> Int64 { Int64(counts.count(sink: name, status: status)) }
             var byStatus: [String: JSONValue] = [:]
             for entry in counts where entry.sink == name { byStatus[entry.status] = .integer(Int64(entry.count)) }
             return [
@@ -231,7 +231,7 @@ public struct StatusPage: Sendable {
                 "error": .string(TextCut.cut(letter.error, limit: TextCut.errorTextLimit)),
             ]
         }
-        let dead = counts.filter { $0.status == "dead" }.reduce(0) { $0 + $1.count }
+        let dead = counts.dead
         return ["sinks": .array(sinks), "dead_letters": .array(letters), "dead_total": .integer(Int64(dead))]
     }
 
@@ -262,12 +262,6 @@ public struct StatusPage: Sendable {
         return names.map { ($0, known[$0]) }
     }
 
-    /// The configured sinks, then any the outbox still holds entries for.
-    private func sinkNames(counts: [OutboxCount], configured: [String]) -> [String] {
-        var names = configured
-        for entry in counts where !names.contains(entry.sink) { names.append(entry.sink) }
-        return names
-    }
 
     /// `2026-11-23 23:00:00` in `timeZone` (what `status` shows too).
     public static func localTime(_ timeZone: TimeZone) -> DateFormatter {
@@ -333,8 +327,8 @@ public struct StatusPage: Sendable {
 
         let counts = metrics.outboxCounts()
         out += "<section id=\"deliveries\"><h2>Deliveries</h2>\n<table>\n<thead><tr><th>Sink</th><th>Waiting</th><th>Dead letters</th></tr></thead>\n<tbody>\n"
-        for name in sinkNames(counts: counts, configured: configured.sinks) {
-            func count(_ status: String) -> Int { counts.first { $0.sink == name && $0.status == status }?.count ?? 0 }
+        for name in counts.sinks(configured: configured.sinks) {
+            func count(_ status: String) -> Int { counts.count(sink: name, status: status) }
             let gone = configured.sinks.contains(name) ? "" : " (no longer configured)"
             out += "<tr class=\"\(count("dead") > 0 ? "sink-dead" : "sink-ok")\"><td>\(e(name))\(gone)</td><td>\(count("pending"))</td><td>\(count("dead"))</td></tr>\n"
         }

@@ -224,6 +224,19 @@ public struct OutboxCount: Sendable, Hashable {
     public var count: Int
 }
 
+extension [OutboxCount] {
+    /// `sink`'s entries in `status` (0 when none).
+    public func count(sink: String, status: String) -> Int { first { $0.sink == sink && $0.status == status }?.count ?? 0 }
+    /// The `configured` sinks in order, then any other the outbox still holds entries for.
+    public func sinks(configured: [String]) -> [String] {
+        var names = configured
+        for entry in self where !names.contains(entry.sink) { names.append(entry.sink) }
+        return names
+    }
+    /// Dead letters of every sink.
+    public var dead: Int { filter { $0.status == "dead" }.reduce(0) { $0 + $1.count } }
+}
+
 /// An event a sink will never get (not retryable, attempts used up, or unreadable), as
 /// the outbox keeps it.
 public struct DeadLetter: Sendable {
