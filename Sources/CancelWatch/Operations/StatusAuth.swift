@@ -73,23 +73,16 @@ public struct StatusAuth: Sendable, Hashable {
         public var expires: Date
         /// Sent back with every form (a hidden field) or script call (`X-CSRF-Token`).
         public var csrf: String
-        /// The cookie's value.
-        public var cookie: String
         /// The random part that tells it from every other session (``SignedOutSessions``).
         public var nonce: String
     }
 
-    /// A new session for `name` (``isValidName(_:)``) from `now`.
-    public func newSession(name: String, now: Date) -> Session {
-        var nonce = [UInt8](repeating: 0, count: 16)
-        for index in nonce.indices { nonce[index] = UInt8.random(in: 0...255) }
+    /// The cookie value of a new session for `name` (``isValidName(_:)``) from `now`.
+    public func newSessionCookie(name: String, now: Date) -> String {
+        let nonce = Digest.hex(Data((0..<16).map { _ in UInt8.random(in: 0...255) }))
         let expires = Int64(clampingFloor: now.timeIntervalSince1970 + Self.sessionLifetime)
-        let body = "v1.\(expires).\(Digest.hex(Data(nonce))).\(name)"
-        let cookie = body + "." + mac(body)
-        let hexNonce = Digest.hex(Data(nonce))
-        return Session(
-            name: name, expires: Date(timeIntervalSince1970: TimeInterval(expires)), csrf: csrf(nonce: hexNonce), cookie: cookie,
-            nonce: hexNonce)
+        let body = "v1.\(expires).\(nonce).\(name)"
+        return body + "." + mac(body)
     }
 
     /// The session a `Cookie` header carries, when it is signed with this token and not expired at `now`.
@@ -114,7 +107,7 @@ public struct StatusAuth: Sendable, Hashable {
         guard Self.sameBytes(Data(mac(body).utf8), Data(parts[parts.count - 1].utf8)) else { return nil }
         let until = Date(timeIntervalSince1970: TimeInterval(expires))
         guard until > now, until.timeIntervalSince(now) <= Self.sessionLifetime + 60 else { return nil }
-        return Session(name: name, expires: until, csrf: csrf(nonce: parts[2]), cookie: cookie, nonce: parts[2])
+        return Session(name: name, expires: until, csrf: csrf(nonce: parts[2]), nonce: parts[2])
     }
 
     /// Whether `given` is `session`'s CSRF token.

@@ -103,8 +103,7 @@ extension StatusPage {
                 status: 400,
                 problem: "Give your name (letters, digits, . _ - @; at most \(StatusAuth.nameLimit); not api): the answer journal names you by it.")
         }
-        let session = auth.newSession(name: name, now: now)
-        var cookie = "\(StatusAuth.cookieName)=\(session.cookie); Path=/; Max-Age=\(Int(StatusAuth.sessionLifetime)); HttpOnly; SameSite=Strict"
+        var cookie = "\(StatusAuth.cookieName)=\(auth.newSessionCookie(name: name, now: now)); Path=/; Max-Age=\(Int(StatusAuth.sessionLifetime)); HttpOnly; SameSite=Strict"
         if request.header("X-Forwarded-Proto")?.lowercased() == "https" { cookie += "; Secure" }
         var headers: HTTPHeaderFields = ["Location": "/"]
         headers.add("Set-Cookie", cookie)
